@@ -1,0 +1,1 @@
+"""The command line: a thin face on the engine. Each command is one module with `register` and `run`."""

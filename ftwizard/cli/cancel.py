@@ -1,0 +1,27 @@
+"""`ftwizard cancel`: stop a run - the local trainer (it saves first) or the hosted job."""
+
+from __future__ import annotations
+
+HELP = "cancel a run (local process or hosted job)"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("cancel", help=HELP, description=HELP)
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ftwizard.backends import get_backend
+    from ftwizard.cli import output
+    from ftwizard.rundir import FINAL_STATES, RunDirectory
+
+    run_dir = RunDirectory.open(args.run_dir)
+    state = run_dir.state
+    if state in FINAL_STATES:
+        output.info(f"{run_dir.path} has already ended ({state}); nothing to cancel")
+        return 0
+    backend = get_backend(run_dir.recipe().backend)
+    backend.cancel(run_dir)
+    output.info(f"cancel requested for {run_dir.path}")
+    return 0

@@ -1,0 +1,224 @@
+"""The run directory: the one place a run's state lives, so any process can resume or follow it.
+
+runs/<name>-<UTC timestamp>/
+  recipe.toml       the fully resolved recipe
+  status.json       state, pid or hosted job id, timestamps (replaced atomically)
+  events.jsonl      append-only; one JSON object per line with `t` (unix seconds) and `type`
+  data/             rendered training and eval files
+  adapter/, checkpoints/   local runs
+  predictions.jsonl, metrics.json, cost.json   after evaluation
+Nothing in it holds a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from ftwizard.errors import UsageError
+from ftwizard.fsutil import atomic_write_json, atomic_write_text, read_json
+
+STATES = ("pending", "running", "succeeded", "failed", "cancelled")
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+EVENT_TYPES = ("log", "metric", "status", "eval", "cost", "error")
+
+
+def utc_stamp(t: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if t is None else t, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def iso(t: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if t is None else t, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+class RunDirectory:
+    """A run's folder. Cheap to construct; every method reads or writes the files directly."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # -- creation -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, runs_dir: str | os.PathLike, name: str, recipe_toml: str) -> "RunDirectory":
+        runs_dir = Path(runs_dir)
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        stamp = utc_stamp()
+        path = runs_dir / f"{name}-{stamp}"
+        n = 1
+        while True:
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                path = runs_dir / f"{name}-{stamp}-{n}"
+        run = cls(path)
+        atomic_write_text(run.recipe_path, recipe_toml)
+        now = time.time()
+        run.write_status({"state": "pending", "created_at": now, "created": iso(now)})
+        run.events_path.touch()
+        return run
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "RunDirectory":
+        """An existing run directory; a clear usage error when it is not one."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise UsageError(f"run directory not found: {run.path}")
+        if not run.recipe_path.exists():
+            raise UsageError(f"{run.path} is not a run directory (it has no recipe.toml)")
+        return run
+
+    # -- paths ------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def recipe_path(self) -> Path:
+        return self.path / "recipe.toml"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def events_path(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.path / "adapter"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / "predictions.jsonl"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def cost_path(self) -> Path:
+        return self.path / "cost.json"
+
+    # -- recipe -----------------------------------------------------------------------------
+    def recipe(self):
+        from ftwizard.recipe import load_recipe
+
+        return load_recipe(self.recipe_path)
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        try:
+            return read_json(self.status_path, default={}) or {}
+        except json.JSONDecodeError:
+            return {}
+
+    def write_status(self, status: dict[str, Any]) -> None:
+        atomic_write_json(self.status_path, status)
+
+    def update_status(self, **fields: Any) -> dict[str, Any]:
+        """Merge fields into status.json (atomically) and return the new status."""
+        status = self.status()
+        state = fields.get("state")
+        if state is not None and state not in STATES:
+            raise ValueError(f"unknown state {state!r}")
+        now = time.time()
+        if state == "running" and "started_at" not in status:
+            fields.setdefault("started_at", now)
+        if state in FINAL_STATES:
+            fields.setdefault("finished_at", now)
+        status.update(fields)
+        status["updated_at"] = now
+        self.write_status(status)
+        return status
+
+    @property
+    def state(self) -> str:
+        return self.status().get("state", "pending")
+
+    # -- events ---------------------------------------------------------------------------------
+    def append_event(self, type: str, **fields: Any) -> dict[str, Any]:
+        """Append one event line. One `write` of a whole line on an O_APPEND file: no torn lines."""
+        if type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type!r}")
+        event = {"t": round(fields.pop("t", time.time()), 3), "type": type, **fields}
+        line = (json.dumps(event, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        return event
+
+    def log(self, text: str, **fields: Any) -> None:
+        self.append_event("log", text=text, **fields)
+
+    def events(self, types: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        return list(self.iter_events(types))
+
+    def iter_events(self, types: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
+        try:
+            f = open(self.events_path, encoding="utf-8")
+        except FileNotFoundError:
+            return
+        with f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # a line still being written
+                try:
+                    ev = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if types is None or ev.get("type") in types:
+                    yield ev
+
+
+class EventTail:
+    """Follows events.jsonl from a byte offset: each `poll()` returns the whole lines added since."""
+
+    def __init__(self, run: RunDirectory, offset: int = 0):
+        self.run = run
+        self.offset = offset
+
+    def poll(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.run.events_path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return []
+        if not chunk:
+            return []
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        out = []
+        for line in chunk[: end + 1].splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+
+def find_runs(runs_dir: str | os.PathLike) -> list[RunDirectory]:
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    return sorted((RunDirectory(p) for p in runs_dir.iterdir() if (p / "recipe.toml").exists()),
+                  key=lambda r: r.path.name)
