@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ftwizard {__version__}")
-    parser.add_argument("--recipe", metavar="FILE", help="run this recipe headless (same as `ftwizard run FILE`)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--recipe", dest="recipe_file", metavar="FILE", help="run this recipe headless (same as `ftwizard run FILE`)")
+    parser.add_argument("--set", dest="top_overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe key, e.g. --set train.lr=1e-4 (repeatable)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
@@ -61,17 +61,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        if args.recipe:
+        if args.recipe_file:
             from ftwizard.cli import run as run_cmd
 
-            return run_cmd.run_recipe_headless(args.recipe, args.overrides)
-        if args.overrides:
+            return run_cmd.run_recipe_headless(args.recipe_file, args.top_overrides)
+        if args.top_overrides:
             parser.error("--set needs --recipe FILE (or a command that takes a recipe)")
         from ftwizard.cli import wizard
 
         return wizard.run(args)
-    if args.recipe:
+    if args.recipe_file:
         parser.error("--recipe runs a recipe on its own; do not combine it with a command")
+    if args.top_overrides:
+        args.overrides = list(args.top_overrides) + list(getattr(args, "overrides", None) or [])
     handler = args.handler
     return int(handler(args) or 0)
 

@@ -6,23 +6,28 @@ rich honours NO_COLOR and turns colour off when the stream is not a terminal.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import lru_cache
 from typing import Any
 
 
-@lru_cache(maxsize=1)
-def out():
+def _console(file, soft_wrap: bool):
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    # NO_COLOR (no-color.org): no escape sequences at all, not even bold.
+    kwargs = {"color_system": None} if os.environ.get("NO_COLOR") else {}
+    return Console(file=file, highlight=False, soft_wrap=soft_wrap, **kwargs)
+
+
+@lru_cache(maxsize=1)
+def out():
+    return _console(sys.stdout, soft_wrap=False)
 
 
 @lru_cache(maxsize=1)
 def err():
-    from rich.console import Console
-
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return _console(sys.stderr, soft_wrap=True)
 
 
 def reset() -> None:

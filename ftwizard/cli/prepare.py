@@ -7,7 +7,7 @@ HELP = "render prompts and training files, and report on the data; no training"
 
 def register(sub) -> None:
     p = sub.add_parser("prepare", help=HELP, description=HELP)
-    p.add_argument("recipe", metavar="FILE", help="the recipe")
+    p.add_argument("recipe", metavar="FILE", help="the recipe (a path, or a bundled recipe's name)")
     p.add_argument("--out", required=True, metavar="DIR", help="where to write the files (replaced atomically)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key (repeatable)")
@@ -15,7 +15,61 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args) -> int:
-    from ftwizard.errors import NotBuiltYet
+def _fmt_stats(s: dict) -> str:
+    return f"{s['min']:,} / {s['mean']:,.0f} / {s['p50']:,} / {s['p95']:,} / {s['max']:,}"
 
-    raise NotBuiltYet("prepare")
+
+def render_report(report: dict):
+    """The data report as rich renderables (also used by the wizard)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=f"data report: {report['recipe']} ({report['task']})", title_justify="left", box=None,
+              header_style="bold", pad_edge=False)
+    t.add_column("")
+    for which in report["splits"]:
+        t.add_column(which, justify="right")
+    splits = report["splits"].values()
+    t.add_row("examples", *[f"{s['examples']:,}" for s in splits])
+    t.add_row("hosted tokens/example min/mean/p50/p95/max",
+              *[_fmt_stats(s["hosted"]["tokens_per_example"]) for s in splits])
+    t.add_row("hosted billed tokens per epoch", *[f"{s['hosted']['billed_tokens_per_epoch']:,}" for s in splits])
+    t.add_row("chat format errors", *[str(sum(s["hosted"]["errors"].values())) for s in splits])
+    label = "local tokens/example" + ("" if report["local"]["exact"] else " (estimate)")
+    t.add_row(label + " min/mean/p50/p95/max", *[_fmt_stats(s["local"]["tokens_per_example"]) for s in splits])
+    t.add_row(f"over max_length {next(iter(splits))['local']['max_length']}",
+              *[f"{s['local']['over_max_length']['count']:,} ({s['local']['over_max_length']['percent']}%)"
+                for s in splits])
+    h = report["hosted"]
+    lines = [
+        f"local tokenizer: {report['local']['tokenizer']}",
+        f"hosted: {h['model']} ({h['encoding']}), {h['epochs']} epochs ({h['epochs_rule']})",
+        f"hosted training would bill {h['billed_tokens']:,} tokens"
+        + (f" = ${h['cost_usd']:,.2f} at ${h['training_usd_per_1m']}/1M ({h['price_source']}, {h['price_date']})"
+           if h.get("cost_usd") is not None else f" ({h['price_source']})"),
+    ]
+    problems = report.get("problems") or []
+    body = [t, Text("")] + [Text(line) for line in lines]
+    if problems:
+        body.append(Text("\nproblems:", style="bold yellow"))
+        body += [Text(f"  - {p}") for p in problems]
+    else:
+        body.append(Text("\nno problems found in the data", style="green"))
+    return Group(*body)
+
+
+def run(args) -> int:
+    from ftwizard.cli import output
+    from ftwizard.cli.run import resolve_recipe_path
+    from ftwizard.prepare import prepare
+    from ftwizard.recipe import load_recipe
+
+    recipe = load_recipe(resolve_recipe_path(args.recipe), args.overrides)
+    report = prepare(recipe, args.out)
+    if args.json:
+        output.print_json(report)
+    else:
+        output.out().print(render_report(report))
+    output.info(f"wrote {args.out}/ ({', '.join(report['files'].values())}) in {report['seconds']:.2f} s")
+    return 0

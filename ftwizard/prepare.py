@@ -1,0 +1,283 @@
+"""`prepare`: render a recipe's data into training files and report on it, before a cent is spent.
+
+Writes (into a folder built aside and renamed into place):
+  train.jsonl, eval.jsonl                  local training / evaluation text: index, prompt, answer, text
+  openai_train.jsonl, openai_validation.jsonl   hosted chat files, one {"messages": [...]} per line
+  report.json                              the data report (also returned)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ftwizard import chatfile
+from ftwizard.fsutil import atomic_dir
+from ftwizard.tasks import Split, get_task
+from ftwizard.tokens import TokenCounter, encoding_name_for_model
+
+if TYPE_CHECKING:
+    from ftwizard.prompts import PromptTemplates
+    from ftwizard.recipe import Recipe
+
+# Llama/Mistral-style SentencePiece vocabularies (32k) cut English and SQL into ~20% more pieces than cl100k_base;
+# used only when the local model's tokenizer cannot be read offline, and always labelled as an estimate.
+LOCAL_TOKENS_PER_CL100K_TOKEN = 1.2
+
+
+# ---------------------------------------------------------------------------------------------
+# Local tokenizer: the real one when its tokenizer.json is on disk (a model folder or the HF cache)
+
+def _hf_cache_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("HF_HUB_CACHE"):
+        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
+    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+    dirs.append(hf_home / "hub")
+    return dirs
+
+
+def find_tokenizer_json(base: str) -> Path | None:
+    p = Path(base).expanduser()
+    if p.is_dir():
+        cand = p / "tokenizer.json"
+        return cand if cand.exists() else None
+    if "/" in base:
+        repo = "models--" + base.replace("/", "--")
+        for d in _hf_cache_dirs():
+            snaps = d / repo / "snapshots"
+            if snaps.is_dir():
+                for snap in sorted(snaps.iterdir(), reverse=True):
+                    cand = snap / "tokenizer.json"
+                    if cand.exists():
+                        return cand
+    return None
+
+
+class LocalLengths:
+    """Token lengths of the local training text: real (tokenizers) or estimated (cl100k x factor)."""
+
+    def __init__(self, recipe: "Recipe", counter: TokenCounter):
+        self.counter = counter
+        self.path = find_tokenizer_json(recipe.model.base)
+        self.exact = False
+        self.source = ""
+        self._tok = None
+        if self.path is not None:
+            try:
+                from tokenizers import Tokenizer
+
+                self._tok = Tokenizer.from_file(str(self.path))
+                self.exact = True
+                self.source = f"the model's tokenizer ({self.path})"
+            except Exception as e:  # noqa: BLE001 - fall back to the estimate, and say why
+                self.source = f"estimate: cl100k_base x {LOCAL_TOKENS_PER_CL100K_TOKEN} (tokenizer unreadable: {e})"
+        if not self.exact:
+            self.source = (f"estimate: cl100k_base tokens x {LOCAL_TOKENS_PER_CL100K_TOKEN} "
+                           f"(the tokenizer of `{recipe.model.base}` is not available offline)")
+
+    def lengths(self, rows: list[dict[str, str]], texts: list[str], template: str) -> list[int]:
+        """Tokens per text including BOS and EOS.
+
+        Exact with the model's tokenizer. The estimate counts the template's literal pieces and the field values
+        separately (each memoized: the instruction is the same in every example), which is ~10x faster than
+        encoding whole texts and differs only at the few piece boundaries.
+        """
+        if self._tok is not None:
+            encs = self._tok.encode_batch(texts, add_special_tokens=False)
+            return [len(e.ids) + 2 for e in encs]
+        import string
+
+        parts = list(string.Formatter().parse(template))
+        literal = sum(self.counter.count(lit) for lit, _n, _s, _c in parts if lit)
+        names = [n for _lit, n, _s, _c in parts if n is not None]
+        out = []
+        for row in rows:
+            n = literal + sum(self.counter.count(row[name]) for name in names)
+            out.append(int(round(n * LOCAL_TOKENS_PER_CL100K_TOKEN)) + 2)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+def render_local(split: Split, templates: "PromptTemplates") -> list[dict[str, Any]]:
+    out = []
+    for i, row in enumerate(split.rows):
+        prompt = templates.render_prompt(row)
+        answer = templates.render_answer(row)
+        out.append({"index": i, "prompt": prompt, "answer": answer, "text": prompt + answer})
+    return out
+
+
+def render_chat(split: Split, templates: "PromptTemplates") -> list[dict[str, Any]]:
+    return [{"messages": templates.messages(row)} for row in split.rows]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]], *, ascii_json: bool = False) -> None:
+    # Chat files use json.dumps defaults, as OpenAI's examples (and the seed's files) do.
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(json.dumps(r, ensure_ascii=ascii_json) + "\n" for r in rows))
+
+
+def render_chat_files(recipe: "Recipe", out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write the hosted chat files (train, and validation when the recipe uploads one) into `out_dir`."""
+    task = get_task(recipe.task)
+    templates = task.templates(recipe)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"train": out / "openai_train.jsonl"}
+    write_jsonl(paths["train"], render_chat(task.load_split(recipe, "train"), templates), ascii_json=True)
+    if recipe.hosted.validation:
+        paths["validation"] = out / "openai_validation.jsonl"
+        write_jsonl(paths["validation"], render_chat(task.load_split(recipe, "eval"), templates), ascii_json=True)
+    return paths
+
+
+def _local_report(texts: list[dict], lengths: list[int], max_length: int, prompt_lengths: list[int]) -> dict:
+    over = [n for n in lengths if n > max_length]
+    answer_lost = sum(1 for p in prompt_lengths if p >= max_length)
+    total = sum(lengths)
+    return {
+        "tokens_per_example": chatfile.token_stats(lengths),
+        "max_length": max_length,
+        "over_max_length": {
+            "count": len(over),
+            "percent": round(100.0 * len(over) / max(1, len(lengths)), 2),
+            "tokens_lost": sum(n - max_length for n in over),
+            "tokens_lost_percent": round(100.0 * sum(n - max_length for n in over) / max(1, total), 2),
+            "answer_cut_entirely": answer_lost,
+        },
+    }
+
+
+def data_report(recipe: "Recipe", *, splits: dict[str, Split] | None = None) -> dict[str, Any]:
+    """Everything `prepare` reports, without writing files (the wizard calls this)."""
+    t0 = time.perf_counter()
+    task = get_task(recipe.task)
+    templates = task.templates(recipe)
+    if splits is None:
+        splits = {w: task.load_split(recipe, w) for w in ("train", "eval")}  # type: ignore[misc]
+    report, _ = _build(recipe, task, templates, splits)
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
+    hosted_model = recipe.hosted.model
+    try:
+        from ftwizard.catalog import get_hosted_model
+
+        hm = get_hosted_model(hosted_model)
+    except Exception:  # noqa: BLE001 - an unknown model still gets counted, without a price
+        hm = None
+    encoding = hm.encoding if hm else encoding_name_for_model(hosted_model)
+    max_tokens = hm.max_tokens_per_example if hm else chatfile.DEFAULT_MAX_TOKENS_PER_EXAMPLE
+    counter = TokenCounter(encoding)
+    local = LocalLengths(recipe, counter)
+
+    rendered: dict[str, dict[str, list]] = {}
+    report: dict[str, Any] = {
+        "recipe": recipe.name,
+        "task": task.name,
+        "backend": recipe.backend,
+        "splits": {},
+        "hosted": {"model": hosted_model, "encoding": encoding},
+        "local": {"model": recipe.model.base, "tokenizer": local.source, "exact": local.exact},
+        "problems": [],
+    }
+    for which, split in splits.items():
+        local_rows = render_local(split, templates)
+        chat_rows = render_chat(split, templates)
+        rendered[which] = {"local": local_rows, "chat": chat_rows}
+        chk = chatfile.check_chat_examples(chat_rows, counter, max_tokens)
+        lengths = local.lengths(split.rows, [r["text"] for r in local_rows], templates.template)
+        prefix = templates.template.split("{" + templates.answer_field + "}", 1)[0]
+        prompt_lengths = [n - 1 for n in local.lengths(split.rows, [r["prompt"] for r in local_rows], prefix)]
+        answers_empty = sum(1 for row in split.rows if not row.get(templates.answer_field, "").strip())
+        report["splits"][which] = {
+            "name": split.name,
+            "source": split.source,
+            "examples": len(split),
+            "empty_answers": answers_empty,
+            "hosted": chk.to_dict(),
+            "local": _local_report(local_rows, lengths, recipe.train.max_length, prompt_lengths),
+        }
+        if answers_empty:
+            report["problems"].append(f"{which}: {answers_empty} examples have an empty `{templates.answer_field}`")
+        if not chk.ok:
+            bad = ", ".join(f"{k} x{v}" for k, v in chk.errors.items() if v)
+            report["problems"].append(f"{which}: chat format errors: {bad}")
+        for w in chk.warnings:
+            report["problems"].append(f"{which}: {w}")
+        ov = report["splits"][which]["local"]["over_max_length"]
+        if ov["count"]:
+            report["problems"].append(
+                f"{which}: {ov['count']} examples ({ov['percent']}%) exceed max_length {recipe.train.max_length} "
+                f"and lose {ov['tokens_lost']:,} tokens" + (" (estimated lengths)" if not local.exact else ""))
+        if ov["answer_cut_entirely"]:
+            report["problems"].append(f"{which}: {ov['answer_cut_entirely']} prompts alone fill max_length: "
+                                      "their answers are cut off entirely")
+
+    if "train" in splits and "eval" in splits:
+        train_inputs = {json.dumps(m["messages"][:-1]) for m in rendered["train"]["chat"]}
+        overlap = sum(1 for m in rendered["eval"]["chat"] if json.dumps(m["messages"][:-1]) in train_inputs)
+        report["train_eval_overlap"] = overlap
+        if overlap:
+            report["problems"].append(f"{overlap} eval examples have the same input as a training example (leakage)")
+
+    # What the hosted run would bill.
+    n_train = len(splits["train"]) if "train" in splits else 0
+    per_epoch = report["splits"].get("train", {}).get("hosted", {}).get("billed_tokens_per_epoch", 0)
+    epochs_auto = chatfile.default_epochs(n_train)
+    epochs = recipe.hosted.epochs if isinstance(recipe.hosted.epochs, int) else epochs_auto
+    billed = per_epoch * epochs
+    hosted = report["hosted"]
+    hosted.update({
+        "examples": n_train,
+        "epochs": epochs,
+        "epochs_rule": f"auto -> {epochs_auto} for {n_train:,} examples (cookbook: target 3, "
+                       f"between {chatfile.MIN_TARGET_EXAMPLES} and {chatfile.MAX_TARGET_EXAMPLES:,} example-epochs)",
+        "billed_tokens_per_epoch": per_epoch,
+        "billed_tokens": billed,
+        "max_tokens_per_example": max_tokens,
+    })
+    if hm is not None:
+        hosted.update({
+            "training_usd_per_1m": hm.training_usd_per_1m,
+            "cost_usd": round(billed * hm.training_usd_per_1m / 1e6, 2),
+            "price_source": hm.price_source,
+            "price_date": hm.price_date,
+        })
+    else:
+        hosted.update({"cost_usd": None, "price_source": f"`{hosted_model}` is not in the price catalog",
+                       "price_date": None})
+    return report, rendered
+
+
+def prepare(recipe: "Recipe", out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Render the recipe's data into `out_dir` (replaced only when everything succeeded) and report on it."""
+    t0 = time.perf_counter()
+    task = get_task(recipe.task)
+    templates = task.templates(recipe)
+    splits = {w: task.load_split(recipe, w) for w in ("train", "eval")}
+    report, rendered = _build(recipe, task, templates, splits)
+    with atomic_dir(out_dir) as tmp:
+        write_jsonl(tmp / "train.jsonl", rendered["train"]["local"])
+        write_jsonl(tmp / "eval.jsonl", rendered["eval"]["local"])
+        write_jsonl(tmp / "openai_train.jsonl", rendered["train"]["chat"], ascii_json=True)
+        write_jsonl(tmp / "openai_validation.jsonl", rendered["eval"]["chat"], ascii_json=True)
+        report["files"] = {
+            "train": "train.jsonl",
+            "eval": "eval.jsonl",
+            "openai_train": "openai_train.jsonl",
+            "openai_validation": "openai_validation.jsonl",
+            "report": "report.json",
+        }
+        report["seconds"] = round(time.perf_counter() - t0, 3)
+        with open(tmp / "report.json", "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+    return report

@@ -1,0 +1,107 @@
+"""Tasks: bundled splits, prompts rendered exactly as the seed, answers extracted from raw output."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftwizard.errors import UsageError
+from ftwizard.recipe import parse_recipe
+from ftwizard.tasks import get_task
+from ftwizard.tasks.sql import extract_sql
+from ftwizard.tasks.viggo import extract_mr
+
+
+def recipe(text: str):
+    return parse_recipe('name = "t"\n' + text)
+
+
+def test_bundled_split_sizes():
+    sql, viggo = get_task("sql"), get_task("viggo")
+    r = recipe('task = "sql"\n[data]\ntrain = "train"\neval = "val"\n')
+    assert len(sql.load_split(r, "train")) == 3961 and len(sql.load_split(r, "eval")) == 568
+    r = recipe('task = "viggo"\n')
+    assert len(viggo.load_split(r, "train")) == 5103 and len(viggo.load_split(r, "eval")) == 1083
+    r = recipe('task = "viggo"\n[data]\neval = "valid"\n')
+    assert len(viggo.load_split(r, "eval")) == 714
+
+
+def test_sql_training_text_is_the_seeds():
+    r = recipe('task = "sql"\n[data]\neval = "val"\n')
+    task = get_task("sql")
+    row = task.load_split(r, "train").rows[0]
+    text = task.templates(r).render_text(row)
+    assert text == (
+        "You are a powerful text-to-SQL model. Your job is to answer questions about a database. You are given a "
+        "question and context regarding one or more tables.\n\nYou must output the SQL query that answers the "
+        "question.\n\n### Input:\nHow many heads of the departments are older than 56 ?\n\n### Context:\n"
+        "CREATE TABLE head (age INTEGER)\n\n### Response:\nSELECT count(*) FROM head WHERE age  >  56\n"
+    )
+    prompt = task.templates(r).render_prompt(row)
+    assert prompt.endswith("### Response:\n") and text.startswith(prompt)
+
+
+def test_viggo_chat_messages_are_the_seeds():
+    r = recipe('task = "viggo"\n')
+    task = get_task("viggo")
+    row = task.load_split(r, "eval").rows[0]
+    msgs = task.templates(r).messages(row)
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant"]
+    assert msgs[0]["content"].startswith("Given a target sentence construct the underlying meaning representation")
+    assert "\n" not in msgs[0]["content"]
+    assert msgs[1]["content"].startswith("I remember you saying you found Little Big Adventure to be average.")
+    assert msgs[2]["content"] == ("verify_attribute(name[Little Big Adventure], rating[average], "
+                                  "has_multiplayer[no], platforms[PlayStation])")
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("SELECT count(*) FROM head WHERE age  >  56", "SELECT count(*) FROM head WHERE age  >  56"),
+    ("```sql\nSELECT name FROM singer;\n```\nThis query lists singers.", "SELECT name FROM singer"),
+    ("Here is the SQL query:\n\nSELECT a FROM t WHERE b = 'x;y'; SELECT 2", "SELECT a FROM t WHERE b = 'x;y'"),
+    ("SELECT a FROM t\n\n### Input:\nnext question", "SELECT a FROM t"),
+    ("SELECT a\nFROM t\nWHERE b > 1</s>", "SELECT a FROM t WHERE b > 1"),
+    ("I don't know", "I don't know"),
+    ("", ""),
+])
+def test_extract_sql(raw, expected):
+    assert extract_sql(raw) == expected
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("inform(name[Dirt: Showdown], esrb[E 10+ (for Everyone 10 and Older)])\n### Target sentence:",
+     "inform(name[Dirt: Showdown], esrb[E 10+ (for Everyone 10 and Older)])"),
+    ("The meaning representation is: request(specifier[weirdest]) and more(x[y])", "request(specifier[weirdest])"),
+    ("foo(bar) then confirm(name[X])", "confirm(name[X])"),
+    ("inform(name[Half", "inform(name[Half"),
+    ("nothing here", "nothing here"),
+])
+def test_extract_mr(raw, expected):
+    assert extract_mr(raw) == expected
+
+
+def test_custom_task_from_files(tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"q": "2+2", "a": "4"}\n{"q": "3+3", "a": "6"}\n')
+    r = recipe(f'task = "custom"\n[data]\nsource = "files"\ntrain = "{f}"\neval = "{f}"\n'
+               '[prompt]\ntemplate = "Q: {q}\\nA: {a}\\n"\nanswer_field = "a"\n')
+    task = get_task("custom")
+    split = task.load_split(r, "train")
+    t = task.templates(r)
+    assert t.render_text(split.rows[0]) == "Q: 2+2\nA: 4\n"
+    assert t.render_prompt(split.rows[0]) == "Q: 2+2\nA: "
+    assert t.messages(split.rows[1]) == [{"role": "user", "content": "Q: 3+3\nA:"}, {"role": "assistant", "content": "6"}]
+
+
+def test_template_with_unknown_field_names_it(tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("q,a\n1,2\n")
+    r = recipe(f'task = "custom"\n[data]\nsource = "files"\ntrain = "{f}"\neval = "{f}"\n'
+               '[prompt]\ntemplate = "Q: {qq}\\nA: {a}"\nanswer_field = "a"\n')
+    with pytest.raises(UsageError) as ei:
+        get_task("custom").load_split(r, "train")
+    assert "unknown field `{qq}`" in str(ei.value) and "did you mean `q`" in str(ei.value)
+
+
+def test_unknown_bundled_split():
+    r = recipe('task = "sql"\n[data]\neval = "test"\n')
+    with pytest.raises(UsageError, match="no bundled split .*val"):
+        get_task("sql").load_split(r, "eval")
