@@ -1,0 +1,547 @@
+"""One hosted fine-tuning job, driven from its run directory: files -> upload -> create (exactly once) -> follow.
+
+Every id is written to status.json the moment it exists, so a crash, a dropped connection or a `--resume`
+picks up the same files and the same job. A create whose outcome is unknown (timeout, dropped connection,
+5xx) is never simply retried: the recent jobs are listed first and a job carrying this run's marker
+(metadata `ftwizard_run`, or this run's own training file) is adopted instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ftwizard.backends.hosted.providers import (
+    HostedError,
+    ProviderConfig,
+    RetryPolicy,
+    describe_transient,
+    explain,
+    is_transient,
+    outcome_unknown,
+    poll_seconds,
+    redact,
+    with_retries,
+)
+from ftwizard.errors import UsageError
+from ftwizard.fsutil import atomic_write_bytes, atomic_write_json, read_json
+from ftwizard.rundir import RunDirectory
+
+FINAL_JOB_STATUSES = ("succeeded", "failed", "cancelled")
+RESULTS_FILE = "hosted_results.csv"
+MARKER_KEY = "ftwizard_run"
+
+
+# ---------------------------------------------------------------------------------------------
+# Chat files
+
+def render_chat_files(recipe, out_dir: Path) -> dict[str, Path]:
+    """The training (and validation) chat files, as `ftwizard prepare` writes them."""
+    try:
+        from ftwizard.prepare import render_chat_files as prepare_render
+    except ImportError:  # prepare.py not there: the same files from the task API
+        prepare_render = None
+    if prepare_render is not None:
+        return prepare_render(recipe, out_dir)
+    from ftwizard.tasks import get_task
+
+    task = get_task(recipe.task)
+    templates = task.templates(recipe)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"train": out_dir / "openai_train.jsonl"}
+    which = [("train", "train")] + ([("validation", "eval")] if recipe.hosted.validation else [])
+    for key, split in which:
+        paths[key] = out_dir / f"openai_{key}.jsonl"
+        rows = task.load_split(recipe, split).rows
+        paths[key].write_text("".join(json.dumps({"messages": templates.messages(r)}) + "\n" for r in rows),
+                              encoding="utf-8")
+    return paths
+
+
+def check_chat_file(path: Path, model: str):
+    """The cookbook checks on a chat file; UsageError naming the file and lines when it is not valid."""
+    from ftwizard.catalog import get_hosted_model
+    from ftwizard.chatfile import MIN_EXAMPLES, check_chat_examples
+    from ftwizard.tokens import TokenCounter, encoding_name_for_model
+
+    examples: list[Any] = []
+    problems = []
+    with open(path, encoding="utf-8") as f:
+        for no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                examples.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                problems.append(f"{path}: line {no}: not valid JSON ({e.msg})")
+    try:
+        max_tokens = get_hosted_model(model).max_tokens_per_example
+    except UsageError:
+        max_tokens = 16_385
+    report = check_chat_examples(examples, TokenCounter(encoding_name_for_model(model)), max_tokens)
+    for line, kind in report.error_lines:
+        problems.append(f"{path}: line {line}: {kind.replace('_', ' ')}")
+    if not report.ok and len(report.error_lines) < sum(report.errors.values()):
+        problems.append(f"{path}: {sum(report.errors.values())} format errors in all: "
+                        + ", ".join(f"{k} {v}" for k, v in report.errors.items() if v))
+    if report.n_examples < MIN_EXAMPLES:
+        problems.append(f"{path}: {report.n_examples} examples; OpenAI requires at least {MIN_EXAMPLES}")
+    if problems:
+        raise UsageError(problems)
+    return report
+
+
+def hyperparameters(recipe) -> dict[str, Any]:
+    h = recipe.hosted
+    out: dict[str, Any] = {}
+    if h.epochs != "auto":
+        out["n_epochs"] = h.epochs
+    if h.batch_size != "auto":
+        out["batch_size"] = h.batch_size
+    if h.lr_multiplier != "auto":
+        out["learning_rate_multiplier"] = h.lr_multiplier
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Result file (CSV, sometimes base64-encoded)
+
+def decode_result_file(data: bytes) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    if text and "," not in text.splitlines()[0]:
+        try:
+            decoded = base64.b64decode(text, validate=False).decode("utf-8")
+            if "," in decoded.splitlines()[0]:
+                return decoded
+        except (binascii.Error, UnicodeDecodeError, IndexError):
+            pass
+    return text + ("\n" if text else "")
+
+
+def _num(v: str | None) -> float | int | None:
+    if v is None or v == "":
+        return None
+    try:
+        f = float(v)
+    except ValueError:
+        return None
+    return int(f) if f.is_integer() and "." not in v else f
+
+
+def parse_result_csv(text: str) -> list[dict[str, Any]]:
+    """Rows of the result file as metric dicts (`step`, `loss`, `eval_loss`, token accuracies)."""
+    rows = []
+    for r in csv.DictReader(io.StringIO(text)):
+        m: dict[str, Any] = {"step": _num(r.get("step"))}
+        if m["step"] is None:
+            continue
+        mapping = {"train_loss": "loss", "valid_loss": "eval_loss", "full_valid_loss": "eval_loss",
+                   "train_accuracy": "train_mean_token_accuracy",
+                   "train_mean_token_accuracy": "train_mean_token_accuracy",
+                   "valid_mean_token_accuracy": "valid_mean_token_accuracy",
+                   "full_valid_mean_token_accuracy": "valid_mean_token_accuracy"}
+        for src, dst in mapping.items():
+            v = _num(r.get(src))
+            if v is not None and dst not in m:
+                m[dst] = v
+        rows.append(m)
+    return rows
+
+
+def metric_from_event_data(data: dict[str, Any]) -> dict[str, Any]:
+    m: dict[str, Any] = {}
+    if data.get("step") is not None:
+        m["step"] = data["step"]
+    if data.get("total_steps") is not None:
+        m["max_steps"] = data["total_steps"]
+    for src, dst in (("train_loss", "loss"), ("valid_loss", "eval_loss"), ("full_valid_loss", "eval_loss"),
+                     ("train_mean_token_accuracy", "train_mean_token_accuracy"),
+                     ("valid_mean_token_accuracy", "valid_mean_token_accuracy"),
+                     ("full_valid_mean_token_accuracy", "valid_mean_token_accuracy"), ("epoch", "epoch")):
+        if data.get(src) is not None and dst not in m:
+            m[dst] = data[src]
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost
+
+def write_training_cost(run: RunDirectory, model: str, trained_tokens: int | None, *, hours: float | None = None,
+                        provider: str = "openai") -> dict[str, Any]:
+    """cost.json with the actual training cost (trained tokens x the catalog's training price)."""
+    from ftwizard.catalog import get_hosted_model
+
+    cost = read_json(run.cost_path, default={}) or {}
+    try:
+        m = get_hosted_model(model)
+        price, source, date = m.training_usd_per_1m, m.price_source, m.price_date
+    except UsageError:
+        price, source, date = None, "not in the catalog", None
+    usd = round(trained_tokens * price / 1e6, 4) if (trained_tokens is not None and price is not None) else None
+    cost.update({"training_usd": usd, "training_kind": "actual", "trained_tokens": trained_tokens,
+                 "training_usd_per_1m": price, "hosted_model": model, "provider": provider,
+                 "hours": round(hours, 4) if hours is not None else None, "price_per_hour": None, "gpu": None,
+                 "price_source": source, "price_date": date})
+    cost.setdefault("eval_usd", 0.0)
+    atomic_write_json(run.cost_path, cost)
+    return cost
+
+
+# ---------------------------------------------------------------------------------------------
+# The job
+
+class HostedJob:
+    def __init__(self, run: RunDirectory, recipe, client, cfg: ProviderConfig, *, policy: RetryPolicy | None = None,
+                 sleep=time.sleep):
+        self.run = run
+        self.recipe = recipe
+        self.client = client
+        self.cfg = cfg
+        self.policy = policy or RetryPolicy(sleep=sleep)
+        # Following survives long outages: the job goes on at the provider whatever happens here.
+        self.follow_policy = RetryPolicy(base_s=self.policy.base_s, cap_s=60.0,
+                                         max_attempts=max(self.policy.max_attempts, 40), sleep=sleep)
+        self.sleep = sleep
+        self.poll = poll_seconds(recipe.hosted.poll_seconds)
+        self.seen_events: set[str] = set()
+        self.metric_events = 0
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _retry_note(self, what: str):
+        def note(attempt: int, exc: BaseException, delay: float) -> None:
+            self.run.log(f"{what}: {describe_transient(exc)}; retry {attempt} in {delay:.1f}s", level="warning",
+                         source="hosted")
+        return note
+
+    def _call(self, fn, what: str, *, follow: bool = False):
+        return with_retries(fn, what=what, policy=self.follow_policy if follow else self.policy,
+                            on_retry=self._retry_note(what), cfg=self.cfg)
+
+    def status(self) -> dict[str, Any]:
+        return self.run.status()
+
+    # -- the whole run ---------------------------------------------------------------------------
+    def execute(self) -> str:
+        """Drive the job to its end; returns the final job status. Raises HostedError / UsageError."""
+        st = self.status()
+        self.seen_events = {e["event_id"] for e in self.run.iter_events(("log", "metric")) if e.get("event_id")}
+        self.metric_events = sum(1 for e in self.run.iter_events(("metric",)) if e.get("event_id"))
+        if not st.get("job_id"):
+            paths = self.ensure_files()
+            ids = {}
+            for key, path in paths.items():
+                ids[key] = self.ensure_uploaded(key, path)
+            if self.status().get("cancel_requested"):
+                self.run.update_status(state="cancelled", job_status=None)
+                self.run.append_event("status", state="cancelled", detail="cancelled before the job was created")
+                return "cancelled"
+            self.ensure_job(ids["train"], ids.get("validation"))
+        else:
+            self.run.log(f"following job {st['job_id']} (recorded in status.json; no new job is created)",
+                         source="hosted")
+        return self.follow()
+
+    # -- files --------------------------------------------------------------------------------------
+    def ensure_files(self) -> dict[str, Path]:
+        data = self.run.data_dir
+        paths = {"train": data / "openai_train.jsonl"}
+        if self.recipe.hosted.validation:
+            paths["validation"] = data / "openai_validation.jsonl"
+        if not all(p.exists() for p in paths.values()):
+            paths = render_chat_files(self.recipe, data)
+        report = check_chat_file(paths["train"], self.recipe.hosted.model)
+        if "validation" in paths:
+            check_chat_file(paths["validation"], self.recipe.hosted.model)
+        self._estimate(report)
+        return paths
+
+    def _estimate(self, report) -> None:
+        from ftwizard.catalog import get_hosted_model
+        from ftwizard.chatfile import default_epochs
+
+        h = self.recipe.hosted
+        epochs = h.epochs if h.epochs != "auto" else default_epochs(report.n_examples)
+        billed = report.billed_tokens_per_epoch * epochs
+        try:
+            m = get_hosted_model(h.model)
+        except UsageError:
+            self.run.log(f"{h.model} is not in the price catalog: the cost cannot be estimated", level="warning")
+            return
+        usd = round(billed * m.training_usd_per_1m / 1e6, 4)
+        self.run.update_status(estimated_billed_tokens=billed, estimated_epochs=epochs)
+        self.run.append_event("cost", usd=usd, kind="estimated", what="training",
+                              detail=f"{report.n_examples} examples x {epochs} epochs, {billed:,} billed tokens at "
+                                     f"${m.training_usd_per_1m}/1M ({m.price_date})")
+
+    def ensure_uploaded(self, key: str, path: Path) -> str:
+        field = "training_file_id" if key == "train" else "validation_file_id"
+        st = self.status()
+        if st.get(field):
+            return st[field]
+        uploads = dict(st.get("uploads") or {})
+        marker = uploads.get(key) or f"{self.run.name}-{key}-{uuid.uuid4().hex[:8]}.jsonl"
+        uploads[key] = marker
+        self.run.update_status(uploads=uploads)
+        data = path.read_bytes()
+        what = f"uploading the {'training' if key == 'train' else 'validation'} file"
+        attempt = 0
+        while True:
+            try:
+                fo = self.client.files.create(file=(marker, data), purpose="fine-tune")
+                break
+            except Exception as exc:  # noqa: BLE001
+                if outcome_unknown(exc):
+                    found = self._find_upload(marker, len(data))
+                    if found:
+                        fo = found
+                        break
+                if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
+                    raise explain(exc, what=what, cfg=self.cfg) from None
+                d = self.policy.delay(attempt, exc)
+                self._retry_note(what)(attempt + 1, exc, d)
+                self.sleep(d)
+                attempt += 1
+        self.run.update_status(**{field: fo.id})
+        self.run.log(f"uploaded {path.name} as {fo.id} ({len(data):,} bytes)", source="hosted")
+        return fo.id
+
+    def _find_upload(self, filename: str, size: int):
+        try:
+            files = self._call(lambda: self.client.files.list(purpose="fine-tune"), "listing files")
+        except HostedError:
+            return None
+        for fo in getattr(files, "data", []) or []:
+            if getattr(fo, "filename", None) == filename and getattr(fo, "bytes", size) == size:
+                self.run.log(f"the upload's answer was lost but the file exists: {fo.id}", source="hosted")
+                return fo
+        return None
+
+    # -- the job: created exactly once ---------------------------------------------------------------
+    def create_params(self, training_file: str, validation_file: str | None, marker: str) -> dict[str, Any]:
+        h = self.recipe.hosted
+        params: dict[str, Any] = {"model": h.model, "training_file": training_file}
+        if validation_file:
+            params["validation_file"] = validation_file
+        if h.suffix:
+            params["suffix"] = h.suffix
+        if h.seed is not None:
+            params["seed"] = h.seed
+        hp = hyperparameters(self.recipe)
+        if self.cfg.provider == "azure":
+            if hp:
+                params["hyperparameters"] = hp
+        else:
+            params["metadata"] = {MARKER_KEY: marker}
+            if hp:
+                params["method"] = {"type": "supervised", "supervised": {"hyperparameters": hp}}
+        return params
+
+    def find_created_job(self, training_file: str, marker: str):
+        """A job this run created already (its marker, or this run's own training file), or None."""
+        st = self.status()
+        since = (st.get("create_first_attempt_at") or time.time()) - 3600
+
+        def scan():
+            page = self.client.fine_tuning.jobs.list(limit=50)
+            for _ in range(4):  # the newest 200 jobs; anything older predates this run's first attempt
+                for job in page.data:
+                    meta = getattr(job, "metadata", None) or {}
+                    if (isinstance(meta, dict) and meta.get(MARKER_KEY) == marker) or job.training_file == training_file:
+                        return job
+                    if (job.created_at or 0) < since:
+                        return None
+                if not page.has_next_page():
+                    return None
+                page = page.get_next_page()
+            return None
+
+        return self._call(scan, "checking whether the job was created")
+
+    def ensure_job(self, training_file: str, validation_file: str | None) -> None:
+        st = self.status()
+        marker = st.get("create_marker") or uuid.uuid4().hex
+        fields: dict[str, Any] = {"create_marker": marker}
+        if not st.get("create_first_attempt_at"):
+            fields["create_first_attempt_at"] = time.time()
+        self.run.update_status(**fields)
+        if st.get("create_attempts"):
+            # An earlier attempt (another worker, before a crash) may have created it: look before creating.
+            job = self.find_created_job(training_file, marker)
+            if job is not None:
+                self.run.log(f"found job {job.id} created by an earlier attempt; following it", source="hosted")
+                return self._adopt(job)
+        params = self.create_params(training_file, validation_file, marker)
+        what = "creating the fine-tuning job"
+        attempt = 0
+        while True:
+            self.run.update_status(create_attempts=int(self.status().get("create_attempts") or 0) + 1,
+                                   create_started_at=time.time())
+            try:
+                job = self.client.fine_tuning.jobs.create(**params)
+                break
+            except Exception as exc:  # noqa: BLE001
+                if outcome_unknown(exc):
+                    self.run.log(f"{what}: the answer was lost ({describe_transient(exc)}); checking whether the "
+                                 f"job exists before trying again", level="warning", source="hosted")
+                    found = self.find_created_job(training_file, marker)
+                    if found is not None:
+                        self.run.log(f"the job was created ({found.id}); following it, not creating another",
+                                     source="hosted")
+                        job = found
+                        break
+                if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
+                    raise explain(exc, what=what, cfg=self.cfg) from None
+                d = self.policy.delay(attempt, exc)
+                self._retry_note(what)(attempt + 1, exc, d)
+                self.sleep(d)
+                attempt += 1
+        self._adopt(job)
+
+    def _adopt(self, job) -> None:
+        self.run.update_status(job_id=job.id, job_status=job.status, base_model=job.model,
+                               hyperparameters=_plain(job.hyperparameters))
+        self.run.append_event("status", state="running", detail=job.status, job_id=job.id)
+        self.run.log(f"job {job.id} created on {self.cfg.label}: {job.model}", source="hosted")
+        if self.status().get("cancel_requested"):
+            self.cancel_job()
+
+    def cancel_job(self) -> None:
+        job_id = self.status().get("job_id")
+        if not job_id:
+            return
+        try:
+            self._call(lambda: self.client.fine_tuning.jobs.cancel(job_id), "cancelling the job")
+            self.run.log(f"cancel sent for job {job_id}", source="hosted")
+        except HostedError as e:
+            self.run.log(f"cancelling job {job_id}: {e.message}", level="warning", source="hosted")
+
+    # -- following ---------------------------------------------------------------------------------------
+    def follow(self) -> str:
+        job_id = self.status()["job_id"]
+        last = self.status().get("job_status_seen")
+        cancel_sent = False
+        while True:
+            job = self._call(lambda: self.client.fine_tuning.jobs.retrieve(job_id), "reading the job", follow=True)
+            self.pull_events(job_id, job)
+            eta = getattr(job, "estimated_finish", None)
+            if eta != self.status().get("estimated_finish"):
+                self.run.update_status(estimated_finish=eta)
+            if job.status != last:
+                self.run.update_status(job_status=job.status, job_status_seen=job.status)
+                # The run stays `running` after the job succeeds: results and evaluation come next.
+                state = {"failed": "failed", "cancelled": "cancelled"}.get(job.status, "running")
+                extra = {"estimated_finish": eta, "eta_s": max(0, round(eta - time.time()))} if eta else {}
+                self.run.append_event("status", state=state, detail=job.status, job_id=job_id, **extra)
+                last = job.status
+            if job.status in FINAL_JOB_STATUSES:
+                return self.finish(job)
+            if self.status().get("cancel_requested") and not cancel_sent:
+                self.cancel_job()
+                cancel_sent = True
+            self.sleep(self.poll)
+
+    def pull_events(self, job_id: str, job=None) -> int:
+        """New provider events (newest first, paginated by `after`) into events.jsonl, oldest first, once each."""
+        def fetch():
+            new = []
+            for ev in self.client.fine_tuning.jobs.list_events(job_id, limit=100):
+                if ev.id in self.seen_events:
+                    break
+                new.append(ev)
+            return new
+
+        new = self._call(fetch, "reading the job's events", follow=True)
+        eta = getattr(job, "estimated_finish", None) if job is not None else None
+        for ev in reversed(new):
+            data = _plain(getattr(ev, "data", None)) or {}
+            at = ev.created_at
+            if ev.type == "metrics" and isinstance(data, dict) and data:
+                fields = metric_from_event_data(data)
+                if eta:
+                    fields.update(eta_s=max(0, round(eta - time.time())), estimated_finish=eta)
+                self.run.append_event("metric", event_id=ev.id, created_at=at, source="provider", **fields)
+                self.metric_events += 1
+            else:
+                self.run.append_event("log", event_id=ev.id, created_at=at, source="provider",
+                                      level=ev.level or "info", text=redact(ev.message))
+            self.seen_events.add(ev.id)
+        return len(new)
+
+    # -- the end -------------------------------------------------------------------------------------------
+    def finish(self, job) -> str:
+        if job.status == "succeeded":
+            self.record_success(job)
+        elif job.status == "failed":
+            err = _plain(getattr(job, "error", None)) or {}
+            code = err.get("code") if isinstance(err, dict) else None
+            message = (err.get("message") if isinstance(err, dict) else None) or "the provider gave no reason"
+            kind = "data" if code and "file" in str(code) else "api"
+            raise HostedError(f"job {job.id} failed" + (f" ({code})" if code else "") + f": {message}", kind=kind,
+                              code=code, advice=(["check the data with `ftwizard prepare RECIPE --out DIR`"]
+                                                 if kind == "data" else []))
+        return job.status
+
+    def record_success(self, job) -> None:
+        hours = None
+        if job.finished_at and job.created_at:
+            hours = (job.finished_at - job.created_at) / 3600
+        self.run.update_status(fine_tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens,
+                               result_file_id=(job.result_files or [None])[0], job_status=job.status)
+        self.run.log(f"fine-tuned model: {job.fine_tuned_model} ({job.trained_tokens or 0:,} trained tokens)",
+                     source="hosted")
+        if job.result_files:
+            try:
+                self.save_results(job.result_files[0])
+            except HostedError as e:
+                self.run.log(f"result file {job.result_files[0]}: {e.message}", level="warning", source="hosted")
+        cost = write_training_cost(self.run, job.model, job.trained_tokens, hours=hours, provider=self.cfg.provider)
+        if cost.get("training_usd") is not None:
+            self.run.append_event("cost", usd=cost["training_usd"], kind="actual", what="training",
+                                  detail=f"{job.trained_tokens:,} trained tokens at ${cost['training_usd_per_1m']}/1M "
+                                         f"({cost['price_date']})")
+
+    def save_results(self, file_id: str) -> list[dict[str, Any]]:
+        raw = self._call(lambda: self.client.files.content(file_id).content, "downloading the result file")
+        text = decode_result_file(raw)
+        atomic_write_bytes(self.run.path / RESULTS_FILE, text.encode("utf-8"))
+        rows = parse_result_csv(text)
+        if rows and self.metric_events == 0:  # no metric events came through: the result file has them all
+            total = max(r["step"] for r in rows)
+            for r in rows:
+                self.run.append_event("metric", source="result_file", max_steps=total, **r)
+        if rows:
+            last = rows[-1]
+            self.run.update_status(final_metrics={k: v for k, v in last.items()})
+        return rows
+
+
+def _plain(obj: Any) -> Any:
+    if obj is None:
+        return None
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json", exclude_none=True)
+    return obj
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True

@@ -1,0 +1,317 @@
+"""Provider clients (OpenAI, Azure OpenAI): configuration from the environment, retries, refusals, redaction.
+
+Keys come only from the environment and never reach a file, a log line or an error message: every text
+that leaves this package passes through `redact`. The SDK's own retries are off (max_retries=0): a retried
+POST that creates a job could bill twice, so every retry decision is made here, knowingly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from ftwizard.errors import RunFailed, UsageError
+
+T = TypeVar("T")
+
+# Environment overrides, mostly for tests (fast polling and retries against a local fake server).
+ENV_POLL = "FTWIZARD_HOSTED_POLL_SECONDS"
+ENV_RETRY_BASE = "FTWIZARD_HOSTED_RETRY_BASE_SECONDS"
+ENV_TIMEOUT = "FTWIZARD_HOSTED_TIMEOUT_SECONDS"
+ENV_MAX_ATTEMPTS = "FTWIZARD_HOSTED_MAX_ATTEMPTS"
+
+SECRET_ENV_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN")
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,})\b")
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        v = float(raw)
+    except ValueError:
+        raise UsageError(f"environment variable {name}={raw!r}: a number of seconds was expected") from None
+    if v <= 0:
+        raise UsageError(f"environment variable {name} must be > 0")
+    return v
+
+
+def poll_seconds(recipe_value: float) -> float:
+    return _env_float(ENV_POLL, recipe_value)
+
+
+def request_timeout() -> float:
+    return _env_float(ENV_TIMEOUT, 120.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Redaction
+
+def secrets_in_env() -> list[str]:
+    return [v for k in SECRET_ENV_VARS if len(v := os.environ.get(k, "")) >= 4]
+
+
+def redact(text: Any, extra: list[str] | tuple[str, ...] = ()) -> str:
+    """`text` with every API key from the environment (and anything shaped like one) replaced."""
+    s = str(text)
+    for secret in sorted({*secrets_in_env(), *extra}, key=len, reverse=True):
+        if secret:
+            s = s.replace(secret, "***")
+    return _KEYLIKE.sub(lambda m: m.group(0)[:3] + "***", s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Where to reach the provider. Holds the names of the variables, and reads the key only to build a client."""
+
+    provider: str  # openai | azure
+    key_var: str
+    base_url: str | None = None
+    organization: str | None = None
+    project: str | None = None
+    azure_endpoint: str | None = None
+    api_version: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.provider == "azure":
+            return f"Azure OpenAI ({self.azure_endpoint})"
+        return "OpenAI" + (f" ({self.base_url})" if self.base_url else "")
+
+    def make_client(self, *, timeout: float | None = None):
+        import openai
+
+        key = os.environ.get(self.key_var, "")
+        if not key:
+            raise UsageError(f"{self.key_var} is not set: export it in the environment (keys are never read from files)")
+        t = request_timeout() if timeout is None else timeout
+        if self.provider == "azure":
+            return openai.AzureOpenAI(api_key=key, azure_endpoint=self.azure_endpoint, api_version=self.api_version,
+                                      timeout=t, max_retries=0)
+        return openai.OpenAI(api_key=key, base_url=self.base_url or None, organization=self.organization,
+                             project=self.project, timeout=t, max_retries=0)
+
+
+def provider_config(provider: str, *, azure_api_version: str = "2025-04-01-preview") -> ProviderConfig:
+    """The provider's settings from the environment; a UsageError naming every missing variable."""
+    env = os.environ
+    if provider == "azure":
+        missing = [v for v in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY") if not env.get(v)]
+        if missing:
+            raise UsageError([f"{v} is not set (hosted.provider = 'azure' needs it in the environment)" for v in missing])
+        return ProviderConfig(provider="azure", key_var="AZURE_OPENAI_API_KEY",
+                              azure_endpoint=env["AZURE_OPENAI_ENDPOINT"],
+                              api_version=env.get("OPENAI_API_VERSION") or azure_api_version)
+    if provider != "openai":
+        raise UsageError(f"unknown hosted provider {provider!r}; use 'openai' or 'azure'")
+    if not env.get("OPENAI_API_KEY"):
+        raise UsageError("OPENAI_API_KEY is not set (the hosted backend reads the key from the environment only)")
+    return ProviderConfig(provider="openai", key_var="OPENAI_API_KEY",
+                          base_url=env.get("OPENAI_BASE_URL") or None,
+                          organization=env.get("OPENAI_ORG_ID") or env.get("OPENAI_ORGANIZATION") or None,
+                          project=env.get("OPENAI_PROJECT_ID") or None)
+
+
+def config_for_recipe(recipe) -> ProviderConfig:
+    return provider_config(recipe.hosted.provider, azure_api_version=recipe.hosted.azure_api_version)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: what is transient, what is a refusal, and what to tell the user
+
+class HostedError(RunFailed):
+    """A provider error explained: `kind` (api|data|quota|auth|wind_down|model|network), `advice` lines."""
+
+    def __init__(self, message: str, *, kind: str = "api", advice: list[str] | None = None,
+                 status_code: int | None = None, code: str | None = None):
+        self.message = redact(message)
+        self.kind = kind
+        self.advice = [redact(a) for a in (advice or [])]
+        self.status_code = status_code
+        self.code = code
+        text = self.message + "".join(f"\n  - {a}" for a in self.advice)
+        super().__init__(text)
+
+
+def error_code(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    if code:
+        return str(code)
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        c = inner.get("code")
+        return str(c) if c else None
+    return None
+
+
+def error_message(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        msg = body.get("message")
+        if isinstance(body.get("error"), dict):
+            msg = body["error"].get("message") or msg
+        if msg:
+            return redact(msg)
+    return redact(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+
+
+NOT_RETRYABLE_429 = {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """429 (not a quota refusal), 5xx, timeouts and dropped connections: worth another try."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code == 429:
+            return error_code(exc) not in NOT_RETRYABLE_429
+        return exc.status_code >= 500 or exc.status_code in (408, 409)
+    return False
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a POST that raised this may still have taken effect (the server may have acted, then failed)."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def wind_down_advice(cfg: ProviderConfig | None = None) -> tuple[str, list[str]]:
+    from ftwizard.catalog import wind_down
+
+    w = wind_down()
+    msg = ("OpenAI no longer lets this organization create fine-tuning jobs (403 training_not_available): "
+           "self-serve fine-tuning is winding down")
+    advice = [
+        f"dates: organizations that never fine-tuned lost job creation on {w.get('never_fine_tuned', '2026-05-07')}; "
+        f"organizations without fine-tuned-model inference in the last 60 days on {w.get('inactive_60_days', '2026-07-02')}; "
+        f"nobody can create new jobs after {w.get('all_jobs_closed', '2027-01-06')} "
+        f"(source: {w.get('source', 'OpenAI deprecations page')})",
+        "existing fine-tuned models keep serving until their base model retires",
+        "way forward 1: fine-tune on Azure OpenAI with the same recipe: --set hosted.provider=azure "
+        "with AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY (and OPENAI_API_VERSION) in the environment",
+        "way forward 2: LoRA on an open model with the same data: --set backend=local "
+        "(with a model.base of your choice), or bring an existing OpenAI job over with "
+        "`ftwizard import-openai-job JOB_ID`, which writes the local recipe for its data",
+    ]
+    return msg, advice
+
+
+def explain(exc: BaseException, *, what: str, cfg: ProviderConfig | None = None) -> HostedError:
+    """A provider exception as one clear HostedError (never the key, never a traceback)."""
+    import openai
+
+    if isinstance(exc, HostedError):
+        return exc
+    code = error_code(exc)
+    msg = error_message(exc)
+    status = getattr(exc, "status_code", None)
+    key_var = cfg.key_var if cfg else "OPENAI_API_KEY"
+    where = cfg.label if cfg else "the provider"
+    if code == "training_not_available":
+        m, advice = wind_down_advice(cfg)
+        return HostedError(f"{what}: {m}", kind="wind_down", advice=advice, status_code=status, code=code)
+    if isinstance(exc, openai.APITimeoutError):
+        return HostedError(f"{what}: {where} did not answer in time", kind="network", status_code=None, code=None,
+                           advice=["check the connection; the run can be continued with `ftwizard run --resume RUN_DIR`"])
+    if isinstance(exc, openai.APIConnectionError):
+        return HostedError(f"{what}: cannot reach {where} ({msg})", kind="network",
+                           advice=["check the network and OPENAI_BASE_URL / AZURE_OPENAI_ENDPOINT; "
+                                   "continue with `ftwizard run --resume RUN_DIR`"])
+    if isinstance(exc, openai.AuthenticationError):
+        return HostedError(f"{what}: {where} rejected the API key in {key_var} ({msg})", kind="auth",
+                           status_code=status, code=code, advice=[f"check {key_var} (and the organization/project)"])
+    if status == 429 and code in NOT_RETRYABLE_429:
+        return HostedError(f"{what}: quota or billing limit reached ({msg})", kind="quota", status_code=status,
+                           code=code, advice=["check the plan and billing settings of the organization"])
+    lowered = msg.lower()
+    if code in ("model_not_available", "model_not_found", "invalid_model") or (
+            status in (400, 404) and "model" in lowered and ("not available" in lowered or "does not exist" in lowered
+                                                             or "not supported" in lowered)):
+        return HostedError(f"{what}: the model is not available for fine-tuning here ({msg})", kind="model",
+                           status_code=status, code=code,
+                           advice=["pick another hosted.model (see `ftwizard estimate --json` for the catalog)"])
+    if code and ("file" in code or code.startswith("invalid_training") or code.startswith("invalid_validation")) or (
+            status == 400 and "file" in lowered):
+        return HostedError(f"{what}: the provider rejected the data file ({msg})", kind="data", status_code=status,
+                           code=code, advice=["run `ftwizard prepare RECIPE --out DIR` to see the data report"])
+    if isinstance(exc, openai.PermissionDeniedError):
+        return HostedError(f"{what}: permission denied by {where} ({msg})", kind="api", status_code=status, code=code)
+    if isinstance(exc, openai.APIStatusError):
+        return HostedError(f"{what}: {where} answered {status}" + (f" {code}" if code else "") + f": {msg}",
+                           kind="api", status_code=status, code=code)
+    return HostedError(f"{what}: {type(exc).__name__}: {redact(exc)}", kind="api")
+
+
+# ---------------------------------------------------------------------------------------------
+# Retries
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter; honours Retry-After (capped)."""
+
+    base_s: float = field(default_factory=lambda: _env_float(ENV_RETRY_BASE, 1.0))
+    cap_s: float = 60.0
+    max_attempts: int = field(default_factory=lambda: int(_env_float(ENV_MAX_ATTEMPTS, 8)))
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, attempt: int, exc: BaseException | None = None) -> float:
+        d = random.uniform(0, min(self.cap_s, self.base_s * (2 ** attempt)))
+        retry_after = _retry_after(exc)
+        if retry_after is not None:
+            d = max(d, min(retry_after, self.cap_s))
+        return max(d, self.base_s / 10)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    resp = getattr(exc, "response", None)
+    if resp is None:
+        return None
+    try:
+        raw = resp.headers.get("retry-after-ms")
+        if raw:
+            return float(raw) / 1000
+        raw = resp.headers.get("retry-after")
+        return float(raw) if raw else None
+    except (TypeError, ValueError):
+        return None
+
+
+def with_retries(fn: Callable[[], T], *, what: str, policy: RetryPolicy | None = None,
+                 on_retry: Callable[[int, BaseException, float], None] | None = None,
+                 cfg: ProviderConfig | None = None) -> T:
+    """Call `fn` until it succeeds, retrying transient errors. Only for calls safe to repeat (GET, idempotent POST)."""
+    policy = policy or RetryPolicy()
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if not is_transient(exc) or attempt + 1 >= policy.max_attempts:
+                raise explain(exc, what=what, cfg=cfg) from None
+            d = policy.delay(attempt, exc)
+            if on_retry:
+                on_retry(attempt + 1, exc, d)
+            policy.sleep(d)
+            attempt += 1
+
+
+def describe_transient(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    if status:
+        code = error_code(exc)
+        return f"{status}" + (f" {code}" if code else "")
+    return type(exc).__name__.replace("API", "").replace("Error", " error").strip()

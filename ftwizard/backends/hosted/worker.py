@@ -1,0 +1,101 @@
+"""`python -m ftwizard.backends.hosted.worker RUN_DIR`: upload, create the job once, follow it, record the result.
+
+Runs in its own session (closing the terminal does not stop it) and talks to the CLI / TUI only through the
+run directory. Started again on the same directory (`ftwizard run --resume`), it re-follows the recorded job.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+
+from ftwizard.backends.hosted.providers import HostedError, config_for_recipe, redact
+from ftwizard.errors import FtwizardError, UsageError
+from ftwizard.rundir import RunDirectory
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _on_sigterm(signum, frame):
+    raise _Stopped()
+
+
+def fail(run: RunDirectory, message: str, *, kind: str = "api", advice: list[str] | None = None) -> None:
+    message = redact(message)
+    advice = [redact(a) for a in (advice or [])]
+    run.append_event("error", message=message, kind=kind, advice=advice)
+    run.update_status(state="failed", error=message.splitlines()[0], error_kind=kind)
+    run.append_event("status", state="failed", detail=kind)
+
+
+def evaluate(run: RunDirectory, recipe) -> None:
+    if not recipe.eval.enabled:
+        run.log("evaluation is off (eval.enabled = false)", source="hosted")
+        return
+    try:
+        from ftwizard.evaluation.runner import evaluate_run
+    except ImportError:
+        run.log("evaluation is not available in this version; evaluate later with `ftwizard eval RUN_DIR`",
+                level="warning", source="hosted")
+        return
+    try:
+        evaluate_run(run)
+    except FtwizardError as e:
+        run.append_event("error", message=redact(str(e)), kind="eval",
+                         advice=[f"the fine-tuned model is recorded; retry with `ftwizard eval {run.path}`"])
+        run.update_status(eval_error=redact(str(e)).splitlines()[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 1:
+        print("usage: python -m ftwizard.backends.hosted.worker RUN_DIR", file=sys.stderr)
+        return 2
+    run = RunDirectory.open(argv[0])
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    recipe = run.recipe()
+    run.update_status(state="running", backend="hosted", provider=recipe.hosted.provider, pid=os.getpid(),
+                      pgid=os.getpgid(0), host=socket.gethostname(), error=None, worker_started_at=time.time())
+    run.append_event("status", state="running", detail="worker started")
+    try:
+        from ftwizard.backends.hosted.job import HostedJob
+
+        cfg = config_for_recipe(recipe)
+        job = HostedJob(run, recipe, cfg.make_client(), cfg)
+        final = job.execute()
+        if final == "cancelled":
+            run.update_status(state="cancelled")
+            run.append_event("status", state="cancelled", detail="cancelled")
+            return 130
+        evaluate(run, recipe)
+        run.update_status(state="succeeded")
+        run.append_event("status", state="succeeded", detail="succeeded")
+        return 0
+    except HostedError as e:
+        fail(run, e.message, kind=e.kind, advice=e.advice)
+        return 1
+    except UsageError as e:
+        fail(run, str(e), kind="data")
+        return 1
+    except (_Stopped, KeyboardInterrupt):
+        job_id = run.status().get("job_id")
+        where = f"job {job_id} goes on at the provider; " if job_id else ""
+        fail(run, f"the hosted follower was stopped; {where}re-follow it with `ftwizard run --resume {run.path}`",
+             kind="stopped")
+        return 130
+    except Exception as e:  # noqa: BLE001 - recorded, never a raw traceback with secrets in it
+        fail(run, f"unexpected {type(e).__name__}: {e}", kind="internal",
+             advice=[f"the run can be continued with `ftwizard run --resume {run.path}`"])
+        import traceback
+
+        print(redact(traceback.format_exc()), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
