@@ -1,0 +1,169 @@
+"""Chat completions against a (fine-tuned) hosted model, for evaluation: bounded concurrency, retries, usage.
+
+    client = ServingClient(recipe)
+    c = client.complete(model, messages, max_tokens=256)            # Completion(text, prompt_tokens, ...)
+    client.complete_many(model, [(i, messages), ...], max_tokens=256, concurrency=8, on_done=callback)
+    client.usage  /  client.cost_usd(model)                          # tokens and dollars spent so far
+
+Transient errors (429, 5xx, timeouts, dropped connections) are retried with backoff and jitter. An item that
+still fails is reported to `on_done` as a Completion with `error` set; an error that would fail every item
+(a rejected key, an unknown model, a refusal) raises `ServingError` and stops the batch.
+With Azure OpenAI, `model` is the deployment name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ftwizard.backends.hosted.providers import (
+    HostedError,
+    ProviderConfig,
+    RetryPolicy,
+    config_for_recipe,
+    explain,
+    is_transient,
+)
+
+
+class ServingError(HostedError):
+    """A serving failure that no retry can fix (key, model, permission), or an item's last error."""
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    error: str | None = None
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, c: Completion) -> None:
+        with self.lock:
+            self.requests += 1
+            self.failed += 0 if c.ok else 1
+            self.prompt_tokens += c.prompt_tokens
+            self.completion_tokens += c.completion_tokens
+
+
+def serving_cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Dollars for these tokens at the catalog's fine-tuned serving prices (None when the model is unknown)."""
+    from ftwizard.catalog import get_hosted_model
+    from ftwizard.errors import UsageError
+
+    try:
+        m = get_hosted_model(model)
+    except UsageError:
+        return None
+    return round((prompt_tokens * m.input_usd_per_1m + completion_tokens * m.output_usd_per_1m) / 1e6, 6)
+
+
+class ServingClient:
+    def __init__(self, recipe=None, *, config: ProviderConfig | None = None, policy: RetryPolicy | None = None,
+                 timeout: float | None = None, temperature: float = 0.0):
+        if config is None:
+            if recipe is None:
+                raise ValueError("ServingClient needs a recipe or a ProviderConfig")
+            config = config_for_recipe(recipe)
+        self.config = config
+        self.policy = policy or RetryPolicy()
+        self.temperature = temperature
+        self._client = config.make_client(timeout=timeout)
+        self.usage = Usage()
+
+    def cost_usd(self, model: str) -> float | None:
+        """Serving dollars spent by this client so far (catalog prices of the model's base)."""
+        return serving_cost_usd(model, self.usage.prompt_tokens, self.usage.completion_tokens)
+
+    def _fatal(self, exc: BaseException) -> bool:
+        import openai
+
+        return isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)) or (
+            isinstance(exc, openai.RateLimitError) and not is_transient(exc))
+
+    def _once(self, model: str, messages: list[dict], max_tokens: int) -> Completion:
+        t0 = time.perf_counter()
+        r = self._client.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens,
+                                                 temperature=self.temperature)
+        dt = time.perf_counter() - t0
+        text = (r.choices[0].message.content or "") if r.choices else ""
+        u = r.usage
+        return Completion(text=text, prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
+                          completion_tokens=getattr(u, "completion_tokens", 0) or 0, latency_s=round(dt, 4))
+
+    def complete(self, model: str, messages: list[dict], *, max_tokens: int = 256) -> Completion:
+        """One completion, retried on transient errors. Raises ServingError when it cannot be had."""
+        c = self._complete(model, messages, max_tokens)
+        if c.error is not None:
+            raise ServingError(c.error, kind="api")
+        return c
+
+    def _complete(self, model: str, messages: list[dict], max_tokens: int) -> Completion:
+        attempt = 0
+        while True:
+            try:
+                c = self._once(model, messages, max_tokens)
+                c.attempts = attempt + 1
+                self.usage.add(c)
+                return c
+            except Exception as exc:  # noqa: BLE001
+                if self._fatal(exc):
+                    e = explain(exc, what=f"chat completion with {model}", cfg=self.config)
+                    raise ServingError(e.message, kind=e.kind, advice=e.advice, status_code=e.status_code,
+                                       code=e.code) from None
+                if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
+                    c = Completion(text="", error=explain(exc, what=f"chat completion with {model}",
+                                                          cfg=self.config).message, attempts=attempt + 1)
+                    self.usage.add(c)
+                    return c
+                self.policy.sleep(self.policy.delay(attempt, exc))
+                attempt += 1
+
+    def complete_many(self, model: str, items: list[tuple[int, list[dict]]], *, max_tokens: int = 256,
+                      concurrency: int = 8, on_done: Callable[[int, Completion], None]) -> None:
+        """Complete every item with at most `concurrency` requests in flight; `on_done(index, completion)`
+        is called (from this thread, in completion order) for each. Raises ServingError on a fatal error."""
+        concurrency = max(1, int(concurrency))
+        pending = iter(items)
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ftwizard-serve") as pool:
+            running: dict = {}
+
+            def submit_next() -> bool:
+                try:
+                    idx, messages = next(pending)
+                except StopIteration:
+                    return False
+                running[pool.submit(self._complete, model, messages, max_tokens)] = idx
+                return True
+
+            for _ in range(concurrency):
+                if not submit_next():
+                    break
+            try:
+                while running:
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        idx = running.pop(fut)
+                        on_done(idx, fut.result())  # a ServingError propagates from here
+                        submit_next()
+            except BaseException:
+                for fut in running:
+                    fut.cancel()
+                raise
