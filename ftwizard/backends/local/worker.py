@@ -1,0 +1,644 @@
+"""The local training process: `python -m ftwizard.backends.local.worker RUN_DIR` (or under torchrun).
+
+setup (recipe, model, data) -> train (transformers Trainer + peft LoRA, resuming from the last complete
+checkpoint) -> save (adapter, summary, cost) -> evaluate. Everything it reports goes to the run directory;
+under torchrun only rank 0 writes events, status, checkpoints' rename and the adapter.
+
+Checkpoints are written into checkpoints/.staging/ and renamed into place when complete, so a kill during a
+save never leaves a half checkpoint where resume would look. SIGINT / SIGTERM: save, mark `cancelled`, exit.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ftwizard.errors import UsageError
+from ftwizard.fsutil import atomic_dir, atomic_write_json
+from ftwizard.rundir import RunDirectory
+
+CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
+STAGING = ".staging"
+STATUS_EVERY_S = 2.0  # status.json is rewritten (fsync) at most this often; events are appended every log
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints
+
+def complete_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
+    """Checkpoints that were renamed into place (so complete), oldest first."""
+    out = []
+    if not ckpt_dir.is_dir():
+        return out
+    for p in ckpt_dir.iterdir():
+        m = CKPT_RE.match(p.name)
+        if m and p.is_dir() and (p / "trainer_state.json").exists():
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def last_checkpoint(ckpt_dir: Path) -> tuple[int, Path] | None:
+    cks = complete_checkpoints(ckpt_dir)
+    return cks[-1] if cks else None
+
+
+def disk_advice(path: Path) -> list[str]:
+    try:
+        free = shutil.disk_usage(path).free / 1e9
+        where = f"{free:.1f} GB free on the disk of {path}"
+    except OSError:
+        where = f"the disk of {path}"
+    return [f"free space ({where}), then continue with `ftwizard run --resume {path.parent}`",
+            "lower train.save_total_limit to keep fewer checkpoints"]
+
+
+class StopRequested:
+    """Set by SIGINT / SIGTERM; the callback turns it into save-then-stop at the end of the current step."""
+
+    def __init__(self):
+        self.flag = False
+        self.signame = ""
+
+    def __call__(self, signum, _frame):
+        self.flag = True
+        self.signame = signal.Signals(signum).name
+
+
+# ---------------------------------------------------------------------------------------
+# OOM
+
+def is_oom(e: BaseException) -> bool:
+    import torch
+
+    if isinstance(e, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    msg = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg
+                                            or "not enough memory" in msg)
+
+
+def oom_advice(recipe, estimate: dict | None, peak_gb: float | None, device: str) -> tuple[str, list[str]]:
+    t = recipe.train
+    parts = ["out of memory"]
+    if device == "cuda":
+        parts.append(f"peak in use {peak_gb:.1f} GB" if peak_gb is not None else "")
+        try:
+            import torch
+
+            total = torch.cuda.get_device_properties(0).total_memory / 1e9
+            parts.append(f"of {total:.1f} GB on {torch.cuda.get_device_name(0)}")
+        except Exception:  # noqa: BLE001
+            pass
+    elif peak_gb is not None:
+        parts.append(f"peak resident memory {peak_gb:.1f} GB")
+    est = (estimate or {}).get("vram_gb")
+    parts.append(f"(the estimate said {est:.1f} GB)" if isinstance(est, (int, float)) else "(no estimate was available)")
+    advice = []
+    if t.micro_batch_size > 1:
+        mb = max(1, t.micro_batch_size // 2)
+        advice.append(f"halve the micro-batch and double accumulation (same effective batch): "
+                      f"--set train.micro_batch_size={mb} --set train.grad_accum={t.grad_accum * t.micro_batch_size // mb}")
+    if recipe.model.quant != "4bit":
+        advice.append("load the base in 4-bit (QLoRA): --set model.quant=4bit (CUDA, `pip install 'ftwizard[quant]'`)")
+    if not t.gradient_checkpointing:
+        advice.append("turn on gradient checkpointing (~30% slower, far less activation memory): "
+                      "--set train.gradient_checkpointing=true")
+    if t.max_length > 256:
+        advice.append(f"shorten sequences: --set train.max_length={t.max_length // 2} (check the truncation count first)")
+    advice.append("then continue from the last checkpoint: `ftwizard run --resume RUN_DIR`")
+    return " ".join(p for p in parts if p), advice
+
+
+# ---------------------------------------------------------------------------------------
+# Memory and price
+
+def peak_memory_gb(device: str) -> float | None:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 1e9
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def price_per_hour(recipe) -> tuple[float | None, str, str]:
+    """(USD per GPU-hour, source, date): the recipe's price, else the catalog's for hardware.gpu."""
+    if recipe.hardware.price_per_hour is not None:
+        return float(recipe.hardware.price_per_hour), "recipe hardware.price_per_hour", ""
+    try:
+        from ftwizard import catalog
+
+        getter = getattr(catalog, "get_gpu", None)
+        if getter is not None and recipe.hardware.gpu not in ("auto", "cpu"):
+            g = getter(recipe.hardware.gpu)
+            price = getattr(g, "price_per_hour", None) or (g.get("price_per_hour") if isinstance(g, dict) else None)
+            if price:
+                src = getattr(g, "price_source", "") or (g.get("price_source", "") if isinstance(g, dict) else "")
+                date = getattr(g, "price_date", "") or (g.get("price_date", "") if isinstance(g, dict) else "")
+                return float(price), src or "catalog", date
+    except Exception:  # noqa: BLE001 - pricing never stops training
+        pass
+    return None, "", ""
+
+
+def get_estimate(recipe) -> dict | None:
+    """The estimate made before training (vram_gb, hours, tokens_per_s), or None when not available."""
+    try:
+        from ftwizard.estimate import estimate_recipe
+    except ImportError:
+        return None
+    try:
+        est = estimate_recipe(recipe)
+    except Exception:  # noqa: BLE001 - an estimate is a courtesy, never a reason to fail
+        return None
+    if hasattr(est, "model_dump"):
+        est = est.model_dump()
+    elif hasattr(est, "__dataclass_fields__"):
+        import dataclasses
+
+        est = dataclasses.asdict(est)
+    if not isinstance(est, dict):
+        return None
+    local = est.get("local", est)
+    if hasattr(local, "__dataclass_fields__"):
+        import dataclasses
+
+        local = dataclasses.asdict(local)
+    return {k: local.get(k) for k in ("vram_gb", "hours", "tokens_per_s", "cost_usd", "gpu", "fits") if k in local}
+
+
+# ---------------------------------------------------------------------------------------
+# The run
+
+class Worker:
+    def __init__(self, run_dir: str | Path):
+        self.run = RunDirectory(run_dir)
+        self.recipe = self.run.recipe()
+        self.main = is_main()
+        self.stop = StopRequested()
+        self.device = "cpu"
+        self.estimate: dict | None = None
+        self.t_train_start = time.time()
+        self.elapsed_before = float(self.run.status().get("train_elapsed_s") or 0.0) if self.main else 0.0
+        self.price, self.price_source, self.price_date = price_per_hour(self.recipe)
+        self.gpu_count = 1
+        self.gpu_name = "cpu"
+
+    # -- reporting (rank 0 only) ----------------------------------------------------------------
+    def log(self, text: str, level: str = "info") -> None:
+        if self.main:
+            self.run.log(text, level=level, source="local")
+
+    def event(self, type: str, **fields: Any) -> None:
+        if self.main:
+            self.run.append_event(type, **fields)
+
+    def status(self, **fields: Any) -> None:
+        if self.main:
+            from ftwizard.backends.local import update_status_locked
+
+            update_status_locked(self.run, **fields)
+
+    def elapsed(self) -> float:
+        """Paid wall time of this run so far: earlier attempts plus this process (loading included)."""
+        return self.elapsed_before + (time.time() - self.t_train_start)
+
+    def cost_so_far(self, elapsed: float) -> float | None:
+        if self.price is None:
+            return None
+        return elapsed / 3600.0 * self.price * self.gpu_count
+
+    # -- main -----------------------------------------------------------------------------------
+    def main_(self) -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.stop)
+        self.status(state="running", worker_pid=os.getpid(), host=socket.gethostname(), world_size=world_size())
+        self.event("status", state="running")
+        try:
+            return self._run()
+        except UsageError as e:
+            self._fail(str(e), kind="load")
+            return 2
+        except Exception as e:  # noqa: BLE001 - every failure becomes an event and a status
+            if is_oom(e):
+                self._oom(e)
+                return 1
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+                self._fail(f"disk full: {e}", kind="disk", advice=disk_advice(self.run.checkpoints_dir))
+                return 1
+            tb = traceback.format_exc()
+            sys.stderr.write(tb)
+            self._fail(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", kind="crash",
+                       advice=[f"the traceback is in {self.run.path / 'worker.log'}",
+                               f"continue from the last checkpoint after fixing it: `ftwizard run --resume {self.run.path}`"])
+            return 1
+
+    def _fail(self, message: str, *, kind: str, advice: list[str] | None = None) -> None:
+        self.event("error", message=message, kind=kind, advice=advice or [])
+        last = last_checkpoint(self.run.checkpoints_dir)
+        if last and self.main:
+            self.log(f"last good checkpoint kept: {last[1].name} (step {last[0]})")
+        self.status(state="failed", error=message.splitlines()[0], train_elapsed_s=round(self.elapsed(), 3))
+        self.event("status", state="failed", detail=message.splitlines()[0])
+
+    def _oom(self, e: BaseException) -> None:
+        peak = peak_memory_gb(self.device)
+        message, advice = oom_advice(self.recipe, self.estimate, peak, self.device)
+        self.event("error", message=message, kind="oom", advice=advice, peak_mem_gb=peak,
+                   estimate_vram_gb=(self.estimate or {}).get("vram_gb"), detail=str(e).splitlines()[0][:300])
+        last = last_checkpoint(self.run.checkpoints_dir)
+        if last:
+            self.log(f"last good checkpoint kept: {last[1].name} (step {last[0]})")
+        self.status(state="failed", error=message, train_elapsed_s=round(self.elapsed(), 3))
+        self.event("status", state="failed", detail=message)
+
+    def _run(self) -> int:
+        t0 = time.time()
+        recipe = self.recipe
+        import torch
+
+        from ftwizard.backends.local import data as D
+        from ftwizard.backends.local.modeling import load_for_training, pick_device
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))))
+        self.device = pick_device(recipe)
+        if self.device == "cuda":
+            self.gpu_count = world_size()
+            self.gpu_name = torch.cuda.get_device_name(int(os.environ.get("LOCAL_RANK", "0")))
+        self.estimate = get_estimate(recipe)
+        if self.estimate:
+            self.log("estimate before training: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                                              for k, v in self.estimate.items()))
+        resume = last_checkpoint(self.run.checkpoints_dir)
+        staging = self.run.checkpoints_dir / STAGING
+        if self.main and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)  # a save that was interrupted: never trusted
+            self.log("removed an interrupted checkpoint save (checkpoints/.staging)")
+
+        self.log(f"loading {recipe.model.base}" + (f" ({recipe.model.gguf_file})" if recipe.model.gguf_file else "")
+                 + f" on {self.device}" + (f" x{world_size()} processes" if world_size() > 1 else ""))
+        model, tok = load_for_training(recipe)
+        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        n_all = sum(p.numel() for p in model.parameters())
+        self.log(f"model loaded in {time.time() - t0:.1f} s: {n_train:,} trainable LoRA parameters of {n_all:,}")
+
+        templates, train_split, eval_rows = D.load_rows(recipe)
+        train_ex, st = D.build_examples(recipe, tok, train_split.rows, templates)
+        eval_ex, _ = D.build_examples(recipe, tok, eval_rows, templates) if eval_rows else ([], None)
+        if not train_ex:
+            raise UsageError(f"no training example keeps any answer token within train.max_length = "
+                             f"{recipe.train.max_length}; raise it")
+        self.log(f"data: {st.kept:,} training examples ({st.tokens:,} tokens/epoch, longest {st.max_tokens_seen}), "
+                 f"{len(eval_ex)} for eval loss; loss on {recipe.train.loss_on}"
+                 + (f"; packed into {st.packed_sequences:,} sequences" if recipe.train.packing else ""))
+        if st.truncated or st.answer_cut_off:
+            self.log(f"truncation: {st.truncated:,} of {st.examples:,} examples exceed train.max_length = "
+                     f"{recipe.train.max_length} and were cut"
+                     + (f"; {st.answer_cut_off:,} lost their whole answer and were dropped" if st.answer_cut_off else ""),
+                     level="warning")
+        else:
+            self.log(f"truncation: none of {st.examples:,} examples exceed train.max_length = {recipe.train.max_length}")
+        if self.main:
+            self._write_data_files(templates, train_split.rows, eval_rows, st)
+
+        trainer, cb = self._trainer(model, tok, train_ex, eval_ex, st)
+        max_steps = trainer.args.max_steps if trainer.args.max_steps > 0 else None
+        if resume:
+            self.log(f"resuming from {resume[1].name} (step {resume[0]}) with its optimizer and scheduler state")
+        self.status(total_steps=cb.max_steps, step=resume[0] if resume else 0)
+        del max_steps
+        if self.stop.flag:  # asked to stop while loading: nothing new to save
+            self.status(state="cancelled", train_elapsed_s=round(self.elapsed(), 3))
+            self.event("status", state="cancelled", detail="stopped before training started")
+            return 130
+        trainer.train(resume_from_checkpoint=str(resume[1]) if resume else None)
+        elapsed = self.elapsed()
+
+        if cb.disk_error:
+            self._fail(cb.disk_error, kind="disk", advice=disk_advice(self.run.checkpoints_dir))
+            return 1
+        if self.stop.flag:
+            self.log(f"{self.stop.signame or 'stop'} received: saved checkpoint-{trainer.state.global_step}; "
+                     f"continue with `ftwizard run --resume {self.run.path}`")
+            self.status(state="cancelled", step=trainer.state.global_step, train_elapsed_s=round(elapsed, 3))
+            self.event("status", state="cancelled", detail=f"stopped at step {trainer.state.global_step}")
+            return 130
+
+        # -- the end: adapter, summary, cost --------------------------------------------------
+        unwrapped = trainer.model
+        if self.main:
+            with atomic_dir(self.run.adapter_dir) as tmp:
+                unwrapped.save_pretrained(str(tmp))
+                tok.save_pretrained(str(tmp))
+            self.log(f"adapter saved: {self.run.adapter_dir}")
+            self._write_summary(trainer, cb, st, elapsed)
+        if world_size() > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.barrier()
+        if not self.main:
+            return 0
+        model = unwrapped
+        if recipe.eval.enabled:
+            self._evaluate(model, tok)
+        if recipe.train.merge:
+            self._merge(model, tok)
+        self.status(state="succeeded", step=trainer.state.global_step, train_elapsed_s=round(elapsed, 3))
+        self.event("status", state="succeeded")
+        return 0
+
+    def _write_data_files(self, templates, train_rows, eval_rows, st) -> None:
+        d = self.run.data_dir
+        d.mkdir(parents=True, exist_ok=True)
+        for name, rows in (("train.jsonl", train_rows), ("eval_loss.jsonl", eval_rows)):
+            if not rows:
+                continue
+            text = "".join(json.dumps({"text": templates.render_text(r), "prompt": templates.render_prompt(r)},
+                                      ensure_ascii=False) + "\n" for r in rows)
+            from ftwizard.fsutil import atomic_write_text
+
+            atomic_write_text(d / name, text)
+        atomic_write_json(d / "train_stats.json", st.as_dict())
+
+    def _trainer(self, model, tok, train_ex, eval_ex, st):
+        import torch
+        from transformers import Trainer, TrainingArguments
+
+        from ftwizard.backends.local.callbacks import RunCallback
+        from ftwizard.backends.local.data import Collator
+
+        r = self.recipe
+        t = r.train
+        use_bf16 = use_fp16 = False
+        if self.device == "cuda":
+            dt = next(p.dtype for p in model.parameters())
+            base_dtype = getattr(model.config, "dtype", None) or getattr(model.config, "torch_dtype", None)
+            use_bf16 = base_dtype == torch.bfloat16 or dt == torch.bfloat16 or r.model.dtype == "bf16"
+            use_fp16 = not use_bf16 and (base_dtype == torch.float16 or r.model.dtype == "fp16")
+        steps = t.max_steps
+        world = world_size()
+        if steps <= 0:
+            per_step = t.micro_batch_size * t.grad_accum * world
+            steps = max(1, int(len(train_ex) * t.epochs / per_step + 0.999))
+        args = dict(
+            output_dir=str(self.run.checkpoints_dir),
+            max_steps=steps,
+            per_device_train_batch_size=t.micro_batch_size,
+            per_device_eval_batch_size=t.micro_batch_size,
+            gradient_accumulation_steps=t.grad_accum,
+            learning_rate=t.lr,
+            warmup_steps=t.warmup_steps,
+            lr_scheduler_type=t.lr_scheduler,
+            optim=t.optimizer,
+            weight_decay=t.weight_decay,
+            logging_steps=t.logging_steps,
+            eval_strategy="steps" if (t.eval_every and eval_ex) else "no",
+            eval_steps=t.eval_every or None,
+            save_strategy="steps" if t.save_every else "no",
+            save_steps=t.save_every or 500,
+            save_total_limit=t.save_total_limit,
+            seed=t.seed,
+            data_seed=t.seed,
+            bf16=use_bf16,
+            fp16=use_fp16,
+            use_cpu=self.device == "cpu",
+            report_to="none",
+            disable_tqdm=True,
+            remove_unused_columns=False,
+            label_names=["labels"],
+            ddp_find_unused_parameters=False,
+            dataloader_num_workers=0,
+            train_sampling_strategy="group_by_length" if (t.group_by_length and not t.packing) else "random",
+            include_num_input_tokens_seen="non_padding",
+            gradient_checkpointing=False,  # done in modeling (peft needs input grads set up first)
+            log_level="warning",
+        )
+        if os.environ.get("FTWIZARD_FSDP") and self.device == "cuda":
+            args["fsdp"] = "full_shard auto_wrap"
+        targs = TrainingArguments(**args)
+        collator = Collator(tok.pad_token_id, pad_to_multiple_of=8 if self.device == "cuda" else None)
+        cb = RunCallback(self, max_steps=steps, collator=collator)
+        trainer = _AsideCheckpointTrainer(
+            model=model, args=targs, train_dataset=train_ex, eval_dataset=eval_ex or None,
+            data_collator=collator, processing_class=tok, callbacks=[cb],
+        )
+        trainer._ftw = self
+        trainer._ftw_cb = cb
+        return trainer, cb
+
+    def _write_summary(self, trainer, cb, st, elapsed: float) -> None:
+        r = self.recipe
+        peak = cb.peak_mem_gb()
+        tokens = trainer.state.num_input_tokens_seen or 0
+        tps = cb.session_tokens_per_s()
+        summary = {
+            "gpu": self.gpu_name,
+            "gpu_count": self.gpu_count if self.device == "cuda" else 0,
+            "device": self.device,
+            "world_size": world_size(),
+            "model": r.model.catalog_id or r.model.base,
+            "base": r.model.base,
+            "quant": r.model.quant,
+            "dtype": r.model.dtype,
+            "peak_mem_gb": round(peak, 3) if peak is not None else None,
+            "peak_mem_kind": "gpu_allocated" if self.device == "cuda" else "cpu_rss",
+            "tokens_per_s": round(tps, 1) if tps else None,
+            "train_tokens": int(tokens),
+            "tokens_per_epoch": st.tokens,
+            "steps": int(trainer.state.global_step),
+            "wall_s": round(elapsed, 3),
+            "final_loss": cb.last_loss,
+            "first_loss": cb.first_loss,
+            "final_eval_loss": cb.last_eval_loss,
+            "micro_batch_size": r.train.micro_batch_size,
+            "grad_accum": r.train.grad_accum,
+            "max_length": r.train.max_length,
+            "lora_r": r.lora.r,
+            "gradient_checkpointing": r.train.gradient_checkpointing,
+            "truncated_examples": st.truncated,
+            "estimate": self.estimate or {},
+        }
+        atomic_write_json(self.run.path / "train_summary.json", summary)
+        hours = elapsed / 3600.0
+        usd = self.cost_so_far(elapsed)
+        cost = {
+            "training_usd": round(usd, 6) if usd is not None else None,
+            "training_kind": "actual",
+            "hours": round(hours, 6),
+            "price_per_hour": self.price,
+            "gpu": self.gpu_name if self.device == "cuda" else (r.hardware.gpu if r.hardware.gpu != "auto" else "cpu"),
+            "gpu_count": self.gpu_count,
+            "price_source": self.price_source,
+            "price_date": self.price_date,
+        }
+        from ftwizard.fsutil import read_json
+
+        old = read_json(self.run.cost_path, default={}) or {}
+        old.update(cost)
+        atomic_write_json(self.run.cost_path, old)
+        self.event("cost", usd=cost["training_usd"] or 0.0, kind="actual", what="training",
+                   detail=f"{hours:.3f} h x ${self.price or 0:.3f}/h x {self.gpu_count}" if self.price else
+                   "no price: set hardware.price_per_hour")
+
+    def _evaluate(self, model, tok) -> None:
+        try:
+            from ftwizard.evaluation.runner import evaluate_run
+        except ImportError:
+            self.log("evaluation is not available in this version: skipped", level="warning")
+            return
+        tok.padding_side = "left"
+        model.eval()
+        if hasattr(model, "config"):
+            model.config.use_cache = True
+        try:
+            evaluate_run(self.run, model=model, tokenizer=tok)
+        except UsageError as e:
+            self.event("error", message=f"evaluation: {e}", kind="eval", advice=[f"re-run it: `ftwizard eval {self.run.path}`"])
+        except Exception as e:  # noqa: BLE001 - a failed evaluation does not undo a finished training
+            sys.stderr.write(traceback.format_exc())
+            self.event("error", message=f"evaluation failed: {type(e).__name__}: {e}", kind="eval",
+                       advice=[f"the adapter is saved; re-run evaluation with `ftwizard eval {self.run.path}`"])
+
+    def _merge(self, model, tok) -> None:
+        """Merge the adapter into the base and save a standalone model in merged/ (for serving)."""
+        r = self.recipe
+        self.log("merging the adapter into the base model for serving")
+        if r.model.quant != "none":
+            # Merging into 8/4-bit weights loses precision: reload the base in 16-bit on the CPU and merge there.
+            from ftwizard.backends.local.modeling import load_for_inference
+
+            model, tok = load_for_inference(r.with_updates({"model.quant": "none", "hardware.device": "cpu"}),
+                                             self.run.adapter_dir)
+        merged = model.merge_and_unload()
+        with atomic_dir(self.run.path / "merged") as tmp:
+            merged.save_pretrained(str(tmp))
+            tok.save_pretrained(str(tmp))
+        self.log(f"merged model saved: {self.run.path / 'merged'}")
+
+
+def _make_aside_trainer():
+    from transformers import Trainer
+
+    class AsideCheckpointTrainer(Trainer):
+        """Writes each checkpoint into checkpoints/.staging and renames it into place when complete."""
+
+        def _save_checkpoint(self, model, trial):
+            ftw: Worker = self._ftw
+            cb = self._ftw_cb
+            final_dir = Path(self.args.output_dir)
+            staging_root = final_dir / STAGING
+            name = f"checkpoint-{self.state.global_step}"
+            real_output = self.args.output_dir
+            distributed = world_size() > 1
+            ok = True
+            try:
+                if ftw.main:
+                    staging_root.mkdir(parents=True, exist_ok=True)
+                _barrier(distributed)
+                self.args.output_dir = str(staging_root)
+                super()._save_checkpoint(model, trial)
+            except OSError as e:
+                ok = False
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    raise
+                cb.disk_error = (f"disk full while saving {name}: {e.strerror}; the last good checkpoint is kept"
+                                 + (f" ({last_checkpoint(final_dir)[1].name})" if last_checkpoint(final_dir) else
+                                    " (there was none yet)"))
+            finally:
+                self.args.output_dir = real_output
+            _barrier(distributed)
+            if ftw.main:
+                if ok:
+                    os.replace(staging_root / name, final_dir / name)
+                    _fsync_dir(final_dir)
+                    # Keep the newest save_total_limit complete checkpoints.
+                    cks = complete_checkpoints(final_dir)
+                    for _, p in cks[: max(0, len(cks) - self.args.save_total_limit)]:
+                        shutil.rmtree(p, ignore_errors=True)
+                    ftw.status(last_checkpoint=name, step=self.state.global_step)
+                    ftw.log(f"checkpoint saved: {name}")
+                shutil.rmtree(staging_root, ignore_errors=True)
+            if not ok:
+                self.control.should_training_stop = True
+            _barrier(distributed)
+
+    return AsideCheckpointTrainer
+
+
+def _barrier(distributed: bool) -> None:
+    if distributed:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+class _Lazy:
+    cls = None
+
+
+def _AsideCheckpointTrainer(**kwargs):
+    if _Lazy.cls is None:
+        _Lazy.cls = _make_aside_trainer()
+    return _Lazy.cls(**kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m ftwizard.backends.local.worker RUN_DIR\n")
+        return 2
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    w = Worker(argv[0])
+    code = w.main_()
+    if world_size() > 1:
+        try:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+        except Exception:  # noqa: BLE001
+            pass
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
