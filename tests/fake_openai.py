@@ -12,6 +12,7 @@ A job advances one tick per `retrieve`: validating_files -> queued -> running (o
   500 / 429 / (403, "training_not_available", "message") ...  answer with that error
   "lost"   do the work, then drop the connection without an answer (the client cannot know it happened)
   "slow"   do the work, then answer after `slow_s` seconds (longer than the client's timeout)
+  "error-after"  do the work, then answer 500
 Routes: files.create, files.list, files.content, jobs.create, jobs.list, jobs.retrieve, jobs.events,
 jobs.cancel, chat.
 """
@@ -309,6 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(status, code, message)
         with fake.lock:
             status, obj, raw, ctype = getattr(self, "_h_" + route.replace(".", "_"))(body, query, *args)
+        if entry == "error-after":  # did the work, then failed to say so
+            return self._error(500, None, "The server had an error while processing your request.",
+                               type="server_error")
         if entry == "lost":
             self.close_connection = True
             try:

@@ -87,10 +87,11 @@ def check_chat_file(path: Path, model: str):
     except UsageError:
         max_tokens = 16_385
     report = check_chat_examples(examples, TokenCounter(encoding_name_for_model(model)), max_tokens)
-    for line, kind in report.error_lines:
-        problems.append(f"{path}: line {line}: {kind.replace('_', ' ')}")
-    if not report.ok and len(report.error_lines) < sum(report.errors.values()):
-        problems.append(f"{path}: {sum(report.errors.values())} format errors in all: "
+    for line, kind in report.error_lines[:5]:
+        problems.append(f"{path}: line {line}: {kind.replace('_', ' ')} (OpenAI cookbook format check)")
+    total = sum(report.errors.values())
+    if total > 5:
+        problems.append(f"{path}: {total} format errors in all: "
                         + ", ".join(f"{k} {v}" for k, v in report.errors.items() if v))
     if report.n_examples < MIN_EXAMPLES:
         problems.append(f"{path}: {report.n_examples} examples; OpenAI requires at least {MIN_EXAMPLES}")

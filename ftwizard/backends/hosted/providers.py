@@ -241,6 +241,10 @@ def explain(exc: BaseException, *, what: str, cfg: ProviderConfig | None = None)
     if code in ("model_not_available", "model_not_found", "invalid_model") or (
             status in (400, 404) and "model" in lowered and ("not available" in lowered or "does not exist" in lowered
                                                              or "not supported" in lowered)):
+        if what.startswith("chat completion"):
+            return HostedError(f"{what}: the model is not available to this key ({msg})", kind="model",
+                               status_code=status, code=code,
+                               advice=["check the fine-tuned model id (with Azure OpenAI: the deployment name)"])
         return HostedError(f"{what}: the model is not available for fine-tuning here ({msg})", kind="model",
                            status_code=status, code=code,
                            advice=["pick another hosted.model (see `ftwizard estimate --json` for the catalog)"])
