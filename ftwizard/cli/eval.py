@@ -2,15 +2,90 @@
 
 from __future__ import annotations
 
-from ftwizard.cli._stub import not_built
+import argparse
 
 HELP = "(re)evaluate a finished run"
 
+DESCRIPTION = """\
+Generate answers for the run's eval split with its fine-tuned model (local: batched greedy generation with the
+LoRA adapter; hosted: the fine-tuned model through chat completions) and score them. Writes predictions.jsonl
+and metrics.json in the run directory. Resumable: run it again after an interruption and it continues where it
+stopped; hosted answers already paid for are never requested twice.
+--baseline evaluates the base model without fine-tuning (hosted: after showing what it will cost), so the gain
+of fine-tuning is on the record.
+"""
+
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help=HELP, description=HELP)
+    p = sub.add_parser("eval", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--baseline", action="store_true", help="evaluate the base model without fine-tuning")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="evaluate the first N eval examples (default: the recipe's eval.limit)")
+    p.add_argument("--yes", action="store_true", help="accept the estimated cost of a hosted baseline without asking")
+    p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(handler=run)
 
 
-run = not_built("eval")
+def run(args) -> int:
+    import sys
+
+    from ftwizard.cli import output
+    from ftwizard.cli.score import metrics_table
+    from ftwizard.errors import UsageError
+    from ftwizard.evaluation.runner import evaluate_run
+    from ftwizard.fsutil import read_json
+    from ftwizard.rundir import EventTail, RunDirectory
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be a whole number >= 1 (got {args.limit})")
+    run_dir = RunDirectory.open(args.run_dir)
+
+    def confirm(est: dict) -> bool:
+        output.info(f"baseline evaluation of {est['model']}: {est['examples']} requests, about "
+                    f"{est['prompt_tokens']:,} prompt + {est['completion_tokens']:,} completion tokens, "
+                    f"estimated ${est['usd']:.2f} ({est['price_source']}, {est['price_date']})")
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("a hosted baseline costs money: pass --yes to accept the estimate above")
+        answer = input("Spend that? [y/N] ").strip().lower()
+        return answer in ("y", "yes")
+
+    tail = EventTail(run_dir, offset=run_dir.events_path.stat().st_size if run_dir.events_path.exists() else 0)
+    progress = _Progress(tail)
+    section = evaluate_run(run_dir, baseline=args.baseline, limit=args.limit, confirm_cost=confirm,
+                           on_progress=progress.poll)
+    progress.close()
+    if args.json:
+        output.print_json(section)
+        return 0
+    baseline = None
+    if not args.baseline:
+        baseline = ((read_json(run_dir.metrics_path, default={}) or {}).get("baseline") or {}).get("metrics")
+    title = f"{run_dir.name}: {section['which']} {section['model']} on {section['n']} examples"
+    output.out().print(metrics_table(section["metrics"], title=title, baseline=baseline))
+    return 0
+
+
+class _Progress:
+    """Shows the run's eval events on stderr as they are written."""
+
+    def __init__(self, tail):
+        self.tail = tail
+        self.last = None
+
+    def poll(self) -> None:
+        from ftwizard.cli import output
+
+        for ev in self.tail.poll():
+            if ev.get("type") == "eval" and ev.get("phase") in ("start", "progress"):
+                line = f"eval ({ev.get('which')}): {ev.get('done')}/{ev.get('total')}"
+                if line != self.last:
+                    output.info(line)
+                    self.last = line
+            elif ev.get("type") in ("log", "cost") and (ev.get("source") == "eval" or ev.get("what") == "evaluation"):
+                output.info(ev.get("text") or ev.get("detail") or "")
+
+    def close(self) -> None:
+        self.poll()

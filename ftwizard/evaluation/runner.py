@@ -1,0 +1,354 @@
+"""`evaluate_run`: generate answers for a run's eval split with its model, score them, write the results.
+
+Writes `predictions.jsonl` (or `predictions_baseline.jsonl`) one line per example as answers arrive, so a
+killed evaluation continues at the first missing index and a hosted call already paid for is never repeated;
+then `metrics.json` (the baseline under its `baseline` key), `eval` events, and for hosted runs `cost.json`'s
+`eval_usd`. Local models: batched greedy generation (adapter applied; baseline = the adapter disabled or the
+base alone). Hosted models: chat completions with bounded concurrency through the hosted serving client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ftwizard.errors import RunFailed, UsageError
+from ftwizard.fsutil import atomic_write_json, read_json
+from ftwizard.rundir import RunDirectory, iso
+
+
+def predictions_path(run: RunDirectory, baseline: bool) -> Path:
+    return run.path / ("predictions_baseline.jsonl" if baseline else "predictions.jsonl")
+
+
+def read_predictions(path: Path) -> dict[int, dict]:
+    """index -> record of the complete lines; a torn last line (a killed writer) is cut off the file."""
+    out: dict[int, dict] = {}
+    if not path.exists():
+        return out
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+    for line in data[:end].splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("index"), int):
+            out[rec["index"]] = rec
+    return out
+
+
+class _Appender:
+    """Appends whole lines (one write each, O_APPEND) from any thread."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lock = threading.Lock()
+
+    def write(self, records: list[dict]) -> None:
+        if not records:
+            return
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+        with self.lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _single_line_answers(references: list[str]) -> bool:
+    return all("\n" not in r.strip() for r in references)
+
+
+def _record(task, task_name: str, index: int, row: dict, prompt: str, raw: str, reference: str, *,
+            latency_s: float, prompt_tokens: int, completion_tokens: int, **extra: Any) -> dict:
+    from ftwizard.evaluation.score import score_one
+
+    prediction = task.extract_answer(raw)
+    context = row.get("context") if task_name == "sql" else None
+    verdicts, details = score_one(task_name, prediction, reference, context)
+    rec = {"index": index, "input": prompt, "raw": raw, "prediction": prediction, "reference": reference}
+    if context is not None:
+        rec["context"] = context  # so the file can be scored again with `ftwizard score --task sql`
+    rec.update(verdicts=verdicts, **details, latency_s=round(latency_s, 4), prompt_tokens=prompt_tokens,
+               completion_tokens=completion_tokens, **extra)
+    return rec
+
+
+def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, tokenizer=None, limit: int | None = None,
+                 client=None, confirm_cost: Callable[[dict], bool] | None = None,
+                 on_progress: Callable[[], None] | None = None) -> dict:
+    """Evaluate the run's model (or, with `baseline`, its base model) on the eval split; returns metrics.json's
+    section for it: {task, n, metrics, model, backend, which, evaluated_at}.
+
+    `model`/`tokenizer`: an already loaded local model (the training worker passes its own). `client`: a hosted
+    serving client (default: `ServingClient(recipe)`). `confirm_cost(estimate)`: asked before a hosted baseline
+    spends money; returning False stops with RunFailed and nothing spent. `on_progress()`: called after each
+    batch or answer (the CLI shows the new `eval` events).
+    """
+    from ftwizard.tasks import get_task
+
+    recipe = run.recipe()
+    task = get_task(recipe.task)
+    templates = task.templates(recipe)
+    rows = task.load_split(recipe, "eval").rows
+    n_limit = recipe.eval.limit if limit is None else limit
+    if n_limit:
+        rows = rows[:n_limit]
+    which = "baseline" if baseline else "finetuned"
+    path = predictions_path(run, baseline)
+    done = {i: r for i, r in read_predictions(path).items() if i < len(rows)}
+    total = len(rows)
+    pending = [i for i in range(total) if i not in done]
+    run.append_event("eval", phase="start", which=which, done=len(done), total=total)
+    if on_progress is not None:
+        on_progress()
+    if done and pending:
+        run.log(f"evaluation ({which}) resumes at example {pending[0]}: {len(done)} of {total} already done",
+                source="eval")
+
+    progress = {"done": len(done), "last": 0.0}
+    plock = threading.Lock()
+
+    def advanced(k: int) -> None:
+        with plock:
+            progress["done"] += k
+            now = time.time()
+            if now - progress["last"] >= 1.0 or progress["done"] == total:
+                progress["last"] = now
+                run.append_event("eval", phase="progress", which=which, done=progress["done"], total=total)
+            if on_progress is not None:
+                on_progress()
+
+    if recipe.backend == "hosted":
+        model_name = _hosted_model_name(run, recipe, baseline)
+        if pending:
+            _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, baseline=baseline,
+                         client=client, confirm_cost=confirm_cost, advanced=advanced)
+        _update_eval_cost(run)
+    else:
+        model_name = recipe.model.base + ("" if baseline else " + LoRA adapter")
+        if pending:
+            _eval_local(run, recipe, task, templates, rows, pending, path, baseline=baseline, model=model,
+                        tokenizer=tokenizer, advanced=advanced)
+
+    records = read_predictions(path)
+    missing = [i for i in range(total) if i not in records]
+    if missing:
+        raise RunFailed(f"evaluation ({which}) is missing {len(missing)} of {total} answers (first: example "
+                        f"{missing[0]}); run `ftwizard eval {run.path}{' --baseline' if baseline else ''}` "
+                        "again to finish it (answers already received are kept)")
+    from ftwizard.evaluation.score import aggregate
+
+    scored = [records[i] for i in range(total)]
+    if list(records) != list(range(len(records))):  # answers arrived out of order: store them by index
+        from ftwizard.fsutil import atomic_write_text
+
+        ordered = [records[i] for i in sorted(records)]
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
+    metrics = aggregate(recipe.task, scored)
+    section = {"task": recipe.task, "n": total, "metrics": metrics, "model": model_name, "backend": recipe.backend,
+               "which": which, "evaluated_at": iso(), "predictions": path.name}
+    current = read_json(run.metrics_path, default={}) or {}
+    if baseline:
+        current.setdefault("task", recipe.task)
+        current["baseline"] = section
+    else:
+        keep = current.get("baseline")
+        current = dict(section)
+        if keep is not None:
+            current["baseline"] = keep
+    atomic_write_json(run.metrics_path, current)
+    run.append_event("eval", phase="done", which=which, done=total, total=total,
+                     **{name: round(m["value"], 6) for name, m in metrics.items()})
+    return section
+
+
+# ---------------------------------------------------------------------------------------------------
+# Local models
+
+def _load_local(recipe, adapter_dir: Path | None):
+    try:
+        from ftwizard.backends.local.modeling import load_for_inference
+    except ImportError:
+        return _load_local_fallback(recipe, adapter_dir)
+    return load_for_inference(recipe, adapter_dir)
+
+
+def _load_local_fallback(recipe, adapter_dir: Path | None):
+    """Base (+ adapter) with transformers and peft, for when the local backend's loader is absent."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kw: dict[str, Any] = {}
+    if recipe.model.gguf_file:
+        kw["gguf_file"] = recipe.model.gguf_file
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(recipe.model.base, trust_remote_code=recipe.model.trust_remote_code, **kw)
+        model = AutoModelForCausalLM.from_pretrained(recipe.model.base, trust_remote_code=recipe.model.trust_remote_code, **kw)
+    except OSError as e:
+        raise UsageError(f"model.base = {recipe.model.base!r} could not be loaded ({str(e).splitlines()[0]}); "
+                         "use a local folder or a model already in the Hugging Face cache") from None
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    use_cuda = recipe.hardware.device != "cpu" and torch.cuda.is_available()
+    if use_cuda:
+        model = model.to("cuda")
+    return model, tokenizer
+
+
+def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, model, tokenizer, advanced) -> None:
+    import contextlib
+
+    from ftwizard.evaluation.generate import generate, one_line_done
+
+    ctx = contextlib.nullcontext()
+    if model is None:
+        adapter = None
+        if not baseline:
+            if not (run.adapter_dir / "adapter_config.json").exists():
+                raise RunFailed(f"{run.adapter_dir} holds no trained adapter: train the run first "
+                                "(or evaluate the base model with --baseline)")
+            adapter = run.adapter_dir
+        model, tokenizer = _load_local(recipe, adapter)
+    elif baseline:
+        if hasattr(model, "disable_adapter"):
+            ctx = model.disable_adapter()  # the same weights without LoRA: the base model
+        else:
+            model, tokenizer = _load_local(recipe, None)
+    if tokenizer is None:
+        raise ValueError("evaluate_run: a model was given without its tokenizer")
+    references = [task.reference(rows[i], recipe) for i in pending]
+    prompts = [templates.render_prompt(rows[i]) for i in pending]
+    appender = _Appender(path)
+    by_index = dict(zip(pending, zip(prompts, references)))
+
+    def on_batch(gens) -> None:
+        recs = []
+        for g in gens:
+            prompt, reference = by_index[g.index]
+            recs.append(_record(task, recipe.task, g.index, rows[g.index], prompt, g.text, reference,
+                                latency_s=g.latency_s, prompt_tokens=g.prompt_tokens,
+                                completion_tokens=g.completion_tokens))
+        appender.write(recs)
+        advanced(len(recs))
+
+    with ctx:
+        generate(model, tokenizer, prompts, indices=pending, max_new_tokens=recipe.eval.max_new_tokens,
+                 batch_size=recipe.eval.batch_size, stop_strings=["###"],
+                 stop_when=one_line_done if _single_line_answers(references) else None, on_batch=on_batch)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hosted models
+
+def _hosted_model_name(run, recipe, baseline: bool) -> str:
+    if baseline:
+        return recipe.hosted.model
+    name = run.status().get("fine_tuned_model")
+    if not name:
+        raise RunFailed(f"{run.path}: status.json names no fine_tuned_model yet (the hosted job has not "
+                        "succeeded); evaluate the base model with --baseline, or wait for the job")
+    return name
+
+
+def _prices(model_name: str):
+    from ftwizard.catalog import get_hosted_model
+
+    try:
+        m = get_hosted_model(model_name)
+    except UsageError:
+        return None
+    return m
+
+
+def _usd(price, prompt_tokens: int, completion_tokens: int) -> float:
+    if price is None:
+        return 0.0
+    return prompt_tokens * price.input_usd_per_1m / 1e6 + completion_tokens * price.output_usd_per_1m / 1e6
+
+
+def estimate_hosted_cost(recipe, model_name: str, messages: list[list[dict]], references: list[str]) -> dict:
+    """What evaluating these examples will cost: prompt tokens counted offline, answers as long as the references."""
+    from ftwizard.tokens import TokenCounter, encoding_name_for_model
+
+    counter = TokenCounter(encoding_name_for_model(model_name))
+    prompt_tokens = sum(counter.count_messages(m) for m in messages)
+    completion_tokens = sum(counter.count(r) + 1 for r in references)
+    price = _prices(model_name)
+    return {"model": model_name, "examples": len(messages), "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens, "usd": round(_usd(price, prompt_tokens, completion_tokens), 4),
+            "price_source": getattr(price, "price_source", "unknown model: not priced"),
+            "price_date": getattr(price, "price_date", "")}
+
+
+def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, *, baseline, client, confirm_cost,
+                 advanced) -> None:
+    messages = {i: templates.messages(rows[i], with_answer=False) for i in pending}
+    references = {i: task.reference(rows[i], recipe) for i in pending}
+    if baseline:
+        est = estimate_hosted_cost(recipe, model_name, list(messages.values()), list(references.values()))
+        run.append_event("cost", usd=est["usd"], kind="estimated", what="evaluation",
+                         detail=f"baseline {model_name}: {est['examples']} requests, ~{est['prompt_tokens']:,} prompt "
+                                f"+ ~{est['completion_tokens']:,} completion tokens")
+        if confirm_cost is not None and not confirm_cost(est):
+            raise RunFailed(f"baseline evaluation of {model_name} not started (estimated ${est['usd']:.2f}): declined")
+    if client is None:
+        try:
+            from ftwizard.backends.hosted.serving import ServingClient
+        except ImportError:
+            raise RunFailed("hosted evaluation needs ftwizard.backends.hosted.serving, which this install lacks") from None
+        client = ServingClient(recipe)
+    price = _prices(model_name)
+    appender = _Appender(path)
+    failures: list[str] = []
+
+    def on_done(index: int, completion) -> None:
+        if isinstance(completion, BaseException) or getattr(completion, "error", None):
+            failures.append(str(completion if isinstance(completion, BaseException) else completion.error))
+            return
+        raw = completion.text or ""
+        pt, ct = int(completion.prompt_tokens or 0), int(completion.completion_tokens or 0)
+        rec = _record(task, recipe.task, index, rows[index], _messages_text(messages[index]), raw, references[index],
+                      latency_s=float(completion.latency_s or 0.0), prompt_tokens=pt, completion_tokens=ct,
+                      model=model_name, usd=round(_usd(price, pt, ct), 8))
+        appender.write([rec])
+        advanced(1)
+
+    items = [(i, messages[i]) for i in pending]
+    try:
+        client.complete_many(model_name, items, max_tokens=recipe.eval.max_new_tokens,
+                             concurrency=recipe.eval.concurrency, on_done=on_done)
+    finally:
+        _update_eval_cost(run)
+    if failures:
+        run.append_event("error", message=f"{len(failures)} evaluation requests failed; first: {failures[0]}",
+                         kind="api")
+
+
+def _messages_text(messages: list[dict]) -> str:
+    return "\n\n".join(f"[{m['role']}] {m['content']}" for m in messages)
+
+
+def _update_eval_cost(run: RunDirectory) -> None:
+    """cost.json's eval_usd = what every hosted answer on record cost (both predictions files)."""
+    totals = {}
+    for baseline in (False, True):
+        recs = read_predictions(predictions_path(run, baseline))
+        totals[baseline] = sum(float(r.get("usd") or 0.0) for r in recs.values())
+    cost = read_json(run.cost_path, default={}) or {}
+    cost["eval_usd"] = round(totals[False] + totals[True], 6)
+    cost["eval_finetuned_usd"] = round(totals[False], 6)
+    cost["eval_baseline_usd"] = round(totals[True], 6)
+    atomic_write_json(run.cost_path, cost)
