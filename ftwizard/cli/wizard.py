@@ -1,9 +1,29 @@
-"""`ftwizard` with no command: the interactive wizard."""
+"""`ftwizard` with no command: the interactive wizard (Textual). Runs it launches outlive it."""
 
 from __future__ import annotations
 
-from ftwizard.errors import NotBuiltYet
+import os
 
 
 def run(_args) -> int:
-    raise NotBuiltYet("(the wizard)")
+    from ftwizard.tui.app import make_app
+
+    app = make_app(runs_dir=os.environ.get("FTWIZARD_RUNS_DIR", "runs"))
+    code = app.run()
+    report_live_runs(app)
+    return int(code or 0)
+
+
+def report_live_runs(app) -> None:
+    """After the app closes: which runs keep running, and how to get back to them."""
+    from ftwizard.cli.output import err
+
+    live = app.live_runs
+    if live:
+        err().print(f"{len(live)} run(s) still running (quitting the wizard never stops a run):")
+        for p in live:
+            err().print(f"  ftwizard attach {p}")
+    elif app.state.runs:
+        err().print("runs: " + ", ".join(str(p) for p in app.state.runs))
+    if app.state.saved_path:
+        err().print(f"recipe: ftwizard --recipe {app.state.saved_path}")

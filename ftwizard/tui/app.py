@@ -1,0 +1,100 @@
+"""The wizard app: five steps, each a Screen returning a StepResult; the app carries the state between them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from ftwizard.tui.engine import BackendLauncher, Launcher
+from ftwizard.tui.state import WizardState
+from ftwizard.tui.steps import STEP_NAMES, StepResult
+
+
+def pick_theme(env: dict | None = None) -> str:
+    """A theme that reads well here: truecolor terminals get textual's, others the terminal's own 16 colours.
+
+    FTWIZARD_THEME names any Textual theme; COLORFGBG (set by many terminals) tells a light background.
+    """
+    env = os.environ if env is None else env
+    if env.get("FTWIZARD_THEME"):
+        return env["FTWIZARD_THEME"]
+    light = False
+    fgbg = env.get("COLORFGBG", "")
+    if fgbg:
+        try:
+            light = int(fgbg.split(";")[-1]) in (7, 15)
+        except ValueError:
+            light = False
+    if env.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
+        return "textual-light" if light else "textual-dark"
+    return "ansi-light" if light else "ansi-dark"
+
+
+class WizardApp(App[int]):
+    """`ftwizard`: task -> hardware -> prompt -> train -> verdict."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "ftwizard"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(self, state: WizardState | None = None, *, start_step: int = 0,
+                 launcher: Launcher | None = None, runs_dir: str | os.PathLike = "runs",
+                 hardware: dict | None = None, theme: str | None = None, attach_only: bool = False):
+        super().__init__()
+        self.state = state or WizardState()
+        self.start_step = start_step
+        self.launcher: Launcher = launcher or BackendLauncher()
+        self.runs_dir = Path(runs_dir)
+        self.hardware_override = hardware
+        self.attach_only = attach_only
+        self._theme_name = theme or pick_theme()
+        self.step_index = start_step
+        self.step_history: list[str] = []  # step names shown, in order (tests read it)
+
+    def on_mount(self) -> None:
+        self.theme = self._theme_name
+        self.show_step(self.start_step)
+
+    def show_step(self, index: int) -> None:
+        from ftwizard.tui.screens import SCREENS
+
+        self.step_index = index
+        self.step_history.append(STEP_NAMES[index])
+        screen = SCREENS[index](self.state)
+        self.push_screen(screen, callback=self._step_done)
+
+    def _step_done(self, result: StepResult | None) -> None:
+        if result is None:
+            self.exit(0)
+            return
+        if result.state is not None:
+            self.state = result.state
+        if result.action == "back":
+            target = max(self.min_step, self.step_index - 1)
+        elif result.action == "goto" and result.step is not None:
+            target = result.step
+        else:
+            target = self.step_index + 1
+        if target >= len(STEP_NAMES):
+            self.exit(0)
+            return
+        self.show_step(target)
+
+    @property
+    def min_step(self) -> int:
+        return 3 if self.attach_only else 0
+
+    @property
+    def live_runs(self) -> list[str]:
+        """Run directories not finished yet (told to the user on quit: they keep running)."""
+        from ftwizard.rundir import FINAL_STATES, RunDirectory
+
+        return [p for p in self.state.runs if RunDirectory(p).state not in FINAL_STATES]
+
+
+def make_app(**kwargs) -> WizardApp:
+    """The one factory used by the CLI, the tests and the benchmarks."""
+    return WizardApp(**kwargs)

@@ -1,0 +1,266 @@
+"""Step 3, Prompt: the templates with a live preview of a rendered example (local text and hosted messages),
+token counts, and the data report's problems (over-length examples, chat format errors)."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Input, Label, Static, TextArea
+
+from ftwizard.errors import UsageError
+from ftwizard.tui.state import WizardState
+from ftwizard.tui.steps import StepScreen
+
+PREVIEW_LIMIT = 200
+
+
+def render_preview(templates, row: dict, counter=None, local_lengths=None) -> str:
+    """Rich markup for one example: the local text (answer highlighted) and the hosted messages, with tokens."""
+    from rich.markup import escape
+
+    prompt = templates.render_prompt(row)
+    answer = templates.render_answer(row)
+    msgs = templates.messages(row)
+    local_n = hosted_n = None
+    if counter is not None:
+        hosted_n = counter.count_messages(msgs)
+    if local_lengths is not None:
+        try:
+            local_n = local_lengths(row, prompt + answer, templates.template)
+        except Exception:  # noqa: BLE001 - a count is a nicety; the text is the point
+            local_n = None
+    out = [f"[b]local training text[/b]" + (f"  ({local_n} tokens)" if local_n is not None else "")]
+    out.append(escape(prompt) + "[reverse]" + escape(answer.rstrip("\n")) + "[/reverse]")
+    out.append("")
+    out.append(f"[b]hosted chat messages[/b]" + (f"  ({hosted_n} tokens billed per epoch)" if hosted_n is not None else ""))
+    for m in msgs:
+        out.append(f"[b]{m['role']}:[/b] {escape(m['content'])}")
+    return "\n".join(out)
+
+
+def summarize_report(report: dict) -> str:
+    from rich.markup import escape
+
+    lines = []
+    tr = report["splits"].get("train", {})
+    if tr:
+        h = tr["hosted"]["tokens_per_example"]
+        lo = tr["local"]["tokens_per_example"]
+        lines.append(f"train {tr['examples']:,} examples; eval {report['splits'].get('eval', {}).get('examples', 0):,}")
+        lines.append(f"local tokens/example: mean {lo['mean']:.0f}, p95 {lo['p95']}, max {lo['max']} "
+                     f"(max_length {tr['local']['max_length']})")
+        lines.append(f"hosted tokens/example: mean {h['mean']:.0f}, max {h['max']}")
+        hosted = report["hosted"]
+        cost = hosted.get("cost_usd")
+        lines.append(f"hosted {hosted['model']}: {hosted['billed_tokens']:,} tokens billed x "
+                     f"{hosted['epochs']} epochs" + (f" = ${cost:,.2f}" if cost is not None else ""))
+        if not report["local"].get("exact", True):
+            lines.append("[dim]local token counts are estimates (the model's tokenizer is not on disk)[/dim]")
+    problems = report.get("problems") or []
+    if problems:
+        lines.append(f"[b]{len(problems)} problem(s):[/b]")
+        lines += [f"[$warning]- {escape(p)}[/]" for p in problems]
+    else:
+        lines.append("[$success]no problems found in the data[/]")
+    return "\n".join(lines)
+
+
+class PromptScreen(StepScreen):
+    INDEX = 2
+    BINDINGS = [
+        Binding("ctrl+down", "example(1)", "Next example", priority=True),
+        Binding("ctrl+up", "example(-1)", "Prev example", priority=True),
+    ]
+
+    def __init__(self, state: WizardState):
+        super().__init__(state)
+        self.rows: list[dict] = []
+        self.index = 0
+        self._counter = None
+        self._local_lengths = None
+
+    def body(self) -> ComposeResult:
+        from ftwizard.tasks import get_task
+
+        r = self.state.recipe
+        try:
+            t = get_task(r.task).templates(r)
+            template, answer, system, user = t.template, t.answer_field, t.system, t.user
+        except UsageError:
+            template, answer = r.prompt.template, r.prompt.answer_field
+            system, user = r.prompt.system or "", r.prompt.user or ""
+        with Horizontal(id="prompt-main"):
+            with Vertical(id="prompt-edit"):
+                yield Label("local template (the answer field comes last)")
+                yield TextArea(template, id="template", soft_wrap=True, tab_behavior="focus")
+                with Horizontal(classes="row c"):
+                    yield Label("answer", classes="key")
+                    yield Input(answer, id="answer", compact=True)
+                with Horizontal(classes="row c"):
+                    yield Label("system", classes="key")
+                    yield Input(system, id="system", placeholder="hosted system message (blank: none)", compact=True)
+                with Horizontal(classes="row c"):
+                    yield Label("user", classes="key")
+                    yield Input(user, id="user", compact=True)
+                with Horizontal(classes="row c"):
+                    yield Label("example", classes="key")
+                    yield Input("1", id="example", type="integer", compact=True)
+            with Vertical(id="prompt-right"):
+                with VerticalScroll(id="preview-scroll"):
+                    yield Static("loading examples...", id="prompt-preview")
+                with VerticalScroll(id="report-scroll"):
+                    yield Static("data report: computing...", id="report")
+
+    def on_mount(self) -> None:
+        self.query_one("#preview-scroll").border_title = "preview"
+        self.query_one("#report-scroll").border_title = "data report"
+        self._load_rows(self.state.recipe)
+        self._run_report(self.state.recipe)
+
+    # -- templates ------------------------------------------------------------------------------------------
+    def _recipe_from_inputs(self):
+        from ftwizard.tasks import get_task
+
+        r = self.state.recipe
+        task = get_task(r.task)
+        template = self.query_one("#template", TextArea).text
+        answer = self.query_one("#answer", Input).value.strip()
+        system = self.query_one("#system", Input).value
+        user = self.query_one("#user", Input).value
+        upd = {
+            "prompt.template": "" if template == task.default_template and r.prompt.template == "" else template,
+            "prompt.answer_field": "" if answer == task.answer_field and not r.prompt.answer_field else answer,
+            "prompt.system": None if r.prompt.system is None and system == task.default_system else system,
+            "prompt.user": None if r.prompt.user is None and user == (task.default_user or task.templates(r).user)
+            else user,
+        }
+        recipe = r.with_updates(upd)
+        templates = task.templates(recipe)
+        return recipe, templates
+
+    @on(TextArea.Changed, "#template")
+    @on(Input.Changed, "#answer, #system, #user")
+    def _edited(self) -> None:
+        self._show_example()
+        try:
+            recipe, _ = self._recipe_from_inputs()
+        except UsageError:
+            return
+        self._run_report(recipe)
+
+    @on(Input.Changed, "#example")
+    def _example_typed(self, event: Input.Changed) -> None:
+        try:
+            self.index = max(0, min(len(self.rows) - 1, int(event.value) - 1))
+        except ValueError:
+            return
+        self._show_example()
+
+    def action_example(self, delta: int) -> None:
+        if not self.rows:
+            return
+        self.index = (self.index + delta) % len(self.rows)
+        self.query_one("#example", Input).value = str(self.index + 1)
+
+    def _show_example(self) -> None:
+        preview = self.query_one("#prompt-preview", Static)
+        if not self.rows:
+            return
+        try:
+            _recipe, templates = self._recipe_from_inputs()
+            row = self.rows[self.index]
+            templates.check_fields(list(row.keys()), source="the data")
+            text = render_preview(templates, row, self._counter, self._local_lengths)
+        except UsageError as e:
+            from rich.markup import escape
+
+            preview.update(f"[$error]{escape(str(e))}[/]")
+            return
+        except Exception as e:  # noqa: BLE001
+            preview.update(f"cannot render: {type(e).__name__}: {e}")
+            return
+        self.query_one("#preview-scroll").border_title = f"preview: example {self.index + 1} of {len(self.rows)}"
+        preview.update(text)
+
+    # -- workers ------------------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="prompt-rows", exit_on_error=False)
+    def _load_rows(self, recipe) -> None:
+        from ftwizard.tasks import get_task
+
+        try:
+            split = get_task(recipe.task).load_split(recipe.with_updates({"data.limit_train": PREVIEW_LIMIT}), "train",
+                                                     check_templates=False)
+            rows = split.rows
+        except Exception as e:  # noqa: BLE001
+            self.app.call_from_thread(self.query_one("#prompt-preview", Static).update, f"cannot load examples: {e}")
+            return
+        counter = local = None
+        try:
+            from ftwizard.catalog import get_hosted_model
+            from ftwizard.tokens import TokenCounter
+
+            try:
+                enc = get_hosted_model(recipe.hosted.model).encoding
+            except UsageError:
+                from ftwizard.tokens import encoding_name_for_model
+
+                enc = encoding_name_for_model(recipe.hosted.model)
+            counter = TokenCounter(enc)
+            from ftwizard.prepare import LocalLengths
+
+            ll = LocalLengths(recipe, TokenCounter("cl100k_base"))
+
+            def local(row, text, template):
+                try:
+                    return ll.lengths([row], [text], template)[0]
+                except TypeError:
+                    return ll.lengths([text])[0]
+        except Exception:  # noqa: BLE001 - counts are optional
+            pass
+        self.app.call_from_thread(self._rows_loaded, rows, counter, local)
+
+    def _rows_loaded(self, rows, counter, local) -> None:
+        self.rows, self._counter, self._local_lengths = rows, counter, local
+        self.index = min(self.index, len(rows) - 1)
+        self._show_example()
+
+    @work(thread=True, exclusive=True, group="prompt-report", exit_on_error=False)
+    def _run_report(self, recipe) -> None:
+        import time
+
+        from textual.worker import get_current_worker
+
+        time.sleep(0.3)  # typing: report on the template once it settles
+        if get_current_worker().is_cancelled:
+            return
+        from ftwizard.tui import engine, reports
+
+        try:
+            text = summarize_report(reports.data_report(recipe))
+        except engine.NotAvailable as e:
+            text = str(e)
+        except UsageError as e:
+            from rich.markup import escape
+
+            text = f"[$error]{escape(str(e))}[/]"
+        except Exception as e:  # noqa: BLE001
+            text = f"data report failed: {type(e).__name__}: {e}"
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.query_one("#report", Static).update, text)
+
+    # -- result -----------------------------------------------------------------------------------------------------
+    def build_state(self) -> WizardState | None:
+        try:
+            recipe, templates = self._recipe_from_inputs()
+            if self.rows:
+                templates.check_fields(list(self.rows[0].keys()), source="the data")
+        except UsageError as e:
+            self.show_problems(str(e))
+            return None
+        except Exception as e:  # noqa: BLE001
+            self.show_problems(f"{type(e).__name__}: {e}")
+            return None
+        self.show_problems("")
+        return self.state.model_copy(update={"recipe": recipe})

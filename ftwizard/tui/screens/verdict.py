@@ -1,0 +1,144 @@
+"""Step 5, Verdict: the runs compared and one recommendation (ftwizard.verdict), and the report exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Static
+
+from ftwizard.fsutil import read_json
+from ftwizard.rundir import RunDirectory
+from ftwizard.tui import engine
+from ftwizard.tui.state import WizardState
+from ftwizard.tui.steps import StepScreen
+
+
+def runs_table(paths: list[str]):
+    """What the run directories say, as a rich table (shown with or without the verdict engine)."""
+    from rich.table import Table
+
+    table = Table(title="runs", expand=True, show_edge=False)
+    for col in ("run", "backend", "state", "accuracy (95% CI)", "training $"):
+        table.add_column(col, overflow="fold")
+    for p in paths:
+        run = RunDirectory(p)
+        status = run.status()
+        metrics = read_json(run.metrics_path, default={}) or {}
+        cost = read_json(run.cost_path, default={}) or {}
+        acc = "-"
+        m = metrics.get("metrics") or {}
+        if m:
+            name, v = next(iter(m.items()))
+            if isinstance(v, dict) and v.get("value") is not None:
+                acc = f"{name} {v['value']:.3f}"
+                if v.get("ci_low") is not None:
+                    acc += f" [{v['ci_low']:.2f}, {v['ci_high']:.2f}]"
+        usd = cost.get("training_usd")
+        table.add_row(run.name, status.get("backend", "?"), status.get("state", "?"), acc,
+                      "-" if usd is None else f"${usd:,.2f} ({cost.get('training_kind', '?')})")
+    return table
+
+
+class VerdictScreen(StepScreen):
+    INDEX = 4
+    BINDINGS = [
+        Binding("ctrl+e", "export", "Export report", priority=True),
+        Binding("ctrl+r", "recompute", "Recompute"),
+        Binding("ctrl+n", "finish", "Finish", priority=True),
+    ]
+
+    def __init__(self, state: WizardState):
+        super().__init__(state)
+        self.verdict = None
+
+    def body(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label("requests per month", classes="key wide")
+            yield Input(str(self.state.requests_per_month), id="requests", type="integer")
+        with VerticalScroll(id="verdict-scroll"):
+            yield Static("", id="runs-table")
+            yield Static("", id="verdict")
+
+    def on_mount(self) -> None:
+        self.query_one("#verdict-scroll").border_title = "verdict"
+        self.action_recompute()
+
+    @on(Input.Changed, "#requests")
+    def _requests_changed(self) -> None:
+        self.action_recompute()
+
+    def requests(self) -> int | None:
+        try:
+            n = int(self.query_one("#requests", Input).value)
+            return n if n >= 0 else None
+        except ValueError:
+            return None
+
+    def action_recompute(self) -> None:
+        n = self.requests()
+        if n is None:
+            self.show_problems("requests per month: a whole number (0 or more)")
+            return
+        self.show_problems("")
+        self.query_one("#runs-table", Static).update(runs_table(list(self.state.runs)) if self.state.runs else
+                                                     "No runs yet: go Back (escape) to Train and launch one.")
+        self._build(list(self.state.runs), n)
+
+    @work(thread=True, exclusive=True, group="verdict", exit_on_error=False)
+    def _build(self, paths: list[str], n: int) -> None:
+        import time
+
+        from textual.worker import get_current_worker
+
+        time.sleep(0.1)
+        if get_current_worker().is_cancelled or not paths:
+            return
+        recipe = self.state.recipe
+        verdict, text = None, None
+        try:
+            verdict = engine.build_verdict([Path(p) for p in paths], requests_per_month=n,
+                                           private_data=bool(recipe and recipe.private_data))
+            text = verdict.to_rich() if hasattr(verdict, "to_rich") else str(verdict)
+        except engine.NotAvailable as e:
+            text = f"{e}: the table above is what the run directories say."
+        except Exception as e:  # noqa: BLE001 - e.g. runs not finished: say it, keep the table
+            text = f"no verdict yet: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show, verdict, text)
+
+    def _show(self, verdict, text) -> None:
+        self.verdict = verdict
+        self.query_one("#verdict", Static).update(text)
+
+    def action_export(self) -> None:
+        if not self.state.runs:
+            self.notify("no runs to report on", severity="warning")
+            return
+        self._export(list(self.state.runs))
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export(self, paths: list[str]) -> None:
+        from ftwizard.rundir import utc_stamp
+
+        out = Path(self.app.runs_dir) / f"report-{utc_stamp()}"
+        try:
+            if self.verdict is None:
+                raise engine.NotAvailable("no verdict to export yet")
+            where = engine.export_report(self.verdict, [Path(p) for p in paths], out)
+            msg, sev = f"report written: {where}", "information"
+        except engine.NotAvailable as e:
+            msg, sev = str(e), "warning"
+        except Exception as e:  # noqa: BLE001
+            msg, sev = f"export failed: {type(e).__name__}: {e}", "error"
+        self.app.call_from_thread(self.notify, msg, severity=sev, timeout=8)
+
+    def action_finish(self) -> None:
+        self.dismiss(None)
+
+    def build_state(self) -> WizardState | None:
+        n = self.requests()
+        return self.state.model_copy(update={"requests_per_month": n if n is not None else self.state.requests_per_month})

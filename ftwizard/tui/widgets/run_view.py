@@ -1,0 +1,206 @@
+"""The live view of one or more runs: a progress line per run, the loss plot, and the log pane.
+
+Fed from the run directories only (never from the training process), so `ftwizard attach` rebuilds the same view.
+A thread polls events.jsonl and status.json; the UI takes batches a few times a second (the Log is written in
+batches; the plot redraws only when its data changed)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Log, ProgressBar, Static
+
+from ftwizard.rundir import RunDirectory
+from ftwizard.tui.runstate import RunFollower, RunProgress
+from ftwizard.tui.widgets.loss_plot import LossPlot
+
+POLL_S = 0.2
+PLOT_REDRAW_S = 0.5
+LOG_MAX_LINES = 5000
+
+
+@dataclass
+class RunSnapshot:
+    path: str
+    progress: RunProgress
+    lines: list[str]
+    gone: bool = False  # the worker's process is not running any more (and the run is not finished)
+
+
+class RunsUpdate(Message):
+    def __init__(self, snapshots: list[RunSnapshot]):
+        super().__init__()
+        self.snapshots = snapshots
+
+
+def worker_gone(run: RunDirectory, status: dict) -> bool:
+    """Running per status.json, but its local worker process no longer exists on this host."""
+    import socket
+
+    if status.get("state") not in ("running", "pending") or status.get("backend") == "hosted":
+        return False
+    pid = status.get("pid")
+    if not pid or status.get("host") not in (None, socket.gethostname()):
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class RunRow(Horizontal):
+    """`1 viggo-cpu-demo-2026...  running | step 12/40 | loss 1.23 | ETA 20s | $0.01 so far` + a bar."""
+
+    def __init__(self, label: str, path: str):
+        super().__init__(classes="run-row")
+        self.label = label
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.label, classes="run-label")
+        yield ProgressBar(total=100, show_eta=False, classes="run-bar")
+        yield Static("", classes="run-summary")
+
+    def show(self, snap: RunSnapshot) -> None:
+        p = snap.progress
+        bar = self.query_one(ProgressBar)
+        bar.update(total=100, progress=round(p.fraction * 100, 1))
+        text = p.summary()
+        if snap.gone:
+            text += " | worker not running"
+        self.query_one(".run-summary", Static).update(text)
+        for state in ("running", "succeeded", "failed", "cancelled", "pending"):
+            self.set_class(p.state == state, f"-{state}")
+
+
+class RunsView(Widget):
+    """Follows run directories; `add_run(path)` starts following another."""
+
+    DEFAULT_CSS = """
+    RunsView { layout: vertical; height: 1fr; }
+    RunsView #runs-rows { height: auto; max-height: 5; }
+    RunsView .run-row { height: 1; }
+    RunsView .run-label { width: 12; }
+    RunsView .run-bar { width: 14; }
+    RunsView .run-bar Bar { width: 10; }
+    RunsView .run-summary { width: 1fr; }
+    RunsView #runs-panes { height: 1fr; }
+    RunsView LossPlot { width: 1fr; }
+    RunsView Log { width: 1fr; }
+    """
+
+    def __init__(self, paths: list[str] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.paths: list[str] = list(paths or [])
+        self.progress: dict[str, RunProgress] = {}
+        self.follow_log = True
+        self.lines_seen = 0
+
+    def compose(self) -> ComposeResult:
+        yield Vertical(id="runs-rows")
+        with Horizontal(id="runs-panes"):
+            yield LossPlot(id="loss-plot")
+            yield Log(max_lines=LOG_MAX_LINES, id="run-log", auto_scroll=True)
+        yield Static("", id="log-state")
+
+    def on_mount(self) -> None:
+        self.query_one("#run-log", Log).border_title = "log"
+        self.query_one("#loss-plot").border_title = "loss (train, eval)"
+        rows = self.query_one("#runs-rows")
+        for i, p in enumerate(self.paths):
+            rows.mount(RunRow(self._label(i, p), p))
+        self._show_log_state()
+        self.set_interval(PLOT_REDRAW_S, self.query_one(LossPlot).redraw_if_dirty)
+        self._follow()
+
+    def _label(self, i: int, path: str) -> str:
+        backend = "run"
+        try:
+            backend = RunDirectory(path).status().get("backend") or backend
+        except Exception:  # noqa: BLE001
+            pass
+        return f"{i + 1} {backend}"
+
+    def add_run(self, path: str) -> None:
+        if path in self.paths:
+            return
+        self.paths.append(path)
+        self.query_one("#runs-rows").mount(RunRow(self._label(len(self.paths) - 1, path), path))
+
+    def toggle_follow(self) -> bool:
+        self.follow_log = not self.follow_log
+        self.query_one("#run-log", Log).auto_scroll = self.follow_log
+        if self.follow_log:
+            self.query_one("#run-log", Log).scroll_end(animate=False)
+        self._show_log_state()
+        return self.follow_log
+
+    def _show_log_state(self) -> None:
+        self.query_one("#log-state", Static).update(
+            "log: following (f pauses)" if self.follow_log else "log: paused (f follows)")
+
+    # -- the polling thread ------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
+    def _follow(self) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        followers: dict[str, RunFollower] = {}
+        last_alive_check = 0.0
+        gone: dict[str, bool] = {}
+        while not worker.is_cancelled:
+            t0 = time.monotonic()
+            snaps = []
+            check_alive = t0 - last_alive_check > 2.0
+            if check_alive:
+                last_alive_check = t0
+            for path in list(self.paths):
+                f = followers.get(path)
+                if f is None:
+                    f = followers[path] = RunFollower(RunDirectory(path))
+                lines = f.poll()
+                if check_alive:
+                    gone[path] = worker_gone(f.run, f.run.status())
+                if lines or f.progress.n_events != getattr(f, "_sent", -1) or check_alive:
+                    f._sent = f.progress.n_events  # type: ignore[attr-defined]
+                    snaps.append(RunSnapshot(path, replace(f.progress, train_points=list(f.progress.train_points),
+                                                           eval_points=list(f.progress.eval_points),
+                                                           advice=list(f.progress.advice)),
+                                             lines, gone.get(path, False)))
+            if snaps and not worker.is_cancelled:
+                self.post_message(RunsUpdate(snaps))
+            elapsed = time.monotonic() - t0
+            time.sleep(max(0.02, POLL_S - elapsed))
+
+    def on_runs_update(self, message: RunsUpdate) -> None:
+        message.stop()
+        log = self.query_one("#run-log", Log)
+        many = len(self.paths) > 1
+        batch: list[str] = []
+        rows = {r.path: r for r in self.query(RunRow)}
+        for snap in message.snapshots:
+            self.progress[snap.path] = snap.progress
+            idx = self.paths.index(snap.path) + 1 if snap.path in self.paths else 0
+            prefix = f"[{idx}] " if many else ""
+            batch.extend(prefix + line for line in snap.lines)
+            if snap.path in rows:
+                rows[snap.path].show(snap)
+        if batch:
+            self.lines_seen += len(batch)
+            log.write_lines(batch, scroll_end=self.follow_log)
+        plot = self.query_one(LossPlot)
+        plot.set_runs([(str(i + 1), self.progress[p]) for i, p in enumerate(self.paths) if p in self.progress])
+        self.post_message(self.Changed())
+
+    class Changed(Message):
+        """The runs' progress changed (the screen refreshes its key hints)."""
