@@ -407,6 +407,9 @@ class Verdict:
         from rich.text import Text
 
         parts: list[Any] = [_RunsTable(self)]
+        notes = [f"{r.name}: {n}" for r in self.rows for n in r.notes]
+        if notes:
+            parts.append(Text("\n".join(notes), style="dim"))
         lines = self.comparison_lines()
         if lines:
             parts.append(Text("\n".join(lines)))
@@ -611,71 +614,42 @@ def _availability_cell(row: RunRow, avail: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Estimates: ftwizard.estimate (the estimate engine) when present, else a documented stand-in
+# Estimates (ftwizard.estimate): training cost where none was recorded, next runs, serving
 
 def _estimate_recipe(recipe) -> dict | None:
-    try:
-        from ftwizard.estimate import estimate_recipe
-    except ImportError:
-        return None
+    from ftwizard.estimate import estimate_recipe
+
     try:
         return estimate_recipe(recipe)
-    except Exception:  # noqa: BLE001 - an estimate that cannot be made leaves the cell empty, with a note
+    except UsageError:  # e.g. a model the catalog cannot size offline: the cell stays empty, with a note
         return None
 
 
 def serving_costs(*, hosted_model: str, open_model: str, gpu: str | None, price_per_hour: float | None,
-                  quant: str, prompt_tokens: float, completion_tokens: float, requests_per_month: int) -> dict | None:
-    """Serving cost per 1,000 requests, monthly costs and break-even, from `ftwizard.estimate.serving_estimate`."""
+                  quant: str, prompt_tokens: float, completion_tokens: float, requests_per_month: int,
+                  local_token_ratio: float = 1.0) -> tuple[dict | None, str]:
+    """Serving cost per 1,000 requests, monthly costs and break-even (`ftwizard.estimate.serving_estimate`).
+
+    Returns (figures or None, why none). Local serving needs the open model in the catalog (or a config.json)
+    and a GPU to rent; without them the local side stays blank rather than guessed.
+    """
+    from ftwizard.estimate import serving_estimate
+
+    if not gpu or gpu == "cpu":
+        gpu = "A40"  # no GPU recorded (a CPU run): price serving on the catalog's reference card, and say so
+        note = "no GPU recorded: local serving priced on an A40"
+    else:
+        note = ""
     try:
-        from ftwizard.estimate import serving_estimate
-    except ImportError:
-        serving_estimate = None
-    if serving_estimate is not None:
-        try:
-            out = serving_estimate(hosted_model=hosted_model, open_model=open_model, gpu=gpu,
-                                   price_per_hour=price_per_hour, quant=quant or "none",
-                                   prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                                   requests_per_month=requests_per_month)
-            return dict(out, source="ftwizard.estimate.serving_estimate")
-        except Exception:  # noqa: BLE001 - e.g. a model the catalog cannot size: fall through to the stand-in
-            pass
-    return _fallback_serving(hosted_model=hosted_model, gpu=gpu, price_per_hour=price_per_hour,
-                             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                             requests_per_month=requests_per_month)
-
-
-# --- stand-in, used only when ftwizard.estimate cannot price serving ------------------------------------
-# Local serving is priced as one GPU rented by the hour, generating FALLBACK_LOCAL_TOKENS_PER_S output tokens/s
-# in aggregate (batched serving of a 7-34B model on one data-centre GPU; prompt processing counted as free),
-# and never less than one GPU kept up all month (HOURS_PER_MONTH) - a dedicated endpoint.
-FALLBACK_LOCAL_TOKENS_PER_S = 500.0
-HOURS_PER_MONTH = 730.0
-
-
-def _fallback_serving(*, hosted_model, gpu, price_per_hour, prompt_tokens, completion_tokens,
-                      requests_per_month) -> dict | None:
-    from ftwizard.catalog import get_hosted_model
-
-    try:
-        hm = get_hosted_model(hosted_model)
-    except UsageError:
-        return None
-    hosted_per_req = (prompt_tokens * hm.input_usd_per_1m + completion_tokens * hm.output_usd_per_1m) / 1e6
-    out: dict[str, Any] = {"hosted_usd_per_1k": 1000 * hosted_per_req, "local_usd_per_1k": None,
-                           "local_tokens_per_s": None, "hosted_monthly_usd": requests_per_month * hosted_per_req,
-                           "local_monthly_usd": None, "break_even_requests_per_month": None,
-                           "hosted_price_source": hm.price_source, "hosted_price_date": hm.price_date,
-                           "source": f"stand-in: {FALLBACK_LOCAL_TOKENS_PER_S:g} tokens/s per GPU, "
-                                     f"GPU kept up {HOURS_PER_MONTH:g} h/month"}
-    if price_per_hour:
-        local_per_req = price_per_hour / 3600 * completion_tokens / FALLBACK_LOCAL_TOKENS_PER_S
-        floor = HOURS_PER_MONTH * price_per_hour
-        out.update(local_usd_per_1k=1000 * local_per_req, local_tokens_per_s=FALLBACK_LOCAL_TOKENS_PER_S,
-                   local_monthly_usd=max(floor, requests_per_month * local_per_req))
-        if local_per_req < hosted_per_req and hosted_per_req > 0:
-            out["break_even_requests_per_month"] = floor / hosted_per_req
-    return out
+        out = serving_estimate(hosted_model=hosted_model, open_model=open_model, gpu=gpu,
+                               price_per_hour=price_per_hour, quant=quant or "none", prompt_tokens=prompt_tokens,
+                               completion_tokens=completion_tokens, requests_per_month=requests_per_month,
+                               local_token_ratio=local_token_ratio)
+    except UsageError as e:
+        return None, f"serving not priced: {e}"
+    if out.get("note"):
+        note = "; ".join(x for x in (note, out["note"]) if x)
+    return out, note
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -930,24 +904,32 @@ def _tokens_for_serving(*rows: RunRow | None) -> tuple[float, float, str]:
 
 
 def _price_serving(rows, best_h, best_l, requests_per_month) -> None:
+    """Each row's serving cost per 1,000 requests at the volume; a hosted row is priced against the best local
+    run (and the other way round), so one serving_estimate call gives both sides consistently."""
     for r in rows:
-        if r.backend == "hosted":
-            open_row = best_l
-            hosted_model, rr = r.base_model, r
-        else:
-            open_row = r
-            hosted_model = best_h.base_model if best_h else r.recipe.hosted.model
-            rr = None
-        p, c, _ = _tokens_for_serving(rr, r, best_h, best_l)
-        s = serving_costs(hosted_model=hosted_model,
-                          open_model=(open_row.base_model if open_row else r.recipe.model.base),
-                          gpu=(open_row.gpu if open_row else None),
-                          price_per_hour=(open_row.price_per_hour if open_row else None),
-                          quant=(open_row.quant if open_row else "none"), prompt_tokens=p, completion_tokens=c,
-                          requests_per_month=requests_per_month)
+        h = r if r.backend == "hosted" else best_h
+        l = r if r.backend != "hosted" else best_l
+        s, note = _serving_pair(h, l, r.recipe, requests_per_month)
         if s:
             side = "hosted" if r.backend == "hosted" else "local"
             r.serving_usd_per_1k = _per_1k_at_volume(s, side, requests_per_month)
+        if note and r.backend != "hosted":
+            r.notes.append(note)
+
+
+def _serving_pair(h: RunRow | None, l: RunRow | None, recipe, requests_per_month: int) -> tuple[dict | None, str]:
+    """serving_estimate for a hosted model and an open model, with tokens per request from the predictions:
+    the hosted run's billed counts, and the local tokenizer's ratio to them when both runs recorded tokens."""
+    p, c, _ = _tokens_for_serving(h, l)
+    ratio = 1.0
+    if h is not None and l is not None and None not in (h.prompt_tokens, h.completion_tokens, l.prompt_tokens,
+                                                         l.completion_tokens):
+        ratio = (l.prompt_tokens + l.completion_tokens) / max(1e-9, h.prompt_tokens + h.completion_tokens)
+    return serving_costs(hosted_model=h.base_model if h else recipe.hosted.model,
+                         open_model=l.base_model if l else (recipe.model.catalog_id or recipe.model.base),
+                         gpu=l.gpu if l else None, price_per_hour=l.price_per_hour if l else None,
+                         quant=l.quant if l else recipe.model.quant, prompt_tokens=p, completion_tokens=c,
+                         requests_per_month=requests_per_month, local_token_ratio=ratio)
 
 
 def _per_1k_at_volume(s: dict, side: str, requests_per_month: int) -> float | None:
@@ -996,9 +978,10 @@ def _compare(h: RunRow, l: RunRow, metric: str, requests_per_month: int) -> Comp
         c.hosted_training_usd, c.local_training_usd = h.training_usd, l.training_usd
         if l.training_usd > 0:
             c.training_cost_ratio = h.training_usd / l.training_usd
-    p, t, src = _tokens_for_serving(h, l)
-    s = serving_costs(hosted_model=h.base_model, open_model=l.base_model, gpu=l.gpu, price_per_hour=l.price_per_hour,
-                      quant=l.quant, prompt_tokens=p, completion_tokens=t, requests_per_month=requests_per_month)
+    _, _, src = _tokens_for_serving(h, l)
+    s, note = _serving_pair(h, l, l.recipe, requests_per_month)
+    if note:
+        c.notes.append(note)
     if s:
         c.hosted_usd_per_1k = _per_1k_at_volume(s, "hosted", requests_per_month)
         c.local_usd_per_1k = _per_1k_at_volume(s, "local", requests_per_month)
@@ -1006,11 +989,9 @@ def _compare(h: RunRow, l: RunRow, metric: str, requests_per_month: int) -> Comp
         c.hosted_monthly_usd, c.local_monthly_usd = s.get("hosted_monthly_usd"), s.get("local_monthly_usd")
         c.break_even_requests_per_month = s.get("break_even_requests_per_month")
         c.local_tokens_per_s = s.get("local_tokens_per_s")
-        c.serving_source = f"{s.get('source', '')}; {src}".strip("; ")
+        c.serving_source = "; ".join(x for x in (s.get("assumptions", ""), src, s.get("price_source", "")) if x)
         if c.hosted_usd_per_1k is not None and c.local_usd_per_1k:
             c.serving_cost_ratio = c.hosted_usd_per_1k / c.local_usd_per_1k
-    if not l.gpu:
-        c.notes.append(f"{l.name}: no GPU recorded, so local serving is not priced (set hardware.gpu)")
     return c
 
 
@@ -1043,18 +1024,18 @@ def _estimate_next(row: RunRow, changes: dict[str, Any], backend: str) -> tuple[
 
 def _bigger_model(row: RunRow) -> str | None:
     """The next larger open model of the same family in the catalog, if the catalog knows both."""
+    from ftwizard.catalog import get_open_model, open_models
+
     try:
-        from ftwizard.catalog import get_open_model, open_models
-    except ImportError:
+        cur = get_open_model(row.base_model, allow_hub=False)
+    except UsageError:
         return None
-    try:
-        cur = get_open_model(row.base_model)
-        bigger = [m for m in open_models() if getattr(m, "family", None) == cur.family and m.params > cur.params]
-    except Exception:  # noqa: BLE001
-        return None
+    bigger = [m for m in open_models() if m.family == cur.family and m.params > cur.params]
     if not bigger:
         return None
-    return min(bigger, key=lambda m: m.params).id
+    org = cur.id.split("/")[0]
+    same_org = [m for m in bigger if m.id.split("/")[0] == org]  # Code Llama 13B before Llama 2 70B
+    return min(same_org or bigger, key=lambda m: m.params).id
 
 
 def local_next_runs(row: RunRow) -> list[NextRun]:
@@ -1187,6 +1168,10 @@ def _recommend(v: Verdict, best_h: RunRow | None, best_l: RunRow | None) -> Reco
             reasons.append(_showed(r, metric))
     if c is not None and c.difference is not None:
         reasons.append(_gap_reason(c))
+        if not c.significant and c.diff_ci_low is not None and c.diff_ci_high - c.diff_ci_low > 0.10:
+            reasons.append(f"with {c.n_paired or 'these'} eval examples a gap of up to "
+                           f"{100 * max(abs(c.diff_ci_low), abs(c.diff_ci_high)):.0f} points cannot be ruled out: "
+                           "evaluate on more examples for a sharper answer")
     if c is not None:
         reasons += _cost_reasons(c)
 

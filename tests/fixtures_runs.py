@@ -233,3 +233,79 @@ def seed_viggo_pair(root: str | Path) -> tuple[RunDirectory, RunDirectory]:
     local = write_run(root, "viggo-codellama34b-lora", verdicts=l, training_usd=4.27, hours=9.0, wall_s=9 * 3600,
                       gpu="A40", price_per_hour=0.475, prompt_tokens=140, completion_tokens=30)
     return hosted, local
+
+
+# --- a migrated OpenAI job (`ftwizard import-openai-job`) and the local LoRA run of its recipe --------------
+
+IMPORTED_RECIPE = """\
+# ftwizard run {dir}/recipe.toml
+name = "{name}"
+description = "imported from OpenAI fine-tuning job ftjob-imp42"
+task = "custom"
+backend = "{backend}"
+
+[data]
+source = "files"
+train = "{dir}/train.jsonl"
+eval = "{dir}/eval.jsonl"
+
+[prompt]
+template = "{{system}}\\n\\n### Input:\\n{{user}}\\n\\n### Response:\\n{{assistant}}"
+answer_field = "assistant"
+system = "{{system}}"
+user = "{{user}}"
+assistant = "{{assistant}}"
+
+[model]
+base = "Qwen/Qwen2.5-7B-Instruct"
+
+[lora]
+target_modules = ["all-linear"]
+
+[train]
+max_steps = 300
+loss_on = "answer"
+
+[hardware]
+gpu = "L4"
+price_per_hour = 0.44
+
+[hosted]
+model = "gpt-4o-mini-2024-07-18"
+suffix = "invoices"
+"""
+
+
+def write_chat_data(folder: str | Path, n_train: int = 40, n_eval: int = 50) -> None:
+    """Flattened chat examples (system/user/assistant fields), as the importer writes them."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(7)
+    for split, n in (("train", n_train), ("eval", n_eval)):
+        lines = []
+        for i in range(n):
+            amount = rng.randrange(10, 5000)
+            vendor = rng.choice(["Acme", "Globex", "Initech", "Umbrella", "Hooli"])
+            lines.append(json.dumps({"system": "Extract the vendor and amount as JSON.",
+                                     "user": f"Invoice #{i} from {vendor}: total due {amount} EUR.",
+                                     "assistant": json.dumps({"vendor": vendor, "amount": amount})}))
+        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def imported_pair(root: str | Path, *, hosted_right: int, local_right: int, both: int,
+                  n: int = 50) -> tuple[RunDirectory, RunDirectory]:
+    """An imported gpt-4o-mini job (state succeeded, `imported: true`, cost from trained tokens, no cost.json
+    training figure of its own) and a local Qwen2.5-7B LoRA run of the recipe the import wrote."""
+    root = Path(root)
+    data = root / "imported-data"
+    write_chat_data(data, n_eval=n)
+    h, l = paired_outcomes(n, both=both, a_only=hosted_right - both, b_only=local_right - both, seed=3)
+    hosted = write_run(root, "", recipe_text=IMPORTED_RECIPE.format(dir=data, name="invoices-gpt4omini",
+                                                                    backend="hosted"),
+                       verdicts=h, imported=True, trained_tokens=412_000, training_usd=None, steps=120,
+                       fine_tuned_model="ft:gpt-4o-mini-2024-07-18:acme:invoices:Bx7", prompt_tokens=60,
+                       completion_tokens=14)
+    local = write_run(root, "", recipe_text=IMPORTED_RECIPE.format(dir=data, name="invoices-qwen7b", backend="local"),
+                      verdicts=l, training_usd=0.51, hours=1.16, wall_s=1.16 * 3600, gpu="L4", price_per_hour=0.44,
+                      steps=300, prompt_tokens=70, completion_tokens=16)
+    return hosted, local
