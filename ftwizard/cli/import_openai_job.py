@@ -2,15 +2,62 @@
 
 from __future__ import annotations
 
-from ftwizard.cli._stub import not_built
-
 HELP = "bring an OpenAI fine-tuning job over: files, settings, a local recipe"
+
+DESCRIPTION = """\
+Download an existing fine-tuning job's training and validation files and hyperparameters, write a local
+LoRA recipe for the same data (an open model; its [hosted] section is the job's twin), and a run directory
+recording the hosted job (fine-tuned model, trained tokens, cost, metrics) to evaluate and compare.
+Reads OPENAI_API_KEY (and OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) from the environment."""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("import-openai-job", help=HELP, description=HELP)
-    p.add_argument("job_id", metavar="JOB_ID")
+    from ftwizard.backends.hosted.importer import DEFAULT_OPEN_MODEL
+
+    p = sub.add_parser("import-openai-job", help=HELP, description=DESCRIPTION)
+    p.add_argument("job_id", metavar="JOB_ID", help="the fine-tuning job, e.g. ftjob-abc123")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where the run directory goes (default: runs)")
+    p.add_argument("--out-recipe", metavar="FILE",
+                   help="the local recipe to write (default: ./imported-<suffix>.toml); data files go next to it")
+    p.add_argument("--model", default=DEFAULT_OPEN_MODEL, metavar="ID",
+                   help=f"the open model of the local recipe (default: {DEFAULT_OPEN_MODEL})")
+    p.add_argument("--provider", choices=("openai", "azure"), default="openai",
+                   help="where the job lives (default: openai)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=run)
 
 
-run = not_built("import-openai-job")
+def run(args) -> int:
+    from ftwizard.backends.hosted.importer import import_openai_job
+    from ftwizard.cli import output
+    from ftwizard.errors import UsageError
+
+    job_id = args.job_id.strip()
+    if not job_id:
+        raise UsageError("JOB_ID is empty; pass the fine-tuning job's id, e.g. ftjob-abc123")
+    output.info(f"importing {job_id} ...")
+    res = import_openai_job(job_id, runs_dir=args.runs_dir, out_recipe=args.out_recipe, open_model=args.model,
+                            provider=args.provider)
+    for w in res.warnings:
+        output.warn(w)
+    if args.json:
+        output.print_json(res.to_dict())
+        return 0
+    from rich.table import Table
+
+    t = Table(title=f"imported {res.job_id}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    usd = f"${res.training_usd:,.2f}" if res.training_usd is not None else "unknown"
+    for k, v in (("job", f"{res.job_id} ({res.job_status})"), ("base model", res.base_model),
+                 ("fine-tuned model", res.fine_tuned_model or "-"),
+                 ("trained tokens", f"{res.trained_tokens:,}" if res.trained_tokens else "-"),
+                 ("training cost", usd),
+                 ("hyperparameters", ", ".join(f"{k}={v}" for k, v in res.hyperparameters.items()) or "-"),
+                 ("examples", ", ".join(f"{k} {n:,}" for k, n in res.examples.items())),
+                 ("local recipe", str(res.recipe_path)), ("run directory", str(res.run_dir))):
+        t.add_row(k, v)
+    output.out().print(t)
+    output.out().print(f"next: `ftwizard eval {res.run_dir}` (the hosted model), `ftwizard run {res.recipe_path}` "
+                       f"(LoRA on the same data), then `ftwizard compare {res.run_dir} runs/<local run>`")
+    return 0

@@ -1,0 +1,127 @@
+"""`ftwizard import-openai-job` against the fake server: files, settings, a local recipe, a run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ftwizard.cli.main import main
+from ftwizard.recipe import load_recipe
+from ftwizard.rundir import RunDirectory
+from tests.fake_openai import DEFAULT_KEY
+from tests.test_hosted import assert_no_secret, fake  # noqa: F401 - the fixture
+
+SYSTEM = "You translate questions to SQL. Tables: {head(id, name, age)}."
+
+
+def _examples(n: int, offset: int = 0) -> list[dict]:
+    out = []
+    for i in range(offset, offset + n):
+        out.append({"messages": [{"role": "system", "content": SYSTEM},
+                                 {"role": "user", "content": f"How many heads are older than {i}?"},
+                                 {"role": "assistant", "content": f"SELECT count(*) FROM head WHERE age > {i}"}]})
+    return out
+
+
+def _hosted_job(fake, *, validation: bool = True) -> tuple[str, list[dict], list[dict]]:
+    import openai
+
+    client = openai.OpenAI(api_key=DEFAULT_KEY, base_url=fake.url, max_retries=0)
+    train = _examples(14)
+    train.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "List names."},
+                               {"role": "assistant", "content": "SELECT name FROM head"},
+                               {"role": "user", "content": "Only the first."},
+                               {"role": "assistant", "content": "SELECT name FROM head LIMIT 1"}]})
+    valid = _examples(5, offset=100)
+    blob = lambda rows: "".join(json.dumps(r) + "\n" for r in rows).encode()  # noqa: E731
+    tf = client.files.create(file=("train.jsonl", blob(train)), purpose="fine-tune")
+    kw = {}
+    if validation:
+        kw["validation_file"] = client.files.create(file=("valid.jsonl", blob(valid)), purpose="fine-tune").id
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=tf.id, suffix="heads",
+                                         seed=7, method={"type": "supervised", "supervised": {
+                                             "hyperparameters": {"n_epochs": 2, "batch_size": 4,
+                                                                 "learning_rate_multiplier": 1.5}}}, **kw)
+    while client.fine_tuning.jobs.retrieve(job.id).status not in ("succeeded", "failed"):
+        pass
+    return job.id, train, valid
+
+
+def test_import_writes_a_local_recipe_and_a_run_directory(fake, tmp_path, capfd):
+    fake.result_base64 = True
+    job_id, train, valid = _hosted_job(fake)
+    recipe_path = tmp_path / "recipes" / "heads.toml"
+    code = main(["import-openai-job", job_id, "--runs-dir", str(tmp_path / "runs"), "--out-recipe",
+                 str(recipe_path), "--json"])
+    cap = capfd.readouterr()
+    assert code == 0, cap.err
+    res = json.loads(cap.out)
+    job = fake.jobs[job_id]
+    assert res["fine_tuned_model"] == job["fine_tuned_model"] and res["trained_tokens"] == job["trained_tokens"]
+    assert res["examples"] == {"train": 15, "validation": 5}
+    assert "multi-turn" in cap.err
+
+    # The local recipe: custom task, an open model, the same data; its chat templates rebuild the messages.
+    recipe = load_recipe(recipe_path)
+    assert recipe.task == "custom" and recipe.backend == "local" and recipe.data.source == "files"
+    assert recipe.model.base == "Qwen/Qwen2.5-7B-Instruct"
+    assert recipe.hosted.model == "gpt-4o-mini-2024-07-18" and recipe.hosted.suffix == "heads"
+    assert (recipe.hosted.epochs, recipe.hosted.batch_size, recipe.hosted.lr_multiplier) == (2, 4, 1.5)
+    assert recipe.hosted.seed == 7 and recipe.train.epochs == 2.0 and recipe.train.max_steps == 0
+    from ftwizard.tasks import get_task
+
+    task = get_task("custom")
+    templates = task.templates(recipe)
+    rows = task.load_split(recipe, "train").rows
+    for row, ex in zip(rows[:14], train[:14]):
+        assert templates.messages(row) == ex["messages"]
+    assert rows[14]["assistant"] == "SELECT name FROM head LIMIT 1" and "[user]: List names." in rows[14]["user"]
+    text = templates.render_text(rows[0])
+    assert text.startswith(SYSTEM) and text.endswith("SELECT count(*) FROM head WHERE age > 0\n")
+    eval_rows = task.load_split(recipe, "eval").rows
+    assert [templates.messages(r) for r in eval_rows] == [ex["messages"] for ex in valid]
+    assert recipe_path.read_text().startswith(f"# ftwizard run {recipe_path.resolve()}")
+
+    # The run directory: the hosted job as a succeeded run of the recipe's hosted twin.
+    run = RunDirectory(res["run_dir"])
+    st = run.status()
+    assert st["state"] == "succeeded" and st["backend"] == "hosted" and st["job_id"] == job_id
+    assert st["fine_tuned_model"] == job["fine_tuned_model"] and st["trained_tokens"] == job["trained_tokens"]
+    assert run.recipe().backend == "hosted"
+    cost = json.loads(run.cost_path.read_text())
+    assert cost["training_usd"] == pytest.approx(job["trained_tokens"] * 3.0 / 1e6, abs=1e-4)
+    assert [m["step"] for m in run.events(("metric",))] == [1, 2, 3, 4, 5, 6]
+    assert (run.path / "hosted_results.csv").read_text().startswith("step,")
+    assert fake.job_creates == 1  # importing never creates a job
+    assert_no_secret(run, cap.out, cap.err)
+
+
+def test_imported_run_evaluates_through_the_serving_client(fake, tmp_path):
+    """The imported run is a hosted run like any other: evaluation asks the fine-tuned model (the fake answers
+    from the job's data, so every prediction is right)."""
+    runner = pytest.importorskip("ftwizard.evaluation.runner")
+    job_id, _train, _valid = _hosted_job(fake)
+    from ftwizard.backends.hosted.importer import import_openai_job
+
+    res = import_openai_job(job_id, runs_dir=tmp_path / "runs", out_recipe=tmp_path / "r.toml")
+    run = RunDirectory(res.run_dir)
+    runner.evaluate_run(run)
+    metrics = json.loads(run.metrics_path.read_text())
+    assert metrics["n"] == 5 and metrics["metrics"]["exact_match"]["value"] == 1.0
+    assert fake.calls["chat"] == 5
+
+
+def test_import_without_validation_file_warns_and_job_not_found_is_clear(fake, tmp_path, capfd):
+    job_id, _t, _v = _hosted_job(fake, validation=False)
+    assert main(["import-openai-job", job_id, "--runs-dir", str(tmp_path / "runs"), "--out-recipe",
+                 str(tmp_path / "x.toml")]) == 0
+    cap = capfd.readouterr()
+    assert "no validation file" in cap.err and "imported" in cap.out
+    recipe = load_recipe(tmp_path / "x.toml")
+    assert recipe.data.eval == recipe.data.train and recipe.hosted.validation is False
+    from ftwizard.errors import RunFailed
+
+    with pytest.raises(RunFailed, match="No such fine-tuning job"):
+        main(["import-openai-job", "ftjob-missing", "--runs-dir", str(tmp_path / "runs")])
