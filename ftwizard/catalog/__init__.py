@@ -62,3 +62,296 @@ def get_hosted_model(name: str) -> HostedModel:
 
 def wind_down() -> dict:
     return dict(load_toml("hosted_models.toml").get("wind_down", {}))
+
+
+# ---------------------------------------------------------------------------------------
+# GPUs
+
+@dataclass(frozen=True)
+class GPU:
+    """A card (or `cpu`) with its throughput, memory and prices. `prices`: dicts provider/usd_per_hour/source/date."""
+
+    name: str
+    vram_gb: float
+    bf16_tflops: float
+    mem_bandwidth_gbs: float
+    prices: tuple[dict, ...] = ()
+    default_provider: str = ""
+    compute_capability: str = ""
+    spec_source: str = ""
+    match: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    exact_match: bool = False
+    min_vram_gb: float = 0.0
+    max_vram_gb: float = 0.0
+    bf16: bool = True
+    is_cpu: bool = False
+    effective: bool = False
+
+    @property
+    def default_price(self) -> dict | None:
+        for p in self.prices:
+            if p["provider"] == self.default_provider:
+                return p
+        return self.prices[0] if self.prices else None
+
+    @property
+    def default_usd_per_hour(self) -> float | None:
+        p = self.default_price
+        return None if p is None else float(p["usd_per_hour"])
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "vram_gb": self.vram_gb, "bf16_tflops": self.bf16_tflops,
+                "mem_bandwidth_gbs": self.mem_bandwidth_gbs, "compute_capability": self.compute_capability,
+                "prices": [dict(p) for p in self.prices], "default_usd_per_hour": self.default_usd_per_hour,
+                "spec_source": self.spec_source}
+
+
+def _norm(name: str) -> str:
+    s = name.lower().replace("nvidia", "").replace("geforce", "").replace("tesla", "")
+    return "".join(ch for ch in s if ch.isalnum())
+
+
+@lru_cache(maxsize=1)
+def gpus() -> tuple[GPU, ...]:
+    out = []
+    known = set(GPU.__dataclass_fields__)
+    for g in load_toml("gpus.toml").get("gpu", []):
+        d = {k: v for k, v in g.items() if k in known}
+        d["prices"] = tuple(dict(p) for p in g.get("prices", ()))
+        d["match"] = tuple(g.get("match", ()))
+        d["aliases"] = tuple(g.get("aliases", ()))
+        out.append(GPU(**d))
+    return tuple(out)
+
+
+def gpu_names() -> list[str]:
+    return [g.name for g in gpus()]
+
+
+# Short names people type for cards the catalog splits by memory or form factor.
+_GPU_SHORTHANDS = {"a100": "A100-80GB", "h100": "H100-SXM", "4090": "RTX-4090", "3090": "RTX-3090",
+                   "rtx4090": "RTX-4090", "rtx3090": "RTX-3090", "a100sxm": "A100-80GB", "a10g": "A10G"}
+
+
+def get_gpu(name: str) -> GPU:
+    """A catalog GPU by name (`A40`, `a100-80gb`, `NVIDIA A40`, `H100`, `cpu`); UsageError with did-you-mean."""
+    key = _norm(name)
+    by_norm = {_norm(g.name): g for g in gpus()}
+    for g in gpus():
+        for a in g.aliases:
+            by_norm.setdefault(_norm(a), g)
+    if key in by_norm:
+        return by_norm[key]
+    if key in _GPU_SHORTHANDS:
+        return by_norm[_norm(_GPU_SHORTHANDS[key])]
+    for suffix in ("80gb", "40gb", "48gb", "24gb", "pcie", "sxm", "sxm4", "sxm5"):  # `A40 48GB`, `L4-24GB`
+        if key.endswith(suffix) and key[: -len(suffix)] in by_norm:
+            return by_norm[key[: -len(suffix)]]
+    names = gpu_names()
+    raise UsageError(f"unknown GPU `{name}`{did_you_mean(name, names + list(_GPU_SHORTHANDS))}; known: "
+                     + ", ".join(names))
+
+
+def match_gpu(reported_name: str, vram_gb: float | None = None) -> GPU | None:
+    """The catalog entry for a name as NVML / nvidia-smi / torch report it (`NVIDIA A100-SXM4-80GB`), or None."""
+    low = reported_name.lower()
+    words = set(low.replace("-", " ").replace("_", " ").split())
+    best = None
+    for g in gpus():
+        if g.is_cpu:
+            continue
+        if vram_gb:
+            if g.min_vram_gb and vram_gb < g.min_vram_gb:
+                continue
+            if g.max_vram_gb and vram_gb > g.max_vram_gb:
+                continue
+        for m in g.match:
+            hit = (m in words) if g.exact_match else (m in low)
+            if hit and (best is None or len(m) > best[0]):
+                best = (len(m), g)
+    return best[1] if best else None
+
+
+# ---------------------------------------------------------------------------------------
+# Open models
+
+@dataclass(frozen=True)
+class OpenModel:
+    """The shape of a decoder-only transformer (Llama-like), enough to estimate memory and FLOPs."""
+
+    id: str
+    layers: int
+    hidden: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    params: int
+    family: str
+    source: str
+    tied: bool = False
+    head_dim: int = 0
+    aliases: tuple[str, ...] = ()
+    qkv_bias: bool = False
+
+    @property
+    def dim_head(self) -> int:
+        return self.head_dim or self.hidden // self.heads
+
+    @property
+    def embedding_params(self) -> int:
+        """Input embedding plus a separate lm_head (these stay 16-bit when the rest is quantized)."""
+        return self.vocab * self.hidden * (1 if self.tied else 2)
+
+    @property
+    def linear_params(self) -> int:
+        """Parameters of the decoder blocks' linear layers: what 8-bit / 4-bit loading quantizes."""
+        q = self.heads * self.dim_head
+        kv = self.kv_heads * self.dim_head
+        per_layer = self.hidden * q + 2 * self.hidden * kv + q * self.hidden + 3 * self.hidden * self.intermediate
+        return self.layers * per_layer
+
+    @property
+    def matmul_params(self) -> int:
+        """Parameters a token multiplies through: the blocks' linears and the lm_head (the lookup is free)."""
+        return self.linear_params + self.vocab * self.hidden
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("id", "family", "layers", "hidden", "intermediate", "heads",
+                                              "kv_heads", "vocab", "params", "tied", "source")}
+
+
+def _computed_params(layers, hidden, intermediate, heads, kv_heads, vocab, tied, head_dim=0, qkv_bias=False) -> int:
+    hd = head_dim or hidden // heads
+    q, kv = heads * hd, kv_heads * hd
+    per_layer = hidden * q + 2 * hidden * kv + q * hidden + 3 * hidden * intermediate + 2 * hidden
+    if qkv_bias:
+        per_layer += q + 2 * kv
+    return vocab * hidden * (1 if tied else 2) + layers * per_layer + hidden
+
+
+@lru_cache(maxsize=1)
+def open_models() -> tuple[OpenModel, ...]:
+    out = []
+    for m in load_toml("open_models.toml").get("model", []):
+        d = dict(m)
+        d["aliases"] = tuple(d.get("aliases", ()))
+        d.setdefault("qkv_bias", d.get("family") == "qwen2")
+        if "params" not in d:
+            d["params"] = _computed_params(d["layers"], d["hidden"], d["intermediate"], d["heads"], d["kv_heads"],
+                                           d["vocab"], d.get("tied", False), d.get("head_dim", 0), d["qkv_bias"])
+        out.append(OpenModel(**d))
+    return tuple(out)
+
+
+_FAMILY_BY_TYPE = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "gemma": "gemma",
+                   "gemma2": "gemma", "phi3": "phi3"}
+
+
+def open_model_from_config(config: dict, *, id: str, source: str) -> OpenModel:
+    """An OpenModel from a Hugging Face config.json (Llama-like architectures)."""
+    c = config.get("text_config", config)
+    try:
+        layers = int(c["num_hidden_layers"])
+        hidden = int(c["hidden_size"])
+        intermediate = int(c["intermediate_size"])
+        heads = int(c["num_attention_heads"])
+        vocab = int(c["vocab_size"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise UsageError(f"{source}: config.json lacks {e} (need num_hidden_layers, hidden_size, "
+                         "intermediate_size, num_attention_heads, vocab_size)") from None
+    kv = int(c.get("num_key_value_heads") or heads)
+    tied = bool(c.get("tie_word_embeddings", config.get("tie_word_embeddings", False)))
+    head_dim = int(c.get("head_dim") or 0)
+    mtype = str(c.get("model_type", ""))
+    family = _FAMILY_BY_TYPE.get(mtype, mtype or "unknown")
+    if family == "llama" and vocab <= 32016:
+        family = "llama2"
+    elif family == "llama" and vocab >= 128000:
+        family = "llama3"
+    qkv_bias = bool(c.get("attention_bias", mtype == "qwen2"))
+    params = _computed_params(layers, hidden, intermediate, heads, kv, vocab, tied, head_dim, qkv_bias)
+    return OpenModel(id=id, layers=layers, hidden=hidden, intermediate=intermediate, heads=heads, kv_heads=kv,
+                     vocab=vocab, params=params, family=family, source=source, tied=tied, head_dim=head_dim,
+                     qkv_bias=qkv_bias)
+
+
+def _hub_cache_dirs() -> list[Path]:
+    import os
+
+    dirs = []
+    if os.environ.get("HF_HUB_CACHE"):
+        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    dirs.append(home / "hub")
+    return dirs
+
+
+def _config_in_hub_cache(model_id: str) -> Path | None:
+    folder = "models--" + model_id.replace("/", "--")
+    for d in _hub_cache_dirs():
+        snaps = d / folder / "snapshots"
+        if snaps.is_dir():
+            for snap in sorted(snaps.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+                if (snap / "config.json").is_file():
+                    return snap / "config.json"
+    return None
+
+
+def _config_from_hub(model_id: str) -> dict | None:
+    """config.json from the hub when it is reachable: one quick try, never when HF_HUB_OFFLINE is set."""
+    import json
+    import os
+    import urllib.request
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or "/" not in model_id:
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    req = urllib.request.Request(f"{endpoint}/{model_id}/resolve/main/config.json")
+    token = os.environ.get("HF_TOKEN")
+    if token:  # gated models (Llama); the token is sent, never printed
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=4) as resp:
+            return json.loads(resp.read().decode("utf-8"))
+    except Exception:  # noqa: BLE001 - offline, gated, unknown: the caller reports it
+        return None
+
+
+def get_open_model(id: str, *, allow_hub: bool = True) -> OpenModel:
+    """An open model by catalog id or alias, else from config.json: a local folder, the hub cache, or the hub."""
+    import json
+
+    key = id.strip().rstrip("/").lower()
+    models = open_models()
+    for m in models:
+        if key == m.id.lower() or key in (a.lower() for a in m.aliases):
+            return m
+    path = Path(id).expanduser()
+    config_path = None
+    if path.is_dir():
+        config_path = path / "config.json" if (path / "config.json").is_file() else None
+        if config_path is None:
+            raise UsageError(f"model folder {path} has no config.json: cannot tell its shape "
+                             "(set model.catalog_id to a catalog model of the same shape)")
+    elif path.name == "config.json" and path.is_file():
+        config_path = path
+    else:
+        config_path = _config_in_hub_cache(id)
+        if config_path is None and allow_hub:
+            config = _config_from_hub(id)
+            if config is not None:
+                return open_model_from_config(config, id=id, source=f"config.json from the hub ({id})")
+    if config_path is not None:
+        try:
+            config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{config_path}: cannot read config.json ({e})") from None
+        return open_model_from_config(config, id=id, source=f"config.json at {config_path}")
+    names = [m.id for m in models]
+    raise UsageError(
+        f"unknown model `{id}`{did_you_mean(id, names + [a for m in models for a in m.aliases])}: not in the "
+        "catalog, not a local folder with config.json, and its config.json is not in the Hugging Face cache "
+        "(the hub is not reachable); known: " + ", ".join(names)
+    )
