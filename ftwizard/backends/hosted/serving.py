@@ -72,7 +72,7 @@ def serving_cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> 
         m = get_hosted_model(model)
     except UsageError:
         return None
-    return round((prompt_tokens * m.input_usd_per_1m + completion_tokens * m.output_usd_per_1m) / 1e6, 6)
+    return round((prompt_tokens * m.input_usd_per_1m + completion_tokens * m.output_usd_per_1m) / 1e6, 10)
 
 
 class ServingClient:
