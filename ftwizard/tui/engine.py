@@ -41,7 +41,12 @@ def _attr(module: str, attr: str, what: str):
 
 def detect_hardware() -> dict[str, Any]:
     """{'gpus': [{'name', 'vram_total_gb', 'vram_free_gb'}], 'source': ...} from ftwizard.hardware."""
-    detect = _attr("ftwizard.hardware", "detect", "GPU detection")
+    mod = _module("ftwizard.hardware", "GPU detection")
+    if hasattr(mod, "detect_gpus"):
+        return {"gpus": list(mod.detect_gpus(allow_torch=False))}  # never torch in the wizard's process
+    detect = getattr(mod, "detect", None)
+    if detect is None:
+        raise NotAvailable("GPU detection is not available in this version yet")
     info = detect()
     if hasattr(info, "to_dict"):
         info = info.to_dict()
@@ -194,8 +199,7 @@ def export_report(verdict, run_dirs: list[Path], out_dir: Path) -> Path:
             break
     else:
         raise NotAvailable("report export is not available in this version yet")
-    try:
-        result = fn(verdict, out_dir)
-    except TypeError:
-        result = fn([Path(p) for p in run_dirs], out_dir)
+    result = fn(verdict, out_dir / "report.md")
+    if isinstance(result, dict):
+        result = result.get("report")
     return Path(result) if result else out_dir

@@ -36,6 +36,10 @@ def describe_gpus(info: dict | None, error: str = "") -> str:
 def _money(v) -> str:
     if v is None:
         return "-"
+    if v == 0:
+        return "<$0.01"
+    if 0 < v < 0.1:
+        return f"${v:.3f}"
     return f"${v:,.2f}" if v < 1000 else f"${v:,.0f}"
 
 
@@ -156,20 +160,23 @@ class HardwareScreen(StepScreen):
         if worker.is_cancelled:
             return
         local_rows, local_note = [], ""
+        seen_errors: set[str] = set()
         for model in engine.candidate_models(recipe):
             for quant in QUANTS:
                 if worker.is_cancelled:
                     return
                 try:
-                    r = recipe if model == (recipe.model.catalog_id or recipe.model.base) else \
-                        recipe.with_updates({"model.catalog_id": model, "model.base": model})
-                    est = engine.estimate(r, gpu=knobs["gpu"], price_per_hour=knobs["price_per_hour"], quant=quant,
-                                          epochs=knobs["epochs"], rank=knobs["rank"])
+                    est = engine.estimate(recipe, model=model, gpu=knobs["gpu"], price_per_hour=knobs["price_per_hour"],
+                                          quant=quant, epochs=knobs["epochs"], rank=knobs["rank"],
+                                          runs_dir=str(self.app.runs_dir))
                 except engine.NotAvailable as e:
                     local_note = str(e)
                     break
                 except Exception as e:  # noqa: BLE001 - one model the estimator cannot price: say so in its row
-                    local_rows.append({"model": model, "quant": quant, "error": str(e).splitlines()[0]})
+                    msg = str(e).splitlines()[0]
+                    if msg not in seen_errors:  # e.g. "8bit needs a CUDA GPU": once, not once per model
+                        seen_errors.add(msg)
+                        local_rows.append({"model": model, "quant": quant, "error": msg})
                     continue
                 loc = est.get("local", {})
                 local_rows.append({"model": model, "quant": quant, "vram_gb": loc.get("vram_gb"),
@@ -198,7 +205,7 @@ class HardwareScreen(StepScreen):
             local.add_row(local_note, "", "", "", "", "")
         for row in local_rows:
             if "error" in row:
-                local.add_row(row["model"], row["quant"], "-", "?", "-", row["error"][:40])
+                local.add_row(row["model"], row["quant"], "-", "?", "-", row["error"])
                 continue
             fits = {True: "yes", False: "NO"}.get(row["fits"], "?")
             local.add_row(row["model"], row["quant"], _num(row["vram_gb"]), fits, _num(row["hours"]),
@@ -226,12 +233,12 @@ class HardwareScreen(StepScreen):
                 hosted = None
         parts = []
         if own and own.get("cost_usd") is not None:
-            parts.append(f"local {own['model']} {own['quant']}: {_money(own['cost_usd'])}")
+            parts.append(f"local {_money(own['cost_usd'])} ({own['model'].split('/')[-1]} {own['quant']})")
         if hosted:
-            parts.append(f"hosted {hosted['model']}: {_money(hosted['cost_usd'])}")
+            parts.append(f"hosted {_money(hosted['cost_usd'])} ({hosted['model']})")
         if own and hosted and own.get("cost_usd"):
-            parts.append(f"hosted / local = {hosted['cost_usd'] / own['cost_usd']:.1f}x")
-        return "   ".join(parts)
+            parts.append(f"= {hosted['cost_usd'] / own['cost_usd']:.1f}x")
+        return "  vs  ".join(parts[:2]) + (f"  {parts[2]}" if len(parts) > 2 else "")
 
     def _show_chosen(self) -> None:
         r = self.state.recipe

@@ -22,7 +22,9 @@ from ftwizard.tui.widgets.run_view import RunsView
 
 
 def _money(v) -> str:
-    return "?" if v is None else f"${v:,.2f}"
+    if v is None:
+        return "?"
+    return f"${v:.3f}" if 0 < v < 0.1 else f"${v:,.2f}"
 
 
 class TrainScreen(StepScreen):
@@ -87,7 +89,7 @@ class TrainScreen(StepScreen):
                     cost = reports.data_report(r)["hosted"].get("cost_usd")
                 else:
                     est = engine.estimate(r, gpu=state.gpu, price_per_hour=state.price_per_hour, quant=r.model.quant,
-                                          rank=r.lora.r, epochs=state.epochs)
+                                          rank=r.lora.r, epochs=state.epochs, runs_dir=str(self.app.runs_dir))
                     cost = est.get("local", {}).get("cost_usd")
             except engine.NotAvailable:
                 note = "no estimate yet"

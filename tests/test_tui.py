@@ -1,0 +1,360 @@
+"""The wizard, driven by Textual's pilot: whole walks with real run processes (fake trainer, real hosted backend
+against the fake OpenAI server), attach, cancel, save, and no torch in the TUI's process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ftwizard.recipe import load_recipe
+from ftwizard.rundir import RunDirectory
+from ftwizard.tui.app import make_app
+from ftwizard.tui.state import WizardState
+from tests.fake_trainer import FakeLauncher
+
+REPO = Path(__file__).resolve().parent.parent
+SIZE = (100, 32)
+
+
+async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def screen_name(app) -> str:
+    return type(app.screen).__name__
+
+
+@pytest.fixture
+def launcher():
+    la = FakeLauncher("--steps", "30", "--step-time", "0.03", "--eval-every", "10")
+    yield la
+    la.stop_all()
+
+
+async def walk_to_train(pilot, app):
+    await wait_for(pilot, lambda: screen_name(app) == "TaskScreen", what="task step")
+    await pilot.press("ctrl+n")
+    await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen", what="hardware step")
+    await pilot.press("ctrl+n")
+    await wait_for(pilot, lambda: screen_name(app) == "PromptScreen", what="prompt step")
+    await pilot.press("ctrl+n")
+    await wait_for(pilot, lambda: screen_name(app) == "TrainScreen", what="train step")
+
+
+async def test_whole_walk_local_with_a_real_run_process(tmp_path, launcher, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(launcher=launcher, runs_dir=tmp_path / "runs", hardware={"gpus": []}, theme="textual-dark")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+        # the demo recipe is highlighted first; its real rows are previewed
+        from textual.widgets import DataTable
+
+        await wait_for(pilot, lambda: app.screen.query_one("#preview", DataTable).row_count > 0, what="preview rows")
+        assert "target" in [str(c.label) for c in app.screen.query_one("#preview", DataTable).columns.values()]
+        await walk_to_train(pilot, app)
+        assert app.state.recipe.name == "viggo-cpu-demo"
+        await pilot.press("l")
+        await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen", what="cost confirmation")
+        assert "Estimated total" in str(app.screen.query_one("#question").render())
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(app.state.runs) == 1, what="launch")
+        run = RunDirectory(app.state.runs[0])
+        # the recipe was saved and reruns headless
+        saved = Path(app.state.saved_path)
+        assert saved.exists() and saved.read_text().startswith(f"# ftwizard --recipe {saved}")
+        assert load_recipe(saved) == app.state.recipe
+        view = app.screen.query_one("#runs")
+        await wait_for(pilot, lambda: run.state == "succeeded", timeout=30, what="run to finish")
+        await wait_for(pilot, lambda: view.progress.get(str(run.path)) is not None
+                       and view.progress[str(run.path)].state == "succeeded", what="view to show success")
+        prog = view.progress[str(run.path)]
+        assert prog.step == 30 and len(prog.train_points) == 30 and len(prog.eval_points) == 3
+        assert view.lines_seen > 0
+        plot = app.screen.query_one("#loss-plot")
+        await wait_for(pilot, lambda: plot.draws > 0, what="plot drawn")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: screen_name(app) == "VerdictScreen", what="verdict step")
+        await wait_for(pilot, lambda: app.screen.verdict is not None, timeout=20, what="verdict built")
+        assert run.name in json.dumps(app.screen.verdict.to_dict(), default=str)
+        await pilot.press("ctrl+e")
+        await wait_for(pilot, lambda: any((tmp_path / "runs").glob("report-*/report.md")), what="report export")
+        await pilot.press("ctrl+n")  # finish
+        await wait_for(pilot, lambda: not app.is_running, what="exit")
+    assert app.step_history == ["Task", "Hardware", "Prompt", "Train", "Verdict"]
+
+
+async def test_hosted_walk_through_the_real_backend_and_fake_openai(tmp_path, monkeypatch):
+    from tests.fake_openai import DEFAULT_KEY, FakeOpenAI
+
+    server = FakeOpenAI(steps=6).start()
+    try:
+        for var in ("OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID", "AZURE_OPENAI_ENDPOINT",
+                    "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("FTWIZARD_HOSTED_POLL_SECONDS", "0.05")
+        monkeypatch.setenv("FTWIZARD_HOSTED_RETRY_BASE_SECONDS", "0.01")
+        monkeypatch.chdir(tmp_path)
+        recipe = load_recipe(REPO / "recipes" / "viggo-gpt35.toml",
+                             ["data.limit_train=30", "data.limit_eval=12", "eval.enabled=false"])
+        state = WizardState().with_recipe(recipe, choice="recipe:viggo-gpt35")
+        app = make_app(state=state, runs_dir=tmp_path / "runs", hardware={"gpus": []}, theme="textual-dark")
+        async with app.run_test(size=SIZE) as pilot:
+            await walk_to_train(pilot, app)
+            assert app.state.recipe.data.limit_train == 30  # the Task step kept the opened recipe
+            from textual.widgets import Checkbox
+
+            assert app.screen.query_one("#use-hosted", Checkbox).value
+            assert not app.screen.query_one("#use-local", Checkbox).value
+            await pilot.press("l")
+            await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: len(app.state.runs) == 1, timeout=20, what="hosted launch")
+            run = RunDirectory(app.state.runs[0])
+            await wait_for(pilot, lambda: run.state in ("succeeded", "failed"), timeout=60, what="hosted job")
+            assert run.state == "succeeded", run.status()
+            view = app.screen.query_one("#runs")
+            await wait_for(pilot, lambda: view.progress.get(str(run.path)) is not None
+                           and view.progress[str(run.path)].state == "succeeded", what="view shows success")
+            assert view.progress[str(run.path)].train_points, "hosted loss points reach the plot"
+            assert server.job_creates == 1
+            await pilot.press("ctrl+n")
+            await wait_for(pilot, lambda: screen_name(app) == "VerdictScreen")
+        for p in run.path.rglob("*"):
+            if p.is_file():
+                assert DEFAULT_KEY.encode() not in p.read_bytes()
+    finally:
+        server.stop()
+
+
+async def test_back_keeps_what_each_step_changed(tmp_path, launcher, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(launcher=launcher, runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen")
+        from textual.widgets import Input
+
+        rank = app.screen.query_one("#rank", Input)
+        rank.value = "32"
+        price = app.screen.query_one("#price", Input)
+        price.value = "0.9"
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: screen_name(app) == "PromptScreen")
+        assert app.state.recipe.lora.r == 32 and app.state.price_per_hour == 0.9
+        app.screen.query_one("#user", Input).value = "Sentence: {target}"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen")
+        assert app.screen.query_one("#rank", Input).value == "32"
+        assert app.state.recipe.prompt.user == "Sentence: {target}"  # Back kept the prompt edit
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+        await pilot.press("ctrl+n")  # same choice again: the edited recipe is kept, not reloaded
+        await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen")
+        assert app.state.recipe.lora.r == 32
+        assert app.state.recipe.hardware.price_per_hour == 0.9
+
+
+async def test_prompt_step_previews_and_reports_problems(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
+    state = WizardState().with_recipe(recipe, choice="recipe:viggo-cpu-demo")
+    app = make_app(state=state, start_step=2, runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=SIZE) as pilot:
+        from textual.widgets import Input, Static
+
+        preview = app.screen.query_one("#prompt-preview", Static)
+        await wait_for(pilot, lambda: "hosted chat messages" in str(preview.render()), what="preview")
+        assert "tokens" in str(preview.render())
+        first = str(preview.render())
+        await pilot.press("ctrl+down")
+        await wait_for(pilot, lambda: str(preview.render()) != first, what="next example")
+        report = app.screen.query_one("#report", Static)
+        # max_length 128 is shorter than some demo examples: the data report says so
+        await wait_for(pilot, lambda: "exceed max_length" in str(report.render()), timeout=20, what="report")
+        # a template naming a field the data lacks is shown, and Next refuses
+        app.screen.query_one("#answer", Input).value = "nope"
+        await pilot.press("ctrl+n")
+        await pilot.pause(0.2)
+        assert screen_name(app) == "PromptScreen"
+        assert "nope" in str(app.screen.query_one("#problems", Static).render())
+
+
+async def test_custom_dataset_with_field_mapping(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"q": f"what is {i}+{i}?", "a": str(2 * i)}) + "\n" for i in range(20)))
+    app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=SIZE) as pilot:
+        from textual.widgets import DataTable, Input, OptionList
+
+        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+        options = app.screen.query_one("#choices", OptionList)
+        options.highlighted = [o.id for o in options.options].index("custom")
+        await pilot.pause(0.1)
+        app.screen.query_one("#custom-train", Input).value = str(data)
+        app.screen.query_one("#custom-columns", Input).value = "input=q, output=a"
+        app.screen.query_one("#recipe-name", Input).value = "arith"
+        table = app.screen.query_one("#preview", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 20, what="custom preview")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen", what="hardware")
+        r = app.state.recipe
+        assert (r.task, r.name, r.data.source, r.data.columns) == ("custom", "arith", "files", {"input": "q", "output": "a"})
+
+
+async def test_attach_rebuilds_the_view_and_follows_on(tmp_path):
+    """Quit while a run streams, attach again: the curve has everything so far and keeps growing."""
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
+    la = FakeLauncher("--steps", "60", "--step-time", "0.05", "--eval-every", "10")
+    try:
+        run = la.launch(recipe, tmp_path / "runs")
+        from ftwizard.cli.attach import attach_state
+
+        app = make_app(state=attach_state([str(run.path)]), start_step=3, attach_only=True,
+                       runs_dir=tmp_path / "runs", launcher=la)
+        async with app.run_test(size=SIZE) as pilot:
+            view = app.screen.query_one("#runs")
+            await wait_for(pilot, lambda: (p := view.progress.get(str(run.path))) and p.step >= 5, what="progress")
+            await pilot.press("escape")  # Back does nothing in attach: there is nothing before the view
+            assert screen_name(app) == "TrainScreen"
+        seen = len(view.progress[str(run.path)].train_points)
+        assert run.state == "running", "quitting the view never stops the run"
+        app2 = make_app(state=attach_state([str(run.path)]), start_step=3, attach_only=True,
+                        runs_dir=tmp_path / "runs", launcher=la)
+        async with app2.run_test(size=SIZE) as pilot:
+            view2 = app2.screen.query_one("#runs")
+            await wait_for(pilot, lambda: (p := view2.progress.get(str(run.path))) and len(p.train_points) > seen + 3,
+                           timeout=20, what="curve continues")
+            steps = [x for x, _ in view2.progress[str(run.path)].train_points]
+            assert steps[:seen] == list(range(1, seen + 1)), "rebuilt from the first step"
+            await wait_for(pilot, lambda: view2.progress[str(run.path)].state == "succeeded", timeout=30)
+            await pilot.press("ctrl+n")
+            await wait_for(pilot, lambda: screen_name(app2) == "VerdictScreen")
+    finally:
+        la.stop_all()
+
+
+async def test_cancel_stops_the_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    la = FakeLauncher("--steps", "5", "--step-time", "0.02", "--hold", "30")
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
+    state = WizardState().with_recipe(recipe, choice="recipe:viggo-cpu-demo")
+    app = make_app(state=state, start_step=3, launcher=la, runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("l")
+            await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: app.state.runs and RunDirectory(app.state.runs[0]).status().get("step") == 5,
+                           what="run at its hold")
+            await pilot.press("c")
+            await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen")
+            await pilot.press("y")
+            run = RunDirectory(app.state.runs[0])
+            await wait_for(pilot, lambda: run.state == "cancelled", what="cancelled")
+            view = app.screen.query_one("#runs")
+            await wait_for(pilot, lambda: view.progress[str(run.path)].state == "cancelled", what="view cancelled")
+    finally:
+        la.stop_all()
+
+
+async def test_launch_failure_is_shown_not_raised(tmp_path, monkeypatch):
+    """A backend that refuses (here: the hosted one without an API key) is one line on the screen."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    recipe = load_recipe(REPO / "recipes" / "viggo-gpt35.toml")
+    state = WizardState().with_recipe(recipe, choice="recipe:viggo-gpt35")
+    app = make_app(state=state, start_step=3, runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l")
+        await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen")
+        await pilot.press("y")
+        from textual.widgets import Static
+
+        problems = app.screen.query_one("#problems", Static)
+        await wait_for(pilot, lambda: "hosted:" in str(problems.render()), what="problem shown")
+        assert "OPENAI_API_KEY" in str(problems.render())
+        assert app.state.runs == ()
+
+
+async def test_save_recipe_dialog_writes_a_loadable_recipe(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen")
+        from textual.widgets import Input
+
+        app.screen.query_one("#rank", Input).value = "4"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen_name(app) == "SaveRecipeScreen")
+        app.screen.query_one("#save-path", Input).value = str(tmp_path / "mine.toml")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (tmp_path / "mine.toml").exists(), what="saved file")
+    r = load_recipe(tmp_path / "mine.toml")
+    assert r.lora.r == 4 and r.name == "viggo-cpu-demo"
+    assert (tmp_path / "mine.toml").read_text().splitlines()[0] == f"# ftwizard --recipe {tmp_path / 'mine.toml'}"
+
+
+def test_no_torch_in_the_wizard_process(tmp_path):
+    """Walk every step in a fresh interpreter; torch / transformers / peft / datasets never load."""
+    code = f"""
+import asyncio, sys
+sys.path.insert(0, {str(REPO)!r})
+from ftwizard.tui.app import make_app
+from tests.fake_trainer import FakeLauncher
+async def main():
+    la = FakeLauncher("--steps", "5", "--step-time", "0.01")
+    app = make_app(launcher=la, runs_dir={str(tmp_path / 'runs')!r}, hardware={{"gpus": []}})
+    async with app.run_test(size=(100, 32)) as pilot:
+        for _ in range(3):
+            await pilot.pause(0.8)
+            await pilot.press("ctrl+n")
+        await pilot.pause(1.0)
+        await pilot.press("l"); await pilot.pause(0.3); await pilot.press("y")
+        await pilot.pause(2.0)
+        await pilot.press("ctrl+n"); await pilot.pause(1.5)
+        print("steps", app.step_history)
+    la.stop_all()
+asyncio.run(main())
+heavy = [m for m in ("torch", "transformers", "peft", "datasets", "accelerate") if m in sys.modules]
+print("heavy", heavy)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "'Verdict'" in out.stdout, out.stdout
+    assert "heavy []" in out.stdout, out.stdout
+
+
+def test_runstate_folds_events_like_the_worker_writes_them(tmp_path):
+    from ftwizard.tui.runstate import RunFollower
+
+    run = RunDirectory.create(tmp_path, "r", 'name = "r"\ntask = "viggo"\n')
+    run.update_status(state="running", backend="local", total_steps=10)
+    f = RunFollower(run)
+    run.append_event("metric", step=1, max_steps=10, loss=2.0, eta_s=90, cost_usd=0.01, gpu_mem_gb=3.5)
+    run.log("hello")
+    lines = f.poll()
+    assert lines == ["hello"]
+    assert f.progress.summary() == "running | step 1/10 | loss 2.000 | ETA 1m30s | $0.01 so far | mem 3.5 GB"
+    run.append_event("error", message="CUDA out of memory", kind="oom", advice=["lower micro_batch_size"])
+    run.update_status(state="failed", error="CUDA out of memory")
+    lines = f.poll()
+    assert lines == ["ERROR: CUDA out of memory", "  - lower micro_batch_size"]
+    assert f.progress.state == "failed" and f.progress.finished
