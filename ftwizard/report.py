@@ -6,6 +6,7 @@ no pyplot state), so this works over SSH, in CI and from the wizard's worker thr
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 from ftwizard.errors import UsageError
@@ -38,6 +39,8 @@ def write_report(verdict: Verdict, path: str | Path | None = None) -> dict[str, 
         md = verdict.to_markdown(images={"Loss curves": loss_png.name,
                                          "Accuracy against training cost": acc_png.name})
         atomic_write_text(path, md)
+        for p in (loss_png, acc_png, path):
+            os.chmod(p, 0o644)  # a report is for reading by anyone who can read the run
     except OSError as e:
         raise UsageError(f"cannot write the report to {path}: {e.strerror or e}") from None
     return {"report": str(path), "loss_png": str(loss_png), "accuracy_cost_png": str(acc_png)}

@@ -351,13 +351,13 @@ class Verdict:
                     + ("significant" if c.significant else "not significant") + f" at {ALPHA:g}")
         if c.training_cost_ratio is not None:
             lines.append(f"training: hosted {_usd(c.hosted_training_usd)} vs local {_usd(c.local_training_usd)} = "
-                         + (f"hosted {_ratio(c.training_cost_ratio)}" if c.training_cost_ratio >= 1
-                            else f"local {_ratio(1 / c.training_cost_ratio)}"))
+                         + (f"hosted {_ratio(c.training_cost_ratio)} dearer" if c.training_cost_ratio >= 1
+                            else f"local {_ratio(1 / c.training_cost_ratio)} dearer"))
         if c.serving_cost_ratio is not None:
             lines.append(f"serving per 1,000 requests at {c.requests_per_month:,}/month: hosted "
                          f"{_usd(c.hosted_usd_per_1k)} vs local {_usd(c.local_usd_per_1k)} = "
-                         + (f"hosted {_ratio(c.serving_cost_ratio)}" if c.serving_cost_ratio >= 1
-                            else f"local {_ratio(1 / c.serving_cost_ratio)}"))
+                         + (f"hosted {_ratio(c.serving_cost_ratio)} dearer" if c.serving_cost_ratio >= 1
+                            else f"local {_ratio(1 / c.serving_cost_ratio)} dearer"))
         if c.hosted_monthly_usd is not None and c.local_monthly_usd is not None:
             lines.append(f"at {c.requests_per_month:,} requests/month: hosted {_usd(c.hosted_monthly_usd)} vs "
                          f"local {_usd(c.local_monthly_usd)} per month")
@@ -391,6 +391,8 @@ class Verdict:
         lines = self.comparison_lines()
         if lines:
             md += ["", "## Hosted vs local", ""] + [f"- {x}" for x in lines]
+            if self.comparison.serving_source:
+                md += [f"- serving estimate: {self.comparison.serving_source}"]
         if self.hosted_availability.get("detail"):
             md += ["", f"Hosted availability: {self.hosted_availability['detail']} "
                        f"(source: {self.hosted_availability.get('source', 'catalog')})"]
@@ -636,8 +638,9 @@ def serving_costs(*, hosted_model: str, open_model: str, gpu: str | None, price_
     from ftwizard.estimate import serving_estimate
 
     if not gpu or gpu == "cpu":
-        gpu = "A40"  # no GPU recorded (a CPU run): price serving on the catalog's reference card, and say so
-        note = "no GPU recorded: local serving priced on an A40"
+        # no GPU recorded (a CPU run): price serving on the catalog's reference card at its price, and say so
+        gpu, price_per_hour = "A40", None
+        note = "no GPU recorded: local serving priced on an A40 at the catalog's price"
     else:
         note = ""
     try:

@@ -126,7 +126,9 @@ def write_run(root: str | Path, recipe_name: str, *, name: str | None = None, ov
     # events.jsonl, as the workers append it
     t = started
     run.append_event("status", state="running", t=t)
-    curve = loss_curve(steps, still_falling=loss_still_falling, every=max(1, steps // 100))
+    # hosted jobs start lower (an instruction-tuned base) and log every step; local runs log every few
+    curve = loss_curve(steps, still_falling=loss_still_falling, every=max(1, steps // 100),
+                       start=1.6 if hosted else 2.2, end=0.22 if hosted else 0.35)
     for step, loss in curve:
         t = started + wall_s * step / steps * 0.9
         fields: dict[str, Any] = {"step": step, "max_steps": steps, "loss": loss, "t": t}
