@@ -64,6 +64,7 @@ class FakeOpenAI:
         self.calls: dict[str, int] = defaultdict(int)
         self.requests: list[tuple[str, str]] = []
         self.chat_models: set[str] = set()
+        self._memory: dict[str, dict[str, str]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -234,13 +235,19 @@ class FakeOpenAI:
         if self.chat_answer:
             return self.chat_answer(model, messages)
         # A perfect memoriser of the job's data: the assistant message of the example whose prompt matches.
-        job = next((j for j in self.jobs.values() if j.get("fine_tuned_model") == model), None)
+        job = next((j for j in list(self.jobs.values()) if j.get("fine_tuned_model") == model), None)
         if job:
-            for fid in (job["training_file"], job.get("validation_file")):
-                for ex in self._examples(fid) or []:
-                    prompt = [m for m in ex["messages"] if m.get("role") != "assistant"]
-                    if prompt == messages:
-                        return next(m["content"] for m in ex["messages"] if m.get("role") == "assistant")
+            with self.lock:
+                memory = self._memory.get(job["id"])
+                if memory is None:
+                    memory = {}
+                    for fid in (job["training_file"], job.get("validation_file")):
+                        for ex in self._examples(fid) or []:
+                            prompt = [m for m in ex["messages"] if m.get("role") != "assistant"]
+                            answer = next(m["content"] for m in ex["messages"] if m.get("role") == "assistant")
+                            memory[json.dumps(prompt, sort_keys=True)] = answer
+                    self._memory[job["id"]] = memory
+            return memory.get(json.dumps(messages, sort_keys=True), "I do not know.")
         return "I do not know."
 
 

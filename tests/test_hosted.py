@@ -342,3 +342,34 @@ def test_result_file_in_base64_is_decoded(fake, tmp_path):
     text = (run.path / "hosted_results.csv").read_text()
     assert text.startswith("step,train_loss") and len(text.splitlines()) == 7
     assert run.status()["final_metrics"]["step"] == 6
+
+
+@pytest.mark.parametrize("choice", ["cancel", "detach"])
+def test_ctrl_c_asks_cancel_the_job_or_detach(fake, tmp_path, choice):
+    import threading
+
+    from ftwizard.backends import hosted
+
+    fake.hold_running = True
+    assert main(["run", str(SQL_RECIPE), "--detach", "--runs-dir", str(tmp_path / "runs")]
+                + sum((["--set", s] for s in SMALL), [])) == 0
+    (run_path,) = (tmp_path / "runs").iterdir()
+    run = RunDirectory(run_path)
+    deadline = time.time() + 30
+    while run.status().get("job_status") != "running":
+        assert time.time() < deadline, run.status()
+        time.sleep(0.05)
+    asked = []
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # the user's Ctrl-C
+    code = hosted.follow_run(run, ask=lambda console: asked.append(1) or choice)
+    assert asked == [1]
+    job = fake.jobs[run.status()["job_id"]]
+    if choice == "cancel":
+        assert code == 130 and run.state == "cancelled" and job["status"] == "cancelled"
+    else:
+        assert code == 130 and job["status"] == "running" and hosted.is_alive(run)
+        fake.hold_running = False  # the detached job goes on and the worker records its end
+        while run.state != "succeeded":
+            assert time.time() < deadline, run.status()
+            time.sleep(0.05)
+    assert fake.job_creates == 1

@@ -74,10 +74,11 @@ def _ask(console) -> str:
             return "cancel"
 
 
-def follow_run(run: RunDirectory) -> int:
+def follow_run(run: RunDirectory, *, ask=None) -> int:
+    """Follow a hosted run on stderr; Ctrl-C asks: cancel the job, or detach and leave it running."""
     from ftwizard.follow import follow
 
-    return follow(run, is_alive=lambda: is_alive(run), cancel=lambda: cancel(run), ask=_ask,
+    return follow(run, is_alive=lambda: is_alive(run), cancel=lambda: cancel(run), ask=ask or _ask,
                   resume_hint=f"or re-follow the job with `ftwizard run --resume {run.path}`")
 
 
