@@ -44,7 +44,7 @@ def run(args) -> int:
     def confirm(est: dict) -> bool:
         output.info(f"baseline evaluation of {est['model']}: {est['examples']} requests, about "
                     f"{est['prompt_tokens']:,} prompt + {est['completion_tokens']:,} completion tokens, "
-                    f"estimated ${est['usd']:.2f} ({est['price_source']}, {est['price_date']})")
+                    f"estimated {_usd(est['usd'])} ({est['price_source']}, {est['price_date']})")
         if args.yes:
             return True
         if not sys.stdin.isatty():
@@ -66,6 +66,10 @@ def run(args) -> int:
     title = f"{run_dir.name}: {section['which']} {section['model']} on {section['n']} examples"
     output.out().print(metrics_table(section["metrics"], title=title, baseline=baseline))
     return 0
+
+
+def _usd(x: float) -> str:
+    return f"${x:,.2f}" if x >= 0.01 or x == 0 else f"${x:.4f}"
 
 
 class _Progress:

@@ -288,7 +288,7 @@ def estimate_hosted_cost(recipe, model_name: str, messages: list[list[dict]], re
     completion_tokens = sum(counter.count(r) + 1 for r in references)
     price = _prices(model_name)
     return {"model": model_name, "examples": len(messages), "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens, "usd": round(_usd(price, prompt_tokens, completion_tokens), 4),
+            "completion_tokens": completion_tokens, "usd": round(_usd(price, prompt_tokens, completion_tokens), 6),
             "price_source": getattr(price, "price_source", "unknown model: not priced"),
             "price_date": getattr(price, "price_date", "")}
 
@@ -303,7 +303,7 @@ def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, 
                          detail=f"baseline {model_name}: {est['examples']} requests, ~{est['prompt_tokens']:,} prompt "
                                 f"+ ~{est['completion_tokens']:,} completion tokens")
         if confirm_cost is not None and not confirm_cost(est):
-            raise RunFailed(f"baseline evaluation of {model_name} not started (estimated ${est['usd']:.2f}): declined")
+            raise RunFailed(f"baseline evaluation of {model_name} not started (estimated ${est['usd']:.4f}): declined")
     if client is None:
         try:
             from ftwizard.backends.hosted.serving import ServingClient
@@ -322,7 +322,7 @@ def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, 
         pt, ct = int(completion.prompt_tokens or 0), int(completion.completion_tokens or 0)
         rec = _record(task, recipe.task, index, rows[index], _messages_text(messages[index]), raw, references[index],
                       latency_s=float(completion.latency_s or 0.0), prompt_tokens=pt, completion_tokens=ct,
-                      model=model_name, usd=round(_usd(price, pt, ct), 8))
+                      model=model_name, usd=round(_usd(price, pt, ct), 10))
         appender.write([rec])
         advanced(1)
 
@@ -348,7 +348,7 @@ def _update_eval_cost(run: RunDirectory) -> None:
         recs = read_predictions(predictions_path(run, baseline))
         totals[baseline] = sum(float(r.get("usd") or 0.0) for r in recs.values())
     cost = read_json(run.cost_path, default={}) or {}
-    cost["eval_usd"] = round(totals[False] + totals[True], 6)
-    cost["eval_finetuned_usd"] = round(totals[False], 6)
-    cost["eval_baseline_usd"] = round(totals[True], 6)
+    cost["eval_usd"] = round(totals[False] + totals[True], 10)
+    cost["eval_finetuned_usd"] = round(totals[False], 10)
+    cost["eval_baseline_usd"] = round(totals[True], 10)
     atomic_write_json(run.cost_path, cost)

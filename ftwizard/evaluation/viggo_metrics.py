@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ftwizard.evaluation.stats import prf_metrics, proportion
+from ftwizard.evaluation.stats import micro_prf, prf_metrics, proportion
 
 METRICS = ("exact_match", "function_match", "attribute_set_match", "slot_f1")
 
@@ -70,9 +70,7 @@ def score_pair(prediction: str, reference: str) -> dict:
     pred, gold = parse_mr(prediction), parse_mr(reference)
     tp = len(pred.slots & gold.slots)
     np_, ng = len(pred.slots), len(gold.slots)
-    p = tp / np_ if np_ else (1.0 if ng == 0 else 0.0)
-    r = tp / ng if ng else (1.0 if np_ == 0 else 0.0)
-    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    _, _, f1 = micro_prf([(tp, np_, ng)])
     return {
         "exact_match": normalize_ws(prediction) == normalize_ws(reference),
         "function_match": pred.function is not None and pred.function == gold.function,
