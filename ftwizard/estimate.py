@@ -766,7 +766,14 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     else:
         gpu_vram = gpu_vram_detected or g.vram_gb
         usable = gpu_vram_detected or g.vram_gb * USABLE_VRAM
-    price = resolve_price(g, price_per_hour=price_per_hour, recipe_price=recipe.hardware.price_per_hour)
+    recipe_price = recipe.hardware.price_per_hour
+    if recipe_price is not None and gpu and recipe.hardware.gpu not in ("auto", "") \
+            and get_gpu(recipe.hardware.gpu).name != g.name:
+        recipe_price = None  # the recipe's price is for its own card, not the what-if one
+        if price_per_hour is None:
+            notes.append(f"the recipe's ${recipe.hardware.price_per_hour}/h is for {recipe.hardware.gpu}: "
+                         f"{g.name} priced from the catalog")
+    price = resolve_price(g, price_per_hour=price_per_hour, recipe_price=recipe_price)
     cost = None if price["price_per_hour"] is None else hours * price["price_per_hour"] * nproc
 
     local = {

@@ -100,6 +100,21 @@ class GPU:
         p = self.default_price
         return None if p is None else float(p["usd_per_hour"])
 
+    # The default price under the names other modules look for.
+    @property
+    def price_per_hour(self) -> float | None:
+        return self.default_usd_per_hour
+
+    @property
+    def price_source(self) -> str:
+        p = self.default_price
+        return f"{p['provider']}: {p['source']}" if p else ""
+
+    @property
+    def price_date(self) -> str:
+        p = self.default_price
+        return p["date"] if p else ""
+
     def to_dict(self) -> dict:
         return {"name": self.name, "vram_gb": self.vram_gb, "bf16_tflops": self.bf16_tflops,
                 "mem_bandwidth_gbs": self.mem_bandwidth_gbs, "compute_capability": self.compute_capability,
@@ -148,9 +163,14 @@ def get_gpu(name: str) -> GPU:
     for suffix in ("80gb", "40gb", "48gb", "24gb", "pcie", "sxm", "sxm4", "sxm5"):  # `A40 48GB`, `L4-24GB`
         if key.endswith(suffix) and key[: -len(suffix)] in by_norm:
             return by_norm[key[: -len(suffix)]]
+    import difflib
+
     names = gpu_names()
-    raise UsageError(f"unknown GPU `{name}`{did_you_mean(name, names + list(_GPU_SHORTHANDS))}; known: "
-                     + ", ".join(names))
+    norm_to_name = {_norm(n): n for n in names}
+    norm_to_name.update({k: _GPU_SHORTHANDS[k] for k in _GPU_SHORTHANDS})
+    close = difflib.get_close_matches(key, list(norm_to_name), n=1, cutoff=0.5)
+    hint = f" (did you mean `{norm_to_name[close[0]]}`?)" if close else ""
+    raise UsageError(f"unknown GPU `{name}`{hint}; known: " + ", ".join(names))
 
 
 def match_gpu(reported_name: str, vram_gb: float | None = None) -> GPU | None:

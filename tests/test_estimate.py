@@ -1,0 +1,328 @@
+"""The estimator against the seed experiment and public measurements, what-ifs, caching and calibration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ftwizard.catalog import get_open_model
+from ftwizard.errors import UsageError
+from ftwizard.estimate import (EFFICIENCY, GIB, estimate_recipe, estimate_vram, lora_params, run_record_estimate,
+                               serving_estimate, train_flops_per_token)
+from ftwizard.recipe import load_recipe
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPES = REPO / "recipes"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    cache = tmp_path_factory.getbasetemp() / "ftwizard-cache"  # shared by the tests of a session: counted once
+    monkeypatch.setenv("FTWIZARD_CACHE_DIR", str(cache))
+    monkeypatch.delenv("FTWIZARD_PRICE_PER_HOUR", raising=False)
+    monkeypatch.delenv("FTWIZARD_RUNS_DIR", raising=False)
+
+
+def recipe(name: str, overrides=None):
+    return load_recipe(RECIPES / f"{name}.toml", overrides)
+
+
+def within(value, target, tol):
+    return abs(value - target) <= tol * target
+
+
+# -- the seed ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,cost,tokens", [("sql-gpt35", 11.99, 499_652), ("viggo-gpt35", 26.05, 1_085_690)])
+def test_seed_hosted_costs(name, cost, tokens, tmp_path):
+    est = estimate_recipe(recipe(name), runs_dir=tmp_path)
+    h = est["hosted"]
+    assert h["billed_tokens_per_epoch"] == tokens        # the cookbook count, exactly
+    assert h["epochs"] == 3
+    assert within(h["cost_usd"], cost, 0.01)
+    assert h["price_date"] and h["price_source"]
+    assert h["available_until"] == "2027-01-06"
+
+
+@pytest.mark.parametrize("name,hours,cost,ratio", [("sql-codellama34b-lora", 7, 3.32, 3.6),
+                                                   ("viggo-codellama34b-lora", 9, 4.27, 6.1)])
+def test_seed_local_runs_on_an_a40(name, hours, cost, ratio, tmp_path):
+    est = estimate_recipe(recipe(name), hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
+    loc = est["local"]
+    assert loc["gpu"] == "A40" and loc["quant"] == "8bit" and loc["price_per_hour"] == 0.475
+    assert within(loc["hours"], hours, 0.25), loc["hours"]
+    assert within(loc["cost_usd"], cost, 0.25), loc["cost_usd"]
+    # "slightly more than 40 GB" on a 48 GB card
+    assert 40 <= loc["vram_gb"] * GIB / 1e9 <= 46, loc["vram_gb"]
+    assert loc["fits"] is True and loc["gpu_vram_gb"] == 48
+    assert within(est["ratio"], ratio, 0.25), est["ratio"]
+    assert loc["train_sequences"] == 400 * 128
+    assert loc["price_date"] == "2023-09"
+    parts = loc["breakdown"]["vram"]
+    assert parts["weights_quantized"] > 30 and parts["activations"] > 0 and parts["logits"] > 0
+
+
+def test_seed_without_int8_does_not_fit_an_a40(tmp_path):
+    est = estimate_recipe(recipe("sql-codellama34b-lora"), quant="none", runs_dir=tmp_path)
+    assert est["local"]["fits"] is False and est["local"]["vram_gb"] > 60
+
+
+# -- public measurements --------------------------------------------------------------------------
+
+def unsloth_gb(model_id: str, quant: str) -> float:
+    """Unsloth's "minimum VRAM" setting: batch 1, short sequences, r=16 on all linears, 8-bit AdamW, offloaded
+    checkpointing, fused loss; torch-reported memory in GB (1e9), as their table."""
+    v = estimate_vram(model_id, quant=quant, rank=16, target_modules=["all-linear"], lora_dropout=0.0,
+                      micro_batch=1, seq_len=512, gradient_checkpointing=True, optimizer="adamw_8bit",
+                      kbit_prep=False, loss_chunks=8)
+    return v["torch_peak_gb"] * GIB / 1e9
+
+
+@pytest.mark.parametrize("model_id,quant,measured", [
+    ("meta-llama/Llama-2-7b-hf", "none", 19), ("meta-llama/Llama-2-7b-hf", "4bit", 5),
+    ("meta-llama/Llama-3.1-8B", "none", 22), ("meta-llama/Llama-3.1-8B", "4bit", 6)])
+def test_unsloth_minimum_vram(model_id, quant, measured):
+    assert within(unsloth_gb(model_id, quant), measured, 0.30)
+
+
+def test_torchtune_llama31_8b_qlora_peak():
+    # torchtune llama3_1/8B_qlora_single_device: rank 8 on q, v, output_proj and the MLP, batch 2, bf16 adapters,
+    # activation checkpointing, chunked cross-entropy: 7.4 GiB peak on an RTX 4090.
+    v = estimate_vram("meta-llama/Llama-3.1-8B", quant="4bit", rank=8,
+                      target_modules=["q_proj", "v_proj", "output_proj", "w1", "w2", "w3"], lora_dropout=0.0,
+                      micro_batch=2, seq_len=512, gradient_checkpointing=True, optimizer="adamw",
+                      kbit_prep=False, adapter_bytes=2, loss_chunks=8)
+    assert within(v["torch_peak_gb"], 7.4, 0.30)
+
+
+def test_bf16_efficiency_reproduces_llama_factory_a100():
+    m = get_open_model("meta-llama/Llama-2-7b-hf")
+    fpt = train_flops_per_token(m, 1024, gradient_checkpointing=True,
+                                n_lora=lora_params(m, 8, ["q_proj", "v_proj"]))
+    assert within(312e12 * EFFICIENCY["none"] / fpt, 2392, 0.05)
+
+
+def test_lora_parameter_counts():
+    m = get_open_model("meta-llama/Llama-2-7b-hf")
+    assert lora_params(m, 8, ["q_proj", "v_proj"]) == 4_194_304
+    assert lora_params(m, 16, ["all-linear"]) == 39_976_960
+
+
+def test_memory_parts_follow_the_knobs():
+    base = dict(rank=8, micro_batch=4, seq_len=512)
+    m = "meta-llama/Llama-3.1-8B"
+    none, int8, nf4 = (estimate_vram(m, quant=q, **base)["vram_gb"] for q in ("none", "8bit", "4bit"))
+    assert nf4 < int8 < none
+    gc_on = estimate_vram(m, gradient_checkpointing=True, **base)["parts_gb"]["activations"]
+    gc_off = estimate_vram(m, gradient_checkpointing=False, **base)["parts_gb"]["activations"]
+    assert gc_off > 5 * gc_on
+    longer = estimate_vram(m, rank=8, micro_batch=4, seq_len=2048)["vram_gb"]
+    assert longer > none
+    big_rank = estimate_vram(m, rank=256, micro_batch=4, seq_len=512)["parts_gb"]
+    assert big_rank["optimizer_states"] > 20 * estimate_vram(m, **base)["parts_gb"]["optimizer_states"]
+
+
+# -- what-ifs -----------------------------------------------------------------------------------------
+
+def test_what_ifs_move_the_numbers(tmp_path):
+    r = recipe("sql-codellama34b-lora")
+    base = estimate_recipe(r, hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
+    h100 = estimate_recipe(r, gpu="H100", hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
+    assert h100["local"]["hours"] < base["local"]["hours"] / 3
+    assert h100["local"]["price_per_hour"] == 3.29  # the recipe's $0.475 is for its A40, not an H100
+    priced = estimate_recipe(r, price_per_hour=0.95, runs_dir=tmp_path)
+    assert priced["local"]["cost_usd"] == pytest.approx(2 * base["local"]["cost_usd"], rel=0.01)
+    assert priced["local"]["price_source"].startswith("--price-per-hour")
+    q4 = estimate_recipe(r, quant="4bit", runs_dir=tmp_path)
+    assert q4["local"]["vram_gb"] < base["local"]["vram_gb"] - 10
+    more = estimate_recipe(r, examples=7922, epochs=2, hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
+    assert more["hosted"]["epochs"] == 2
+    assert more["hosted"]["billed_tokens"] == pytest.approx(2 * 2 * 499_652, rel=0.001)
+    assert more["local"]["train_sequences"] >= 2 * 7922
+    fixed = estimate_recipe(r, tokens_per_example=100, hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
+    assert fixed["hosted"]["billed_tokens"] == 3961 * 100 * 3
+    assert fixed["local"]["train_tokens"] == 400 * 128 * 100
+    ranked = estimate_recipe(r, rank=64, runs_dir=tmp_path)
+    assert ranked["local"]["breakdown"]["lora_params"] == 8 * base["local"]["breakdown"]["lora_params"]
+
+
+@pytest.mark.parametrize("knob,value", [("examples", 0), ("examples", -5), ("tokens_per_example", 0),
+                                        ("epochs", -1), ("price_per_hour", 0), ("rank", 0), ("epochs", 0)])
+def test_zero_or_negative_what_ifs_are_usage_errors(knob, value, tmp_path):
+    with pytest.raises(UsageError):
+        estimate_recipe(recipe("sql-gpt35"), runs_dir=tmp_path, **{knob: value})
+
+
+def test_unknown_gpu_or_model_in_estimate(tmp_path):
+    with pytest.raises(UsageError, match="did you mean `A40`"):
+        estimate_recipe(recipe("sql-gpt35"), gpu="A4", runs_dir=tmp_path)
+    with pytest.raises(UsageError, match="known: "):
+        estimate_recipe(recipe("sql-gpt35"), model="nobody/no-such-model-7b", runs_dir=tmp_path)
+
+
+# -- caching ----------------------------------------------------------------------------------------------
+
+def test_token_statistics_are_cached_and_invalidated(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTWIZARD_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "train.jsonl"
+    rows = [{"question": f"how many rows in table {i}", "answer": f"SELECT count(*) FROM t{i}"} for i in range(30)]
+    data.write_text("\n".join(json.dumps(x) for x in rows) + "\n")
+    text = f"""name = "custom"
+task = "custom"
+[data]
+source = "files"
+train = "{data}"
+eval = "{data}"
+[prompt]
+template = "Q: {{question}}\\nA: {{answer}}"
+answer_field = "answer"
+[model]
+base = "Qwen/Qwen2.5-0.5B"
+[hosted]
+model = "gpt-4o-mini"
+[hardware]
+gpu = "L4"
+"""
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    r = load_recipe(path)
+    first = estimate_recipe(r, runs_dir=tmp_path)
+    second = estimate_recipe(r, runs_dir=tmp_path)
+    assert first["token_stats_cached"] is False and second["token_stats_cached"] is True
+    assert first["hosted"] == second["hosted"]
+    assert first["hosted"]["epochs"] == 3 and first["hosted"]["examples"] == 30
+    rows.append({"question": "a much longer question " * 20, "answer": "SELECT 1"})
+    data.write_text("\n".join(json.dumps(x) for x in rows) + "\n")
+    third = estimate_recipe(r, runs_dir=tmp_path)
+    assert third["token_stats_cached"] is False
+    assert third["hosted"]["examples"] == 31
+    assert third["hosted"]["billed_tokens_per_epoch"] > first["hosted"]["billed_tokens_per_epoch"]
+
+
+def test_exact_tokens_with_a_local_tokenizer(tiny_model_dir, tmp_path):
+    r = recipe("viggo-cpu-demo", {"model.base": str(tiny_model_dir), "model.gguf_file": "",
+                                  "model.catalog_id": "", "data.limit_train": 50})
+    est = estimate_recipe(r, runs_dir=tmp_path)
+    tok = est["local"]["breakdown"]["tokens"]
+    assert tok["method"] == "exact" and tok["tokenizer"].endswith("tokenizer.json")
+    assert est["local"]["model"] == str(tiny_model_dir)
+    assert est["local"]["gpu"] == "cpu" and est["local"]["price_per_hour"] == 0.05
+    assert est["local"]["params"] == get_open_model(str(tiny_model_dir)).params
+
+
+# -- calibration from finished runs ---------------------------------------------------------------------
+
+def _summary(runs: Path, name: str, **kw) -> None:
+    d = runs / name
+    d.mkdir(parents=True)
+    (d / "train_summary.json").write_text(json.dumps(kw))
+
+
+def test_calibration_from_past_runs(tmp_path, monkeypatch):
+    r = recipe("sql-codellama34b-lora")
+    plain = estimate_recipe(r, runs_dir=tmp_path / "empty")
+    assert plain["local"]["calibrated_from_runs"] == 0
+    record = run_record_estimate(plain)
+    runs = tmp_path / "runs"
+    common = dict(gpu="NVIDIA A40", gpu_count=1, quant="8bit", train_tokens=1, steps=400, wall_s=1)
+    _summary(runs, "a", model="codellama/CodeLlama-34b-hf", peak_mem_gb=record["vram_gb"] * 1.1,
+             tokens_per_s=record["tokens_per_s"] * 0.5, estimate=record, **common)
+    _summary(runs, "b", model="codellama/CodeLlama-13b-hf", peak_mem_gb=record["vram_gb"] * 1.1,
+             tokens_per_s=record["tokens_per_s"] * 0.5, estimate=record, **common)  # same family: llama2
+    _summary(runs, "other-gpu", model="codellama/CodeLlama-34b-hf", peak_mem_gb=1, tokens_per_s=1,
+             estimate=record, **{**common, "gpu": "NVIDIA H100 80GB HBM3"})
+    _summary(runs, "other-family", model="Qwen/Qwen2.5-7B", peak_mem_gb=1, tokens_per_s=1, estimate=record,
+             **common)
+    (runs / "broken").mkdir()
+    (runs / "broken" / "train_summary.json").write_text("{not json")
+    cal = estimate_recipe(r, runs_dir=runs)
+    loc = cal["local"]
+    assert loc["calibrated_from_runs"] == 2
+    assert loc["vram_gb"] == pytest.approx(plain["local"]["vram_gb"] * 1.1, abs=0.15)
+    assert loc["hours"] == pytest.approx(plain["local"]["hours"] * 2, rel=0.05)
+    assert any("calibrated from 2 runs" in n for n in cal["notes"])
+    assert run_record_estimate(cal)["vram_gb"] == record["vram_gb"]  # records stay uncalibrated
+    monkeypatch.setenv("FTWIZARD_RUNS_DIR", str(runs))
+    assert estimate_recipe(r)["local"]["calibrated_from_runs"] == 2
+
+
+# -- serving ------------------------------------------------------------------------------------------------
+
+def test_serving_break_even_is_where_monthly_costs_meet():
+    s = serving_estimate(hosted_model="gpt-3.5-turbo", open_model="codellama/CodeLlama-34b-hf", gpu="A40",
+                         quant="8bit", prompt_tokens=300, completion_tokens=40, requests_per_month=100_000)
+    assert s["hosted_usd_per_1k"] == pytest.approx((300 * 3 + 40 * 6) / 1e6 * 1000)
+    assert s["local_tokens_per_s"] > 0 and s["local_usd_per_1k"] < s["hosted_usd_per_1k"]
+    assert s["local_monthly_usd"] == pytest.approx(730 * 0.475)
+    be = s["break_even_requests_per_month"]
+    at_be = serving_estimate(hosted_model="gpt-3.5-turbo", open_model="codellama/CodeLlama-34b-hf", gpu="A40",
+                             quant="8bit", prompt_tokens=300, completion_tokens=40, requests_per_month=be)
+    assert at_be["hosted_monthly_usd"] == pytest.approx(at_be["local_monthly_usd"], rel=0.01)
+    assert s["price_source"] and s["hosted_price_date"]
+    # decode is bandwidth-bound: an H100 serves faster than an A40
+    fast = serving_estimate(hosted_model="gpt-3.5-turbo", open_model="codellama/CodeLlama-34b-hf", gpu="H100",
+                            quant="8bit", prompt_tokens=300, completion_tokens=40, requests_per_month=1)
+    assert fast["local_tokens_per_s"] > 3 * s["local_tokens_per_s"]
+
+
+def test_serving_never_breaks_even_when_local_costs_more_per_request():
+    s = serving_estimate(hosted_model="gpt-4.1-nano", open_model="meta-llama/Llama-2-70b-hf", gpu="H100",
+                         price_per_hour=50, quant="4bit", prompt_tokens=100, completion_tokens=500,
+                         requests_per_month=10_000)
+    assert s["break_even_requests_per_month"] is None
+    with pytest.raises(UsageError):
+        serving_estimate(hosted_model="gpt-3.5-turbo", open_model="meta-llama/Llama-2-7b-hf", gpu="A40",
+                         prompt_tokens=10, completion_tokens=0, requests_per_month=1)
+
+
+# -- the command ----------------------------------------------------------------------------------------------
+
+def _cli(*args, env_extra=None, cwd=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "ftwizard", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd or REPO, timeout=120)
+
+
+def test_cli_json_shape_and_no_torch(tmp_path):
+    code = ("import sys, json; from ftwizard.cli.main import main; "
+            "rc = main(['estimate', 'sql-codellama34b-lora', '--hosted-model', 'gpt-3.5-turbo', '--json', "
+            f"'--runs-dir', {str(tmp_path)!r}]); "
+            "heavy = [m for m in ('torch', 'transformers', 'peft', 'datasets', 'textual') if m in sys.modules]; "
+            "print('HEAVY', heavy, file=sys.stderr); sys.exit(rc)")
+    env = {**os.environ, "FTWIZARD_CACHE_DIR": os.environ["FTWIZARD_CACHE_DIR"]}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "HEAVY []" in res.stderr
+    est = json.loads(res.stdout)
+    for key in ("model", "gpu", "quant", "vram_gb", "gpu_vram_gb", "fits", "train_tokens", "hours", "cost_usd",
+                "price_per_hour", "price_source", "price_date", "breakdown", "calibrated_from_runs"):
+        assert key in est["local"], key
+    for key in ("model", "billed_tokens", "epochs", "cost_usd", "price_source", "price_date", "available_until"):
+        assert key in est["hosted"], key
+    assert est["ratio"] > 1 and est["serving"]["hosted_usd_per_1k"] > 0
+
+
+def test_cli_table_and_usage_errors(tmp_path):
+    res = _cli("estimate", "viggo-codellama34b-lora", "--gpu", "L40S", "--quant", "4bit", "--runs-dir",
+               str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "L40S" in res.stdout and "training cost" in res.stdout and "$" in res.stdout
+    bad = _cli("estimate", "sql-gpt35", "--examples", "0")
+    assert bad.returncode == 2 and "--examples must be > 0" in bad.stderr and "Traceback" not in bad.stderr
+    bad = _cli("estimate", "sql-gpt35", "--gpu", "A1OO")
+    assert bad.returncode == 2 and "did you mean" in bad.stderr and "known:" in bad.stderr
+    bad = _cli("estimate", "sql-gpt35", "--price-per-hour", "-1")
+    assert bad.returncode == 2
+    res = _cli("estimate", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "A100-80GB", "--examples", "20000",
+               "--tokens-per-example", "300", "--json", "--runs-dir", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    est = json.loads(res.stdout)
+    assert est["hosted"]["billed_tokens"] == 20000 * 300 * 1  # 20,000 x 3 > 25,000: the cookbook picks 1 epoch
+    assert est["local"]["model"] == "meta-llama/Llama-3.1-8B"
+    assert _cli("estimate").returncode == 2
