@@ -5,6 +5,16 @@ cost.json, events.jsonl, train_summary.json), lines the runs up, tests the accur
 and the best local run on the same eval examples (exact McNemar), prices training and serving, and decides.
 The CLI (`ftwizard compare`), the report (`ftwizard.report`) and the wizard's last screen all show the same
 `Verdict`. Nothing here imports torch, transformers or Textual.
+
+How it decides, in order (DESIGN.md's advice turned into numbers):
+1. the data must stay private (`--private-data` or a recipe's `private_data`) -> local;
+2. OpenAI's self-serve fine-tuning is closing or closed on `today` (catalog wind-down dates; Azure is not
+   affected) -> local, with the date; a clearly better hosted model keeps serving meanwhile;
+3. best hosted vs best local on the deciding metric, paired on the same eval examples (exact McNemar, 5%):
+   local significantly better -> local; hosted significantly better -> hosted, with the premium and what to
+   try locally next (answer-only loss, more steps, a bigger model - each estimated); within the noise -> the
+   cheaper over training plus HORIZON_MONTHS of serving at the user's volume (usually local, "and by how much");
+4. one side only -> what it showed (gain over the base model) and the next run to make, with its estimate.
 """
 
 from __future__ import annotations
@@ -1169,6 +1179,11 @@ def _recommend(v: Verdict, best_h: RunRow | None, best_l: RunRow | None) -> Reco
     for r in (best_h, best_l):
         if r is not None and r.metrics.get(metric):
             reasons.append(_showed(r, metric))
+    for side, best in (("hosted", best_h), ("local", best_l)):
+        scored = [r for r in v.rows if r.backend == side and metric in r.metrics and r is not best]
+        if best is not None and scored:
+            reasons.append(f"best of {len(scored) + 1} {side} runs: {best.name}; the others: " + ", ".join(
+                f"{r.name} {_pct(r.metrics[metric].value)}" for r in scored))
     if c is not None and c.difference is not None:
         reasons.append(_gap_reason(c))
         if not c.significant and c.diff_ci_low is not None and c.diff_ci_high - c.diff_ci_low > 0.10:
@@ -1211,6 +1226,9 @@ def _recommend(v: Verdict, best_h: RunRow | None, best_l: RunRow | None) -> Reco
         elif best_l is None and best_h is not None:
             n = _other_side_run(best_h, hosted_open=False)
             nexts = [n] if n else []
+            if n is not None:
+                sentence += f"; next, run {n.what}" + (f" (estimated {_usd(n.cost_usd)})" if n.cost_usd else "")
+                sentence += " on the same data and compare"
         elif best_l is not None:
             reasons.append(f"{best_l.name}: the local path stays open whatever OpenAI decides")
             nexts = local_next_runs(best_l)

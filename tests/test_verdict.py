@@ -359,3 +359,25 @@ def test_faces_show_the_same_verdict(tmp_path):
         text = console.export_text()
         assert "82.0%" in text and "CodeLlama-34b-hf" in text and "recommendation" in text
         assert max(len(line) for line in text.splitlines()) <= width
+
+
+def test_hosted_only_while_closing_names_the_local_run_to_make(tmp_path):
+    hosted = write_run(tmp_path, "viggo-gpt35", verdicts=outcomes(1083, 845), training_usd=26.05)
+    r = build_verdict([hosted.path], today=date(2026, 11, 23)).recommendation
+    assert (r.choice, r.case) == ("local", "hosted-closing")
+    n = r.next_runs[0]
+    assert n.backend == "local" and n.cost_usd > 0 and n.hours > 0
+    assert r.sentence == ("Move to local LoRA (an open model): OpenAI fine-tuning closes to new jobs on 2027-01-06 "
+                          f"(in 44 days); next, run the local LoRA run (CodeLlama-34b-hf) (estimated "
+                          f"${n.cost_usd:,.2f}) on the same data and compare.")
+
+
+def test_several_runs_of_one_side_name_the_best(tmp_path):
+    a = write_run(tmp_path, "viggo-codellama34b-lora", verdicts=outcomes(1083, 800), training_usd=4.27, gpu="A40",
+                  price_per_hour=0.475)
+    b = write_run(tmp_path, "viggo-codellama34b-lora", overrides={"name": "viggo-llama7b",
+                                                                 "model.base": "meta-llama/Llama-2-7b-hf"},
+                  verdicts=outcomes(1083, 700), training_usd=1.1, gpu="A40", price_per_hour=0.475)
+    v = build_verdict([b.path, a.path], today=SEED_DAY)
+    assert v.recommendation.case == "single-run" and v.recommendation.sentence.startswith(a.name)
+    assert f"best of 2 local runs: {a.name}; the others: {b.name} 64.6%" in v.recommendation.reasons
