@@ -64,8 +64,12 @@ def run(args) -> int:
                           runs_dir=args.runs_dir)
     if args.json:
         output.print_json(est)
-    else:
-        print_table(est)
+        import sys
+
+        for note in est.get("notes", []):  # plain text: loading rich just for notes costs 0.1 s
+            sys.stderr.write(f"note: {note}\n")
+        return 0
+    print_table(est)
     for note in est.get("notes", []):
         output.info(f"note: {note}")
     return 0
