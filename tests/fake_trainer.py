@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold", type=float, default=0.0, help="sleep this long before finishing (tests cancel here)")
     p.add_argument("--price-per-hour", type=float, default=0.475)
     p.add_argument("--accuracy", type=float, default=0.8)
+    p.add_argument("--training-usd", type=float, default=None, help="fixed training cost (default: time x price)")
     a = p.parse_args(argv)
 
     run = RunDirectory(a.run_dir)
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         "metrics": {"exact_match": {"n": n, "value": k / n, "ci_low": lo, "ci_high": hi}},
         "evaluated_at": time.time()})
     hours = (time.time() - t0) / 3600
-    cost = {"training_usd": round(hours * a.price_per_hour, 6) if not hosted else 1.23,
+    usd = a.training_usd if a.training_usd is not None else (round(hours * a.price_per_hour, 6) if not hosted else 1.23)
+    cost = {"training_usd": usd,
             "training_kind": "actual" if not hosted else "estimated", "hours": hours,
             "price_per_hour": a.price_per_hour, "gpu": "cpu", "eval_usd": 0.0,
             "price_source": "fake", "price_date": "2026-11-01"}

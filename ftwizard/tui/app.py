@@ -42,7 +42,8 @@ class WizardApp(App[int]):
 
     def __init__(self, state: WizardState | None = None, *, start_step: int = 0,
                  launcher: Launcher | None = None, runs_dir: str | os.PathLike = "runs",
-                 hardware: dict | None = None, theme: str | None = None, attach_only: bool = False):
+                 hardware: dict | None = None, theme: str | None = None, attach_only: bool = False,
+                 today=None):
         super().__init__()
         self.state = state or WizardState()
         self.start_step = start_step
@@ -50,6 +51,7 @@ class WizardApp(App[int]):
         self.runs_dir = Path(runs_dir)
         self.hardware_override = hardware
         self.attach_only = attach_only
+        self.today = today  # the verdict's "today" (tests pin it; None = the real date)
         self._theme_name = theme or pick_theme()
         self.step_index = start_step
         self.step_history: list[str] = []  # step names shown, in order (tests read it)

@@ -185,9 +185,10 @@ def terminate_worker(run: RunDirectory) -> bool:
 
 # -- verdict and report ------------------------------------------------------------------------------
 
-def build_verdict(run_dirs: list[Path], *, requests_per_month: int, private_data: bool):
+def build_verdict(run_dirs: list[Path], *, requests_per_month: int, private_data: bool, today=None):
     fn = _attr("ftwizard.verdict", "build_verdict", "the verdict")
-    return fn([Path(p) for p in run_dirs], requests_per_month=requests_per_month, private_data=private_data)
+    extra = {"today": today} if today is not None else {}
+    return fn([Path(p) for p in run_dirs], requests_per_month=requests_per_month, private_data=private_data, **extra)
 
 
 def export_report(verdict, run_dirs: list[Path], out_dir: Path) -> Path:

@@ -267,7 +267,7 @@ class TaskScreen(StepScreen):
         table.clear(columns=True)
         for c in columns:
             table.add_column(c, key=c)
-        width = max(16, (table.size.width or 60) // max(1, len(columns)) - 2)
+        width = max(16, (self.app.size.width - 34) // max(1, len(columns)) - 2)  # the list takes 30 + borders
         for row in rows:
             table.add_row(*[_cell(row.get(c, ""), width) for c in columns])
         table.border_title = f"first {len(rows)} rows of {source}"

@@ -101,7 +101,8 @@ class VerdictScreen(StepScreen):
         verdict, text = None, None
         try:
             verdict = engine.build_verdict([Path(p) for p in paths], requests_per_month=n,
-                                           private_data=bool(recipe and recipe.private_data))
+                                           private_data=bool(recipe and recipe.private_data),
+                                           today=getattr(self.app, "today", None))
             text = verdict.to_rich() if hasattr(verdict, "to_rich") else str(verdict)
         except engine.NotAvailable as e:
             text = f"{e}: the table above is what the run directories say."
