@@ -86,6 +86,14 @@ def parse_context(context: str) -> dict[str, tuple[Column, ...]]:
 
 
 def _parse(sql: str):
+    """A fresh tree for `sql` (callers may change it), or None when it does not parse."""
+    tree = _parse_shared(sql)
+    return None if tree is None else tree.copy()
+
+
+@lru_cache(maxsize=4096)
+def _parse_shared(sql: str):
+    """The parsed tree, shared between callers: never change it (copy first)."""
     import sqlglot
 
     text = (sql or "").strip().rstrip(";").strip()
@@ -266,8 +274,10 @@ def _sqlite_backticks():
     return SQLiteBackticks
 
 
+@lru_cache(maxsize=4096)
 def _prepare_query(sql: str) -> _Query | None:
-    tree = _parse(sql)
+    """What SQLite runs for `sql` (cached: shared by every database and by both passes; read-only)."""
+    tree = _parse_shared(sql)
     if tree is None:
         text = (sql or "").strip().rstrip(";").strip()
         return _Query(text, None, bool(re.search(r"\border\s+by\b", text, re.I))) if text else None
@@ -335,11 +345,11 @@ def _number(text: str):
             return None
 
 
-def _constants(queries: list[_Query], rng: random.Random) -> tuple[dict[str, list], list]:
-    """Values the queries mention, by the column they are compared with, and all of them."""
+def _constants(queries: list[_Query], rng: random.Random) -> tuple[dict[str, tuple[list, list]], list]:
+    """Values the queries mention, by the column they are compared with ((exact values, near ones)), and all."""
     from sqlglot import exp
 
-    by_column: dict[str, list] = {}
+    by_column: dict[str, tuple[list, list]] = {}
     everything: list = []
     for q in queries:
         if q.tree is None:
@@ -352,6 +362,7 @@ def _constants(queries: list[_Query], rng: random.Random) -> tuple[dict[str, lis
                 parent = parent.parent
             else:
                 lit_value = lit.this
+            near: list = []
             if lit.is_string:
                 if isinstance(parent, (exp.Like, exp.ILike)):
                     values = [_like_example(lit_value, rng) for _ in range(3)]
@@ -359,13 +370,13 @@ def _constants(queries: list[_Query], rng: random.Random) -> tuple[dict[str, lis
                     values = [lit_value]
                     num = _number(lit_value)
                     if num is not None:
-                        values.append(num)
+                        near = [num]
             else:
                 num = _number(lit_value)
                 if num is None:
                     continue
-                values = [num, num - 1, num + 1]
-            everything.extend(values)
+                values, near = [num], [num - 1, num + 1]
+            everything.extend(values + near)
             if isinstance(parent, (exp.Limit, exp.Offset)):
                 continue
             cols = []
@@ -380,14 +391,16 @@ def _constants(queries: list[_Query], rng: random.Random) -> tuple[dict[str, lis
                         break
                 node = node.parent
             for c in cols[:2]:
-                by_column.setdefault(c.name.lower(), []).extend(values)
+                exact, close = by_column.setdefault(c.name.lower(), ([], []))
+                exact.extend(values)
+                close.extend(near)
     return by_column, everything
 
 
 _WORDS = ("a", "b", "c", "x y", "A", "1", "2", "10")
 
 
-def _fill(conn: sqlite3.Connection, schema: dict[str, tuple[Column, ...]], by_column: dict[str, list],
+def _fill(conn: sqlite3.Connection, schema: dict[str, tuple[Column, ...]], by_column: dict[str, tuple[list, list]],
           everything: list, rng: random.Random, rows: int) -> None:
     numbers = [v for v in everything if isinstance(v, (int, float))]
     strings = [v for v in everything if isinstance(v, str)]
@@ -395,10 +408,16 @@ def _fill(conn: sqlite3.Connection, schema: dict[str, tuple[Column, ...]], by_co
         data = []
         for _ in range(rows):
             row = []
+            # A third of the rows take the exact constants in every column the queries compare, so that
+            # conjunctions (`a = 1 AND b = 'x'`) hit; the others mix them with near values and random ones.
+            hit = rng.random() < 0.35
             for c in cols:
                 r = rng.random()
-                mentioned = by_column.get(c.name.lower())
-                if r < 0.1:
+                exact, near = by_column.get(c.name.lower(), ((), ()))
+                mentioned = list(exact) + list(near)
+                if hit and exact and r > 0.05:
+                    v = rng.choice(exact)
+                elif r < 0.1:
                     v = None
                 elif mentioned and r < 0.6:
                     v = rng.choice(mentioned)
@@ -499,7 +518,9 @@ def execution_match_detail(prediction: str, gold: str, context: str, *, database
     schema = _complete_schema(schema, g.tree)
     rng = random.Random(zlib.crc32(f"{seed}\x00{gold}\x00{prediction}\x00{context}".encode()))
     by_column, everything = _constants([g, p], rng)
-    sizes = [3, 6, 10, 15, 20, 25][:databases] + [8] * max(0, databases - 6)
+    # Small databases make empty and single-row edge cases likely; the big one makes groups large enough for
+    # HAVING count(*) > n and gives INTERSECT / EXCEPT rows on both sides.
+    sizes = [3, 8, 15, 40, 25, 12][:databases] + [10] * max(0, databases - 6)
     for size in sizes:
         conn = sqlite3.connect(":memory:")
         try:
