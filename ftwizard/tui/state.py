@@ -1,21 +1,25 @@
-"""The wizard's state: immutable, replaced with `model_copy(update=...)` at each step, so Back costs nothing."""
+"""The wizard's state: immutable, replaced with `model_copy(update=...)` at each step, so Back costs nothing.
+
+A frozen dataclass rather than a pydantic model: the first frame must not wait for pydantic to import
+(the Recipe inside is the validated pydantic object; it is loaded after the first frame).
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
 
-from pydantic import BaseModel, ConfigDict
-
-from ftwizard.recipe import Recipe
+if TYPE_CHECKING:
+    from ftwizard.recipe import Recipe
 
 DEFAULT_GPU = "A40"
 DEFAULT_PRICE = 0.475  # the seed's A40 price (vast.ai, 2023)
 
 
-class WizardState(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    recipe: Optional[Recipe] = None
+@dataclass(frozen=True)
+class WizardState:
+    recipe: Optional["Recipe"] = None
     choice: str = ""                # what the Task step picked: a task, a bundled recipe, custom, or a file
     recipe_path: str = ""           # the file a recipe was opened from
     saved_path: str = ""            # where the wizard last saved the recipe
@@ -26,7 +30,10 @@ class WizardState(BaseModel):
     runs: tuple[str, ...] = ()      # run directories launched or attached, in order
     requests_per_month: int = 100_000
 
-    def with_recipe(self, recipe: Recipe, **more) -> "WizardState":
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> "WizardState":
+        return dataclasses.replace(self, **(update or {}))
+
+    def with_recipe(self, recipe: "Recipe", **more) -> "WizardState":
         """A state for a freshly chosen recipe: every step's fields prefilled from it."""
         hw = recipe.hardware
         gpu = hw.gpu if hw.gpu and hw.gpu != "auto" else self.gpu
@@ -36,7 +43,7 @@ class WizardState(BaseModel):
                                        "backends": (recipe.backend,),
                                        "requests_per_month": recipe.eval.requests_per_month, **more})
 
-    def recipe_for(self, backend: str) -> Recipe:
+    def recipe_for(self, backend: str) -> "Recipe":
         """The recipe a run of this backend gets (the hosted twin of a local recipe is named `<name>-hosted`)."""
         assert self.recipe is not None
         r = self.recipe

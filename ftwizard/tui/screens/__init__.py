@@ -1,11 +1,24 @@
-"""One screen per wizard step, in order."""
+"""One screen per wizard step, in order. Imported when shown: the first frame loads only the Task step."""
 
-from ftwizard.tui.screens.hardware import HardwareScreen
-from ftwizard.tui.screens.prompt import PromptScreen
-from ftwizard.tui.screens.task import TaskScreen
-from ftwizard.tui.screens.train import TrainScreen
-from ftwizard.tui.screens.verdict import VerdictScreen
+from __future__ import annotations
 
-SCREENS = (TaskScreen, HardwareScreen, PromptScreen, TrainScreen, VerdictScreen)
+import importlib
 
-__all__ = ["SCREENS", "TaskScreen", "HardwareScreen", "PromptScreen", "TrainScreen", "VerdictScreen"]
+_SCREENS = (("task", "TaskScreen"), ("hardware", "HardwareScreen"), ("prompt", "PromptScreen"),
+            ("train", "TrainScreen"), ("verdict", "VerdictScreen"))
+
+
+def screen_class(index: int):
+    module, name = _SCREENS[index]
+    return getattr(importlib.import_module(f"ftwizard.tui.screens.{module}"), name)
+
+
+class _Screens:
+    def __getitem__(self, index: int):
+        return screen_class(index)
+
+    def __len__(self) -> int:
+        return len(_SCREENS)
+
+
+SCREENS = _Screens()

@@ -143,6 +143,10 @@ class TaskScreen(StepScreen):
             self.query_one("#custom-columns", Input).value = ", ".join(f"{k}={v}" for k, v in r.data.columns.items())
             self.query_one("#custom-answer", Input).value = r.prompt.answer_field
             self.query_one("#custom-template", TextArea).text = r.prompt.template
+        self.call_after_refresh(self._first_show)  # the first frame first; the rows load after it
+
+    def _first_show(self) -> None:
+        self._ready = True
         self._show_choice()
 
     # -- choice -----------------------------------------------------------------------------------
@@ -153,9 +157,12 @@ class TaskScreen(StepScreen):
             return ""
         return options.get_option_at_index(options.highlighted).id or ""
 
+    _ready = False
+
     @on(OptionList.OptionHighlighted, "#choices")
     def _highlighted(self) -> None:
-        self._show_choice()
+        if self._ready:
+            self._show_choice()
 
     @on(OptionList.OptionSelected, "#choices")
     def _selected(self) -> None:
