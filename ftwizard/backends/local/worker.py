@@ -64,6 +64,23 @@ def last_checkpoint(ckpt_dir: Path) -> tuple[int, Path] | None:
     return cks[-1] if cks else None
 
 
+DISK_FULL_TEXT = ("no space left on device", "os error 28", "disk quota exceeded", "file too large",
+                  "file write failed")
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """ENOSPC and friends, however the library wraps them (safetensors and torch.save raise their own types)."""
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return True
+        if any(t in str(e).lower() for t in DISK_FULL_TEXT):
+            return True
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
+
+
 def disk_advice(path: Path) -> list[str]:
     try:
         free = shutil.disk_usage(path).free / 1e9
@@ -249,7 +266,7 @@ class Worker:
             if is_oom(e):
                 self._oom(e)
                 return 1
-            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            if is_disk_full(e):
                 self._fail(f"disk full: {e}", kind="disk", advice=disk_advice(self.run.checkpoints_dir))
                 return 1
             tb = traceback.format_exc()
@@ -303,6 +320,9 @@ class Worker:
 
         self.log(f"loading {recipe.model.base}" + (f" ({recipe.model.gguf_file})" if recipe.model.gguf_file else "")
                  + f" on {self.device}" + (f" x{world_size()} processes" if world_size() > 1 else ""))
+        from transformers import set_seed
+
+        set_seed(recipe.train.seed)  # before the LoRA weights are drawn: the same recipe gives the same run
         model, tok = load_for_training(recipe)
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         n_all = sum(p.numel() for p in model.parameters())
@@ -564,11 +584,12 @@ def _make_aside_trainer():
                 _barrier(distributed)
                 self.args.output_dir = str(staging_root)
                 super()._save_checkpoint(model, trial)
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - only a full disk is handled here
                 ok = False
-                if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                if not is_disk_full(e):
                     raise
-                cb.disk_error = (f"disk full while saving {name}: {e.strerror}; the last good checkpoint is kept"
+                why = getattr(e, "strerror", None) or str(e).splitlines()[0][:160]
+                cb.disk_error = (f"disk full while saving {name}: {why}; the last good checkpoint is kept"
                                  + (f" ({last_checkpoint(final_dir)[1].name})" if last_checkpoint(final_dir) else
                                     " (there was none yet)"))
             finally:
