@@ -175,7 +175,7 @@ def test_403_training_not_available_explains_the_wind_down(fake, tmp_path, capfd
     (err,) = run.events(("error",))
     text = err["message"] + "\n".join(err["advice"])
     for needle in ("training_not_available", "2026-05-07", "2026-07-02", "2027-01-06", "Azure OpenAI",
-                   "import-openai-job", "backend=local"):
+                   "import-openai-job", "backend=local", "sql-codellama34b-lora.toml"):
         assert needle in text
     assert "2027-01-06" in cap.err  # the follower shows the advice on the terminal
     assert_no_secret(run, cap.out, cap.err)

@@ -399,7 +399,10 @@ class HostedJob:
                         job = found
                         break
                 if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
-                    raise explain(exc, what=what, cfg=self.cfg) from None
+                    err = explain(exc, what=what, cfg=self.cfg)
+                    if err.kind == "wind_down":
+                        err.advice += local_twins(self.recipe.task)
+                    raise err from None
                 d = self.policy.delay(attempt, exc)
                 self._retry_note(what)(attempt + 1, exc, d)
                 self.sleep(d)
@@ -522,6 +525,17 @@ class HostedJob:
             last = rows[-1]
             self.run.update_status(final_metrics={k: v for k, v in last.items()})
         return rows
+
+
+def local_twins(task: str) -> list[str]:
+    """Bundled local recipes for the same task: the ready-made way off a closed hosted path."""
+    try:
+        from ftwizard.bundled import bundled_recipes
+
+        twins = [r for r in bundled_recipes() if r.task == task and r.backend == "local"]
+    except Exception:  # noqa: BLE001 - advice only
+        return []
+    return [f"the bundled local twin for this task: `{r.command or 'ftwizard run ' + r.path.name}`" for r in twins]
 
 
 def _plain(obj: Any) -> Any:
