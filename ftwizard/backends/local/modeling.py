@@ -242,6 +242,16 @@ def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_tr
         raise
     except (OSError, ValueError) as e:
         raise _load_error(src, e) from None
+    if src.gguf_file:
+        # transformers dequantizes GGUF weights to `dtype` on load but keeps a GGUF "quantizer" tag, which makes
+        # Trainer refuse to train and save_pretrained refuse to save. The weights are plain tensors: drop the tag.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            try:
+                del model.config.quantization_config
+            except AttributeError:
+                pass
     return model
 
 
