@@ -73,3 +73,33 @@ def test_folder_without_config_points_at_its_gguf(tmp_path):
     (tmp_path / "m.gguf").write_bytes(b"GGUF")
     with pytest.raises(UsageError, match="model.gguf_file = 'm.gguf'"):
         resolve_base(recipe(str(tmp_path)))
+
+
+def test_out_of_memory_is_reported_with_the_estimate_and_advice(tmp_path, tiny_model_dir):
+    """The worker's OOM path on a real run directory (a real CUDA OOM needs a GPU; the exception is torch's own)."""
+    import torch
+
+    from ftwizard.backends.local.worker import Worker, is_oom
+    from ftwizard.rundir import RunDirectory
+
+    text = (f'name = "o"\ntask = "viggo"\n[model]\nbase = "{tiny_model_dir}"\n'
+            '[train]\nmicro_batch_size = 8\ngrad_accum = 4\nmax_length = 1024\n[hardware]\ndevice = "cpu"\n')
+    run = RunDirectory.create(tmp_path, "o", text)
+    ck = run.checkpoints_dir / "checkpoint-20"
+    ck.mkdir(parents=True)
+    (ck / "trainer_state.json").write_text("{}")
+    w = Worker(run.path)
+    w.estimate_shown = {"vram_gb": 21.5}
+    err = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert is_oom(err) and is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB"))
+    assert not is_oom(RuntimeError("shape mismatch"))
+    w._oom(err)
+    ev = run.events(("error",))[-1]
+    assert ev["kind"] == "oom" and ev["estimate_vram_gb"] == 21.5
+    assert "the estimate said 21.5 GB" in ev["message"] and "peak resident memory" in ev["message"]
+    advice = " | ".join(ev["advice"])
+    assert "--set train.micro_batch_size=4 --set train.grad_accum=8" in advice
+    assert "model.quant=4bit" in advice and "gradient_checkpointing=true" in advice and "max_length=512" in advice
+    assert run.state == "failed" and "out of memory" in run.status()["error"]
+    assert any("last good checkpoint kept: checkpoint-20" in e["text"] for e in run.events(("log",)))
+    assert ck.is_dir()
