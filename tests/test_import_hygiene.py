@@ -52,3 +52,15 @@ def test_prepare_runs_without_heavy_imports(tmp_path):
         f"prepare(load_recipe('recipes/sql-gpt35.toml'), {str(tmp_path / 'o')!r})\n"
     )
     assert heavy_in(loaded_after(code)) == []
+
+
+def test_cli_start_up_does_not_load_backends():
+    mods = loaded_after("from ftwizard.cli.main import build_parser\nbuild_parser()")
+    assert not [m for m in mods if m.startswith(("ftwizard.backends.", "openai", "pydantic"))]
+
+
+def test_import_job_default_model_matches_importer():
+    from ftwizard.backends.hosted.importer import DEFAULT_OPEN_MODEL
+    from ftwizard.cli import import_openai_job
+
+    assert import_openai_job.DEFAULT_OPEN_MODEL == DEFAULT_OPEN_MODEL

@@ -11,9 +11,12 @@ recording the hosted job (fine-tuned model, trained tokens, cost, metrics) to ev
 Reads OPENAI_API_KEY (and OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) from the environment."""
 
 
-def register(sub) -> None:
-    from ftwizard.backends.hosted.importer import DEFAULT_OPEN_MODEL
+# Kept in step with ftwizard.backends.hosted.importer.DEFAULT_OPEN_MODEL (a test checks): importing the importer
+# here would load the hosted backend on every command's start-up.
+DEFAULT_OPEN_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 
+
+def register(sub) -> None:
     p = sub.add_parser("import-openai-job", help=HELP, description=DESCRIPTION)
     p.add_argument("job_id", metavar="JOB_ID", help="the fine-tuning job, e.g. ftjob-abc123")
     p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where the run directory goes (default: runs)")
