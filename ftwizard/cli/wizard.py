@@ -16,8 +16,10 @@ def run(_args) -> int:
 
 def report_live_runs(app) -> None:
     """After the app closes: which runs keep running, and how to get back to them."""
+    from ftwizard.cli import output
     from ftwizard.cli.output import err
 
+    output.reset()  # a console made while the app ran points at Textual's captured stderr
     live = app.live_runs
     if live:
         err().print(f"{len(live)} run(s) still running (quitting the wizard never stops a run):")

@@ -127,6 +127,8 @@ class HardwareScreen(StepScreen):
     def action_recompute(self) -> None:
         knobs, problems = self.knobs()
         self.show_problems("\n".join(problems))
+        for table in self.query(DataTable):
+            table.loading = True  # until the worker answers: never an empty table that looks final
         self._estimate(self._recipe_with(knobs), knobs)
 
     def _recipe_with(self, knobs: dict):
@@ -199,6 +201,8 @@ class HardwareScreen(StepScreen):
 
     def _show_estimates(self, recipe, local_rows, local_note, hosted_rows, hosted_note) -> None:
         self._last = (recipe, local_rows, hosted_rows)
+        for table in self.query(DataTable):
+            table.loading = False
         local = self.query_one("#local-table", DataTable)
         local.clear()
         if local_note:

@@ -19,11 +19,14 @@ from ftwizard.tui.screens.save import ConfirmScreen
 from ftwizard.tui.state import WizardState
 from ftwizard.tui.steps import StepScreen
 from ftwizard.tui.widgets.run_view import RunsView
+from ftwizard.tui.widgets.tick import Tick
 
 
 def _money(v) -> str:
     if v is None:
         return "?"
+    if v == 0:
+        return "<$0.01"
     return f"${v:.3f}" if 0 < v < 0.1 else f"${v:,.2f}"
 
 
@@ -47,14 +50,19 @@ class TrainScreen(StepScreen):
         r = self.state.recipe
         attach = getattr(self.app, "attach_only", False)
         with Horizontal(id="launch-panel", classes="-hidden" if attach else ""):
-            yield Checkbox("1 local LoRA", "local" in self.state.backends, id="use-local", compact=True)
+            yield Tick("1 local LoRA", "local" in self.state.backends, id="use-local", compact=True)
             yield Static("", id="est-local", classes="est")
-            yield Checkbox("2 hosted", "hosted" in self.state.backends, id="use-hosted", compact=True,
+            yield Tick("2 hosted", "hosted" in self.state.backends, id="use-hosted", compact=True,
                            disabled=bool(r and r.private_data))
             yield Static("", id="est-hosted", classes="est")
             yield Button("Launch (l)", id="launch", variant="primary", compact=True)
         yield Static("", id="train-info")
         yield RunsView(list(self.state.runs), id="runs")
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if getattr(self.app, "attach_only", False) and action in ("launch", "toggle", "back", "save_recipe"):
+            return False  # attach follows runs; it launches nothing and has no step before
+        return True
 
     def on_mount(self) -> None:
         self._describe()

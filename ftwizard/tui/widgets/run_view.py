@@ -68,7 +68,7 @@ class RunRow(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Static(self.label, classes="run-label")
-        yield ProgressBar(total=100, show_eta=False, classes="run-bar")
+        yield ProgressBar(total=100, show_eta=False, show_percentage=False, classes="run-bar")
         yield Static("", classes="run-summary")
 
     def show(self, snap: RunSnapshot) -> None:
@@ -91,10 +91,13 @@ class RunsView(Widget):
     RunsView #runs-rows { height: auto; max-height: 5; }
     RunsView .run-row { height: 1; }
     RunsView .run-label { width: 12; }
-    RunsView .run-bar { width: 14; }
+    RunsView .run-bar { width: 12; }
     RunsView .run-bar Bar { width: 10; }
     RunsView .run-summary { width: 1fr; }
     RunsView #runs-panes { height: 1fr; }
+    RunsView.-narrow #runs-panes { layout: vertical; }
+    RunsView #run-error { height: auto; max-height: 4; display: none; color: $error; padding: 0 1; }
+    RunsView #run-error.-shown { display: block; }
     RunsView LossPlot { width: 1fr; }
     RunsView Log { width: 1fr; }
     """
@@ -108,10 +111,15 @@ class RunsView(Widget):
 
     def compose(self) -> ComposeResult:
         yield Vertical(id="runs-rows")
+        yield Static("", id="run-error")
         with Horizontal(id="runs-panes"):
             yield LossPlot(id="loss-plot")
             yield Log(max_lines=LOG_MAX_LINES, id="run-log", auto_scroll=True)
         yield Static("", id="log-state")
+
+    def on_resize(self) -> None:
+        # narrow terminals stack the plot over the log: side by side, each would be too narrow to read
+        self.set_class(self.size.width < 110, "-narrow")
 
     def on_mount(self) -> None:
         self.query_one("#run-log", Log).border_title = "log"
@@ -198,6 +206,14 @@ class RunsView(Widget):
         if batch:
             self.lines_seen += len(batch)
             log.write_lines(batch, scroll_end=self.follow_log)
+        errors = []
+        for i, p in enumerate(self.paths):
+            prog = self.progress.get(p)
+            if prog is not None and prog.error and prog.state == "failed":
+                errors.append(f"run {i + 1} failed: {prog.error}" + "".join(f"\n  - {a}" for a in prog.advice[:2]))
+        err = self.query_one("#run-error", Static)
+        err.update("\n".join(errors))
+        err.set_class(bool(errors), "-shown")
         plot = self.query_one(LossPlot)
         plot.set_runs([(str(i + 1), self.progress[p]) for i, p in enumerate(self.paths) if p in self.progress])
         self.post_message(self.Changed())
