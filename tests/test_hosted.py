@@ -373,3 +373,32 @@ def test_ctrl_c_asks_cancel_the_job_or_detach(fake, tmp_path, choice):
             assert time.time() < deadline, run.status()
             time.sleep(0.05)
     assert fake.job_creates == 1
+
+
+def test_whole_run_with_evaluation_and_baseline(fake, tmp_path):
+    """eval.enabled and eval.baseline: the worker evaluates the fine-tuned model, then the base model."""
+    seen: list[str] = []
+
+    def answer(model, messages):
+        seen.append(model)
+        # The fine-tuned model answers with the reference; the base model with chatter and a wrong query.
+        if model.startswith("ft:"):
+            return answers[messages[-1]["content"]]
+        return "Sure! Here is a query: SELECT nothing FROM nowhere"
+
+    from ftwizard.recipe import load_recipe
+    from ftwizard.tasks import get_task
+
+    recipe = load_recipe(SQL_RECIPE, ["data.limit_eval=10"])
+    answers = {row["question"]: row["answer"] for row in get_task("sql").load_split(recipe, "eval").rows}
+
+    fake.chat_answer = answer
+    run = make_run(tmp_path, ["data.limit_train=30", "data.limit_eval=10", "eval.baseline=true"])
+    assert work(run) == 0
+    metrics = json.loads(run.metrics_path.read_text())
+    assert metrics["n"] == 10 and metrics["metrics"]["execution_match"]["value"] == 1.0
+    assert metrics["baseline"]["metrics"]["execution_match"]["value"] == 0.0
+    assert (run.path / "predictions_baseline.jsonl").exists()
+    assert any(m.startswith("ft:") for m in seen) and "gpt-3.5-turbo-0125" in seen
+    assert sum(1 for m in seen if not m.startswith("ft:")) == 10, "each base-model answer is paid for once"
+    assert_no_secret(run)

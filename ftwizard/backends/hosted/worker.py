@@ -45,6 +45,11 @@ def evaluate(run: RunDirectory, recipe) -> None:
         return
     try:
         evaluate_run(run)
+        if recipe.eval.baseline:
+            # The recipe's `eval.baseline = true` is the user's consent to pay for the base model's answers;
+            # their estimated cost is still recorded as a cost event before any request is made.
+            run.log("evaluating the base model (eval.baseline = true)", source="hosted")
+            evaluate_run(run, baseline=True, confirm_cost=lambda _estimate: True)
     except FtwizardError as e:
         run.append_event("error", message=redact(str(e)), kind="eval",
                          advice=[f"the fine-tuned model is recorded; retry with `ftwizard eval {run.path}`"])
