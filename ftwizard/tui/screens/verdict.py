@@ -56,9 +56,9 @@ class VerdictScreen(StepScreen):
         self.verdict = None
 
     def body(self) -> ComposeResult:
-        with Horizontal(classes="row"):
+        with Horizontal(classes="row c"):
             yield Label("requests per month", classes="key wide")
-            yield Input(str(self.state.requests_per_month), id="requests", type="integer")
+            yield Input(str(self.state.requests_per_month), id="requests", type="integer", compact=True)
         with VerticalScroll(id="verdict-scroll"):
             yield Static("", id="runs-table")
             yield Static("", id="verdict")
@@ -114,6 +114,8 @@ class VerdictScreen(StepScreen):
     def _show(self, verdict, text) -> None:
         self.verdict = verdict
         self.query_one("#verdict", Static).update(text)
+        # the verdict has its own runs table; ours stays only when there is no verdict to show
+        self.query_one("#runs-table", Static).display = verdict is None
 
     def action_export(self) -> None:
         if not self.state.runs:
