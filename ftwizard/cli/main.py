@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        # `ftwizard` alone: straight to the wizard, without building every command's parser (first frame < 1 s).
+        from ftwizard.cli import wizard
+
+        return wizard.run(argparse.Namespace(command=None, recipe_file=None, top_overrides=[]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
