@@ -1,6 +1,6 @@
 """ftwizard's training step time against a plain transformers Trainer loop: same tiny model, same data, one process.
 
-    python benchmarks/bench_train_overhead.py [--steps 60] [--rounds 5]
+    python benchmarks/bench_train_overhead.py [--steps 100] [--rounds 7] [--json]
 
 A: a plain `Trainer` (logging every step, no callbacks of ours, no checkpoints).
 B: ftwizard's trainer exactly as the worker builds it (RunCallback writing metric events and status.json,
@@ -66,8 +66,8 @@ enabled = false
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
@@ -98,6 +98,7 @@ def main() -> None:
         ex, _ = data(recipe, tok)
         args = TrainingArguments(output_dir=str(run.checkpoints_dir), max_steps=a.steps, per_device_train_batch_size=4,
                                  learning_rate=1e-3, logging_steps=1, save_strategy="no", report_to="none",
+                                 optim=recipe.train.optimizer, lr_scheduler_type=recipe.train.lr_scheduler,
                                  disable_tqdm=True, use_cpu=True, remove_unused_columns=False, seed=0,
                                  log_level="error")
         tr = Trainer(model=model, args=args, train_dataset=ex, data_collator=D.Collator(tok.pad_token_id))

@@ -220,7 +220,7 @@ def test_incomplete_checkpoints_are_never_resumed_from(tmp_path, reference_run):
     assert last_checkpoint(ck)[0] == 20
 
 
-def test_sigterm_saves_marks_cancelled_and_resume_finishes(tmp_path, tiny_model_dir):
+def test_sigterm_saves_a_checkpoint_and_marks_cancelled(tmp_path, tiny_model_dir):
     run = new_run(tmp_path, tiny_model_dir, max_steps=400, save_every=0)
     p = start_worker(run)
     wait_for(lambda: any(m["step"] >= 5 for m in metrics(run)))

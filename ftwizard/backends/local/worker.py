@@ -29,7 +29,6 @@ from ftwizard.rundir import RunDirectory
 
 CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
 STAGING = ".staging"
-STATUS_EVERY_S = 2.0  # status.json is rewritten (fsync) at most this often; events are appended every log
 
 
 def rank() -> int:
@@ -467,7 +466,7 @@ class Worker:
             ddp_find_unused_parameters=False,
             dataloader_num_workers=0,
             train_sampling_strategy="group_by_length" if (t.group_by_length and not t.packing) else "random",
-            include_num_input_tokens_seen="non_padding",
+            include_num_input_tokens_seen="no",  # our collator counts tokens, summed across ranks with the stop flag
             gradient_checkpointing=False,  # done in modeling (peft needs input grads set up first)
             log_level="warning",
         )
@@ -487,7 +486,7 @@ class Worker:
     def _write_summary(self, trainer, cb, st, elapsed: float) -> None:
         r = self.recipe
         peak = cb.peak_mem_gb()
-        tokens = trainer.state.num_input_tokens_seen or 0
+        tokens = cb.total_tokens()
         tps = cb.session_tokens_per_s()
         summary = {
             "gpu": self.gpu_name,
