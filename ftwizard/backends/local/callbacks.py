@@ -90,6 +90,11 @@ class RunCallback(TrainerCallback):
             control.should_training_stop = True
         return control
 
+    def on_evaluate(self, args, state, control, **kw):
+        # Eval batches go through the same collator: they are not training tokens.
+        if self.collator is not None:
+            self._tokens_local_synced = self.collator.tokens_seen
+
     def on_log(self, args, state, control, logs=None, **kw):
         if not state.is_world_process_zero or not logs or ("loss" not in logs and "eval_loss" not in logs):
             return  # the end-of-training summary log carries no step metric
