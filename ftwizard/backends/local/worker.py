@@ -358,11 +358,9 @@ class Worker:
             self._write_data_files(templates, train_split.rows, eval_rows, st)
 
         trainer, cb = self._trainer(model, tok, train_ex, eval_ex, st)
-        max_steps = trainer.args.max_steps if trainer.args.max_steps > 0 else None
         if resume:
             self.log(f"resuming from {resume[1].name} (step {resume[0]}) with its optimizer and scheduler state")
         self.status(total_steps=cb.max_steps, step=resume[0] if resume else 0)
-        del max_steps
         if self.stop.flag:  # asked to stop while loading: nothing new to save
             self.status(state="cancelled", train_elapsed_s=round(self.elapsed(), 3))
             self.event("status", state="cancelled", detail="stopped before training started")
