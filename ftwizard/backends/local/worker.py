@@ -547,6 +547,10 @@ class Worker:
             model.config.use_cache = True
         try:
             evaluate_run(self.run, model=model, tokenizer=tok)
+            if self.recipe.eval.baseline:
+                # The same examples through the base model (the adapter switched off): the gain of fine-tuning.
+                self.log("evaluating the base model without the adapter (eval.baseline = true)")
+                evaluate_run(self.run, baseline=True, model=model, tokenizer=tok)
         except UsageError as e:
             self.event("error", message=f"evaluation: {e}", kind="eval", advice=[f"re-run it: `ftwizard eval {self.run.path}`"])
         except Exception as e:  # noqa: BLE001 - a failed evaluation does not undo a finished training
