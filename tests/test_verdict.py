@@ -243,7 +243,7 @@ def test_single_local_run_shows_the_gain_over_base_and_the_next_run(tmp_path):
     assert (r.choice, r.case) == ("next-run", "single-run")
     assert r.sentence.startswith(f"{local.name} (CodeLlama-34b-hf) reached 77.5% execution match (95% CI 73.9%-80.7%), "
                                  "+60.6 points over the base model (16.9%); next, run the hosted fine-tune "
-                                 "(gpt-4o-mini-2024-07-18)")
+                                 "(gpt-3.5-turbo-0125) (estimated $11.99)")
     nxt = r.next_runs[0]
     assert nxt.backend == "hosted" and nxt.changes == {"backend": "hosted"}
     assert nxt.command == f"ftwizard run {local.path / 'recipe.toml'} --set backend=hosted"
