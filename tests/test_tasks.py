@@ -105,3 +105,15 @@ def test_unknown_bundled_split():
     r = recipe('task = "sql"\n[data]\neval = "test"\n')
     with pytest.raises(UsageError, match="no bundled split .*val"):
         get_task("sql").load_split(r, "eval")
+
+
+def test_hugging_face_dataset_offline_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache: nothing to fall back on
+    r = recipe('task = "viggo"\n[data]\nsource = "hf"\nhf_id = "GEM/viggo"\ntrain = "train"\n')
+    with pytest.raises(UsageError) as ei:
+        get_task("viggo").load_split(r, "train")
+    msg = str(ei.value)
+    assert "cannot load Hugging Face dataset `GEM/viggo` split `train`" in msg and "Offline?" in msg
+    assert "Traceback" not in msg
