@@ -375,8 +375,6 @@ def _count_tokens(recipe: "Recipe", task, templates, hosted: "HostedModel", toke
             eval_rows = task.load_split(recipe, "eval", check_templates=False).rows
         except UsageError:
             eval_rows = []
-    texts = [templates.render_text(r) for r in rows]
-    eval_texts = [templates.render_text(r) for r in eval_rows]
     hosted_counter = TokenCounter(hosted.encoding)
     report = check_chat_examples([{"messages": templates.messages(r)} for r in rows], hosted_counter,
                                  hosted.max_tokens_per_example)
@@ -385,13 +383,15 @@ def _count_tokens(recipe: "Recipe", task, templates, hosted: "HostedModel", toke
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(tokenizer_file))
+        texts = [templates.render_text(r) for r in rows]
+        eval_texts = [templates.render_text(r) for r in eval_rows]
         lengths = [len(e.ids) + 1 for e in tok.encode_batch(texts)]
         eval_lengths = [len(e.ids) + 1 for e in tok.encode_batch(eval_texts)] if eval_texts else []
         method = {"method": "exact", "tokenizer": str(tokenizer_file)}
     else:
         cl = hosted_counter if hosted.encoding == "cl100k_base" else TokenCounter("cl100k_base")
-        lengths = cl.count_many(texts)
-        eval_lengths = cl.count_many(eval_texts) if eval_texts else []
+        lengths = cl.count_rendered(templates.template, rows)
+        eval_lengths = cl.count_rendered(templates.template, eval_rows) if eval_rows else []
         method = {"method": "estimated", "tokenizer": "cl100k_base"}
     return {
         "n_train": len(rows), "n_eval": len(eval_rows),

@@ -89,16 +89,7 @@ class LocalLengths:
         if self._tok is not None:
             encs = self._tok.encode_batch(texts, add_special_tokens=False)
             return [len(e.ids) + 2 for e in encs]
-        import string
-
-        parts = list(string.Formatter().parse(template))
-        literal = sum(self.counter.count(lit) for lit, _n, _s, _c in parts if lit)
-        names = [n for _lit, n, _s, _c in parts if n is not None]
-        out = []
-        for row in rows:
-            n = literal + sum(self.counter.count(row[name]) for name in names)
-            out.append(int(round(n * LOCAL_TOKENS_PER_CL100K_TOKEN)) + 2)
-        return out
+        return [int(round(n * LOCAL_TOKENS_PER_CL100K_TOKEN)) + 2 for n in self.counter.count_rendered(template, rows)]
 
 
 # ---------------------------------------------------------------------------------------------
