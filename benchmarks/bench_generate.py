@@ -22,7 +22,8 @@ def main() -> int:
     ap.add_argument("--prompts", type=int, default=48)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--new-tokens", type=int, default=32)
-    X
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1 by default: on a shared 2-core machine two threads fight other processes)")
     args = ap.parse_args()
 
     import torch
