@@ -99,6 +99,9 @@ def bench_run() -> dict:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     print("serving :", bench_serving())
     print("follow  :", bench_follow())
     print("run     :", bench_run())
