@@ -8,6 +8,7 @@ HELP = "cancel a run (local process or hosted job)"
 def register(sub) -> None:
     p = sub.add_parser("cancel", help=HELP, description=HELP)
     p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--json", action="store_true", help="the outcome as JSON on stdout")
     p.set_defaults(handler=run)
 
 
@@ -20,8 +21,12 @@ def run(args) -> int:
     state = run_dir.state
     if state in FINAL_STATES:
         output.info(f"{run_dir.path} has already ended ({state}); nothing to cancel")
+        if args.json:
+            output.print_json({"run_dir": str(run_dir.path), "cancel_requested": False, "state": state})
         return 0
     backend = get_backend(run_dir.recipe().backend)
     backend.cancel(run_dir)
     output.info(f"cancel requested for {run_dir.path}")
+    if args.json:
+        output.print_json({"run_dir": str(run_dir.path), "cancel_requested": True, "state": run_dir.state})
     return 0

@@ -13,9 +13,12 @@ def register(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. --set train.lr=1e-4 (repeatable)")
     p.add_argument("--detach", action="store_true", help="start the run and return at once; follow it with `attach`")
-    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories are created (default: runs)")
+    p.add_argument("--runs-dir", default=None, metavar="DIR",
+                   help="where run directories are created (default: $FTWIZARD_RUNS_DIR, else runs)")
     p.add_argument("--nproc", type=int, metavar="N", help="processes (GPUs) per node, through torchrun")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run directory instead of starting a new run")
+    p.add_argument("--json", action="store_true",
+                   help="when it returns, the run's outcome as JSON on stdout (run dir, status, metrics, cost)")
     p.set_defaults(handler=run)
 
 
@@ -30,7 +33,32 @@ def resolve_recipe_path(name: str) -> Path:
     return found if found is not None else p
 
 
+def run_summary(run_dir) -> dict:
+    """What a machine wants to know after `ftwizard run`: where, how it ended, and the numbers."""
+    from ftwizard.fsutil import read_json
+
+    status = run_dir.status()
+    return {
+        "run_dir": str(run_dir.path),
+        "state": status.get("state"),
+        "status": status,
+        "metrics": read_json(run_dir.metrics_path, default=None),
+        "cost": read_json(run_dir.cost_path, default=None),
+    }
+
+
 def run(args) -> int:
+    code = _run(args)
+    if getattr(args, "json", False) and getattr(args, "_run_dir", None) is not None:
+        from ftwizard.cli import output
+
+        output.print_json({"exit_code": code, **run_summary(args._run_dir)})
+    return code
+
+
+def _run(args) -> int:
+    import os
+
     from ftwizard.backends import get_backend
     from ftwizard.cli import output
     from ftwizard.errors import UsageError
@@ -41,6 +69,7 @@ def run(args) -> int:
         if args.recipe or args.overrides:
             raise UsageError("--resume continues a run as recorded; do not pass a recipe or --set with it")
         run_dir = RunDirectory.open(args.resume)
+        args._run_dir = run_dir
         recipe = run_dir.recipe()
         backend = get_backend(recipe.backend)
         output.info(f"resuming {run_dir.path}")
@@ -56,7 +85,9 @@ def run(args) -> int:
     backend = get_backend(recipe.backend)
     backend.preflight(recipe)
     header = f"ftwizard run {path}" + "".join(f" --set {o}" for o in args.overrides) + "\nfully resolved by ftwizard"
-    run_dir = RunDirectory.create(args.runs_dir, recipe.name, recipe.to_toml(header=header))
+    runs_dir = args.runs_dir or os.environ.get("FTWIZARD_RUNS_DIR") or "runs"
+    run_dir = RunDirectory.create(runs_dir, recipe.name, recipe.to_toml(header=header))
+    args._run_dir = run_dir
     output.info(f"run directory: {run_dir.path}")
     return backend.start(run_dir, recipe, detach=args.detach)
 
@@ -65,5 +96,5 @@ def run_recipe_headless(recipe: str, overrides: list[str]) -> int:
     """`ftwizard --recipe FILE`: the same as `ftwizard run FILE`."""
     import argparse
 
-    return run(argparse.Namespace(recipe=recipe, overrides=overrides, detach=False, runs_dir="runs",
-                                  nproc=None, resume=None))
+    return run(argparse.Namespace(recipe=recipe, overrides=overrides, detach=False, runs_dir=None,
+                                  nproc=None, resume=None, json=False))
