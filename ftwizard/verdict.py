@@ -1110,6 +1110,18 @@ def _showed(row: RunRow, metric: str) -> str:
     base = row.baseline.get(metric)
     if base is not None:
         s += f", {_points(m.value - base.value)} over the base model ({_pct(base.value)})"
+        if m.value - base.value < 0.005:
+            # The deciding metric shows nothing (a small model rarely gets a whole answer exactly right): say where
+            # fine-tuning did move the needle, if anywhere.
+            gains = {k: row.metrics[k].value - b.value for k, b in row.baseline.items()
+                     if k != metric and k in row.metrics and row.metrics[k].value - b.value >= 0.005}
+            # The task's own order of metrics first (slot F1 before its precision / recall), else the largest.
+            preferred = [k for k in PRIMARY_METRICS.get(row.recipe.task, ()) if k in gains]
+            if gains:
+                k = preferred[0] if preferred else max(gains, key=gains.get)
+                gain = gains[k]
+                s += (f"; its clearest gain is in {METRIC_LABELS.get(k, k)}: {_pct(row.metrics[k].value)}, "
+                      f"{_points(gain)} over the base model ({_pct(row.baseline[k].value)})")
     return s
 
 

@@ -381,3 +381,17 @@ def test_several_runs_of_one_side_name_the_best(tmp_path):
     v = build_verdict([b.path, a.path], today=SEED_DAY)
     assert v.recommendation.case == "single-run" and v.recommendation.sentence.startswith(a.name)
     assert f"best of 2 local runs: {a.name}; the others: {b.name} 64.6%" in v.recommendation.reasons
+
+
+def test_single_run_with_no_gain_on_the_deciding_metric_names_where_it_gained(tmp_path):
+    """The CPU demo's case: 0% exact match before and after, but slot F1 from 0% to 36%."""
+    run = write_run(tmp_path, "viggo-cpu-demo", verdicts=[False] * 24, baseline_verdicts=[False] * 24,
+                    training_usd=0.002, price_per_hour=0.05)
+    data = json.loads(run.metrics_path.read_text())
+    data["metrics"]["slot_f1"] = {"n": 24, "value": 0.364, "ci_low": 0.259, "ci_high": 0.451}
+    data["baseline"]["slot_f1"] = {"n": 24, "value": 0.0, "ci_low": 0.0, "ci_high": 0.1}
+    run.metrics_path.write_text(json.dumps(data))
+    v = build_verdict([run.path], today=SEED_DAY)
+    s = v.recommendation.sentence
+    assert "reached 0.0% exact match" in s and "+0.0 points over the base model (0.0%)" in s
+    assert "its clearest gain is in slot F1: 36.4%, +36.4 points over the base model (0.0%)" in s
