@@ -326,3 +326,16 @@ def test_cli_table_and_usage_errors(tmp_path):
     assert est["hosted"]["billed_tokens"] == 20000 * 300 * 1  # 20,000 x 3 > 25,000: the cookbook picks 1 epoch
     assert est["local"]["model"] == "meta-llama/Llama-3.1-8B"
     assert _cli("estimate").returncode == 2
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--examples", "0", "--tokens-per-example", "200"], "--examples must be > 0 (got 0)"),
+    (["--examples", "10", "--tokens-per-example", "-3"], "--tokens-per-example must be > 0 (got -3)"),
+    (["--examples", "10"], "describe the data with --examples N and --tokens-per-example T"),
+])
+def test_cli_without_recipe_names_the_bad_flag(flags, needle):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "ftwizard", "estimate", *flags], capture_output=True, text=True)
+    assert p.returncode == 2 and needle in p.stderr and "Traceback" not in p.stderr

@@ -47,8 +47,12 @@ def _recipe(args):
         from ftwizard.cli.run import resolve_recipe_path
 
         return load_recipe(resolve_recipe_path(args.recipe), overrides)
-    if not (args.examples and args.tokens_per_example):
+    if args.examples is None or args.tokens_per_example is None:
         raise UsageError("give a recipe FILE, or describe the data with --examples N and --tokens-per-example T")
+    from ftwizard.estimate import _positive
+
+    _positive("--examples", args.examples, integer=True)
+    _positive("--tokens-per-example", args.tokens_per_example, integer=True)
     recipe = validate_dict({"name": "what-if", "task": "sql"}, source="<what-if>")
     return recipe.with_updates(parse_overrides(overrides)) if overrides else recipe
 
