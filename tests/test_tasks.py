@@ -117,3 +117,18 @@ def test_hugging_face_dataset_offline_is_one_clear_error(monkeypatch, tmp_path):
     msg = str(ei.value)
     assert "cannot load Hugging Face dataset `GEM/viggo` split `train`" in msg and "Offline?" in msg
     assert "Traceback" not in msg
+
+
+def test_columns_mapping_to_a_missing_csv_column_names_it(tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("sentence,mr\nhello,inform(name[x])\n")
+    r = recipe(f'task = "viggo"\n[data]\nsource = "files"\ntrain = "{f}"\neval = "{f}"\n'
+               '[data.columns]\ntarget = "sentense"\nmeaning_representation = "mr"\n')
+    with pytest.raises(UsageError) as ei:
+        get_task("viggo").load_split(r, "train")
+    msg = str(ei.value)
+    assert "data.columns.target names column `sentense`" in msg and "did you mean `sentence`" in msg
+    r = recipe(f'task = "viggo"\n[data]\nsource = "files"\ntrain = "{f}"\neval = "{f}"\n'
+               '[data.columns]\ntarget = "sentence"\nmeaning_representation = "mr"\n')
+    split = get_task("viggo").load_split(r, "train")
+    assert split.rows[0]["target"] == "hello"
