@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
 
 GIB = 1024**3
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: estimated local lengths count template pieces and field values apart
 
 # -- Calibration (docs/estimates.md has the derivations) ---------------------------------------------------------
 # Fraction of the card's dense 16-bit tensor peak that HF Trainer + PEFT reach, by how the base is loaded.

@@ -17,6 +17,18 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Token statistics and BPE caches in a fresh folder: results never depend on what earlier runs cached."""
+    old = os.environ.get("FTWIZARD_CACHE_DIR")
+    os.environ["FTWIZARD_CACHE_DIR"] = str(tmp_path_factory.mktemp("ftwizard-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FTWIZARD_CACHE_DIR", None)
+    else:
+        os.environ["FTWIZARD_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny Llama (2 layers, hidden 64) with a BPE tokenizer trained here, saved as a model folder."""
