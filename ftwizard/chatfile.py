@@ -160,3 +160,20 @@ def check_chat_examples(examples: list, counter: TokenCounter,
         encoding=counter.encoding_name,
         warnings=warnings,
     )
+
+
+def billed_tokens(messages_per_example: list[list[dict]], counter: TokenCounter,
+                  max_tokens_per_example: int = DEFAULT_MAX_TOKENS_PER_EXAMPLE) -> dict:
+    """The cookbook's billing count alone, for messages we rendered ourselves (so well-formed): what `estimate`
+    needs, without the format checks and statistics of `check_chat_examples` (same numbers, ~2x faster)."""
+    total = too_long = 0
+    sum_tokens = sum_assistant = 0
+    for msgs in messages_per_example:
+        n = counter.count_messages(msgs)
+        total += min(max_tokens_per_example, n)
+        too_long += n > max_tokens_per_example
+        sum_tokens += n
+        sum_assistant += counter.count_assistant(msgs)
+    k = max(1, len(messages_per_example))
+    return {"billed_tokens_per_epoch": total, "n_too_long": too_long, "tokens_mean": round(sum_tokens / k, 2),
+            "assistant_mean": round(sum_assistant / k, 2)}

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
 
 GIB = 1024**3
-CACHE_VERSION = 2  # 2: estimated local lengths count template pieces and field values apart
+CACHE_VERSION = 3  # 2: estimated local lengths count template pieces apart; 3: lean billed-token count
 
 # -- Calibration (docs/estimates.md has the derivations) ---------------------------------------------------------
 # Fraction of the card's dense 16-bit tensor peak that HF Trainer + PEFT reach, by how the base is loaded.
@@ -365,7 +365,7 @@ def token_stats(recipe: "Recipe", hosted: "HostedModel", *, tokenizer_file: Path
 
 
 def _count_tokens(recipe: "Recipe", task, templates, hosted: "HostedModel", tokenizer_file: Path | None) -> dict:
-    from ftwizard.chatfile import check_chat_examples
+    from ftwizard.chatfile import billed_tokens
     from ftwizard.tokens import TokenCounter
 
     rows = task.load_split(recipe, "train").rows
@@ -376,8 +376,7 @@ def _count_tokens(recipe: "Recipe", task, templates, hosted: "HostedModel", toke
         except UsageError:
             eval_rows = []
     hosted_counter = TokenCounter(hosted.encoding)
-    report = check_chat_examples([{"messages": templates.messages(r)} for r in rows], hosted_counter,
-                                 hosted.max_tokens_per_example)
+    report = billed_tokens([templates.messages(r) for r in rows], hosted_counter, hosted.max_tokens_per_example)
     prompt_counts = [hosted_counter.count_messages(templates.messages(r, with_answer=False)) for r in rows[:2000]]
     if tokenizer_file is not None:
         from tokenizers import Tokenizer
@@ -399,11 +398,11 @@ def _count_tokens(recipe: "Recipe", task, templates, hosted: "HostedModel", toke
         "local_tokens": method,
         "hosted": {
             "encoding": hosted.encoding, "max_tokens_per_example": hosted.max_tokens_per_example,
-            "billed_tokens_per_epoch": report.billed_tokens_per_epoch,
-            "tokens_mean": report.tokens_per_example["mean"],
-            "assistant_mean": report.assistant_tokens_per_example["mean"],
+            "billed_tokens_per_epoch": report["billed_tokens_per_epoch"],
+            "tokens_mean": report["tokens_mean"],
+            "assistant_mean": report["assistant_mean"],
             "prompt_mean": round(statistics.fmean(prompt_counts), 2) if prompt_counts else 0.0,
-            "n_too_long": report.n_too_long, "format_errors": sum(report.errors.values()),
+            "n_too_long": report["n_too_long"], "format_errors": 0,
         },
     }
 
