@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Iterator
 
 from ftwizard.errors import UsageError, did_you_mean
 
@@ -17,6 +18,22 @@ def _stringify(v) -> str:
     if isinstance(v, str):
         return v
     return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+
+
+def iter_jsonl_objects(lines) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, object, None) for each JSON object line, or (line number, None, problem); blank lines skipped."""
+    for no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield no, None, f"not valid JSON ({e.msg} at column {e.colno})"
+            continue
+        if not isinstance(obj, dict):
+            yield no, None, f"a JSON object was expected, got {type(obj).__name__}"
+            continue
+        yield no, obj, None
 
 
 def read_jsonl(path: Path) -> list[Record]:
@@ -37,19 +54,12 @@ def read_jsonl(path: Path) -> list[Record]:
             if not all(isinstance(r, dict) for r in data):
                 raise UsageError(f"{path}: a JSON array of objects was expected")
             return [{k: _stringify(v) for k, v in r.items()} for r in data]
-        for no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{path}: line {no}: not valid JSON ({e.msg} at column {e.colno})")
+        for no, obj, problem in iter_jsonl_objects(f):
+            if problem:
+                problems.append(f"{path}: line {no}: {problem}")
                 if len(problems) >= 10:
                     problems.append(f"{path}: (stopped after 10 broken lines)")
                     break
-                continue
-            if not isinstance(obj, dict):
-                problems.append(f"{path}: line {no}: a JSON object was expected, got {type(obj).__name__}")
                 continue
             rows.append({k: _stringify(v) for k, v in obj.items()})
     if problems:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from ftwizard.datasource import iter_jsonl_objects
 from ftwizard.errors import UsageError
 from ftwizard.evaluation.stats import proportion
 
@@ -77,30 +78,20 @@ def read_predictions_file(path: str | Path, task: str) -> list[dict]:
     rows: list[dict] = []
     problems: list[str] = []
     with f:
-        for no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"line {no}: not valid JSON ({e.msg} at column {e.colno})")
+        for no, obj, problem in iter_jsonl_objects(f):
+            if problem:
+                problems.append(f"line {no}: {problem}")
+            elif missing := [k for k in required if k not in obj]:
+                hint = " (the CREATE TABLE statements execution match runs on)" if "context" in missing else ""
+                problems.append(f"line {no}: missing {', '.join(f'`{k}`' for k in missing)}{hint}")
+            elif wrong := [k for k in required if not isinstance(obj[k], str)]:
+                problems.append(f"line {no}: {', '.join(f'`{k}`' for k in wrong)} must be a string")
             else:
-                if not isinstance(obj, dict):
-                    problems.append(f"line {no}: a JSON object was expected, got {type(obj).__name__}")
-                else:
-                    missing = [k for k in required if k not in obj]
-                    wrong = [k for k in required if k in obj and not isinstance(obj[k], str)]
-                    if missing:
-                        hint = " (the CREATE TABLE statements execution match runs on)" if "context" in missing else ""
-                        problems.append(f"line {no}: missing {', '.join(f'`{k}`' for k in missing)}{hint}")
-                    elif wrong:
-                        problems.append(f"line {no}: {', '.join(f'`{k}`' for k in wrong)} must be a string")
-                    else:
-                        row: dict[str, Any] = {k: obj[k] for k in required}
-                        row["line"] = no
-                        if "index" in obj:
-                            row["index"] = obj["index"]
-                        rows.append(row)
+                row: dict[str, Any] = {k: obj[k] for k in required}
+                row["line"] = no
+                if "index" in obj:
+                    row["index"] = obj["index"]
+                rows.append(row)
             if len(problems) >= 10:
                 problems.append("(stopped after 10 bad lines)")
                 break
