@@ -5,7 +5,6 @@ Used by `evaluate_run` (as predictions arrive) and by `ftwizard score FILE.jsonl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable
 
