@@ -73,6 +73,20 @@ def assert_no_secret(run: RunDirectory, *texts: str, key: str = DEFAULT_KEY) -> 
         assert key not in t
 
 
+def start_held_job(fake, tmp_path: Path) -> RunDirectory:
+    """`ftwizard run --detach` with the fake holding the job in `running`; returns once the job runs."""
+    fake.hold_running = True
+    assert main(["run", str(SQL_RECIPE), "--detach", "--runs-dir", str(tmp_path / "runs")]
+                + sum((["--set", s] for s in SMALL), [])) == 0
+    (run_path,) = (tmp_path / "runs").iterdir()
+    run = RunDirectory(run_path)
+    deadline = time.time() + 30
+    while run.status().get("job_status") != "running":
+        assert time.time() < deadline, run.status()
+        time.sleep(0.05)
+    return run
+
+
 def metric_steps(run: RunDirectory) -> list[int]:
     return [e["step"] for e in run.events(("metric",))]
 
@@ -238,16 +252,7 @@ def test_event_pagination_records_every_event_once_in_order(fake, tmp_path):
 
 
 def test_resume_refollows_the_same_job(fake, tmp_path):
-    fake.hold_running = True
-    code = main(["run", str(SQL_RECIPE), "--detach", "--runs-dir", str(tmp_path / "runs")]
-                + sum((["--set", s] for s in SMALL), []))
-    assert code == 0
-    (run_path,) = (tmp_path / "runs").iterdir()
-    run = RunDirectory(run_path)
-    deadline = time.time() + 30
-    while run.status().get("job_status") != "running":
-        assert time.time() < deadline, run.status()
-        time.sleep(0.05)
+    run = start_held_job(fake, tmp_path)
     os.kill(run.status()["pid"], signal.SIGKILL)  # the worker we started dies; the job goes on
     time.sleep(0.2)
     fake.hold_running = False
@@ -278,15 +283,8 @@ def test_resume_after_a_crash_mid_create_adopts_the_job(fake, tmp_path):
 
 
 def test_cancel_cancels_the_job(fake, tmp_path):
-    fake.hold_running = True
-    assert main(["run", str(SQL_RECIPE), "--detach", "--runs-dir", str(tmp_path / "runs")]
-                + sum((["--set", s] for s in SMALL), [])) == 0
-    (run_path,) = (tmp_path / "runs").iterdir()
-    run = RunDirectory(run_path)
+    run = start_held_job(fake, tmp_path)
     deadline = time.time() + 30
-    while run.status().get("job_status") != "running":
-        assert time.time() < deadline, run.status()
-        time.sleep(0.05)
     assert main(["cancel", str(run.path)]) == 0
     while run.state != "cancelled":
         assert time.time() < deadline, run.status()
@@ -350,15 +348,8 @@ def test_ctrl_c_asks_cancel_the_job_or_detach(fake, tmp_path, choice):
 
     from ftwizard.backends import hosted
 
-    fake.hold_running = True
-    assert main(["run", str(SQL_RECIPE), "--detach", "--runs-dir", str(tmp_path / "runs")]
-                + sum((["--set", s] for s in SMALL), [])) == 0
-    (run_path,) = (tmp_path / "runs").iterdir()
-    run = RunDirectory(run_path)
+    run = start_held_job(fake, tmp_path)
     deadline = time.time() + 30
-    while run.status().get("job_status") != "running":
-        assert time.time() < deadline, run.status()
-        time.sleep(0.05)
     asked = []
     threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # the user's Ctrl-C
     code = hosted.follow_run(run, ask=lambda console: asked.append(1) or choice)
