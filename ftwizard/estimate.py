@@ -446,10 +446,7 @@ def padded_tokens_per_sequence(lengths: list[int], micro_batch: int, *, group_by
 # ---------------------------------------------------------------------------------------------------------------
 # Calibration from finished local runs
 
-def default_runs_dir(runs_dir: str | os.PathLike | None = "runs") -> Path:
-    if runs_dir in (None, "runs") and os.environ.get("FTWIZARD_RUNS_DIR"):
-        return Path(os.environ["FTWIZARD_RUNS_DIR"])
-    return Path(runs_dir or "runs")
+from ftwizard.rundir import default_runs_dir  # noqa: E402 - re-exported: callers import it from here too
 
 
 def _gpu_key(name: str) -> str:

@@ -216,6 +216,13 @@ class EventTail:
         return out
 
 
+def default_runs_dir(runs_dir: str | os.PathLike | None = "runs") -> Path:
+    """Where runs go: an explicit folder, else $FTWIZARD_RUNS_DIR, else `runs` (the default name yields to the env)."""
+    if runs_dir in (None, "runs") and os.environ.get("FTWIZARD_RUNS_DIR"):
+        return Path(os.environ["FTWIZARD_RUNS_DIR"])
+    return Path(runs_dir or "runs")
+
+
 def find_runs(runs_dir: str | os.PathLike) -> list[RunDirectory]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():

@@ -26,13 +26,12 @@ def attach_state(run_dirs: list[str]):
 
 
 def run(args) -> int:
-    import os
-
     from ftwizard.cli.wizard import report_live_runs
+    from ftwizard.rundir import default_runs_dir
     from ftwizard.tui.app import make_app
 
     state = attach_state(args.run_dir)
-    app = make_app(state=state, start_step=3, attach_only=True, runs_dir=os.environ.get("FTWIZARD_RUNS_DIR", "runs"))
+    app = make_app(state=state, start_step=3, attach_only=True, runs_dir=default_runs_dir())
     code = app.run()
     report_live_runs(app)
     return int(code or 0)

@@ -57,13 +57,11 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    import os
-
     from ftwizard.backends import get_backend
     from ftwizard.cli import output
     from ftwizard.errors import UsageError
     from ftwizard.recipe import load_recipe
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.rundir import RunDirectory, default_runs_dir
 
     if args.resume:
         if args.recipe or args.overrides:
@@ -85,8 +83,7 @@ def _run(args) -> int:
     backend = get_backend(recipe.backend)
     backend.preflight(recipe)
     header = f"ftwizard run {path}" + "".join(f" --set {o}" for o in args.overrides) + "\nfully resolved by ftwizard"
-    runs_dir = args.runs_dir or os.environ.get("FTWIZARD_RUNS_DIR") or "runs"
-    run_dir = RunDirectory.create(runs_dir, recipe.name, recipe.to_toml(header=header))
+    run_dir = RunDirectory.create(default_runs_dir(args.runs_dir), recipe.name, recipe.to_toml(header=header))
     args._run_dir = run_dir
     output.info(f"run directory: {run_dir.path}")
     return backend.start(run_dir, recipe, detach=args.detach)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 
 def run(_args) -> int:
+    from ftwizard.rundir import default_runs_dir
     from ftwizard.tui.app import make_app
 
-    app = make_app(runs_dir=os.environ.get("FTWIZARD_RUNS_DIR", "runs"))
+    app = make_app(runs_dir=default_runs_dir())
     code = app.run()
     report_live_runs(app)
     return int(code or 0)
