@@ -300,16 +300,9 @@ def local_tokenizer_file(base: str) -> Path | None:
     p = Path(base).expanduser()
     if p.is_dir():
         return p / "tokenizer.json" if (p / "tokenizer.json").is_file() else None
-    from ftwizard.catalog import _hub_cache_dirs
+    from ftwizard.catalog import hub_cache_file
 
-    folder = "models--" + base.replace("/", "--")
-    for d in _hub_cache_dirs():
-        snaps = d / folder / "snapshots"
-        if snaps.is_dir():
-            for snap in snaps.iterdir():
-                if (snap / "tokenizer.json").is_file():
-                    return snap / "tokenizer.json"
-    return None
+    return hub_cache_file(base, "tokenizer.json") if "/" in base else None
 
 
 def _hist(values: Iterable[int]) -> dict[str, int]:

@@ -31,38 +31,14 @@ LOCAL_TOKENS_PER_CL100K_TOKEN = 1.2
 # ---------------------------------------------------------------------------------------------
 # Local tokenizer: the real one when its tokenizer.json is on disk (a model folder or the HF cache)
 
-def _hf_cache_dirs() -> list[Path]:
-    dirs = []
-    if os.environ.get("HF_HUB_CACHE"):
-        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
-    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    dirs.append(hf_home / "hub")
-    return dirs
-
-
-def find_tokenizer_json(base: str) -> Path | None:
-    p = Path(base).expanduser()
-    if p.is_dir():
-        cand = p / "tokenizer.json"
-        return cand if cand.exists() else None
-    if "/" in base:
-        repo = "models--" + base.replace("/", "--")
-        for d in _hf_cache_dirs():
-            snaps = d / repo / "snapshots"
-            if snaps.is_dir():
-                for snap in sorted(snaps.iterdir(), reverse=True):
-                    cand = snap / "tokenizer.json"
-                    if cand.exists():
-                        return cand
-    return None
-
-
 class LocalLengths:
     """Token lengths of the local training text: real (tokenizers) or estimated (cl100k x factor)."""
 
     def __init__(self, recipe: "Recipe", counter: TokenCounter):
         self.counter = counter
-        self.path = find_tokenizer_json(recipe.model.base)
+        from ftwizard.estimate import local_tokenizer_file
+
+        self.path = local_tokenizer_file(recipe.model.base)
         self.exact = False
         self.source = ""
         self._tok = None

@@ -308,15 +308,20 @@ def _hub_cache_dirs() -> list[Path]:
     return dirs
 
 
-def _config_in_hub_cache(model_id: str) -> Path | None:
+def hub_cache_file(model_id: str, name: str) -> Path | None:
+    """`name` (config.json, tokenizer.json) from the newest snapshot of `model_id` in the Hugging Face cache."""
     folder = "models--" + model_id.replace("/", "--")
     for d in _hub_cache_dirs():
         snaps = d / folder / "snapshots"
         if snaps.is_dir():
             for snap in sorted(snaps.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-                if (snap / "config.json").is_file():
-                    return snap / "config.json"
+                if (snap / name).is_file():
+                    return snap / name
     return None
+
+
+def _config_in_hub_cache(model_id: str) -> Path | None:
+    return hub_cache_file(model_id, "config.json")
 
 
 def _config_from_hub(model_id: str) -> dict | None:

@@ -45,25 +45,9 @@ MARKER_KEY = "ftwizard_run"
 
 def render_chat_files(recipe, out_dir: Path) -> dict[str, Path]:
     """The training (and validation) chat files, as `ftwizard prepare` writes them."""
-    try:
-        from ftwizard.prepare import render_chat_files as prepare_render
-    except ImportError:  # prepare.py not there: the same files from the task API
-        prepare_render = None
-    if prepare_render is not None:
-        return prepare_render(recipe, out_dir)
-    from ftwizard.tasks import get_task
+    from ftwizard.prepare import render_chat_files as prepare_render
 
-    task = get_task(recipe.task)
-    templates = task.templates(recipe)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"train": out_dir / "openai_train.jsonl"}
-    which = [("train", "train")] + ([("validation", "eval")] if recipe.hosted.validation else [])
-    for key, split in which:
-        paths[key] = out_dir / f"openai_{key}.jsonl"
-        rows = task.load_split(recipe, split).rows
-        paths[key].write_text("".join(json.dumps({"messages": templates.messages(r)}) + "\n" for r in rows),
-                              encoding="utf-8")
-    return paths
+    return prepare_render(recipe, out_dir)
 
 
 def check_chat_file(path: Path, model: str):
