@@ -533,16 +533,8 @@ def _metric_cell(m: Metric | None, base: Metric | None, sep: str = " ") -> str:
 
 
 def _wilson(k: int, n: int) -> tuple[float, float]:
-    try:
-        from ftwizard.evaluation.stats import wilson_interval
-    except ImportError:  # the formula, should the evaluation package be absent
-        if n <= 0:
-            return (0.0, 1.0)
-        p, z2 = k / n, Z95 * Z95
-        den = 1 + z2 / n
-        centre = (p + z2 / (2 * n)) / den
-        half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / den
-        return (max(0.0, centre - half), min(1.0, centre + half))
+    from ftwizard.evaluation.stats import wilson_interval
+
     return wilson_interval(k, n)
 
 

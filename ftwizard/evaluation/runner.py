@@ -177,35 +177,9 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
 # Local models
 
 def _load_local(recipe, adapter_dir: Path | None):
-    try:
-        from ftwizard.backends.local.modeling import load_for_inference
-    except ImportError:
-        return _load_local_fallback(recipe, adapter_dir)
+    from ftwizard.backends.local.modeling import load_for_inference
+
     return load_for_inference(recipe, adapter_dir)
-
-
-def _load_local_fallback(recipe, adapter_dir: Path | None):
-    """Base (+ adapter) with transformers and peft, for when the local backend's loader is absent."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kw: dict[str, Any] = {}
-    if recipe.model.gguf_file:
-        kw["gguf_file"] = recipe.model.gguf_file
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(recipe.model.base, trust_remote_code=recipe.model.trust_remote_code, **kw)
-        model = AutoModelForCausalLM.from_pretrained(recipe.model.base, trust_remote_code=recipe.model.trust_remote_code, **kw)
-    except OSError as e:
-        raise UsageError(f"model.base = {recipe.model.base!r} could not be loaded ({str(e).splitlines()[0]}); "
-                         "use a local folder or a model already in the Hugging Face cache") from None
-    if adapter_dir is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter_dir))
-    use_cuda = recipe.hardware.device != "cpu" and torch.cuda.is_available()
-    if use_cuda:
-        model = model.to("cuda")
-    return model, tokenizer
 
 
 def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, model, tokenizer, advanced) -> None:
@@ -305,10 +279,8 @@ def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, 
         if confirm_cost is not None and not confirm_cost(est):
             raise RunFailed(f"baseline evaluation of {model_name} not started (estimated ${est['usd']:.4f}): declined")
     if client is None:
-        try:
-            from ftwizard.backends.hosted.serving import ServingClient
-        except ImportError:
-            raise RunFailed("hosted evaluation needs ftwizard.backends.hosted.serving, which this install lacks") from None
+        from ftwizard.backends.hosted.serving import ServingClient
+
         client = ServingClient(recipe)
     price = _prices(model_name)
     appender = _Appender(path)

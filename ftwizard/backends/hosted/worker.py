@@ -37,12 +37,8 @@ def evaluate(run: RunDirectory, recipe) -> None:
     if not recipe.eval.enabled:
         run.log("evaluation is off (eval.enabled = false)", source="hosted")
         return
-    try:
-        from ftwizard.evaluation.runner import evaluate_run
-    except ImportError:
-        run.log("evaluation is not available in this version; evaluate later with `ftwizard eval RUN_DIR`",
-                level="warning", source="hosted")
-        return
+    from ftwizard.evaluation.runner import evaluate_run
+
     try:
         evaluate_run(run)
         if recipe.eval.baseline:

@@ -199,17 +199,12 @@ def catalog_price_for(device_name: str) -> tuple[float | None, str, str]:
 def get_estimate(recipe, runs_dir: Path | None = None) -> tuple[dict | None, dict | None]:
     """(what train_summary.json records: the uncalibrated vram_gb / hours / tokens_per_s, the estimate as the
     user saw it) - both None when the estimator is not available or cannot estimate this model."""
-    try:
-        from ftwizard.estimate import estimate_recipe, run_record_estimate
-    except ImportError:
-        return None, None
+    from ftwizard.estimate import estimate_recipe, run_record_estimate
+
     try:
         est = estimate_recipe(recipe, runs_dir=runs_dir)
         local = est.get("local") or {}
-        try:
-            record = run_record_estimate(est)
-        except (KeyError, TypeError):
-            record = {k: local.get(k) for k in ("vram_gb", "hours", "tokens_per_s") if k in local}
+        record = run_record_estimate(est)
         shown = {k: local.get(k) for k in ("vram_gb", "hours", "tokens_per_s", "cost_usd", "gpu", "fits") if k in local}
         return record, shown
     except Exception:  # noqa: BLE001 - an estimate is a courtesy, never a reason to fail
@@ -536,11 +531,8 @@ class Worker:
                    "no price: set hardware.price_per_hour")
 
     def _evaluate(self, model, tok) -> None:
-        try:
-            from ftwizard.evaluation.runner import evaluate_run
-        except ImportError:
-            self.log("evaluation is not available in this version: skipped", level="warning")
-            return
+        from ftwizard.evaluation.runner import evaluate_run
+
         tok.padding_side = "left"
         model.eval()
         if hasattr(model, "config"):
