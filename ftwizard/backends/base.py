@@ -1,0 +1,82 @@
+"""The one backend interface: what the CLI and the TUI call, and what every backend implements.
+
+A backend launches a run's worker in its own session and then only the run directory speaks: backends never
+print (the faces follow `status.json` / `events.jsonl`). This module is light: no torch, no provider SDK.
+
+Two kinds of backend implement `Backend`:
+- `local` (transformers + peft, `ftwizard.backends.local`),
+- `hosted`, one instance per provider (`openai`, `azure`, `together`, `tinker`), each a `HostedProvider`
+  that declares its `ProviderCapabilities` and prices its own jobs from the catalog.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from ftwizard.recipe import Recipe
+    from ftwizard.rundir import RunDirectory
+
+
+class Backend(ABC):
+    """A way to train: checked before anything exists, launched into its own process, resumed, cancelled."""
+
+    name: ClassVar[str] = ""
+
+    @abstractmethod
+    def preflight(self, recipe: "Recipe") -> None:
+        """Every check that can fail before a run directory exists (a missing key, 8-bit without CUDA, a model
+        that is closed for training, bad data); raises UsageError with all problems at once."""
+
+    @abstractmethod
+    def launch(self, run: "RunDirectory", recipe: "Recipe") -> None:
+        """Start the run's worker in a new session (it survives the terminal) and record it in status.json."""
+
+    @abstractmethod
+    def resume(self, run: "RunDirectory") -> None:
+        """Continue a run from its directory alone (local: last complete checkpoint; hosted: the recorded job,
+        never a second one). Raises UsageError for a run that cannot resume (finished, failed, cancelled:
+        the message says what to do instead)."""
+
+    @abstractmethod
+    def cancel(self, run: "RunDirectory") -> None:
+        """Stop the run (local: the trainer saves a checkpoint first; hosted: the provider's job is cancelled)."""
+
+    @abstractmethod
+    def is_alive(self, run: "RunDirectory") -> bool:
+        """Whether the run's worker process is still running."""
+
+
+TrainingStyle = Literal["job", "client_loop"]
+Serving = Literal["serverless", "dedicated", "deployment", "none"]
+
+
+@dataclass(frozen=True)
+class ProviderCapabilities:
+    """What a hosted provider offers, in the user's terms (shown by `estimate`, the wizard and the verdict)."""
+
+    training: TrainingStyle          # job: the provider runs a job we follow; client_loop: our worker drives steps
+    data_formats: tuple[str, ...]    # e.g. ("chat",) or ("chat", "prompt_completion", "text")
+    methods: tuple[str, ...]         # e.g. ("lora",) or ("sft", "dpo") or ("lora", "full")
+    weights_downloadable: bool       # the adapter (or merged weights) can be brought home
+    serving: Serving                 # how a fine-tune serves: serverless per token, a dedicated endpoint, a deployment
+    notes: str = ""
+
+
+class HostedProvider(Backend):
+    """A hosted fine-tuning service behind the common interface.
+
+    Keys and endpoints come only from the environment, under the SDK's own variable names
+    (`key_env`, `base_url_env`); they are never written to the run directory, a log line or an error.
+    """
+
+    key_env: ClassVar[str] = ""
+    base_url_env: ClassVar[str] = ""
+    capabilities: ClassVar[ProviderCapabilities]
+
+    @abstractmethod
+    def price(self, recipe: "Recipe") -> dict:
+        """The training cost estimate for this recipe from the catalog (one computation, in
+        `ftwizard.pricing`): at least `usd`, `billed_tokens`, `epochs`, `price_source`, `price_date`."""

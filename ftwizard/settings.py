@@ -1,0 +1,108 @@
+"""Every FTWIZARD_* setting, read in this one place, with its meaning and default (README lists them too).
+
+Functions, not module constants: tests and the TUI change the environment at run time, and each call reads
+it afresh. Provider keys are not here: they keep the SDKs' own names (OPENAI_API_KEY, TOGETHER_API_KEY, ...)
+and are read only by the provider that builds a client.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ftwizard.errors import UsageError
+
+# name -> what it means (for README and `ftwizard --help`)
+SETTINGS: dict[str, str] = {
+    "FTWIZARD_RUNS_DIR": "where runs go when --runs-dir is not given (default ./runs)",
+    "FTWIZARD_CACHE_DIR": "cache folder for token statistics and BPE ranks (default $XDG_CACHE_HOME/ftwizard)",
+    "FTWIZARD_PRICE_PER_HOUR": "your GPU price per hour, used when neither a flag nor the recipe gives one",
+    "FTWIZARD_DEBUG": "set to 1 to see the traceback of an unexpected error",
+    "FTWIZARD_THEME": "a Textual theme name for the wizard",
+    "FTWIZARD_FSDP": "set to 1 to shard the model with FSDP across the torchrun processes (local, CUDA)",
+    "FTWIZARD_TORCHRUN_ARGS": "extra torchrun flags (rendezvous for several machines)",
+    "FTWIZARD_HOSTED_POLL_SECONDS": "seconds between polls of a hosted job (default: the recipe's hosted.poll_seconds)",
+    "FTWIZARD_HOSTED_RETRY_BASE_SECONDS": "first back-off of a retried provider call (default 1 s)",
+    "FTWIZARD_HOSTED_TIMEOUT_SECONDS": "timeout of one provider request (default 120 s)",
+    "FTWIZARD_HOSTED_MAX_ATTEMPTS": "attempts of a retried provider call (default 8)",
+}
+
+
+def _raw(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def env_float(name: str, default: float, *, positive: bool = True) -> float:
+    raw = _raw(name)
+    if not raw:
+        return default
+    try:
+        v = float(raw)
+    except ValueError:
+        raise UsageError(f"environment variable {name}={raw!r}: a number was expected") from None
+    if positive and v <= 0:
+        raise UsageError(f"environment variable {name} must be > 0")
+    return v
+
+
+def env_int(name: str, default: int) -> int:
+    raw = _raw(name)
+    if not raw:
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise UsageError(f"environment variable {name}={raw!r}: a whole number was expected") from None
+    if v < 1:
+        raise UsageError(f"environment variable {name} must be >= 1")
+    return v
+
+
+def runs_dir() -> Path | None:
+    raw = _raw("FTWIZARD_RUNS_DIR")
+    return Path(raw).expanduser() if raw else None
+
+
+def cache_dir() -> Path:
+    raw = _raw("FTWIZARD_CACHE_DIR")
+    if raw:
+        return Path(raw).expanduser()
+    xdg = _raw("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "ftwizard"
+
+
+def price_per_hour() -> str:
+    """The raw FTWIZARD_PRICE_PER_HOUR ('' when unset); `ftwizard.pricing` validates and sources it."""
+    return _raw("FTWIZARD_PRICE_PER_HOUR")
+
+
+def debug() -> bool:
+    return bool(_raw("FTWIZARD_DEBUG"))
+
+
+def theme() -> str:
+    return _raw("FTWIZARD_THEME")
+
+
+def fsdp() -> bool:
+    return bool(_raw("FTWIZARD_FSDP"))
+
+
+def torchrun_args() -> str:
+    return _raw("FTWIZARD_TORCHRUN_ARGS")
+
+
+def hosted_poll_seconds(recipe_value: float) -> float:
+    return env_float("FTWIZARD_HOSTED_POLL_SECONDS", recipe_value)
+
+
+def hosted_retry_base_seconds(default: float = 1.0) -> float:
+    return env_float("FTWIZARD_HOSTED_RETRY_BASE_SECONDS", default)
+
+
+def hosted_timeout_seconds(default: float = 120.0) -> float:
+    return env_float("FTWIZARD_HOSTED_TIMEOUT_SECONDS", default)
+
+
+def hosted_max_attempts(default: int = 8) -> int:
+    return env_int("FTWIZARD_HOSTED_MAX_ATTEMPTS", default)
