@@ -12,9 +12,12 @@ Nothing in it holds a secret.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,6 +28,10 @@ from ftwizard.fsutil import atomic_write_json, atomic_write_text, read_json
 STATES = ("pending", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 EVENT_TYPES = ("log", "metric", "status", "eval", "cost", "error")
+STATUS_LOCK = ".status.lock"
+# Re-entrancy of status_lock per run folder and thread (flock is per open file description, so a
+# nested open+flock in the same process would deadlock).
+_LOCK_DEPTH: dict[tuple[str, int], int] = {}
 
 
 def utc_stamp(t: float | None = None) -> str:
@@ -130,8 +137,38 @@ class RunDirectory:
     def write_status(self, status: dict[str, Any]) -> None:
         atomic_write_json(self.status_path, status)
 
+    @contextmanager
+    def status_lock(self) -> Iterator[None]:
+        """The one lock every writer of status.json takes (launcher, worker, cancel, evaluator, hosted job):
+        a read-modify-write under it never loses another process's fields (e.g. a cancel during upload).
+        Re-entrant within a process, so a caller may hold it around a check-then-update."""
+        key = (str(self.path.resolve()), threading.get_ident())
+        depth = _LOCK_DEPTH.get(key, 0)
+        if depth:
+            _LOCK_DEPTH[key] = depth + 1
+            try:
+                yield
+            finally:
+                _LOCK_DEPTH[key] -= 1
+            return
+        fd = os.open(self.path / STATUS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _LOCK_DEPTH[key] = 1
+            try:
+                yield
+            finally:
+                _LOCK_DEPTH.pop(key, None)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     def update_status(self, **fields: Any) -> dict[str, Any]:
-        """Merge fields into status.json (atomically) and return the new status."""
+        """Merge fields into status.json (atomically, under `status_lock`) and return the new status."""
+        with self.status_lock():
+            return self._update_status_unlocked(fields)
+
+    def _update_status_unlocked(self, fields: dict[str, Any]) -> dict[str, Any]:
         status = self.status()
         state = fields.get("state")
         if state is not None and state not in STATES:

@@ -17,7 +17,6 @@ and on the other node(s), with the same run directory (a shared filesystem, or a
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shlex
 import signal
@@ -25,7 +24,6 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
@@ -41,20 +39,9 @@ WORKER_MODULE = "ftwizard.backends.local.worker"
 # ---------------------------------------------------------------------------------------
 # status.json, shared by the launcher and the worker: read-modify-write under a lock
 
-@contextmanager
-def _status_lock(run: RunDirectory):
-    fd = os.open(run.path / ".status.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
 def update_status_locked(run: RunDirectory, **fields: Any) -> dict[str, Any]:
-    with _status_lock(run):
-        return run.update_status(**fields)
+    """Kept for callers: `RunDirectory.update_status` takes the status lock itself."""
+    return run.update_status(**fields)
 
 
 # ---------------------------------------------------------------------------------------
