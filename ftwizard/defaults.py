@@ -1,0 +1,183 @@
+"""Defaults a user would choose for their own data: run name, held-out eval split, steps, warm-up, model fit,
+and the warnings to show before launch when the settings cannot learn.
+
+The engine of the wizard's own-data screen, `prepare` and the local preflight: one place for each default, so
+every face proposes the same recipe. Light (no torch); the model fit calls the estimator (`ftwizard.estimate`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from ftwizard.recipe import Recipe
+
+# A held-out eval split when the recipe names none (data.eval = ""): a seeded 10%, at most 1,000 examples.
+HOLDOUT_FRACTION = 0.10
+HOLDOUT_MAX = 1000
+HOLDOUT_MIN_TRAIN = 10  # fewer training rows than this: nothing is held out (and `prepare` says so)
+# Custom data trains by epochs (train.max_steps = 0); warm-up as a share of the run.
+DEFAULT_EPOCHS = 3.0
+DEFAULT_WARMUP_RATIO = 0.05
+# LoRA learning rates people use: 1e-5 .. 1e-3 (QLoRA 2e-4, the seed 3e-4, tiny CPU demos 1e-3).
+LR_USUAL = (1e-5, 2e-3)
+LR_FAR_FACTOR = 10.0  # "far outside" = more than this factor beyond the usual range
+# Headroom kept free on the GPU when choosing a model and quantization.
+GPU_HEADROOM = 0.15
+
+
+def run_name_from_data(path: str | Path) -> str:
+    """A run name from the data file: `support_tickets.train.jsonl` -> `support_tickets`."""
+    stem = Path(str(path)).name
+    for suffix in (".jsonl", ".ndjson", ".json", ".csv", ".tsv"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    stem = re.sub(r"[._-](train|training|data)$", "", stem, flags=re.IGNORECASE) or stem
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")
+    if not name or not name[0].isalnum():
+        name = "my-data" + (f"-{name}" if name else "")
+    return name[:80]
+
+
+def holdout_size(n_rows: int, *, fraction: float = HOLDOUT_FRACTION, max_eval: int = HOLDOUT_MAX) -> int:
+    """How many rows a held-out eval split takes from `n_rows` (0 when too few to spare any)."""
+    if n_rows < HOLDOUT_MIN_TRAIN:
+        return 0
+    return max(1, min(max_eval, int(round(n_rows * fraction))))
+
+
+def holdout_indices(n_rows: int, *, seed: int, fraction: float = HOLDOUT_FRACTION,
+                    max_eval: int = HOLDOUT_MAX) -> tuple[list[int], list[int]]:
+    """(train indices, eval indices): a seeded random sample held out, both in the file's order, disjoint."""
+    k = holdout_size(n_rows, fraction=fraction, max_eval=max_eval)
+    held = set(random.Random(seed).sample(range(n_rows), k)) if k else set()
+    return [i for i in range(n_rows) if i not in held], sorted(held)
+
+
+def holdout_split(rows: Sequence[Any], *, seed: int, fraction: float = HOLDOUT_FRACTION,
+                  max_eval: int = HOLDOUT_MAX) -> tuple[list[Any], list[Any]]:
+    """(train rows, eval rows) of one file: the eval rows are never training rows."""
+    tr, ev = holdout_indices(len(rows), seed=seed, fraction=fraction, max_eval=max_eval)
+    return [rows[i] for i in tr], [rows[i] for i in ev]
+
+
+def steps_for(n_examples: int, *, epochs: float, micro_batch_size: int, grad_accum: int, world: int = 1) -> int:
+    """Optimizer steps for `epochs` passes over `n_examples` (each step sees micro x accum x processes examples)."""
+    per_step = max(1, micro_batch_size * grad_accum * max(1, world))
+    return max(1, math.ceil(n_examples * epochs / per_step))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    steps: int
+    warmup_steps: int
+    epochs: float          # the passes over the data these steps make
+    from_epochs: bool      # steps came from train.epochs (max_steps = 0)
+    examples_per_step: int
+
+
+def train_schedule(recipe: "Recipe", n_train: int, *, world: int = 1) -> Schedule:
+    """The local run's steps and warm-up: `train.max_steps`, or steps from `train.epochs` and the data size when it
+    is 0; warm-up `train.warmup_steps` when set, else `train.warmup_ratio` of the run; never the whole run."""
+    t = recipe.train
+    per_step = max(1, t.micro_batch_size * t.grad_accum * max(1, world))
+    if t.max_steps > 0:
+        steps, from_epochs = t.max_steps, False
+    else:
+        steps, from_epochs = steps_for(n_train, epochs=t.epochs, micro_batch_size=t.micro_batch_size,
+                                       grad_accum=t.grad_accum, world=world), True
+    ratio = getattr(t, "warmup_ratio", DEFAULT_WARMUP_RATIO)
+    warm = t.warmup_steps if t.warmup_steps > 0 else int(math.ceil(ratio * steps)) if ratio > 0 else 0
+    warm = min(warm, max(0, steps - 1))
+    return Schedule(steps=steps, warmup_steps=warm, epochs=round(steps * per_step / max(1, n_train), 3),
+                    from_epochs=from_epochs, examples_per_step=per_step)
+
+
+def learning_warnings(recipe: "Recipe", *, n_train: int, answer_cut_fraction: float | None = None,
+                      world: int = 1) -> list[str]:
+    """Settings that cannot learn, each as one sentence with the key to change (warnings, never errors)."""
+    t = recipe.train
+    out: list[str] = []
+    per_step = max(1, t.micro_batch_size * t.grad_accum * max(1, world))
+    if t.warmup_steps > 0 and t.max_steps > 0 and t.warmup_steps >= t.max_steps:
+        out.append(f"train.warmup_steps = {t.warmup_steps} is not shorter than train.max_steps = {t.max_steps}: "
+                   "the learning rate never reaches its peak; use train.warmup_ratio (e.g. 0.05) instead")
+    elif t.warmup_steps > 0 and t.max_steps == 0:
+        steps = steps_for(n_train, epochs=t.epochs, micro_batch_size=t.micro_batch_size, grad_accum=t.grad_accum,
+                          world=world)
+        if t.warmup_steps >= steps:
+            out.append(f"train.warmup_steps = {t.warmup_steps} is not shorter than the run ({steps} steps from "
+                       f"{t.epochs:g} epochs of {n_train:,} examples); use train.warmup_ratio instead")
+    lo, hi = LR_USUAL
+    if t.lr < lo / LR_FAR_FACTOR or t.lr > hi * LR_FAR_FACTOR:
+        out.append(f"train.lr = {t.lr:g} is far outside the usual LoRA range ({lo:g} to {hi:g}): "
+                   + ("the adapter will barely move" if t.lr < lo else "training will likely diverge"))
+    if t.max_steps > 0 and n_train:
+        passes = t.max_steps * per_step / n_train
+        if passes > 30:
+            out.append(f"train.max_steps = {t.max_steps} makes {passes:.0f} passes over {n_train:,} examples: it will "
+                       f"memorize them; set train.max_steps = 0 and train.epochs (e.g. {DEFAULT_EPOCHS:g})")
+    if answer_cut_fraction is not None and answer_cut_fraction > 0.5:
+        out.append(f"train.max_length = {t.max_length} cuts the answer off {answer_cut_fraction:.0%} of training "
+                   "examples: raise train.max_length")
+    return out
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    model: str
+    quant: str
+    vram_gb: float
+    gpu_vram_gb: float
+    reason: str
+
+
+def choose_model_for_gpu(gpu: str, candidates: Sequence[str], *, seq_len: int = 512, micro_batch: int = 4,
+                         rank: int = 16, headroom: float = GPU_HEADROOM) -> ModelChoice | None:
+    """The first of `candidates` (best first), with the lightest-touch quantization (none, 8bit, 4bit), whose
+    estimated training memory leaves `headroom` of the GPU free; None when none fits. The estimate is
+    `ftwizard.estimate.estimate_vram` (the one VRAM model)."""
+    from ftwizard.catalog import get_gpu, get_open_model
+    from ftwizard.estimate import estimate_vram
+
+    g = get_gpu(gpu)
+    budget = g.vram_gb * (1.0 - headroom)
+    for model_id in candidates:
+        om = get_open_model(model_id, allow_hub=False)
+        for quant in ("none", "8bit", "4bit"):
+            if quant != "none" and g.name.lower() == "cpu":
+                break
+            est = estimate_vram(om, quant=quant, rank=rank, micro_batch=micro_batch, seq_len=seq_len,
+                                target_modules=["all-linear"])
+            if est["vram_gb"] <= budget:
+                return ModelChoice(model=model_id, quant=quant, vram_gb=round(est["vram_gb"], 1),
+                                   gpu_vram_gb=g.vram_gb,
+                                   reason=f"{model_id} ({quant}) needs ~{est['vram_gb']:.1f} GB of the {g.name}'s "
+                                          f"{g.vram_gb:g} GB, leaving {headroom:.0%} headroom")
+    return None
+
+
+def own_data_recipe(train_path: str | Path, *, eval_path: str | Path | None = None, model: str | None = None,
+                    gguf_file: str = "", data_format: str = "auto", **train: Any) -> dict[str, Any]:
+    """The recipe (a dict for `validate_dict`) the own-data path proposes for a data file: named after it, the
+    format detected, an eval split held out unless one is given, epochs instead of fixed steps, warm-up by ratio."""
+    d: dict[str, Any] = {
+        "name": run_name_from_data(train_path),
+        "task": "custom",
+        "backend": "local",
+        "data": {"source": "files", "format": data_format, "train": str(train_path),
+                 "eval": str(eval_path) if eval_path else ""},
+        "train": {"max_steps": 0, "epochs": DEFAULT_EPOCHS, "warmup_steps": 0,
+                  "warmup_ratio": DEFAULT_WARMUP_RATIO, **train},
+    }
+    if model:
+        d["model"] = {"base": model}
+        if gguf_file:
+            d["model"]["gguf_file"] = gguf_file
+    return d
