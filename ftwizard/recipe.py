@@ -29,9 +29,14 @@ class DataSection(_Section):
         "bundled", description="bundled: the copy shipped with ftwizard; files: local JSONL/CSV; hf: a Hugging Face dataset"
     )
     train: str = Field("train", description="split name (bundled/hf) or file path (files) of the training examples")
-    eval: str = Field("test", description="split name (bundled/hf) or file path (files) of the evaluation examples")
+    eval: str = Field("test", description="split name (bundled/hf) or file path (files) of the evaluation examples "
+                      "('' with files: hold out a seeded 10% of the training file, at most 1,000)")
     hf_id: str = Field("", description="Hugging Face dataset id when source = 'hf', e.g. 'GEM/viggo'")
     hf_config: str = Field("", description="Hugging Face dataset configuration name, if any")
+    format: Literal["auto", "chat", "prompt_completion", "alpaca", "fields"] = Field(
+        "auto", description="chat: OpenAI chat JSONL ({\"messages\": [...]}); prompt_completion: prompt + completion; "
+        "alpaca: instruction / input / output; fields: any columns with [prompt] templates; auto: detected"
+    )
     columns: dict[str, str] = Field(
         default_factory=dict, description="template field = dataset column, for data whose columns are named otherwise"
     )
@@ -84,9 +89,10 @@ class TrainSection(_Section):
     max_length: int = Field(512, ge=8, le=1_000_000, description="tokens per example; longer ones are truncated")
     micro_batch_size: int = Field(8, ge=1, description="examples per device per forward pass")
     grad_accum: int = Field(16, ge=1, description="gradient accumulation steps")
-    max_steps: int = Field(400, ge=0, description="optimizer steps (0 = use `epochs`)")
-    epochs: float = Field(1.0, gt=0, description="passes over the data when max_steps = 0")
-    warmup_steps: int = Field(100, ge=0)
+    max_steps: int = Field(0, ge=0, description="optimizer steps (0 = from `epochs` and the data size)")
+    epochs: float = Field(3.0, gt=0, description="passes over the data when max_steps = 0")
+    warmup_steps: int = Field(0, ge=0, description="warm-up steps (0 = `warmup_ratio` of the run)")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="warm-up as a share of the run when warmup_steps = 0")
     lr: float = Field(3e-4, gt=0, lt=1, description="peak learning rate")
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
     optimizer: str = Field("adamw_torch", description="a transformers optimizer name")
