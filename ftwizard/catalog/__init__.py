@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,35 +21,95 @@ def load_toml(name: str) -> dict:
 
 @dataclass(frozen=True)
 class HostedModel:
+    """A model a hosted provider fine-tunes, with its prices (USD per 1M tokens) and dates.
+
+    `input_usd_per_1m` / `output_usd_per_1m` are the fine-tune's per-token serving prices; None where a fine-tune
+    serves only on hourly hardware (`hosting_usd_per_hour`: a Together dedicated endpoint, an Azure deployment).
+    Availability (`training_available_until`, `shutdown_date`, `trainable`) and the rest stay in `extra` too,
+    read through the properties below, so `--as-of` can judge any day.
+    """
+
     id: str
     provider: str
     encoding: str
     training_usd_per_1m: float
-    input_usd_per_1m: float
-    output_usd_per_1m: float
-    max_tokens_per_example: int
-    context_window: int
     price_source: str
     price_date: str
+    input_usd_per_1m: float | None = None
+    output_usd_per_1m: float | None = None
+    max_tokens_per_example: int = 16_385
+    context_window: int = 16_385
     aliases: tuple[str, ...] = ()
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
+    @property
+    def training_available_until(self) -> str | None:
+        """The last day (ISO, inclusive) a fine-tuning job can be created; None: no announced end."""
+        return self.extra.get("training_available_until")
 
-def hosted_models() -> list[HostedModel]:
+    @property
+    def shutdown_date(self) -> str | None:
+        """The day the model and every fine-tune of it stop serving (ISO); None: none announced."""
+        return self.extra.get("shutdown_date")
+
+    @property
+    def weights_downloadable(self) -> bool:
+        return bool(self.extra.get("weights_downloadable", False))
+
+    @property
+    def serving(self) -> str:
+        """serverless (per token) | dedicated (an endpoint per hour) | deployment (Azure, per hour)."""
+        return str(self.extra.get("serving", "serverless"))
+
+    @property
+    def hosting_usd_per_hour(self) -> float | None:
+        v = self.extra.get("hosting_usd_per_hour")
+        return None if v is None else float(v)
+
+    @property
+    def hub_id(self) -> str | None:
+        """The Hugging Face id of the same open weights (LoRA them locally; `eval --local` loads it)."""
+        return self.extra.get("hub_id")
+
+    def training_closed_reason(self, as_of: datetime.date) -> str | None:
+        """Why no job can be created for this model on `as_of` (None: it can)."""
+        if self.extra.get("trainable") is False:
+            return f"{self.id} cannot be fine-tuned on {self.provider}"
+        if self.shutdown_date and as_of.isoformat() >= self.shutdown_date:
+            return f"{self.id} was shut down on {self.shutdown_date}, with every fine-tune built on it"
+        if self.training_available_until and as_of.isoformat() > self.training_available_until:
+            return f"{self.provider} stopped fine-tuning jobs for {self.id} after {self.training_available_until}"
+        return None
+
+    def available(self, as_of: datetime.date) -> bool:
+        return self.training_closed_reason(as_of) is None
+
+
+@lru_cache(maxsize=1)
+def _hosted_models() -> tuple[HostedModel, ...]:
     out = []
     known = set(HostedModel.__dataclass_fields__)
     for m in load_toml("hosted_models.toml").get("model", []):
         base = {k: v for k, v in m.items() if k in known and k != "aliases"}
         out.append(HostedModel(**base, aliases=tuple(m.get("aliases", ())),
                                extra={k: v for k, v in m.items() if k not in known}))
-    return out
+    return tuple(out)
 
 
-def get_hosted_model(name: str) -> HostedModel:
-    """A hosted model by id or alias; fine-tuned ids (`ft:gpt-4o-mini-2024-07-18:org::abc`) map to their base."""
+def hosted_models(provider: str | None = None) -> list[HostedModel]:
+    """Every hosted model in the catalog (of one provider when given), in file order."""
+    return [m for m in _hosted_models() if provider is None or m.provider == provider]
+
+
+def get_hosted_model(name: str, provider: str | None = None) -> HostedModel:
+    """A hosted model by id or alias; fine-tuned ids (`ft:gpt-4o-mini-2024-07-18:org::abc`) map to their base.
+
+    Several providers train the same spelling (`gpt-4o-mini` on OpenAI and Azure, `Qwen/Qwen3-8B` on Together
+    and Tinker): `provider` picks that provider's entry (its prices and dates); without it the first entry wins.
+    """
     key = name.removeprefix("ft:").split(":")[0]
-    models = hosted_models()
+    models = hosted_models(provider)
     for m in models:
         if key == m.id or key in m.aliases:
             return m
@@ -56,12 +117,41 @@ def get_hosted_model(name: str) -> HostedModel:
         if any(key.startswith(a + "-") for a in m.aliases):
             return m
     names = [m.id for m in models] + [a for m in models for a in m.aliases]
-    raise UsageError(f"unknown hosted model `{name}`{did_you_mean(key, names)}; known: "
-                     + ", ".join(m.id for m in models))
+    where = f" for provider `{provider}`" if provider else ""
+    raise UsageError(f"unknown hosted model `{name}`{where}{did_you_mean(key, names)}; known: "
+                     + ", ".join(dict.fromkeys(m.id for m in models)))
 
 
 def wind_down() -> dict:
     return dict(load_toml("hosted_models.toml").get("wind_down", {}))
+
+
+def hosted_candidates(as_of: datetime.date) -> list[dict]:
+    """Every hosted fine-tuning candidate as the wizard and `estimate` list them, judged on `as_of`.
+
+    One dict per (provider, model): prices with source and date, whether the weights come home, how a
+    fine-tune serves, the closing dates and the days left before each, and whether a job can be created.
+    """
+    out = []
+    for m in hosted_models():
+        reason = m.training_closed_reason(as_of)
+
+        def days_left(day: str | None) -> int | None:
+            return None if not day else (datetime.date.fromisoformat(day) - as_of).days
+
+        out.append({
+            "provider": m.provider, "model": m.id, "aliases": list(m.aliases),
+            "training_usd_per_1m": m.training_usd_per_1m,
+            "input_usd_per_1m": m.input_usd_per_1m, "output_usd_per_1m": m.output_usd_per_1m,
+            "hosting_usd_per_hour": m.hosting_usd_per_hour,
+            "price_source": m.price_source, "price_date": m.price_date,
+            "weights_downloadable": m.weights_downloadable, "serving": m.serving, "hub_id": m.hub_id,
+            "training_available_until": m.training_available_until,
+            "training_days_left": days_left(m.training_available_until),
+            "shutdown_date": m.shutdown_date, "shutdown_days_left": days_left(m.shutdown_date),
+            "available": reason is None, "unavailable_reason": reason, "as_of": as_of.isoformat(),
+        })
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -198,7 +288,8 @@ def match_gpu(reported_name: str, vram_gb: float | None = None) -> GPU | None:
 
 @dataclass(frozen=True)
 class OpenModel:
-    """The shape of a decoder-only transformer (Llama-like), enough to estimate memory and FLOPs."""
+    """The shape of a decoder-only transformer (Llama-like, dense or mixture-of-experts), enough to estimate memory
+    and FLOPs. A MoE model (`experts` > 0) holds every expert in memory but runs `active_experts` per token."""
 
     id: str
     layers: int
@@ -214,6 +305,17 @@ class OpenModel:
     head_dim: int = 0
     aliases: tuple[str, ...] = ()
     qkv_bias: bool = False
+    experts: int = 0                 # routed experts per MoE layer (0: dense)
+    active_experts: int = 0          # experts each token runs through
+    expert_intermediate: int = 0     # intermediate size of one expert
+    license: str = ""
+    gated: bool = False              # the hub asks you to accept a license before download
+    instruct: bool = False           # an instruction-tuned (chat) model
+    read_on: str = ""                # when the config.json figures were read
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 0
 
     @property
     def dim_head(self) -> int:
@@ -224,28 +326,57 @@ class OpenModel:
         """Input embedding plus a separate lm_head (these stay 16-bit when the rest is quantized)."""
         return self.vocab * self.hidden * (1 if self.tied else 2)
 
-    @property
-    def linear_params(self) -> int:
-        """Parameters of the decoder blocks' linear layers: what 8-bit / 4-bit loading quantizes."""
+    def _attention_params(self) -> int:
         q = self.heads * self.dim_head
         kv = self.kv_heads * self.dim_head
-        per_layer = self.hidden * q + 2 * self.hidden * kv + q * self.hidden + 3 * self.hidden * self.intermediate
-        return self.layers * per_layer
+        return self.hidden * q + 2 * self.hidden * kv + q * self.hidden
+
+    def _mlp_params(self, active: bool) -> int:
+        if not self.is_moe:
+            return 3 * self.hidden * self.intermediate
+        n = self.active_experts if active else self.experts
+        return n * 3 * self.hidden * self.expert_intermediate + self.hidden * self.experts  # + the router
+
+    @property
+    def linear_params(self) -> int:
+        """Parameters of the decoder blocks' linear layers, every expert included: what memory holds and what
+        8-bit / 4-bit loading quantizes."""
+        return self.layers * (self._attention_params() + self._mlp_params(active=False))
+
+    @property
+    def active_linear_params(self) -> int:
+        """The blocks' linear parameters one token runs through (MoE: only its `active_experts`)."""
+        return self.layers * (self._attention_params() + self._mlp_params(active=True))
 
     @property
     def matmul_params(self) -> int:
-        """Parameters a token multiplies through: the blocks' linears and the lm_head (the lookup is free)."""
+        """Every block linear and the lm_head (the lookup is free)."""
         return self.linear_params + self.vocab * self.hidden
 
+    @property
+    def active_matmul_params(self) -> int:
+        """Parameters a token multiplies through: its active linears and the lm_head. FLOPs come from these."""
+        return self.active_linear_params + self.vocab * self.hidden
+
+    @property
+    def active_params(self) -> int:
+        return self.params - self.layers * (self._mlp_params(False) - self._mlp_params(True))
+
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("id", "family", "layers", "hidden", "intermediate", "heads",
-                                              "kv_heads", "vocab", "params", "tied", "source")}
+        d = {k: getattr(self, k) for k in ("id", "family", "layers", "hidden", "intermediate", "heads",
+                                           "kv_heads", "vocab", "params", "tied", "source", "license", "gated")}
+        if self.is_moe:
+            d.update(experts=self.experts, active_experts=self.active_experts,
+                     expert_intermediate=self.expert_intermediate, active_params=self.active_params)
+        return d
 
 
-def _computed_params(layers, hidden, intermediate, heads, kv_heads, vocab, tied, head_dim=0, qkv_bias=False) -> int:
+def _computed_params(layers, hidden, intermediate, heads, kv_heads, vocab, tied, head_dim=0, qkv_bias=False,
+                     experts=0, active_experts=0, expert_intermediate=0) -> int:
     hd = head_dim or hidden // heads
     q, kv = heads * hd, kv_heads * hd
-    per_layer = hidden * q + 2 * hidden * kv + q * hidden + 3 * hidden * intermediate + 2 * hidden
+    mlp = (experts * 3 * hidden * expert_intermediate + hidden * experts) if experts else 3 * hidden * intermediate
+    per_layer = hidden * q + 2 * hidden * kv + q * hidden + mlp + 2 * hidden
     if qkv_bias:
         per_layer += q + 2 * kv
     return vocab * hidden * (1 if tied else 2) + layers * per_layer + hidden
@@ -260,13 +391,16 @@ def open_models() -> tuple[OpenModel, ...]:
         d.setdefault("qkv_bias", d.get("family") == "qwen2")
         if "params" not in d:
             d["params"] = _computed_params(d["layers"], d["hidden"], d["intermediate"], d["heads"], d["kv_heads"],
-                                           d["vocab"], d.get("tied", False), d.get("head_dim", 0), d["qkv_bias"])
+                                           d["vocab"], d.get("tied", False), d.get("head_dim", 0), d["qkv_bias"],
+                                           d.get("experts", 0), d.get("active_experts", 0),
+                                           d.get("expert_intermediate", 0))
         out.append(OpenModel(**d))
     return tuple(out)
 
 
-_FAMILY_BY_TYPE = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "gemma": "gemma",
-                   "gemma2": "gemma", "phi3": "phi3"}
+_FAMILY_BY_TYPE = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3_moe": "qwen3",
+                   "gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma3", "gemma3_text": "gemma3", "phi3": "phi3",
+                   "gpt_oss": "gpt-oss", "mixtral": "mistral"}
 
 
 def open_model_from_config(config: dict, *, id: str, source: str) -> OpenModel:
@@ -291,10 +425,15 @@ def open_model_from_config(config: dict, *, id: str, source: str) -> OpenModel:
     elif family == "llama" and vocab >= 128000:
         family = "llama3"
     qkv_bias = bool(c.get("attention_bias", mtype == "qwen2"))
-    params = _computed_params(layers, hidden, intermediate, heads, kv, vocab, tied, head_dim, qkv_bias)
+    # mixture of experts: Qwen3-MoE / Mixtral / gpt-oss spell the counts differently
+    experts = int(c.get("num_experts") or c.get("num_local_experts") or 0)
+    active = int(c.get("num_experts_per_tok") or c.get("experts_per_token") or 0) if experts else 0
+    expert_i = int(c.get("moe_intermediate_size") or intermediate) if experts else 0
+    params = _computed_params(layers, hidden, intermediate, heads, kv, vocab, tied, head_dim, qkv_bias,
+                              experts, active, expert_i)
     return OpenModel(id=id, layers=layers, hidden=hidden, intermediate=intermediate, heads=heads, kv_heads=kv,
                      vocab=vocab, params=params, family=family, source=source, tied=tied, head_dim=head_dim,
-                     qkv_bias=qkv_bias)
+                     qkv_bias=qkv_bias, experts=experts, active_experts=active, expert_intermediate=expert_i)
 
 
 def _hub_cache_dirs() -> list[Path]:
