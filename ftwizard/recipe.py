@@ -111,13 +111,19 @@ class TrainSection(_Section):
 
 
 class HostedSection(_Section):
-    """Hosted fine-tuning (OpenAI or Azure OpenAI)."""
+    """Hosted fine-tuning: OpenAI, Azure OpenAI, Together AI or Tinker."""
 
-    provider: Literal["openai", "azure"] = "openai"
-    model: str = Field("gpt-4o-mini-2024-07-18", description="the base model to fine-tune")
-    epochs: Union[Auto, int] = Field("auto", description="'auto' or 1..50")
-    batch_size: Union[Auto, int] = "auto"
-    lr_multiplier: Union[Auto, float] = "auto"
+    provider: Literal["openai", "azure", "together", "tinker"] = "openai"
+    model: str = Field("gpt-4o-mini-2024-07-18", description="the base model to fine-tune (the provider's spelling)")
+    epochs: Union[Auto, int] = Field("auto", description="'auto' (the cookbook rule: 3, clamped by data size) or 1..50")
+    batch_size: Union[Auto, int] = Field("auto", description="'auto' (the provider's default; Together: 'max') or N")
+    lr_multiplier: Union[Auto, float] = Field("auto", description="OpenAI / Azure: learning-rate multiplier")
+    learning_rate: Union[Auto, float] = Field("auto", description="Together / Tinker: peak learning rate "
+                                              "('auto' = the provider's default)")
+    lora_r: int | None = Field(None, ge=1, le=1024, description="Together / Tinker: LoRA rank (None = the model's "
+                               "default)")
+    lora_alpha: float | None = Field(None, gt=0, description="Together: LoRA alpha (None = 2 x rank)")
+    n_evals: int = Field(0, ge=0, description="Together: validation passes during training (billed as tokens)")
     suffix: str = Field("", max_length=64, description="suffix of the fine-tuned model's name")
     seed: int | None = None
     validation: bool = Field(True, description="upload the eval split as the job's validation file")
@@ -133,6 +139,16 @@ class HostedSection(_Section):
 
     @field_validator("lr_multiplier")
     @classmethod
+    deployment: str = Field("", description="Azure: the deployment that serves the fine-tuned model for evaluation "
+                            "(Azure serves fine-tunes only through a deployment)")
+    create_deployment: bool = Field(False, description="Azure: create the deployment `deployment` after training "
+                                    "(management API; needs AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, "
+                                    "AZURE_OPENAI_RESOURCE and a token in AZURE_MANAGEMENT_TOKEN); billed per hour "
+                                    "while it exists")
+    deployment_sku: str = Field("Standard", description="Azure: the deployment's SKU (Standard, GlobalStandard, "
+                                "Developer)")
+    download_adapter: bool = Field(True, description="Together / Tinker: download the trained LoRA adapter into "
+                                   "the run's adapter/ (the weights come home)")
     def _positive(cls, v: Any) -> Any:
         if isinstance(v, float) and v <= 0:
             raise ValueError("must be 'auto' or a number > 0")
