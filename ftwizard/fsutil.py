@@ -46,25 +46,62 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         return default
 
 
+OUTPUT_MARKER = ".ftwizard-output"
+
+
+def written_by_ftwizard(path: Path) -> bool:
+    """Whether a folder is ftwizard's own output, which it may replace: it holds the marker file that every
+    folder built by `atomic_dir` gets, or it sits directly inside a run directory (adapter/, merged/, ...)."""
+    if not path.is_dir() or path.is_symlink():
+        return False
+    if (path / OUTPUT_MARKER).is_file():
+        return True
+    parent = path.parent
+    return (parent / "recipe.toml").is_file() and (parent / "status.json").is_file()
+
+
+def check_replaceable(path: str | os.PathLike) -> None:
+    """Refuse (UsageError, exit 2) to replace anything ftwizard did not write: a file, a user's folder."""
+    from ftwizard.errors import UsageError
+
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        raise UsageError(f"{path} is the current folder (or holds it); ftwizard never replaces it: "
+                         "name a new folder, e.g. --out prepared/")
+    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+        return  # an empty folder holds nothing to lose
+    if path.is_dir() and written_by_ftwizard(path):
+        return
+    what = "a file" if path.is_file() else ("a link" if path.is_symlink() else "a folder ftwizard did not write")
+    raise UsageError(f"{path} is {what} (it has no {OUTPUT_MARKER} marker); ftwizard never replaces what it did "
+                     "not write: choose a new or empty folder, or remove it yourself")
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
     """Build a folder aside and rename it into place only when the block succeeds.
 
-    On failure the aside folder is removed and `path` is left as it was. With `replace`,
-    an existing `path` is swapped out only after the new one is complete.
+    On failure the aside folder is removed and `path` is left as it was. With `replace`, an existing `path`
+    is swapped out only after the new one is complete, and only when ftwizard wrote it (`check_replaceable`):
+    the new folder carries the marker file that says so.
     """
     path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not replace:
+            raise FileExistsError(path)
+        check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         yield tmp
+        (tmp / OUTPUT_MARKER).write_text("written by ftwizard; it may replace this folder\n", encoding="utf-8")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if path.exists():
-        if not replace:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise FileExistsError(path)
         old = path.with_name(f".{path.name}.old")
         if old.exists():
             shutil.rmtree(old, ignore_errors=True)

@@ -105,7 +105,18 @@ class TrainSection(_Section):
     save_every: int = Field(20, ge=0, description="checkpoint every N steps (0 = only at the end)")
     save_total_limit: int = Field(3, ge=1)
     eval_loss_examples: int = Field(0, ge=0, description="eval-loss subset size (0 = the whole eval split)")
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: Union[Auto, bool] = Field(
+        "auto", description="recompute activations in backward (use_reentrant=False); auto = on for an 8-bit/4-bit "
+        "base (turning it off there warns with the estimated memory), off otherwise")
+    attn_implementation: Literal["auto", "sdpa", "flash_attention_2", "eager"] = Field(
+        "auto", description="attention kernel; auto = flash_attention_2 on a CUDA GPU when flash-attn is installed "
+        "and the dtype is 16-bit, else sdpa")
+    use_liger: Union[Auto, bool] = Field(
+        "auto", description="Liger kernels (fused RMSNorm/RoPE/SwiGLU/cross-entropy; CUDA, `ftwizard[fast]`); "
+        "auto = on when installed and on a CUDA GPU")
+    torch_compile: bool = Field(False, description="torch.compile the model (slower start, faster steps on a GPU)")
+    fsdp: bool = Field(False, description="shard the model with FSDP across the torchrun processes "
+                       "(16-bit bases only; FTWIZARD_FSDP=1 also turns it on)")
     seed: int = 42
     merge: bool = Field(False, description="merge the adapter into the base at the end and save the merged model")
 
@@ -128,6 +139,16 @@ class HostedSection(_Section):
     seed: int | None = None
     validation: bool = Field(True, description="upload the eval split as the job's validation file")
     azure_api_version: str = "2025-04-01-preview"
+    deployment: str = Field("", description="Azure: the deployment that serves the fine-tuned model for evaluation "
+                            "(Azure serves fine-tunes only through a deployment)")
+    create_deployment: bool = Field(False, description="Azure: create the deployment `deployment` after training "
+                                    "(management API; needs AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, "
+                                    "AZURE_OPENAI_RESOURCE and a token in AZURE_MANAGEMENT_TOKEN); billed per hour "
+                                    "while it exists")
+    deployment_sku: str = Field("Standard", description="Azure: the deployment's SKU (Standard, GlobalStandard, "
+                                "Developer)")
+    download_adapter: bool = Field(True, description="Together / Tinker: download the trained LoRA adapter into "
+                                   "the run's adapter/ (the weights come home)")
     poll_seconds: float = Field(10.0, gt=0)
 
     @field_validator("epochs", "batch_size")
@@ -139,16 +160,6 @@ class HostedSection(_Section):
 
     @field_validator("lr_multiplier")
     @classmethod
-    deployment: str = Field("", description="Azure: the deployment that serves the fine-tuned model for evaluation "
-                            "(Azure serves fine-tunes only through a deployment)")
-    create_deployment: bool = Field(False, description="Azure: create the deployment `deployment` after training "
-                                    "(management API; needs AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, "
-                                    "AZURE_OPENAI_RESOURCE and a token in AZURE_MANAGEMENT_TOKEN); billed per hour "
-                                    "while it exists")
-    deployment_sku: str = Field("Standard", description="Azure: the deployment's SKU (Standard, GlobalStandard, "
-                                "Developer)")
-    download_adapter: bool = Field(True, description="Together / Tinker: download the trained LoRA adapter into "
-                                   "the run's adapter/ (the weights come home)")
     def _positive(cls, v: Any) -> Any:
         if isinstance(v, float) and v <= 0:
             raise ValueError("must be 'auto' or a number > 0")
@@ -170,6 +181,33 @@ class EvalSection(_Section):
     baseline: bool = Field(False, description="also evaluate the base model without fine-tuning")
     concurrency: int = Field(8, ge=1, description="hosted: requests in flight at once")
     requests_per_month: int = Field(100_000, ge=0, description="serving volume for the verdict's cost figures")
+    metric: Literal["auto", "exact", "choice", "json", "judge"] = Field(
+        "auto", description="custom tasks: how answers are scored (auto: json for JSON answers, choice for a small "
+                            "closed set of labels, else exact)")
+    judge_model: str = Field("", description="metric = judge: the judge model's name at FTWIZARD_JUDGE_BASE_URL")
+    judge_rubric: str = Field("", description="metric = judge: what a passing answer is (default: same meaning "
+                                              "as the reference, nothing wrong)")
+
+
+def local_training_problems(recipe: "Recipe") -> list[tuple[str, str]]:
+    """Cross-field rules of [model] / [train] / [hardware] for local training: (key path, problem)."""
+    m, t, hw = recipe.model, recipe.train, recipe.hardware
+    out: list[tuple[str, str]] = []
+    if t.fsdp and m.quant != "none":
+        out.append(("train.fsdp", f"FSDP cannot shard a bitsandbytes {m.quant} base (its quantized weights are not "
+                    "plain parameters); use several processes without FSDP (data parallel: --nproc N) or "
+                    "model.quant = 'none'"))
+    if t.attn_implementation == "flash_attention_2":
+        if m.dtype == "fp32":
+            out.append(("train.attn_implementation", "flash_attention_2 runs in fp16/bf16 only; set model.dtype = "
+                        "'bf16' (or 'auto') or attn_implementation = 'sdpa'"))
+        if hw.device == "cpu":
+            out.append(("train.attn_implementation", "flash_attention_2 needs a CUDA GPU; hardware.device = 'cpu' "
+                        "(use 'sdpa' or 'auto')"))
+    if t.use_liger is True and hw.device == "cpu":
+        out.append(("train.use_liger", "Liger kernels are Triton kernels for CUDA GPUs; hardware.device = 'cpu' "
+                    "(set use_liger = 'auto' or false)"))
+    return out
 
 
 class Recipe(_Section):
@@ -204,7 +242,17 @@ class Recipe(_Section):
             raise ValueError("task 'custom' needs data.source = 'files' or 'hf' (there is no bundled custom data)")
         if self.data.source == "hf" and not self.data.hf_id:
             raise ValueError("data.source = 'hf' needs data.hf_id")
+        problems = local_training_problems(self)
+        if problems:
+            # One line per problem, each starting with its key path (_format_errors files it under that key).
+            raise ValueError("\n".join(f"{key}: {text}" for key, text in problems))
         return self
+
+    def gradient_checkpointing_on(self, quant: str | None = None) -> bool:
+        """train.gradient_checkpointing resolved: 'auto' is on for an 8-bit/4-bit base (model.quant, or `quant`
+        for a what-if), off for a 16-bit one."""
+        gc = self.train.gradient_checkpointing
+        return (quant or self.model.quant) != "none" if gc == "auto" else bool(gc)
 
     # -- conveniences -------------------------------------------------------------------
     def with_updates(self, dotted: dict[str, Any]) -> "Recipe":
@@ -236,7 +284,7 @@ def parse_set_value(raw: str) -> Any:
     """`--set` values are TOML values when they parse as one, else plain strings."""
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return raw
 
 
@@ -306,9 +354,23 @@ def _fields_at(loc: tuple) -> list[str]:
     return list(getattr(model, "model_fields", {}).keys())
 
 
+_KEYED = re.compile(r"^([a-z_]+\.[a-z_0-9]+): ")
+
+
 def _format_errors(err: ValidationError, *, index: _LineIndex | None, overrides: dict[str, Any]) -> list[str]:
     problems = []
+    errors = []
     for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        if not e["loc"] and e["type"] == "value_error" and _KEYED.match(msg):
+            # A cross-field rule: one "key.path: problem" per line, filed under its own key.
+            for line in msg.splitlines():
+                m = _KEYED.match(line)
+                loc = tuple(m.group(1).split(".")) if m else ()
+                errors.append({**e, "loc": loc, "msg": line[m.end():] if m else line})
+        else:
+            errors.append(e)
+    for e in errors:
         loc = tuple(p for p in e["loc"] if not isinstance(p, int) or True)
         # Union members add their type names to loc (e.g. 'int', "literal['auto']"): drop them.
         loc = tuple(p for p in loc if not (isinstance(p, str) and (p in ("int", "float", "str", "bool") or p.startswith(("literal[", "function-")))))
@@ -360,6 +422,8 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | list[str] | None =
         raise UsageError(f"recipe file not found: {path}") from None
     except IsADirectoryError:
         raise UsageError(f"{path} is a folder, not a recipe file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: not allowed to read this recipe file") from None
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     return parse_recipe(text, source=str(path), overrides=overrides)
@@ -371,6 +435,8 @@ def parse_recipe(text: str, *, source: str = "<recipe>", overrides: dict[str, An
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"not valid TOML: {e}", source=source) from None
+    except RecursionError:
+        raise UsageError("not a usable TOML recipe: arrays or tables nested too deeply to read", source=source) from None
     for key, value in overrides.items():
         _set_dotted(data, key.split("."), value)
     try:

@@ -52,7 +52,15 @@ class RunDirectory:
     @classmethod
     def create(cls, runs_dir: str | os.PathLike, name: str, recipe_toml: str) -> "RunDirectory":
         runs_dir = Path(runs_dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        blocker = next((p for p in (runs_dir, *runs_dir.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise UsageError(f"runs folder {runs_dir}: {blocker} is a file, not a folder; "
+                             "pass --runs-dir a folder (it is created if missing)")
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            raise UsageError(f"runs folder {runs_dir}: not allowed to create it here; pass --runs-dir a folder "
+                             "you can write") from None
         stamp = utc_stamp()
         path = runs_dir / f"{name}-{stamp}"
         n = 1
@@ -186,6 +194,30 @@ class RunDirectory:
     @property
     def state(self) -> str:
         return self.status().get("state", "pending")
+
+    def resume_refusal(self) -> str | None:
+        """Why this run cannot be resumed (None when it can): the one rule `run --resume` applies.
+
+        A succeeded run is done. A hosted job that failed or was cancelled is final at the provider: resuming
+        would mean a new, billed job. A local run that failed or was cancelled continues from its last complete
+        checkpoint, and only if it has one.
+        """
+        st = self.status()
+        state = st.get("state", "pending")
+        recipe_file = self.recipe_path
+        if state == "succeeded":
+            return (f"{self.path} has already succeeded; nothing to resume. Evaluate it again with "
+                    f"`ftwizard eval {self.path}`, or start a new run with `ftwizard run {recipe_file}`")
+        if state not in ("failed", "cancelled"):
+            return None
+        why = f" ({st['error']})" if st.get("error") else ""
+        if st.get("backend") == "hosted" or st.get("job_id") or st.get("provider"):
+            return (f"{self.path} {state}{why}: a hosted job that has {state} cannot continue, and resuming would "
+                    f"create and bill a new job. To train again, start a new run: `ftwizard run {recipe_file}`")
+        if not any((c / "trainer_state.json").is_file() for c in self.checkpoints_dir.glob("checkpoint-*")):
+            return (f"{self.path} {state}{why} before its first complete checkpoint, so there is nothing to "
+                    f"continue from. Start a new run: `ftwizard run {recipe_file}`")
+        return None
 
     # -- events ---------------------------------------------------------------------------------
     def append_event(self, type: str, **fields: Any) -> dict[str, Any]:

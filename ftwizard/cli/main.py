@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from ftwizard import __version__
@@ -87,7 +86,9 @@ def entry() -> None:
     """The console script: turns every error into one message and an exit code."""
     from ftwizard.cli import output
 
-    debug = bool(os.environ.get("FTWIZARD_DEBUG"))
+    from ftwizard import settings
+
+    debug = settings.debug()
     try:
         code = main()
     except FtwizardError as e:

@@ -8,7 +8,7 @@ HELP = "render prompts and training files, and report on the data; no training"
 def register(sub) -> None:
     p = sub.add_parser("prepare", help=HELP, description=HELP)
     p.add_argument("recipe", metavar="FILE", help="the recipe (a path, or a bundled recipe's name)")
-    p.add_argument("--out", required=True, metavar="DIR", help="where to write the files (replaced atomically)")
+    p.add_argument("--out", required=True, metavar="DIR", help="where to write the files: a new or empty folder, or one an earlier `prepare` wrote (replaced atomically)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key (repeatable)")
     p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
@@ -62,10 +62,12 @@ def render_report(report: dict):
 def run(args) -> int:
     from ftwizard.cli import output
     from ftwizard.cli.run import resolve_recipe_path
+    from ftwizard.fsutil import check_replaceable
     from ftwizard.prepare import prepare
     from ftwizard.recipe import load_recipe
 
     recipe = load_recipe(resolve_recipe_path(args.recipe), args.overrides)
+    check_replaceable(args.out)  # before any work: never replace what ftwizard did not write
     report = prepare(recipe, args.out)
     if args.json:
         output.print_json(report)

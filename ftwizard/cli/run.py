@@ -68,6 +68,9 @@ def _run(args) -> int:
             raise UsageError("--resume continues a run as recorded; do not pass a recipe or --set with it")
         run_dir = RunDirectory.open(args.resume)
         args._run_dir = run_dir
+        refusal = run_dir.resume_refusal()
+        if refusal:
+            raise UsageError(refusal)
         recipe = run_dir.recipe()
         backend = get_backend(recipe.backend)
         output.info(f"resuming {run_dir.path}")
