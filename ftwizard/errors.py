@@ -48,13 +48,6 @@ class RunFailed(FtwizardError):
     exit_code = ExitCode.RUN_FAILED
 
 
-class NotBuiltYet(UsageError):
-    """A command of the documented CLI that this version does not provide yet."""
-
-    def __init__(self, command: str):
-        super().__init__(f"`ftwizard {command}` is not available in this version yet")
-
-
 def did_you_mean(word: str, choices, n: int = 1) -> str:
     """' (did you mean `x`?)' or '' — the suffix used in every unknown-name message."""
     import difflib

@@ -101,7 +101,8 @@ def test_import_writes_a_local_recipe_and_a_run_directory(fake, tmp_path, capfd)
 def test_imported_run_evaluates_through_the_serving_client(fake, tmp_path):
     """The imported run is a hosted run like any other: evaluation asks the fine-tuned model (the fake answers
     from the job's data, so every prediction is right)."""
-    runner = pytest.importorskip("ftwizard.evaluation.runner")
+    from ftwizard.evaluation import runner
+
     job_id, _train, _valid = _hosted_job(fake)
     from ftwizard.backends.hosted.importer import import_openai_job
 
