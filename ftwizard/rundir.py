@@ -287,8 +287,10 @@ class EventTail:
 
 def default_runs_dir(runs_dir: str | os.PathLike | None = "runs") -> Path:
     """Where runs go: an explicit folder, else $FTWIZARD_RUNS_DIR, else `runs` (the default name yields to the env)."""
-    if runs_dir in (None, "runs") and os.environ.get("FTWIZARD_RUNS_DIR"):
-        return Path(os.environ["FTWIZARD_RUNS_DIR"])
+    from ftwizard import settings
+
+    if runs_dir in (None, "runs") and settings.runs_dir() is not None:
+        return settings.runs_dir()
     return Path(runs_dir or "runs")
 
 

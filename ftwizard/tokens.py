@@ -7,7 +7,6 @@ ranks (cl100k_base, o200k_base); we hand them to tiktoken's Rust encoder, so cou
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Iterable
 
@@ -55,9 +54,9 @@ def get_encoding(name: str):
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("FTWIZARD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "ftwizard")
-    return Path(base)
+    from ftwizard import settings
+
+    return settings.cache_dir()
 
 
 def _cached_ranks(name: str, load_ranks) -> dict[bytes, int]:
