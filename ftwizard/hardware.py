@@ -202,7 +202,7 @@ def detect(path: str | os.PathLike = "runs", *, nvml: Any = None, allow_torch: b
            smi_exe: str | None = None, price_per_hour: float | None = None) -> dict:
     """The hardware report: GPUs (each matched to the catalog with its hourly price), CPU, RAM, disk, versions."""
     from ftwizard.catalog import match_gpu
-    from ftwizard.estimate import resolve_price
+    from ftwizard.pricing import gpu_price
 
     diag: list[str] = []
     gpus = detect_gpus(nvml=nvml, allow_torch=allow_torch, smi_exe=smi_exe, diagnostics=diag)
@@ -210,8 +210,9 @@ def detect(path: str | os.PathLike = "runs", *, nvml: Any = None, allow_torch: b
         cat = match_gpu(g.get("name", ""), g.get("vram_total_gb"))
         g["catalog"] = cat.name if cat else None
         if cat:
-            price = resolve_price(cat, price_per_hour=price_per_hour)
-            g.update(bf16_tflops=cat.bf16_tflops, mem_bandwidth_gbs=cat.mem_bandwidth_gbs, **price)
+            price = gpu_price(cat, flag=price_per_hour)
+            g.update(bf16_tflops=cat.bf16_tflops, mem_bandwidth_gbs=cat.mem_bandwidth_gbs,
+                     **{k: price[k] for k in ("price_per_hour", "price_source", "price_date")})
         else:
             g.update(price_per_hour=price_per_hour, price_source="--price-per-hour (user)" if price_per_hour
                      else "not in the catalog: pass --price-per-hour", price_date=None)

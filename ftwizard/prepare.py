@@ -23,49 +23,42 @@ if TYPE_CHECKING:
     from ftwizard.prompts import PromptTemplates
     from ftwizard.recipe import Recipe
 
-# Llama/Mistral-style SentencePiece vocabularies (32k) cut English and SQL into ~20% more pieces than cl100k_base;
-# used only when the local model's tokenizer cannot be read offline, and always labelled as an estimate.
-LOCAL_TOKENS_PER_CL100K_TOKEN = 1.2
-
-
 # ---------------------------------------------------------------------------------------------
-# Local tokenizer: the real one when its tokenizer.json is on disk (a model folder or the HF cache)
+# Local tokenizer: the real one when its tokenizer.json is on disk (a model folder or the HF cache), else the
+# estimator's one documented ratio per tokenizer family (ftwizard.estimate.tokens), so prepare and estimate agree.
 
 class LocalLengths:
-    """Token lengths of the local training text: real (tokenizers) or estimated (cl100k x factor)."""
+    """Token lengths of the local training text: real (tokenizers) or estimated (cl100k x the family's ratio)."""
 
     def __init__(self, recipe: "Recipe", counter: TokenCounter):
+        from ftwizard.estimate.tokens import local_tokenizer_file, model_family, tokenizer_ratio
+
         self.counter = counter
-        from ftwizard.estimate import local_tokenizer_file
-
         self.path = local_tokenizer_file(recipe.model.base)
+        self.family = model_family(recipe.model.catalog_id or recipe.model.base)
         self.exact = False
-        self.source = ""
         self._tok = None
+        ratio = tokenizer_ratio(self.family)
+        self.source = (f"estimate: cl100k_base tokens x {ratio} ({self.family} tokenizers) + BOS/EOS "
+                       f"(the tokenizer of `{recipe.model.base}` is not available offline)")
         if self.path is not None:
-            try:
-                from tokenizers import Tokenizer
+            from tokenizers import Tokenizer
 
+            try:
                 self._tok = Tokenizer.from_file(str(self.path))
+            except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for a bad file
+                self.source = f"estimate: cl100k_base x {ratio} (tokenizer unreadable: {e})"
+            else:
                 self.exact = True
                 self.source = f"the model's tokenizer ({self.path})"
-            except Exception as e:  # noqa: BLE001 - fall back to the estimate, and say why
-                self.source = f"estimate: cl100k_base x {LOCAL_TOKENS_PER_CL100K_TOKEN} (tokenizer unreadable: {e})"
-        if not self.exact:
-            self.source = (f"estimate: cl100k_base tokens x {LOCAL_TOKENS_PER_CL100K_TOKEN} "
-                           f"(the tokenizer of `{recipe.model.base}` is not available offline)")
 
     def lengths(self, rows: list[dict[str, str]], texts: list[str], template: str) -> list[int]:
-        """Tokens per text including BOS and EOS.
+        """Tokens per text including BOS and EOS (`ftwizard.estimate.tokens`: exact or estimated, one rule)."""
+        from ftwizard.estimate.tokens import estimated_lengths, exact_lengths
 
-        Exact with the model's tokenizer. The estimate counts the template's literal pieces and the field values
-        separately (each memoized: the instruction is the same in every example), which is ~10x faster than
-        encoding whole texts and differs only at the few piece boundaries.
-        """
         if self._tok is not None:
-            encs = self._tok.encode_batch(texts, add_special_tokens=False)
-            return [len(e.ids) + 2 for e in encs]
-        return [int(round(n * LOCAL_TOKENS_PER_CL100K_TOKEN)) + 2 for n in self.counter.count_rendered(template, rows)]
+            return exact_lengths(self._tok, texts)
+        return estimated_lengths(self.counter.count_rendered(template, rows), self.family)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -257,8 +257,11 @@ def test_serving_break_even_is_where_monthly_costs_meet():
     s = serving_estimate(hosted_model="gpt-3.5-turbo", open_model="codellama/CodeLlama-34b-hf", gpu="A40",
                          quant="8bit", prompt_tokens=300, completion_tokens=40, requests_per_month=100_000)
     assert s["hosted_usd_per_1k"] == pytest.approx((300 * 3 + 40 * 6) / 1e6 * 1000)
-    assert s["local_tokens_per_s"] > 0 and s["local_usd_per_1k"] < s["hosted_usd_per_1k"]
+    assert s["local_tokens_per_s"] > 0 and s["local_marginal_usd_per_1k"] < s["hosted_usd_per_1k"]
     assert s["local_monthly_usd"] == pytest.approx(730 * 0.475)
+    # one computation: the per-1k figure at this volume is the month's bill over the month's requests
+    assert s["local_usd_per_1k"] == pytest.approx(1000 * s["local_monthly_usd"] / 100_000, rel=1e-4)
+    assert s["hosted_usd_per_1k"] == pytest.approx(1000 * s["hosted_monthly_usd"] / 100_000, rel=1e-3)
     be = s["break_even_requests_per_month"]
     at_be = serving_estimate(hosted_model="gpt-3.5-turbo", open_model="codellama/CodeLlama-34b-hf", gpu="A40",
                              quant="8bit", prompt_tokens=300, completion_tokens=40, requests_per_month=be)

@@ -1,0 +1,84 @@
+"""Constants, calibration figures and input checks shared by the estimator's modules (docs/estimates.md)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from ftwizard.catalog import GPU, OpenModel, get_gpu, get_hosted_model, get_open_model
+from ftwizard.errors import UsageError
+
+if TYPE_CHECKING:
+    from ftwizard.catalog import HostedModel
+
+GIB = 1024**3
+CACHE_VERSION = 3  # 2: estimated local lengths count template pieces apart; 3: lean billed-token count
+
+# -- Calibration (docs/estimates.md has the derivations) ---------------------------------------------------------
+# Fraction of the card's dense 16-bit tensor peak that HF Trainer + PEFT reach, by how the base is loaded.
+# none: LLaMA-Factory's benchmark wiki (A100 40GB, Llama-2-7B LoRA, 1,024 tokens, plain HF: 2,392 tokens/s,
+#       gradient checkpointing on) -> 0.314 with this module's FLOP count.
+# 8bit: the seed's two Code Llama 34B LoRA runs on an A40 (7 h SQL, 9 h ViGGO), fitted so both land in range.
+# 4bit: the 16-bit figure / 1.39: QLoRA took 39% longer than LoRA in Raschka's Llama 2 7B experiments (2023).
+EFFICIENCY = {"none": 0.314, "8bit": 0.55, "4bit": 0.226}
+BYTES_PER_PARAM = {"none": 2.0, "8bit": 1.0, "4bit": 0.5}
+NF4_BLOCK = 64  # bitsandbytes nf4 blocksize; one fp32 absmax per block (no double quantization)
+# Tokens of the model's tokenizer per cl100k_base token, when the model's tokenizer is not on this machine.
+# llama2 (also Code Llama, Mistral 7B v0.1): measured on the bundled SQL and ViGGO training texts with the Llama 2
+# tokenizer (llama-tokenizer-js 1.2.2): 1.234 and 1.252. Others are assumptions (docs/estimates.md).
+# llama3, qwen2/qwen3 (~150k vocabularies), phi3 (Phi-4: a cl100k-derived vocabulary) and gpt-oss (o200k) cut text
+# about as finely as cl100k_base; gemma3 (262k) and Mistral's Tekken (131k) likewise (assumed 1.0).
+TOKENIZER_RATIO = {"llama2": 1.25, "mistral": 1.25, "llama3": 1.0, "qwen2": 1.0, "qwen3": 1.0, "smollm2": 1.1,
+                   "gemma3": 1.0, "mistral3": 1.0, "phi3": 1.0, "gpt-oss": 1.0}
+DEFAULT_TOKENIZER_RATIO = 1.2
+SPECIAL_TOKENS = 2          # BOS + the EOS the trainer appends
+CUDA_CONTEXT_GIB = 0.5      # CUDA context + kernels: outside torch's allocator, seen by nvidia-smi
+ALLOCATOR_GIB = 0.25        # cuBLAS workspace and allocator pools
+FRAGMENTATION = 0.10        # allocator slack on activations and logits
+USABLE_VRAM = 0.94          # of the catalog's nominal VRAM: ECC and driver reserve (A40: 46,068 MiB of 48 GiB)
+LOAD_GBPS = 0.5             # reading + quantizing a 16-bit checkpoint, GB/s (a local NVMe copy; no download)
+MULTI_GPU_SCALING = 0.9     # data-parallel efficiency per extra GPU
+SERVING_CONCURRENCY = 32    # requests decoded together by a serving engine (vLLM-like continuous batching)
+SERVING_BW_EFFICIENCY = 0.7  # fraction of memory bandwidth a decode step reaches
+SERVING_PREFILL_EFFICIENCY = 0.5
+
+MODULE_ALIASES = {"output_proj": "o_proj", "w1": "gate_proj", "w3": "up_proj", "w2": "down_proj",
+                  "query": "q_proj", "key": "k_proj", "value": "v_proj", "dense": "o_proj"}
+FUSED_MODULES = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}  # Phi-3/4
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+def _positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> Any:
+    if value is None:
+        return None
+    try:
+        v = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a number (got {value!r})") from None
+    if integer and float(value) != v:
+        raise UsageError(f"{name} must be a whole number (got {value!r})")
+    if (v < 0) if allow_zero else (v <= 0):
+        raise UsageError(f"{name} must be {'>= 0' if allow_zero else '> 0'} (got {value!r})")
+    if not math.isfinite(v):
+        raise UsageError(f"{name} must be finite (got {value!r})")
+    return v
+
+
+def _quant(q: str | None) -> str:
+    q = {"int8": "8bit", "8": "8bit", "int4": "4bit", "nf4": "4bit", "4": "4bit", "qlora": "4bit",
+         "bf16": "none", "fp16": "none", "16bit": "none"}.get((q or "none").lower(), (q or "none").lower())
+    if q not in BYTES_PER_PARAM:
+        raise UsageError(f"quant must be one of none, 8bit, 4bit (got {q!r})")
+    return q
+
+
+def _as_gpu(gpu: GPU | str) -> GPU:
+    return gpu if isinstance(gpu, GPU) else get_gpu(gpu)
+
+
+def _as_model(model: OpenModel | str) -> OpenModel:
+    return model if isinstance(model, OpenModel) else get_open_model(model)
+
+
+def _as_hosted(model: "HostedModel | str") -> "HostedModel":
+    return get_hosted_model(model) if isinstance(model, str) else model
+

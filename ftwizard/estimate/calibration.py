@@ -1,0 +1,62 @@
+"""Calibration from finished local runs: measured / estimated memory and speed on the same GPU, family, quant."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+
+from ftwizard.catalog import get_gpu, get_open_model, match_gpu
+from ftwizard.errors import UsageError
+from ftwizard.estimate.base import _quant
+from ftwizard.rundir import default_runs_dir
+
+def _gpu_key(name: str) -> str:
+    try:
+        return get_gpu(name).name
+    except UsageError:
+        g = match_gpu(str(name))
+        return g.name if g else str(name).lower()
+
+
+def _family_key(model: str) -> str:
+    try:
+        return get_open_model(model, allow_hub=False).family
+    except UsageError:
+        return str(model)
+
+
+def calibration(runs_dir: str | os.PathLike | None, *, gpu: str, family: str, quant: str) -> dict:
+    """Correction factors from `train_summary.json` of past local runs on the same GPU, model family and quant.
+
+    mem_factor = median(measured peak / estimated VRAM); speed_factor = median(measured / estimated tokens/s).
+    """
+    root = default_runs_dir(runs_dir)
+    mem, speed, used = [], [], []
+    if root.is_dir():
+        for summary_path in sorted(root.glob("*/train_summary.json")):
+            try:
+                s = json.loads(summary_path.read_text(encoding="utf-8"))
+                est = s.get("estimate") or {}
+                if _gpu_key(str(s.get("gpu", ""))) != gpu or _quant(str(s.get("quant", "none"))) != quant:
+                    continue
+                if _family_key(str(s.get("model", ""))) != family:
+                    continue
+                ok = False
+                if float(s.get("peak_mem_gb") or 0) > 0 and float(est.get("vram_gb") or 0) > 0:
+                    mem.append(float(s["peak_mem_gb"]) / float(est["vram_gb"]))
+                    ok = True
+                if float(s.get("tokens_per_s") or 0) > 0 and float(est.get("tokens_per_s") or 0) > 0:
+                    speed.append(float(s["tokens_per_s"]) / float(est["tokens_per_s"]))
+                    ok = True
+                if ok:
+                    used.append(summary_path.parent.name)
+            except (OSError, ValueError, TypeError, AttributeError, UsageError):
+                continue  # a half-written or foreign file never breaks an estimate
+
+    def factor(xs: list[float]) -> float:
+        return min(4.0, max(0.25, statistics.median(xs))) if xs else 1.0
+
+    return {"n": len(used), "runs": used, "mem_factor": round(factor(mem), 4),
+            "speed_factor": round(factor(speed), 4), "runs_dir": str(root)}
+

@@ -1,0 +1,179 @@
+"""LoRA parameters, training memory and FLOPs of a model shape (dense or mixture-of-experts)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ftwizard.catalog import GPU, OpenModel
+from ftwizard.estimate.base import (ALL_LINEAR, ALLOCATOR_GIB, CUDA_CONTEXT_GIB, EFFICIENCY, FRAGMENTATION, FUSED_MODULES,
+                                    GIB, MODULE_ALIASES, NF4_BLOCK, _as_model, _positive, _quant)
+
+def module_shapes(model: OpenModel) -> dict[str, tuple[int, int]]:
+    """(in, out) features of each linear of one decoder block (MoE: of one expert's MLP)."""
+    q = model.heads * model.dim_head
+    kv = model.kv_heads * model.dim_head
+    h, i = model.hidden, (model.expert_intermediate if model.is_moe else model.intermediate)
+    return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+
+def module_count(model: OpenModel, name: str) -> int:
+    """How many copies of a module one block holds: every expert has its own MLP."""
+    return model.experts if model.is_moe and name in ("gate_proj", "up_proj", "down_proj") else 1
+
+
+def resolve_targets(target_modules: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(known module names, names this estimator does not know) for a LoRA target list."""
+    names: list[str] = []
+    unknown: list[str] = []
+    for t in target_modules:
+        t = MODULE_ALIASES.get(t, t)
+        if t in ("all-linear", "all_linear"):
+            names.extend(ALL_LINEAR)
+        elif t in FUSED_MODULES:
+            names.extend(FUSED_MODULES[t])
+        elif t in ALL_LINEAR:
+            names.append(t)
+        else:
+            unknown.append(t)
+    return list(dict.fromkeys(names)), unknown
+
+
+def lora_params(model: OpenModel, rank: int, target_modules: Iterable[str]) -> int:
+    """r x layers x sum(d_in + d_out) over the targeted modules."""
+    shapes = module_shapes(model)
+    names, _ = resolve_targets(target_modules)
+    return rank * model.layers * sum((shapes[n][0] + shapes[n][1]) * module_count(model, n) for n in names)
+
+
+def weight_bytes(model: OpenModel, quant: str, dtype_bytes: float = 2.0, *, kbit_fp32: bool = False
+                 ) -> dict[str, float]:
+    """Bytes of the base weights: block linears at the quantization's width, embeddings and lm_head in 16-bit
+    (in fp32 with `kbit_fp32`: peft's prepare_model_for_kbit_training upcasts every unquantized weight)."""
+    quant = _quant(quant)
+    lin = model.linear_params
+    if quant == "none":
+        linear = lin * dtype_bytes
+    elif quant == "8bit":  # int8 weights + one fp32 scale per output row
+        rows = model.layers * sum(o * module_count(model, n) for n, (_i, o) in module_shapes(model).items())
+        linear = lin * 1.0 + rows * 4
+    else:  # nf4: half a byte per weight + an fp32 absmax per block of 64
+        linear = lin * 0.5 + lin / NF4_BLOCK * 4
+    embed = model.embedding_params * (dtype_bytes if quant == "none" else (4.0 if kbit_fp32 else 2.0))
+    norms = (2 * model.layers + 1) * model.hidden * (4 if kbit_fp32 or dtype_bytes == 4 else 2)
+    return {"linear": linear, "embeddings": embed, "norms": norms}
+
+
+def activation_bytes_per_token(model: OpenModel, targets: list[str], lora_dropout: float, act_bytes: float = 2.0
+                               ) -> float:
+    """What autograd keeps per token for one decoder block when only LoRA adapters train (SDPA attention)."""
+    h = model.hidden
+    i = model.active_experts * model.expert_intermediate if model.is_moe else model.intermediate
+    q = model.heads * model.dim_head
+    kv = model.kv_heads * model.dim_head
+    a = act_bytes
+    norms = 2 * (4 * h + 2 * a * h)            # two RMSNorms: fp32 upcast + normed output
+    attention = a * (2 * q + 2 * kv)           # SDPA keeps q, k, v and its output
+    mlp = 3 * a * i                            # SiLU input, its output and the up projection
+    shapes = module_shapes(model)
+    lora = 0.0
+    for name in targets:
+        d_in = shapes[name][0]
+        if lora_dropout > 0:
+            lora += (a + 1) * d_in             # dropout output + mask, per adapted module
+        elif name == "down_proj":
+            lora += a * d_in                   # the MLP product is otherwise not kept
+    return norms + attention + mlp + lora
+
+
+def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
+                  target_modules: Iterable[str] = ("q_proj", "k_proj", "v_proj", "o_proj"),
+                  lora_dropout: float = 0.05, micro_batch: int = 1, seq_len: int = 512,
+                  gradient_checkpointing: bool = True, optimizer: str = "adamw_torch",
+                  adapter_bytes: float = 4.0, dtype_bytes: float = 2.0, kbit_prep: bool | None = None,
+                  loss_chunks: int = 1) -> dict:
+    """Peak training memory in GiB with its breakdown (weights, adapters, optimizer, activations, logits, overhead).
+
+    `seq_len` is the longest padded sequence of a micro-batch: the peak comes from the longest batch.
+    `kbit_prep` (default: on for 8bit/4bit) models peft's prepare_model_for_kbit_training: unquantized weights
+    (embeddings, lm_head, norms) upcast to fp32, so the logits come out in fp32 too. `loss_chunks` > 1: a
+    chunked cross-entropy (torchtune, Unsloth) upcasts and keeps one chunk of the logits at a time.
+    `vram_gb` is what the device holds (nvidia-smi); `torch_peak_gb` leaves out the CUDA context, as
+    torch.cuda.max_memory_reserved() does.
+    """
+    model = _as_model(model)
+    quant = _quant(quant)
+    rank = _positive("rank", rank, integer=True)
+    micro_batch = _positive("micro-batch size", micro_batch, integer=True)
+    seq_len = _positive("sequence length", seq_len, integer=True)
+    targets, unknown = resolve_targets(target_modules)
+    if kbit_prep is None:
+        kbit_prep = quant != "none"
+    w = weight_bytes(model, quant, dtype_bytes, kbit_fp32=kbit_prep)
+    n_lora = lora_params(model, rank, targets)
+    opt_bytes = 2.0 if "8bit" in optimizer or "8_bit" in optimizer else (0.0 if optimizer == "sgd" else 8.0)
+    tokens = micro_batch * seq_len
+    act_dtype = dtype_bytes
+    per_layer = activation_bytes_per_token(model, targets, lora_dropout, act_dtype) * tokens
+    if gradient_checkpointing:
+        activations = model.layers * tokens * model.hidden * act_dtype + per_layer
+    else:
+        activations = model.layers * per_layer
+    # logits, their fp32 copy for the loss, log-softmax kept for backward (fp32 logits need no extra copy)
+    logits_width = 4 if kbit_prep else act_dtype
+    loss_extra = 8 if logits_width == 2 else 4   # fp32 copy + log-softmax, or log-softmax alone
+    logits = tokens * model.vocab * (logits_width + loss_extra / max(1, loss_chunks))
+    quant_workspace = 0.0
+    if quant == "8bit":   # bitsandbytes dequantizes one weight to fp16 for the backward matmul
+        quant_workspace = 2 * max(i * o for i, o in module_shapes(model).values()) * 2
+    elif quant == "4bit":
+        quant_workspace = max(i * o for i, o in module_shapes(model).values()) * 2
+    parts = {
+        "weights_quantized": w["linear"],
+        "weights_16bit_embeddings": w["embeddings"] + w["norms"],
+        "lora_params": n_lora * adapter_bytes,
+        "lora_grads": n_lora * adapter_bytes,
+        "optimizer_states": n_lora * opt_bytes,
+        "activations": activations,
+        "logits": logits,
+        "quant_workspace": quant_workspace,
+    }
+    parts["allocator_overhead"] = ALLOCATOR_GIB * GIB + FRAGMENTATION * (activations + logits)
+    parts["cuda_context"] = CUDA_CONTEXT_GIB * GIB
+    gib = {k: round(v / GIB, 3) for k, v in parts.items()}
+    total = sum(parts.values()) / GIB
+    return {"vram_gb": round(total, 2), "torch_peak_gb": round(total - CUDA_CONTEXT_GIB, 2), "parts_gb": gib, "lora_params": n_lora, "trainable_pct":
+            round(100 * n_lora / model.params, 4), "micro_batch": micro_batch, "seq_len": seq_len,
+            "gradient_checkpointing": bool(gradient_checkpointing), "quant": quant,
+            "unknown_target_modules": unknown}
+
+
+def train_flops_per_token(model: OpenModel, seq_len: float, *, gradient_checkpointing: bool,
+                          n_lora: int = 0) -> float:
+    """FLOPs per trained token for LoRA: forward 2N, input gradients 2N, recompute 2N with checkpointing.
+
+    Frozen weights get no weight gradients. Attention: 2 x q_dim x seq per layer forward (causal), x3 with
+    its backward, +1 when recomputed. Adapters: 6 FLOPs per parameter.
+    """
+    passes = 3 if gradient_checkpointing else 2
+    dense = passes * 2 * model.active_matmul_params  # MoE: only the experts a token is routed to
+    attn_fwd = 2 * model.layers * model.heads * model.dim_head * seq_len
+    attention = attn_fwd * (4 if gradient_checkpointing else 3)
+    return dense + attention + 6 * n_lora
+
+
+def eval_flops_per_token(model: OpenModel, seq_len: float) -> float:
+    return 2 * model.active_matmul_params + 2 * model.layers * model.heads * model.dim_head * seq_len
+
+
+def peak_flops(gpu: GPU, dtype: str) -> float:
+    """Dense peak in FLOP/s for the compute dtype (fp32 on a GPU runs at TF32 rate: half the bf16 peak)."""
+    tf = gpu.bf16_tflops * 1e12
+    if dtype == "fp32" and not gpu.is_cpu:
+        tf /= 2
+    return tf
+
+
+def efficiency(gpu: GPU, quant: str) -> float:
+    return 1.0 if gpu.effective else EFFICIENCY[_quant(quant)]
+

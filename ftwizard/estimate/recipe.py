@@ -1,0 +1,270 @@
+"""The whole estimate for a recipe: local LoRA (memory, time, dollars) and hosted fine-tuning, with what-ifs."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from typing import TYPE_CHECKING
+
+from ftwizard.catalog import GPU, get_gpu, get_hosted_model, get_open_model, match_gpu, wind_down
+from ftwizard.errors import UsageError
+from ftwizard.estimate.base import (DEFAULT_TOKENIZER_RATIO, GIB, LOAD_GBPS, MULTI_GPU_SCALING, TOKENIZER_RATIO,
+                                    USABLE_VRAM, _positive, _quant)
+from ftwizard.estimate.calibration import calibration
+from ftwizard.estimate.memory import (efficiency, estimate_vram, eval_flops_per_token, lora_params, peak_flops,
+                                      train_flops_per_token)
+from ftwizard.estimate.serving import serving_estimate
+from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats
+from ftwizard.pricing import gpu_cost, gpu_price, hosted_training_cost
+
+if TYPE_CHECKING:
+    from ftwizard.recipe import Recipe
+
+def _detected_gpu() -> tuple[GPU | None, float | None, str]:
+    try:
+        from ftwizard.hardware import detect_gpus
+
+        found = detect_gpus(allow_torch=False)
+    except Exception:  # noqa: BLE001 - detection is best effort here
+        found = []
+    for g in found:
+        cat = match_gpu(g.get("name", ""), g.get("vram_total_gb"))
+        if cat:
+            return cat, g.get("vram_total_gb"), f"detected {g.get('name')}"
+    return None, None, "no GPU detected"
+
+
+def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour: float | None = None,
+                    quant: str | None = None, examples: int | None = None, tokens_per_example: int | None = None,
+                    epochs: float | None = None, rank: int | None = None, hosted_model: str | None = None,
+                    model: str | None = None, runs_dir: str | os.PathLike | None = "runs",
+                    use_cache: bool = True, calibrate: bool = True) -> dict:
+    """Local LoRA and hosted fine-tuning estimates for a recipe, with what-if overrides (DESIGN.md JSON shape)."""
+    price_per_hour = _positive("--price-per-hour", price_per_hour)
+    examples = _positive("--examples", examples, integer=True)
+    tokens_per_example = _positive("--tokens-per-example", tokens_per_example, integer=True)
+    epochs = _positive("--epochs", epochs)
+    rank = _positive("--rank", rank, integer=True)
+    notes: list[str] = []
+
+    # -- what runs where ------------------------------------------------------------------
+    model_id = model or recipe.model.catalog_id or recipe.model.base
+    om = get_open_model(model_id)
+    q = _quant(quant or recipe.model.quant)
+    r = rank or recipe.lora.r
+    gpu_vram_detected = None
+    if gpu:
+        g = get_gpu(gpu)
+    elif recipe.hardware.gpu and recipe.hardware.gpu != "auto":
+        g = get_gpu(recipe.hardware.gpu)
+    else:
+        g, gpu_vram_detected, how = _detected_gpu()
+        if g is None:
+            g = get_gpu("A40")
+            notes.append(f"{how}: estimating for an A40 (the seed's card); use --gpu NAME for another")
+        else:
+            notes.append(f"{how}")
+    dtype = recipe.model.dtype
+    if dtype == "auto":
+        dtype = "fp32" if g.is_cpu else ("bf16" if g.bf16 else "fp16")
+    dtype_bytes = 4.0 if dtype == "fp32" else 2.0
+    if g.is_cpu and q != "none":
+        raise UsageError(f"quant = {q} needs a CUDA GPU (bitsandbytes); on the CPU use quant = none")
+    hosted_id = hosted_model or recipe.hosted.model
+    hm = get_hosted_model(hosted_id)
+    gc = recipe.gradient_checkpointing_on(q)
+    if q != "none" and not gc:
+        notes.append("gradient checkpointing is off (train.gradient_checkpointing = false) with a quantized base: "
+                     "activations of every layer are kept")
+
+    # -- the data's tokens ---------------------------------------------------------------------
+    tok_file = local_tokenizer_file(recipe.model.base)
+    stats = token_stats(recipe, hm, tokenizer_file=tok_file, use_cache=use_cache)
+    lengths, tok_method = local_lengths(stats, om, "train")
+    eval_lengths, _ = local_lengths(stats, om, "eval")
+    if tok_method.get("note"):
+        notes.append("local token counts " + tok_method["note"])
+    n_data = stats["n_train"]
+    n = examples or n_data
+    max_len = recipe.train.max_length
+    if tokens_per_example:
+        lengths = [tokens_per_example]
+        eval_lengths = [tokens_per_example] if eval_lengths else []
+    lengths = [min(x, max_len) for x in lengths]
+    eval_lengths = [min(x, max_len) for x in eval_lengths]
+    mean_len = statistics.fmean(lengths)
+    longest = max(lengths)
+
+    # -- local: steps, tokens, time --------------------------------------------------------------
+    t = recipe.train
+    nproc = recipe.hardware.nproc
+    seqs_per_step = t.micro_batch_size * t.grad_accum * nproc
+    if epochs is not None:
+        sequences = math.ceil(epochs * n)
+        steps = math.ceil(sequences / seqs_per_step)
+        sequences = steps * seqs_per_step
+    elif t.max_steps > 0:
+        steps = t.max_steps
+        sequences = steps * seqs_per_step
+    else:
+        steps = math.ceil(t.epochs * n / seqs_per_step)
+        sequences = steps * seqs_per_step
+    if t.packing:
+        per_seq = float(max_len)
+        train_tokens = sequences * per_seq if (t.max_steps > 0 and epochs is None) else \
+            (epochs or t.epochs) * n * mean_len
+        peak_seq = max_len
+    else:
+        per_seq = padded_tokens_per_sequence(lengths, t.micro_batch_size, group_by_length=t.group_by_length)
+        train_tokens = sequences * per_seq
+        peak_seq = longest
+    train_tokens = int(round(train_tokens))
+    n_lora = lora_params(om, r, recipe.lora.target_modules)
+    fpt = train_flops_per_token(om, per_seq, gradient_checkpointing=gc, n_lora=n_lora)
+    eff = efficiency(g, q)
+    rate = peak_flops(g, dtype) * eff
+    tokens_per_s = rate / fpt
+    train_s = train_tokens / tokens_per_s
+    eval_s = 0.0
+    n_evals = steps // t.eval_every if t.eval_every > 0 and eval_lengths else 0
+    eval_tokens = 0
+    if n_evals:
+        n_eval_ex = min(t.eval_loss_examples or len(eval_lengths), len(eval_lengths))
+        eval_per_seq = padded_tokens_per_sequence(eval_lengths[:n_eval_ex] if tokens_per_example else
+                                                  eval_lengths, t.micro_batch_size, group_by_length=False)
+        eval_tokens = int(n_evals * n_eval_ex * eval_per_seq)
+        eval_s = eval_tokens * eval_flops_per_token(om, eval_per_seq) / rate
+    load_s = om.params * 2 / (LOAD_GBPS * 1e9)
+    if nproc > 1:
+        scale = nproc * MULTI_GPU_SCALING
+        train_s, eval_s = train_s / scale, eval_s / scale
+
+    # -- local: memory ----------------------------------------------------------------------------
+    vram = estimate_vram(om, quant=q, rank=r, target_modules=recipe.lora.target_modules,
+                         lora_dropout=recipe.lora.dropout, micro_batch=t.micro_batch_size, seq_len=peak_seq,
+                         gradient_checkpointing=gc, optimizer=t.optimizer, dtype_bytes=dtype_bytes)
+    if vram["unknown_target_modules"]:
+        notes.append("LoRA targets not counted (unknown to the estimator): "
+                     + ", ".join(vram["unknown_target_modules"]))
+
+    # -- calibration from past runs ------------------------------------------------------------------
+    cal = calibration(runs_dir, gpu=g.name, family=om.family, quant=q) if calibrate else \
+        {"n": 0, "runs": [], "mem_factor": 1.0, "speed_factor": 1.0}
+    raw = {"vram_gb": vram["vram_gb"], "tokens_per_s": round(tokens_per_s, 2),
+           "hours": round((train_s + eval_s + load_s) / 3600, 4)}
+    vram_gb = vram["vram_gb"] * cal["mem_factor"]
+    train_s /= cal["speed_factor"]
+    eval_s /= cal["speed_factor"]
+    tokens_per_s *= cal["speed_factor"]
+    if cal["n"]:
+        notes.append(f"calibrated from {cal['n']} run{'s' if cal['n'] != 1 else ''} on {g.name} "
+                     f"({om.family}, quant {q}): memory x{cal['mem_factor']}, speed x{cal['speed_factor']}")
+    hours = (train_s + eval_s + load_s) / 3600
+
+    if g.is_cpu:
+        try:
+            import psutil
+
+            gpu_vram = round(psutil.virtual_memory().total / GIB, 1)
+        except Exception:  # noqa: BLE001
+            gpu_vram = 16.0
+        usable = gpu_vram * 0.8
+    else:
+        gpu_vram = gpu_vram_detected or g.vram_gb
+        usable = gpu_vram_detected or g.vram_gb * USABLE_VRAM
+    price = gpu_price(g, flag=price_per_hour, recipe=recipe)
+    if price["note"] and price_per_hour is None:
+        notes.append(price["note"])
+    cost = gpu_cost(hours, price, nproc)
+
+    local = {
+        "model": om.id, "model_source": om.source, "family": om.family, "params": om.params,
+        "gpu": g.name, "gpu_count": nproc, "quant": q, "dtype": dtype,
+        "vram_gb": round(vram_gb, 1), "gpu_vram_gb": gpu_vram, "usable_vram_gb": round(usable, 1),
+        "fits": vram_gb <= usable,
+        "train_tokens": train_tokens, "train_sequences": sequences, "steps": steps,
+        "epochs_equivalent": round(sequences / n, 2),
+        "tokens_per_s": round(tokens_per_s, 1), "hours": round(hours, 2),
+        "cost_usd": None if cost is None else round(cost, 2),
+        "price_per_hour": price["price_per_hour"], "price_source": price["price_source"],
+        "price_date": price["price_date"], "gradient_checkpointing": gc,
+        "calibrated_from_runs": cal["n"],
+        "breakdown": {
+            "vram": vram["parts_gb"], "lora_params": n_lora, "trainable_pct": vram["trainable_pct"],
+            "peak_seq_len": peak_seq, "micro_batch": t.micro_batch_size,
+            "time": {"train_s": round(train_s), "eval_loss_s": round(eval_s), "load_s": round(load_s),
+                     "eval_passes": n_evals, "eval_tokens": eval_tokens,
+                     "flops_per_token": fpt, "peak_tflops": round(peak_flops(g, dtype) / 1e12, 2),
+                     "efficiency": eff},
+            "tokens": {"examples": n, "mean_len": round(mean_len, 1), "max_len": longest,
+                       "padded_len": round(per_seq, 1), "max_length": max_len, **tok_method,
+                       "what_if": bool(examples or tokens_per_example)},
+            "calibration": cal, "uncalibrated": raw,
+        },
+    }
+
+    # -- hosted ---------------------------------------------------------------------------------
+    hs = stats["hosted"]
+    if tokens_per_example:
+        per_epoch = n * min(tokens_per_example, hm.max_tokens_per_example)
+    elif examples:
+        per_epoch = int(round(hs["billed_tokens_per_epoch"] / max(1, n_data) * n))
+    else:
+        per_epoch = hs["billed_tokens_per_epoch"]
+    from ftwizard.chatfile import default_epochs
+
+    if epochs is not None:
+        h_epochs: float = epochs
+        epochs_rule = "--epochs"
+    elif isinstance(recipe.hosted.epochs, int):
+        h_epochs = recipe.hosted.epochs
+        epochs_rule = "recipe hosted.epochs"
+    else:
+        h_epochs = default_epochs(n)
+        epochs_rule = "auto (cookbook rule: 3 epochs, clamped so that 100 <= examples x epochs <= 25,000)"
+    billed = int(round(per_epoch * h_epochs))
+    h_cost = hosted_training_cost(hm, billed_tokens=billed)["usd"]
+    wd = wind_down()
+    until = hm.extra.get("training_available_until") if hm.provider == "openai" else None
+    hosted = {
+        "model": hm.id, "provider": recipe.hosted.provider, "encoding": hm.encoding,
+        "billed_tokens_per_epoch": per_epoch, "billed_tokens": billed, "epochs": h_epochs,
+        "epochs_rule": epochs_rule, "examples": n, "usd_per_1m_training": hm.training_usd_per_1m,
+        "cost_usd": round(h_cost, 2), "price_source": hm.price_source, "price_date": hm.price_date,
+        "available_until": until,
+        "availability": (f"OpenAI stops new fine-tuning jobs after {until} "
+                         f"({wd.get('source', '')}); organisations that never fine-tuned lost job creation on "
+                         f"{wd.get('never_fine_tuned', '?')}") if until else None,
+        "n_too_long": hs.get("n_too_long", 0),
+    }
+    if recipe.hosted.provider == "azure":
+        hosted["note"] = "Azure OpenAI bills training per token or per hour by region; OpenAI's price shown"
+
+    # -- serving ----------------------------------------------------------------------------------
+    serving = None
+    if price["price_per_hour"] is not None:
+        try:
+            serving = serving_estimate(
+                hosted_model=hm, open_model=om, gpu=g, price_per_hour=price["price_per_hour"], quant=q,
+                prompt_tokens=max(1.0, hs["prompt_mean"]), completion_tokens=max(1.0, hs["assistant_mean"]),
+                requests_per_month=recipe.eval.requests_per_month,
+                local_token_ratio=TOKENIZER_RATIO.get(om.family, DEFAULT_TOKENIZER_RATIO),
+                gpu_vram_gb=gpu_vram_detected)
+        except UsageError as e:
+            notes.append(f"serving: {e}")
+
+    ratio = None
+    if cost and cost > 0:
+        ratio = round(h_cost / cost, 2)
+    return {"recipe": recipe.name, "local": local, "hosted": hosted, "ratio": ratio, "serving": serving,
+            "notes": notes, "token_stats_cached": stats.get("cached", False)}
+
+
+def run_record_estimate(estimate: dict) -> dict:
+    """What a local run stores as `train_summary.json`'s `estimate`: the uncalibrated figures (so calibration
+    ratios never compound)."""
+    raw = estimate["local"]["breakdown"]["uncalibrated"]
+    return {"vram_gb": raw["vram_gb"], "hours": raw["hours"], "tokens_per_s": raw["tokens_per_s"],
+            "gpu": estimate["local"]["gpu"], "quant": estimate["local"]["quant"], "model": estimate["local"]["model"]}
+
