@@ -25,6 +25,9 @@ SETTINGS: dict[str, str] = {
     "FTWIZARD_HOSTED_RETRY_BASE_SECONDS": "first back-off of a retried provider call (default 1 s)",
     "FTWIZARD_HOSTED_TIMEOUT_SECONDS": "timeout of one provider request (default 120 s)",
     "FTWIZARD_HOSTED_MAX_ATTEMPTS": "attempts of a retried provider call (default 8)",
+    "FTWIZARD_JUDGE_BASE_URL": "OpenAI-compatible endpoint of the LLM judge (eval.metric = judge; default: "
+                               "OPENAI_BASE_URL, else OpenAI)",
+    "FTWIZARD_JUDGE_API_KEY": "API key of the LLM judge's endpoint (default: OPENAI_API_KEY)",
 }
 
 
@@ -106,3 +109,13 @@ def hosted_timeout_seconds(default: float = 120.0) -> float:
 
 def hosted_max_attempts(default: int = 8) -> int:
     return env_int("FTWIZARD_HOSTED_MAX_ATTEMPTS", default)
+
+
+def judge_base_url() -> str:
+    """'' when unset: the OpenAI SDK then uses its own OPENAI_BASE_URL, else api.openai.com."""
+    return _raw("FTWIZARD_JUDGE_BASE_URL")
+
+
+def judge_api_key() -> str:
+    """The judge's key: FTWIZARD_JUDGE_API_KEY, else the SDK's OPENAI_API_KEY (never logged or written)."""
+    return _raw("FTWIZARD_JUDGE_API_KEY") or _raw("OPENAI_API_KEY")

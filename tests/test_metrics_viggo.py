@@ -95,6 +95,6 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n():
 def test_prf_edge_cases():
     assert micro_prf([(0, 0, 0)]) == (1.0, 1.0, 1.0)
     assert micro_prf([(0, 3, 0)]) == (0.0, 1.0, 0.0)
-    assert micro_prf([(0, 0, 4)]) == (1.0, 0.0, 0.0)
+    assert micro_prf([(0, 0, 4)]) == (0.0, 0.0, 0.0)  # an empty prediction earns no precision
     m = prf_metrics([])
     assert m["slot_f1"]["n"] == 0

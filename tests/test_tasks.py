@@ -69,7 +69,9 @@ def test_extract_sql(raw, expected):
 @pytest.mark.parametrize("raw,expected", [
     ("inform(name[Dirt: Showdown], esrb[E 10+ (for Everyone 10 and Older)])\n### Target sentence:",
      "inform(name[Dirt: Showdown], esrb[E 10+ (for Everyone 10 and Older)])"),
-    ("The meaning representation is: request(specifier[weirdest]) and more(x[y])", "request(specifier[weirdest])"),
+    # Leading chatter is dropped; text after the form on its line is kept, so meaning match can refuse it.
+    ("The meaning representation is: request(specifier[weirdest]) and more(x[y])",
+     "request(specifier[weirdest]) and more(x[y])"),
     ("foo(bar) then confirm(name[X])", "confirm(name[X])"),
     ("inform(name[Half", "inform(name[Half"),
     ("nothing here", "nothing here"),

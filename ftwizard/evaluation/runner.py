@@ -65,17 +65,11 @@ class _Appender:
                 os.close(fd)
 
 
-def _single_line_answers(references: list[str]) -> bool:
-    return all("\n" not in r.strip() for r in references)
-
-
 def _record(task, task_name: str, index: int, row: dict, prompt: str, raw: str, reference: str, *,
             latency_s: float, prompt_tokens: int, completion_tokens: int, **extra: Any) -> dict:
-    from ftwizard.evaluation.score import score_one
-
     prediction = task.extract_answer(raw)
     context = row.get("context") if task_name == "sql" else None
-    verdicts, details = score_one(task_name, prediction, reference, context)
+    verdicts, details = task.score(prediction, reference, {**row, "input": prompt})
     rec = {"index": index, "input": prompt, "raw": raw, "prediction": prediction, "reference": reference}
     if context is not None:
         rec["context"] = context  # so the file can be scored again with `ftwizard score --task sql`
@@ -98,12 +92,13 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
     from ftwizard.tasks import get_task
 
     recipe = run.recipe()
-    task = get_task(recipe.task)
+    task = get_task(recipe.task, recipe)
     templates = task.templates(recipe)
     rows = task.load_split(recipe, "eval").rows
     n_limit = recipe.eval.limit if limit is None else limit
     if n_limit:
         rows = rows[:n_limit]
+    task.use_references([task.reference(r, recipe) for r in rows])
     which = "baseline" if baseline else "finetuned"
     path = predictions_path(run, baseline)
     done = {i: r for i, r in read_predictions(path).items() if i < len(rows)}
@@ -147,17 +142,19 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
         raise RunFailed(f"evaluation ({which}) is missing {len(missing)} of {total} answers (first: example "
                         f"{missing[0]}); run `ftwizard eval {run.path}{' --baseline' if baseline else ''}` "
                         "again to finish it (answers already received are kept)")
-    from ftwizard.evaluation.score import aggregate
-
     scored = [records[i] for i in range(total)]
     if list(records) != list(range(len(records))):  # answers arrived out of order: store them by index
         from ftwizard.fsutil import atomic_write_text
 
         ordered = [records[i] for i in sorted(records)]
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
-    metrics = aggregate(recipe.task, scored)
-    section = {"task": recipe.task, "n": total, "metrics": metrics, "model": model_name, "backend": recipe.backend,
-               "which": which, "evaluated_at": iso(), "predictions": path.name}
+    metrics = task.aggregate(scored)
+    section = {"task": recipe.task, "n": total, "metrics": metrics, "primary_metric": task.primary_metric(),
+               "model": model_name, "backend": recipe.backend, "which": which, "evaluated_at": iso(),
+               "predictions": path.name}
+    breakdown = task.breakdown(scored)
+    if breakdown is not None:
+        section["breakdown"] = breakdown
     current = read_json(run.metrics_path, default={}) or {}
     if baseline:
         current.setdefault("task", recipe.task)
@@ -220,8 +217,8 @@ def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, 
 
     with ctx:
         generate(model, tokenizer, prompts, indices=pending, max_new_tokens=recipe.eval.max_new_tokens,
-                 batch_size=recipe.eval.batch_size, stop_strings=["###"],
-                 stop_when=one_line_done if _single_line_answers(references) else None, on_batch=on_batch)
+                 batch_size=recipe.eval.batch_size, stop_strings=list(task.stop_strings()),
+                 stop_when=one_line_done if task.single_line_answers else None, on_batch=on_batch)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,71 +1,39 @@
-"""Scoring predictions by task: per-example verdicts and metrics with 95% intervals; reading predictions files.
+"""Scoring predictions through their task: per-example verdicts and metrics with 95% intervals; reading
+predictions files.
 
-Used by `evaluate_run` (as predictions arrive) and by `ftwizard score FILE.jsonl` (outputs from anywhere).
+Used by `evaluate_run` (as predictions arrive) and by `ftwizard score FILE.jsonl` (outputs from anywhere). What
+a metric is lives in the task (`Task.score`, `Task.aggregate`, `Task.breakdown`); this module only feeds it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ftwizard.datasource import iter_jsonl_objects
 from ftwizard.errors import UsageError
-from ftwizard.evaluation.stats import proportion
 
-SCORED_TASKS = ("sql", "viggo", "custom")
-
-
-def metric_names(task: str) -> tuple[str, ...]:
-    """The metrics a task reports in metrics.json (slot precision and recall ride along with slot_f1)."""
-    if task == "sql":
-        from ftwizard.evaluation.sql_metrics import METRICS
-
-        return METRICS
-    if task == "viggo":
-        return ("exact_match", "function_match", "attribute_set_match", "slot_f1", "slot_precision", "slot_recall")
-    return ("exact_match",)
+if TYPE_CHECKING:
+    from ftwizard.tasks import Task
 
 
-def score_one(task: str, prediction: str, reference: str, context: str | None = None) -> tuple[dict, dict]:
-    """(verdicts, details) for one example. Verdicts are bools or numbers; details say why (for people)."""
-    if task == "sql":
-        from ftwizard.evaluation import sql_metrics
-
-        v = sql_metrics.score_pair(prediction, reference, context or "")
-        return ({k: v[k] for k in sql_metrics.METRICS}, {"execution_detail": v["execution_detail"]})
-    if task == "viggo":
-        from ftwizard.evaluation import viggo_metrics
-
-        v = viggo_metrics.score_pair(prediction, reference)
-        return ({k: v[k] for k in viggo_metrics.METRICS}, {"slot_counts": v["slot_counts"]})
-    return ({"exact_match": " ".join(prediction.split()) == " ".join(reference.split())}, {})
-
-
-def aggregate(task: str, scored: Iterable[dict]) -> dict[str, dict]:
-    """metrics.json's `metrics` from scored examples ({verdicts: ..., and details such as slot_counts})."""
-    scored = list(scored)
-    if task == "sql":
-        from ftwizard.evaluation import sql_metrics
-
-        return sql_metrics.aggregate([s["verdicts"] for s in scored])
-    if task == "viggo":
-        from ftwizard.evaluation import viggo_metrics
-
-        return viggo_metrics.aggregate([{**s["verdicts"], "slot_counts": s["slot_counts"]} for s in scored])
-    return {"exact_match": proportion([bool(s["verdicts"]["exact_match"]) for s in scored])}
-
-
-def score_examples(task: str, examples: list[dict]) -> tuple[list[dict], dict[str, dict]]:
-    """Score `{prediction, reference[, context]}` dicts: (each example with `verdicts` added, metrics)."""
+def score_examples(task: "Task", examples: list[dict]) -> tuple[list[dict], dict[str, dict]]:
+    """Score `{prediction, reference[, context, input]}` dicts: (each example with `verdicts` and its details
+    added, metrics). The task first sees every reference (a custom task picks its metric from them)."""
+    task.use_references([ex["reference"] for ex in examples])
     scored = []
     for ex in examples:
-        verdicts, details = score_one(task, ex["prediction"], ex["reference"], ex.get("context"))
+        try:
+            verdicts, details = task.score(ex["prediction"], ex["reference"], ex)
+        except UsageError as e:
+            raise UsageError(f"line {ex['line']}: {e}" if "line" in ex else str(e)) from None
         scored.append({**ex, "verdicts": verdicts, **details})
-    return scored, aggregate(task, scored)
+    return scored, task.aggregate(scored)
 
 
 def read_predictions_file(path: str | Path, task: str) -> list[dict]:
-    """A JSON Lines file of `prediction`, `reference` (and `context` for sql); every bad line is named."""
+    """A JSON Lines file of `prediction`, `reference` (and `context` for sql; `input`, the prompt, is kept when
+    present: the judge reads it); every bad line is named."""
     path = Path(path)
     try:
         f = open(path, encoding="utf-8")
@@ -90,6 +58,8 @@ def read_predictions_file(path: str | Path, task: str) -> list[dict]:
                 row["line"] = no
                 if "index" in obj:
                     row["index"] = obj["index"]
+                if isinstance(obj.get("input"), str):
+                    row["input"] = obj["input"]
                 rows.append(row)
             if len(problems) >= 10:
                 problems.append("(stopped after 10 bad lines)")
@@ -101,10 +71,17 @@ def read_predictions_file(path: str | Path, task: str) -> list[dict]:
     return rows
 
 
-def score_file(path: str | Path, task: str) -> dict:
-    """{task, file, n, metrics, examples}: the whole report `ftwizard score` prints."""
-    if task not in SCORED_TASKS:
-        raise UsageError(f"unknown task `{task}`; choose one of: {', '.join(SCORED_TASKS)}")
+def score_file(path: str | Path, task: str, **options) -> dict:
+    """{task, file, n, metric, metric_label, metrics, labels, breakdown, examples}: the whole report `ftwizard
+    score` prints. `options` go to the task (custom: metric, judge_model, judge_rubric)."""
+    from ftwizard.tasks import get_task
+
+    t = get_task(task, **options)
     rows = read_predictions_file(path, task)
-    scored, metrics = score_examples(task, rows)
-    return {"task": task, "file": str(path), "n": len(scored), "metrics": metrics, "examples": scored}
+    scored, metrics = score_examples(t, rows)
+    specs = {m.name: m for m in t.metric_specs()}
+    primary = t.primary_metric()
+    return {"task": task, "file": str(path), "n": len(scored), "metric": primary,
+            "metric_label": specs[primary].label, "metrics": metrics,
+            "labels": {name: specs[name].label for name in metrics if name in specs},
+            "breakdown": t.breakdown(scored), "examples": scored}

@@ -62,19 +62,20 @@ def micro_prf(counts: Sequence[tuple[int, int, int]]) -> tuple[float, float, flo
     tp = sum(c[0] for c in counts)
     pred = sum(c[1] for c in counts)
     gold = sum(c[2] for c in counts)
-    # Nothing predicted: no wrong prediction (precision 1); nothing to find: nothing missed (recall 1).
-    p = tp / pred if pred else 1.0
+    # Nothing predicted and nothing to find: perfect. Nothing predicted where something was to be found:
+    # precision 0 (an empty answer earns no credit); nothing to find: nothing missed (recall 1).
+    p = tp / pred if pred else (1.0 if not gold else 0.0)
     r = tp / gold if gold else 1.0
     f = 2 * p * r / (p + r) if (p + r) else 0.0
     return p, r, f
 
 
 def prf_metrics(counts: Sequence[tuple[int, int, int]], *, resamples: int = 1000, seed: int = 0,
-                level: float = 0.95) -> dict[str, dict]:
-    """slot_precision / slot_recall / slot_f1 entries, each with a percentile-bootstrap interval over examples."""
+                level: float = 0.95, prefix: str = "slot") -> dict[str, dict]:
+    """{prefix}_precision / _recall / _f1 entries, each with a percentile-bootstrap interval over examples."""
     n = len(counts)
     point = micro_prf(counts)
-    names = ("slot_precision", "slot_recall", "slot_f1")
+    names = (f"{prefix}_precision", f"{prefix}_recall", f"{prefix}_f1")
     if n == 0:
         return {name: {"n": 0, "value": 0.0, "ci_low": 0.0, "ci_high": 1.0} for name in names}
     rng = random.Random(seed)

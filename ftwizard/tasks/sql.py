@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar, Iterable
 
-from ftwizard.tasks.base import Task
+from ftwizard.tasks.base import MetricSpec, Task
 
 SQL_INSTRUCTION = (
     "You are a powerful text-to-SQL model. Your job is to answer questions about a database. "
@@ -57,7 +57,6 @@ class SqlTask(Task):
     name: ClassVar[str] = "sql"
     title: ClassVar[str] = "text-to-SQL (sql-create-context ∩ Spider: 3,961 train / 568 eval)"
     answer_field: ClassVar[str] = "answer"
-    metrics: ClassVar[tuple[str, ...]] = ("exact_match", "normalized_match", "execution_match")
     default_template: ClassVar[str] = SQL_TEMPLATE
     default_system: ClassVar[str] = SQL_SYSTEM
     default_user: ClassVar[str] = "{question}"
@@ -70,3 +69,21 @@ class SqlTask(Task):
 
     def extract_answer(self, raw: str) -> str:
         return extract_sql(raw)
+
+    def metric_specs(self, recipe=None) -> tuple[MetricSpec, ...]:
+        return (
+            MetricSpec("execution_match", "execution match", decides=True),
+            MetricSpec("exact_match", "string exact match (seed)"),
+            MetricSpec("normalized_match", "normalized match"),
+        )
+
+    def score(self, prediction: str, reference: str, row: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        from ftwizard.evaluation import sql_metrics
+
+        v = sql_metrics.score_pair(prediction, reference, (row or {}).get("context") or "")
+        return {k: v[k] for k in sql_metrics.METRICS}, {"execution_detail": v["execution_detail"]}
+
+    def aggregate(self, scored: Iterable[dict]) -> dict[str, dict]:
+        from ftwizard.evaluation import sql_metrics
+
+        return sql_metrics.aggregate([s["verdicts"] for s in scored])

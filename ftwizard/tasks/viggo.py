@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar, Iterable
 
-from ftwizard.tasks.base import Task
+from ftwizard.tasks.base import MetricSpec, Task
 
 FUNCTIONS = (
     "inform", "request", "give_opinion", "confirm", "verify_attribute", "suggest",
@@ -51,13 +51,15 @@ def _balanced_end(text: str, open_idx: int) -> int | None:
 
 
 def extract_mr(raw: str) -> str:
-    """The first `function(...)` form, preferring ViGGO's nine dialogue acts."""
+    """The first `function(...)` form, preferring ViGGO's nine dialogue acts, with whatever follows it on its
+    line (up to `###`): text after the representation is part of the answer, so meaning match can refuse it."""
     candidates = list(_CALL.finditer(raw))
     ordered = [m for m in candidates if m.group(1) in FUNCTIONS] + [m for m in candidates if m.group(1) not in FUNCTIONS]
     for m in ordered:
         end = _balanced_end(raw, m.end() - 1)
         if end is not None:
-            return raw[m.start():end].strip()
+            rest = raw[end:].split("\n", 1)[0].split("###", 1)[0]
+            return (raw[m.start():end] + rest).strip()
     # An unterminated form (generation cut off): keep what is there.
     if ordered:
         return raw[ordered[0].start():].strip().splitlines()[0]
@@ -68,7 +70,6 @@ class ViggoTask(Task):
     name: ClassVar[str] = "viggo"
     title: ClassVar[str] = "ViGGO meaning representations (5,103 train / 1,083 test)"
     answer_field: ClassVar[str] = "meaning_representation"
-    metrics: ClassVar[tuple[str, ...]] = ("exact_match", "function_match", "attribute_set_match", "slot_f1")
     default_template: ClassVar[str] = VIGGO_TEMPLATE
     default_system: ClassVar[str] = VIGGO_SYSTEM
     default_user: ClassVar[str] = "{target}"
@@ -79,3 +80,25 @@ class ViggoTask(Task):
 
     def extract_answer(self, raw: str) -> str:
         return extract_mr(raw)
+
+    def metric_specs(self, recipe=None) -> tuple[MetricSpec, ...]:
+        return (
+            MetricSpec("meaning_match", "meaning match", decides=True),
+            MetricSpec("exact_match", "string exact match (seed)"),
+            MetricSpec("function_match", "function match"),
+            MetricSpec("attribute_set_match", "attribute-set match"),
+            MetricSpec("slot_f1", "slot F1"),
+            MetricSpec("slot_precision", "slot precision"),
+            MetricSpec("slot_recall", "slot recall"),
+        )
+
+    def score(self, prediction: str, reference: str, row: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        from ftwizard.evaluation import viggo_metrics
+
+        v = viggo_metrics.score_pair(prediction, reference)
+        return {k: v[k] for k in viggo_metrics.METRICS}, {"slot_counts": v["slot_counts"]}
+
+    def aggregate(self, scored: Iterable[dict]) -> dict[str, dict]:
+        from ftwizard.evaluation import viggo_metrics
+
+        return viggo_metrics.aggregate([{**s["verdicts"], "slot_counts": s["slot_counts"]} for s in scored])

@@ -1,0 +1,235 @@
+"""Metrics for a user's own task: exact, choice (classification), json (structured extraction); the judge is in
+`evaluation/judge.py`. Which one a recipe uses is `eval.metric`; `detect_metric` picks one from the references.
+
+- exact: the prediction equals the reference after collapsing whitespace and ignoring case.
+- choice: accuracy (Wilson interval), macro-F1 over the labels of the references (percentile bootstrap,
+  1,000 resamples, seed 0), per-class precision / recall and a confusion table. A prediction outside the label
+  set is wrong (a miss for its gold class, a false positive for no class) and is counted and shown.
+- json: valid-JSON rate, whole-object match, and field-level precision / recall / F1 (micro over leaf fields,
+  bootstrap interval). A prediction is valid only when it is exactly one JSON value (an enclosing ```json fence
+  allowed); text after the value makes it invalid and not a match, but the fields of the value it starts with
+  are still scored: validity measures the format, the fields measure the content.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from typing import Any, Iterable, Sequence
+
+from ftwizard.evaluation.stats import prf_metrics, proportion
+
+CUSTOM_METRICS = ("exact", "choice", "json", "judge")
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+OUT_OF_SET = "(outside the label set)"
+
+
+def normalize(text: str) -> str:
+    """Whitespace collapsed, case folded: the form `exact` and `choice` compare."""
+    return " ".join((text or "").split()).casefold()
+
+
+def exact_match(prediction: str, reference: str) -> bool:
+    return normalize(prediction) == normalize(reference)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Which metric fits the data
+
+
+def detect_metric(references: Sequence[str]) -> tuple[str, str]:
+    """(metric, why) for `eval.metric = "auto"`: json when every reference is a JSON object or array; choice
+    when the references come from a small closed set (at most 20 distinct short one-line labels, each seen
+    twice on average); else exact. The judge is never chosen for you: it costs money."""
+    refs = [r.strip() for r in references]
+    if not refs:
+        return "exact", "no references"
+    if all(r[:1] in "{[" and parse_json(r)[1] is None for r in refs):
+        return "json", "every reference is a JSON object or array"
+    labels = {normalize(r) for r in refs}
+    short = all("\n" not in r and len(r) <= 40 for r in refs)
+    if short and 2 <= len(labels) <= 20 and len(labels) * 2 <= len(refs):
+        return "choice", f"the {len(refs)} references take {len(labels)} distinct values"
+    return "exact", "open-ended answers"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# choice
+
+
+def choice_scores(prediction: str, reference: str) -> tuple[dict, dict]:
+    return ({"accuracy": exact_match(prediction, reference)},
+            {"predicted_label": normalize(prediction), "gold_label": normalize(reference)})
+
+
+def _label_set(scored: Sequence[dict]) -> tuple[list[str], dict[str, str]]:
+    """Labels (normalised) in order of frequency, and how each was first written in the references."""
+    shown: dict[str, str] = {}
+    counts: Counter[str] = Counter()
+    for s in scored:
+        key = s["gold_label"]
+        counts[key] += 1
+        shown.setdefault(key, " ".join(str(s["reference"]).split()))
+    return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))], shown
+
+
+def per_class(pairs: Iterable[tuple[int, int]], n_labels: int) -> list[tuple[int, int, int]]:
+    """(tp, predicted, support) per label index from (gold, predicted) index pairs; predicted = -1 is a
+    prediction outside the label set."""
+    tp = [0] * n_labels
+    pred = [0] * n_labels
+    sup = [0] * n_labels
+    for g, p in pairs:
+        sup[g] += 1
+        if p >= 0:
+            pred[p] += 1
+            if p == g:
+                tp[g] += 1
+    return list(zip(tp, pred, sup))
+
+
+def _prf(tp: int, pred: int, sup: int) -> tuple[float, float, float]:
+    p = tp / pred if pred else 0.0  # a class never predicted has precision 0 (scikit-learn's zero_division=0)
+    r = tp / sup if sup else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def macro_f1(pairs: Sequence[tuple[int, int]], n_labels: int) -> float:
+    """Mean F1 over the labels present among the gold answers of `pairs`."""
+    rows = [c for c in per_class(pairs, n_labels) if c[2]]
+    return sum(_prf(*c)[2] for c in rows) / len(rows) if rows else 0.0
+
+
+def choice_aggregate(scored: Sequence[dict]) -> dict[str, dict]:
+    labels, _ = _label_set(scored)
+    index = {k: i for i, k in enumerate(labels)}
+    pairs = [(index[s["gold_label"]], index.get(s["predicted_label"], -1)) for s in scored]
+    n = len(pairs)
+    point = macro_f1(pairs, len(labels))
+    if n:
+        rng = random.Random(BOOTSTRAP_SEED)
+        draws = sorted(macro_f1([pairs[rng.randrange(n)] for _ in range(n)], len(labels))
+                       for _ in range(BOOTSTRAP_RESAMPLES))
+        lo = min(draws[int(0.025 * BOOTSTRAP_RESAMPLES)], point)
+        hi = max(draws[int(0.975 * BOOTSTRAP_RESAMPLES) - 1], point)
+    else:
+        lo, hi = 0.0, 1.0
+    return {
+        "accuracy": proportion([bool(s["verdicts"]["accuracy"]) for s in scored]),
+        "macro_f1": {"n": n, "value": point, "ci_low": lo, "ci_high": hi},
+        "out_of_set": proportion([p < 0 for _, p in pairs]),
+    }
+
+
+def choice_breakdown(scored: Sequence[dict]) -> dict:
+    """Per-class precision / recall / F1, the confusion table (rows: gold, columns: predicted, then one column
+    for predictions outside the label set) and the most common of those predictions."""
+    labels, shown = _label_set(scored)
+    index = {k: i for i, k in enumerate(labels)}
+    pairs = [(index[s["gold_label"]], index.get(s["predicted_label"], -1)) for s in scored]
+    classes = []
+    for k, (tp, pred, sup) in zip(labels, per_class(pairs, len(labels))):
+        p, r, f = _prf(tp, pred, sup)
+        classes.append({"label": shown[k], "support": sup, "predicted": pred, "precision": p, "recall": r, "f1": f})
+    confusion = [[0] * (len(labels) + 1) for _ in labels]
+    for g, p in pairs:
+        confusion[g][p if p >= 0 else len(labels)] += 1
+    outside = Counter(s["prediction"].strip() for s in scored if s["predicted_label"] not in index)
+    return {
+        "kind": "choice",
+        "labels": [shown[k] for k in labels],
+        "per_class": classes,
+        "confusion": {"rows": [shown[k] for k in labels], "columns": [shown[k] for k in labels] + [OUT_OF_SET],
+                      "counts": confusion},
+        "out_of_set": {"count": sum(outside.values()), "most_common": outside.most_common(5)},
+        "notes": [f"macro-F1 interval: percentile bootstrap over examples, {BOOTSTRAP_RESAMPLES} resamples, "
+                  f"seed {BOOTSTRAP_SEED}; accuracy: Wilson score interval",
+                  "predictions outside the label set count as wrong"],
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# json
+
+
+def _unfence(text: str) -> str:
+    t = text.strip()
+    if t.startswith("```") and t.endswith("```") and t.count("```") == 2:
+        t = t[3:-3]
+        first, _, rest = t.partition("\n")
+        t = rest if first.strip().lower() in ("json", "") else t
+    return t.strip()
+
+
+def parse_json(text: str) -> tuple[Any, str | None, bool]:
+    """(value, problem, trailing): the JSON value the text starts with; problem is None when the text is
+    exactly that value, "trailing text after the JSON value" when more follows (value still returned), or why
+    it is not JSON (value None)."""
+    t = _unfence(text)
+    if not t:
+        return None, "empty", False
+    try:
+        value, end = json.JSONDecoder().raw_decode(t)
+    except json.JSONDecodeError as e:
+        return None, f"not valid JSON ({e.msg} at character {e.pos})", False
+    if t[end:].strip():
+        return value, "trailing text after the JSON value", True
+    return value, None, False
+
+
+def _leaf(value: Any) -> Any:
+    if isinstance(value, str):
+        return ("s", " ".join(value.split()).casefold())
+    if isinstance(value, bool) or value is None:
+        return ("b", value)
+    if isinstance(value, (int, float)):
+        return ("n", float(value))
+    return ("j", json.dumps(value, sort_keys=True))  # a list: one field, compared whole and in order
+
+
+def fields(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaf fields of a JSON value by path (`a.b`); objects nest, a list is one field compared whole (order
+    matters); strings compare with whitespace collapsed and case ignored, numbers by value."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(fields(v, f"{prefix}.{k}" if prefix else str(k)))
+        if not value:
+            out[prefix] = ("o", "{}")
+        return out
+    return {prefix: _leaf(value)}
+
+
+def json_scores(prediction: str, reference: str) -> tuple[dict, dict]:
+    gold, gold_problem, _ = parse_json(reference)
+    if gold_problem is not None:
+        from ftwizard.errors import UsageError
+
+        raise UsageError(f"eval.metric = \"json\": the reference is not one JSON value ({gold_problem}): "
+                         f"{reference[:80]!r}")
+    value, problem, trailing = parse_json(prediction)
+    gold_fields = fields(gold)
+    pred_fields = fields(value) if (problem is None or trailing) else {}
+    tp = sum(1 for k, v in pred_fields.items() if gold_fields.get(k, object()) == v)
+    valid = problem is None
+    verdicts = {"json_match": valid and pred_fields == gold_fields, "json_valid": valid}
+    details = {"field_counts": [tp, len(pred_fields), len(gold_fields)]}
+    if problem:
+        details["json_problem"] = problem
+    return verdicts, details
+
+
+def json_aggregate(scored: Sequence[dict]) -> dict[str, dict]:
+    out = {name: proportion([bool(s["verdicts"][name]) for s in scored]) for name in ("json_match", "json_valid")}
+    out.update(prf_metrics([tuple(s["field_counts"]) for s in scored], prefix="field"))
+    return out
+
+
+def json_breakdown(scored: Sequence[dict]) -> dict:
+    problems = Counter(s.get("json_problem", "").split(" (")[0] for s in scored if s.get("json_problem"))
+    return {"kind": "json", "invalid": dict(problems.most_common()),
+            "notes": ["a prediction is valid when it is exactly one JSON value (a ```json fence allowed); "
+                      "trailing text makes it invalid, its fields are still scored",
+                      "field precision / recall / F1: micro over leaf fields, percentile bootstrap interval"]}
