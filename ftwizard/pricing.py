@@ -121,13 +121,27 @@ def gpu_cost(hours: float, price: dict, gpus: int = 1) -> float | None:
 # Serving
 
 def hosted_serving_cost(model: "HostedModel | str", *, prompt_tokens: float, completion_tokens: float,
-                        requests_per_month: float) -> dict:
-    """A hosted fine-tune billed per token: per 1,000 requests and per month from one per-request price."""
-    m = _hosted(model)
-    per_req = (float(prompt_tokens) * m.input_usd_per_1m + float(completion_tokens) * m.output_usd_per_1m) / 1e6
-    return {"usd_per_request": per_req, "usd_per_1k": 1000 * per_req,
-            "monthly_usd": per_req * float(requests_per_month), "price_source": m.price_source,
-            "price_date": m.price_date, "model": m.id}
+                        requests_per_month: float, provider: str | None = None) -> dict:
+    """A hosted fine-tune's serving bill: per 1,000 requests and per month from one computation.
+
+    Per-token serving (OpenAI, Tinker): tokens x the fine-tune's prices. Hourly hosting (a Together dedicated
+    endpoint, an Azure deployment: `hosting_usd_per_hour`): the endpoint up around the clock, plus per-token
+    prices where the catalog has them (Azure bills both).
+    """
+    from ftwizard.catalog import get_hosted_model
+
+    m = get_hosted_model(model, provider) if isinstance(model, str) else model
+    per_token = (float(prompt_tokens) * (m.input_usd_per_1m or 0.0)
+                 + float(completion_tokens) * (m.output_usd_per_1m or 0.0)) / 1e6
+    hosting = HOURS_PER_MONTH * m.hosting_usd_per_hour if m.hosting_usd_per_hour else 0.0
+    if m.input_usd_per_1m is None and not m.hosting_usd_per_hour:
+        raise UsageError(f"{m.id} on {m.provider}: the catalog has no serving price")
+    monthly = hosting + per_token * float(requests_per_month)
+    per_1k = 1000 * monthly / requests_per_month if requests_per_month > 0 else 1000 * per_token
+    how = (f"a dedicated endpoint at ${m.hosting_usd_per_hour:g}/h around the clock" if hosting else "per token")
+    return {"usd_per_request": per_token, "hosting_monthly_usd": hosting, "usd_per_1k": per_1k,
+            "monthly_usd": monthly, "how": how, "price_source": m.price_source, "price_date": m.price_date,
+            "model": m.id, "provider": m.provider}
 
 
 def local_serving_cost(*, gpu_seconds_per_request: float, requests_per_gpu_month: float, price: dict,
@@ -150,38 +164,41 @@ def local_serving_cost(*, gpu_seconds_per_request: float, requests_per_gpu_month
     return {**out, "gpus": gpus, "monthly_usd": monthly, "usd_per_1k": per_1k, "marginal_usd_per_1k": marginal}
 
 
-def break_even_requests(*, hosted_usd_per_request: float, price_per_hour: float | None,
-                        requests_per_gpu_month: float) -> int | None:
-    """The monthly volume from which your own GPUs cost less than the hosted per-token bill (None: never).
+def break_even_requests(*, hosted_usd_per_request: float, hosted_fixed_monthly_usd: float = 0.0,
+                        price_per_hour: float | None, requests_per_gpu_month: float) -> int | None:
+    """The monthly volume from which your own GPUs cost less than the hosted bill (None: never).
 
-    k cards around the clock cost k x 730 x $/h; the hosted bill reaches that at V = that / $ per request, and
-    V must be within what k cards serve.
+    k cards around the clock cost k x 730 x $/h; the hosted bill (fixed hosting + V x $ per request) reaches that
+    at V = (that - fixed) / $ per request, and V must be within what k cards serve. Below one card's cost the
+    fixed hosting alone already costs more: local is cheaper from the first request (0).
     """
-    if price_per_hour is None or hosted_usd_per_request <= 0:
+    if price_per_hour is None:
         return None
-    local_per_req = HOURS_PER_MONTH * price_per_hour / requests_per_gpu_month  # a full card's cost per request
-    if hosted_usd_per_request <= local_per_req:
-        return None
+    card = HOURS_PER_MONTH * price_per_hour
+    if hosted_fixed_monthly_usd >= card:
+        return 0
+    if hosted_usd_per_request <= 0 or hosted_usd_per_request <= card / requests_per_gpu_month:
+        return None  # a full card costs more per request than the hosted per-token price
     k = 1
     while True:
-        v = k * HOURS_PER_MONTH * price_per_hour / hosted_usd_per_request
+        v = (k * card - hosted_fixed_monthly_usd) / hosted_usd_per_request
         if v <= k * requests_per_gpu_month:
             return int(math.ceil(max(v, (k - 1) * requests_per_gpu_month)))
         k += 1
 
 
 def serving_cost(hosted_model: "HostedModel | str", *, prompt_tokens: float, completion_tokens: float,
-                 requests_per_month: float, local: dict | None) -> dict:
+                 requests_per_month: float, local: dict | None, provider: str | None = None) -> dict:
     """Hosted vs local serving at a volume: per 1,000 requests, per month, break-even.
 
     `local` is the estimator's capacity (`gpu_seconds_per_request`, `requests_per_gpu_month`) and a `gpu_price`
     answer under `price`, or None when the model does not fit a card for serving.
     """
     h = hosted_serving_cost(hosted_model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                            requests_per_month=requests_per_month)
+                            requests_per_month=requests_per_month, provider=provider)
     out = {"requests_per_month": requests_per_month,
            "hosted_usd_per_1k": round(h["usd_per_1k"], 4), "hosted_monthly_usd": round(h["monthly_usd"], 2),
-           "hosted_price_source": h["price_source"], "hosted_price_date": h["price_date"],
+           "hosted_serving": h["how"], "hosted_price_source": h["price_source"], "hosted_price_date": h["price_date"],
            "local_usd_per_1k": None, "local_marginal_usd_per_1k": None, "local_monthly_usd": None,
            "local_gpus": None, "break_even_requests_per_month": None}
     if local is None:
@@ -196,6 +213,6 @@ def serving_cost(hosted_model: "HostedModel | str", *, prompt_tokens: float, com
         out.update(local_usd_per_1k=round(l["usd_per_1k"], 4), local_marginal_usd_per_1k=round(l["marginal_usd_per_1k"], 4),
                    local_monthly_usd=round(l["monthly_usd"], 2))
         out["break_even_requests_per_month"] = break_even_requests(
-            hosted_usd_per_request=h["usd_per_request"], price_per_hour=price["price_per_hour"],
-            requests_per_gpu_month=local["requests_per_gpu_month"])
+            hosted_usd_per_request=h["usd_per_request"], hosted_fixed_monthly_usd=h["hosting_monthly_usd"],
+            price_per_hour=price["price_per_hour"], requests_per_gpu_month=local["requests_per_gpu_month"])
     return out

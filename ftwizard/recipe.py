@@ -181,6 +181,8 @@ class EvalSection(_Section):
     baseline: bool = Field(False, description="also evaluate the base model without fine-tuning")
     concurrency: int = Field(8, ge=1, description="hosted: requests in flight at once")
     requests_per_month: int = Field(100_000, ge=0, description="serving volume for the verdict's cost figures")
+    margin: float = Field(2.0, ge=0, le=100, description="the verdict moves you to the local model when it is at most "
+                                                         "this many points worse on the deciding metric (95% interval)")
     metric: Literal["auto", "exact", "choice", "json", "judge"] = Field(
         "auto", description="custom tasks: how answers are scored (auto: json for JSON answers, choice for a small "
                             "closed set of labels, else exact)")

@@ -79,6 +79,5 @@ def _as_model(model: OpenModel | str) -> OpenModel:
     return model if isinstance(model, OpenModel) else get_open_model(model)
 
 
-def _as_hosted(model: "HostedModel | str") -> "HostedModel":
-    return get_hosted_model(model) if isinstance(model, str) else model
-
+def _as_hosted(model: "HostedModel | str", provider: str | None = None) -> "HostedModel":
+    return get_hosted_model(model, provider) if isinstance(model, str) else model

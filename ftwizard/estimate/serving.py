@@ -17,13 +17,14 @@ if TYPE_CHECKING:
 def serving_estimate(*, hosted_model: "HostedModel | str", open_model: OpenModel | str, gpu: GPU | str,
                      price_per_hour: float | None = None, quant: str = "none", prompt_tokens: float,
                      completion_tokens: float, requests_per_month: float, concurrency: int = SERVING_CONCURRENCY,
-                     local_token_ratio: float = 1.0, gpu_vram_gb: float | None = None) -> dict:
+                     local_token_ratio: float = 1.0, gpu_vram_gb: float | None = None,
+                     provider: str | None = None) -> dict:
     """Hosted vs local serving cost per 1,000 requests and per month, and the monthly volume where local wins.
 
     Local decode is bounded by memory bandwidth: each step reads the weights once for the whole batch plus each
     sequence's KV cache; prefill is bounded by compute. The local GPU is rented around the clock.
     """
-    hosted = _as_hosted(hosted_model)
+    hosted = _as_hosted(hosted_model, provider)
     model = _as_model(open_model)
     g = _as_gpu(gpu)
     quant = _quant(quant)
