@@ -79,7 +79,8 @@ def test_out_of_memory_is_reported_with_the_estimate_and_advice(tmp_path, tiny_m
     """The worker's OOM path on a real run directory (a real CUDA OOM needs a GPU; the exception is torch's own)."""
     import torch
 
-    from ftwizard.backends.local.worker import Worker, is_oom
+    from ftwizard.backends.local.probe import is_oom
+    from ftwizard.backends.local.worker import Worker
     from ftwizard.rundir import RunDirectory
 
     text = (f'name = "o"\ntask = "viggo"\n[model]\nbase = "{tiny_model_dir}"\n'
@@ -96,7 +97,7 @@ def test_out_of_memory_is_reported_with_the_estimate_and_advice(tmp_path, tiny_m
     w._oom(err)
     ev = run.events(("error",))[-1]
     assert ev["kind"] == "oom" and ev["estimate_vram_gb"] == 21.5
-    assert "the estimate said 21.5 GB" in ev["message"] and "peak resident memory" in ev["message"]
+    assert "the estimate said 21.5 GiB" in ev["message"] and "peak resident memory" in ev["message"]
     advice = " | ".join(ev["advice"])
     assert "--set train.micro_batch_size=4 --set train.grad_accum=8" in advice
     assert "model.quant=4bit" in advice and "gradient_checkpointing=true" in advice and "max_length=512" in advice

@@ -207,7 +207,7 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path, tiny
 
 
 def test_incomplete_checkpoints_are_never_resumed_from(tmp_path, reference_run):
-    from ftwizard.backends.local.worker import last_checkpoint
+    from ftwizard.backends.local.checkpoints import last_checkpoint
 
     ck = tmp_path / "checkpoints"
     shutil.copytree(reference_run.checkpoints_dir / "checkpoint-20", ck / "checkpoint-20")

@@ -25,8 +25,11 @@ import subprocess
 import sys
 import time
 from importlib.util import find_spec
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ftwizard import settings
+from ftwizard.backends.base import Backend
+from ftwizard.backends.local.checkpoints import last_checkpoint
 from ftwizard.errors import UsageError
 from ftwizard.rundir import FINAL_STATES, RunDirectory
 
@@ -36,51 +39,15 @@ if TYPE_CHECKING:
 WORKER_MODULE = "ftwizard.backends.local.worker"
 
 
-# ---------------------------------------------------------------------------------------
-# status.json, shared by the launcher and the worker: read-modify-write under a lock
-
-def update_status_locked(run: RunDirectory, **fields: Any) -> dict[str, Any]:
-    """Kept for callers: `RunDirectory.update_status` takes the status lock itself."""
-    return run.update_status(**fields)
-
-
-# ---------------------------------------------------------------------------------------
-# The interface
-
-def preflight(recipe: "Recipe") -> None:
-    """Everything that can be checked before a run directory exists or a model is loaded."""
-    from ftwizard.backends.local.modeling import check_model_available, cuda_visible_light
-
-    problems: list[str] = []
-    quant = recipe.model.quant
-    has_cuda = None
-    if quant != "none" or recipe.hardware.device == "cuda" or recipe.hardware.nproc > 1:
-        has_cuda = recipe.hardware.device != "cpu" and cuda_visible_light()
-    if quant != "none":
-        if not has_cuda:
-            problems.append(f"model.quant = '{quant}' needs a CUDA GPU (bitsandbytes) and this machine has none"
-                            + (" (hardware.device = 'cpu')" if recipe.hardware.device == "cpu" else "")
-                            + "; set model.quant = 'none' (e.g. --set model.quant=none) or run on a GPU machine")
-        elif find_spec("bitsandbytes") is None:
-            problems.append(f"model.quant = '{quant}' needs bitsandbytes: pip install 'ftwizard[quant]'")
-    if recipe.hardware.device == "cuda" and not has_cuda:
-        problems.append("hardware.device = 'cuda' but no CUDA GPU is visible here")
-    if recipe.hardware.nproc > 1 and has_cuda:
-        n = _gpu_count_light()
-        if n and recipe.hardware.nproc > n:
-            problems.append(f"--nproc {recipe.hardware.nproc} but only {n} GPU(s) are visible here")
-    try:
-        check_model_available(recipe)
-    except UsageError as e:
-        problems.extend(e.problems)
-    try:
-        from ftwizard.backends.local.data import load_rows
-
-        load_rows(recipe)
-    except UsageError as e:
-        problems.extend(e.problems if not e.source else [f"{e.source}: {p}" for p in e.problems])
-    if problems:
-        raise UsageError(problems)
+def worker_command(run: RunDirectory, nproc: int) -> list[str]:
+    extra_s = settings.torchrun_args()
+    if nproc <= 1 and not extra_s:
+        return [sys.executable, "-m", WORKER_MODULE, str(run.path)]
+    extra = shlex.split(extra_s)
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    if not any(a.startswith(("--rdzv", "--nnodes", "--master")) for a in extra):
+        cmd.append("--standalone")
+    return cmd + extra + ["-m", WORKER_MODULE, str(run.path)]
 
 
 def _gpu_count_light() -> int:
@@ -92,45 +59,156 @@ def _gpu_count_light() -> int:
             return int(pynvml.nvmlDeviceGetCount())
         finally:
             pynvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - no driver, no library: no GPU
         return 0
 
 
-def worker_command(run: RunDirectory, nproc: int) -> list[str]:
-    if nproc <= 1 and not os.environ.get("FTWIZARD_TORCHRUN_ARGS"):
-        return [sys.executable, "-m", WORKER_MODULE, str(run.path)]
-    extra = shlex.split(os.environ.get("FTWIZARD_TORCHRUN_ARGS", ""))
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
-    if not any(a.startswith(("--rdzv", "--nnodes", "--master")) for a in extra):
-        cmd.append("--standalone")
-    return cmd + extra + ["-m", WORKER_MODULE, str(run.path)]
+class LocalBackend(Backend):
+    """LoRA with transformers + peft in a worker process of its own (or several under torchrun)."""
 
+    name = "local"
 
-def launch(run: RunDirectory, recipe: "Recipe") -> subprocess.Popen:
-    """Start the worker in its own session; its output goes to RUN_DIR/worker.log."""
-    cmd = worker_command(run, recipe.hardware.nproc)
-    env = dict(os.environ)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env["PYTHONUNBUFFERED"] = "1"
-    if recipe.hardware.device == "cpu":
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    logf = open(run.path / "worker.log", "ab")
-    try:
-        logf.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n".encode())
-        logf.flush()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env, close_fds=True)
-    finally:
-        logf.close()
-    try:
+    def preflight(self, recipe: "Recipe") -> None:
+        """Everything that can be checked before a run directory exists or a model is loaded."""
+        from ftwizard.backends.local.modeling import check_model_available, cuda_visible_light, fsdp_enabled
+
+        problems: list[str] = []
+        quant = recipe.model.quant
+        has_cuda = None
+        if quant != "none" or recipe.hardware.device == "cuda" or recipe.hardware.nproc > 1:
+            has_cuda = recipe.hardware.device != "cpu" and cuda_visible_light()
+        if quant != "none":
+            if not has_cuda:
+                problems.append(f"model.quant = '{quant}' needs a CUDA GPU (bitsandbytes) and this machine has none"
+                                + (" (hardware.device = 'cpu')" if recipe.hardware.device == "cpu" else "")
+                                + "; set model.quant = 'none' (e.g. --set model.quant=none) or run on a GPU machine")
+            elif find_spec("bitsandbytes") is None:
+                problems.append(f"model.quant = '{quant}' needs bitsandbytes: pip install 'ftwizard[quant]'")
+            if fsdp_enabled(recipe) and not recipe.train.fsdp:
+                # The recipe's own train.fsdp is refused by the schema; the environment's switch is checked here.
+                problems.append(f"FTWIZARD_FSDP is set but FSDP cannot shard a bitsandbytes {quant} base; unset it "
+                                "(several processes then train data-parallel) or set model.quant = 'none'")
+        if recipe.hardware.device == "cuda" and not has_cuda:
+            problems.append("hardware.device = 'cuda' but no CUDA GPU is visible here")
+        if recipe.hardware.nproc > 1 and has_cuda:
+            n = _gpu_count_light()
+            if n and recipe.hardware.nproc > n:
+                problems.append(f"--nproc {recipe.hardware.nproc} but only {n} GPU(s) are visible here")
+        for module, key, extra in (("liger_kernel", "train.use_liger", "fast"), ("flash_attn", "train.attn_implementation", "")):
+            wanted = recipe.train.use_liger is True if module == "liger_kernel" else \
+                recipe.train.attn_implementation == "flash_attention_2"
+            if wanted and find_spec(module) is None:
+                problems.append(f"{key} asks for {module.replace('_', '-')}, which is not installed: "
+                                + (f"pip install 'ftwizard[{extra}]'" if extra else "pip install flash-attn --no-build-isolation"))
+        try:
+            check_model_available(recipe)
+        except UsageError as e:
+            problems.extend(e.problems)
+        try:
+            from ftwizard.backends.local.data import load_rows
+
+            load_rows(recipe)
+        except UsageError as e:
+            problems.extend(e.problems if not e.source else [f"{e.source}: {p}" for p in e.problems])
+        if problems:
+            raise UsageError(problems)
+
+    def launch(self, run: RunDirectory, recipe: "Recipe") -> subprocess.Popen:
+        """Start the worker in its own session (output in RUN_DIR/worker.log) and record it in status.json.
+        Returns at once; following the run is the caller's job."""
+        cmd = worker_command(run, recipe.hardware.nproc)
+        env = dict(os.environ)
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        env["PYTHONUNBUFFERED"] = "1"
+        if recipe.hardware.device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        logf = open(run.path / "worker.log", "ab")
+        try:
+            logf.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n".encode())
+            logf.flush()
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env=env, close_fds=True)
+        finally:
+            logf.close()
         import psutil
 
-        started = psutil.Process(proc.pid).create_time()
-    except Exception:  # noqa: BLE001
-        started = None
-    update_status_locked(run, backend="local", pid=proc.pid, pgid=proc.pid, host=socket.gethostname(),
-                         pid_create_time=started, command=shlex.join(cmd), nproc=recipe.hardware.nproc)
-    return proc
+        try:
+            started = psutil.Process(proc.pid).create_time()
+        except psutil.Error:
+            started = None
+        run.update_status(backend="local", pid=proc.pid, pgid=proc.pid, host=socket.gethostname(),
+                          pid_create_time=started, command=shlex.join(cmd), nproc=recipe.hardware.nproc)
+        return proc
+
+    def resume(self, run: RunDirectory) -> subprocess.Popen:
+        """Continue from the last complete checkpoint (the worker finds it), with optimizer and scheduler state."""
+        status = run.status()
+        state = status.get("state", "pending")
+        if state == "succeeded":
+            raise UsageError(f"{run.path} has already finished (succeeded); nothing to resume")
+        if self.is_alive(run):
+            raise UsageError(f"{run.path} is still running (pid {status.get('pid')}); follow it with "
+                             f"`ftwizard attach {run.path}`")
+        recipe = run.recipe()
+        self.preflight(recipe)
+        last = last_checkpoint(run.checkpoints_dir)
+        run.log(f"resume requested ({state}); " + (f"last complete checkpoint: {last[1].name}" if last
+                                                     else "no checkpoint yet: starting from step 0"), source="local")
+        run.update_status(state="pending", error=None)
+        return self.launch(run, recipe)
+
+    def _process(self, run: RunDirectory):
+        """The run's launcher process (psutil), or None when it is gone or the pid was reused."""
+        st = run.status()
+        pid = st.get("pid")
+        if not pid:
+            return None
+        if st.get("host") and st.get("host") != socket.gethostname():
+            return None
+        import psutil
+
+        try:
+            p = psutil.Process(int(pid))
+            if st.get("pid_create_time") and abs(p.create_time() - float(st["pid_create_time"])) > 1.0:
+                return None
+            if p.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return p
+        except psutil.Error:  # no such process, no access
+            return None
+
+    def is_alive(self, run: RunDirectory) -> bool:
+        st = run.status()
+        if st.get("host") and st.get("host") != socket.gethostname():
+            # Another machine's run: trust its status while it keeps being updated.
+            return st.get("state") not in FINAL_STATES and time.time() - float(st.get("updated_at") or 0) < 600
+        return self._process(run) is not None
+
+    def cancel(self, run: RunDirectory) -> None:
+        """SIGTERM to the worker's process group: it saves a checkpoint and marks the run `cancelled`."""
+        p = self._process(run)
+        if p is None:
+            if run.state not in FINAL_STATES:
+                run.update_status(state="cancelled", error=None)
+                run.append_event("status", state="cancelled", detail="the worker was not running")
+            return
+        pgid = run.status().get("pgid") or p.pid
+        try:
+            os.killpg(int(pgid), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            raise UsageError(f"not allowed to stop process group {pgid} of {run.path} (another user's run?)") from None
+
+
+BACKEND = LocalBackend()
+
+# The module-level interface the CLI and the TUI call today (`get_backend` returns this module): the same
+# instance's methods, plus `start` / `resume` that follow the run the way the CLI expects.
+preflight = BACKEND.preflight
+launch = BACKEND.launch
+cancel = BACKEND.cancel
+is_alive = BACKEND.is_alive
 
 
 def _follow(run: RunDirectory, detach: bool) -> int:
@@ -142,77 +220,15 @@ def _follow(run: RunDirectory, detach: bool) -> int:
         return 0
     from ftwizard.follow import follow
 
-    return follow(run, is_alive=lambda: is_alive(run), cancel=lambda: cancel(run),
+    return follow(run, is_alive=lambda: BACKEND.is_alive(run), cancel=lambda: BACKEND.cancel(run),
                   resume_hint=f"stop it with `ftwizard cancel {run.path}`")
 
 
 def start(run: RunDirectory, recipe: "Recipe", *, detach: bool) -> int:
-    launch(run, recipe)
+    BACKEND.launch(run, recipe)
     return _follow(run, detach)
 
 
 def resume(run: RunDirectory, *, detach: bool) -> int:
-    """Continue from the last complete checkpoint (the worker finds it), with optimizer and scheduler state."""
-    status = run.status()
-    state = status.get("state", "pending")
-    if state == "succeeded":
-        raise UsageError(f"{run.path} has already finished (succeeded); nothing to resume")
-    if is_alive(run):
-        raise UsageError(f"{run.path} is still running (pid {status.get('pid')}); follow it with "
-                         f"`ftwizard attach {run.path}`")
-    recipe = run.recipe()
-    preflight(recipe)
-    from ftwizard.backends.local.worker import last_checkpoint
-
-    last = last_checkpoint(run.checkpoints_dir)
-    run.log(f"resume requested ({state}); " + (f"last complete checkpoint: {last[1].name}" if last
-                                                 else "no checkpoint yet: starting from step 0"), source="local")
-    update_status_locked(run, state="pending", error=None)
-    launch(run, recipe)
+    BACKEND.resume(run)
     return _follow(run, detach)
-
-
-def _process(run: RunDirectory):
-    """The run's launcher process (psutil), or None when it is gone or the pid was reused."""
-    st = run.status()
-    pid = st.get("pid")
-    if not pid:
-        return None
-    if st.get("host") and st.get("host") != socket.gethostname():
-        return None
-    try:
-        import psutil
-
-        p = psutil.Process(int(pid))
-        if st.get("pid_create_time") and abs(p.create_time() - float(st["pid_create_time"])) > 1.0:
-            return None
-        if p.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return p
-    except Exception:  # noqa: BLE001 - no such process, no access
-        return None
-
-
-def is_alive(run: RunDirectory) -> bool:
-    st = run.status()
-    if st.get("host") and st.get("host") != socket.gethostname():
-        # Another machine's run: trust its status while it keeps being updated.
-        return st.get("state") not in FINAL_STATES and time.time() - float(st.get("updated_at") or 0) < 600
-    return _process(run) is not None
-
-
-def cancel(run: RunDirectory) -> None:
-    """SIGTERM to the worker's process group: it saves a checkpoint and marks the run `cancelled`."""
-    p = _process(run)
-    if p is None:
-        if run.state not in FINAL_STATES:
-            update_status_locked(run, state="cancelled", error=None)
-            run.append_event("status", state="cancelled", detail="the worker was not running")
-        return
-    pgid = run.status().get("pgid") or p.pid
-    try:
-        os.killpg(int(pgid), signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        raise UsageError(f"not allowed to stop process group {pgid} of {run.path} (another user's run?)") from None

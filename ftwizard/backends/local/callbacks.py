@@ -1,7 +1,9 @@
-"""The Trainer callback that turns training into run-directory events: metrics, ETA, dollars, stop requests.
+"""The Trainer callback that turns training into run-directory events: metrics, ETA, dollars, MFU, stop requests.
 
 Cheap per step (benchmarks/bench_train_overhead.py holds it under 5% of a tiny model's 20 ms step): events are
 appended once per logging step, status.json is rewritten at most every STATUS_EVERY_S seconds.
+Tokens/s counts training steps only (step begin to step end): evaluation and checkpoint saves happen between
+steps and are left out, so the figure is the one the estimate's tokens/s is compared with.
 """
 
 from __future__ import annotations
@@ -34,22 +36,28 @@ class RunCallback(TrainerCallback):
         self.last_status_t = 0.0
         self._peak: float | None = None
         self._tps: float | None = None
+        self._mfu: float | None = None
+        self.step_t0: float | None = None
+        self.train_s = 0.0           # this attempt's time inside training steps
         # Non-padding tokens, counted by the collator (this process) and summed over processes each step.
         self.tokens_all = 0
         self._tokens_local_synced = 0
         self.tokens_before = int(worker.run.status().get("train_tokens") or 0) if worker.main else 0
 
     # -- helpers ----------------------------------------------------------------------------------
-    def peak_mem_gb(self) -> float | None:
-        from ftwizard.backends.local.worker import peak_memory_gb
+    def peak_mem_gib(self) -> float | None:
+        from ftwizard.backends.local.probe import peak_mem_gib
 
-        p = peak_memory_gb(self.w.device)
-        if p is not None:
-            self._peak = max(self._peak or 0.0, p)
+        p = peak_mem_gib(self.w.device, self.w.context_gib)
+        self._peak = max(self._peak or 0.0, p)
         return self._peak
 
     def session_tokens_per_s(self) -> float | None:
         return self._tps
+
+    def mfu(self) -> float | None:
+        return self._mfu
+
 
     def total_tokens(self) -> int:
         """Tokens trained on by all processes, this attempt and the earlier ones (a resumed run counts both)."""
@@ -60,12 +68,15 @@ class RunCallback(TrainerCallback):
         self.session_start_step = state.global_step
         self.session_start_t = time.time()
         self.session_start_tokens = 0
-        if self.w.device == "cuda":
-            import torch
+        self.train_s = 0.0
 
-            torch.cuda.reset_peak_memory_stats()
+    def on_step_begin(self, args, state, control, **kw):
+        self.step_t0 = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kw):
+        if self.step_t0 is not None:
+            self.train_s += time.perf_counter() - self.step_t0
+            self.step_t0 = None
         stop = self.w.stop.flag
         local = self.collator.tokens_seen if self.collator is not None else 0
         delta = local - self._tokens_local_synced
@@ -119,14 +130,15 @@ class RunCallback(TrainerCallback):
         dt = now - self.session_start_t
         if done > 0 and dt > 0:
             tokens = self.tokens_all - self.session_start_tokens
-            if tokens > 0:
-                self._tps = tokens / dt
+            if tokens > 0 and self.train_s > 0:
+                self._tps = tokens / self.train_s
                 ev["tokens_per_s"] = round(self._tps, 1)
+                if self.w.mfu_basis is not None:
+                    self._mfu = self.w.mfu_basis.mfu(self._tps, self.w.mean_example_len)
+                    ev["mfu"] = round(self._mfu, 4)
             ev["eta_s"] = round(max(0, self.max_steps - step) * dt / done, 1)
         if self.w.device == "cuda":
-            peak = self.peak_mem_gb()
-            if peak is not None:
-                ev["gpu_mem_gb"] = round(peak, 3)
+            ev["gpu_mem_gb"] = round(self.peak_mem_gib(), 3)  # GiB, reserved + context (the estimate's scope)
         elapsed = self.w.elapsed()
         ev["elapsed_s"] = round(elapsed, 2)
         cost = self.w.cost_so_far(elapsed)

@@ -210,11 +210,27 @@ def load_tokenizer(recipe: "Recipe", src: BaseSource | None = None, *, padding_s
     return tok
 
 
-def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_training: bool):
+def dtype_name(dtype) -> str:
+    """'bf16' / 'fp16' / 'fp32' for a torch dtype (what model.dtype says)."""
+    import torch
+
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+
+
+def fsdp_enabled(recipe: "Recipe") -> bool:
+    from ftwizard import settings
+
+    return recipe.train.fsdp or settings.fsdp()
+
+
+def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_training: bool,
+                attn_implementation: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": recipe.model.trust_remote_code}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
     if src.gguf_file:
         kwargs["gguf_file"] = src.gguf_file
     quant = recipe.model.quant
@@ -233,7 +249,7 @@ def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_tr
             kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=dtype)
-    if device == "cuda" and not os.environ.get("FTWIZARD_FSDP"):
+    if device == "cuda" and not (for_training and fsdp_enabled(recipe)):  # FSDP places the shards itself
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         kwargs["device_map"] = {"": local_rank}
     try:
@@ -269,20 +285,28 @@ def lora_config(recipe: "Recipe"):
     )
 
 
-def load_for_training(recipe: "Recipe"):
-    """(peft model with fresh LoRA adapters, tokenizer padding right), on the recipe's device and dtype."""
+def load_for_training(recipe: "Recipe", *, attn_implementation: str | None = None):
+    """(peft model with fresh LoRA adapters, tokenizer padding right), on the recipe's device and dtype.
+
+    Gradient checkpointing (train.gradient_checkpointing, 'auto' = on for a quantized base) is non-reentrant:
+    the reentrant variant needs inputs that require grad and breaks with frozen embeddings. Under FSDP the
+    Trainer applies FSDP's own activation checkpointing instead (fsdp_config), not the model's."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     src = resolve_base(recipe)
     device = pick_device(recipe)
     dtype = pick_dtype(recipe, device)
     tok = load_tokenizer(recipe, src, padding_side="right")
-    model = _load_model(recipe, src, device=device, dtype=dtype, for_training=True)
+    model = _load_model(recipe, src, device=device, dtype=dtype, for_training=True,
+                        attn_implementation=attn_implementation)
     model.config.use_cache = False
+    gc = recipe.gradient_checkpointing_on() and not fsdp_enabled(recipe)
+    gc_kwargs = {"use_reentrant": False}
     if recipe.model.quant != "none":
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=recipe.train.gradient_checkpointing)
-    elif recipe.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gc,
+                                                gradient_checkpointing_kwargs=gc_kwargs)
+    elif gc:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gc_kwargs)
         model.enable_input_require_grads()
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tok.pad_token_id

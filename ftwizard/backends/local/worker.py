@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -23,12 +22,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ftwizard.backends.local.checkpoints import STAGING, complete_checkpoints, last_checkpoint
+from ftwizard.backends.local.probe import is_oom, oom_advice, peak_mem_gib
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_dir, atomic_write_json
 from ftwizard.rundir import RunDirectory
-
-CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
-STAGING = ".staging"
 
 
 def rank() -> int:
@@ -44,24 +42,7 @@ def is_main() -> bool:
 
 
 # ---------------------------------------------------------------------------------------
-# Checkpoints
-
-def complete_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
-    """Checkpoints that were renamed into place (so complete), oldest first."""
-    out = []
-    if not ckpt_dir.is_dir():
-        return out
-    for p in ckpt_dir.iterdir():
-        m = CKPT_RE.match(p.name)
-        if m and p.is_dir() and (p / "trainer_state.json").exists():
-            out.append((int(m.group(1)), p))
-    return sorted(out)
-
-
-def last_checkpoint(ckpt_dir: Path) -> tuple[int, Path] | None:
-    cks = complete_checkpoints(ckpt_dir)
-    return cks[-1] if cks else None
-
+# A full disk
 
 DISK_FULL_TEXT = ("no space left on device", "os error 28", "disk quota exceeded", "file too large",
                   "file write failed")
@@ -103,65 +84,7 @@ class StopRequested:
 
 
 # ---------------------------------------------------------------------------------------
-# OOM
-
-def is_oom(e: BaseException) -> bool:
-    import torch
-
-    if isinstance(e, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    msg = str(e).lower()
-    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg
-                                            or "not enough memory" in msg)
-
-
-def oom_advice(recipe, estimate: dict | None, peak_gb: float | None, device: str) -> tuple[str, list[str]]:
-    t = recipe.train
-    parts = ["out of memory"]
-    if device == "cuda":
-        parts.append(f"peak in use {peak_gb:.1f} GB" if peak_gb is not None else "")
-        try:
-            import torch
-
-            total = torch.cuda.get_device_properties(0).total_memory / 1e9
-            parts.append(f"of {total:.1f} GB on {torch.cuda.get_device_name(0)}")
-        except Exception:  # noqa: BLE001
-            pass
-    elif peak_gb is not None:
-        parts.append(f"peak resident memory {peak_gb:.1f} GB")
-    est = (estimate or {}).get("vram_gb")
-    parts.append(f"(the estimate said {est:.1f} GB)" if isinstance(est, (int, float)) else "(no estimate was available)")
-    advice = []
-    if t.micro_batch_size > 1:
-        mb = max(1, t.micro_batch_size // 2)
-        advice.append(f"halve the micro-batch and double accumulation (same effective batch): "
-                      f"--set train.micro_batch_size={mb} --set train.grad_accum={t.grad_accum * t.micro_batch_size // mb}")
-    if recipe.model.quant != "4bit":
-        advice.append("load the base in 4-bit (QLoRA): --set model.quant=4bit (CUDA, `pip install 'ftwizard[quant]'`)")
-    if not t.gradient_checkpointing:
-        advice.append("turn on gradient checkpointing (~30% slower, far less activation memory): "
-                      "--set train.gradient_checkpointing=true")
-    if t.max_length > 256:
-        advice.append(f"shorten sequences: --set train.max_length={t.max_length // 2} (check the truncation count first)")
-    advice.append("then continue from the last checkpoint: `ftwizard run --resume RUN_DIR`")
-    return " ".join(p for p in parts if p), advice
-
-
-# ---------------------------------------------------------------------------------------
-# Memory and price
-
-def peak_memory_gb(device: str) -> float | None:
-    if device == "cuda":
-        import torch
-
-        return torch.cuda.max_memory_allocated() / 1e9
-    try:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
-    except Exception:  # noqa: BLE001
-        return None
-
+# Price
 
 def price_per_hour(recipe) -> tuple[float | None, str, str]:
     """(USD per GPU-hour, source, date): the recipe's price, else the catalog's for hardware.gpu."""
@@ -228,6 +151,12 @@ class Worker:
         self.price, self.price_source, self.price_date = price_per_hour(self.recipe)
         self.gpu_count = 1
         self.gpu_name = "cpu"
+        self.context_gib = 0.0          # CUDA context, measured before the model loads
+        self.mfu_basis = None           # speed.MfuBasis once the model is loaded
+        self.mean_example_len = float(self.recipe.train.max_length)
+        self.probe: dict | None = None
+        self.speed = None
+        self.fsdp = False
 
     # -- reporting (rank 0 only) ----------------------------------------------------------------
     def log(self, text: str, level: str = "info") -> None:
@@ -240,9 +169,7 @@ class Worker:
 
     def status(self, **fields: Any) -> None:
         if self.main:
-            from ftwizard.backends.local import update_status_locked
-
-            update_status_locked(self.run, **fields)
+            self.run.update_status(**fields)  # the one locked writer of status.json
 
     def elapsed(self) -> float:
         """Paid wall time of this run so far: earlier attempts plus this process (loading included)."""
@@ -287,14 +214,14 @@ class Worker:
         self.event("status", state="failed", detail=message.splitlines()[0])
 
     def _oom(self, e: BaseException) -> None:
-        peak = peak_memory_gb(self.device)
+        peak = peak_mem_gib(self.device, self.context_gib)
         message, advice = oom_advice(self.recipe, self.estimate_shown, peak, self.device)
-        self.event("error", message=message, kind="oom", advice=advice, peak_mem_gb=peak,
+        self.event("error", message=message, kind="oom", advice=advice, peak_mem_gib=round(peak, 3),
                    estimate_vram_gb=(self.estimate_shown or {}).get("vram_gb"), detail=str(e).splitlines()[0][:300])
         last = last_checkpoint(self.run.checkpoints_dir)
         if last:
             self.log(f"last good checkpoint kept: {last[1].name} (step {last[0]})")
-        self.status(state="failed", error=message, train_elapsed_s=round(self.elapsed(), 3))
+        self.status(state="failed", error=message, error_kind="oom", train_elapsed_s=round(self.elapsed(), 3))
         self.event("status", state="failed", detail=message)
 
     def _run(self) -> int:
@@ -303,18 +230,29 @@ class Worker:
         import torch
 
         from ftwizard.backends.local import data as D
-        from ftwizard.backends.local.modeling import load_for_training, pick_device
+        from ftwizard.backends.local.modeling import dtype_name, fsdp_enabled, load_for_training, pick_device, pick_dtype
+        from ftwizard.backends.local.probe import apply_memory_cap, cuda_context_gib
+        from ftwizard.backends.local.speed import mfu_basis, resolve_speed
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))))
         self.device = pick_device(recipe)
+        self.fsdp = fsdp_enabled(recipe) and world_size() > 1
         if self.device == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             self.gpu_count = world_size()
             self.gpu_name = torch.cuda.get_device_name(int(os.environ.get("LOCAL_RANK", "0")))
+            self.context_gib = cuda_context_gib()
+        apply_memory_cap(self.device)
+        dtype = pick_dtype(recipe, self.device)
+        self.speed = resolve_speed(recipe, self.device, dtype_is_16bit=dtype in (torch.bfloat16, torch.float16),
+                                   fsdp=self.fsdp)
         if self.main:
             self.estimate, self.estimate_shown = get_estimate(recipe, self.run.path.parent)
         if self.estimate_shown:
             self.log("estimate before training: " + ", ".join(
                 f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.estimate_shown.items()))
+        if recipe.model.quant != "none" and recipe.train.gradient_checkpointing is False:
+            self._warn_checkpointing_off()
         if self.price is None and self.device == "cuda":
             self.price, self.price_source, self.price_date = catalog_price_for(self.gpu_name)
         resume = last_checkpoint(self.run.checkpoints_dir)
@@ -324,14 +262,20 @@ class Worker:
             self.log("removed an interrupted checkpoint save (checkpoints/.staging)")
 
         self.log(f"loading {recipe.model.base}" + (f" ({recipe.model.gguf_file})" if recipe.model.gguf_file else "")
-                 + f" on {self.device}" + (f" x{world_size()} processes" if world_size() > 1 else ""))
+                 + f" on {self.device}" + (f" x{world_size()} processes" if world_size() > 1 else "")
+                 + (" (FSDP)" if self.fsdp else ""))
         from transformers import set_seed
 
         set_seed(recipe.train.seed)  # before the LoRA weights are drawn: the same recipe gives the same run
-        model, tok = load_for_training(recipe)
+        model, tok = load_for_training(recipe, attn_implementation=self.speed.attn_implementation)
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         n_all = sum(p.numel() for p in model.parameters())
         self.log(f"model loaded in {time.time() - t0:.1f} s: {n_train:,} trainable LoRA parameters of {n_all:,}")
+        self.log(f"speed: {self.speed.summary()}; gradient checkpointing "
+                 f"{'on' if recipe.gradient_checkpointing_on() else 'off'}"
+                 + (f" ({'; '.join(self.speed.reasons)})" if self.speed.reasons else ""))
+        self.mfu_basis = mfu_basis(model.config.to_dict(), recipe, device=self.device, gpu_name=self.gpu_name,
+                                   dtype=dtype_name(dtype), n_lora=n_train, processes=world_size())
 
         templates, train_split, eval_rows = D.load_rows(recipe)
         train_ex, st = D.build_examples(recipe, tok, train_split.rows, templates)
@@ -339,9 +283,10 @@ class Worker:
         if not train_ex:
             raise UsageError(f"no training example keeps any answer token within train.max_length = "
                              f"{recipe.train.max_length}; raise it")
+        self.mean_example_len = st.tokens / max(1, st.kept)
         self.log(f"data: {st.kept:,} training examples ({st.tokens:,} tokens/epoch, longest {st.max_tokens_seen}), "
                  f"{len(eval_ex)} for eval loss; loss on {recipe.train.loss_on}"
-                 + (f"; packed into {st.packed_sequences:,} sequences" if recipe.train.packing else ""))
+                 + (f"; packed into {st.packed_sequences:,} sequences, padding-free" if recipe.train.packing else ""))
         if st.truncated or st.answer_cut_off:
             self.log(f"truncation: {st.truncated:,} of {st.examples:,} examples exceed train.max_length = "
                      f"{recipe.train.max_length} and were cut"
@@ -353,6 +298,7 @@ class Worker:
             self._write_data_files(templates, train_split.rows, eval_rows, st)
 
         trainer, cb = self._trainer(model, tok, train_ex, eval_ex, st)
+        self._memory_probe(trainer, tok, train_ex, templates)
         if resume:
             self.log(f"resuming from {resume[1].name} (step {resume[0]}) with its optimizer and scheduler state")
         self.status(total_steps=cb.max_steps, step=resume[0] if resume else 0)
@@ -374,28 +320,71 @@ class Worker:
             return 130
 
         # -- the end: adapter, summary, cost --------------------------------------------------
-        unwrapped = trainer.model
+        self._save_adapter(trainer, tok)
         if self.main:
-            with atomic_dir(self.run.adapter_dir) as tmp:
-                unwrapped.save_pretrained(str(tmp))
-                tok.save_pretrained(str(tmp))
-            self.log(f"adapter saved: {self.run.adapter_dir}")
             self._write_summary(trainer, cb, st, elapsed)
-        if world_size() > 1:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.barrier()
+        _barrier(world_size() > 1)
         if not self.main:
             return 0
-        model = unwrapped
+        model = trainer.model
+        if self.fsdp:
+            # A sharded model cannot generate on one rank: rank 0 evaluates an unsharded copy of the base with
+            # the adapter just saved (the other ranks have finished).
+            from ftwizard.backends.local.modeling import load_for_inference
+
+            model, tok = load_for_inference(recipe, self.run.adapter_dir)
         if recipe.eval.enabled:
             self._evaluate(model, tok)
         if recipe.train.merge:
-            self._merge(model, tok)
+            self._merge(model, tok, dtype)
         self.status(state="succeeded", step=trainer.state.global_step, train_elapsed_s=round(elapsed, 3))
         self.event("status", state="succeeded")
         return 0
+
+    def _warn_checkpointing_off(self) -> None:
+        """A quantized base with checkpointing turned off: say what it costs, in the estimator's figures."""
+        est_off = (self.estimate_shown or {}).get("vram_gb")
+        est_on = None
+        try:
+            from ftwizard.estimate import estimate_recipe
+
+            on = estimate_recipe(self.recipe.with_updates({"train.gradient_checkpointing": True}),
+                                 runs_dir=self.run.path.parent)
+            est_on = on["local"]["vram_gb"]
+        except UsageError:
+            pass
+        figures = (f": the estimate is {est_off:.1f} GiB without it" if isinstance(est_off, (int, float)) else "")
+        if isinstance(est_on, (int, float)):
+            figures += f" vs {est_on:.1f} GiB with it"
+        self.log(f"gradient checkpointing is off (train.gradient_checkpointing = false) with a {self.recipe.model.quant} "
+                 f"base{figures}; every layer's activations are kept - remove the setting (auto = on) if the "
+                 "memory probe or step 1 runs out of memory", level="warning")
+
+    def _memory_probe(self, trainer, tok, train_ex, templates) -> None:
+        """Before step 1: the longest batch forward/backward and one eval generation batch (probe.py)."""
+        from ftwizard.backends.local.probe import probe_line, run_probe
+
+        est = (self.estimate_shown or {}).get("vram_gb")
+        if self.fsdp:
+            self.log("memory probe: skipped under FSDP (the model is sharded when training starts); "
+                     f"{est:.1f} GiB estimated" if isinstance(est, (int, float)) else
+                     "memory probe: skipped under FSDP (the model is sharded when training starts)")
+            return
+        prompts_ids = None
+        r = self.recipe
+        if r.eval.enabled:
+            from ftwizard.tasks import get_task
+
+            task = get_task(r.task)
+            rows = task.load_split(r, "eval").rows
+            if r.eval.limit:
+                rows = rows[: r.eval.limit]
+            prompts_ids = [tok(templates.render_prompt(row))["input_ids"] for row in rows] or None
+        result = run_probe(trainer, trainer.data_collator, train_ex, device=self.device, context_gib=self.context_gib,
+                           eval_prompts_ids=prompts_ids, eval_batch_size=r.eval.batch_size,
+                           max_new_tokens=r.eval.max_new_tokens, pad_token_id=tok.pad_token_id)
+        self.probe = {**result.as_dict(), "estimate_gib": est}
+        self.log(probe_line(result, est, self.device))
 
     def _write_data_files(self, templates, train_rows, eval_rows, st) -> None:
         d = self.run.data_dir
@@ -410,12 +399,9 @@ class Worker:
             atomic_write_text(d / name, text)
         atomic_write_json(d / "train_stats.json", st.as_dict())
 
-    def _trainer(self, model, tok, train_ex, eval_ex, st):
+    def training_arguments(self, model, n_examples: int) -> dict:
+        """The TrainingArguments of this run (a dict, so the configuration can be checked without training)."""
         import torch
-        from transformers import Trainer, TrainingArguments
-
-        from ftwizard.backends.local.callbacks import RunCallback
-        from ftwizard.backends.local.data import Collator
 
         r = self.recipe
         t = r.train
@@ -425,11 +411,12 @@ class Worker:
             base_dtype = getattr(model.config, "dtype", None) or getattr(model.config, "torch_dtype", None)
             use_bf16 = base_dtype == torch.bfloat16 or dt == torch.bfloat16 or r.model.dtype == "bf16"
             use_fp16 = not use_bf16 and (base_dtype == torch.float16 or r.model.dtype == "fp16")
-        steps = t.max_steps
+        from ftwizard.defaults import train_schedule
+
         world = world_size()
-        if steps <= 0:
-            per_step = t.micro_batch_size * t.grad_accum * world
-            steps = max(1, int(len(train_ex) * t.epochs / per_step + 0.999))
+        sched = train_schedule(r, n_examples, world=world)  # steps from epochs when max_steps = 0, warm-up by ratio
+        steps = sched.steps
+        speed = self.speed
         args = dict(
             output_dir=str(self.run.checkpoints_dir),
             max_steps=steps,
@@ -437,12 +424,12 @@ class Worker:
             per_device_eval_batch_size=t.micro_batch_size,
             gradient_accumulation_steps=t.grad_accum,
             learning_rate=t.lr,
-            warmup_steps=t.warmup_steps,
+            warmup_steps=sched.warmup_steps,
             lr_scheduler_type=t.lr_scheduler,
-            optim=t.optimizer,
+            optim=speed.optimizer if speed else t.optimizer,
             weight_decay=t.weight_decay,
             logging_steps=t.logging_steps,
-            eval_strategy="steps" if (t.eval_every and eval_ex) else "no",
+            eval_strategy="steps" if t.eval_every else "no",
             eval_steps=t.eval_every or None,
             save_strategy="steps" if t.save_every else "no",
             save_steps=t.save_every or 500,
@@ -460,14 +447,39 @@ class Worker:
             dataloader_num_workers=0,
             train_sampling_strategy="group_by_length" if (t.group_by_length and not t.packing) else "random",
             include_num_input_tokens_seen="no",  # our collator counts tokens, summed across ranks with the stop flag
-            gradient_checkpointing=False,  # done in modeling (peft needs input grads set up first)
+            gradient_checkpointing=False,  # done in modeling (peft needs input grads set up first), or by FSDP
+            use_liger_kernel=bool(speed and speed.use_liger),
+            torch_compile=bool(speed and speed.torch_compile),
             log_level="warning",
         )
-        if os.environ.get("FTWIZARD_FSDP") and self.device == "cuda":
+        if self.fsdp:
+            # FSDP2 (transformers' default) with LoRA as accelerate and peft document it: each decoder layer is a
+            # unit (the model's _no_split_modules), the Trainer adds peft's policy that wraps the LoRA layers
+            # apart (trainable and frozen weights never share a flat buffer), a full state dict gathered from
+            # every rank for saving, and FSDP's own activation checkpointing instead of the model's.
             args["fsdp"] = "full_shard auto_wrap"
+            args["fsdp_config"] = {"version": 2, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                                   "state_dict_type": "FULL_STATE_DICT", "reshard_after_forward": True,
+                                   "activation_checkpointing": r.gradient_checkpointing_on(),
+                                   "cpu_ram_efficient_loading": False}
+        return args
+
+    def _trainer(self, model, tok, train_ex, eval_ex, st):
+        from transformers import TrainingArguments
+
+        from ftwizard.backends.local.callbacks import RunCallback
+        from ftwizard.backends.local.data import Collator
+        from ftwizard.backends.local.packing import FlatteningCollator
+
+        args = self.training_arguments(model, len(train_ex))
+        if not eval_ex:
+            args["eval_strategy"] = "no"
         targs = TrainingArguments(**args)
-        collator = Collator(tok.pad_token_id, pad_to_multiple_of=8 if self.device == "cuda" else None)
-        cb = RunCallback(self, max_steps=steps, collator=collator)
+        if self.recipe.train.packing:
+            collator = FlatteningCollator()
+        else:
+            collator = Collator(tok.pad_token_id, pad_to_multiple_of=8 if self.device == "cuda" else None)
+        cb = RunCallback(self, max_steps=args["max_steps"], collator=collator)
         trainer = _AsideCheckpointTrainer(
             model=model, args=targs, train_dataset=train_ex, eval_dataset=eval_ex or None,
             data_collator=collator, processing_class=tok, callbacks=[cb],
@@ -476,11 +488,34 @@ class Worker:
         trainer._ftw_cb = cb
         return trainer, cb
 
+    def _save_adapter(self, trainer, tok) -> None:
+        """adapter/ written whole or not at all. Under FSDP every rank takes part (the state dict is gathered
+        through the Trainer); otherwise rank 0 alone saves the adapter it holds."""
+        if self.fsdp:
+            tmp = self.run.path / ".adapter.fsdp"
+            if self.main:
+                shutil.rmtree(tmp, ignore_errors=True)
+            _barrier(True)
+            trainer.save_model(str(tmp))  # collective: all ranks
+            _barrier(True)
+            if self.main:
+                tok.save_pretrained(str(tmp))
+                shutil.rmtree(self.run.adapter_dir, ignore_errors=True)
+                os.replace(tmp, self.run.adapter_dir)
+                self.log(f"adapter saved: {self.run.adapter_dir}")
+            return
+        if self.main:
+            with atomic_dir(self.run.adapter_dir) as tmp:
+                trainer.model.save_pretrained(str(tmp))
+                tok.save_pretrained(str(tmp))
+            self.log(f"adapter saved: {self.run.adapter_dir}")
+
     def _write_summary(self, trainer, cb, st, elapsed: float) -> None:
         r = self.recipe
-        peak = cb.peak_mem_gb()
+        peak = cb.peak_mem_gib()
         tokens = cb.total_tokens()
         tps = cb.session_tokens_per_s()
+        mfu = cb.mfu()
         summary = {
             "gpu": self.gpu_name,
             "gpu_count": self.gpu_count if self.device == "cuda" else 0,
@@ -490,8 +525,17 @@ class Worker:
             "base": r.model.base,
             "quant": r.model.quant,
             "dtype": r.model.dtype,
+            # Calibration quantities, in the estimate's own units and scope:
+            "peak_mem_gib": round(peak, 3) if peak is not None else None,
+            "peak_mem_kind": ("gpu: torch.cuda.max_memory_reserved + CUDA context, GiB" if self.device == "cuda"
+                              else "cpu: peak resident set size of the worker, GiB (no GPU memory)"),
+            "train_tokens_per_s": round(tps, 1) if tps else None,
+            "train_step_s": round(cb.train_s, 3),
+            "mfu": round(mfu, 4) if mfu is not None else None,
+            "mfu_basis": self.mfu_basis.as_dict(self.mean_example_len) if self.mfu_basis is not None else None,
+            "memory_probe": self.probe,
+            # The names estimate.calibration() reads today (same figures as above).
             "peak_mem_gb": round(peak, 3) if peak is not None else None,
-            "peak_mem_kind": "gpu_allocated" if self.device == "cuda" else "cpu_rss",
             "tokens_per_s": round(tps, 1) if tps else None,
             "train_tokens": int(tokens),
             "tokens_per_epoch": st.tokens,
@@ -504,7 +548,11 @@ class Worker:
             "grad_accum": r.train.grad_accum,
             "max_length": r.train.max_length,
             "lora_r": r.lora.r,
-            "gradient_checkpointing": r.train.gradient_checkpointing,
+            "gradient_checkpointing": r.gradient_checkpointing_on(),
+            "packing": r.train.packing,
+            "speed": {"attn_implementation": self.speed.attn_implementation, "use_liger": self.speed.use_liger,
+                      "torch_compile": self.speed.torch_compile, "optimizer": self.speed.optimizer,
+                      "fsdp": self.fsdp} if self.speed else None,
             "truncated_examples": st.truncated,
             "estimate": self.estimate or {},
         }
@@ -550,21 +598,30 @@ class Worker:
             self.event("error", message=f"evaluation failed: {type(e).__name__}: {e}", kind="eval",
                        advice=[f"the adapter is saved; re-run evaluation with `ftwizard eval {self.run.path}`"])
 
-    def _merge(self, model, tok) -> None:
-        """Merge the adapter into the base and save a standalone model in merged/ (for serving)."""
+    def _merge(self, model, tok, train_dtype) -> None:
+        """Merge the adapter into the base and save a standalone model in merged/ (for serving), in the
+        training's compute dtype (bf16 stays bf16; never fp32 because the merge ran on the CPU)."""
         r = self.recipe
         self.log("merging the adapter into the base model for serving")
         if r.model.quant != "none":
             # Merging into 8/4-bit weights loses precision: reload the base in 16-bit on the CPU and merge there.
             from ftwizard.backends.local.modeling import load_for_inference
 
-            model, tok = load_for_inference(r.with_updates({"model.quant": "none", "hardware.device": "cpu"}),
-                                             self.run.adapter_dir)
+            model, tok = load_for_inference(merge_recipe(r, train_dtype), self.run.adapter_dir)
         merged = model.merge_and_unload()
+        merged.to(train_dtype)
         with atomic_dir(self.run.path / "merged") as tmp:
             merged.save_pretrained(str(tmp))
             tok.save_pretrained(str(tmp))
-        self.log(f"merged model saved: {self.run.path / 'merged'}")
+        self.log(f"merged model saved: {self.run.path / 'merged'} ({merged.dtype})")
+
+
+def merge_recipe(recipe, train_dtype):
+    """The recipe that reloads a quantized run's base for merging: 16-bit, on the CPU, in the training dtype."""
+    from ftwizard.backends.local.modeling import dtype_name
+
+    return recipe.with_updates({"model.quant": "none", "hardware.device": "cpu",
+                                "model.dtype": dtype_name(train_dtype)})
 
 
 def _make_aside_trainer():

@@ -1,0 +1,119 @@
+"""The speed keys resolved for this machine, and model FLOPs utilisation (MFU) of a run.
+
+`resolve_speed(recipe, device)` turns train.attn_implementation / use_liger / torch_compile / optimizer into
+what the worker passes to transformers, each with the reason, so the log says what was chosen and why.
+MFU = tokens/s x FLOPs per trained token / the device's dense peak: both numbers come from `ftwizard.estimate`
+(`train_flops_per_token`, `peak_flops`), the same computation the estimate uses.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ftwizard.catalog import GPU, OpenModel
+    from ftwizard.recipe import Recipe
+
+
+@dataclass
+class SpeedChoices:
+    attn_implementation: str
+    use_liger: bool
+    torch_compile: bool
+    optimizer: str
+    padding_free: bool
+    reasons: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"attention {self.attn_implementation}, Liger {'on' if self.use_liger else 'off'}, "
+                f"torch.compile {'on' if self.torch_compile else 'off'}, optimizer {self.optimizer}, "
+                f"padding-free packing {'on' if self.padding_free else 'off'}")
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def resolve_speed(recipe: "Recipe", device: str, *, dtype_is_16bit: bool, fsdp: bool = False) -> SpeedChoices:
+    t = recipe.train
+    reasons: list[str] = []
+    attn = t.attn_implementation
+    if attn == "auto":
+        if device == "cuda" and dtype_is_16bit and installed("flash_attn"):
+            attn = "flash_attention_2"
+            reasons.append("flash_attention_2: CUDA, 16-bit and flash-attn installed")
+        else:
+            attn = "sdpa"
+            if device == "cuda" and not installed("flash_attn"):
+                reasons.append("sdpa: flash-attn is not installed")
+    elif attn == "flash_attention_2" and not installed("flash_attn"):
+        from ftwizard.errors import UsageError
+
+        raise UsageError("train.attn_implementation = 'flash_attention_2' needs the flash-attn package "
+                         "(pip install flash-attn --no-build-isolation), or set it to 'sdpa' / 'auto'")
+    liger = t.use_liger
+    if liger == "auto":
+        liger = device == "cuda" and installed("liger_kernel")
+    elif liger and not installed("liger_kernel"):
+        from ftwizard.errors import UsageError
+
+        raise UsageError("train.use_liger = true needs liger-kernel: pip install 'ftwizard[fast]'")
+    optimizer = t.optimizer
+    if device == "cuda" and optimizer == "adamw_torch" and not fsdp:
+        optimizer = "adamw_torch_fused"  # one kernel per parameter group instead of a loop of small ones
+        reasons.append("adamw_torch_fused: the fused AdamW on CUDA (same update)")
+    return SpeedChoices(attn_implementation=attn, use_liger=bool(liger), torch_compile=t.torch_compile,
+                        optimizer=optimizer, padding_free=t.packing, reasons=reasons)
+
+
+# ---------------------------------------------------------------------------------------
+# MFU
+
+@dataclass
+class MfuBasis:
+    """What an MFU figure divides by: the model's FLOPs per token and the device's peak."""
+
+    model: "OpenModel"
+    gradient_checkpointing: bool
+    n_lora: int
+    peak_flops: float          # FLOP/s of all processes together
+    peak_source: str
+
+    def flops_per_token(self, seq_len: float) -> float:
+        from ftwizard.estimate import train_flops_per_token
+
+        return train_flops_per_token(self.model, seq_len, gradient_checkpointing=self.gradient_checkpointing,
+                                     n_lora=self.n_lora)
+
+    def mfu(self, tokens_per_s: float, seq_len: float) -> float:
+        return tokens_per_s * self.flops_per_token(seq_len) / self.peak_flops
+
+    def as_dict(self, seq_len: float) -> dict[str, Any]:
+        return {"flops_per_token": round(self.flops_per_token(seq_len)), "peak_tflops": round(self.peak_flops / 1e12, 3),
+                "peak_source": self.peak_source, "mean_seq_len": round(seq_len, 1)}
+
+
+def mfu_basis(model_config: dict, recipe: "Recipe", *, device: str, gpu_name: str, dtype: str, n_lora: int,
+              processes: int) -> MfuBasis | None:
+    """The basis for this run, or None when the device has no known peak (a GPU missing from the catalog)."""
+    from ftwizard.catalog import get_gpu, match_gpu, open_model_from_config
+    from ftwizard.errors import UsageError
+    from ftwizard.estimate import peak_flops
+
+    try:
+        om = open_model_from_config(model_config, id=recipe.model.catalog_id or recipe.model.base,
+                                    source="the loaded model's config")
+    except UsageError:
+        return None
+    gpu: GPU | None = get_gpu("cpu") if device == "cpu" else match_gpu(gpu_name)
+    if gpu is None:
+        return None
+    if gpu.is_cpu:
+        source = (f"catalog 'cpu': {gpu.bf16_tflops} TFLOPS, a measured throughput on 2 cores (not a hardware "
+                  "peak), so CPU MFU reads as a fraction of that machine's speed")
+    else:
+        source = f"catalog {gpu.name}: {gpu.bf16_tflops} dense bf16 TFLOPS ({dtype})"
+    return MfuBasis(model=om, gradient_checkpointing=recipe.gradient_checkpointing_on(), n_lora=n_lora,
+                    peak_flops=peak_flops(gpu, dtype) * max(1, processes), peak_source=source)
