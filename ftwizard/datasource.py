@@ -1,15 +1,38 @@
-"""Reading examples from JSONL, CSV or a Hugging Face dataset, with errors that name the file and line."""
+"""Reading examples from JSONL, CSV or a Hugging Face dataset, with errors that name the file and line.
+
+Four formats of examples, detected from the data (`data.format = "auto"`) or named by the recipe:
+- `chat`: OpenAI chat JSONL, one `{"messages": [{"role": ..., "content": ..., "weight": 0|1}, ...]}` per line
+  (system, multi-turn, per-message weight): the format every hosted provider takes. Rows keep their messages.
+- `prompt_completion`: `{"prompt": ..., "completion": ...}` (text in, text out).
+- `alpaca`: `{"instruction": ..., "input": ..., "output": ...}`: read as a one-turn chat (instruction and input
+  as the user message, output as the assistant's).
+- `fields`: any columns, turned into text by the recipe's `[prompt]` templates.
+
+Bad input is a UsageError naming the file, the line and the problem: text that is not UTF-8 (with its byte
+offset), a line over `MAX_LINE_CHARS`, a CSV field over `CSV_FIELD_LIMIT`, broken JSON, a chat example without
+an assistant turn or with an unknown role, a row without a column the templates need.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
 from ftwizard.errors import UsageError, did_you_mean
 
 Record = dict[str, str]
+
+FORMATS = ("chat", "prompt_completion", "alpaca", "fields")
+# Bounds on untrusted data files, named in the messages when exceeded.
+MAX_LINE_CHARS = 8_000_000          # characters per line of a JSONL or CSV file
+CSV_FIELD_LIMIT = 8_000_000         # characters per CSV field (Python's csv default is 131,072)
+MAX_PROBLEMS = 10                   # broken lines reported before stopping
+# The OpenAI cookbook's chat checks (ftwizard.chatfile keeps the same sets for hosted files).
+CHAT_ROLES = ("system", "user", "assistant", "function")
+CHAT_MESSAGE_KEYS = ("role", "content", "name", "function_call", "weight")
 
 
 def _stringify(v) -> str:
@@ -25,10 +48,16 @@ def iter_jsonl_objects(lines) -> Iterator[tuple[int, dict | None, str | None]]:
     for no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_LINE_CHARS:
+            yield no, None, f"line is {len(line):,} characters long, over the limit of {MAX_LINE_CHARS:,} per line"
+            continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             yield no, None, f"not valid JSON ({e.msg} at column {e.colno})"
+            continue
+        except RecursionError:
+            yield no, None, "not valid JSON (nested too deeply)"
             continue
         if not isinstance(obj, dict):
             yield no, None, f"a JSON object was expected, got {type(obj).__name__}"
@@ -36,70 +65,179 @@ def iter_jsonl_objects(lines) -> Iterator[tuple[int, dict | None, str | None]]:
         yield no, obj, None
 
 
-def read_jsonl(path: Path) -> list[Record]:
-    rows: list[Record] = []
-    problems = []
+# ---------------------------------------------------------------------------------------------
+# Files -> records (raw JSON objects or CSV rows) with their line numbers
+
+class Records(list):
+    """The records of one file (dicts), with `lines[i]` = the line record i came from and `source` its name."""
+
+    def __init__(self, items: Iterable[dict] = (), *, lines: list[int] | None = None, source: str = ""):
+        super().__init__(items)
+        self.lines = lines if lines is not None else list(range(1, len(self) + 1))
+        self.source = source
+
+    def line_of(self, i: int) -> int:
+        return self.lines[i] if 0 <= i < len(self.lines) else i + 1
+
+
+def read_text(path: Path) -> str:
+    """A data file's text; not UTF-8 (or unreadable) is a UsageError naming the line and byte offset."""
     try:
-        f = open(path, encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"data file not found: {path}") from None
-    with f:
-        first = f.read(1)
-        f.seek(0)
-        if first == "[":  # a JSON array: accept it too
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
-            if not all(isinstance(r, dict) for r in data):
-                raise UsageError(f"{path}: a JSON array of objects was expected")
-            return [{k: _stringify(v) for k, v in r.items()} for r in data]
-        for no, obj, problem in iter_jsonl_objects(f):
-            if problem:
-                problems.append(f"{path}: line {no}: {problem}")
-                if len(problems) >= 10:
-                    problems.append(f"{path}: (stopped after 10 broken lines)")
-                    break
-                continue
-            rows.append({k: _stringify(v) for k, v in obj.items()})
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder; name a .jsonl, .json or .csv file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: not allowed to read the file") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        start = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data[:start].count(b"\n") + 1
+        col = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        bad = data[start:start + 4].hex(" ")
+        raise UsageError(f"{path}: line {line}: not UTF-8 text (byte {start:,} of the file, column {col}: "
+                         f"{bad}); save the file as UTF-8") from None
+
+
+def _lines(text: str) -> list[str]:
+    # "\n" only: JSON strings may hold U+2028 and friends, which str.splitlines() would split on.
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+
+
+def read_jsonl_records(path: Path) -> Records:
+    """The JSON objects of a JSONL file (or a JSON array of objects), values as they are."""
+    text = read_text(path)
+    if text.lstrip().startswith("["):  # a JSON array: accept it too
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+        except RecursionError:
+            raise UsageError(f"{path}: not valid JSON (nested too deeply)") from None
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise UsageError(f"{path}: a JSON array of objects was expected")
+        return Records(data, source=str(path))
+    rows, lines, problems = [], [], []
+    for no, obj, problem in iter_jsonl_objects(_lines(text)):
+        if problem:
+            problems.append(f"{path}: line {no}: {problem}")
+            if len(problems) >= MAX_PROBLEMS:
+                problems.append(f"{path}: (stopped after {MAX_PROBLEMS} broken lines)")
+                break
+            continue
+        rows.append(obj)
+        lines.append(no)
     if problems:
         raise UsageError(problems)
-    return rows
+    return Records(rows, lines=lines, source=str(path))
 
 
-def read_csv(path: Path) -> list[Record]:
+def read_csv_records(path: Path) -> Records:
+    text = read_text(path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, CSV_FIELD_LIMIT))
     try:
-        f = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise UsageError(f"data file not found: {path}") from None
-    with f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames:
+        reader = csv.DictReader(_BoundedLines(text, path), delimiter=delimiter)
+        try:
+            header = reader.fieldnames
+        except csv.Error as e:
+            raise UsageError(f"{path}: line 1: {_csv_problem(e)}") from None
+        if not header:
             raise UsageError(f"{path}: empty CSV file (no header line)")
-        header = list(reader.fieldnames)
-        rows = []
-        for row in reader:
+        rows, lines = [], []
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                raise UsageError(f"{path}: line {reader.line_num}: {_csv_problem(e)}") from None
             if None in row:
                 raise UsageError(f"{path}: line {reader.line_num}: more values than the header's {len(header)} columns")
             rows.append({k: (v if v is not None else "") for k, v in row.items()})
-    return rows
+            lines.append(reader.line_num)
+    finally:
+        csv.field_size_limit(limit)
+    return Records(rows, lines=lines, source=str(path))
 
 
-def read_file(path: str | Path) -> list[Record]:
+def _csv_problem(e: csv.Error) -> str:
+    msg = str(e)
+    if "field larger than field limit" in msg:
+        return f"a field is longer than the limit of {CSV_FIELD_LIMIT:,} characters per CSV field"
+    return f"not valid CSV ({msg})"
+
+
+class _BoundedLines:
+    """Lines of a CSV text for csv.reader, refusing one over MAX_LINE_CHARS (named with its line number)."""
+
+    def __init__(self, text: str, path: Path):
+        self._it = iter(text.splitlines(keepends=True))
+        self._path = path
+        self._no = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._it)
+        self._no += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise UsageError(f"{self._path}: line {self._no}: line is {len(line):,} characters long, over the limit of "
+                             f"{MAX_LINE_CHARS:,} per line")
+        return line
+
+
+def read_records(path: str | Path) -> Records:
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{path} is a folder; name a .jsonl, .json or .csv file")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
-        return read_jsonl(path)
+        return _cached(path, read_jsonl_records)
     if suffix in (".csv", ".tsv"):
-        return read_csv(path)
+        return _cached(path, read_csv_records)
     if not path.exists():
         raise UsageError(f"data file not found: {path}")
     raise UsageError(f"{path}: unknown data format `{suffix or '(none)'}`; use .jsonl, .json or .csv")
 
 
-def read_hf(dataset_id: str, split: str, config: str = "") -> list[Record]:
+_CACHE: dict[tuple, Records] = {}
+
+
+def _cached(path: Path, reader) -> Records:
+    """One parse per file version per process (the format is detected, then the split loaded, from one read)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(f"data file not found: {path}") from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, reader.__name__)
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = reader(path)
+        if len(_CACHE) > 8:
+            _CACHE.clear()
+        _CACHE[key] = hit
+    return hit
+
+
+def read_jsonl(path: Path) -> list[Record]:
+    return [{k: _stringify(v) for k, v in r.items()} for r in read_jsonl_records(Path(path))]
+
+
+def read_csv(path: Path) -> list[Record]:
+    return list(read_csv_records(Path(path)))
+
+
+def read_file(path: str | Path) -> list[Record]:
+    """Field rows (every value a string) of a JSONL/CSV file."""
+    return [{k: _stringify(v) for k, v in r.items()} for r in read_records(path)]
+
+
+def read_hf_records(dataset_id: str, split: str, config: str = "") -> Records:
     """Load a split from the Hugging Face Hub (or its local cache). Imports `datasets` only here."""
     try:
         import datasets  # noqa: PLC0415 - heavy, only when a recipe asks for the hub
@@ -114,7 +252,137 @@ def read_hf(dataset_id: str, split: str, config: str = "") -> list[Record]:
             "Offline? Download it once where the hub is reachable (it is then cached), "
             "or export it to JSONL and use data.source = 'files'."
         ) from None
-    return [{k: _stringify(v) for k, v in row.items()} for row in ds]
+    return Records([dict(row) for row in ds], source=f"hf:{dataset_id}:{split}")
+
+
+def read_hf(dataset_id: str, split: str, config: str = "") -> list[Record]:
+    return [{k: _stringify(v) for k, v in row.items()} for row in read_hf_records(dataset_id, split, config)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats
+
+def detect_format(records: list[dict], *, has_template: bool = False) -> str:
+    """The format of a file's records: chat when they hold `messages`; with a `[prompt]` template, fields;
+    else prompt_completion or alpaca by their columns; else fields."""
+    if not records:
+        return "fields"
+    keys = set(records[0])
+    if "messages" in keys:
+        return "chat"
+    if has_template:
+        return "fields"
+    if {"prompt", "completion"} <= keys:
+        return "prompt_completion"
+    if {"instruction", "output"} <= keys:
+        return "alpaca"
+    return "fields"
+
+
+def chat_rows(records: Records) -> list[dict[str, Any]]:
+    """Validated chat examples `{"messages": [...]}`, each message exactly as in the file."""
+    problems: list[str] = []
+    out: list[dict[str, Any]] = []
+    for i, rec in enumerate(records):
+        problem = chat_problem(rec)
+        if problem:
+            problems.append(f"{records.source}: line {records.line_of(i)}: {problem}")
+            if len(problems) >= MAX_PROBLEMS:
+                problems.append(f"{records.source}: (stopped after {MAX_PROBLEMS} broken examples)")
+                break
+            continue
+        out.append({"messages": rec["messages"]})
+    if problems:
+        raise UsageError(problems)
+    return out
+
+
+def chat_problem(rec: dict) -> str | None:
+    """What is wrong with one chat example (the cookbook's checks, said for people), or None."""
+    msgs = rec.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return "no `messages` list (a chat example is {\"messages\": [{\"role\": ..., \"content\": ...}, ...]})"
+    extra = sorted(set(rec) - {"messages"})
+    if extra:
+        return f"unknown key `{extra[0]}` next to `messages` (a chat example holds only `messages`)"
+    learned = 0
+    for k, m in enumerate(msgs, start=1):
+        if not isinstance(m, dict):
+            return f"message {k} is not an object"
+        if "role" not in m:
+            return f"message {k} has no `role`"
+        role = m["role"]
+        if role not in CHAT_ROLES:
+            return (f"message {k}: unknown role `{role}`{did_you_mean(str(role), CHAT_ROLES)}; "
+                    f"roles: {', '.join(CHAT_ROLES)}")
+        unknown = [key for key in m if key not in CHAT_MESSAGE_KEYS]
+        if unknown:
+            return (f"message {k}: unknown key `{unknown[0]}`{did_you_mean(unknown[0], CHAT_MESSAGE_KEYS)}; "
+                    f"keys: {', '.join(CHAT_MESSAGE_KEYS)}")
+        content = m.get("content")
+        if content is None and m.get("function_call") is None:
+            return f"message {k} ({role}) has no `content`"
+        if content is not None and not isinstance(content, str):
+            return f"message {k} ({role}): `content` must be a string, got {type(content).__name__}"
+        if "weight" in m:
+            if role != "assistant":
+                return f"message {k} ({role}): `weight` is only for assistant messages"
+            if m["weight"] not in (0, 1) or isinstance(m["weight"], bool):
+                return f"message {k}: `weight` must be 0 or 1, got {m['weight']!r}"
+        if role == "assistant" and m.get("weight", 1) == 1:
+            learned += 1
+    if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs):
+        return "no assistant message: a chat example needs the assistant's answer to learn"
+    if not learned:
+        return "every assistant message has `weight: 0`: nothing to learn"
+    return None
+
+
+def alpaca_rows(records: Records) -> list[dict[str, Any]]:
+    """Instruction / input / output records as one-turn chats (an optional `system` column kept)."""
+    problems: list[str] = []
+    out = []
+    for i, rec in enumerate(records):
+        missing = [k for k in ("instruction", "output") if not isinstance(rec.get(k), str)]
+        if missing:
+            problems.append(f"{records.source}: line {records.line_of(i)}: no `{missing[0]}` text (alpaca format: "
+                            "instruction, input, output)")
+            if len(problems) >= MAX_PROBLEMS:
+                break
+            continue
+        user = rec["instruction"]
+        extra = rec.get("input")
+        if isinstance(extra, str) and extra.strip():
+            user = f"{user}\n\n{extra}"
+        msgs = []
+        if isinstance(rec.get("system"), str) and rec["system"]:
+            msgs.append({"role": "system", "content": rec["system"]})
+        msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": rec["output"]}]
+        out.append({"messages": msgs})
+    if problems:
+        raise UsageError(problems)
+    return out
+
+
+def field_rows(records: Records) -> list[Record]:
+    return [{k: _stringify(v) for k, v in r.items()} for r in records]
+
+
+def check_fields_present(records: Records, rows: list[Record], fields: Iterable[str]) -> None:
+    """Every row must hold every field the templates use: a row without one is named by file and line."""
+    fields = list(dict.fromkeys(fields))
+    problems = []
+    for i, r in enumerate(rows):
+        for f in fields:
+            if f not in r:
+                problems.append(f"{records.source}: line {records.line_of(i)}: no `{f}` (the templates use "
+                                f"{{{f}}}; this row has: {', '.join(r) or 'nothing'})")
+                break
+        if len(problems) >= MAX_PROBLEMS:
+            problems.append(f"{records.source}: (stopped after {MAX_PROBLEMS} incomplete rows)")
+            break
+    if problems:
+        raise UsageError(problems)
 
 
 def rename_columns(rows: list[Record], columns: dict[str, str], *, source: str) -> list[Record]:
@@ -133,6 +401,7 @@ def rename_columns(rows: list[Record], columns: dict[str, str], *, source: str) 
     for r in rows:
         nr = dict(r)
         for field, col in columns.items():
-            nr[field] = r[col]
+            if col in r:
+                nr[field] = r[col]
         out.append(nr)
     return out

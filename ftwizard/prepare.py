@@ -52,12 +52,14 @@ class LocalLengths:
                 self.exact = True
                 self.source = f"the model's tokenizer ({self.path})"
 
-    def lengths(self, rows: list[dict[str, str]], texts: list[str], template: str) -> list[int]:
+    def lengths(self, rows: list[dict[str, str]], texts: list[str], template: str | None) -> list[int]:
         """Tokens per text including BOS and EOS (`ftwizard.estimate.tokens`: exact or estimated, one rule)."""
         from ftwizard.estimate.tokens import estimated_lengths, exact_lengths
 
         if self._tok is not None:
             return exact_lengths(self._tok, texts)
+        if not template:  # chat rows: the conversation text itself
+            return estimated_lengths(self.counter.count_many(texts), self.family)
         return estimated_lengths(self.counter.count_rendered(template, rows), self.family)
 
 
@@ -148,15 +150,22 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
         "local": {"model": recipe.model.base, "tokenizer": local.source, "exact": local.exact},
         "problems": [],
     }
+    fmt = task.data_format(recipe)
+    report["format"] = fmt
+    report["format_source"] = "data.format" if recipe.data.format != "auto" else "detected"
+    if templates.is_chat:
+        report["local"]["chat_template"] = ("the model's own chat template, loss on assistant turns only (weight 0 "
+                                            "turns skipped); the default template if the model has none")
     for which, split in splits.items():
         local_rows = render_local(split, templates)
         chat_rows = render_chat(split, templates)
         rendered[which] = {"local": local_rows, "chat": chat_rows}
         chk = chatfile.check_chat_examples(chat_rows, counter, max_tokens)
-        lengths = local.lengths(split.rows, [r["text"] for r in local_rows], templates.template)
-        prefix = templates.template.split("{" + templates.answer_field + "}", 1)[0]
+        template = None if templates.is_chat else templates.template
+        lengths = local.lengths(split.rows, [r["text"] for r in local_rows], template)
+        prefix = None if templates.is_chat else templates.template.split("{" + templates.answer_field + "}", 1)[0]
         prompt_lengths = [n - 1 for n in local.lengths(split.rows, [r["prompt"] for r in local_rows], prefix)]
-        answers_empty = sum(1 for row in split.rows if not row.get(templates.answer_field, "").strip())
+        answers_empty = sum(1 for row in split.rows if not templates.answer(row).strip())
         report["splits"][which] = {
             "name": split.name,
             "source": split.source,
@@ -166,7 +175,8 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
             "local": _local_report(local_rows, lengths, recipe.train.max_length, prompt_lengths),
         }
         if answers_empty:
-            report["problems"].append(f"{which}: {answers_empty} examples have an empty `{templates.answer_field}`")
+            what = "last assistant message" if templates.is_chat else f"`{templates.answer_field}`"
+            report["problems"].append(f"{which}: {answers_empty} examples have an empty {what}")
         if not chk.ok:
             bad = ", ".join(f"{k} x{v}" for k, v in chk.errors.items() if v)
             report["problems"].append(f"{which}: chat format errors: {bad}")
@@ -180,6 +190,21 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
         if ov["answer_cut_entirely"]:
             report["problems"].append(f"{which}: {ov['answer_cut_entirely']} prompts alone fill max_length: "
                                       "their answers are cut off entirely")
+
+    if "train" in splits:
+        # The local run's schedule and the settings that cannot learn (warnings, not errors: ftwizard.defaults).
+        from ftwizard.defaults import learning_warnings, train_schedule
+
+        n = len(splits["train"])
+        sched = train_schedule(recipe, n, world=recipe.hardware.nproc)
+        report["local"]["schedule"] = {"steps": sched.steps, "warmup_steps": sched.warmup_steps,
+                                       "epochs": sched.epochs, "from_epochs": sched.from_epochs,
+                                       "examples_per_step": sched.examples_per_step}
+        over = report["splits"]["train"]["local"]["over_max_length"]
+        warns = learning_warnings(recipe, n_train=n, answer_cut_fraction=over["count"] / max(1, n),
+                                  world=recipe.hardware.nproc)
+        report["learning_warnings"] = warns
+        report["problems"].extend(f"settings: {w}" for w in warns)
 
     if "train" in splits and "eval" in splits:
         train_inputs = {json.dumps(m["messages"][:-1]) for m in rendered["train"]["chat"]}

@@ -1,4 +1,10 @@
-"""Prompt templates: `{field}` text rendered per example, for local training and for hosted chat."""
+"""Prompt templates: `{field}` text rendered per example (local training and hosted chat), and chat examples.
+
+`PromptTemplates` turns field rows into text and chat messages. `ChatTemplates` serves chat rows (OpenAI chat
+JSONL, `{"messages": [...]}`) with the same methods: its messages are the data's own, and its text is the
+conversation in `DEFAULT_CHAT_TEMPLATE` - the documented template for base models without a chat template
+(instruct models train on their tokenizer's own, see `ftwizard.backends.local.data`).
+"""
 
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ class PromptTemplates:
     system: str
     user: str
     assistant: str
+    is_chat = False  # a class attribute: field rows rendered through `template`
 
     def __post_init__(self) -> None:
         names = template_fields(self.template, where="prompt.template")
@@ -85,6 +92,10 @@ class PromptTemplates:
         """The answer and what follows it in the template (e.g. a closing newline)."""
         return ex[self.answer_field] + self._suffix.format_map(ex)  # type: ignore[attr-defined]
 
+    def answer(self, ex: Mapping[str, str]) -> str:
+        """The answer alone (the reference an evaluation compares with)."""
+        return ex.get(self.answer_field, "")
+
     def messages(self, ex: Mapping[str, str], *, with_answer: bool = True) -> list[dict[str, str]]:
         msgs = []
         if self.system:
@@ -93,3 +104,89 @@ class PromptTemplates:
         if with_answer:
             msgs.append({"role": "assistant", "content": self.assistant.format_map(ex)})
         return msgs
+
+
+# ---------------------------------------------------------------------------------------------
+# Chat examples
+
+# The default chat template, for base models whose tokenizer has none: plain-text turn markers (no new tokens,
+# so LoRA needs no embedding changes), the EOS after each assistant turn, `### Assistant:` as the generation
+# prompt. `{% generation %}` marks what is learned for tokenizers that return an assistant mask.
+# render_default_chat() below is the same template in Python (a test checks they agree).
+DEFAULT_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\\n\\n' }}"
+    "{% elif message['role'] == 'assistant' %}{{ '### Assistant:\\n' }}"
+    "{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\\n\\n' }}"
+    "{% else %}{{ '### ' + message['role'] | capitalize + ':\\n' + message['content'] + '\\n\\n' }}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Assistant:\\n' }}{% endif %}"
+)
+
+
+def render_default_chat(messages: list[dict], *, add_generation_prompt: bool = False, eos_token: str = "") -> str:
+    """DEFAULT_CHAT_TEMPLATE in Python (no Jinja: prepare and estimates render without transformers)."""
+    out = []
+    for m in messages:
+        role, content = m.get("role"), m.get("content") or ""
+        if role == "system":
+            out.append(f"{content}\n\n")
+        elif role == "assistant":
+            out.append(f"### Assistant:\n{content}{eos_token}\n\n")
+        else:
+            out.append(f"### {str(role).capitalize()}:\n{content}\n\n")
+    if add_generation_prompt:
+        out.append("### Assistant:\n")
+    return "".join(out)
+
+
+def last_assistant_index(messages: list[dict]) -> int:
+    """Index of the last assistant message (the answer an evaluation asks for); -1 when there is none."""
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].get("role") == "assistant":
+            return i
+    return -1
+
+
+def conversation(row: Mapping) -> list[dict]:
+    """A chat row's messages through the last assistant turn (later turns teach nothing)."""
+    msgs = list(row["messages"])
+    return msgs[: last_assistant_index(msgs) + 1]
+
+
+@dataclass(frozen=True)
+class ChatTemplates:
+    """Templates for chat rows: the same interface as PromptTemplates, with the data's own messages."""
+
+    system: str = ""
+    user: str = ""
+    assistant: str = ""
+    template: str = ""          # no text template: chat rows are rendered as conversations
+    answer_field: str = "assistant"
+    is_chat = True
+
+    @property
+    def fields(self) -> set[str]:
+        return set()
+
+    def check_fields(self, available: list[str], *, source: str) -> None:
+        """Chat rows carry their own messages: nothing to check against a template."""
+
+    def messages(self, ex: Mapping, *, with_answer: bool = True) -> list[dict]:
+        """The example's messages exactly as in the data; without the answer: up to the last assistant turn."""
+        msgs = list(ex["messages"])
+        return msgs if with_answer else msgs[: max(0, last_assistant_index(msgs))]
+
+    def render_prompt(self, ex: Mapping) -> str:
+        return render_default_chat(self.messages(ex, with_answer=False), add_generation_prompt=True)
+
+    def render_text(self, ex: Mapping) -> str:
+        return render_default_chat(conversation(ex))
+
+    def render_answer(self, ex: Mapping) -> str:
+        return self.render_text(ex)[len(self.render_prompt(ex)):]
+
+    def answer(self, ex: Mapping) -> str:
+        msgs = list(ex["messages"])
+        i = last_assistant_index(msgs)
+        return (msgs[i].get("content") or "") if i >= 0 else ""

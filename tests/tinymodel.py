@@ -53,3 +53,43 @@ def make_tiny_model(path: str | Path, *, vocab_size: int = 512, hidden: int = 64
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+# A ChatML-like chat template (as Qwen2.5 / SmolLM2 instruct models use), for tests of chat-template training.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def make_chat_tokenizer(vocab_size: int = 512):
+    """The tiny BPE tokenizer with ChatML's special tokens and chat template; EOS = <|im_end|> (as instruct models)."""
+    tok = make_tokenizer(vocab_size)
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.eos_token = "<|im_end|>"
+    tok.chat_template = CHATML_TEMPLATE
+    return tok
+
+
+def make_tiny_chat_model(path: str | Path, *, vocab_size: int = 512, hidden: int = 64, layers: int = 2,
+                         seed: int = 0) -> Path:
+    """A tiny Llama whose tokenizer has a chat template (an 'instruct' model), saved as a model folder."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    path = Path(path)
+    if (path / "config.json").exists():
+        return path
+    torch.manual_seed(seed)
+    tok = make_chat_tokenizer(vocab_size)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                         tie_word_embeddings=False)
+    model = LlamaForCausalLM(config)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

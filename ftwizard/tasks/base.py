@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal
 
 from ftwizard import datasource
 from ftwizard.errors import UsageError
-from ftwizard.prompts import PromptTemplates
+from ftwizard.prompts import ChatTemplates, PromptTemplates
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
@@ -71,11 +71,29 @@ class Task:
         self.single_line_answers = False  # set by use_references: answers end at their first line
 
     # -- prompts ------------------------------------------------------------------------
-    def templates(self, recipe: "Recipe") -> PromptTemplates:
+    def data_format(self, recipe: "Recipe") -> str:
+        """The recipe's data format (datasource.FORMATS): `data.format`, or detected from the training data."""
+        d = recipe.data
+        if d.format != "auto":
+            return d.format
+        if d.source == "bundled":
+            return "fields"
+        records, _source = self._records(recipe, d.train)
+        return datasource.detect_format(records, has_template=bool(recipe.prompt.template))
+
+    def templates(self, recipe: "Recipe") -> "PromptTemplates | ChatTemplates":
         p = recipe.prompt
+        fmt = self.data_format(recipe)
+        if fmt in ("chat", "alpaca"):
+            return ChatTemplates()  # the data's own messages; no [prompt] section needed
+        if fmt == "prompt_completion" and not p.template:
+            return PromptTemplates(template="{prompt}{completion}", answer_field="completion",
+                                   system=p.system or "", user="{prompt}" if p.user is None else p.user,
+                                   assistant="{completion}" if p.assistant is None else p.assistant)
         answer = p.answer_field or self.answer_field
         if not answer:
-            raise UsageError("prompt.answer_field is required for this task (the field the model must produce)")
+            raise UsageError("prompt.answer_field is required for this task (the field the model must produce); "
+                             "or give chat data ({\"messages\": [...]} per line), which needs no [prompt] section")
         template = p.template or self.default_template
         if not template:
             raise UsageError("prompt.template is required for this task (the local training text with `{field}`s)")
@@ -88,36 +106,61 @@ class Task:
         )
 
     # -- data -----------------------------------------------------------------------------
-    def load_split(self, recipe: "Recipe", which: Which, *, check_templates: bool = True) -> Split:
+    def _records(self, recipe: "Recipe", split_name: str) -> "tuple[datasource.Records, str]":
+        """The raw records of one split (a bundled name, a file, or a hub split) and where they came from."""
         d = recipe.data
-        split_name = d.train if which == "train" else d.eval
-        limit = d.limit_train if which == "train" else d.limit_eval
         if d.source == "bundled":
             if split_name not in self.bundled:
                 from ftwizard.errors import did_you_mean
 
+                which = "train" if split_name == d.train else "eval"
                 raise UsageError(
                     f"data.{which} = {split_name!r}: task `{self.name}` has no bundled split of that name"
                     f"{did_you_mean(split_name, self.bundled)}; bundled splits: {', '.join(self.bundled)}"
                 )
-            path = DATA_DIR / self.bundled[split_name]
-            rows = datasource.read_file(path)
-            rows = datasource.rename_columns(rows, self.bundled_columns, source=str(path))
-            source = f"bundled:{self.bundled[split_name]}"
-        elif d.source == "files":
+            return datasource.read_records(DATA_DIR / self.bundled[split_name]), f"bundled:{self.bundled[split_name]}"
+        if d.source == "files":
             path = Path(split_name).expanduser()
-            rows = datasource.read_file(path)
-            source = str(path)
+            return datasource.read_records(path), str(path)
+        return datasource.read_hf_records(d.hf_id, split_name, d.hf_config), f"hf:{d.hf_id}:{split_name}"
+
+    def load_split(self, recipe: "Recipe", which: Which, *, check_templates: bool = True) -> Split:
+        d = recipe.data
+        # data.eval = '' with files: a seeded share of the training file is held out (ftwizard.defaults).
+        holdout = d.source == "files" and not d.eval.strip()
+        split_name = d.train if (which == "train" or holdout) else d.eval
+        limit = d.limit_train if which == "train" else d.limit_eval
+        records, source = self._records(recipe, split_name)
+        if holdout:
+            from ftwizard.defaults import holdout_indices
+
+            train_idx, eval_idx = holdout_indices(len(records), seed=recipe.train.seed)
+            if which == "eval" and not eval_idx:
+                raise UsageError(f"data.eval = '': {source} holds {len(records)} examples, too few to hold out an "
+                                 "eval split; name an eval file in data.eval")
+            keep = train_idx if which == "train" else eval_idx
+            records = datasource.Records([records[i] for i in keep], lines=[records.line_of(i) for i in keep],
+                                         source=records.source)
+            if which == "eval":
+                source = f"{source} (held out: {len(eval_idx)} of {len(train_idx) + len(eval_idx)}, seed {recipe.train.seed})"
+        if not records:
+            raise UsageError(f"data.{which}: {source} holds no examples")
+        fmt = self.data_format(recipe)
+        if fmt == "chat":
+            rows: list = datasource.chat_rows(records)
+        elif fmt == "alpaca":
+            rows = datasource.alpaca_rows(records)
         else:
-            rows = datasource.read_hf(d.hf_id, split_name, d.hf_config)
-            source = f"hf:{d.hf_id}:{split_name}"
-        rows = datasource.rename_columns(rows, dict(d.columns), source=source)
+            rows = datasource.field_rows(records)
+            if d.source == "bundled":
+                rows = datasource.rename_columns(rows, self.bundled_columns, source=records.source)
+            rows = datasource.rename_columns(rows, dict(d.columns), source=source)
+            if check_templates:
+                templates = self.templates(recipe)
+                templates.check_fields(list(rows[0].keys()), source=source)
+                datasource.check_fields_present(records, rows, templates.fields)
         if limit:
             rows = rows[:limit]
-        if not rows:
-            raise UsageError(f"data.{which}: {source} holds no examples")
-        if check_templates:
-            self.templates(recipe).check_fields(list(rows[0].keys()), source=source)
         return Split(which=which, name=split_name, source=source, rows=rows)
 
     # -- outputs --------------------------------------------------------------------------
@@ -152,7 +195,7 @@ class Task:
         return text.strip()
 
     def reference(self, row: dict[str, str], recipe: "Recipe") -> str:
-        return row[recipe.prompt.answer_field or self.answer_field]
+        return self.templates(recipe).answer(row)
 
     # -- metrics --------------------------------------------------------------------------
     def metric_specs(self, recipe: "Recipe | None" = None) -> tuple[MetricSpec, ...]:
