@@ -15,7 +15,7 @@ def test_reordered_attributes_match_all_but_the_string():
     pred = ("inform(rating[average], has_multiplayer[yes], name[Tom Clancy's The Division], "
             "genres[shooter, role-playing, tactical], esrb[M (for Mature)])")
     v = score_pair(pred, GOLD)
-    assert v["exact_match"] is False
+    assert v["exact_match"] is False and v["meaning_match"] is True
     assert v["function_match"] and v["attribute_set_match"]
     assert v["slot_f1"] == 1.0 and v["slot_counts"] == [5, 5, 5]
 
@@ -98,3 +98,59 @@ def test_prf_edge_cases():
     assert micro_prf([(0, 0, 4)]) == (0.0, 0.0, 0.0)  # an empty prediction earns no precision
     m = prf_metrics([])
     assert m["slot_f1"]["n"] == 0
+
+
+# Hand-labelled: would a careful reader say the prediction means exactly what the reference means?
+MEANING_PAIRS = [
+    # (prediction, reference, same meaning)
+    ("inform(name[Halo], rating[good], platforms[Xbox])", "inform(name[Halo], rating[good], platforms[Xbox])", True),
+    ("inform(platforms[Xbox], name[Halo], rating[good])", "inform(name[Halo], rating[good], platforms[Xbox])", True),
+    ("inform( name [Halo] ,rating[ good ],platforms[Xbox] )", "inform(name[Halo], rating[good], platforms[Xbox])", True),
+    ("inform(name[Halo], genres[shooter,action])\n", "inform(name[Halo], genres[action, shooter])", True),
+    (GOLD.replace("], ", "],\n  "), GOLD, True),
+    ("inform(name[Halo], rating[poor], platforms[Xbox])", "inform(name[Halo], rating[good], platforms[Xbox])", False),
+    ("inform(name[Halo], platforms[Xbox])", "inform(name[Halo], rating[good], platforms[Xbox])", False),
+    ("inform(name[Halo], rating[good], platforms[Xbox], esrb[M])", "inform(name[Halo], rating[good], platforms[Xbox])",
+     False),
+    ("give_opinion(name[Halo], rating[good], platforms[Xbox])", "inform(name[Halo], rating[good], platforms[Xbox])",
+     False),
+    ("inform(name[Halo], rating[good], platforms[Xbox]) I hope that helps",
+     "inform(name[Halo], rating[good], platforms[Xbox])", False),
+    ("inform(name[Halo], rating[good], platforms[Xbox]))", "inform(name[Halo], rating[good], platforms[Xbox])", False),
+    ("inform(name[Halo], rating[good], platforms[Xbox]", "inform(name[Halo], rating[good], platforms[Xbox])", False),
+    ("inform(name[Halo] rating[good] junk, platforms[Xbox])", "inform(name[Halo], rating[good], platforms[Xbox])",
+     False),
+    ("", "inform(name[Halo])", False),
+]
+
+
+def test_meaning_match_on_hand_labelled_pairs():
+    got = [score_pair(p, r)["meaning_match"] for p, r, _ in MEANING_PAIRS]
+    assert got == [label for _, _, label in MEANING_PAIRS]
+    # the seed's string exact match sees only the first (and the pure whitespace-run variants) as equal
+    assert [score_pair(p, r)["exact_match"] for p, r, _ in MEANING_PAIRS[:5]] == [True, False, False, False, True]
+
+
+def test_text_after_the_representation_costs_slot_precision():
+    gold = "inform(name[Halo], rating[good])"
+    clean = score_pair(gold, gold)
+    chatty = score_pair(gold + " and it is fun", gold)
+    assert clean["slot_counts"] == [2, 2, 2] and clean["slot_f1"] == 1.0
+    assert chatty["slot_counts"] == [2, 3, 2] and chatty["slot_f1"] < 1.0 and not chatty["meaning_match"]
+    assert chatty["function_match"] and chatty["attribute_set_match"]
+
+
+def test_an_empty_prediction_has_slot_precision_zero():
+    m = aggregate([score_pair("", GOLD), score_pair("nothing useful", GOLD)])
+    assert m["slot_precision"]["value"] == 0.0 and m["slot_recall"]["value"] == 0.0
+    assert m["meaning_match"]["value"] == 0.0
+
+
+def test_viggo_task_decides_on_meaning_match():
+    from ftwizard.tasks import get_task
+
+    task = get_task("viggo")
+    specs = {m.name: m for m in task.metric_specs()}
+    assert task.primary_metric() == "meaning_match" and specs["meaning_match"].decides
+    assert specs["exact_match"].label == "string exact match (seed)" and not specs["exact_match"].decides
+    assert sum(m.decides for m in specs.values()) == 1

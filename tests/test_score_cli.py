@@ -62,6 +62,8 @@ def test_score_viggo_table(tmp_path, capsys):
     code, out, _ = _run(["score", "--task", "viggo", str(f), "--json"], capsys)
     m = json.loads(out)["metrics"]
     assert abs(m["slot_f1"]["value"] - 8 / 9) < 1e-9
+    assert abs(m["meaning_match"]["value"] - 2 / 3) < 1e-9  # the reordered one means the same
+    assert json.loads(out)["metric"] == "meaning_match"
     assert "examples" not in json.loads(out)
 
 

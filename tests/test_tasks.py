@@ -134,3 +134,61 @@ def test_columns_mapping_to_a_missing_csv_column_names_it(tmp_path):
                '[data.columns]\ntarget = "sentence"\nmeaning_representation = "mr"\n')
     split = get_task("viggo").load_split(r, "train")
     assert split.rows[0]["target"] == "hello"
+
+
+# -- answer extraction: up to end of sequence or a stop string, several lines kept ----------------------------
+
+def _custom_recipe(tmp_path, template: str, answer: str = "label", extra: str = ""):
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"text": "my card was charged twice", "label": "billing"}\n'
+                 '{"text": "app crashes", "label": "bug"}\n')
+    return recipe(f'task = "custom"\n[data]\nsource = "files"\ntrain = "{f}"\neval = "{f}"\n'
+                  f'[prompt]\ntemplate = {template!r}\nanswer_field = "{answer}"\n' + extra)
+
+
+def test_stop_strings_come_from_the_template_and_are_honoured(tmp_path):
+    r = _custom_recipe(tmp_path, "Ticket: {text}\nCategory: {label}\n")
+    task = get_task("custom", r)
+    assert task.stop_strings() == ("\nTicket:",)  # the next example beginning
+    # a label on the line after the prompt (the README example): the answer, not an empty first line
+    assert task.extract_answer("\nbilling\nTicket: next one\nCategory: bug") == "billing"
+    assert task.extract_answer("line one\nline two\n\nTicket: another\nCategory: x") == "line one\nline two"
+    assert get_task("sql").stop_strings() == ("###",)
+
+
+def test_multi_line_answers_are_kept_whole(tmp_path):
+    r = _custom_recipe(tmp_path, "Q: {text}\nA: {label}\n", extra='[eval]\nmetric = "exact"\n')
+    task = get_task("custom", r)
+    task.use_references(["Step 1: open settings\nStep 2: reset", "one line"])
+    assert not task.single_line_answers
+    raw = "Step 1: open settings\n\nStep 2: reset\n"
+    assert task.extract_answer(raw) == "Step 1: open settings\n\nStep 2: reset"
+
+
+def test_one_line_references_take_the_first_non_empty_line(tmp_path):
+    task = get_task("custom", _custom_recipe(tmp_path, "{text} => {label}\n", extra='[eval]\nmetric = "choice"\n'))
+    task.use_references(["billing", "bug"])
+    assert task.single_line_answers
+    assert task.extract_answer("\n  billing \nsomething else") == "billing"
+
+
+def test_json_answers_are_kept_whole_even_when_references_are_one_line(tmp_path):
+    task = get_task("custom", _custom_recipe(tmp_path, "{text}\n{label}\n", extra='[eval]\nmetric = "json"\n'))
+    task.use_references(['{"category": "billing", "urgent": true}'])
+    assert not task.single_line_answers
+    raw = '{\n  "category": "billing",\n\n  "urgent": true\n}'
+    answer = task.extract_answer(raw)
+    assert answer == raw
+    verdicts, _ = task.score(answer, '{"category": "billing", "urgent": true}')
+    assert verdicts == {"json_match": True, "json_valid": True}
+
+
+def test_each_task_declares_its_deciding_metric():
+    sql = get_task("sql")
+    assert sql.primary_metric() == "execution_match"
+    assert {m.name: m.label for m in sql.metric_specs()}["exact_match"] == "string exact match (seed)"
+    assert get_task("viggo").primary_metric() == "meaning_match"
+    assert get_task("custom").primary_metric() == "exact_match"  # no recipe, no references: exact
+    for name, metric in (("choice", "accuracy"), ("json", "json_match"), ("judge", "judge_pass")):
+        task = get_task("custom", metric=name)
+        assert task.primary_metric() == metric and sum(m.decides for m in task.metric_specs()) == 1

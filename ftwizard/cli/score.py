@@ -122,12 +122,13 @@ def examples_table(report: dict):
     for n in names:
         table.add_column(n)
     table.add_column("prediction", overflow="fold")
+    table.add_column("reference", overflow="fold")
     for ex in report["examples"]:
         cells = [str(ex.get("line", ""))]
         for n in names:
             v = ex["verdicts"][n]
             cells.append(("yes" if v else "no") if isinstance(v, bool) else f"{v:.2f}")
-        cells.append(escape(ex["prediction"]))
+        cells += [escape(ex["prediction"]), escape(ex["reference"])]
         table.add_row(*cells)
     return table
 
@@ -166,7 +167,8 @@ def breakdown_renderables(breakdown: dict | None, *, full: bool) -> list:
             out.append(f"{len(breakdown['labels'])} labels; per-class figures and the confusion table: --per-example")
         if oos["count"]:
             common = ", ".join(f"{escape(repr(p))} x{k}" for p, k in oos["most_common"])
-            out.append(f"{oos['count']} answers outside the label set (counted wrong): {common}")
+            out.append(f"{oos['count']} answer{'s' if oos['count'] != 1 else ''} outside the label set "
+                       f"(counted wrong): {common}")
     elif kind == "json" and breakdown.get("invalid"):
         out.append("invalid JSON: " + ", ".join(f"{escape(k)} x{v}" for k, v in breakdown["invalid"].items()))
     elif kind == "judge":
