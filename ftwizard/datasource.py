@@ -138,9 +138,10 @@ def read_csv_records(path: Path) -> Records:
     text = read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, CSV_FIELD_LIMIT))
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
-        reader = csv.DictReader(_BoundedLines(text, path), delimiter=delimiter)
+        source = _BoundedLines(text, path)
+        reader = csv.DictReader(source, delimiter=delimiter)
         try:
             header = reader.fieldnames
         except csv.Error as e:
@@ -153,8 +154,8 @@ def read_csv_records(path: Path) -> Records:
                 row = next(reader)
             except StopIteration:
                 break
-            except csv.Error as e:
-                raise UsageError(f"{path}: line {reader.line_num}: {_csv_problem(e)}") from None
+            except csv.Error as e:  # the line it stopped on: the one read last
+                raise UsageError(f"{path}: line {source.line_no}: {_csv_problem(e)}") from None
             if None in row:
                 raise UsageError(f"{path}: line {reader.line_num}: more values than the header's {len(header)} columns")
             rows.append({k: (v if v is not None else "") for k, v in row.items()})
@@ -177,16 +178,16 @@ class _BoundedLines:
     def __init__(self, text: str, path: Path):
         self._it = iter(text.splitlines(keepends=True))
         self._path = path
-        self._no = 0
+        self.line_no = 0
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
         line = next(self._it)
-        self._no += 1
+        self.line_no += 1
         if len(line) > MAX_LINE_CHARS:
-            raise UsageError(f"{self._path}: line {self._no}: line is {len(line):,} characters long, over the limit of "
+            raise UsageError(f"{self._path}: line {self.line_no}: line is {len(line):,} characters long, over the limit of "
                              f"{MAX_LINE_CHARS:,} per line")
         return line
 

@@ -1,0 +1,140 @@
+"""Bad data files through the real `ftwizard prepare`: exit 2 with the file, the line and the problem, never a
+traceback; and the limits on untrusted files (line length, CSV field size) named when exceeded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ftwizard import datasource
+from ftwizard.errors import UsageError
+
+REPO = Path(__file__).resolve().parent.parent
+
+GOOD = {"messages": [{"role": "system", "content": "Sort the ticket."}, {"role": "user", "content": "I was charged twice"},
+                     {"role": "assistant", "content": "billing"}]}
+
+
+def prepare(tmp_path: Path, recipe: str) -> subprocess.CompletedProcess:
+    (tmp_path / "r.toml").write_text(recipe, encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "ftwizard", "prepare", str(tmp_path / "r.toml"), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+
+def chat_recipe(train: str, eval_: str | None = None) -> str:
+    return (f'name = "t"\ntask = "custom"\n[data]\nsource = "files"\ntrain = "{train}"\n'
+            f'eval = "{eval_ if eval_ is not None else train}"\n')
+
+
+def write_jsonl(path: Path, rows: list, *, broken_line: int | None = None, text: str | None = None) -> Path:
+    lines = [json.dumps(r) for r in rows]
+    if broken_line is not None:
+        lines[broken_line - 1] = text if text is not None else lines[broken_line - 1][:-5]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def assert_usage_error(p: subprocess.CompletedProcess, *needles: str) -> None:
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr and "unexpected" not in p.stderr.lower(), p.stderr
+    for n in needles:
+        assert n in p.stderr, (n, p.stderr)
+
+
+def test_chat_file_with_a_broken_line(tmp_path):
+    write_jsonl(tmp_path / "chat.jsonl", [GOOD] * 12, broken_line=7)
+    assert_usage_error(prepare(tmp_path, chat_recipe("chat.jsonl")), "chat.jsonl: line 7: not valid JSON")
+
+
+def test_chat_example_without_an_assistant_turn(tmp_path):
+    rows = [GOOD] * 12
+    rows[4] = {"messages": GOOD["messages"][:2]}
+    write_jsonl(tmp_path / "chat.jsonl", rows)
+    assert_usage_error(prepare(tmp_path, chat_recipe("chat.jsonl")), "chat.jsonl: line 5: no assistant message")
+
+
+def test_chat_example_with_an_unknown_role(tmp_path):
+    rows = [GOOD] * 12
+    rows[2] = {"messages": [{"role": "human", "content": "hi"}, {"role": "assistant", "content": "billing"}]}
+    write_jsonl(tmp_path / "chat.jsonl", rows)
+    assert_usage_error(prepare(tmp_path, chat_recipe("chat.jsonl")), "chat.jsonl: line 3", "unknown role `human`",
+                       "roles: system, user, assistant")
+
+
+def test_chat_weight_and_keys_are_checked(tmp_path):
+    rows = [GOOD] * 12
+    rows[0] = {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y", "weight": 2}]}
+    rows[1] = {"messages": [{"role": "user", "content": "x", "tone": "calm"}, {"role": "assistant", "content": "y"}]}
+    write_jsonl(tmp_path / "chat.jsonl", rows)
+    p = prepare(tmp_path, chat_recipe("chat.jsonl"))
+    assert_usage_error(p, "line 1: message 2: `weight` must be 0 or 1", "line 2: message 1: unknown key `tone`")
+
+
+def test_field_map_naming_a_missing_column(tmp_path):
+    (tmp_path / "t.csv").write_text("text,label\nhello,a\n", encoding="utf-8")
+    recipe = ('name = "t"\ntask = "custom"\n[data]\nsource = "files"\ntrain = "t.csv"\neval = "t.csv"\n'
+              '[data.columns]\nticket = "body"\n[prompt]\ntemplate = "{ticket}\\n{label}\\n"\nanswer_field = "label"\n')
+    assert_usage_error(prepare(tmp_path, recipe), "data.columns.ticket names column `body`", "t.csv")
+
+
+def test_jsonl_row_without_the_answer_column_names_file_and_line(tmp_path):
+    rows = [{"text": f"t{i}", "label": "a"} for i in range(12)]
+    rows[8] = {"text": "no label here"}
+    write_jsonl(tmp_path / "d.jsonl", rows)
+    recipe = ('name = "t"\ntask = "custom"\n[data]\nsource = "files"\ntrain = "d.jsonl"\neval = "d.jsonl"\n'
+              '[prompt]\ntemplate = "Ticket: {text}\\nCategory:\\n{label}\\n"\nanswer_field = "label"\n')
+    assert_usage_error(prepare(tmp_path, recipe), "d.jsonl: line 9: no `label`")
+
+
+def test_not_utf8_names_file_line_and_byte(tmp_path):
+    good = "\n".join(json.dumps(GOOD) for _ in range(3)) + "\n"
+    data = good.encode() + b'{"messages": [{"role": "user", "content": "caf\xe9"}]}\n'
+    (tmp_path / "chat.jsonl").write_bytes(data)
+    offset = data.index(b"\xe9")
+    assert_usage_error(prepare(tmp_path, chat_recipe("chat.jsonl")), "chat.jsonl: line 4: not UTF-8",
+                       f"byte {offset:,}")
+
+
+def test_csv_fields_beyond_pythons_default_limit_load(tmp_path):
+    big = "x" * 200_000  # Python's csv stops at 131,072 by default
+    (tmp_path / "d.csv").write_text("text,label\n" + "".join(f"{big},a\nshort {i},b\n" for i in range(6)),
+                                    encoding="utf-8")
+    rows = datasource.read_file(tmp_path / "d.csv")
+    assert len(rows) == 12 and len(rows[0]["text"]) == 200_000
+
+
+def test_csv_field_over_the_limit_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasource, "CSV_FIELD_LIMIT", 1000)
+    (tmp_path / "d.csv").write_text("text,label\nok,a\n\"" + "x" * 1500 + "\",b\n", encoding="utf-8")
+    with pytest.raises(UsageError) as e:
+        datasource.read_csv_records(tmp_path / "d.csv")
+    msg = str(e.value)
+    assert "d.csv: line 3" in msg and "the limit of 1,000 characters per CSV field" in msg
+
+
+def test_overlong_line_states_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasource, "MAX_LINE_CHARS", 100)
+    write_jsonl(tmp_path / "d.jsonl", [{"a": "b"}, {"a": "x" * 200}])
+    with pytest.raises(UsageError) as e:
+        datasource.read_jsonl_records(tmp_path / "d.jsonl")
+    assert "d.jsonl: line 2" in str(e.value) and "over the limit of 100 per line" in str(e.value)
+
+
+def test_overlong_line_through_the_cli(tmp_path):
+    # The real limit (8,000,000 characters), through the real command.
+    (tmp_path / "chat.jsonl").write_text(json.dumps(GOOD) + "\n" + '{"x": "' + "y" * datasource.MAX_LINE_CHARS
+                                         + '"}\n', encoding="utf-8")
+    assert_usage_error(prepare(tmp_path, chat_recipe("chat.jsonl")), "chat.jsonl: line 2",
+                       f"over the limit of {datasource.MAX_LINE_CHARS:,} per line")
+
+
+def test_detect_format():
+    assert datasource.detect_format([GOOD]) == "chat"
+    assert datasource.detect_format([{"prompt": "a", "completion": "b"}]) == "prompt_completion"
+    assert datasource.detect_format([{"instruction": "a", "input": "", "output": "b"}]) == "alpaca"
+    assert datasource.detect_format([{"prompt": "a", "completion": "b"}], has_template=True) == "fields"
+    assert datasource.detect_format([{"text": "a", "label": "b"}]) == "fields"
