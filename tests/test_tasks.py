@@ -192,3 +192,18 @@ def test_each_task_declares_its_deciding_metric():
     for name, metric in (("choice", "accuracy"), ("json", "json_match"), ("judge", "judge_pass")):
         task = get_task("custom", metric=name)
         assert task.primary_metric() == metric and sum(m.decides for m in task.metric_specs()) == 1
+
+
+def test_the_generation_prompt_is_tokenized_as_in_training():
+    """`Category: {label}`: training sees `Category`, `:`, `Ġbilling`; the generation prompt must stop at `:`
+    (with the trailing space it ends in a lone `Ġ` the model never saw there, and it answers an empty line)."""
+    from ftwizard.backends.local.data import IGNORE, encode_example
+    from ftwizard.evaluation.generate import generation_prompt
+    from tests.tinymodel import make_tokenizer
+
+    tok = make_tokenizer()
+    for prompt in ("Ticket: my card was charged twice\nCategory: ", "Ticket: my card\nCategory:\n"):
+        ids, labels, _ = encode_example(tok, prompt, prompt + "billing\n", max_length=512, loss_on="answer")
+        n_prompt = sum(1 for x in labels if x == IGNORE)
+        assert tok(generation_prompt(prompt))["input_ids"] == ids[:n_prompt]
+    assert tok("Category: ")["input_ids"] != tok(generation_prompt("Category: "))["input_ids"]

@@ -30,6 +30,14 @@ def _eos_ids(model, tokenizer) -> list[int]:
     return sorted(set(int(i) for i in ids))
 
 
+def generation_prompt(prompt: str) -> str:
+    """The prompt a model continues: without trailing spaces. Training tokenized `Category: billing` as
+    `Category`, `:`, `Ġbilling` (BPE merges the space into the next word), so it never saw a lone `Ġ` token
+    after `Category:`; a generation prompt ending in that space is off the training distribution and the model
+    answers with an empty line. The model writes the space itself (extraction strips it)."""
+    return prompt.rstrip(" \t")
+
+
 def one_line_done(text: str) -> bool:
     """A stop rule for one-line answers: a non-blank line has been completed."""
     return "\n" in text.lstrip()

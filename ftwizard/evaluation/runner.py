@@ -202,8 +202,9 @@ def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, 
         raise ValueError("evaluate_run: a model was given without its tokenizer")
     references = [task.reference(rows[i], recipe) for i in pending]
     from ftwizard.backends.local.data import eval_prompt  # chat rows: the model's chat template, as in training
+    from ftwizard.evaluation.generate import generation_prompt
 
-    prompts = [eval_prompt(tokenizer, templates, rows[i]) for i in pending]
+    prompts = [generation_prompt(eval_prompt(tokenizer, templates, rows[i])) for i in pending]
     appender = _Appender(path)
     by_index = dict(zip(pending, zip(prompts, references)))
 
