@@ -155,6 +155,22 @@ def test_training_lowers_the_loss_and_writes_the_run_directory(reference_run):
     assert names == ["checkpoint-20", "checkpoint-30", "checkpoint-40"]
 
 
+def test_memory_probe_before_step_1_and_calibration_quantities_in_the_summary(reference_run):
+    events = [json.loads(line) for line in reference_run.events_path.read_text().splitlines()]
+    probe = [i for i, e in enumerate(events) if e["type"] == "log" and e["text"].startswith("memory probe: ")]
+    first_step = next(i for i, e in enumerate(events) if e["type"] == "metric")
+    assert probe and probe[0] < first_step
+    assert "GiB resident measured" in events[probe[0]]["text"] and "CPU: no GPU memory" in events[probe[0]]["text"]
+    s = json.loads((reference_run.path / "train_summary.json").read_text())
+    assert s["peak_mem_gib"] > 0 and s["peak_mem_kind"].startswith("cpu: peak resident")
+    assert s["train_tokens_per_s"] > 0 and 0 < s["train_step_s"] < s["wall_s"]
+    # tokens/s counts training steps only: above the tokens over the whole wall time
+    assert s["train_tokens_per_s"] > s["train_tokens"] / s["wall_s"]
+    assert s["mfu"] > 0 and s["mfu_basis"]["flops_per_token"] > 0
+    assert s["memory_probe"]["train_tokens"] > 0 and s["gradient_checkpointing"] is False
+    assert any("mfu" in e for e in events if e["type"] == "metric" and e.get("step", 0) > 1)
+
+
 def test_adapter_loads_for_inference_and_generates(reference_run, tiny_model_dir):
     import torch
 
@@ -290,3 +306,46 @@ def test_two_process_torchrun_matches_the_single_process_curve(tmp_path, tiny_mo
     for s in range(1, 41):
         assert b[s] == pytest.approx(a[s], rel=0.02, abs=0.02), (s, a[s], b[s])
     assert json.loads((ddp.path / "train_summary.json").read_text())["world_size"] == 2
+
+
+def test_fsdp_two_processes_on_cpu_shard_save_with_every_rank_and_match_the_curve(tmp_path, tiny_model_dir,
+                                                                                  reference_run):
+    """FSDP2 + LoRA under torchrun on CPU (gloo): the FSDP configuration, the adapter saved through the Trainer
+    by both ranks, rank 0 merging from an unsharded copy, and the single-process loss curve.
+
+    torch runs FSDP2 on CPU/gloo, but accelerate 1.15 turns FSDP on only for accelerator devices (MULTI_GPU,
+    NPU, ...), not MULTI_CPU: here the ranks train data-parallel and the summary says the parameters were not
+    sharded. Sharding itself is checked by benchmarks/bench_gpu.py on a machine with two GPUs."""
+    run = new_run(tmp_path / "fsdp", tiny_model_dir, max_steps=10, micro_batch_size=2, fsdp=True, merge=True)
+    env = worker_env()
+    env.pop("FTWIZARD_TORCHRUN_ARGS", None)
+    p = subprocess.run(backend.worker_command(run, 2), env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert run.state == "succeeded"
+    s = json.loads((run.path / "train_summary.json").read_text())
+    assert s["world_size"] == 2 and s["speed"]["fsdp"] is True
+    assert s["speed"]["fsdp_sharded_params"] is False  # CPU: accelerate does not shard (see above)
+    assert saw_log(run, "accelerate shards only on GPUs") and saw_log(run, "memory probe: skipped under FSDP")
+    assert (run.adapter_dir / "adapter_model.safetensors").exists() and (run.path / "merged" / "config.json").exists()
+    assert sorted(p.name for p in run.checkpoints_dir.iterdir()) == ["checkpoint-10"]
+    a, b = losses_by_step(reference_run), losses_by_step(run)
+    # Steps 1-2 see the same data and learning rate as the single process (the schedules part after that,
+    # 10 steps here vs 40 there); then the loss keeps falling.
+    for step in (1, 2):
+        assert b[step] == pytest.approx(a[step], rel=0.02, abs=0.02), (step, a[step], b[step])
+    assert sum(b[s] for s in range(8, 11)) < sum(b[s] for s in range(1, 4))
+
+    # The configuration a GPU run gets: FSDP2, one unit per decoder layer (peft's policy adds the LoRA layers),
+    # a full state dict for saving, FSDP's own activation checkpointing.
+    from ftwizard.backends.local.speed import resolve_speed
+    from ftwizard.backends.local.worker import Worker
+    from transformers import TrainingArguments
+
+    w = Worker(run.path)
+    w.fsdp, w.speed = True, resolve_speed(w.recipe, "cpu", dtype_is_16bit=False, fsdp=True)
+    args = w.training_arguments(None, 48)
+    assert args["fsdp"] is True and args["fsdp_config"] == {
+        "version": 2, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP", "state_dict_type": "FULL_STATE_DICT",
+        "reshard_after_forward": True, "activation_checkpointing": False, "cpu_ram_efficient_loading": False}
+    assert args["gradient_checkpointing"] is False and args["optim"] == "adamw_torch"
+    TrainingArguments(**args)  # accepted as is

@@ -261,6 +261,9 @@ class Worker:
             shutil.rmtree(staging, ignore_errors=True)  # a save that was interrupted: never trusted
             self.log("removed an interrupted checkpoint save (checkpoints/.staging)")
 
+        if self.fsdp and self.device == "cpu":
+            self.log("train.fsdp on the CPU: accelerate shards only on GPUs, so these processes train data-parallel "
+                     "(each holds the whole model); saving and evaluation still go the FSDP way", level="warning")
         self.log(f"loading {recipe.model.base}" + (f" ({recipe.model.gguf_file})" if recipe.model.gguf_file else "")
                  + f" on {self.device}" + (f" x{world_size()} processes" if world_size() > 1 else "")
                  + (" (FSDP)" if self.fsdp else ""))
@@ -457,7 +460,7 @@ class Worker:
             # unit (the model's _no_split_modules), the Trainer adds peft's policy that wraps the LoRA layers
             # apart (trainable and frozen weights never share a flat buffer), a full state dict gathered from
             # every rank for saving, and FSDP's own activation checkpointing instead of the model's.
-            args["fsdp"] = "full_shard auto_wrap"
+            args["fsdp"] = True
             args["fsdp_config"] = {"version": 2, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
                                    "state_dict_type": "FULL_STATE_DICT", "reshard_after_forward": True,
                                    "activation_checkpointing": r.gradient_checkpointing_on(),
@@ -552,7 +555,8 @@ class Worker:
             "packing": r.train.packing,
             "speed": {"attn_implementation": self.speed.attn_implementation, "use_liger": self.speed.use_liger,
                       "torch_compile": self.speed.torch_compile, "optimizer": self.speed.optimizer,
-                      "fsdp": self.fsdp} if self.speed else None,
+                      "fsdp": self.fsdp, "fsdp_sharded_params": _sharded(trainer) if self.fsdp else None}
+            if self.speed else None,
             "truncated_examples": st.truncated,
             "estimate": self.estimate or {},
         }
@@ -614,6 +618,11 @@ class Worker:
             merged.save_pretrained(str(tmp))
             tok.save_pretrained(str(tmp))
         self.log(f"merged model saved: {self.run.path / 'merged'} ({merged.dtype})")
+
+
+def _sharded(trainer) -> bool:
+    """Whether the trained model's parameters were really FSDP shards (DTensors) - recorded, not assumed."""
+    return any(type(p).__name__ == "DTensor" for p in trainer.model_wrapped.parameters())
 
 
 def merge_recipe(recipe, train_dtype):

@@ -1,0 +1,82 @@
+"""Packed examples never attend to each other: a packed, padding-free batch has the loss of its examples run
+one by one (tiny Llama, SDPA and eager attention)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftwizard.backends.local.data import IGNORE
+from ftwizard.backends.local.packing import FlatteningCollator, pack
+
+
+def _examples(vocab: int) -> list[dict]:
+    import torch
+
+    g = torch.Generator().manual_seed(3)
+    out = []
+    for n in (7, 12, 5, 9):
+        ids = torch.randint(4, vocab, (n,), generator=g).tolist()
+        labels = [IGNORE] * 2 + ids[2:]  # a masked prompt, as loss_on = "answer" makes
+        out.append({"input_ids": ids, "labels": labels})
+    return out
+
+
+def _one_by_one(model, examples) -> float:
+    """Mean token loss over all examples, each run alone (the reference)."""
+    import torch
+
+    total, count = 0.0, 0
+    for ex in examples:
+        ids = torch.tensor([ex["input_ids"]])
+        labels = torch.tensor([ex["labels"]])
+        n = int((labels[:, 1:] != IGNORE).sum())
+        with torch.no_grad():
+            total += float(model(input_ids=ids, labels=labels).loss) * n
+        count += n
+    return total / count
+
+
+@pytest.fixture(scope="module", params=["sdpa", "eager"])
+def model(request, tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    m = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32, attn_implementation=request.param)
+    m.eval()
+    return m
+
+
+def test_a_packed_batch_has_the_loss_of_its_examples_run_one_by_one(model):
+    import torch
+
+    exs = _examples(model.config.vocab_size)
+    reference = _one_by_one(model, exs)
+    packed = pack(exs, max_length=24)
+    assert len(packed) < len(exs) and all(len(p["input_ids"]) <= 24 for p in packed)
+    batch = FlatteningCollator()(packed)
+    assert batch["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in exs))
+    assert "attention_mask" not in batch  # padding-free: nothing to mask, the positions keep examples apart
+    with torch.no_grad():
+        loss = float(model(**batch, use_cache=False).loss)  # training runs without a KV cache
+    assert loss == pytest.approx(reference, rel=1e-5, abs=1e-5)
+
+    # The same tokens without per-example positions (one long sequence) do attend across examples: the check
+    # above would fail if isolation were lost.
+    flat = {"input_ids": batch["input_ids"], "labels": batch["labels"]}
+    with torch.no_grad():
+        leaky = float(model(**flat, use_cache=False).loss)
+    assert abs(leaky - reference) > 1e-3
+
+
+def test_positions_restart_and_no_example_learns_the_next_ones_first_token():
+    col = FlatteningCollator()
+    packed = pack([{"input_ids": [5, 6, 7], "labels": [5, 6, 7]}, {"input_ids": [8, 9], "labels": [8, 9]}], 10)
+    assert packed[0]["example_lengths"] == [3, 2]
+    b = col(packed)
+    assert b["position_ids"].tolist() == [[0, 1, 2, 0, 1]]
+    assert b["labels"].tolist() == [[IGNORE, 6, 7, IGNORE, 9]]
+    assert col.tokens_seen == 5
+    # unpacked examples flatten the same way (each its own example)
+    b2 = FlatteningCollator()([{"input_ids": [5, 6, 7], "labels": [5, 6, 7]}, {"input_ids": [8, 9], "labels": [8, 9]}])
+    assert b2["position_ids"].tolist() == b["position_ids"].tolist() and b2["labels"].tolist() == b["labels"].tolist()

@@ -1,0 +1,34 @@
+"""The memory probe: it runs before step 1, and a batch that does not fit stops the run at once with the OOM advice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from tests.test_local_train import new_run, worker_env
+
+
+def test_an_oversized_batch_stops_the_run_before_step_1_with_the_oom_advice(tmp_path, tiny_model_dir):
+    run = new_run(tmp_path, tiny_model_dir, max_steps=400, micro_batch_size=8)
+    env = worker_env()
+    env["FTWIZARD_MEMORY_CAP_GIB"] = "0.05"  # far below what torch alone holds: the probe's batch cannot fit
+    t0 = time.time()
+    p = subprocess.run([sys.executable, "-m", "ftwizard.backends.local.worker", str(run.path)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stdout[-2000:] + p.stderr[-2000:]
+    assert time.time() - t0 < 60
+    st = run.status()
+    assert st["state"] == "failed" and st["error_kind"] == "oom" and "out of memory" in st["error"]
+    err = run.events(("error",))[-1]
+    assert err["kind"] == "oom" and "memory probe needs" in err["detail"]
+    advice = " | ".join(err["advice"])
+    assert "--set train.micro_batch_size=4 --set train.grad_accum=2" in advice and "--resume" in advice
+    assert not [e for e in run.events(("metric",)) if e.get("loss") is not None], "no training step ran"
+
+
+def test_the_probe_batch_is_the_longest_the_data_makes():
+    from ftwizard.backends.local.probe import longest_batch
+
+    exs = [{"input_ids": [1] * n} for n in (3, 9, 4, 12, 1)]
+    assert [len(e["input_ids"]) for e in longest_batch(exs, 2)] == [12, 9]
