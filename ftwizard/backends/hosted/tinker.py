@@ -1,0 +1,301 @@
+"""Thinking Machines Tinker: LoRA on open models through a training loop that runs on this machine.
+
+Tinker has no job API: the client sends `forward_backward` and `optim_step` for every batch, saves state
+(`save_state`) and sampler weights, and can export the adapter as a standard PEFT folder. The loop runs in
+`python -m ftwizard.backends.hosted.tinker_worker RUN_DIR`, started in its own session like a local run
+(closing the terminal does not stop it); `resume` starts it again and it continues from the last state
+Tinker saved for this run, never from scratch when a state exists.
+
+Light to import: the `tinker` SDK (the optional extra `ftwizard[tinker]`) is loaded only by the worker.
+The key comes only from TINKER_API_KEY (the SDK's own variable), the endpoint from TINKER_BASE_URL.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftwizard.backends.base import HostedProvider, ProviderCapabilities
+from ftwizard.errors import UsageError
+from ftwizard.rundir import FINAL_STATES, RunDirectory
+
+PROVIDER = "tinker"
+KEY_ENV = "TINKER_API_KEY"
+BASE_URL_ENV = "TINKER_BASE_URL"
+DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"  # the SDK's own default
+# The OpenAI-compatible sampling endpoint (beta) under the same host (Tinker docs, "OpenAI API compatible
+# inference"); a sampler checkpoint is the model: model="tinker://<run>/sampler_weights/<name>".
+OAI_PATH = "/oai/api/v1"
+EXTRA_HINT = "pip install 'ftwizard[tinker]'"
+WORKER_MODULE = "ftwizard.backends.hosted.tinker_worker"
+WORKER_LOG = "worker.log"
+
+# Defaults of the Tinker cookbook's supervised loop (tinker_cookbook/supervised/train.py, 0.6.1) where the
+# recipe says 'auto': LoRA rank 32, learning rate 1e-4 (linear decay), a checkpoint every 20 steps.
+DEFAULT_RANK = 32
+DEFAULT_LR = 1e-4
+DEFAULT_BATCH = 128
+
+
+def sdk_missing() -> str | None:
+    """Why the Tinker SDK cannot be used here (None when it can)."""
+    if importlib.util.find_spec("tinker") is None:
+        return f"hosted.provider = 'tinker' needs the Tinker SDK, which is not installed: {EXTRA_HINT}"
+    return None
+
+
+def base_url() -> str:
+    return (os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+
+
+def oai_base_url() -> str:
+    return base_url() + OAI_PATH
+
+
+def catalog_model(recipe):
+    from ftwizard.catalog import get_hosted_model
+
+    return get_hosted_model(recipe.hosted.model, provider=PROVIDER)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How many examples per step and how many steps: the one rule the price and the worker both follow."""
+
+    examples: int
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int
+    rank: int
+    learning_rate: float
+    save_every: int
+    max_length: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def fraction_per_epoch(self) -> float:
+        """Share of the examples an epoch trains on (the last partial batch is left out, as in the cookbook)."""
+        return self.steps_per_epoch * self.batch_size / self.examples if self.examples else 0.0
+
+
+def training_plan(recipe, n_examples: int) -> TrainingPlan:
+    from ftwizard.chatfile import default_epochs
+
+    h = recipe.hosted
+    batch = h.batch_size if isinstance(h.batch_size, int) else DEFAULT_BATCH
+    batch = max(1, min(batch, n_examples))
+    epochs = h.epochs if isinstance(h.epochs, int) else default_epochs(n_examples)
+    lr = h.learning_rate if isinstance(h.learning_rate, float) else DEFAULT_LR
+    return TrainingPlan(examples=n_examples, batch_size=batch, epochs=epochs,
+                        steps_per_epoch=max(1, n_examples // batch), rank=h.lora_r or DEFAULT_RANK,
+                        learning_rate=float(lr), save_every=recipe.train.save_every or 20,
+                        max_length=recipe.train.max_length)
+
+
+def tokenizer_source(recipe) -> str:
+    """Where the worker loads the base model's tokenizer (and chat template) from: `model.base` when it is a
+    local folder or names the same open weights, else the catalog's Hugging Face id of the hosted model."""
+    base = recipe.model.base
+    if Path(base).expanduser().is_dir():
+        return str(Path(base).expanduser())
+    hub = catalog_model(recipe).hub_id or recipe.hosted.model
+    return hub
+
+
+def write_training_cost(run: RunDirectory, recipe, trained_tokens: int) -> dict:
+    """cost.json with the actual training cost: every token sent through forward_backward, at the catalog's
+    Tinker training price (`ftwizard.pricing.hosted_training_cost`)."""
+    from ftwizard.fsutil import atomic_write_json, read_json
+    from ftwizard.pricing import hosted_training_cost
+
+    c = hosted_training_cost(catalog_model(recipe), billed_tokens=trained_tokens)
+    cost = read_json(run.cost_path, default={}) or {}
+    cost.update({"training_usd": round(c["usd"], 6), "training_kind": "actual", "trained_tokens": c["billed_tokens"],
+                 "training_usd_per_1m": c["usd_per_1m"], "hosted_model": c["model"], "provider": PROVIDER,
+                 "hours": None, "price_per_hour": None, "gpu": None, "price_source": c["price_source"],
+                 "price_date": c["price_date"], "detail": c["detail"]})
+    cost.setdefault("eval_usd", 0.0)
+    atomic_write_json(run.cost_path, cost)
+    return cost
+
+
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TinkerProvider(HostedProvider):
+    name = PROVIDER
+    key_env = KEY_ENV
+    base_url_env = BASE_URL_ENV
+    capabilities = ProviderCapabilities(
+        training="client_loop", data_formats=("chat",), methods=("lora",), weights_downloadable=True,
+        serving="serverless",
+        notes="the training loop runs in ftwizard's worker on this machine; sampling through Tinker's "
+              "OpenAI-compatible endpoint (beta), or bring the PEFT adapter home",
+    )
+
+    # -- before anything exists ---------------------------------------------------------------------
+    def preflight(self, recipe) -> None:
+        problems: list[str] = []
+        missing = sdk_missing()
+        if missing:
+            problems.append(missing)
+        if not os.environ.get(KEY_ENV):
+            problems.append(f"{KEY_ENV} is not set: export your Tinker API key in the environment "
+                            "(it is never read from a file or written to the run directory)")
+        try:
+            m = catalog_model(recipe)
+            if "lora" not in m.extra.get("methods", ["lora"]):
+                problems.append(f"hosted.model = {recipe.hosted.model!r}: Tinker trains LoRA adapters only")
+        except UsageError as e:
+            problems += e.problems
+            m = None
+        if m is not None:
+            base = recipe.model.base
+            if not Path(base).expanduser().is_dir() and base not in (m.id, m.hub_id, *m.aliases):
+                problems.append(f"model.base = {base!r} is not the open model Tinker trains ({m.hub_id or m.id}): "
+                                f"set model.base = {(m.hub_id or m.id)!r} (its tokenizer renders the chat data, "
+                                "and `ftwizard eval RUN_DIR --local` loads it under the adapter)")
+        with tempfile.TemporaryDirectory(prefix="ftwizard-preflight-") as tmp:
+            try:
+                self._check_chat(recipe, Path(tmp))
+            except UsageError as e:
+                problems += e.problems
+        if problems:
+            raise UsageError(problems)
+
+    @staticmethod
+    def _check_chat(recipe, out_dir: Path) -> int:
+        """Render the chat files and check that every example ends with an assistant answer to learn."""
+        from ftwizard.datasource import iter_jsonl_objects
+        from ftwizard.prepare import render_chat_files
+
+        paths = render_chat_files(recipe, out_dir)
+        n = 0
+        problems = []
+        with open(paths["train"], encoding="utf-8") as f:
+            rows = list(iter_jsonl_objects(f))
+        for no, ex, problem in rows:
+            if problem:
+                problems.append(f"training example {no}: {problem}")
+                continue
+            msgs = ex.get("messages") if isinstance(ex, dict) else None
+            if not msgs or msgs[-1].get("role") != "assistant" or not str(msgs[-1].get("content", "")).strip():
+                problems.append(f"training example {no}: the last message is not a non-empty assistant answer")
+                if len(problems) >= 5:
+                    break
+            n += 1
+        if problems:
+            raise UsageError(problems)
+        if n == 0:
+            raise UsageError("the training split is empty: nothing to train on")
+        return n
+
+    def price(self, recipe) -> dict:
+        """Tokens through forward_backward (epochs x the chat data's tokens) x Tinker's training price."""
+        from ftwizard.estimate import local_tokenizer_file, token_stats
+        from ftwizard.pricing import hosted_training_cost
+
+        m = catalog_model(recipe)
+        stats = token_stats(recipe, m, tokenizer_file=local_tokenizer_file(recipe.model.base))
+        plan = training_plan(recipe, stats["n_train"])
+        per_epoch = stats["hosted"]["billed_tokens_per_epoch"] * plan.fraction_per_epoch
+        out = hosted_training_cost(m, billed_tokens=int(round(per_epoch * plan.epochs)))
+        out.update(epochs=plan.epochs, steps=plan.total_steps, batch_size=plan.batch_size,
+                   tokens_counted_with=m.encoding)
+        return out
+
+    # -- the worker -----------------------------------------------------------------------------------
+    def _start_worker(self, run: RunDirectory) -> int:
+        log = open(run.path / WORKER_LOG, "ab")
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(run.path)], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        finally:
+            log.close()
+        run.update_status(backend="hosted", provider=PROVIDER, pid=proc.pid, pgid=proc.pid)
+        return proc.pid
+
+    def launch(self, run: RunDirectory, recipe) -> None:
+        from ftwizard.prepare import render_chat_files
+
+        run.update_status(backend="hosted", provider=PROVIDER, hosted_model=recipe.hosted.model)
+        render_chat_files(recipe, run.data_dir)
+        try:
+            est = self.price(recipe)
+            run.append_event("cost", usd=round(est["usd"], 4), kind="estimated", what="training",
+                             detail=est["detail"])
+        except UsageError as e:
+            run.log(f"no training estimate: {e}", level="warning", source=PROVIDER)
+        self._start_worker(run)
+
+    def resume(self, run: RunDirectory) -> None:
+        status = run.status()
+        state = status.get("state")
+        if state == "succeeded":
+            raise UsageError(f"{run.path} has already succeeded ({status.get('fine_tuned_model')}); nothing to resume")
+        if state == "cancelled":
+            raise UsageError(f"{run.path} was cancelled; start a new run to train again")
+        if self.is_alive(run):
+            return  # its worker is still at work: follow it
+        missing = sdk_missing()
+        if missing:
+            raise UsageError(missing)
+        if not os.environ.get(KEY_ENV):
+            raise UsageError(f"{KEY_ENV} is not set: export your Tinker API key to resume this run")
+        if status.get("tinker_state_path"):
+            run.log(f"resuming from Tinker's saved state {status['tinker_state_path']} "
+                    f"(step {status.get('tinker_state_step')})", source=PROVIDER)
+        self._start_worker(run)
+
+    def cancel(self, run: RunDirectory) -> None:
+        """Stop the loop: the worker saves Tinker's state at the step it is on and marks the run cancelled."""
+        run.update_status(cancel_requested=True)
+        run.append_event("log", text="cancel requested", source=PROVIDER)
+        pid = run.status().get("pid")
+        if self.is_alive(run):
+            os.kill(int(pid), signal.SIGTERM)
+            return
+        if run.status().get("state") not in FINAL_STATES:
+            run.update_status(state="cancelled")
+            run.append_event("status", state="cancelled", detail="cancelled (no worker was running)")
+
+    def is_alive(self, run: RunDirectory) -> bool:
+        pid = run.status().get("pid")
+        if not _pid_alive(pid):
+            return False
+        try:
+            with open(f"/proc/{int(pid)}/cmdline", "rb") as f:
+                return WORKER_MODULE.encode() in f.read()
+        except OSError:
+            return True
+
+
+def lr_at(plan: TrainingPlan, step: int) -> float:
+    """Linear decay from the peak to 0 over the run (the cookbook's default schedule)."""
+    return plan.learning_rate * max(0.0, 1.0 - step / max(1, plan.total_steps))
+
+
+def steps_of_epoch(plan: TrainingPlan, epoch: int, seed: int) -> list[list[int]]:
+    """The example indices of each step of an epoch: a seeded shuffle, so a resumed worker sees the same batches."""
+    import random
+
+    order = list(range(plan.examples))
+    random.Random(seed * 1_000_003 + epoch).shuffle(order)
+    b = plan.batch_size
+    return [order[i * b:(i + 1) * b] for i in range(plan.steps_per_epoch)]

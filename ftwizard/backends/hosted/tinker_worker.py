@@ -1,0 +1,429 @@
+"""`python -m ftwizard.backends.hosted.tinker_worker RUN_DIR`: the Tinker training loop, detached.
+
+Renders the chat data with the base model's chat template (answer tokens weight 1, prompt tokens 0), sends
+`forward_backward` + `optim_step` for every batch, saves Tinker's state every `train.save_every` steps (the
+path in status.json the moment it exists, the step in the checkpoint's metadata), then sampler weights for
+evaluation through Tinker's OpenAI-compatible endpoint, and the PEFT adapter into `adapter/`.
+
+Started again on the same directory, it continues from the last state Tinker holds for this run (found by
+listing the run's checkpoints on the server, not only from status.json), so finished steps are not trained
+or billed again. The SDK sends every request with a sequence id and retries it with the same id, so a
+response lost on the way is answered by the server, not applied twice; when the SDK gives up, the worker
+stops and a resume starts from the saved state instead of repeating a step blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from ftwizard.backends.hosted.providers import HostedError, ProviderConfig, redact
+from ftwizard.backends.hosted.tinker import (
+    EXTRA_HINT,
+    KEY_ENV,
+    PROVIDER,
+    catalog_model,
+    lr_at,
+    oai_base_url,
+    steps_of_epoch,
+    tokenizer_source,
+    training_plan,
+    write_training_cost,
+)
+from ftwizard.errors import FtwizardError, UsageError
+from ftwizard.rundir import RunDirectory
+
+STATE_PREFIX = "ftwizard-step-"
+EXPORT_TTL_S = 24 * 3600
+
+
+class _Stopped(Exception):
+    pass
+
+
+_stop = {"requested": False}
+
+
+def _on_sigterm(signum, frame):
+    _stop["requested"] = True
+
+
+def _secret() -> list[str]:
+    key = os.environ.get(KEY_ENV, "")
+    return [key] if len(key) >= 4 else []
+
+
+def _redact(text) -> str:
+    return redact(text, extra=_secret())
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return _redact(super().format(record))
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+def fail(run: RunDirectory, message: str, *, kind: str = "api", advice: list[str] | None = None) -> None:
+    message = _redact(message)
+    advice = [_redact(a) for a in (advice or [])]
+    run.append_event("error", message=message, kind=kind, advice=advice)
+    run.update_status(state="failed", error=message.splitlines()[0], error_kind=kind)
+    run.append_event("status", state="failed", detail=kind)
+
+
+def explain(exc: BaseException, what: str, run: RunDirectory) -> HostedError:
+    """A Tinker SDK error as one clear HostedError (never the key)."""
+    import tinker
+
+    resume = f"continue with `ftwizard run --resume {run.path}` (it starts from the last saved state)"
+    if isinstance(exc, tinker.AuthenticationError):
+        return HostedError(f"{what}: Tinker rejected the API key in {KEY_ENV}", kind="auth",
+                           advice=[f"check {KEY_ENV}"])
+    if isinstance(exc, tinker.PermissionDeniedError):
+        return HostedError(f"{what}: permission denied by Tinker ({exc})", kind="auth")
+    if isinstance(exc, tinker.APIConnectionError):
+        return HostedError(f"{what}: cannot reach Tinker at {os.environ.get('TINKER_BASE_URL') or 'its default URL'}",
+                           kind="network", advice=[resume])
+    if isinstance(exc, tinker.RequestFailedError):
+        return HostedError(f"{what}: Tinker could not do it: {exc}", kind="api", advice=[resume])
+    if isinstance(exc, tinker.APIStatusError):
+        return HostedError(f"{what}: Tinker answered {exc.status_code}: {exc.message}", kind="api", advice=[resume])
+    return HostedError(f"{what}: {type(exc).__name__}: {exc}", kind="api", advice=[resume])
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: chat examples -> token ids and per-token loss weights
+
+def load_examples(run: RunDirectory) -> list[list[dict]]:
+    path = run.data_dir / "openai_train.jsonl"
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                out.append(json.loads(line)["messages"])
+    return out
+
+
+def render_tokens(tokenizer, messages: list[dict], max_length: int) -> tuple[list[int], list[float]]:
+    """The conversation on the model's chat template, as the local backend renders it (one rule for both):
+    token ids, and loss weights 1 on the assistant turns to learn, 0 on everything before them."""
+    from ftwizard.backends.local.data import IGNORE, encode_chat
+
+    ids, labels, _truncated, _counts = encode_chat(tokenizer, messages, max_length=max_length)
+    return ids, [0.0 if label == IGNORE else 1.0 for label in labels]
+
+
+def make_datum(tokens: list[int], weights: list[float]):
+    """Inputs are the tokens but the last; targets the tokens but the first (next-token prediction)."""
+    from tinker import types
+
+    n = len(tokens) - 1
+    return types.Datum(
+        model_input=types.ModelInput.from_ints(tokens[:-1]),
+        loss_fn_inputs={"target_tokens": types.TensorData(data=tokens[1:], dtype="int64", shape=[n]),
+                        "weights": types.TensorData(data=weights[1:], dtype="float32", shape=[n])})
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+class TinkerLoop:
+    def __init__(self, run: RunDirectory, recipe):
+        self.run = run
+        self.recipe = recipe
+        self.model = catalog_model(recipe)
+        self.examples = load_examples(run)
+        self.plan = training_plan(recipe, len(self.examples))
+        self.meta = {"ftwizard_run": run.name}
+        self._encoded: dict[int, tuple[list[int], list[float]]] = {}
+
+    # -- setup ----------------------------------------------------------------------------------
+    def _tokenizer(self):
+        from transformers import AutoTokenizer
+
+        src = tokenizer_source(self.recipe)
+        try:
+            tok = AutoTokenizer.from_pretrained(src)
+        except OSError as e:
+            raise UsageError(f"cannot load the tokenizer of {src} (it renders the chat data for Tinker): "
+                             f"{str(e).splitlines()[0]}; set model.base to a local copy of the model") from None
+        from ftwizard.backends.local.data import ensure_chat_template
+
+        if ensure_chat_template(tok) == "default":
+            self.run.log(f"the tokenizer of {src} has no chat template: the data is rendered with ftwizard's "
+                         "default one (as a local run would)", level="warning", source=PROVIDER)
+        return tok
+
+    def _latest_state(self, rest, status: dict) -> tuple[str, int] | None:
+        """The newest training state this run saved at Tinker: (tinker path, step), asked of the server."""
+        best: tuple[str, int] | None = None
+        for run_id in status.get("tinker_training_runs") or []:
+            for ck in rest.list_checkpoints(run_id).result().checkpoints:
+                meta = ck.user_metadata or {}
+                if ck.checkpoint_type != "training" or meta.get("ftwizard_run") != self.run.name:
+                    continue
+                step = int(meta.get("step", -1))
+                if best is None or step > best[1]:
+                    best = (ck.tinker_path, step)
+        return best
+
+    def _datum(self, tokenizer, index: int):
+        if index not in self._encoded:
+            self._encoded[index] = render_tokens(tokenizer, self.examples[index], self.plan.max_length)
+        tokens, weights = self._encoded[index]
+        return make_datum(tokens, weights), len(tokens) - 1, sum(weights[1:])
+
+    # -- the run --------------------------------------------------------------------------------
+    def execute(self) -> str:
+        import tinker
+
+        run, plan = self.run, self.plan
+        status = run.status()
+        run.update_status(total_steps=plan.total_steps, hosted_model=self.model.id,
+                          hyperparameters={"lora_rank": plan.rank, "learning_rate": plan.learning_rate,
+                                           "batch_size": plan.batch_size, "epochs": plan.epochs,
+                                           "max_length": plan.max_length, "save_every": plan.save_every})
+        service = tinker.ServiceClient(user_metadata=dict(self.meta), display_name=f"ftwizard {run.name}")
+        rest = tinker.RestClient()
+        try:
+            if not status.get("training_done"):
+                self._train(service, rest, status)
+                if _stop["requested"]:
+                    return "cancelled" if run.status().get("cancel_requested") else "stopped"
+            self._finish(service, rest)
+        finally:
+            service.close("success").result()
+        return "succeeded"
+
+    def _check_supported(self, rest) -> None:
+        caps = rest.get_server_capabilities().result()
+        names = [m.model_name for m in caps.supported_models if m.model_name]
+        if self.model.id not in names:
+            raise HostedError(f"Tinker does not train {self.model.id} for this key", kind="model",
+                              advice=["models it offers: " + ", ".join(names)])
+
+    def _train(self, service, rest, status: dict) -> None:
+        run, plan = self.run, self.plan
+        tokenizer = self._tokenizer()
+        self._check_supported(rest)
+        state = self._latest_state(rest, status)
+        if state is not None:
+            path, start = state
+            done = int(status.get("step") or 0)
+            if done > start:
+                run.log(f"steps {start + 1}-{done} were trained after the last saved state and are lost with the "
+                        f"stopped worker; they are trained again from {path}", level="warning", source=PROVIDER)
+            tc = service.create_training_client_from_state_with_optimizer(path, user_metadata=dict(self.meta)).result()
+            run.log(f"continuing from step {start} ({path})", source=PROVIDER)
+        else:
+            if status.get("step"):
+                run.log(f"no saved state at Tinker for this run: steps 1-{status['step']} are trained again",
+                        level="warning", source=PROVIDER)
+            start = 0
+            tc = service.create_lora_training_client(base_model=self.model.id, rank=plan.rank,
+                                                     seed=self.recipe.train.seed,
+                                                     user_metadata=dict(self.meta)).result()
+            run.log(f"training run {tc.model_id}: LoRA rank {plan.rank} on {self.model.id}", source=PROVIDER)
+        runs = list(dict.fromkeys([*(status.get("tinker_training_runs") or []), tc.model_id]))
+        run.update_status(state="running", tinker_model_id=tc.model_id, tinker_training_runs=runs, step=start,
+                          job_status="training")
+        run.append_event("status", state="running", detail=f"training at Tinker ({tc.model_id})")
+        self.tc = tc
+        trained = int(run.status().get("trained_tokens") or 0)
+        t0, first = time.time(), start
+        for step in range(start, plan.total_steps):
+            if _stop["requested"]:
+                self._save_state(step, trained)
+                return
+            epoch, i = divmod(step, plan.steps_per_epoch)
+            batch = steps_of_epoch(plan, epoch, self.recipe.train.seed)[i]
+            data, tokens, weight = [], 0, 0.0
+            for index in batch:
+                d, n, w = self._datum(tokenizer, index)
+                if w > 0:
+                    data.append(d)
+                    tokens += n
+                    weight += w
+            if not data:
+                run.log(f"step {step + 1}: every example was cut to nothing by train.max_length", level="warning",
+                        source=PROVIDER)
+                continue
+            lr = lr_at(plan, step)
+            fb = tc.forward_backward(data, "cross_entropy")
+            opt = tc.optim_step(tinker_adam(lr))
+            out = fb.result()
+            opt.result()
+            trained += tokens
+            loss = out.metrics.get("loss:sum", 0.0) / max(weight, 1e-9)
+            done = step + 1
+            elapsed = time.time() - t0
+            eta = elapsed / (done - first) * (plan.total_steps - done)
+            usd = write_training_cost(run, self.recipe, trained)["training_usd"]
+            run.update_status(step=done, trained_tokens=trained)
+            run.append_event("metric", step=done, max_steps=plan.total_steps, loss=round(loss, 6), lr=lr,
+                             epoch=round(step / plan.steps_per_epoch + 1 / plan.steps_per_epoch, 4), tokens=tokens,
+                             trained_tokens=trained, cost_usd=round(usd, 6), elapsed_s=round(elapsed, 2),
+                             eta_s=round(eta, 1))
+            if done % plan.save_every == 0 or done == plan.total_steps:
+                self._save_state(done, trained)
+        final = self.tc.save_weights_for_sampler("final", user_metadata=dict(self.meta)).result().path
+        run.update_status(training_done=True, sampler_path=final, fine_tuned_model=final, job_status="trained")
+        run.append_event("cost", usd=round(write_training_cost(run, self.recipe, trained)["training_usd"], 6),
+                         kind="actual", what="training", detail=f"{trained:,} tokens through forward_backward")
+        run.log(f"sampler weights {final}", source=PROVIDER)
+
+    def _save_state(self, step: int, trained: int) -> str:
+        meta = {**self.meta, "step": str(step), "trained_tokens": str(trained)}
+        path = self.tc.save_state(f"{STATE_PREFIX}{step:06d}", user_metadata=meta).result().path
+        self.run.update_status(tinker_state_path=path, tinker_state_step=step)
+        self.run.log(f"saved state at step {step}: {path}", source=PROVIDER)
+        return path
+
+    def _finish(self, service, rest) -> None:
+        """The adapter home (when asked) and the evaluation; both continue where a stopped worker left off."""
+        run = self.run
+        if self.recipe.hosted.download_adapter and not (run.adapter_dir / "adapter_config.json").exists():
+            tc = getattr(self, "tc", None)
+            if tc is None:
+                path = run.status()["tinker_state_path"]
+                tc = service.create_training_client_from_state(path, user_metadata=dict(self.meta)).result()
+            self._download_adapter(tc, rest)
+        evaluate(run, self.recipe)
+
+    def _download_adapter(self, tc, rest) -> None:
+        run = self.run
+        export = tc.save_weights_external("ftwizard-adapter", ttl_seconds=EXPORT_TTL_S).result().path
+        run.update_status(adapter_export_path=export)
+        urls = rest.get_external_weights_urls(export).result().urls
+        tmp = run.path / ".adapter.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        size = 0
+        for name, url in sorted(urls.items()):
+            dest = (tmp / name).resolve()
+            if not dest.is_relative_to(tmp.resolve()):
+                raise HostedError(f"the adapter export names an unsafe file path: {name!r}", kind="api")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with urllib.request.urlopen(url, timeout=120) as r, open(dest, "wb") as f:
+                shutil.copyfileobj(r, f)
+            size += dest.stat().st_size
+        if not (tmp / "adapter_config.json").exists():
+            raise HostedError(f"the adapter export {export} holds no adapter_config.json (files: "
+                              f"{', '.join(sorted(urls)) or 'none'})", kind="api")
+        shutil.rmtree(run.adapter_dir, ignore_errors=True)
+        os.replace(tmp, run.adapter_dir)
+        run.update_status(adapter_dir=str(run.adapter_dir), adapter_bytes=size)
+        run.log(f"adapter downloaded into {run.adapter_dir} ({size:,} bytes, PEFT format)", source=PROVIDER)
+
+
+def tinker_adam(lr: float):
+    from tinker import types
+
+    return types.AdamParams(learning_rate=lr)
+
+
+def serving_config() -> ProviderConfig:
+    """Tinker's OpenAI-compatible endpoint, reached with the openai SDK and the Tinker key."""
+    return ProviderConfig(provider="openai", key_var=KEY_ENV, base_url=oai_base_url())
+
+
+def evaluate(run: RunDirectory, recipe) -> None:
+    if not recipe.eval.enabled:
+        run.log("evaluation is off (eval.enabled = false)", source=PROVIDER)
+        return
+    from ftwizard.backends.hosted.serving import ServingClient
+    from ftwizard.evaluation.runner import evaluate_run
+
+    try:
+        evaluate_run(run, client=ServingClient(recipe, config=serving_config()))
+        if recipe.eval.baseline:
+            run.log("evaluating the base model (eval.baseline = true)", source=PROVIDER)
+            evaluate_run(run, baseline=True, client=ServingClient(recipe, config=serving_config()),
+                         confirm_cost=lambda _estimate: True)
+    except FtwizardError as e:
+        run.append_event("error", message=_redact(e), kind="eval",
+                         advice=[f"the sampler weights are recorded; retry with `ftwizard eval {run.path}`"])
+        run.update_status(eval_error=_redact(e).splitlines()[0])
+
+
+def _tinker_error(exc: BaseException) -> BaseException | None:
+    """The SDK's own error behind `exc`: raised as is, or wrapped by a future in a ValueError("Error retrieving
+    result ...") whose cause is the SDK's error."""
+    import tinker
+
+    while exc is not None:
+        if isinstance(exc, tinker.TinkerError):
+            return exc
+        exc = exc.__cause__
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 1:
+        print("usage: python -m ftwizard.backends.hosted.tinker_worker RUN_DIR", file=sys.stderr)
+        return 2
+    _setup_logging()
+    run = RunDirectory.open(argv[0])
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    recipe = run.recipe()
+    run.update_status(state="running", backend="hosted", provider=PROVIDER, pid=os.getpid(), pgid=os.getpgid(0),
+                      host=socket.gethostname(), error=None, worker_started_at=time.time())
+    run.append_event("status", state="running", detail="tinker worker started")
+    try:
+        import tinker  # noqa: F401
+    except ModuleNotFoundError:
+        fail(run, f"the Tinker SDK is not installed: {EXTRA_HINT}", kind="load")
+        return 1
+    try:
+        final = TinkerLoop(run, recipe).execute()
+        if final == "cancelled":
+            run.update_status(state="cancelled", job_status="cancelled")
+            run.append_event("status", state="cancelled", detail="cancelled (Tinker's state is saved)")
+            return 130
+        if final == "stopped":
+            fail(run, f"the Tinker worker was stopped; its state is saved at Tinker: continue with "
+                      f"`ftwizard run --resume {run.path}`", kind="stopped")
+            return 130
+        run.update_status(state="succeeded", job_status="succeeded")
+        run.append_event("status", state="succeeded", detail="succeeded")
+        return 0
+    except HostedError as e:
+        fail(run, e.message, kind=e.kind, advice=e.advice)
+        return 1
+    except UsageError as e:
+        fail(run, str(e), kind="data")
+        return 1
+    except KeyboardInterrupt:
+        fail(run, f"the Tinker worker was interrupted; continue with `ftwizard run --resume {run.path}`",
+             kind="stopped")
+        return 130
+    except Exception as e:  # noqa: BLE001 - a Tinker error explained, or a bug recorded (never the key)
+        sdk_error = _tinker_error(e)
+        if sdk_error is not None:
+            err = explain(sdk_error, "training at Tinker", run)
+            fail(run, err.message, kind=err.kind, advice=err.advice)
+            return 1
+        fail(run, f"unexpected {type(e).__name__}: {e}", kind="internal",
+             advice=[f"the run can be continued with `ftwizard run --resume {run.path}`"])
+        import traceback
+
+        print(_redact(traceback.format_exc()), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

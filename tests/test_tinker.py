@@ -1,0 +1,237 @@
+"""The Tinker provider, driven through the real `tinker` SDK against a local fake of Tinker's HTTP API.
+
+A whole run of recipes/viggo-tinker.toml (limited with overrides) trains for real steps (the fake's bigram
+model learns from the token ids and weights sent), saves state, exports the PEFT adapter and is evaluated
+through the OpenAI-compatible endpoint; a worker killed with SIGKILL is resumed from Tinker's saved state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ftwizard.backends.hosted.tinker import TinkerProvider, training_plan
+from ftwizard.errors import UsageError
+from ftwizard.recipe import load_recipe
+from ftwizard.rundir import FINAL_STATES, RunDirectory
+from tests.fake_tinker import FakeTinkerServer, tiny_peft_adapter
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPE = REPO / "recipes" / "viggo-tinker.toml"
+KEY = "tml-fake-key-7f3a9c1e5b2d"
+CHAT_TEMPLATE = ("{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<s>assistant: {% endif %}")
+
+
+@pytest.fixture(scope="module")
+def chat_model(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with a chat template (the tokenizer renders Tinker's training data)."""
+    d = tmp_path_factory.mktemp("tinker") / "tiny-chat"
+    shutil.copytree(tiny_model_dir, d)
+    cfg_path = d / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["chat_template"] = CHAT_TEMPLATE
+    cfg_path.write_text(json.dumps(cfg))
+    return d
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINKER_API_KEY", KEY)
+    monkeypatch.setenv("TINKER_TELEMETRY", "0")
+    monkeypatch.setenv("FTWIZARD_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def _answers() -> dict[str, str]:
+    """The fake answers the first eval examples correctly (it only has to speak the API, not learn ViGGO)."""
+    from ftwizard.tasks import get_task
+
+    recipe = load_recipe(RECIPE, ["eval.limit=6"])
+    task = get_task("viggo")
+    rows = task.load_split(recipe, "eval").rows[:3]
+    return {r["target"]: task.reference(r, recipe) for r in rows}
+
+
+def _overrides(chat_model: Path, **extra) -> list[str]:
+    base = {"model.base": str(chat_model), "data.limit_train": 24, "hosted.batch_size": 4, "hosted.epochs": 2,
+            "hosted.learning_rate": 0.05, "hosted.lora_r": 8, "train.save_every": 2, "eval.limit": 6,
+            "eval.concurrency": 2}
+    base.update(extra)
+    return [f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in base.items()]
+
+
+def _start(env, chat_model, **extra) -> tuple[RunDirectory, object]:
+    recipe = load_recipe(RECIPE, _overrides(chat_model, **extra))
+    provider = TinkerProvider()
+    provider.preflight(recipe)
+    run = RunDirectory.create(env / "runs", recipe.name, recipe.to_toml())
+    provider.launch(run, recipe)
+    return run, provider
+
+
+def _wait(run: RunDirectory, until, timeout: float = 60.0) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = run.status()
+        if until(status):
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; status: {run.status()}\nworker.log:\n{(run.path / 'worker.log').read_text()}")
+
+
+def _ended(status: dict) -> bool:
+    return status.get("state") in FINAL_STATES
+
+
+def _assert_no_key(run: RunDirectory, *texts: str) -> None:
+    for p in run.path.rglob("*"):
+        if p.is_file():
+            assert KEY.encode() not in p.read_bytes(), p
+    for t in texts:
+        assert KEY not in t
+
+
+def test_plan_follows_the_recipe(chat_model):
+    recipe = load_recipe(RECIPE, _overrides(chat_model))
+    plan = training_plan(recipe, 24)
+    assert (plan.batch_size, plan.epochs, plan.steps_per_epoch, plan.total_steps, plan.rank) == (4, 2, 6, 12, 8)
+    bundled = training_plan(load_recipe(RECIPE), 5103)
+    assert (bundled.batch_size, bundled.epochs, bundled.total_steps, bundled.rank) == (128, 3, 117, 32)
+
+
+def test_price_is_tokens_times_tinkers_training_rate():
+    from ftwizard.catalog import get_hosted_model
+    from ftwizard.pricing import hosted_training_cost
+
+    recipe = load_recipe(RECIPE)
+    p = TinkerProvider().price(recipe)
+    assert p["provider"] == "tinker" and p["usd_per_1m"] == 0.44 and p["price_date"] == "2026-10"
+    assert p["usd"] == pytest.approx(hosted_training_cost(get_hosted_model("Qwen/Qwen3-8B", provider="tinker"),
+                                                      billed_tokens=p["billed_tokens"])["usd"])
+    assert 2_000_000 < p["billed_tokens"] < 5_000_000 and p["epochs"] == 3
+
+
+def test_preflight_names_the_key_variable_and_the_model(chat_model, monkeypatch):
+    monkeypatch.delenv("TINKER_API_KEY", raising=False)
+    recipe = load_recipe(RECIPE, _overrides(chat_model, **{"hosted.model": "Qwen/Qwen3-9000B"}))
+    with pytest.raises(UsageError) as e:
+        TinkerProvider().preflight(recipe)
+    text = str(e.value)
+    assert "TINKER_API_KEY is not set" in text and "Qwen/Qwen3-9000B" in text
+
+
+def test_whole_run_succeeds_with_adapter_metrics_and_cost(env, chat_model):
+    adapter = tiny_peft_adapter(chat_model, rank=8)
+    with FakeTinkerServer(KEY, adapter_files=adapter, answers=_answers()) as fake:
+        os.environ["TINKER_BASE_URL"] = fake.base_url
+        try:
+            fake.fail_next("forward_backward", 429, retry_after=0.05)
+            fake.fail_next("optim_step", 503)
+            fake.drop_after("optim_step")  # acted on, answer lost: the SDK asks again with the same seq_id
+            run, _ = _start(env, chat_model)
+            status = _wait(run, _ended)
+        finally:
+            del os.environ["TINKER_BASE_URL"]
+        assert status["state"] == "succeeded", (run.path / "worker.log").read_text()
+        assert fake.total_optim_steps() == 12  # every step once, despite the 429, the 503 and the lost answer
+        assert fake.seen_keys == {KEY}
+    metrics = [e for e in run.events(("metric",))]
+    assert [e["step"] for e in metrics] == list(range(1, 13))
+    assert metrics[-1]["loss"] < metrics[0]["loss"]
+    trained = sum(e["tokens"] for e in metrics)
+    assert status["trained_tokens"] == trained and trained > 0
+    cost = json.loads(run.cost_path.read_text())
+    assert cost["training_kind"] == "actual" and cost["trained_tokens"] == trained
+    assert cost["training_usd"] == pytest.approx(trained * 0.44 / 1e6, rel=1e-6)
+    assert status["fine_tuned_model"].startswith("tinker://") and "/sampler_weights/" in status["fine_tuned_model"]
+    assert status["tinker_state_step"] == 12
+    from safetensors.numpy import load_file
+
+    assert json.loads((run.adapter_dir / "adapter_config.json").read_text())["peft_type"] == "LORA"
+    assert set(load_file(str(run.adapter_dir / "adapter_model.safetensors"))) == {
+        k for k in load_file_bytes(adapter["adapter_model.safetensors"])}
+    m = json.loads(run.metrics_path.read_text())
+    assert m["n"] == 6 and m["metrics"] and m["model"] == status["fine_tuned_model"]
+    assert m["metrics"]["meaning_match"]["value"] == 0.5  # the fake answers 3 of the 6 right
+    assert {r["model"] for r in fake.chat_requests} == {status["fine_tuned_model"]}
+    _assert_no_key(run)
+
+
+def load_file_bytes(data: bytes) -> dict:
+    from safetensors.numpy import load
+
+    return load(data)
+
+
+def test_kill_mid_run_then_resume_continues_from_the_saved_state(env, chat_model):
+    with FakeTinkerServer(KEY, adapter_files=tiny_peft_adapter(chat_model, rank=8), delay_s=0.15) as fake:
+        os.environ["TINKER_BASE_URL"] = fake.base_url
+        try:
+            run, provider = _start(env, chat_model, **{"eval.enabled": False})
+            status = _wait(run, lambda s: (s.get("tinker_state_step") or 0) >= 4 or _ended(s))
+            os.kill(status["pid"], signal.SIGKILL)
+            _wait(run, lambda s: not provider.is_alive(run), timeout=10)
+            killed = run.status()
+            saved, done = killed["tinker_state_step"], killed["step"]
+            assert 4 <= saved <= done < 12 and killed["state"] == "running"
+            provider.resume(run)
+            status = _wait(run, _ended)
+        finally:
+            del os.environ["TINKER_BASE_URL"]
+        assert status["state"] == "succeeded", (run.path / "worker.log").read_text()
+        # The resumed loop started at the saved step: only the steps after it (lost with the killed worker's
+        # session) were trained twice; nothing before the saved state was.
+        assert fake.total_optim_steps() == 12 + (done - saved)
+        assert len(status["tinker_training_runs"]) == 2
+        resumed = fake.models[status["tinker_training_runs"][1]]
+        assert resumed.t == 12 and resumed.optim_steps == 12 - saved
+    steps = [e["step"] for e in run.events(("metric",))]
+    assert steps == list(range(1, done + 1)) + list(range(saved + 1, 13))
+    cost = json.loads(run.cost_path.read_text())
+    assert cost["trained_tokens"] == sum(e["tokens"] for e in run.events(("metric",)))  # what Tinker billed
+    assert (run.adapter_dir / "adapter_model.safetensors").exists()
+    _assert_no_key(run)
+
+
+def test_cancel_saves_state_and_marks_the_run_cancelled(env, chat_model):
+    with FakeTinkerServer(KEY, delay_s=0.15) as fake:
+        os.environ["TINKER_BASE_URL"] = fake.base_url
+        try:
+            run, provider = _start(env, chat_model, **{"eval.enabled": False})
+            _wait(run, lambda s: (s.get("step") or 0) >= 1 or _ended(s))
+            provider.cancel(run)
+            status = _wait(run, _ended)
+        finally:
+            del os.environ["TINKER_BASE_URL"]
+    assert status["state"] == "cancelled", (run.path / "worker.log").read_text()
+    assert status["tinker_state_step"] == status["step"] < 12
+    with pytest.raises(UsageError, match="cancelled"):
+        provider.resume(run)
+
+
+def test_without_the_extra_the_message_names_the_pip_command(tmp_path, chat_model):
+    """The SDK hidden from a subprocess (`sys.modules['tinker'] = None`: import and find_spec both fail, as
+    when it is not installed): `ftwizard run` refuses before creating anything and names the extra."""
+    code = (
+        "import sys\n"
+        "sys.modules['tinker'] = None\n"
+        "from ftwizard.cli.main import entry\n"
+        "sys.argv = ['ftwizard', 'run', sys.argv[1]] + sys.argv[2:]\n"
+        "entry()\n"
+    )
+    env = {**os.environ, "TINKER_API_KEY": KEY, "FTWIZARD_RUNS_DIR": str(tmp_path / "runs")}
+    p = subprocess.run([sys.executable, "-c", code, str(RECIPE), *[f"--set={o}" for o in _overrides(chat_model)]],
+                       capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert "pip install 'ftwizard[tinker]'" in p.stderr
+    assert KEY not in p.stdout + p.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
