@@ -258,3 +258,93 @@ def test_score_cli_names_a_mistyped_task_or_metric(tmp_path):
                            (["--task", "sql", "--metric", "choice"], "only for --task custom")):
         r = subprocess.run([sys.executable, "-m", "ftwizard", "score", *argv, str(f)], capture_output=True, text=True)
         assert r.returncode == 2 and expected in r.stderr and "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the evaluator: a custom run's metrics.json follows its metric
+
+TICKETS = [("my card was charged twice", "billing"), ("the app crashes on start", "bug"),
+           ("refund please", "billing"), ("login button does nothing", "bug"),
+           ("how do I export data", "question"), ("invoice shows the wrong VAT", "billing"),
+           ("what formats do you support", "question"), ("sync fails with error 500", "bug")]
+
+
+def _hosted_custom_run(tmp_path, fake, extra_eval=None):
+    from ftwizard.recipe import validate_dict
+    from ftwizard.rundir import RunDirectory
+
+    data = tmp_path / "tickets.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in TICKETS))
+    recipe = validate_dict({"name": "tickets", "task": "custom", "backend": "hosted",
+                            "data": {"source": "files", "train": str(data), "eval": str(data)},
+                            "prompt": {"template": "Ticket: {text}\nCategory: {label}\n", "answer_field": "label"},
+                            "hosted": {"model": "gpt-4o-mini-2024-07-18"},
+                            "eval": {"concurrency": 2, **(extra_eval or {})}})
+    run = RunDirectory.create(tmp_path / "runs", "tickets", recipe.to_toml())
+    model = "ft:gpt-4o-mini-2024-07-18:org::tickets"
+    fake.chat_models.add(model)
+    run.update_status(state="succeeded", backend="hosted", fine_tuned_model=model)
+    return run
+
+
+ANSWERS = {"my card was charged twice": "billing\n", "the app crashes on start": "bug",
+           "refund please": " billing", "login button does nothing": "bug",
+           "how do I export data": "Billing",  # wrong
+           "invoice shows the wrong VAT": "tax",  # outside the label set
+           "what formats do you support": "Billing", "sync fails with error 500": "bug"}
+
+
+def _classifier(model, messages):
+    if messages[0]["content"].startswith("You grade the answer"):
+        return _judge_reply(model, messages)
+    ticket = messages[-1]["content"].split("Ticket: ", 1)[1].split("\n", 1)[0]
+    return ANSWERS[ticket]
+
+
+@pytest.fixture
+def hosted_fake(monkeypatch, tmp_path):
+    fake = FakeOpenAI(chat_answer=_classifier).start()
+    for var in ("OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID", "AZURE_OPENAI_ENDPOINT",
+                "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION", "FTWIZARD_JUDGE_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    monkeypatch.setenv("FTWIZARD_JUDGE_BASE_URL", fake.url)
+    monkeypatch.setenv("FTWIZARD_CACHE_DIR", str(tmp_path / "cache"))
+    yield fake
+    fake.stop()
+
+
+def test_custom_eval_detects_choice_and_writes_its_breakdown(tmp_path, hosted_fake):
+    from ftwizard.evaluation.runner import evaluate_run
+
+    run = _hosted_custom_run(tmp_path, hosted_fake)
+    section = evaluate_run(run)
+    # predictions: billing bug billing bug Billing tax Billing bug -> right: 1 2 3 4 8 = 5 of 8
+    assert section["primary_metric"] == "accuracy"
+    assert section["metrics"]["accuracy"]["value"] == 5 / 8
+    assert math.isclose(section["metrics"]["out_of_set"]["value"], 1 / 8)
+    # billing: tp 2, predicted 4 (2 + the two "Billing" questions), support 3 -> P 1/2, R 2/3, F1 4/7
+    # bug: tp 3, predicted 3, support 3 -> F1 1;  question: tp 0, predicted 0, support 2 -> F1 0
+    assert math.isclose(section["metrics"]["macro_f1"]["value"], (4 / 7 + 1 + 0) / 3)
+    stored = json.loads(run.metrics_path.read_text())
+    assert stored["primary_metric"] == "accuracy" and stored["breakdown"]["kind"] == "choice"
+    assert stored["breakdown"]["out_of_set"]["most_common"] == [["tax", 1]]
+    assert "auto -> choice" in stored["breakdown"]["chosen"]
+    preds = [json.loads(x) for x in run.predictions_path.read_text().splitlines()]
+    assert [p["prediction"] for p in preds][:2] == ["billing", "bug"]
+
+
+def test_custom_eval_with_the_judge_sees_the_prompt(tmp_path, hosted_fake):
+    from ftwizard.evaluation.runner import evaluate_run
+
+    run = _hosted_custom_run(tmp_path, hosted_fake, {"metric": "judge", "judge_model": "gpt-4o-mini",
+                                                     "judge_rubric": "Is the category right?"})
+    section = evaluate_run(run)
+    assert section["primary_metric"] == "judge_pass"
+    # the fake judge passes an answer holding every word of the reference ("Billing" for billing, too)
+    assert [json.loads(x)["verdicts"]["judge_pass"] for x in run.predictions_path.read_text().splitlines()] == \
+        [True, True, True, True, False, False, False, True]
+    b = json.loads(run.metrics_path.read_text())["breakdown"]
+    assert b["kind"] == "judge" and b["calls"] == 8 and b["usd"] > 0
+    assert b["agreement_with_exact_match"]["value"] == 1.0  # here the judge and exact match agree on every answer
