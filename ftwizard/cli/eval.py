@@ -31,7 +31,7 @@ def run(args) -> int:
     import sys
 
     from ftwizard.cli import output
-    from ftwizard.cli.score import metrics_table
+    from ftwizard.cli.score import breakdown_renderables, metrics_table
     from ftwizard.errors import UsageError
     from ftwizard.evaluation.runner import evaluate_run
     from ftwizard.fsutil import read_json
@@ -64,7 +64,10 @@ def run(args) -> int:
     if not args.baseline:
         baseline = ((read_json(run_dir.metrics_path, default={}) or {}).get("baseline") or {}).get("metrics")
     title = f"{run_dir.name}: {section['which']} {section['model']} on {section['n']} examples"
-    output.out().print(metrics_table(section["metrics"], title=title, baseline=baseline))
+    output.out().print(metrics_table(section["metrics"], title=title, baseline=baseline,
+                                     primary=section.get("primary_metric")))
+    for part in breakdown_renderables(section.get("breakdown"), full=True):
+        output.out().print(part)
     return 0
 
 
