@@ -240,8 +240,9 @@ class Recipe(_Section):
     def _consistent(self) -> "Recipe":
         if self.backend == "hosted" and self.private_data:
             raise ValueError("private_data = true forbids the hosted backend: the data would leave this machine")
-        if self.task == "custom" and self.data.source == "bundled":
-            raise ValueError("task 'custom' needs data.source = 'files' or 'hf' (there is no bundled custom data)")
+        if self.task == "custom" and self.data.source == "bundled" and not Path(self.data.train).suffix:
+            raise ValueError("task 'custom' needs data.source = 'files' or 'hf', or 'bundled' naming a file shipped "
+                             "in ftwizard/data (e.g. data.train = 'tickets/train.jsonl')")
         if self.data.source == "hf" and not self.data.hf_id:
             raise ValueError("data.source = 'hf' needs data.hf_id")
         problems = local_training_problems(self)

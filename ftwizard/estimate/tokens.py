@@ -133,8 +133,12 @@ def _count_tokens(recipe: "Recipe", task, templates, hosted: "HostedModel", toke
         method = {"method": "exact", "tokenizer": str(tokenizer_file)}
     else:
         cl = hosted_counter if hosted.encoding == "cl100k_base" else TokenCounter("cl100k_base")
-        lengths = cl.count_rendered(templates.template, rows)
-        eval_lengths = cl.count_rendered(templates.template, eval_rows) if eval_rows else []
+        if templates.is_chat:  # chat rows: the conversation in the default chat template
+            lengths = cl.count_many([templates.render_text(r) for r in rows])
+            eval_lengths = cl.count_many([templates.render_text(r) for r in eval_rows])
+        else:
+            lengths = cl.count_rendered(templates.template, rows)
+            eval_lengths = cl.count_rendered(templates.template, eval_rows) if eval_rows else []
         method = {"method": "estimated", "tokenizer": "cl100k_base"}
     return {
         "n_train": len(rows), "n_eval": len(eval_rows),

@@ -76,7 +76,7 @@ class Task:
         d = recipe.data
         if d.format != "auto":
             return d.format
-        if d.source == "bundled":
+        if d.source == "bundled" and self.bundled:
             return "fields"
         records, _source = self._records(recipe, d.train)
         return datasource.detect_format(records, has_template=bool(recipe.prompt.template))
@@ -126,8 +126,8 @@ class Task:
 
     def load_split(self, recipe: "Recipe", which: Which, *, check_templates: bool = True) -> Split:
         d = recipe.data
-        # data.eval = '' with files: a seeded share of the training file is held out (ftwizard.defaults).
-        holdout = d.source == "files" and not d.eval.strip()
+        # data.eval = "": a seeded share of the training data is held out (ftwizard.defaults).
+        holdout = not d.eval.strip()
         split_name = d.train if (which == "train" or holdout) else d.eval
         limit = d.limit_train if which == "train" else d.limit_eval
         records, source = self._records(recipe, split_name)
@@ -198,14 +198,21 @@ class Task:
         return self.templates(recipe).answer(row)
 
     # -- metrics --------------------------------------------------------------------------
-    def metric_specs(self, recipe: "Recipe | None" = None) -> tuple[MetricSpec, ...]:
-        """Every metric this task reports, in display order; exactly one has `decides=True`."""
+    def metric_specs(self, recipe: "Recipe | None" = None, *,
+                     reported: Iterable[str] | None = None) -> tuple[MetricSpec, ...]:
+        """Every metric this task reports, in display order; exactly one has `decides=True`. `reported`: the
+        metric names a run's metrics.json holds, when known (a custom task with `eval.metric = auto` recognises
+        its metric from them instead of reading the eval data again)."""
         return (MetricSpec("exact_match", "exact match", decides=True),)
 
-    def primary_metric(self, recipe: "Recipe | None" = None) -> str:
+    def primary_metric(self, recipe: "Recipe | None" = None, *, reported: Iterable[str] | None = None) -> str:
         """The metric the verdict decides on."""
-        specs = self.metric_specs(recipe)
+        specs = self.metric_specs(recipe, reported=reported)
         return next((m.name for m in specs if m.decides), specs[0].name)
+
+    def metric_label(self, name: str) -> str:
+        """The label of any metric this task can report (whatever the recipe), else the name in words."""
+        return next((m.label for m in self.metric_specs() if m.name == name), name.replace("_", " "))
 
     @property
     def metrics(self) -> tuple[str, ...]:

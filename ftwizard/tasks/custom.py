@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Iterable
 
-from ftwizard.tasks.base import MetricSpec, Task
+from ftwizard import datasource
+from ftwizard.errors import UsageError
+from ftwizard.tasks.base import DATA_DIR, MetricSpec, Task
 
 SPECS: dict[str, tuple[MetricSpec, ...]] = {
     "exact": (MetricSpec("exact_match", "exact match (whitespace and case normalised)", decides=True),),
@@ -47,14 +49,22 @@ class CustomTask(Task):
         self._judge = None
 
     # -- which metric ---------------------------------------------------------------------
-    def metric_name(self, recipe=None) -> str:
+    def metric_name(self, recipe=None, *, reported: Iterable[str] | None = None) -> str:
         """exact | choice | json | judge: --metric, else the recipe's eval.metric, else detected from the
-        references (`use_references`, or the recipe's eval split), else exact."""
+        references (`use_references`), else recognised from the metric names a run reported (`reported`, e.g.
+        metrics.json's keys: no data to read), else detected from the recipe's eval split, else exact."""
         recipe = recipe or self.recipe
         if self.metric_override and self.metric_override != "auto":
             return self.metric_override
         if recipe is not None and recipe.eval.metric != "auto":
             return recipe.eval.metric
+        if self.detected is None and reported is not None:
+            names = set(reported)
+            for metric, specs in SPECS.items():
+                if next(m.name for m in specs if m.decides) in names and metric != "exact":
+                    return metric
+            if "exact_match" in names:
+                return "exact"
         if self.detected is None and recipe is not None:
             rows = self.load_split(recipe, "eval", check_templates=False).rows
             if recipe.eval.limit:
@@ -75,8 +85,11 @@ class CustomTask(Task):
         if self.metric_name() == "json":
             self.single_line_answers = False  # a one-line JSON reference may come back pretty-printed
 
-    def metric_specs(self, recipe=None) -> tuple[MetricSpec, ...]:
-        return SPECS[self.metric_name(recipe)]
+    def metric_specs(self, recipe=None, *, reported: Iterable[str] | None = None) -> tuple[MetricSpec, ...]:
+        return SPECS[self.metric_name(recipe, reported=reported)]
+
+    def metric_label(self, name: str) -> str:
+        return next((m.label for specs in SPECS.values() for m in specs if m.name == name), super().metric_label(name))
 
     # -- scoring --------------------------------------------------------------------------
     def judge(self):
@@ -139,3 +152,12 @@ class CustomTask(Task):
         elif self.detected:
             out = {"kind": metric, "chosen": f"eval.metric = auto -> {self.detected[0]}: {self.detected[1]}"}
         return out
+
+    def _records(self, recipe, split_name: str):
+        """`data.source = 'bundled'`: a file shipped in ftwizard/data (the tickets demo), from any folder."""
+        if recipe.data.source != "bundled":
+            return super()._records(recipe, split_name)
+        path = (DATA_DIR / split_name).resolve()
+        if DATA_DIR.resolve() not in path.parents or not path.is_file():
+            raise UsageError(f"data.source = 'bundled': ftwizard/data has no file `{split_name}`")
+        return datasource.read_records(path), f"bundled:{split_name}"
