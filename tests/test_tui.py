@@ -107,8 +107,9 @@ async def test_hosted_walk_through_the_real_backend_and_fake_openai(tmp_path, mo
         monkeypatch.setenv("FTWIZARD_HOSTED_POLL_SECONDS", "0.05")
         monkeypatch.setenv("FTWIZARD_HOSTED_RETRY_BASE_SECONDS", "0.01")
         monkeypatch.chdir(tmp_path)
-        recipe = load_recipe(REPO / "recipes" / "viggo-gpt35.toml",
-                             ["data.limit_train=30", "data.limit_eval=12", "eval.enabled=false"])
+        recipe = load_recipe(REPO / "recipes" / "viggo-gpt35.toml",  # on a model OpenAI still trains today
+                             ["data.limit_train=30", "data.limit_eval=12", "eval.enabled=false",
+                              "hosted.model=gpt-4o-mini-2024-07-18"])
         state = WizardState().with_recipe(recipe, choice="recipe:viggo-gpt35")
         app = make_app(state=state, runs_dir=tmp_path / "runs", hardware={"gpus": []}, theme="textual-dark")
         async with app.run_test(size=SIZE) as pilot:
@@ -193,29 +194,6 @@ async def test_prompt_step_previews_and_reports_problems(tmp_path, monkeypatch):
         assert "nope" in str(app.screen.query_one("#problems", Static).render())
 
 
-async def test_custom_dataset_with_field_mapping(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    data = tmp_path / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"q": f"what is {i}+{i}?", "a": str(2 * i)}) + "\n" for i in range(20)))
-    app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []})
-    async with app.run_test(size=SIZE) as pilot:
-        from textual.widgets import DataTable, Input, OptionList
-
-        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
-        options = app.screen.query_one("#choices", OptionList)
-        options.highlighted = [o.id for o in options.options].index("custom")
-        await pilot.pause(0.1)
-        app.screen.query_one("#custom-train", Input).value = str(data)
-        app.screen.query_one("#custom-columns", Input).value = "input=q, output=a"
-        app.screen.query_one("#recipe-name", Input).value = "arith"
-        table = app.screen.query_one("#preview", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 20, what="custom preview")
-        await pilot.press("ctrl+n")
-        await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen", what="hardware")
-        r = app.state.recipe
-        assert (r.task, r.name, r.data.source, r.data.columns) == ("custom", "arith", "files", {"input": "q", "output": "a"})
-
-
 async def test_attach_rebuilds_the_view_and_follows_on(tmp_path):
     """Quit while a run streams, attach again: the curve has everything so far and keeps growing."""
     recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
@@ -272,24 +250,126 @@ async def test_cancel_stops_the_run(tmp_path, monkeypatch):
         la.stop_all()
 
 
-async def test_launch_failure_is_shown_not_raised(tmp_path, monkeypatch):
-    """A backend that refuses (here: the hosted one without an API key) is one line on the screen."""
+async def test_preflight_refuses_before_the_confirmation_in_a_panel_that_fits(tmp_path, monkeypatch):
+    """A backend that refuses (a model shut down, no API key) says so before any cost question, at 80x24, in a
+    panel that stays on the screen and scrolls."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
-    recipe = load_recipe(REPO / "recipes" / "viggo-gpt35.toml")
+    recipe = load_recipe(REPO / "recipes" / "viggo-gpt35.toml")  # gpt-3.5-turbo: shut down on 2026-10-23
     state = WizardState().with_recipe(recipe, choice="recipe:viggo-gpt35")
     app = make_app(state=state, start_step=3, runs_dir=tmp_path / "runs", hardware={"gpus": []})
-    async with app.run_test(size=SIZE) as pilot:
+    from ftwizard.tui.screens.save import ConfirmScreen
+
+    pushed = []
+    monkeypatch.setattr(ConfirmScreen, "on_mount", lambda self: pushed.append("ConfirmScreen"), raising=False)
+    async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("l")
-        await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen")
-        await pilot.press("y")
+        from textual.containers import VerticalScroll
         from textual.widgets import Static
 
         problems = app.screen.query_one("#problems", Static)
-        await wait_for(pilot, lambda: "hosted:" in str(problems.render()), what="problem shown")
-        assert "OPENAI_API_KEY" in str(problems.render())
-        assert app.state.runs == ()
+        await wait_for(pilot, lambda: "hosted:" in str(problems.render()), what="refusal shown")
+        text = str(problems.render())
+        assert "Not launched" in text and "2026-10-23" in text
+        assert "ConfirmScreen" not in pushed, "the cost question never comes before a refusal"
+        box = app.screen.query_one("#problems-box", VerticalScroll)
+        await pilot.pause(0.2)
+        assert box.display and box.region.height >= 2
+        assert box.region.bottom <= 23, "the panel ends above the footer, on the screen"
+        assert box.max_scroll_y == 0 or box.allow_vertical_scroll, "longer refusals scroll"
+        assert app.state.runs == () and not (tmp_path / "runs").exists()
+
+
+async def test_launch_asks_after_preflight_passes(tmp_path, launcher, monkeypatch):
+    """The order: preflight (every chosen backend), then the confirmation with the estimate, then the launch."""
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    class Recording(type(launcher)):
+        def preflight(self, recipe):
+            calls.append(("preflight", recipe.backend, type(app.screen).__name__))
+
+    la = Recording(*launcher.args)
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
+    state = WizardState().with_recipe(recipe, choice="recipe:viggo-cpu-demo").model_copy(
+        update={"backends": ("local", "hosted")})
+    app = make_app(state=state, start_step=3, launcher=la, runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("l")
+            await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen", what="confirmation")
+            assert [c[:2] for c in calls] == [("preflight", "local"), ("preflight", "hosted")]
+            assert all(c[2] == "TrainScreen" for c in calls), "preflight ran before the question"
+            await pilot.press("y")
+            await wait_for(pilot, lambda: len(app.state.runs) == 2, what="both launched")
+    finally:
+        la.stop_all()
+    # the recipe reruns from the working folder; its hosted twin lives only in its run directory
+    assert sorted(p.name for p in tmp_path.glob("*.toml")) == ["viggo-cpu-demo.toml"]
+    twin = [RunDirectory(p) for p in app.state.runs if RunDirectory(p).recipe().backend == "hosted"]
+    assert len(twin) == 1 and twin[0].recipe().name == "viggo-cpu-demo-hosted"
+
+
+async def test_recipe_files_are_named_after_the_run_and_never_overwritten(tmp_path, launcher, monkeypatch):
+    """Launch SQL, go Back to the Task step, pick the ViGGO demo, launch: the SQL file still holds SQL."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(launcher=launcher, runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=SIZE) as pilot:
+        from textual.widgets import OptionList
+
+        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+        options = app.screen.query_one("#choices", OptionList)
+        options.highlighted = [o.id for o in options.options].index("task:sql")
+        await walk_to_train(pilot, app)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen", what="confirm sql")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(app.state.runs) == 1, what="sql launched")
+        sql_file = Path(app.state.saved_path)
+        sql_text = sql_file.read_text()
+        assert sql_file.name == f"{app.state.recipe.name}.toml" and load_recipe(sql_file).task == "sql"
+        for step in ("PromptScreen", "HardwareScreen", "TaskScreen"):
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: screen_name(app) == step, what=step)
+        options = app.screen.query_one("#choices", OptionList)
+        options.highlighted = [o.id for o in options.options].index("recipe:viggo-cpu-demo")
+        await pilot.pause(0.3)
+        await walk_to_train(pilot, app)
+        assert app.state.saved_path == "", "a new recipe forgets the file saved for the last one"
+        await pilot.press("l")
+        await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen", what="confirm viggo")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(app.state.runs) == 2, what="viggo launched")
+        assert sql_file.read_text() == sql_text, "the SQL recipe file was not touched"
+        viggo_file = Path(app.state.saved_path)
+        assert viggo_file.name == "viggo-cpu-demo.toml" and load_recipe(viggo_file).task == "viggo"
+    assert not list(tmp_path.glob("*-hosted*.toml"))
+
+
+async def test_save_dialog_asks_before_replacing_another_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    other = tmp_path / "mine.toml"
+    other.write_text("# somebody's notes\n")
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
+    app = make_app(state=WizardState().with_recipe(recipe, choice="recipe:viggo-cpu-demo"), start_step=2,
+                   runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=SIZE) as pilot:
+        from textual.widgets import Input
+
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen_name(app) == "SaveRecipeScreen")
+        app.screen.query_one("#save-path", Input).value = str(other)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen", what="the question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: screen_name(app) == "SaveRecipeScreen")
+        assert other.read_text() == "# somebody's notes\n"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen_name(app) == "PromptScreen", what="saved")
+    assert load_recipe(other).name == "viggo-cpu-demo"
 
 
 async def test_save_recipe_dialog_writes_a_loadable_recipe(tmp_path, monkeypatch):

@@ -24,6 +24,7 @@ COMMANDS = {
     "eval": "eval",
     "score": "score",
     "compare": "compare",
+    "runs": "runs",
     "recipes": "recipes",
     "import-openai-job": "import_openai_job",
 }

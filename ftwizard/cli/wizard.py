@@ -15,9 +15,13 @@ def run(_args) -> int:
 
 def report_live_runs(app) -> None:
     """After the app closes: which runs keep running, and how to get back to them."""
+    import os
+
     from ftwizard.cli import output
     from ftwizard.cli.output import err
 
+    if app.no_color:
+        os.environ["NO_COLOR"] = "1"  # Textual removed it from the environment; the lines below honour it too
     output.reset()  # a console made while the app ran points at Textual's captured stderr
     live = app.live_runs
     if live:

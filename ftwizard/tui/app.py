@@ -5,22 +5,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from typing import Sequence
+
 from textual.app import App
 from textual.binding import Binding
+from textual.filter import LineFilter, Monochrome, NoColor
 
 from ftwizard.tui.engine import BackendLauncher, Launcher
 from ftwizard.tui.state import WizardState
 from ftwizard.tui.steps import STEP_NAMES, StepResult
 
 
-def pick_theme(env: dict | None = None) -> str:
+def pick_theme(env: dict | None = None, *, no_color: bool = False) -> str:
     """A theme that reads well here: truecolor terminals get textual's, others the terminal's own 16 colours.
 
     FTWIZARD_THEME names any Textual theme; COLORFGBG (set by many terminals) tells a light background.
+    With NO_COLOR, a truecolor theme: Textual turns it into shades of grey that keep text apart from its
+    background (an ANSI theme's colours all become black there).
     """
+    from ftwizard import settings
+
+    forced = settings.theme() if env is None else env.get("FTWIZARD_THEME", "")
     env = os.environ if env is None else env
-    if env.get("FTWIZARD_THEME"):
-        return env["FTWIZARD_THEME"]
+    if forced:
+        return forced
     light = False
     fgbg = env.get("COLORFGBG", "")
     if fgbg:
@@ -28,9 +36,12 @@ def pick_theme(env: dict | None = None) -> str:
             light = int(fgbg.split(";")[-1]) in (7, 15)
         except ValueError:
             light = False
-    if env.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
+    if no_color or env.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
         return "textual-light" if light else "textual-dark"
     return "ansi-light" if light else "ansi-dark"
+
+
+_NO_COLOR = NoColor()
 
 
 class WizardApp(App[int]):
@@ -52,9 +63,17 @@ class WizardApp(App[int]):
         self.hardware_override = hardware
         self.attach_only = attach_only
         self.today = today  # the verdict's "today" (tests pin it; None = the real date)
-        self._theme_name = theme or pick_theme()
+        self._theme_name = theme or pick_theme(no_color=self.no_color)  # Textual has read (and removed) NO_COLOR
         self.step_index = start_step
         self.step_history: list[str] = []  # step names shown, in order (tests read it)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's NO_COLOR filter maps ANSI colours (the terminal's default among them) to black, so an ANSI
+        theme turns black on black; for one, colours are dropped instead (the terminal's own pair stays)."""
+        filters = super().get_line_filters()
+        if self.no_color and self.native_ansi_color:
+            return [_NO_COLOR if isinstance(f, Monochrome) else f for f in filters]
+        return filters
 
     def on_mount(self) -> None:
         self.theme = self._theme_name

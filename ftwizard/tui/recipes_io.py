@@ -21,17 +21,29 @@ def save_recipe(recipe: Recipe, path: str | os.PathLike) -> Path:
     return path
 
 
+def holds(path: Path, recipe: Recipe) -> bool:
+    """Whether the file at `path` is this very recipe as the wizard writes it."""
+    try:
+        return path.read_text(encoding="utf-8") == recipe_text(recipe, path)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def default_save_path(recipe: Recipe, directory: str | os.PathLike = ".") -> Path:
-    """`./<name>.toml`, or `./<name>-2.toml`... when a different recipe already has that name."""
+    """`./<name>.toml` (named after the run), or `./<name>-2.toml`... when another recipe already has that name:
+    a file that holds something else is never the default."""
     directory = Path(directory)
     path = directory / f"{recipe.name}.toml"
     n = 1
-    while path.exists():
-        try:
-            if path.read_text(encoding="utf-8") == recipe_text(recipe, path):
-                return path
-        except OSError:
-            pass
+    while path.exists() and not holds(path, recipe):
         n += 1
         path = directory / f"{recipe.name}-{n}.toml"
     return path
+
+
+def launch_save_path(recipe: Recipe, saved_path: str = "") -> Path:
+    """Where launching writes the recipe: the file the user saved it to when that still holds it unchanged,
+    else a fresh `<name>.toml` (never a file holding another recipe)."""
+    if saved_path and holds(Path(saved_path), recipe):
+        return Path(saved_path)
+    return default_save_path(recipe)

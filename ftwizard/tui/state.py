@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
 
-DEFAULT_GPU = "A40"
-DEFAULT_PRICE = 0.475  # the seed's A40 price (vast.ai, 2023)
+DEFAULT_GPU = "A40"  # the seed's card, when the recipe names none; its price comes from ftwizard.pricing
 
 
 @dataclass(frozen=True)
@@ -22,9 +21,9 @@ class WizardState:
     recipe: Optional["Recipe"] = None
     choice: str = ""                # what the Task step picked: a task, a bundled recipe, custom, or a file
     recipe_path: str = ""           # the file a recipe was opened from
-    saved_path: str = ""            # where the wizard last saved the recipe
+    saved_path: str = ""            # where the wizard last saved this recipe (a new recipe starts with none)
     gpu: str = DEFAULT_GPU
-    price_per_hour: float = DEFAULT_PRICE
+    price_per_hour: Optional[float] = None  # a price typed for `gpu`; None: the catalog's for that card
     epochs: Optional[float] = None  # None: the recipe's own (local max_steps, hosted auto)
     backends: tuple[str, ...] = ("local",)
     runs: tuple[str, ...] = ()      # run directories launched or attached, in order
@@ -34,17 +33,21 @@ class WizardState:
         return dataclasses.replace(self, **(update or {}))
 
     def with_recipe(self, recipe: "Recipe", **more) -> "WizardState":
-        """A state for a freshly chosen recipe: every step's fields prefilled from it."""
+        """A state for a freshly chosen recipe: every step's fields prefilled from it. The card and its price stay
+        as the user chose them unless the recipe names a card; the recipe file saved for another recipe is
+        forgotten (launching this one must never write into it)."""
         hw = recipe.hardware
-        gpu = hw.gpu if hw.gpu and hw.gpu != "auto" else self.gpu
-        price = hw.price_per_hour if hw.price_per_hour else self.price_per_hour
+        named = bool(hw.gpu and hw.gpu != "auto")
+        gpu = hw.gpu if named else self.gpu
+        price = hw.price_per_hour if named or hw.price_per_hour else self.price_per_hour
         epochs = None if recipe.train.max_steps else recipe.train.epochs
         return self.model_copy(update={"recipe": recipe, "gpu": gpu, "price_per_hour": price, "epochs": epochs,
-                                       "backends": (recipe.backend,),
+                                       "backends": (recipe.backend,), "saved_path": "",
                                        "requests_per_month": recipe.eval.requests_per_month, **more})
 
     def recipe_for(self, backend: str) -> "Recipe":
-        """The recipe a run of this backend gets (the hosted twin of a local recipe is named `<name>-hosted`)."""
+        """The recipe a run of this backend gets (the hosted twin of a local recipe is named `<name>-hosted`;
+        it is written only into its run directory)."""
         assert self.recipe is not None
         r = self.recipe
         if r.backend == backend:

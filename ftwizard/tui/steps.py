@@ -7,6 +7,7 @@ from typing import Literal
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -57,6 +58,7 @@ class StepScreen(Screen[StepResult]):
         Binding("escape", "back", "Back"),
         Binding("ctrl+n", "next", "Next", priority=True),
         Binding("ctrl+s", "save_recipe", "Save recipe", priority=True),
+        Binding("ctrl+o", "past_runs", "Past runs", priority=True),
     ]
 
     def __init__(self, state: WizardState):
@@ -66,7 +68,8 @@ class StepScreen(Screen[StepResult]):
     def compose(self) -> ComposeResult:
         yield StepBar(self.INDEX, self.state.recipe.name if self.state.recipe else "")
         yield from self.body()
-        yield Static("", id="problems", classes="problems")
+        with VerticalScroll(id="problems-box", classes="problems"):  # long refusals scroll, never run off
+            yield Static("", id="problems")
         yield Footer()
 
     def body(self) -> ComposeResult:
@@ -78,9 +81,10 @@ class StepScreen(Screen[StepResult]):
         return self.state
 
     def show_problems(self, text: str) -> None:
-        box = self.query_one("#problems", Static)
-        box.update(text)
+        self.query_one("#problems", Static).update(text)
+        box = self.query_one("#problems-box", VerticalScroll)
         box.set_class(bool(text), "visible")
+        box.scroll_home(animate=False)
 
     def action_next(self) -> None:
         new = self.build_state()
@@ -94,11 +98,24 @@ class StepScreen(Screen[StepResult]):
 
     def keep_state(self) -> WizardState:
         """What Back hands back: the step's edits when they are valid, else the state as it came."""
-        try:
-            new = self.build_state()
-        except Exception:  # noqa: BLE001
-            new = None
-        return new or self.state
+        return self.build_state() or self.state
+
+    def action_past_runs(self) -> None:
+        """The runs folder's past runs; the ones marked there are compared on the Verdict step."""
+        from ftwizard.tui.screens.runs import RunsScreen
+
+        def chosen(paths: list[str] | None) -> None:
+            if not paths:
+                return
+            state = self.keep_state()
+            if state.recipe is None:  # nothing chosen yet: the steps around the verdict show the first run's
+                from ftwizard.rundir import RunDirectory
+
+                run = RunDirectory(paths[0])
+                state = state.with_recipe(run.recipe(), choice="file", recipe_path=str(run.recipe_path))
+            self.dismiss(StepResult("goto", state.model_copy(update={"runs": tuple(paths)}), step=4))
+
+        self.app.push_screen(RunsScreen(self.app.runs_dir), callback=chosen)
 
     def action_save_recipe(self) -> None:
         from ftwizard.tui.screens.save import SaveRecipeScreen

@@ -1,14 +1,18 @@
-"""Step 2, Hardware: the GPUs found, the price per hour, and what each candidate model and quantization needs
-and costs, next to the hosted alternatives. Every knob recomputes the tables at once."""
+"""Step 2, Hardware: the GPUs found, the price per hour of the GPU chosen, and what each candidate model and
+quantization needs and costs, next to every hosted provider's candidates. Every knob recomputes the tables."""
 
 from __future__ import annotations
+
+from datetime import date
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
 
+from ftwizard.errors import UsageError
 from ftwizard.tui import engine
 from ftwizard.tui.state import WizardState
 from ftwizard.tui.steps import StepScreen
@@ -16,16 +20,14 @@ from ftwizard.tui.steps import StepScreen
 QUANTS = ("none", "8bit", "4bit")
 
 
-def describe_gpus(info: dict | None, error: str = "") -> str:
-    if error:
-        return f"GPUs: {error}"
+def describe_gpus(info: dict | None) -> str:
     gpus = (info or {}).get("gpus") or []
     if not gpus:
         return "GPUs found: none (CPU only): estimates below are for the GPU you name"
     parts = []
     for g in gpus:
         name = g.get("name", "?")
-        total, free = g.get("vram_total_gb") or g.get("memory_total_gb"), g.get("vram_free_gb") or g.get("memory_free_gb")
+        total, free = g.get("vram_total_gb"), g.get("vram_free_gb")
         if total:
             parts.append(f"{name} {free:.1f}/{total:.1f} GB free" if free is not None else f"{name} {total:.1f} GB")
         else:
@@ -37,8 +39,10 @@ def _money(v) -> str:
     if v is None:
         return "-"
     if v == 0:
+        return "$0"
+    if 0 < v < 0.01:
         return "<$0.01"
-    if 0 < v < 0.1:
+    if v < 0.1:
         return f"${v:.3f}"
     return f"${v:,.2f}" if v < 1000 else f"${v:,.0f}"
 
@@ -47,9 +51,50 @@ def _num(v, fmt="{:.1f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
+def closing_cell(c: dict) -> str:
+    """Availability in days: `closed`, `jobs 36d` (job creation ends), `off 44d` (serving shuts down), or `open`."""
+    if not c["available"]:
+        return "closed"
+    parts = []
+    if c.get("training_days_left") is not None:
+        parts.append(f"jobs {c['training_days_left']}d")
+    if c.get("shutdown_days_left") is not None:
+        parts.append(f"off {c['shutdown_days_left']}d")
+    return ", ".join(parts) or "open"
+
+
+def short(model_id: str) -> str:
+    """`meta-llama/Llama-3.1-8B` -> `Llama-3.1-8B`: the tables are narrow at 80 columns (the detail line and the
+    recipe keep the full id)."""
+    return model_id.rstrip("/").split("/")[-1]
+
+
+def describe_candidate(c: dict) -> str:
+    """The line under the hosted table for the highlighted candidate: availability first, then the weights and
+    serving, then the price with its source and date (the table has no room for the source)."""
+    serving = {"serverless": "serves per token", "dedicated": "serves on a dedicated endpoint",
+               "deployment": "serves through a deployment"}.get(c["serving"], c["serving"])
+    if c.get("hosting_usd_per_hour"):
+        serving += f" (${c['hosting_usd_per_hour']:g}/h)"
+    when = []
+    if c.get("training_available_until"):
+        when.append(f"jobs until {c['training_available_until']} ({c['training_days_left']} days)")
+    if c.get("shutdown_date"):
+        when.append(f"shutdown {c['shutdown_date']} ({c['shutdown_days_left']} days)")
+    state = f"CLOSED: {c['unavailable_reason']}" if not c["available"] else "; ".join(when) or "no closing date"
+    weights = "weights download" if c["weights_downloadable"] else "weights stay with the provider"
+    return (f"{c['provider']} {c['model']}: {state}; {weights}; {serving}; "
+            f"${c['training_usd_per_1m']:g}/1M training tokens, {c['price_date']}: {c['price_source']}")
+
+
 class HardwareScreen(StepScreen):
     INDEX = 1
     BINDINGS = [("ctrl+r", "recompute", "Recompute")]
+
+    def __init__(self, state: WizardState):
+        super().__init__(state)
+        self._price_gpu = state.gpu  # the GPU whose price the $/h box holds
+        self._last = (None, [], [])
 
     def body(self) -> ComposeResult:
         r = self.state.recipe
@@ -59,7 +104,8 @@ class HardwareScreen(StepScreen):
             yield Input(self.state.gpu, id="gpu", compact=True,
                         suggester=SuggestFromList(engine.gpu_names(), case_sensitive=False))
             yield Label("$/h", classes="k")
-            yield Input(f"{self.state.price_per_hour:g}", id="price", type="number", compact=True)
+            price = self.state.price_per_hour or self._catalog_price(self.state.gpu, None)
+            yield Input("" if price is None else f"{price:g}", id="price", type="number", compact=True)
             yield Label("epochs", classes="k")
             yield Input("" if self.state.epochs is None else f"{self.state.epochs:g}", id="epochs", type="number",
                         placeholder="recipe", compact=True)
@@ -72,6 +118,7 @@ class HardwareScreen(StepScreen):
         with Vertical(id="hw-tables"):
             yield DataTable(id="local-table", cursor_type="row", zebra_stripes=True)
             yield DataTable(id="hosted-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="hosted-detail")
         yield Static("", id="hw-summary")
 
     def on_mount(self) -> None:
@@ -79,8 +126,9 @@ class HardwareScreen(StepScreen):
         local.add_columns("open model (LoRA)", "quant", "VRAM GB", "fits", "hours", "cost")
         local.border_title = "local: model x quantization (Enter picks)"
         hosted = self.query_one("#hosted-table", DataTable)
-        hosted.add_columns("hosted fine-tune", "tokens billed", "epochs", "cost", "price of")
-        hosted.border_title = "hosted alternatives (Enter picks)"
+        # at 80 columns the price date and rate scroll off to the right; the line below the table has both
+        hosted.add_columns("provider", "hosted model", "cost", "weights", "closes in", "priced", "$/1M")
+        hosted.border_title = "hosted, every provider (Enter picks)"
         self._show_chosen()
         if self.app.hardware_override is not None:
             self.query_one("#gpus", Static).update(describe_gpus(self.app.hardware_override))
@@ -88,17 +136,34 @@ class HardwareScreen(StepScreen):
             self._detect()
         self.action_recompute()
 
+    @property
+    def today(self) -> date:
+        return self.app.today or date.today()
+
     # -- knobs -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _catalog_price(gpu: str, typed: float | None, typed_for: str | None = None) -> float | None:
+        """The price of `gpu` (ftwizard.pricing): a price typed for another card never carries over."""
+        from ftwizard.pricing import gpu_price
+
+        try:
+            return gpu_price(gpu, recipe_price=typed, recipe_gpu=typed_for)["price_per_hour"]
+        except UsageError:  # not a catalog GPU (yet: the user is typing)
+            return None
+
     def knobs(self) -> tuple[dict, list[str]]:
         problems = []
         gpu = self.query_one("#gpu", Input).value.strip() or self.state.gpu
-        try:
-            price = float(self.query_one("#price", Input).value)
-            if price <= 0:
-                raise ValueError
-        except ValueError:
-            problems.append("$/h: a price per GPU-hour above 0, e.g. 0.475")
-            price = self.state.price_per_hour
+        raw_price = self.query_one("#price", Input).value.strip()
+        price = None
+        if raw_price:
+            try:
+                price = float(raw_price)
+                if price <= 0:
+                    raise ValueError
+            except ValueError:
+                problems.append("$/h: a price per GPU-hour above 0, e.g. 0.475 (blank: the catalog's)")
+                price = None
         raw_epochs = self.query_one("#epochs", Input).value.strip()
         epochs = None
         if raw_epochs:
@@ -119,7 +184,31 @@ class HardwareScreen(StepScreen):
         quant = self.query_one("#quant", Select).value
         return {"gpu": gpu, "price_per_hour": price, "epochs": epochs, "rank": rank, "quant": quant}, problems
 
-    @on(Input.Changed, "#gpu, #price, #epochs, #rank")
+    @on(Input.Changed, "#gpu")
+    def _gpu_changed(self) -> None:
+        """Another card: the $/h box takes that card's price (a price typed for the old card does not follow)."""
+        from ftwizard.catalog import get_gpu
+
+        gpu = self.query_one("#gpu", Input).value.strip()
+        try:
+            name = get_gpu(gpu).name
+        except UsageError:
+            return self.action_recompute()
+        if name != self._price_gpu:
+            box = self.query_one("#price", Input)
+            try:
+                typed = float(box.value)
+            except ValueError:
+                typed = None
+            price = self._catalog_price(name, typed, self._price_gpu)
+            self._price_gpu = name
+            new = "" if price is None else f"{price:g}"
+            if box.value != new:
+                box.value = new  # recomputes through _knob_changed
+                return
+        self.action_recompute()
+
+    @on(Input.Changed, "#price, #epochs, #rank")
     @on(Select.Changed, "#quant")
     def _knob_changed(self) -> None:
         self.action_recompute()
@@ -127,15 +216,22 @@ class HardwareScreen(StepScreen):
     def action_recompute(self) -> None:
         knobs, problems = self.knobs()
         self.show_problems("\n".join(problems))
+        try:
+            recipe = self._recipe_with(knobs)
+        except UsageError as e:
+            self.show_problems(str(e))
+            return
         for table in self.query(DataTable):
             table.loading = True  # until the worker answers: never an empty table that looks final
-        self._estimate(self._recipe_with(knobs), knobs)
+        self._estimate(recipe, knobs)
 
     def _recipe_with(self, knobs: dict):
+        from ftwizard.catalog import get_gpu
+
         r = self.state.recipe
         upd = {"lora.r": knobs["rank"], "model.quant": knobs["quant"], "hardware.price_per_hour": knobs["price_per_hour"]}
         if knobs["gpu"]:
-            upd["hardware.gpu"] = knobs["gpu"]
+            upd["hardware.gpu"] = get_gpu(knobs["gpu"]).name  # names the card, so its price is never another's
         if knobs["epochs"] is not None:
             upd.update({"train.max_steps": 0, "train.epochs": knobs["epochs"], "hosted.epochs": max(1, round(knobs["epochs"]))})
         return r.with_updates(upd)
@@ -143,12 +239,7 @@ class HardwareScreen(StepScreen):
     # -- workers -----------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="hw-detect", exit_on_error=False)
     def _detect(self) -> None:
-        try:
-            text = describe_gpus(engine.detect_hardware())
-        except engine.NotAvailable as e:
-            text = describe_gpus(None, str(e))
-        except Exception as e:  # noqa: BLE001 - detection must never stop the wizard
-            text = describe_gpus(None, f"detection failed ({type(e).__name__}: {e})")
+        text = describe_gpus(engine.detect_hardware())
         self.app.call_from_thread(self.query_one("#gpus", Static).update, text)
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
@@ -157,11 +248,13 @@ class HardwareScreen(StepScreen):
 
         from textual.worker import get_current_worker
 
+        from ftwizard.catalog import hosted_candidates
+
         time.sleep(0.1)  # typing a price: only the last value is computed
         worker = get_current_worker()
         if worker.is_cancelled:
             return
-        local_rows, local_note = [], ""
+        local_rows = []
         seen_errors: set[str] = set()
         for model in engine.candidate_models(recipe):
             for quant in QUANTS:
@@ -171,10 +264,7 @@ class HardwareScreen(StepScreen):
                     est = engine.estimate(recipe, model=model, gpu=knobs["gpu"], price_per_hour=knobs["price_per_hour"],
                                           quant=quant, epochs=knobs["epochs"], rank=knobs["rank"],
                                           runs_dir=str(self.app.runs_dir))
-                except engine.NotAvailable as e:
-                    local_note = str(e)
-                    break
-                except Exception as e:  # noqa: BLE001 - one model the estimator cannot price: say so in its row
+                except UsageError as e:  # one model the estimator cannot price: say so in its row
                     msg = str(e).splitlines()[0]
                     if msg not in seen_errors:  # e.g. "8bit needs a CUDA GPU": once, not once per model
                         seen_errors.add(msg)
@@ -184,75 +274,81 @@ class HardwareScreen(StepScreen):
                 local_rows.append({"model": model, "quant": quant, "vram_gb": loc.get("vram_gb"),
                                    "fits": loc.get("fits"), "hours": loc.get("hours"), "cost_usd": loc.get("cost_usd"),
                                    "gpu_vram_gb": loc.get("gpu_vram_gb")})
-            if local_note:
-                break
-        hosted_rows, hosted_note = [], ""
-        try:
-            from ftwizard.tui.reports import hosted_alternatives
-
-            epochs = max(1, round(knobs["epochs"])) if knobs["epochs"] else None
-            hosted_rows = hosted_alternatives(recipe, epochs)
-        except engine.NotAvailable as e:
-            hosted_note = str(e)
-        except Exception as e:  # noqa: BLE001 - e.g. a data file that cannot be read
-            hosted_note = f"cannot price the hosted runs: {e}"
+        hosted_rows = hosted_candidates(self.today)
+        for c in hosted_rows:  # the estimator prices each provider's candidate on the same data and epochs
+            if worker.is_cancelled:
+                return
+            r = recipe.with_updates({"hosted.provider": c["provider"], "hosted.model": c["model"]})
+            try:
+                c["cost"] = engine.estimate(r, gpu=knobs["gpu"], price_per_hour=knobs["price_per_hour"],
+                                            epochs=knobs["epochs"], runs_dir=str(self.app.runs_dir))["hosted"]
+            except UsageError as e:
+                c["cost"] = {"cost_usd": None, "error": str(e).splitlines()[0]}
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show_estimates, recipe, local_rows, local_note, hosted_rows, hosted_note)
+            self.app.call_from_thread(self._show_estimates, recipe, local_rows, hosted_rows)
 
-    def _show_estimates(self, recipe, local_rows, local_note, hosted_rows, hosted_note) -> None:
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            for table in self.query(DataTable):
+                table.loading = False
+            error = event.worker.error
+            what = "GPU detection" if event.worker.group == "hw-detect" else "the estimate"
+            self.show_problems(f"{what} failed: {error if isinstance(error, UsageError) else repr(error)}")
+
+    def _show_estimates(self, recipe, local_rows, hosted_rows) -> None:
         self._last = (recipe, local_rows, hosted_rows)
         for table in self.query(DataTable):
             table.loading = False
         local = self.query_one("#local-table", DataTable)
         local.clear()
-        if local_note:
-            local.add_row(local_note, "", "", "", "", "")
         for row in local_rows:
             if "error" in row:
-                local.add_row(row["model"], row["quant"], "-", "?", "-", row["error"])
+                local.add_row(short(row["model"]), row["quant"], "-", "?", "-", row["error"])
                 continue
             fits = {True: "yes", False: "NO"}.get(row["fits"], "?")
-            local.add_row(row["model"], row["quant"], _num(row["vram_gb"]), fits, _num(row["hours"]),
+            local.add_row(short(row["model"]), row["quant"], _num(row["vram_gb"]), fits, _num(row["hours"]),
                           _money(row["cost_usd"]))
         hosted = self.query_one("#hosted-table", DataTable)
         hosted.clear()
-        if hosted_note:
-            hosted.add_row(hosted_note, "", "", "", "")
-        for row in hosted_rows:
-            hosted.add_row(row["model"], f"{row['billed_tokens']:,}", str(row["epochs"]), _money(row["cost_usd"]),
-                           row["price_date"])
+        for c in hosted_rows:
+            cost = c["cost"]
+            hosted.add_row(c["provider"], short(c["model"])[:24], _money(cost["cost_usd"]) if c["available"] else "-",
+                           "yes" if c["weights_downloadable"] else "no", closing_cell(c), c["price_date"],
+                           f"{c['training_usd_per_1m']:g}")
+        self._show_detail()
         self.query_one("#hw-summary", Static).update(self._summary(recipe, local_rows, hosted_rows))
 
     def _summary(self, recipe, local_rows, hosted_rows) -> str:
         own = next((r for r in local_rows if r.get("quant") == recipe.model.quant and "error" not in r
                     and r["model"] == (recipe.model.catalog_id or recipe.model.base)), None)
-        hosted = next((r for r in hosted_rows if r["model"] == recipe.hosted.model), None)
-        if hosted is None and hosted_rows:
-            from ftwizard.catalog import get_hosted_model
-
-            try:
-                hid = get_hosted_model(recipe.hosted.model).id
-                hosted = next((r for r in hosted_rows if r["model"] == hid), None)
-            except Exception:  # noqa: BLE001
-                hosted = None
+        hosted = next((c for c in hosted_rows if c["provider"] == recipe.hosted.provider
+                       and (c["model"] == recipe.hosted.model or recipe.hosted.model in c["aliases"])), None)
         parts = []
         if own and own.get("cost_usd") is not None:
-            parts.append(f"local {_money(own['cost_usd'])} ({own['model'].split('/')[-1]} {own['quant']})")
+            parts.append(f"local {_money(own['cost_usd'])}")
         if hosted:
-            parts.append(f"hosted {_money(hosted['cost_usd'])} ({hosted['model']})")
-        if own and hosted and own.get("cost_usd"):
-            parts.append(f"= {hosted['cost_usd'] / own['cost_usd']:.1f}x")
+            parts.append(f"hosted {_money(hosted['cost']['cost_usd'])} ({hosted['provider']} {short(hosted['model'])})")
+        if own and hosted and own.get("cost_usd") and hosted["cost"]["cost_usd"] is not None:
+            parts.append(f"= {hosted['cost']['cost_usd'] / own['cost_usd']:.1f}x")
         return "  vs  ".join(parts[:2]) + (f"  {parts[2]}" if len(parts) > 2 else "")
+
+    @on(DataTable.RowHighlighted, "#hosted-table")
+    def _show_detail(self) -> None:
+        rows = self._last[2]
+        row = self.query_one("#hosted-table", DataTable).cursor_row
+        self.query_one("#hosted-detail", Static).update(describe_candidate(rows[row]) if 0 <= row < len(rows) else "")
 
     def _show_chosen(self) -> None:
         r = self.state.recipe
-        self.query_one("#chosen", Static).update(f"model {r.model.catalog_id or r.model.base}; hosted {r.hosted.model}")
+        self.query_one("#chosen", Static).update(f"model {r.model.catalog_id or r.model.base} ({r.model.quant}); "
+                                                 f"hosted {r.hosted.provider} {r.hosted.model}")
 
     # -- picking rows ----------------------------------------------------------------------------------------
     @on(DataTable.RowSelected, "#local-table")
     def _pick_local(self, event: DataTable.RowSelected) -> None:
-        rows = getattr(self, "_last", (None, [], []))[1]
-        if event.cursor_row >= len(rows) or "model" not in rows[event.cursor_row]:
+        rows = self._last[1]
+        if event.cursor_row >= len(rows) or "error" in rows[event.cursor_row]:
             return
         row = rows[event.cursor_row]
         r = self.state.recipe
@@ -266,14 +362,18 @@ class HardwareScreen(StepScreen):
 
     @on(DataTable.RowSelected, "#hosted-table")
     def _pick_hosted(self, event: DataTable.RowSelected) -> None:
-        rows = getattr(self, "_last", (None, [], []))[2]
+        rows = self._last[2]
         if event.cursor_row >= len(rows):
             return
-        model = rows[event.cursor_row]["model"]
-        self.state = self.state.model_copy(update={"recipe": self.state.recipe.with_updates({"hosted.model": model})})
+        c = rows[event.cursor_row]
+        if not c["available"]:
+            self.notify(c["unavailable_reason"], severity="warning")
+            return
+        recipe = self.state.recipe.with_updates({"hosted.provider": c["provider"], "hosted.model": c["model"]})
+        self.state = self.state.model_copy(update={"recipe": recipe})
         self._show_chosen()
         self.action_recompute()
-        self.notify(f"hosted model: {model}")
+        self.notify(f"hosted model: {c['provider']} {c['model']}")
 
     # -- result ------------------------------------------------------------------------------------------------
     def build_state(self) -> WizardState | None:
@@ -283,8 +383,8 @@ class HardwareScreen(StepScreen):
             return None
         try:
             recipe = self._recipe_with(knobs)
-        except Exception as e:  # noqa: BLE001
+        except UsageError as e:
             self.show_problems(str(e))
             return None
-        return self.state.model_copy(update={"recipe": recipe, "gpu": knobs["gpu"],
+        return self.state.model_copy(update={"recipe": recipe, "gpu": recipe.hardware.gpu,
                                              "price_per_hour": knobs["price_per_hour"], "epochs": knobs["epochs"]})

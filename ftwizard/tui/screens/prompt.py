@@ -7,7 +7,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from pydantic import ValidationError
+from rich.markup import escape
 from textual.widgets import Input, Label, Static, TextArea
+from textual.worker import Worker, WorkerState
 
 from ftwizard.errors import UsageError
 from ftwizard.tui.state import WizardState
@@ -18,8 +21,6 @@ PREVIEW_LIMIT = 200
 
 def render_preview(templates, row: dict, counter=None, local_lengths=None) -> str:
     """Rich markup for one example: the local text (answer highlighted) and the hosted messages, with tokens."""
-    from rich.markup import escape
-
     prompt = templates.render_prompt(row)
     answer = templates.render_answer(row)
     msgs = templates.messages(row)
@@ -27,10 +28,7 @@ def render_preview(templates, row: dict, counter=None, local_lengths=None) -> st
     if counter is not None:
         hosted_n = counter.count_messages(msgs)
     if local_lengths is not None:
-        try:
-            local_n = local_lengths(row, prompt + answer, templates.template)
-        except Exception:  # noqa: BLE001 - a count is a nicety; the text is the point
-            local_n = None
+        local_n = local_lengths(row, prompt + answer, templates.template)
     out = [f"[b]local training text[/b]" + (f"  ({local_n} tokens)" if local_n is not None else "")]
     out.append(escape(prompt) + "[reverse]" + escape(answer.rstrip("\n")) + "[/reverse]")
     out.append("")
@@ -41,8 +39,6 @@ def render_preview(templates, row: dict, counter=None, local_lengths=None) -> st
 
 
 def summarize_report(report: dict) -> str:
-    from rich.markup import escape
-
     lines = []
     tr = report["splits"].get("train", {})
     if tr:
@@ -173,13 +169,8 @@ class PromptScreen(StepScreen):
             row = self.rows[self.index]
             templates.check_fields(list(row.keys()), source="the data")
             text = render_preview(templates, row, self._counter, self._local_lengths)
-        except UsageError as e:
-            from rich.markup import escape
-
+        except (UsageError, ValidationError) as e:
             preview.update(f"[$error]{escape(str(e))}[/]")
-            return
-        except Exception as e:  # noqa: BLE001
-            preview.update(f"cannot render: {type(e).__name__}: {e}")
             return
         self.query_one("#preview-scroll").border_title = f"preview: example {self.index + 1} of {len(self.rows)}"
         preview.update(text)
@@ -187,39 +178,25 @@ class PromptScreen(StepScreen):
     # -- workers ------------------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="prompt-rows", exit_on_error=False)
     def _load_rows(self, recipe) -> None:
+        from ftwizard.catalog import get_hosted_model
+        from ftwizard.prepare import LocalLengths
         from ftwizard.tasks import get_task
+        from ftwizard.tokens import TokenCounter
 
         try:
             split = get_task(recipe.task).load_split(recipe.with_updates({"data.limit_train": PREVIEW_LIMIT}), "train",
                                                      check_templates=False)
-            rows = split.rows
-        except Exception as e:  # noqa: BLE001
-            self.app.call_from_thread(self.query_one("#prompt-preview", Static).update, f"cannot load examples: {e}")
+        except UsageError as e:
+            self.app.call_from_thread(self.query_one("#prompt-preview", Static).update,
+                                      f"cannot load examples: {escape(str(e))}")
             return
-        counter = local = None
-        try:
-            from ftwizard.catalog import get_hosted_model
-            from ftwizard.tokens import TokenCounter
+        counter = TokenCounter(get_hosted_model(recipe.hosted.model, provider=recipe.hosted.provider).encoding)
+        ll = LocalLengths(recipe, TokenCounter("cl100k_base"))
 
-            try:
-                enc = get_hosted_model(recipe.hosted.model).encoding
-            except UsageError:
-                from ftwizard.tokens import encoding_name_for_model
+        def local(row, text, template):
+            return ll.lengths([row], [text], template)[0]
 
-                enc = encoding_name_for_model(recipe.hosted.model)
-            counter = TokenCounter(enc)
-            from ftwizard.prepare import LocalLengths
-
-            ll = LocalLengths(recipe, TokenCounter("cl100k_base"))
-
-            def local(row, text, template):
-                try:
-                    return ll.lengths([row], [text], template)[0]
-                except TypeError:
-                    return ll.lengths([text])[0]
-        except Exception:  # noqa: BLE001 - counts are optional
-            pass
-        self.app.call_from_thread(self._rows_loaded, rows, counter, local)
+        self.app.call_from_thread(self._rows_loaded, split.rows, counter, local)
 
     def _rows_loaded(self, rows, counter, local) -> None:
         self.rows, self._counter, self._local_lengths = rows, counter, local
@@ -232,23 +209,24 @@ class PromptScreen(StepScreen):
 
         from textual.worker import get_current_worker
 
+        from ftwizard.tui import reports
+
         time.sleep(0.3)  # typing: report on the template once it settles
         if get_current_worker().is_cancelled:
             return
-        from ftwizard.tui import engine, reports
-
         try:
             text = summarize_report(reports.data_report(recipe))
-        except engine.NotAvailable as e:
-            text = str(e)
         except UsageError as e:
-            from rich.markup import escape
-
             text = f"[$error]{escape(str(e))}[/]"
-        except Exception as e:  # noqa: BLE001
-            text = f"data report failed: {type(e).__name__}: {e}"
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self.query_one("#report", Static).update, text)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            target = "#report" if event.worker.group == "prompt-report" else "#prompt-preview"
+            self.query_one(target, Static).update(
+                f"[$error]{escape(f'{event.worker.group} failed: {event.worker.error!r}')}[/]")
 
     # -- result -----------------------------------------------------------------------------------------------------
     def build_state(self) -> WizardState | None:
@@ -256,11 +234,8 @@ class PromptScreen(StepScreen):
             recipe, templates = self._recipe_from_inputs()
             if self.rows:
                 templates.check_fields(list(self.rows[0].keys()), source="the data")
-        except UsageError as e:
+        except (UsageError, ValidationError) as e:
             self.show_problems(str(e))
-            return None
-        except Exception as e:  # noqa: BLE001
-            self.show_problems(f"{type(e).__name__}: {e}")
             return None
         self.show_problems("")
         return self.state.model_copy(update={"recipe": recipe})

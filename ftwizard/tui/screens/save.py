@@ -8,7 +8,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from ftwizard.tui.recipes_io import default_save_path, save_recipe
+from pathlib import Path
+
+from ftwizard.tui.recipes_io import default_save_path, holds, save_recipe
 from ftwizard.tui.state import WizardState
 
 
@@ -41,12 +43,31 @@ class SaveRecipeScreen(ModalScreen[str | None]):
         path = self.query_one("#save-path", Input).value.strip()
         if not path:
             return
+        target = Path(path).expanduser()
+        if target.is_dir():
+            self._error(f"{path} is a folder: name a .toml file")
+            return
+        if target.exists() and not holds(target, self.state.recipe):
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._write(path)
+
+            self.app.push_screen(ConfirmScreen(f"{path} already exists (another recipe or file).\nReplace it with this recipe?",
+                                               yes="Replace", no="Keep it"), callback=answered)
+            return
+        self._write(path)
+
+    def _error(self, text: str) -> None:
+        err = self.query_one("#save-error", Static)
+        err.update(text)
+        err.add_class("visible")
+
+    def _write(self, path: str) -> None:
         try:
             saved = save_recipe(self.state.recipe, path)
         except OSError as e:
-            err = self.query_one("#save-error", Static)
-            err.update(f"cannot write {path}: {e.strerror or e}")
-            err.add_class("visible")
+            self._error(f"cannot write {path}: {e.strerror or e}")
             return
         self.dismiss(str(saved))
 

@@ -9,15 +9,15 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from ftwizard.errors import UsageError
-from ftwizard.tui.state import WizardState
+from ftwizard.tui.state import DEFAULT_GPU, WizardState
 from ftwizard.tui.steps import StepScreen
 
 # task -> the bundled recipe it starts from (the seed's LoRA run; the Train step adds the hosted twin)
 TASK_RECIPES = {"sql": "sql-codellama34b-lora", "viggo": "viggo-codellama34b-lora"}
 PREVIEW_ROWS = 30
-CUSTOM_TEMPLATE = "### Input:\n{input}\n\n### Output:\n{output}\n"
 
 
 def choices() -> list[tuple[str, str]]:
@@ -30,9 +30,33 @@ def choices() -> list[tuple[str, str]]:
     return out
 
 
-def recipe_for_choice(choice: str, form: dict) -> "Recipe":  # noqa: F821
-    """The recipe a Task-step choice stands for (raises UsageError naming what is wrong)."""
+def own_data_candidates() -> list[str]:
+    """Open instruct models a user would fine-tune on their own data, largest first (dense, not gated: they
+    download without a licence form); `ftwizard.defaults.choose_model_for_gpu` takes the first that fits."""
+    from ftwizard.catalog import open_models
+
+    models = [m for m in open_models() if m.instruct and not m.gated and not m.is_moe and m.params <= 15e9]
+    return [m.id for m in sorted(models, key=lambda m: -m.params)]
+
+
+def own_data_model(gpu: str) -> dict[str, str]:
+    """The model and quantization for own data on `gpu` (with headroom); the smallest candidate when nothing
+    fits (the CPU: it trains, slowly)."""
+    from ftwizard.defaults import choose_model_for_gpu
+
+    candidates = own_data_candidates()
+    choice = choose_model_for_gpu(gpu, candidates)
+    if choice is None:
+        return {"base": candidates[-1], "quant": "none"}
+    return {"base": choice.model, "quant": choice.quant}
+
+
+def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> "Recipe":  # noqa: F821
+    """The recipe a Task-step choice stands for (raises UsageError naming what is wrong). Your own data gets
+    the defaults of `ftwizard.defaults`: named after the file, an eval split held out when none is given,
+    epochs instead of fixed steps, warm-up by ratio, and a model and quantization that fit `gpu`."""
     from ftwizard.bundled import find_bundled
+    from ftwizard.defaults import own_data_recipe
     from ftwizard.recipe import load_recipe, validate_dict
 
     if choice.startswith("task:"):
@@ -51,7 +75,8 @@ def recipe_for_choice(choice: str, form: dict) -> "Recipe":  # noqa: F821
         return load_recipe(Path(path).expanduser())
     # custom
     problems = []
-    if not form.get("train", "").strip():
+    train = form.get("train", "").strip()
+    if not train:
         problems.append("training file: give the path of a JSONL or CSV file")
     columns: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in form.get("columns", "").split(","))):
@@ -62,14 +87,15 @@ def recipe_for_choice(choice: str, form: dict) -> "Recipe":  # noqa: F821
         columns[k] = v
     if problems:
         raise UsageError(problems)
-    train = form["train"].strip()
-    return validate_dict({
-        "name": form.get("name", "").strip() or Path(train).stem.replace(" ", "-") or "custom",
-        "task": "custom",
-        "data": {"source": "files", "train": train, "eval": form.get("eval", "").strip() or train,
-                 "columns": columns},
-        "prompt": {"template": form.get("template", ""), "answer_field": form.get("answer", "").strip()},
-    }, source="custom dataset")
+    d = own_data_recipe(train, eval_path=form.get("eval", "").strip() or None)
+    d["model"] = own_data_model(gpu)
+    if form.get("name", "").strip():
+        d["name"] = form["name"].strip()
+    if columns:
+        d["data"]["columns"] = columns
+    if form.get("template", "").strip():  # field-mapped data; chat, prompt/completion and alpaca need none
+        d["prompt"] = {"template": form["template"], "answer_field": form.get("answer", "").strip()}
+    return validate_dict(d, source="your dataset")
 
 
 def preview_rows(recipe) -> tuple[list[str], list[dict[str, str]], str]:
@@ -109,20 +135,25 @@ class TaskScreen(StepScreen):
                     yield Label("Recipe file (TOML); Enter opens it")
                     yield Input(self.state.recipe_path, placeholder="recipes/my-run.toml", id="recipe-path", compact=True)
                 with Vertical(id="custom-form", classes="form"):
-                    with Horizontal(classes="row c"):
+                    with Horizontal(classes="row t"):
                         yield Label("train", classes="key")
-                        yield Input(placeholder="data/train.jsonl (JSONL or CSV)", id="custom-train", compact=True)
-                    with Horizontal(classes="row c"):
+                        yield Input(placeholder="data/train.jsonl: chat, prompt/completion or any columns; or CSV",
+                                    id="custom-train", compact=True)
+                    with Horizontal(classes="row t"):
                         yield Label("eval", classes="key")
-                        yield Input(placeholder="data/eval.jsonl (blank: the training file)", id="custom-eval", compact=True)
-                    with Horizontal(classes="row c"):
+                        yield Input(placeholder="blank: 10% of the training file held out", id="custom-eval",
+                                    compact=True)
+                    with Horizontal(classes="row t"):
                         yield Label("fields", classes="key")
-                        yield Input(placeholder="input=question, output=answer (field=column; blank: as named)",
+                        yield Input(placeholder="column data only: field=column, e.g. text=body (blank: as named)",
                                     id="custom-columns", compact=True)
-                    with Horizontal(classes="row c"):
+                    with Horizontal(classes="row t"):
                         yield Label("answer", classes="key")
-                        yield Input("output", placeholder="the field the model learns to produce", id="custom-answer", compact=True)
-                    yield TextArea(CUSTOM_TEMPLATE, id="custom-template", soft_wrap=True, tab_behavior="focus")
+                        yield Input(placeholder="column data only: the field the model produces", id="custom-answer",
+                                    compact=True)
+                    yield TextArea("", id="custom-template", soft_wrap=True, tab_behavior="focus",
+                                   placeholder="column data only: the training text, e.g.\n"
+                                               "Ticket: {text}\nCategory:\n{label}")
                 with Horizontal(classes="row c", id="name-row"):
                     yield Label("name", classes="key")
                     yield Input(self.state.recipe.name if self.state.recipe else "", id="recipe-name",
@@ -158,6 +189,12 @@ class TaskScreen(StepScreen):
         return options.get_option_at_index(options.highlighted).id or ""
 
     _ready = False
+    _name_typed = False  # the user typed a run name: it wins over the one from the recipe or the data file
+
+    @on(Input.Changed, "#recipe-name")
+    def _name_changed(self, event: Input.Changed) -> None:
+        if event.input.has_focus:
+            self._name_typed = bool(event.value.strip())
 
     @on(OptionList.OptionHighlighted, "#choices")
     def _highlighted(self) -> None:
@@ -198,7 +235,8 @@ class TaskScreen(StepScreen):
                 if b.name == c[7:]:
                     return f"{b.summary}\n{b.task} task, {b.backend} backend  ({b.command})"
         if c == "custom":
-            return "Your JSONL/CSV: map template fields to columns; the answer field comes last in the template"
+            return ("Your JSONL/CSV: chat ({\"messages\": [...]}), prompt/completion and instruction/output need "
+                    "nothing more; for other columns write a template (the answer field last)")
         return "A recipe file: every step is prefilled from it"
 
     def _form(self) -> dict:
@@ -245,9 +283,6 @@ class TaskScreen(StepScreen):
         except UsageError as e:
             self.app.call_from_thread(self._preview_failed, choice, str(e))
             return
-        except Exception as e:  # noqa: BLE001 - a data file that cannot be read: say so, keep going
-            self.app.call_from_thread(self._preview_failed, choice, f"{type(e).__name__}: {e}")
-            return
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._preview_loaded, choice, recipe, columns, rows, source, problem)
 
@@ -255,7 +290,14 @@ class TaskScreen(StepScreen):
         if choice == self.state.choice and self.state.recipe is not None and choice != "custom" and \
                 (choice != "file" or form["path"] == self.state.recipe_path):
             return self.state.recipe  # keep what later steps changed
-        return recipe_for_choice(choice, form)
+        if choice == "custom" and not self._name_typed:
+            form = {**form, "name": ""}  # named after the data file, not after the recipe highlighted before
+        return recipe_for_choice(choice, form, self.state.gpu)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:  # a bug, not bad input: shown with its type, the wizard goes on
+            self._preview_failed(self.choice, f"the preview failed: {event.worker.error!r}")
 
     def _preview_failed(self, choice: str, message: str) -> None:
         if choice != self.choice:
@@ -267,9 +309,9 @@ class TaskScreen(StepScreen):
         if choice != self.choice:
             return
         name_input = self.query_one("#recipe-name", Input)
-        if choice != "custom" and (not name_input.value or name_input.value != recipe.name and
-                                   not name_input.has_focus):
-            name_input.value = recipe.name
+        if not self._name_typed and name_input.value != recipe.name:
+            with name_input.prevent(Input.Changed):
+                name_input.value = recipe.name
         table = self.query_one("#preview", DataTable)
         table.clear(columns=True)
         for c in columns:
@@ -282,6 +324,8 @@ class TaskScreen(StepScreen):
 
     # -- result ---------------------------------------------------------------------------------------
     def build_state(self) -> WizardState | None:
+        from pydantic import ValidationError  # not at import: the first frame does not wait for pydantic
+
         c, form = self.choice, self._form()
         try:
             recipe = self._recipe_from(c, form)
@@ -292,11 +336,8 @@ class TaskScreen(StepScreen):
                 from ftwizard.tasks import get_task
 
                 get_task("custom").load_split(recipe.with_updates({"data.limit_train": 1}), "train")
-        except UsageError as e:
+        except (UsageError, ValidationError) as e:
             self.show_problems(str(e))
-            return None
-        except Exception as e:  # noqa: BLE001 - e.g. pydantic errors from with_updates
-            self.show_problems(f"{type(e).__name__}: {e}")
             return None
         self.show_problems("")
         if c == self.state.choice and self.state.recipe is not None and c != "custom":

@@ -11,8 +11,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Checkbox, Static
+from textual.worker import Worker, WorkerState
 
-from ftwizard.errors import UsageError
+from ftwizard.errors import FtwizardError, UsageError
 from ftwizard.rundir import FINAL_STATES, RunDirectory
 from ftwizard.tui import engine
 from ftwizard.tui.screens.save import ConfirmScreen
@@ -81,29 +82,22 @@ class TrainScreen(StepScreen):
                         "Pick with 1 / 2, press l to launch. Runs are their own processes: quitting leaves them running.")
         else:
             live = [p for p in self.state.runs if RunDirectory(p).state not in FINAL_STATES]
-            info.update(f"{len(self.state.runs)} run(s), {len(live)} in progress. Re-attach any time: "
-                        f"ftwizard attach {self.state.runs[-1]}")
+            info.update(f"{len(self.state.runs)} run(s), {len(live)} in progress (quitting leaves them running)")
 
     # -- estimates ----------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="train-estimate", exit_on_error=False)
     def _estimate_costs(self, state: WizardState) -> None:
-        from ftwizard.tui import reports
-
+        """Both sides from one estimate (the hosted twin differs from the recipe only in backend and name)."""
+        try:
+            est = engine.estimate(state.recipe, gpu=state.gpu, price_per_hour=state.price_per_hour,
+                                  epochs=state.epochs, runs_dir=str(self.app.runs_dir))
+        except UsageError as e:
+            note = f"no estimate ({str(e).splitlines()[0][:40]})"
+            for backend in ("local", "hosted"):
+                self.app.call_from_thread(self._show_estimate, backend, None, note)
+            return
         for backend in ("local", "hosted"):
-            cost, note = None, ""
-            try:
-                r = state.recipe_for(backend)
-                if backend == "hosted":
-                    cost = reports.data_report(r)["hosted"].get("cost_usd")
-                else:
-                    est = engine.estimate(r, gpu=state.gpu, price_per_hour=state.price_per_hour, quant=r.model.quant,
-                                          rank=r.lora.r, epochs=state.epochs, runs_dir=str(self.app.runs_dir))
-                    cost = est.get("local", {}).get("cost_usd")
-            except engine.NotAvailable:
-                note = "no estimate yet"
-            except Exception as e:  # noqa: BLE001
-                note = f"no estimate ({str(e).splitlines()[0][:40]})"
-            self.app.call_from_thread(self._show_estimate, backend, cost, note)
+            self.app.call_from_thread(self._show_estimate, backend, est[backend].get("cost_usd"), "")
 
     def _show_estimate(self, backend: str, cost, note: str) -> None:
         self.estimates[backend] = cost
@@ -125,11 +119,33 @@ class TrainScreen(StepScreen):
         self.action_launch()
 
     def action_launch(self) -> None:
+        """Check first (each backend's preflight), then ask with the estimated cost, then launch."""
         if getattr(self.app, "attach_only", False) or self.launching:
             return
         backends = self.chosen_backends()
         if not backends:
             self.show_problems("choose local, hosted or both (keys 1 and 2) before launching")
+            return
+        self.launching = True
+        self.show_problems("")
+        self.query_one("#train-info", Static).update(f"checking {' and '.join(backends)} before launch...")
+        self._preflight(self.state, backends)
+
+    @work(thread=True, exclusive=True, group="preflight", exit_on_error=False)
+    def _preflight(self, state: WizardState, backends: list[str]) -> None:
+        problems = []
+        for b in backends:
+            try:
+                self.app.launcher.preflight(state.recipe_for(b))
+            except UsageError as e:
+                problems.append(f"{b}: {e}")
+        self.app.call_from_thread(self._preflighted, backends, problems)
+
+    def _preflighted(self, backends: list[str], problems: list[str]) -> None:
+        if problems:
+            self.launching = False
+            self._describe()
+            self.show_problems("Not launched: the check before launch refused.\n" + "\n".join(problems))
             return
         lines = []
         total = 0.0
@@ -146,45 +162,58 @@ class TrainScreen(StepScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.launching = True
-                self.show_problems("launching...")
+                self.query_one("#train-info", Static).update("launching...")
                 self._launch(self.state, backends)
+            else:
+                self.launching = False
+                self._describe()
 
         self.app.push_screen(ConfirmScreen(question, yes="Launch", no="Not now"), callback=answered)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _launch(self, state: WizardState, backends: list[str]) -> None:
-        from ftwizard.tui.recipes_io import default_save_path, save_recipe
+        from ftwizard.tui.recipes_io import launch_save_path, save_recipe
 
         app = self.app
-        launched, problems, saved = [], [], []
+        launched, problems = [], []
+        saved = ""
         for b in backends:
             recipe = state.recipe_for(b)
             try:
-                path = state.saved_path if (recipe is state.recipe and state.saved_path) else default_save_path(recipe)
-                saved.append(str(save_recipe(recipe, path)))
-                run = app.launcher.launch(recipe, app.runs_dir)
-                launched.append(str(run.path))
-            except (UsageError, engine.NotAvailable) as e:
+                if recipe is state.recipe:
+                    # the wizard's own recipe reruns headless from the working folder; a twin for the other
+                    # backend lives only in its run directory (recipe.toml), never as a stray file here
+                    path = launch_save_path(recipe, state.saved_path)
+                    saved = str(path if path.exists() else save_recipe(recipe, path))
+                launched.append(str(app.launcher.launch(recipe, app.runs_dir).path))
+            except UsageError as e:
                 problems.append(f"{b}: {e}")
-            except Exception as e:  # noqa: BLE001 - never a traceback in the wizard
-                problems.append(f"{b}: could not launch: {type(e).__name__}: {e}")
         app.call_from_thread(self._launched, launched, problems, saved)
 
-    def _launched(self, launched: list[str], problems: list[str], saved: list[str]) -> None:
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """A bug in a worker is shown here, with its name, instead of a traceback over the screen."""
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker.group in ("preflight", "launch", "train-estimate"):
+            self.launching = False
+            self._describe()
+        self.show_problems(f"{event.worker.group} failed: {type(event.worker.error).__name__}: {event.worker.error}")
+
+    def _launched(self, launched: list[str], problems: list[str], saved: str) -> None:
         self.launching = False
         view = self.query_one(RunsView)
         for p in launched:
             view.add_run(p)
         update = {"runs": tuple(self.state.runs) + tuple(launched), "backends": tuple(self.chosen_backends())}
-        if saved and not self.state.saved_path and self.state.recipe.backend in self.chosen_backends():
-            update["saved_path"] = saved[self.chosen_backends().index(self.state.recipe.backend)]
+        if saved:
+            update["saved_path"] = saved
         self.state = self.state.model_copy(update=update)
         self.app.state = self.state
         self.show_problems("\n".join(problems))
         if launched:
             self.notify("launched: " + ", ".join(Path(p).name for p in launched)
-                        + ("\nrecipe saved: " + ", ".join(saved) if saved else ""), timeout=8)
+                        + (f"\nrecipe: {saved}" if saved else ""), timeout=8)
         self._describe()
 
     # -- following ---------------------------------------------------------------------------------------
@@ -212,11 +241,8 @@ class TrainScreen(StepScreen):
             try:
                 self.app.launcher.cancel(RunDirectory(p))
                 msgs.append(f"cancel requested: {Path(p).name}")
-            except Exception as e:  # noqa: BLE001
-                if engine.terminate_worker(RunDirectory(p)):
-                    msgs.append(f"stopped the worker of {Path(p).name}")
-                else:
-                    msgs.append(f"could not cancel {Path(p).name}: {e}")
+            except FtwizardError as e:  # e.g. the provider refused: the run goes on, and the user is told
+                msgs.append(f"could not cancel {Path(p).name}: {e}")
         self.app.call_from_thread(self.notify, "\n".join(msgs))
 
     @on(RunsView.Changed)

@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Static
+from textual.worker import Worker, WorkerState
 
+from ftwizard.errors import UsageError
 from ftwizard.fsutil import read_json
 from ftwizard.rundir import RunDirectory
 from ftwizard.tui import engine
@@ -59,6 +61,7 @@ class VerdictScreen(StepScreen):
         with Horizontal(classes="row c"):
             yield Label("requests per month", classes="key wide")
             yield Input(str(self.state.requests_per_month), id="requests", type="integer", compact=True)
+        yield Static("", id="recommendation")
         with VerticalScroll(id="verdict-scroll"):
             yield Static("", id="runs-table")
             yield Static("", id="verdict")
@@ -98,22 +101,38 @@ class VerdictScreen(StepScreen):
         if get_current_worker().is_cancelled or not paths:
             return
         recipe = self.state.recipe
-        verdict, text = None, None
         try:
             verdict = engine.build_verdict([Path(p) for p in paths], requests_per_month=n,
                                            private_data=bool(recipe and recipe.private_data),
                                            today=getattr(self.app, "today", None))
-            text = verdict.to_rich() if hasattr(verdict, "to_rich") else str(verdict)
-        except engine.NotAvailable as e:
-            text = f"{e}: the table above is what the run directories say."
-        except Exception as e:  # noqa: BLE001 - e.g. runs not finished: say it, keep the table
-            text = f"no verdict yet: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        except UsageError as e:  # e.g. runs of different tasks: say it, keep the table
+            if not get_current_worker().is_cancelled:
+                self.app.call_from_thread(self._show, None, f"no verdict yet: {e}")
+            return
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show, verdict, text)
+            self.app.call_from_thread(self._show, verdict, verdict.to_rich())
 
-    def _show(self, verdict, text) -> None:
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            what = "the verdict" if event.worker.group == "verdict" else "the export"
+            self.query_one("#verdict", Static).update(f"{what} failed: {event.worker.error!r}")
+
+    def _show(self, verdict, renderable) -> None:
+        """The recommendation first, where an 80x24 terminal shows it at once; the table and the figures it rests
+        on scroll below it."""
+        from rich.console import Group
+        from rich.panel import Panel
+
         self.verdict = verdict
-        self.query_one("#verdict", Static).update(text)
+        rec = self.query_one("#recommendation", Static)
+        if verdict is not None and isinstance(renderable, Group) and isinstance(renderable.renderables[-1], Panel):
+            rec.update(renderable.renderables[-1])
+            rec.display = True
+            renderable = Group(*renderable.renderables[:-1])
+        else:
+            rec.display = False
+        self.query_one("#verdict", Static).update(renderable)
         # the verdict has its own runs table; ours stays only when there is no verdict to show
         self.query_one("#runs-table", Static).display = verdict is None
 
@@ -121,22 +140,20 @@ class VerdictScreen(StepScreen):
         if not self.state.runs:
             self.notify("no runs to report on", severity="warning")
             return
-        self._export(list(self.state.runs))
+        if self.verdict is None:
+            self.notify("no verdict to export yet", severity="warning")
+            return
+        self._export(self.verdict)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export(self, paths: list[str]) -> None:
+    def _export(self, verdict) -> None:
         from ftwizard.rundir import utc_stamp
 
         out = Path(self.app.runs_dir) / f"report-{utc_stamp()}"
         try:
-            if self.verdict is None:
-                raise engine.NotAvailable("no verdict to export yet")
-            where = engine.export_report(self.verdict, [Path(p) for p in paths], out)
-            msg, sev = f"report written: {where}", "information"
-        except engine.NotAvailable as e:
-            msg, sev = str(e), "warning"
-        except Exception as e:  # noqa: BLE001
-            msg, sev = f"export failed: {type(e).__name__}: {e}", "error"
+            msg, sev = f"report written: {engine.export_report(verdict, out)}", "information"
+        except UsageError as e:
+            msg, sev = f"export failed: {e}", "error"
         self.app.call_from_thread(self.notify, msg, severity=sev, timeout=8)
 
     def action_finish(self) -> None:

@@ -8,6 +8,7 @@ from ftwizard.tui.runstate import RunProgress
 
 
 class LossPlot(PlotextPlot):
+    # no plot title and no x label: the border says what is drawn, so every row the pane has left is curve
     DEFAULT_CSS = "LossPlot { min-height: 6; }"
 
     def __init__(self, **kwargs):
@@ -29,7 +30,6 @@ class LossPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.xlabel("step")
         any_points = False
         for label, train, evals in self._series:
             if train:
@@ -38,5 +38,6 @@ class LossPlot(PlotextPlot):
             if evals:
                 plt.plot([x for x, _ in evals], [y for _, y in evals], label=f"{label} eval", marker="dot")
                 any_points = True
-        plt.title("loss" if any_points else "loss: no points yet")
+        if not any_points:
+            plt.title("no points yet")
         self.refresh()

@@ -86,6 +86,8 @@ class RunRow(Horizontal):
 class RunsView(Widget):
     """Follows run directories; `add_run(path)` starts following another."""
 
+    # At 80x24 the plot keeps 8 rows of curve (13 with its frame, axis and border) and the log the rest; wider and
+    # taller terminals put them side by side.
     DEFAULT_CSS = """
     RunsView { layout: vertical; height: 1fr; }
     RunsView #runs-rows { height: auto; max-height: 5; }
@@ -100,6 +102,8 @@ class RunsView(Widget):
     RunsView #run-error.-shown { display: block; }
     RunsView LossPlot { width: 1fr; }
     RunsView Log { width: 1fr; }
+    RunsView.-narrow LossPlot { height: 1fr; min-height: 13; }
+    RunsView.-narrow Log { height: 1fr; min-height: 4; overflow-x: hidden; }
     """
 
     def __init__(self, paths: list[str] | None = None, **kwargs):
@@ -114,16 +118,21 @@ class RunsView(Widget):
         yield Static("", id="run-error")
         with Horizontal(id="runs-panes"):
             yield LossPlot(id="loss-plot")
-            yield Log(max_lines=LOG_MAX_LINES, id="run-log", auto_scroll=True)
-        yield Static("", id="log-state")
+            yield Log(max_lines=LOG_MAX_LINES, id="run-log", auto_scroll=False)
 
     def on_resize(self) -> None:
         # narrow terminals stack the plot over the log: side by side, each would be too narrow to read
         self.set_class(self.size.width < 110, "-narrow")
+        self._follow_tail()
+
+    def _follow_tail(self) -> None:
+        """Show the log's last lines (after the next layout: a pane not laid out yet has nothing to scroll)."""
+        if self.follow_log:
+            self.query_one("#run-log", Log).scroll_end(animate=False, x_axis=False)
 
     def on_mount(self) -> None:
         self.query_one("#run-log", Log).border_title = "log"
-        self.query_one("#loss-plot").border_title = "loss (train, eval)"
+        self.query_one("#loss-plot").border_title = "loss by step (train, eval)"
         rows = self.query_one("#runs-rows")
         for i, p in enumerate(self.paths):
             rows.mount(RunRow(self._label(i, p), p))
@@ -147,14 +156,12 @@ class RunsView(Widget):
 
     def toggle_follow(self) -> bool:
         self.follow_log = not self.follow_log
-        self.query_one("#run-log", Log).auto_scroll = self.follow_log
-        if self.follow_log:
-            self.query_one("#run-log", Log).scroll_end(animate=False)
+        self._follow_tail()
         self._show_log_state()
         return self.follow_log
 
     def _show_log_state(self) -> None:
-        self.query_one("#log-state", Static).update(
+        self.query_one("#run-log", Log).border_subtitle = (
             "log: following (f pauses)" if self.follow_log else "log: paused (f follows)")
 
     # -- the polling thread ------------------------------------------------------------------------------
@@ -205,7 +212,10 @@ class RunsView(Widget):
                 rows[snap.path].show(snap)
         if batch:
             self.lines_seen += len(batch)
-            log.write_lines(batch, scroll_end=self.follow_log)
+            # Log's own auto-scroll only scrolls a log already at its end, so one batch written before the
+            # first layout left it on its first lines for good; following scrolls to the end every time.
+            log.write_lines(batch, scroll_end=False)
+            self._follow_tail()
         errors = []
         for i, p in enumerate(self.paths):
             prog = self.progress.get(p)

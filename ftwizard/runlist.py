@@ -1,0 +1,111 @@
+"""Past runs as `ftwizard runs` and the wizard's Runs screen list them: state, the deciding metric with its 95%
+interval, training cost and age. Each run is read by the verdict's reader (`ftwizard.verdict.read_run`) and its
+deciding metric named by its task (`Task.primary_metric`); nothing here computes a figure of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ftwizard.errors import UsageError
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_dir: str
+    name: str
+    backend: str
+    provider: str
+    model: str
+    task: str
+    state: str
+    metric: str = ""                   # the deciding metric's name ('' when the run's task cannot say)
+    metric_label: str = ""
+    value: float | None = None         # None: not evaluated yet
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    training_usd: float | None = None
+    training_kind: str | None = None   # actual | estimated
+    created_at: float | None = None    # unix seconds
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self, now: float | None = None) -> dict:
+        d = asdict(self)
+        d["age_s"] = self.age_s(now)
+        return d
+
+    def age_s(self, now: float | None = None) -> float | None:
+        return None if self.created_at is None else max(0.0, (time.time() if now is None else now) - self.created_at)
+
+    def metric_cell(self) -> str:
+        """`meaning match 0.850 [0.68, 0.97]`, or `-` when not evaluated."""
+        if self.value is None:
+            return "-"
+        cell = f"{self.metric_label or self.metric} {self.value:.3f}"
+        if self.ci_low is not None and self.ci_high is not None:
+            cell += f" [{self.ci_low:.2f}, {self.ci_high:.2f}]"
+        return cell
+
+    def cost_cell(self) -> str:
+        if self.training_usd is None:
+            return "-"
+        usd = f"${self.training_usd:,.2f}" if self.training_usd >= 0.01 or self.training_usd == 0 else "<$0.01"
+        return usd + (" (est.)" if self.training_kind == "estimated" else "")
+
+
+def format_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
+
+
+def summarize_run(path: str | os.PathLike) -> RunSummary:
+    """One run directory as a summary line; UsageError when it is not a readable run."""
+    from ftwizard.tasks import get_task
+    from ftwizard.verdict import read_run
+
+    problems: list[str] = []
+    row = read_run(path, problems)
+    if row is None:
+        raise UsageError(problems)
+    task = get_task(row.task, row.recipe)
+    metric = task.primary_metric(row.recipe)
+    label = next((m.label for m in task.metric_specs(row.recipe) if m.name == metric), metric)
+    m = row.metrics.get(metric)
+    from ftwizard.rundir import RunDirectory
+
+    run = RunDirectory(row.run_dir)
+    created = run.status().get("created_at")
+    if not isinstance(created, (int, float)):  # a run made before created_at was recorded: its recipe's time
+        created = run.recipe_path.stat().st_mtime
+    return RunSummary(run_dir=row.run_dir, name=row.name, backend=row.backend, provider=row.provider,
+                      model=row.short_model, task=row.task, state=row.state, metric=metric, metric_label=label,
+                      value=None if m is None else m.value, ci_low=None if m is None else m.ci_low,
+                      ci_high=None if m is None else m.ci_high, n=None if m is None else m.n,
+                      training_usd=row.training_usd, training_kind=row.training_kind,
+                      created_at=float(created),
+                      notes=list(row.notes))
+
+
+def list_runs(runs_dir: str | os.PathLike) -> tuple[list[RunSummary], list[str]]:
+    """Every run in `runs_dir`, newest first, and one line per folder that could not be read."""
+    from ftwizard.rundir import find_runs
+
+    runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise UsageError(f"--runs-dir {runs_dir}: a file, not a folder of runs")
+    out, problems = [], []
+    for run in find_runs(runs_dir):
+        try:
+            out.append(summarize_run(run.path))
+        except UsageError as e:
+            problems.append(f"{run.path}: {e}")
+    out.sort(key=lambda s: (s.created_at or 0.0, s.name), reverse=True)
+    return out, problems
