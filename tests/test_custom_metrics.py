@@ -88,6 +88,12 @@ def test_recipe_eval_metric_decides(tmp_path):
             '[prompt]\ntemplate = "Q: {q}\\nA: {a}\\n"\nanswer_field = "a"\n')
     auto = parse_recipe(base)
     assert get_task("custom", auto).primary_metric() == "json_match"  # detected from the eval split
+    # a run's metrics.json names its metric family: no need to read data that may have moved since
+    gone = parse_recipe(base.replace(str(f), str(tmp_path / "moved.jsonl")))
+    task = get_task("custom", gone)
+    assert task.primary_metric(reported=["accuracy", "macro_f1", "out_of_set"]) == "accuracy"
+    assert task.primary_metric(reported=["exact_match"]) == "exact_match"
+    assert task.metric_label("macro_f1").startswith("macro-F1") and task.metric_label("odd_one") == "odd one"
     exact = parse_recipe(base + '[eval]\nmetric = "exact"\n')
     task = get_task("custom", exact)
     assert task.primary_metric() == "exact_match" and [m.name for m in task.metric_specs()] == ["exact_match"]

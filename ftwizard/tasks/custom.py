@@ -89,7 +89,7 @@ class CustomTask(Task):
         return SPECS[self.metric_name(recipe, reported=reported)]
 
     def metric_label(self, name: str) -> str:
-        return next((m.label for specs in SPECS.values() for m in specs if m.name == name), super().metric_label(name))
+        return next((m.label for specs in SPECS.values() for m in specs if m.name == name), name.replace("_", " "))
 
     # -- scoring --------------------------------------------------------------------------
     def judge(self):

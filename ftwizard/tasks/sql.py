@@ -70,7 +70,7 @@ class SqlTask(Task):
     def extract_answer(self, raw: str) -> str:
         return extract_sql(raw)
 
-    def metric_specs(self, recipe=None) -> tuple[MetricSpec, ...]:
+    def metric_specs(self, recipe=None, *, reported=None) -> tuple[MetricSpec, ...]:
         return (
             MetricSpec("execution_match", "execution match", decides=True),
             MetricSpec("exact_match", "string exact match (seed)"),

@@ -81,7 +81,7 @@ class ViggoTask(Task):
     def extract_answer(self, raw: str) -> str:
         return extract_mr(raw)
 
-    def metric_specs(self, recipe=None) -> tuple[MetricSpec, ...]:
+    def metric_specs(self, recipe=None, *, reported=None) -> tuple[MetricSpec, ...]:
         return (
             MetricSpec("meaning_match", "meaning match", decides=True),
             MetricSpec("exact_match", "string exact match (seed)"),
