@@ -25,6 +25,8 @@ SETTINGS: dict[str, str] = {
     "FTWIZARD_HOSTED_RETRY_BASE_SECONDS": "first back-off of a retried provider call (default 1 s)",
     "FTWIZARD_HOSTED_TIMEOUT_SECONDS": "timeout of one provider request (default 120 s)",
     "FTWIZARD_HOSTED_MAX_ATTEMPTS": "attempts of a retried provider call (default 8)",
+    "FTWIZARD_AS_OF": "the day (YYYY-MM-DD) hosted availability is judged on: which models can still be trained "
+                      "(default: today)",
     "FTWIZARD_JUDGE_BASE_URL": "OpenAI-compatible endpoint of the LLM judge (eval.metric = judge; default: "
                                "OPENAI_BASE_URL, else OpenAI)",
     "FTWIZARD_JUDGE_API_KEY": "API key of the LLM judge's endpoint (default: OPENAI_API_KEY)",
@@ -119,3 +121,16 @@ def judge_base_url() -> str:
 def judge_api_key() -> str:
     """The judge's key: FTWIZARD_JUDGE_API_KEY, else the SDK's OPENAI_API_KEY (never logged or written)."""
     return _raw("FTWIZARD_JUDGE_API_KEY") or _raw("OPENAI_API_KEY")
+
+
+def as_of():
+    """The day hosted availability is judged on (FTWIZARD_AS_OF, else today): a `datetime.date`."""
+    import datetime
+
+    raw = _raw("FTWIZARD_AS_OF")
+    if not raw:
+        return datetime.date.today()
+    try:
+        return datetime.date.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(f"environment variable FTWIZARD_AS_OF={raw!r}: a date YYYY-MM-DD was expected") from None

@@ -12,6 +12,7 @@ from typing import Iterable
 
 ENCODING_FOR_MODEL_PREFIX = (
     ("gpt-3.5", "cl100k_base"),
+    ("gpt-35", "cl100k_base"),  # Azure's spelling of gpt-3.5-turbo
     ("gpt-4o", "o200k_base"),
     ("gpt-4.1", "o200k_base"),
     ("gpt-4.5", "o200k_base"),

@@ -47,7 +47,9 @@ def test_recipes_lists_bundled_recipes_on_stdout_one_line_each():
     p = ftw("recipes", env={"COLUMNS": "200"})
     assert p.returncode == 0
     lines = [line for line in p.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1 + 5  # header + five recipes
+    from ftwizard.bundled import bundled_recipes
+
+    assert len(lines) == 1 + len(bundled_recipes())  # header + one line per bundled recipe
     assert "sql-gpt35.toml" in p.stdout and "viggo-cpu-demo.toml" in p.stdout
     assert "run one with" in p.stderr and "run one with" not in p.stdout
     data = json.loads(ftw("recipes", "--json").stdout)

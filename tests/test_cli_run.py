@@ -12,7 +12,9 @@ from tests.fake_openai import DEFAULT_KEY
 from tests.test_hosted import fake  # noqa: F401 - the fake OpenAI server fixture
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL = ["--set", "data.limit_train=30", "--set", "data.limit_eval=12", "--set", "eval.enabled=false"]
+# gpt-3.5-turbo was shut down on 2026-10-23: the seed recipe runs on a model OpenAI still trains.
+SMALL = ["--set", "hosted.model=gpt-4o-mini-2024-07-18", "--set", "data.limit_train=30", "--set",
+         "data.limit_eval=12", "--set", "eval.enabled=false"]
 
 
 def ftw(args, env, cwd):
@@ -24,6 +26,7 @@ def env_for(server, tmp_path):
     env = dict(os.environ)
     env.update(OPENAI_API_KEY=DEFAULT_KEY, OPENAI_BASE_URL=server.url, FTWIZARD_HOSTED_POLL_SECONDS="0.02",
                FTWIZARD_HOSTED_RETRY_BASE_SECONDS="0.01", FTWIZARD_RUNS_DIR=str(tmp_path / "envruns"),
+               FTWIZARD_AS_OF="2026-12-01",
                PYTHONPATH=str(REPO))
     return env
 

@@ -1,4 +1,4 @@
-"""The hosted backend against a fake OpenAI server on 127.0.0.1 (real sockets, the real openai SDK).
+"""The OpenAI / Azure providers against a fake OpenAI server on 127.0.0.1 (real sockets, the real openai SDK).
 
 In every case exactly one job is created (or none, when the provider refuses), ids are recorded as they
 appear, and no API key reaches the run directory or the output.
@@ -22,7 +22,9 @@ from tests.fake_openai import DEFAULT_KEY, FakeOpenAI
 
 REPO = Path(__file__).resolve().parent.parent
 SQL_RECIPE = REPO / "recipes" / "sql-gpt35.toml"
-SMALL = ["data.limit_train=30", "data.limit_eval=12", "eval.enabled=false"]
+# gpt-3.5-turbo was shut down on 2026-10-23: the seed recipe runs here on a model OpenAI still trains.
+MODEL = ["hosted.model=gpt-4o-mini-2024-07-18"]
+SMALL = MODEL + ["data.limit_train=30", "data.limit_eval=12", "eval.enabled=false"]
 
 
 @pytest.fixture
@@ -36,6 +38,7 @@ def fake(monkeypatch):
     monkeypatch.setenv("FTWIZARD_HOSTED_POLL_SECONDS", "0.02")
     monkeypatch.setenv("FTWIZARD_HOSTED_RETRY_BASE_SECONDS", "0.01")
     monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "5")
+    monkeypatch.setenv("FTWIZARD_AS_OF", "2026-12-01")
     output.reset()
     yield server
     server.stop()
@@ -44,11 +47,11 @@ def fake(monkeypatch):
 
 def make_run(tmp_path: Path, overrides: list[str] = SMALL) -> RunDirectory:
     """A run directory as `ftwizard run` makes it (preflight included), without launching the worker."""
-    from ftwizard.backends import hosted
+    from ftwizard.backends import backend_for
     from ftwizard.recipe import load_recipe
 
     recipe = load_recipe(SQL_RECIPE, overrides)
-    hosted.preflight(recipe)
+    backend_for(recipe).preflight(recipe)
     run = RunDirectory.create(tmp_path / "runs", recipe.name, recipe.to_toml())
     run.update_status(backend="hosted")
     return run
@@ -95,7 +98,8 @@ def metric_steps(run: RunDirectory) -> list[int]:
 
 def test_sql_gpt35_recipe_runs_to_success_through_the_cli(fake, tmp_path, capfd):
     fake.events_page_size = 3  # the follower must page through has_more/after
-    code = main(["run", str(SQL_RECIPE), "--runs-dir", str(tmp_path / "runs"), "--set", "eval.enabled=false"])
+    code = main(["run", str(SQL_RECIPE), "--runs-dir", str(tmp_path / "runs"), "--set", "eval.enabled=false",
+                 "--set", MODEL[0]])
     cap = capfd.readouterr()
     assert code == 0, cap.err
     (run_path,) = (tmp_path / "runs").iterdir()
@@ -106,7 +110,7 @@ def test_sql_gpt35_recipe_runs_to_success_through_the_cli(fake, tmp_path, capfd)
     job = next(iter(fake.jobs.values()))
     assert st["job_id"] == job["id"]
     assert st["training_file_id"] == job["training_file"] and st["validation_file_id"] == job["validation_file"]
-    assert st["fine_tuned_model"] == job["fine_tuned_model"] and st["fine_tuned_model"].startswith("ft:gpt-3.5")
+    assert st["fine_tuned_model"] == job["fine_tuned_model"] and st["fine_tuned_model"].startswith("ft:gpt-4o-mini")
     assert st["trained_tokens"] == job["trained_tokens"] > 0
     assert st["provider"] == "openai" and st["job_status"] == "succeeded"
     # The training file holds the whole split, rendered from the seed's chat templates.
@@ -115,7 +119,8 @@ def test_sql_gpt35_recipe_runs_to_success_through_the_cli(fake, tmp_path, capfd)
     assert [m["role"] for m in json.loads(lines[0])["messages"]] == ["system", "user", "assistant"]
     cost = json.loads(run.cost_path.read_text())
     assert cost["training_kind"] == "actual"
-    assert cost["training_usd"] == pytest.approx(job["trained_tokens"] * 8.0 / 1e6, abs=1e-4)
+    assert cost["training_usd"] == pytest.approx(job["trained_tokens"] * 3.0 / 1e6, abs=1e-4)
+    assert cost["estimated_training_usd"] > 0 and cost["training_usd_source"] == "catalog rate x trained tokens"
     assert cost["trained_tokens"] == job["trained_tokens"] and cost["price_date"]
     # Metric events: every step once, in order, with train/valid loss and token accuracy.
     metrics = run.events(("metric",))
@@ -196,7 +201,7 @@ def test_403_training_not_available_explains_the_wind_down(fake, tmp_path, capfd
 
 
 @pytest.mark.parametrize("code,message,kind", [
-    ("model_not_available", "Model gpt-3.5-turbo-0125 is not available for fine-tuning.", "model"),
+    ("model_not_available", "Model gpt-4o-mini-2024-07-18 is not available for fine-tuning.", "model"),
     ("insufficient_quota", "You exceeded your current quota.", "quota"),
 ])
 def test_other_refusals_end_with_a_clear_message(fake, tmp_path, code, message, kind):
@@ -212,7 +217,7 @@ def test_other_refusals_end_with_a_clear_message(fake, tmp_path, code, message, 
 def test_invalid_chat_file_is_refused_before_anything_is_uploaded(fake, tmp_path, capfd):
     with pytest.raises(UsageError) as e:
         main(["run", str(SQL_RECIPE), "--runs-dir", str(tmp_path / "runs"), "--set", "prompt.assistant=",
-              "--set", "data.limit_train=30"])
+              "--set", "data.limit_train=30", "--set", MODEL[0]])
     assert e.value.exit_code == 2
     text = str(e.value)
     assert "train chat file (openai_train.jsonl): line 1: missing content" in text
@@ -265,14 +270,14 @@ def test_resume_refollows_the_same_job(fake, tmp_path):
 
 def test_resume_after_a_crash_mid_create_adopts_the_job(fake, tmp_path):
     """The worker died after sending the create, before recording the id: the next one must look first."""
-    from ftwizard.backends.hosted.job import HostedJob
+    from ftwizard.backends.hosted.job import OpenAIJob
     from ftwizard.backends.hosted.providers import config_for_recipe
 
     run = make_run(tmp_path)
     recipe = run.recipe()
     cfg = config_for_recipe(recipe)
     client = cfg.make_client()
-    hj = HostedJob(run, recipe, client, cfg)
+    hj = OpenAIJob(run, recipe, client, cfg)
     paths = hj.ensure_files()
     train = hj.ensure_uploaded("train", paths["train"])
     run.update_status(create_marker="m-123", create_attempts=1, create_first_attempt_at=time.time())
@@ -306,16 +311,21 @@ def test_key_echoed_in_an_error_is_redacted(fake, tmp_path, monkeypatch, capfd):
 
 
 def test_missing_keys_are_named_not_shown(monkeypatch):
-    from ftwizard.backends import hosted
+    from ftwizard.backends import backend_for
     from ftwizard.recipe import load_recipe
 
+    def preflight(overrides):
+        recipe = load_recipe(SQL_RECIPE, overrides)
+        backend_for(recipe).preflight(recipe)
+
+    monkeypatch.setenv("FTWIZARD_AS_OF", "2026-12-01")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(UsageError, match="OPENAI_API_KEY is not set"):
-        hosted.preflight(load_recipe(SQL_RECIPE, SMALL))
+        preflight(SMALL)
     monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "secret-azure-key-1234")
     with pytest.raises(UsageError) as e:
-        hosted.preflight(load_recipe(SQL_RECIPE, SMALL + ["hosted.provider=azure"]))
+        preflight(SMALL + ["hosted.provider=azure"])
     assert "AZURE_OPENAI_ENDPOINT" in str(e.value) and "secret-azure-key-1234" not in str(e.value)
 
 
@@ -346,19 +356,22 @@ def test_result_file_in_base64_is_decoded(fake, tmp_path):
 def test_ctrl_c_asks_cancel_the_job_or_detach(fake, tmp_path, choice):
     import threading
 
-    from ftwizard.backends import hosted
+    from ftwizard.backends import backend_for_run
+    from ftwizard.follow import follow
 
     run = start_held_job(fake, tmp_path)
+    provider = backend_for_run(run)
     deadline = time.time() + 30
     asked = []
     threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # the user's Ctrl-C
-    code = hosted.follow_run(run, ask=lambda console: asked.append(1) or choice)
+    code = follow(run, is_alive=lambda: provider.is_alive(run), cancel=lambda: provider.cancel(run),
+                  ask=lambda console: asked.append(1) or choice)
     assert asked == [1]
     job = fake.jobs[run.status()["job_id"]]
     if choice == "cancel":
         assert code == 130 and run.state == "cancelled" and job["status"] == "cancelled"
     else:
-        assert code == 130 and job["status"] == "running" and hosted.is_alive(run)
+        assert code == 130 and job["status"] == "running" and provider.is_alive(run)
         fake.hold_running = False  # the detached job goes on and the worker records its end
         while run.state != "succeeded":
             assert time.time() < deadline, run.status()
@@ -380,16 +393,39 @@ def test_whole_run_with_evaluation_and_baseline(fake, tmp_path):
     from ftwizard.recipe import load_recipe
     from ftwizard.tasks import get_task
 
-    recipe = load_recipe(SQL_RECIPE, ["data.limit_eval=10"])
+    recipe = load_recipe(SQL_RECIPE, MODEL + ["data.limit_eval=10"])
     answers = {row["question"]: row["answer"] for row in get_task("sql").load_split(recipe, "eval").rows}
 
     fake.chat_answer = answer
-    run = make_run(tmp_path, ["data.limit_train=30", "data.limit_eval=10", "eval.baseline=true"])
+    run = make_run(tmp_path, MODEL + ["data.limit_train=30", "data.limit_eval=10", "eval.baseline=true"])
     assert work(run) == 0
     metrics = json.loads(run.metrics_path.read_text())
     assert metrics["n"] == 10 and metrics["metrics"]["execution_match"]["value"] == 1.0
     assert metrics["baseline"]["metrics"]["execution_match"]["value"] == 0.0
     assert (run.path / "predictions_baseline.jsonl").exists()
-    assert any(m.startswith("ft:") for m in seen) and "gpt-3.5-turbo-0125" in seen
+    assert any(m.startswith("ft:") for m in seen) and "gpt-4o-mini-2024-07-18" in seen
     assert sum(1 for m in seen if not m.startswith("ft:")) == 10, "each base-model answer is paid for once"
     assert_no_secret(run)
+
+
+@pytest.mark.parametrize("recipe", ["sql-gpt35", "viggo-gpt35"])
+def test_seed_gpt35_recipe_is_refused_before_contacting_anything(fake, tmp_path, recipe, capfd):
+    """gpt-3.5-turbo was shut down on 2026-10-23: `run` says so, names what runs today, uploads nothing."""
+    with pytest.raises(UsageError) as e:
+        main(["run", str(REPO / "recipes" / f"{recipe}.toml"), "--runs-dir", str(tmp_path / "runs")])
+    assert e.value.exit_code == 2
+    text = str(e.value)
+    assert "2026-10-23" in text and "nothing was uploaded" in text
+    task = recipe.split("-")[0]
+    assert f"recipes/{task}-together.toml" in text and "lora.toml" in text
+    assert fake.requests == [] and not (tmp_path / "runs").exists()
+
+
+def test_any_403_on_create_is_the_wind_down(fake, tmp_path):
+    fake.fail("jobs.create", (403, None, "You do not have access to this resource."))
+    run = make_run(tmp_path)
+    assert work(run) == 1
+    st = run.status()
+    assert st["error_kind"] == "wind_down" and fake.job_creates == 0 and fake.calls["jobs.create"] == 1
+    (err,) = run.events(("error",))
+    assert "2027-01-06" in "\n".join(err["advice"])

@@ -1,39 +1,61 @@
-"""Backends: `local` (transformers + peft in its own process) and `hosted` (OpenAI / Azure OpenAI jobs).
+"""Backends behind the one interface (`ftwizard.backends.base.Backend`): `local` (transformers + peft in its own
+process) and one `HostedProvider` per hosted service (`openai`, `azure`, `together`, `tinker`).
 
-Both write the same run directory. Each backend module is light to import (no torch) and provides:
+    backend = backend_for(recipe)          # local, or the recipe's hosted.provider
+    backend.preflight(recipe)              # every check that can fail before a run directory exists
+    backend.launch(run, recipe)            # the worker starts in its own session; returns at once
+    backend.resume(run) / backend.cancel(run) / backend.is_alive(run)
 
-    preflight(recipe) -> None
-        Checks that can fail before anything is created (a missing API key, 8-bit without CUDA, ...);
-        raises UsageError.
-    start(run: RunDirectory, recipe: Recipe, *, detach: bool) -> int
-        Launches the run's worker process in a new session (it survives the terminal), records it in
-        status.json, then returns at once (detach) or follows the run with progress on stderr until it ends.
-        Returns the exit code (0 succeeded, 1 failed, 130 interrupted/detached by Ctrl-C).
-    resume(run: RunDirectory, *, detach: bool) -> int
-        Continues a run from its directory alone (local: last complete checkpoint; hosted: re-follow the
-        recorded job, never creating another).
-    cancel(run: RunDirectory) -> None
-        Stops the run (local: SIGTERM to the worker, which saves and marks `cancelled`; hosted: cancels the job).
-    is_alive(run: RunDirectory) -> bool
-        Whether the run's worker process is still running.
+Following a run (the progress bar, Ctrl-C) is the faces' job (`ftwizard.follow`), after `launch` returns.
+Classes are named by "module:Class" strings and imported on first use, so nothing heavy loads at start-up
+and an optional provider (tinker) costs nothing until asked for.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import TYPE_CHECKING
 
+from ftwizard.backends.base import Backend
 from ftwizard.errors import UsageError, did_you_mean
 
-BACKENDS = {"local": "ftwizard.backends.local", "hosted": "ftwizard.backends.hosted"}
+if TYPE_CHECKING:
+    from ftwizard.recipe import Recipe
+    from ftwizard.rundir import RunDirectory
+
+LOCAL = {"local": "ftwizard.backends.local:LocalBackend"}
+PROVIDERS = {
+    "openai": "ftwizard.backends.hosted.openai:OpenAIProvider",
+    "azure": "ftwizard.backends.hosted.azure:AzureProvider",
+    "together": "ftwizard.backends.hosted.together:TogetherProvider",
+    "tinker": "ftwizard.backends.hosted.tinker:TinkerProvider",
+}
+BACKENDS = {**LOCAL, **PROVIDERS}
 
 
-def get_backend(name: str) -> ModuleType:
+def get_backend(name: str) -> Backend:
+    """A backend instance by name: `local` or a hosted provider (`openai`, `azure`, `together`, `tinker`)."""
+    if name == "hosted":
+        raise UsageError("the hosted backend is one provider per service: use backend_for(recipe), or name the "
+                         "provider (" + ", ".join(PROVIDERS) + ")")
     if name not in BACKENDS:
         raise UsageError(f"unknown backend `{name}`{did_you_mean(name, BACKENDS)}; backends: {', '.join(BACKENDS)}")
+    module, _, cls = BACKENDS[name].partition(":")
     try:
-        return importlib.import_module(BACKENDS[name])
+        mod = importlib.import_module(module)
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("ftwizard.backends"):
             raise UsageError(f"the `{name}` backend is not available in this version yet") from None
         raise
+    return getattr(mod, cls)()
+
+
+def backend_for(recipe: "Recipe") -> Backend:
+    """The backend that runs this recipe: `local`, or its `hosted.provider`."""
+    return get_backend(recipe.hosted.provider if recipe.backend == "hosted" else recipe.backend)
+
+
+def backend_for_run(run: "RunDirectory") -> Backend:
+    """The backend of an existing run (as its recipe says)."""
+    return backend_for(run.recipe())
+

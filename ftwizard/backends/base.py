@@ -48,6 +48,10 @@ class Backend(ABC):
     def is_alive(self, run: "RunDirectory") -> bool:
         """Whether the run's worker process is still running."""
 
+    def follow_options(self, run: "RunDirectory") -> dict:
+        """Extra keyword arguments for `ftwizard.follow.follow` (`ask`: the Ctrl-C question, `resume_hint`)."""
+        return {}
+
 
 TrainingStyle = Literal["job", "client_loop"]
 Serving = Literal["serverless", "dedicated", "deployment", "none"]

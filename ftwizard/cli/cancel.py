@@ -13,7 +13,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ftwizard.backends import get_backend
+    from ftwizard.backends import backend_for_run
     from ftwizard.cli import output
     from ftwizard.rundir import FINAL_STATES, RunDirectory
 
@@ -24,7 +24,7 @@ def run(args) -> int:
         if args.json:
             output.print_json({"run_dir": str(run_dir.path), "cancel_requested": False, "state": state})
         return 0
-    backend = get_backend(run_dir.recipe().backend)
+    backend = backend_for_run(run_dir)
     backend.cancel(run_dir)
     output.info(f"cancel requested for {run_dir.path}")
     if args.json:

@@ -56,8 +56,23 @@ def run(args) -> int:
     return code
 
 
+def follow_run(backend, run_dir, *, detach: bool) -> int:
+    """After `launch` / `resume`: return at once (--detach) or follow the run on stderr until it ends."""
+    from ftwizard.cli import output
+    from ftwizard.errors import ExitCode
+
+    if detach:
+        output.info(f"started in the background; follow it with `ftwizard attach {run_dir.path}`, "
+                    f"stop it with `ftwizard cancel {run_dir.path}`")
+        return int(ExitCode.OK)
+    from ftwizard.follow import follow
+
+    return follow(run_dir, is_alive=lambda: backend.is_alive(run_dir), cancel=lambda: backend.cancel(run_dir),
+                  **backend.follow_options(run_dir))
+
+
 def _run(args) -> int:
-    from ftwizard.backends import get_backend
+    from ftwizard.backends import backend_for
     from ftwizard.cli import output
     from ftwizard.errors import UsageError
     from ftwizard.recipe import load_recipe
@@ -71,10 +86,10 @@ def _run(args) -> int:
         refusal = run_dir.resume_refusal()
         if refusal:
             raise UsageError(refusal)
-        recipe = run_dir.recipe()
-        backend = get_backend(recipe.backend)
+        backend = backend_for(run_dir.recipe())
         output.info(f"resuming {run_dir.path}")
-        return backend.resume(run_dir, detach=args.detach)
+        backend.resume(run_dir)
+        return follow_run(backend, run_dir, detach=args.detach)
     if not args.recipe:
         raise UsageError("name a recipe to run (see `ftwizard recipes`), or --resume RUN_DIR")
     if args.nproc is not None and args.nproc < 1:
@@ -83,13 +98,14 @@ def _run(args) -> int:
     recipe = load_recipe(path, args.overrides)
     if args.nproc:
         recipe = recipe.with_updates({"hardware.nproc": args.nproc})
-    backend = get_backend(recipe.backend)
-    backend.preflight(recipe)
+    backend = backend_for(recipe)
+    backend.preflight(recipe)  # before anything exists or is contacted (a closed hosted model stops here)
     header = f"ftwizard run {path}" + "".join(f" --set {o}" for o in args.overrides) + "\nfully resolved by ftwizard"
     run_dir = RunDirectory.create(default_runs_dir(args.runs_dir), recipe.name, recipe.to_toml(header=header))
     args._run_dir = run_dir
     output.info(f"run directory: {run_dir.path}")
-    return backend.start(run_dir, recipe, detach=args.detach)
+    backend.launch(run_dir, recipe)
+    return follow_run(backend, run_dir, detach=args.detach)
 
 
 def run_recipe_headless(recipe: str, overrides: list[str]) -> int:

@@ -1,153 +1,229 @@
-"""The hosted backend (OpenAI / Azure OpenAI fine-tuning jobs): preflight, start, resume, cancel, is_alive.
+"""Hosted fine-tuning providers behind the one backend interface (`ftwizard.backends.base.HostedProvider`).
 
-Light to import: the openai SDK is loaded only by the functions that talk to the provider. The work is done
-by `python -m ftwizard.backends.hosted.worker RUN_DIR` in its own session; this module launches it and
-follows the run directory.
+`JobProvider` is what every job-API provider shares (OpenAI, Azure OpenAI, Together AI): preflight checks,
+launching the worker (`python -m ftwizard.backends.hosted.worker RUN_DIR`, in its own session), resume (the
+recorded job, never a second one), cancel (the provider's job), is_alive, price. A provider class says which
+`HostedJob` drives its API. Light to import: provider SDKs are loaded only by the functions that talk to them.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ftwizard.errors import ExitCode, UsageError
+from ftwizard.backends.base import HostedProvider
+from ftwizard.errors import UsageError
 from ftwizard.rundir import FINAL_STATES, RunDirectory
+
+if TYPE_CHECKING:
+    from ftwizard.backends.hosted.job import HostedJob
+    from ftwizard.backends.hosted.providers import ProviderConfig
+    from ftwizard.recipe import Recipe
 
 WORKER_MODULE = "ftwizard.backends.hosted.worker"
 WORKER_LOG = "worker.log"
 
 
-def preflight(recipe) -> None:
-    """Fails early: missing provider variables (named, never their values), an unusable chat file."""
-    from ftwizard.backends.hosted.job import check_chat_file, render_chat_files
-    from ftwizard.backends.hosted.providers import config_for_recipe
+def recipes_that_run_today(task: str | None = None) -> list[str]:
+    """`ftwizard run recipes/...` for each bundled recipe whose path is open today (local LoRA or a provider
+    whose model the catalog says can still be trained)."""
+    from ftwizard import settings
+    from ftwizard.bundled import bundled_recipes
+    from ftwizard.catalog import get_hosted_model
+    from ftwizard.recipe import load_recipe
 
-    problems: list[str] = []
-    try:
-        config_for_recipe(recipe)
-    except UsageError as e:
-        problems += e.problems
-    with tempfile.TemporaryDirectory(prefix="ftwizard-preflight-") as tmp:
+    today = settings.as_of()
+    out = []
+    for b in bundled_recipes():
+        if task and b.task != task:
+            continue
+        if b.backend == "hosted":
+            r = load_recipe(b.path)
+            try:
+                if not get_hosted_model(r.hosted.model, r.hosted.provider).available(today):
+                    continue
+            except UsageError:
+                continue
+        out.append(b.command or f"ftwizard run recipes/{b.path.name}")
+    return out
+
+
+class JobProvider(HostedProvider):
+    """A provider whose fine-tuning is a job it runs, followed by our worker through its API."""
+
+    worker_module: ClassVar[str] = WORKER_MODULE
+    sdk_extra: ClassVar[str] = ""          # the pip extra that installs this provider's SDK ("" = core)
+    sdk_module: ClassVar[str] = "openai"
+
+    # -- what a provider says ---------------------------------------------------------------------------
+    def config(self, recipe: "Recipe") -> "ProviderConfig":
+        from ftwizard.backends.hosted.providers import config_for_recipe
+
+        return config_for_recipe(recipe)
+
+    def make_job(self, run: RunDirectory, recipe: "Recipe") -> "HostedJob":
+        """The job driver for this run, with a fresh SDK client."""
+        raise NotImplementedError
+
+    def after_training(self, run: RunDirectory, recipe: "Recipe") -> None:
+        """What comes after the job succeeded and before evaluation (Azure: the deployment)."""
+
+    def preflight_extra(self, recipe: "Recipe") -> list[str]:
+        """Provider-specific problems found before anything exists."""
+        return []
+
+    # -- Backend ----------------------------------------------------------------------------------------
+    def preflight(self, recipe: "Recipe") -> None:
+        """Fails early, before any request: a model closed for training on this day (with the recipes that run
+        today), missing provider variables (named, never their values), a missing SDK, an unusable chat file."""
+        from ftwizard import settings
+        from ftwizard.catalog import get_hosted_model
+
+        h = recipe.hosted
         try:
-            paths = render_chat_files(recipe, Path(tmp))
-            for key, path in paths.items():
-                try:
-                    check_chat_file(path, recipe.hosted.model)
-                except UsageError as e:
-                    problems += [p.replace(str(path), f"{key} chat file ({path.name})") for p in e.problems]
+            model = get_hosted_model(h.model, h.provider)
+        except UsageError as e:
+            model = None
+            problems = [f"hosted.model: {p}" for p in e.problems]
+        else:
+            problems = []
+        if model is not None:
+            reason = model.training_closed_reason(settings.as_of())
+            if reason:
+                today = recipes_that_run_today(recipe.task)
+                raise UsageError([f"hosted.model = {h.model!r} on {h.provider}: {reason}; nothing was uploaded",
+                                  "recipes for this task that run today: "
+                                  + (", ".join(f"`{c}`" for c in today) if today else "none bundled")])
+        try:
+            self.config(recipe)
         except UsageError as e:
             problems += e.problems
-    if problems:
-        raise UsageError(problems)
+        problems += self._sdk_problem()
+        problems += self.preflight_extra(recipe)
+        problems += self._chat_file_problems(recipe)
+        if problems:
+            raise UsageError(problems)
 
+    def _sdk_problem(self) -> list[str]:
+        import importlib.util
 
-def _launch(run: RunDirectory) -> int:
-    log = open(run.path / WORKER_LOG, "ab")
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(run.path)], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-    finally:
-        log.close()
-    run.update_status(backend="hosted", pid=proc.pid, pgid=proc.pid)
-    return proc.pid
+        if importlib.util.find_spec(self.sdk_module) is None:
+            return [f"the `{self.sdk_module}` SDK is not installed: pip install 'ftwizard[{self.sdk_extra}]'"]
+        return []
 
+    @staticmethod
+    def _chat_file_problems(recipe: "Recipe") -> list[str]:
+        from ftwizard.backends.hosted.job import check_chat_file, render_chat_files
 
-def _ask(console) -> str:
-    """Ctrl-C while following a hosted job: cancel the job (billing stops) or detach (the job goes on)."""
-    if not sys.stdin or not sys.stdin.isatty():
-        return "detach"
-    while True:
+        problems: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="ftwizard-preflight-") as tmp:
+            try:
+                paths = render_chat_files(recipe, Path(tmp))
+                for key, path in paths.items():
+                    try:
+                        check_chat_file(path, recipe.hosted.model, recipe.hosted.provider)
+                    except UsageError as e:
+                        problems += [p.replace(str(path), f"{key} chat file ({path.name})") for p in e.problems]
+            except UsageError as e:
+                problems += e.problems
+        return problems
+
+    def launch(self, run: RunDirectory, recipe: "Recipe") -> None:
+        from ftwizard.backends.hosted.job import render_chat_files
+
+        run.update_status(backend="hosted", provider=recipe.hosted.provider, hosted_model=recipe.hosted.model)
+        render_chat_files(recipe, run.data_dir)
+        self._spawn(run)
+
+    def _spawn(self, run: RunDirectory) -> int:
+        log = open(run.path / WORKER_LOG, "ab")
         try:
-            console.print("[bold]Ctrl-C:[/bold] [d]etach (the job keeps running at the provider; "
-                          "`ftwizard attach` to follow it again) or [c]ancel the job? [d/c] ", end="")
-            answer = sys.stdin.readline()
-        except KeyboardInterrupt:
-            console.print()
+            proc = subprocess.Popen([sys.executable, "-m", self.worker_module, str(run.path)],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True)
+        finally:
+            log.close()
+        run.update_status(backend="hosted", pid=proc.pid, pgid=proc.pid)
+        return proc.pid
+
+    def resume(self, run: RunDirectory) -> None:
+        """Re-follow the recorded job (a live worker is left alone; a dead one is started again)."""
+        refusal = run.resume_refusal()
+        if refusal:
+            raise UsageError(refusal)
+        if not self.is_alive(run):
+            if run.status().get("job_id"):
+                run.log(f"re-following job {run.status()['job_id']} (no new job is created)", source="hosted")
+            self._spawn(run)
+
+    def cancel(self, run: RunDirectory) -> None:
+        """Cancel the provider's job (the worker sees it end and marks the run `cancelled`)."""
+        run.update_status(cancel_requested=True)
+        run.append_event("log", text="cancel requested", source="hosted")
+        status = run.status()
+        job_id = status.get("job_id")
+        if not job_id:
+            if not self.is_alive(run) and status.get("state") not in FINAL_STATES:
+                run.update_status(state="cancelled")
+                run.append_event("status", state="cancelled", detail="cancelled before the job was created")
+            return  # a live worker checks `cancel_requested` before and right after creating the job
+        job = self.make_job(run, run.recipe())
+        view = job._call(lambda: job.retrieve(job_id), "reading the job")
+        if view.outcome == "running":
+            job._call(lambda: job.cancel_remote(job_id), "cancelling the job")
+            view = job._call(lambda: job.retrieve(job_id), "reading the job")
+        run.append_event("log", text=f"job {job_id}: {view.status}", source="hosted")
+        if not self.is_alive(run) and view.outcome == "cancelled":
+            run.update_status(state="cancelled", job_status=view.status)
+            run.append_event("status", state="cancelled", detail="cancelled")
+
+    def is_alive(self, run: RunDirectory) -> bool:
+        from ftwizard.backends.hosted.job import pid_alive
+
+        pid = run.status().get("pid")
+        if not pid_alive(pid):
+            return False
+        try:
+            with open(f"/proc/{int(pid)}/cmdline", "rb") as f:
+                return self.worker_module.encode() in f.read()
+        except OSError:
+            return True
+
+    def price(self, recipe: "Recipe") -> dict[str, Any]:
+        """Our estimate from the rendered chat file (the cookbook's billed tokens) and the catalog's rate."""
+        from ftwizard.backends.hosted.job import check_chat_file, estimate_training_cost, render_chat_files
+
+        with tempfile.TemporaryDirectory(prefix="ftwizard-price-") as tmp:
+            paths = render_chat_files(recipe, Path(tmp))
+            report = check_chat_file(paths["train"], recipe.hosted.model, recipe.hosted.provider)
+        est = estimate_training_cost(recipe, report)
+        if est is None:
+            raise UsageError(f"hosted.model = {recipe.hosted.model!r} is not in the price catalog")
+        return est
+
+    # -- following (the CLI's follow.py asks this on Ctrl-C) --------------------------------------------
+    def follow_options(self, run: RunDirectory) -> dict:
+        return {"ask": self.ask_on_interrupt,
+                "resume_hint": f"or re-follow the job with `ftwizard run --resume {run.path}`"}
+
+    @staticmethod
+    def ask_on_interrupt(console) -> str:
+        """Ctrl-C while following a hosted job: cancel the job (billing stops) or detach (the job goes on)."""
+        if not sys.stdin or not sys.stdin.isatty():
             return "detach"
-        a = answer.strip().lower()
-        if not answer or a in ("d", "detach", ""):
-            return "detach"
-        if a in ("c", "cancel"):
-            return "cancel"
-
-
-def follow_run(run: RunDirectory, *, ask=None) -> int:
-    """Follow a hosted run on stderr; Ctrl-C asks: cancel the job, or detach and leave it running."""
-    from ftwizard.follow import follow
-
-    return follow(run, is_alive=lambda: is_alive(run), cancel=lambda: cancel(run), ask=ask or _ask,
-                  resume_hint=f"or re-follow the job with `ftwizard run --resume {run.path}`")
-
-
-def start(run: RunDirectory, recipe, *, detach: bool) -> int:
-    from ftwizard.backends.hosted.job import render_chat_files
-    from ftwizard.cli import output
-
-    run.update_status(backend="hosted", provider=recipe.hosted.provider, hosted_model=recipe.hosted.model)
-    render_chat_files(recipe, run.data_dir)
-    _launch(run)
-    if detach:
-        output.info(f"started; follow it with `ftwizard attach {run.path}`")
-        return int(ExitCode.OK)
-    return follow_run(run)
-
-
-def resume(run: RunDirectory, *, detach: bool) -> int:
-    from ftwizard.cli import output
-
-    status = run.status()
-    state = status.get("state")
-    if state == "succeeded":
-        output.info(f"{run.path} has already succeeded ({status.get('fine_tuned_model')}); nothing to resume")
-        return int(ExitCode.OK)
-    if state == "cancelled":
-        output.info(f"{run.path} was cancelled; start a new run to train again")
-        return int(ExitCode.INTERRUPTED)
-    if not is_alive(run):
-        if status.get("job_id"):
-            output.info(f"re-following job {status['job_id']} (no new job is created)")
-        _launch(run)
-    if detach:
-        return int(ExitCode.OK)
-    return follow_run(run)
-
-
-def cancel(run: RunDirectory) -> None:
-    """Cancel the provider's job (the worker sees it end and marks the run `cancelled`)."""
-    from ftwizard.backends.hosted.providers import config_for_recipe, with_retries
-
-    run.update_status(cancel_requested=True)
-    run.append_event("log", text="cancel requested", source="hosted")
-    status = run.status()
-    job_id = status.get("job_id")
-    if not job_id:
-        if not is_alive(run) and status.get("state") not in FINAL_STATES:
-            run.update_status(state="cancelled")
-            run.append_event("status", state="cancelled", detail="cancelled before the job was created")
-        return  # a live worker checks `cancel_requested` before and right after creating the job
-    recipe = run.recipe()
-    cfg = config_for_recipe(recipe)
-    client = cfg.make_client()
-    job = with_retries(lambda: client.fine_tuning.jobs.retrieve(job_id), what="reading the job", cfg=cfg)
-    if job.status not in ("succeeded", "failed", "cancelled"):
-        job = with_retries(lambda: client.fine_tuning.jobs.cancel(job_id), what="cancelling the job", cfg=cfg)
-    run.append_event("log", text=f"job {job_id}: {job.status}", source="hosted")
-    if not is_alive(run) and job.status == "cancelled":
-        run.update_status(state="cancelled", job_status="cancelled")
-        run.append_event("status", state="cancelled", detail="cancelled")
-
-
-def is_alive(run: RunDirectory) -> bool:
-    from ftwizard.backends.hosted.job import pid_alive
-
-    pid = run.status().get("pid")
-    if not pid_alive(pid):
-        return False
-    try:
-        with open(f"/proc/{int(pid)}/cmdline", "rb") as f:
-            return WORKER_MODULE.encode() in f.read()
-    except OSError:
-        return True
+        while True:
+            try:
+                console.print("[bold]Ctrl-C:[/bold] [d]etach (the job keeps running at the provider; "
+                              "`ftwizard attach` to follow it again) or [c]ancel the job? [d/c] ", end="")
+                answer = sys.stdin.readline()
+            except KeyboardInterrupt:
+                console.print()
+                return "detach"
+            a = answer.strip().lower()
+            if not answer or a in ("d", "detach", ""):
+                return "detach"
+            if a in ("c", "cancel"):
+                return "cancel"

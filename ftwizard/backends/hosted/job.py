@@ -1,9 +1,14 @@
 """One hosted fine-tuning job, driven from its run directory: files -> upload -> create (exactly once) -> follow.
 
+`HostedJob` is the one copy of the rules every job-API provider follows; a provider (`OpenAIJob` here,
+`TogetherJob` in `together.py`) only says how to talk to its API (upload, create, list, retrieve, events,
+cancel) and how a finished job is recorded.
+
 Every id is written to status.json the moment it exists, so a crash, a dropped connection or a `--resume`
 picks up the same files and the same job. A create whose outcome is unknown (timeout, dropped connection,
 5xx) is never simply retried: the recent jobs are listed first and a job carrying this run's marker
-(metadata `ftwizard_run`, or this run's own training file) is adopted instead.
+(OpenAI: metadata `ftwizard_run`; Together: the job's suffix; or this run's own training file) is adopted
+instead. A worker that finds its job already finished records the end and never uploads again.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import json
 import os
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ftwizard.backends.hosted.providers import (
     HostedError,
@@ -39,6 +45,20 @@ FINAL_JOB_STATUSES = ("succeeded", "failed", "cancelled")
 RESULTS_FILE = "hosted_results.csv"
 MARKER_KEY = "ftwizard_run"
 
+Outcome = Literal["running", "succeeded", "failed", "cancelled"]
+
+
+@dataclass
+class JobView:
+    """A provider's job in our terms: its id and own status, what that status means, and the raw object."""
+
+    id: str
+    status: str                       # the provider's own word (validating_files, compressing, ...)
+    outcome: Outcome                  # running until the job is final
+    model: str | None = None          # the base model as the provider names it
+    estimated_finish: float | None = None
+    raw: Any = None
+
 
 # ---------------------------------------------------------------------------------------------
 # Chat files
@@ -50,7 +70,7 @@ def render_chat_files(recipe, out_dir: Path) -> dict[str, Path]:
     return prepare_render(recipe, out_dir)
 
 
-def check_chat_file(path: Path, model: str):
+def check_chat_file(path: Path, model: str, provider: str | None = None):
     """The cookbook checks on a chat file; UsageError naming the file and lines when it is not valid."""
     from ftwizard.catalog import get_hosted_model
     from ftwizard.chatfile import MIN_EXAMPLES, check_chat_examples
@@ -67,10 +87,11 @@ def check_chat_file(path: Path, model: str):
             except json.JSONDecodeError as e:
                 problems.append(f"{path}: line {no}: not valid JSON ({e.msg})")
     try:
-        max_tokens = get_hosted_model(model).max_tokens_per_example
+        entry = get_hosted_model(model, provider)
+        max_tokens, encoding = entry.max_tokens_per_example, entry.encoding
     except UsageError:
-        max_tokens = 16_385
-    report = check_chat_examples(examples, TokenCounter(encoding_name_for_model(model)), max_tokens)
+        max_tokens, encoding = 16_385, encoding_name_for_model(model)
+    report = check_chat_examples(examples, TokenCounter(encoding), max_tokens)
     for line, kind in report.error_lines[:5]:
         problems.append(f"{path}: line {line}: {kind.replace('_', ' ')} (OpenAI cookbook format check)")
     total = sum(report.errors.values())
@@ -78,7 +99,7 @@ def check_chat_file(path: Path, model: str):
         problems.append(f"{path}: {total} format errors in all: "
                         + ", ".join(f"{k} {v}" for k, v in report.errors.items() if v))
     if report.n_examples < MIN_EXAMPLES:
-        problems.append(f"{path}: {report.n_examples} examples; OpenAI requires at least {MIN_EXAMPLES}")
+        problems.append(f"{path}: {report.n_examples} examples; at least {MIN_EXAMPLES} are required")
     if problems:
         raise UsageError(problems)
     return report
@@ -160,30 +181,62 @@ def metric_from_event_data(data: dict[str, Any]) -> dict[str, Any]:
 # Cost
 
 def write_training_cost(run: RunDirectory, model: str, trained_tokens: int | None, *, hours: float | None = None,
-                        provider: str = "openai") -> dict[str, Any]:
-    """cost.json with the actual training cost (trained tokens x the catalog's training price)."""
+                        provider: str = "openai", billed_usd: float | None = None,
+                        **extra: Any) -> dict[str, Any]:
+    """cost.json with the actual training cost.
+
+    `training_usd` is what the provider billed when it says so (`billed_usd`, Together's `total_price`), else
+    trained tokens x the catalog's rate (`ftwizard.pricing.hosted_training_cost`, the one place that does it);
+    `training_usd_catalog` keeps the catalog's figure beside the bill either way.
+    """
     from ftwizard.catalog import get_hosted_model
+    from ftwizard.pricing import hosted_training_cost
 
     cost = read_json(run.cost_path, default={}) or {}
     try:
-        m = get_hosted_model(model)
-        price, source, date = m.training_usd_per_1m, m.price_source, m.price_date
+        m = get_hosted_model(model, provider)
     except UsageError:
-        price, source, date = None, "not in the catalog", None
-    usd = round(trained_tokens * price / 1e6, 4) if (trained_tokens is not None and price is not None) else None
-    cost.update({"training_usd": usd, "training_kind": "actual", "trained_tokens": trained_tokens,
-                 "training_usd_per_1m": price, "hosted_model": model, "provider": provider,
-                 "hours": round(hours, 4) if hours is not None else None, "price_per_hour": None, "gpu": None,
-                 "price_source": source, "price_date": date})
+        m = None
+    catalog = hosted_training_cost(m, billed_tokens=trained_tokens) if (m and trained_tokens is not None) else None
+    usd = billed_usd if billed_usd is not None else (round(catalog["usd"], 4) if catalog else None)
+    cost.update({"training_usd": None if usd is None else round(usd, 4), "training_kind": "actual",
+                 "training_usd_source": "provider bill" if billed_usd is not None else "catalog rate x trained tokens",
+                 "training_usd_catalog": round(catalog["usd"], 4) if catalog else None,
+                 "trained_tokens": trained_tokens,
+                 "training_usd_per_1m": m.training_usd_per_1m if m else None, "hosted_model": model,
+                 "provider": provider, "hours": round(hours, 4) if hours is not None else None,
+                 "price_per_hour": None, "gpu": None,
+                 "price_source": m.price_source if m else "not in the catalog",
+                 "price_date": m.price_date if m else None, **extra})
     cost.setdefault("eval_usd", 0.0)
     atomic_write_json(run.cost_path, cost)
     return cost
 
 
+def estimate_training_cost(recipe, report) -> dict[str, Any] | None:
+    """Our estimate before anything is created: the chat file's billed tokens x epochs x the catalog's rate."""
+    from ftwizard.catalog import get_hosted_model
+    from ftwizard.chatfile import default_epochs
+    from ftwizard.pricing import hosted_training_cost
+
+    h = recipe.hosted
+    epochs = h.epochs if h.epochs != "auto" else default_epochs(report.n_examples)
+    try:
+        m = get_hosted_model(h.model, h.provider)
+    except UsageError:
+        return None
+    c = hosted_training_cost(m, billed_tokens=report.billed_tokens_per_epoch * epochs)
+    return {**c, "epochs": epochs, "examples": report.n_examples}
+
+
 # ---------------------------------------------------------------------------------------------
-# The job
+# The job: the rules, once
 
 class HostedJob:
+    """Drives one job to its end. Subclasses implement the provider calls (the methods that raise
+    NotImplementedError); everything else - recording ids, the exactly-once create, retries, following,
+    events, cost - is here."""
+
     def __init__(self, run: RunDirectory, recipe, client, cfg: ProviderConfig, *, policy: RetryPolicy | None = None,
                  sleep=time.sleep):
         self.run = run
@@ -199,6 +252,46 @@ class HostedJob:
         self.seen_events: set[str] = set()
         self.metric_events = 0
 
+    # -- provider calls (subclasses) ------------------------------------------------------------
+    def upload_file(self, key: str, path: Path, marker: str) -> str:
+        """Upload one chat file; returns its id. May raise the SDK's errors."""
+        raise NotImplementedError
+
+    def find_upload(self, marker: str, size: int) -> str | None:
+        """The id of a file this run uploaded already (its answer was lost), or None."""
+        return None
+
+    def create_params(self, training_file: str, validation_file: str | None, marker: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def create_job(self, params: dict[str, Any]) -> JobView:
+        """One create request, never retried by the SDK."""
+        raise NotImplementedError
+
+    def find_created_job(self, training_file: str, marker: str) -> JobView | None:
+        """A job this run created already (its marker, or this run's own training file), or None."""
+        raise NotImplementedError
+
+    def retrieve(self, job_id: str) -> JobView:
+        raise NotImplementedError
+
+    def pull_events(self, job_id: str, job: JobView | None = None) -> int:
+        """New provider events into events.jsonl (oldest first, each once); returns how many."""
+        raise NotImplementedError
+
+    def cancel_remote(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    def record_success(self, job: JobView) -> None:
+        raise NotImplementedError
+
+    def failure(self, job: JobView) -> HostedError:
+        """Why the job failed, as the error the run ends with."""
+        raise NotImplementedError
+
+    def before_create(self, training_file: str, validation_file: str | None) -> None:
+        """Last look before the (billed) create: Together prices the job here."""
+
     # -- helpers -------------------------------------------------------------------------------
     def _retry_note(self, what: str):
         def note(attempt: int, exc: BaseException, delay: float) -> None:
@@ -213,9 +306,12 @@ class HostedJob:
     def status(self) -> dict[str, Any]:
         return self.run.status()
 
+    def new_event(self, event_id: str) -> bool:
+        return event_id not in self.seen_events
+
     # -- the whole run ---------------------------------------------------------------------------
     def execute(self) -> str:
-        """Drive the job to its end; returns the final job status. Raises HostedError / UsageError."""
+        """Drive the job to its end; returns the final outcome. Raises HostedError / UsageError."""
         st = self.status()
         self.seen_events = {e["event_id"] for e in self.run.iter_events(("log", "metric")) if e.get("event_id")}
         self.metric_events = sum(1 for e in self.run.iter_events(("metric",)) if e.get("event_id"))
@@ -242,29 +338,29 @@ class HostedJob:
             paths["validation"] = data / "openai_validation.jsonl"
         if not all(p.exists() for p in paths.values()):
             paths = render_chat_files(self.recipe, data)
-        report = check_chat_file(paths["train"], self.recipe.hosted.model)
+        h = self.recipe.hosted
+        report = check_chat_file(paths["train"], h.model, h.provider)
         if "validation" in paths:
-            check_chat_file(paths["validation"], self.recipe.hosted.model)
+            check_chat_file(paths["validation"], h.model, h.provider)
         self._estimate(report)
         return paths
 
     def _estimate(self, report) -> None:
-        from ftwizard.catalog import get_hosted_model
-        from ftwizard.chatfile import default_epochs
-
-        h = self.recipe.hosted
-        epochs = h.epochs if h.epochs != "auto" else default_epochs(report.n_examples)
-        billed = report.billed_tokens_per_epoch * epochs
-        try:
-            m = get_hosted_model(h.model)
-        except UsageError:
-            self.run.log(f"{h.model} is not in the price catalog: the cost cannot be estimated", level="warning")
+        est = estimate_training_cost(self.recipe, report)
+        if est is None:
+            self.run.log(f"{self.recipe.hosted.model} is not in the price catalog: the cost cannot be estimated",
+                         level="warning")
             return
-        usd = round(billed * m.training_usd_per_1m / 1e6, 4)
-        self.run.update_status(estimated_billed_tokens=billed, estimated_epochs=epochs)
-        self.run.append_event("cost", usd=usd, kind="estimated", what="training",
-                              detail=f"{report.n_examples} examples x {epochs} epochs, {billed:,} billed tokens at "
-                                     f"${m.training_usd_per_1m}/1M ({m.price_date})")
+        self.run.update_status(estimated_billed_tokens=est["billed_tokens"], estimated_epochs=est["epochs"])
+        cost = read_json(self.run.cost_path, default={}) or {}
+        cost.update(estimated_training_usd=round(est["usd"], 4), estimated_billed_tokens=est["billed_tokens"],
+                    estimated_epochs=est["epochs"], price_source=est["price_source"], price_date=est["price_date"],
+                    training_usd_per_1m=est["usd_per_1m"], provider=self.cfg.provider,
+                    hosted_model=self.recipe.hosted.model)
+        atomic_write_json(self.run.cost_path, cost)
+        self.run.append_event("cost", usd=round(est["usd"], 4), kind="estimated", what="training",
+                              detail=f"{est['examples']} examples x {est['epochs']} epochs, {est['billed_tokens']:,} "
+                                     f"billed tokens at ${est['usd_per_1m']}/1M ({est['price_date']})")
 
     def ensure_uploaded(self, key: str, path: Path) -> str:
         field = "training_file_id" if key == "train" else "validation_file_id"
@@ -275,18 +371,19 @@ class HostedJob:
         marker = uploads.get(key) or f"{self.run.name}-{key}-{uuid.uuid4().hex[:8]}.jsonl"
         uploads[key] = marker
         self.run.update_status(uploads=uploads)
-        data = path.read_bytes()
+        size = path.stat().st_size
         what = f"uploading the {'training' if key == 'train' else 'validation'} file"
         attempt = 0
         while True:
             try:
-                fo = self.client.files.create(file=(marker, data), purpose="fine-tune")
+                file_id = self.upload_file(key, path, marker)
                 break
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - classified below
                 if outcome_unknown(exc):
-                    found = self._find_upload(marker, len(data))
+                    found = self.find_upload(marker, size)
                     if found:
-                        fo = found
+                        self.run.log(f"the upload's answer was lost but the file exists: {found}", source="hosted")
+                        file_id = found
                         break
                 if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
                     raise explain(exc, what=what, cfg=self.cfg) from None
@@ -294,22 +391,140 @@ class HostedJob:
                 self._retry_note(what)(attempt + 1, exc, d)
                 self.sleep(d)
                 attempt += 1
-        self.run.update_status(**{field: fo.id})
-        self.run.log(f"uploaded {path.name} as {fo.id} ({len(data):,} bytes)", source="hosted")
-        return fo.id
+        self.run.update_status(**{field: file_id})
+        self.run.log(f"uploaded {path.name} as {file_id} ({size:,} bytes)", source="hosted")
+        return file_id
 
-    def _find_upload(self, filename: str, size: int):
+    # -- the job: created exactly once ---------------------------------------------------------------
+    def ensure_job(self, training_file: str, validation_file: str | None) -> None:
+        st = self.status()
+        marker = st.get("create_marker") or uuid.uuid4().hex
+        fields: dict[str, Any] = {"create_marker": marker}
+        if not st.get("create_first_attempt_at"):
+            fields["create_first_attempt_at"] = time.time()
+        self.run.update_status(**fields)
+        if st.get("create_attempts"):
+            # An earlier attempt (another worker, before a crash) may have created it: look before creating.
+            job = self._call(lambda: self.find_created_job(training_file, marker),
+                             "checking whether the job was created")
+            if job is not None:
+                self.run.log(f"found job {job.id} created by an earlier attempt; following it", source="hosted")
+                return self._adopt(job)
+        self.before_create(training_file, validation_file)
+        params = self.create_params(training_file, validation_file, marker)
+        what = "creating the fine-tuning job"
+        attempt = 0
+        while True:
+            self.run.update_status(create_attempts=int(self.status().get("create_attempts") or 0) + 1,
+                                   create_started_at=time.time())
+            try:
+                job = self.create_job(params)
+                break
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if outcome_unknown(exc):
+                    self.run.log(f"{what}: the answer was lost ({describe_transient(exc)}); checking whether the "
+                                 f"job exists before trying again", level="warning", source="hosted")
+                    found = self._call(lambda: self.find_created_job(training_file, marker),
+                                       "checking whether the job was created")
+                    if found is not None:
+                        self.run.log(f"the job was created ({found.id}); following it, not creating another",
+                                     source="hosted")
+                        job = found
+                        break
+                if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
+                    err = explain(exc, what=what, cfg=self.cfg)
+                    if err.kind == "wind_down":
+                        err.advice += local_twins(self.recipe.task)
+                    raise err from None
+                d = self.policy.delay(attempt, exc)
+                self._retry_note(what)(attempt + 1, exc, d)
+                self.sleep(d)
+                attempt += 1
+        self._adopt(job)
+
+    def _adopt(self, job: JobView) -> None:
+        self.run.update_status(job_id=job.id, job_status=job.status, base_model=job.model,
+                               **self.adopted_fields(job))
+        self.run.append_event("status", state="running", detail=job.status, job_id=job.id)
+        self.run.log(f"job {job.id} created on {self.cfg.label}: {job.model}", source="hosted")
+        if self.status().get("cancel_requested"):
+            self.cancel_job()
+
+    def adopted_fields(self, job: JobView) -> dict[str, Any]:
+        """Extra status fields recorded with the job id (hyperparameters, output model name)."""
+        return {}
+
+    def cancel_job(self) -> None:
+        job_id = self.status().get("job_id")
+        if not job_id:
+            return
+        try:
+            self._call(lambda: self.cancel_remote(job_id), "cancelling the job")
+            self.run.log(f"cancel sent for job {job_id}", source="hosted")
+        except HostedError as e:
+            self.run.log(f"cancelling job {job_id}: {e.message}", level="warning", source="hosted")
+
+    # -- following ---------------------------------------------------------------------------------------
+    def follow(self) -> str:
+        job_id = self.status()["job_id"]
+        last = self.status().get("job_status_seen")
+        cancel_sent = False
+        while True:
+            job = self._call(lambda: self.retrieve(job_id), "reading the job", follow=True)
+            self._call(lambda: self.pull_events(job_id, job), "reading the job's events", follow=True)
+            eta = job.estimated_finish
+            if eta != self.status().get("estimated_finish"):
+                self.run.update_status(estimated_finish=eta)
+            if job.status != last:
+                self.run.update_status(job_status=job.status, job_status_seen=job.status)
+                # The run stays `running` after the job succeeds: results and evaluation come next.
+                state = {"failed": "failed", "cancelled": "cancelled"}.get(job.outcome, "running")
+                extra = {"estimated_finish": eta, "eta_s": max(0, round(eta - time.time()))} if eta else {}
+                self.run.append_event("status", state=state, detail=job.status, job_id=job_id, **extra)
+                last = job.status
+            if job.outcome != "running":
+                return self.finish(job)
+            if self.status().get("cancel_requested") and not cancel_sent:
+                self.cancel_job()
+                cancel_sent = True
+            self.sleep(self.poll)
+
+    # -- the end -------------------------------------------------------------------------------------------
+    def finish(self, job: JobView) -> str:
+        if job.outcome == "succeeded":
+            self.record_success(job)
+        elif job.outcome == "failed":
+            raise self.failure(job)
+        return job.outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAI and Azure OpenAI (the openai SDK)
+
+OPENAI_OUTCOME: dict[str, Outcome] = {"succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
+
+
+def openai_job_view(job) -> JobView:
+    return JobView(id=job.id, status=job.status, outcome=OPENAI_OUTCOME.get(job.status, "running"),
+                   model=job.model, estimated_finish=getattr(job, "estimated_finish", None), raw=job)
+
+
+class OpenAIJob(HostedJob):
+    """A fine-tuning job through the openai SDK (OpenAI, or Azure OpenAI with an AzureOpenAI client)."""
+
+    def upload_file(self, key: str, path: Path, marker: str) -> str:
+        return self.client.files.create(file=(marker, path.read_bytes()), purpose="fine-tune").id
+
+    def find_upload(self, marker: str, size: int) -> str | None:
         try:
             files = self._call(lambda: self.client.files.list(purpose="fine-tune"), "listing files")
         except HostedError:
             return None
         for fo in getattr(files, "data", []) or []:
-            if getattr(fo, "filename", None) == filename and getattr(fo, "bytes", size) == size:
-                self.run.log(f"the upload's answer was lost but the file exists: {fo.id}", source="hosted")
-                return fo
+            if getattr(fo, "filename", None) == marker and getattr(fo, "bytes", size) == size:
+                return fo.id
         return None
 
-    # -- the job: created exactly once ---------------------------------------------------------------
     def create_params(self, training_file: str, validation_file: str | None, marker: str) -> dict[str, Any]:
         h = self.recipe.hosted
         params: dict[str, Any] = {"model": h.model, "training_file": training_file}
@@ -329,125 +544,41 @@ class HostedJob:
                 params["method"] = {"type": "supervised", "supervised": {"hyperparameters": hp}}
         return params
 
-    def find_created_job(self, training_file: str, marker: str):
-        """A job this run created already (its marker, or this run's own training file), or None."""
-        st = self.status()
-        since = (st.get("create_first_attempt_at") or time.time()) - 3600
+    def create_job(self, params: dict[str, Any]) -> JobView:
+        return openai_job_view(self.client.fine_tuning.jobs.create(**params))
 
-        def scan():
-            page = self.client.fine_tuning.jobs.list(limit=50)
-            for _ in range(4):  # the newest 200 jobs; anything older predates this run's first attempt
-                for job in page.data:
-                    meta = getattr(job, "metadata", None) or {}
-                    if (isinstance(meta, dict) and meta.get(MARKER_KEY) == marker) or job.training_file == training_file:
-                        return job
-                    if (job.created_at or 0) < since:
-                        return None
-                if not page.has_next_page():
+    def find_created_job(self, training_file: str, marker: str) -> JobView | None:
+        since = (self.status().get("create_first_attempt_at") or time.time()) - 3600
+        page = self.client.fine_tuning.jobs.list(limit=50)
+        for _ in range(4):  # the newest 200 jobs; anything older predates this run's first attempt
+            for job in page.data:
+                meta = getattr(job, "metadata", None) or {}
+                if (isinstance(meta, dict) and meta.get(MARKER_KEY) == marker) or job.training_file == training_file:
+                    return openai_job_view(job)
+                if (job.created_at or 0) < since:
                     return None
-                page = page.get_next_page()
-            return None
+            if not page.has_next_page():
+                return None
+            page = page.get_next_page()
+        return None
 
-        return self._call(scan, "checking whether the job was created")
+    def adopted_fields(self, job: JobView) -> dict[str, Any]:
+        return {"hyperparameters": _plain(job.raw.hyperparameters)}
 
-    def ensure_job(self, training_file: str, validation_file: str | None) -> None:
-        st = self.status()
-        marker = st.get("create_marker") or uuid.uuid4().hex
-        fields: dict[str, Any] = {"create_marker": marker}
-        if not st.get("create_first_attempt_at"):
-            fields["create_first_attempt_at"] = time.time()
-        self.run.update_status(**fields)
-        if st.get("create_attempts"):
-            # An earlier attempt (another worker, before a crash) may have created it: look before creating.
-            job = self.find_created_job(training_file, marker)
-            if job is not None:
-                self.run.log(f"found job {job.id} created by an earlier attempt; following it", source="hosted")
-                return self._adopt(job)
-        params = self.create_params(training_file, validation_file, marker)
-        what = "creating the fine-tuning job"
-        attempt = 0
-        while True:
-            self.run.update_status(create_attempts=int(self.status().get("create_attempts") or 0) + 1,
-                                   create_started_at=time.time())
-            try:
-                job = self.client.fine_tuning.jobs.create(**params)
-                break
-            except Exception as exc:  # noqa: BLE001
-                if outcome_unknown(exc):
-                    self.run.log(f"{what}: the answer was lost ({describe_transient(exc)}); checking whether the "
-                                 f"job exists before trying again", level="warning", source="hosted")
-                    found = self.find_created_job(training_file, marker)
-                    if found is not None:
-                        self.run.log(f"the job was created ({found.id}); following it, not creating another",
-                                     source="hosted")
-                        job = found
-                        break
-                if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
-                    err = explain(exc, what=what, cfg=self.cfg)
-                    if err.kind == "wind_down":
-                        err.advice += local_twins(self.recipe.task)
-                    raise err from None
-                d = self.policy.delay(attempt, exc)
-                self._retry_note(what)(attempt + 1, exc, d)
-                self.sleep(d)
-                attempt += 1
-        self._adopt(job)
+    def retrieve(self, job_id: str) -> JobView:
+        return openai_job_view(self.client.fine_tuning.jobs.retrieve(job_id))
 
-    def _adopt(self, job) -> None:
-        self.run.update_status(job_id=job.id, job_status=job.status, base_model=job.model,
-                               hyperparameters=_plain(job.hyperparameters))
-        self.run.append_event("status", state="running", detail=job.status, job_id=job.id)
-        self.run.log(f"job {job.id} created on {self.cfg.label}: {job.model}", source="hosted")
-        if self.status().get("cancel_requested"):
-            self.cancel_job()
+    def cancel_remote(self, job_id: str) -> None:
+        self.client.fine_tuning.jobs.cancel(job_id)
 
-    def cancel_job(self) -> None:
-        job_id = self.status().get("job_id")
-        if not job_id:
-            return
-        try:
-            self._call(lambda: self.client.fine_tuning.jobs.cancel(job_id), "cancelling the job")
-            self.run.log(f"cancel sent for job {job_id}", source="hosted")
-        except HostedError as e:
-            self.run.log(f"cancelling job {job_id}: {e.message}", level="warning", source="hosted")
-
-    # -- following ---------------------------------------------------------------------------------------
-    def follow(self) -> str:
-        job_id = self.status()["job_id"]
-        last = self.status().get("job_status_seen")
-        cancel_sent = False
-        while True:
-            job = self._call(lambda: self.client.fine_tuning.jobs.retrieve(job_id), "reading the job", follow=True)
-            self.pull_events(job_id, job)
-            eta = getattr(job, "estimated_finish", None)
-            if eta != self.status().get("estimated_finish"):
-                self.run.update_status(estimated_finish=eta)
-            if job.status != last:
-                self.run.update_status(job_status=job.status, job_status_seen=job.status)
-                # The run stays `running` after the job succeeds: results and evaluation come next.
-                state = {"failed": "failed", "cancelled": "cancelled"}.get(job.status, "running")
-                extra = {"estimated_finish": eta, "eta_s": max(0, round(eta - time.time()))} if eta else {}
-                self.run.append_event("status", state=state, detail=job.status, job_id=job_id, **extra)
-                last = job.status
-            if job.status in FINAL_JOB_STATUSES:
-                return self.finish(job)
-            if self.status().get("cancel_requested") and not cancel_sent:
-                self.cancel_job()
-                cancel_sent = True
-            self.sleep(self.poll)
-
-    def pull_events(self, job_id: str, job=None) -> int:
+    def pull_events(self, job_id: str, job: JobView | None = None) -> int:
         """New provider events (newest first, paginated by `after`) into events.jsonl, oldest first, once each."""
-        def fetch():
-            new = []
-            for ev in self.client.fine_tuning.jobs.list_events(job_id, limit=100):
-                if ev.id in self.seen_events:
-                    break
-                new.append(ev)
-            return new
-
-        new = self._call(fetch, "reading the job's events", follow=True)
-        eta = getattr(job, "estimated_finish", None) if job is not None else None
+        new = []
+        for ev in self.client.fine_tuning.jobs.list_events(job_id, limit=100):
+            if not self.new_event(ev.id):
+                break
+            new.append(ev)
+        eta = job.estimated_finish if job is not None else None
         for ev in reversed(new):
             data = _plain(getattr(ev, "data", None)) or {}
             at = ev.created_at
@@ -463,37 +594,33 @@ class HostedJob:
             self.seen_events.add(ev.id)
         return len(new)
 
-    # -- the end -------------------------------------------------------------------------------------------
-    def finish(self, job) -> str:
-        if job.status == "succeeded":
-            self.record_success(job)
-        elif job.status == "failed":
-            err = _plain(getattr(job, "error", None)) or {}
-            code = err.get("code") if isinstance(err, dict) else None
-            message = (err.get("message") if isinstance(err, dict) else None) or "the provider gave no reason"
-            kind = "data" if code and "file" in str(code) else "api"
-            raise HostedError(f"job {job.id} failed" + (f" ({code})" if code else "") + f": {message}", kind=kind,
-                              code=code, advice=(["check the data with `ftwizard prepare RECIPE --out DIR`"]
-                                                 if kind == "data" else []))
-        return job.status
+    def failure(self, job: JobView) -> HostedError:
+        err = _plain(getattr(job.raw, "error", None)) or {}
+        code = err.get("code") if isinstance(err, dict) else None
+        message = (err.get("message") if isinstance(err, dict) else None) or "the provider gave no reason"
+        kind = "data" if code and "file" in str(code) else "api"
+        return HostedError(f"job {job.id} failed" + (f" ({code})" if code else "") + f": {message}", kind=kind,
+                           code=code, advice=(["check the data with `ftwizard prepare RECIPE --out DIR`"]
+                                              if kind == "data" else []))
 
-    def record_success(self, job) -> None:
+    def record_success(self, job: JobView) -> None:
+        j = job.raw
         hours = None
-        if job.finished_at and job.created_at:
-            hours = (job.finished_at - job.created_at) / 3600
-        self.run.update_status(fine_tuned_model=job.fine_tuned_model, trained_tokens=job.trained_tokens,
-                               result_file_id=(job.result_files or [None])[0], job_status=job.status)
-        self.run.log(f"fine-tuned model: {job.fine_tuned_model} ({job.trained_tokens or 0:,} trained tokens)",
+        if j.finished_at and j.created_at:
+            hours = (j.finished_at - j.created_at) / 3600
+        self.run.update_status(fine_tuned_model=j.fine_tuned_model, trained_tokens=j.trained_tokens,
+                               result_file_id=(j.result_files or [None])[0], job_status=j.status)
+        self.run.log(f"fine-tuned model: {j.fine_tuned_model} ({j.trained_tokens or 0:,} trained tokens)",
                      source="hosted")
-        if job.result_files:
+        if j.result_files:
             try:
-                self.save_results(job.result_files[0])
+                self.save_results(j.result_files[0])
             except HostedError as e:
-                self.run.log(f"result file {job.result_files[0]}: {e.message}", level="warning", source="hosted")
-        cost = write_training_cost(self.run, job.model, job.trained_tokens, hours=hours, provider=self.cfg.provider)
+                self.run.log(f"result file {j.result_files[0]}: {e.message}", level="warning", source="hosted")
+        cost = write_training_cost(self.run, j.model, j.trained_tokens, hours=hours, provider=self.cfg.provider)
         if cost.get("training_usd") is not None:
             self.run.append_event("cost", usd=cost["training_usd"], kind="actual", what="training",
-                                  detail=f"{job.trained_tokens:,} trained tokens at ${cost['training_usd_per_1m']}/1M "
+                                  detail=f"{j.trained_tokens:,} trained tokens at ${cost['training_usd_per_1m']}/1M "
                                          f"({cost['price_date']})")
 
     def save_results(self, file_id: str) -> list[dict[str, Any]]:
@@ -512,14 +639,11 @@ class HostedJob:
 
 
 def local_twins(task: str) -> list[str]:
-    """Bundled local recipes for the same task: the ready-made way off a closed hosted path."""
-    try:
-        from ftwizard.bundled import bundled_recipes
+    """Bundled recipes for the same task that run today (local LoRA, Together): the ways off a closed path."""
+    from ftwizard.bundled import bundled_recipes
 
-        twins = [r for r in bundled_recipes() if r.task == task and r.backend == "local"]
-    except Exception:  # noqa: BLE001 - advice only
-        return []
-    return [f"the bundled local twin for this task: `{r.command or 'ftwizard run ' + r.path.name}`" for r in twins]
+    twins = [r for r in bundled_recipes() if r.task == task and (r.backend == "local" or "together" in r.name)]
+    return [f"a bundled recipe that runs today: `{r.command or 'ftwizard run ' + r.path.name}`" for r in twins]
 
 
 def _plain(obj: Any) -> Any:

@@ -1,8 +1,14 @@
-"""Provider clients (OpenAI, Azure OpenAI): configuration from the environment, retries, refusals, redaction.
+"""Provider clients (OpenAI, Azure OpenAI, Together AI): configuration from the environment, retries,
+refusals, redaction.
 
 Keys come only from the environment and never reach a file, a log line or an error message: every text
 that leaves this package passes through `redact`. The SDK's own retries are off (max_retries=0): a retried
-POST that creates a job could bill twice, so every retry decision is made here, knowingly.
+POST that creates a job could bill twice (the together SDK retries `fine_tuning.create` with no idempotency
+key), so every retry decision is made here, knowingly.
+
+The openai and together SDKs are generated from the same template: their errors share one hierarchy
+(`APIConnectionError`, `APITimeoutError`, `APIStatusError` and its subclasses), exported by each SDK's top
+module. `_sdk_error(exc, name)` asks the SDK that raised `exc` for its own class of that name.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
@@ -18,35 +25,21 @@ from ftwizard.errors import RunFailed, UsageError
 
 T = TypeVar("T")
 
-# Environment overrides, mostly for tests (fast polling and retries against a local fake server).
-ENV_POLL = "FTWIZARD_HOSTED_POLL_SECONDS"
-ENV_RETRY_BASE = "FTWIZARD_HOSTED_RETRY_BASE_SECONDS"
-ENV_TIMEOUT = "FTWIZARD_HOSTED_TIMEOUT_SECONDS"
-ENV_MAX_ATTEMPTS = "FTWIZARD_HOSTED_MAX_ATTEMPTS"
-
-SECRET_ENV_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN")
-_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,})\b")
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        v = float(raw)
-    except ValueError:
-        raise UsageError(f"environment variable {name}={raw!r}: a number of seconds was expected") from None
-    if v <= 0:
-        raise UsageError(f"environment variable {name} must be > 0")
-    return v
+SECRET_ENV_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN", "AZURE_MANAGEMENT_TOKEN",
+                   "TOGETHER_API_KEY", "TINKER_API_KEY")
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,}|tgp_v1_[A-Za-z0-9_\-]{8,})\b")
 
 
 def poll_seconds(recipe_value: float) -> float:
-    return _env_float(ENV_POLL, recipe_value)
+    from ftwizard import settings
+
+    return settings.hosted_poll_seconds(recipe_value)
 
 
 def request_timeout() -> float:
-    return _env_float(ENV_TIMEOUT, 120.0)
+    from ftwizard import settings
+
+    return settings.hosted_timeout_seconds()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,7 +65,7 @@ def redact(text: Any, extra: list[str] | tuple[str, ...] = ()) -> str:
 class ProviderConfig:
     """Where to reach the provider. Holds the names of the variables, and reads the key only to build a client."""
 
-    provider: str  # openai | azure
+    provider: str  # openai | azure | together
     key_var: str
     base_url: str | None = None
     organization: str | None = None
@@ -84,20 +77,41 @@ class ProviderConfig:
     def label(self) -> str:
         if self.provider == "azure":
             return f"Azure OpenAI ({self.azure_endpoint})"
+        if self.provider == "together":
+            return "Together AI" + (f" ({self.base_url})" if self.base_url else "")
         return "OpenAI" + (f" ({self.base_url})" if self.base_url else "")
 
-    def make_client(self, *, timeout: float | None = None):
-        import openai
-
+    def _key(self) -> str:
         key = os.environ.get(self.key_var, "")
         if not key:
             raise UsageError(f"{self.key_var} is not set: export it in the environment (keys are never read from files)")
+        return key
+
+    def make_client(self, *, timeout: float | None = None):
+        """The provider's own SDK client (openai.OpenAI / AzureOpenAI, together.Together), SDK retries off."""
+        key = self._key()
         t = request_timeout() if timeout is None else timeout
+        if self.provider == "together":
+            import together
+
+            return together.Together(api_key=key, base_url=self.base_url or None, timeout=t, max_retries=0)
+        import openai
+
         if self.provider == "azure":
             return openai.AzureOpenAI(api_key=key, azure_endpoint=self.azure_endpoint, api_version=self.api_version,
                                       timeout=t, max_retries=0)
         return openai.OpenAI(api_key=key, base_url=self.base_url or None, organization=self.organization,
                              project=self.project, timeout=t, max_retries=0)
+
+    def make_chat_client(self, *, timeout: float | None = None):
+        """An openai-SDK client for chat completions: Together serves OpenAI's chat API under `/v1`."""
+        if self.provider != "together":
+            return self.make_client(timeout=timeout)
+        import openai
+
+        base = (self.base_url or "https://api.together.ai").rstrip("/") + "/v1"
+        t = request_timeout() if timeout is None else timeout
+        return openai.OpenAI(api_key=self._key(), base_url=base, timeout=t, max_retries=0)
 
 
 def provider_config(provider: str, *, azure_api_version: str = "2025-04-01-preview") -> ProviderConfig:
@@ -110,8 +124,14 @@ def provider_config(provider: str, *, azure_api_version: str = "2025-04-01-previ
         return ProviderConfig(provider="azure", key_var="AZURE_OPENAI_API_KEY",
                               azure_endpoint=env["AZURE_OPENAI_ENDPOINT"],
                               api_version=env.get("OPENAI_API_VERSION") or azure_api_version)
+    if provider == "together":
+        if not env.get("TOGETHER_API_KEY"):
+            raise UsageError("TOGETHER_API_KEY is not set (hosted.provider = 'together' reads the key from the "
+                             "environment only; `pip install 'ftwizard[together]'` for the SDK)")
+        return ProviderConfig(provider="together", key_var="TOGETHER_API_KEY",
+                              base_url=env.get("TOGETHER_BASE_URL") or None)
     if provider != "openai":
-        raise UsageError(f"unknown hosted provider {provider!r}; use 'openai' or 'azure'")
+        raise UsageError(f"unknown hosted provider {provider!r}; use 'openai', 'azure' or 'together'")
     if not env.get("OPENAI_API_KEY"):
         raise UsageError("OPENAI_API_KEY is not set (the hosted backend reads the key from the environment only)")
     return ProviderConfig(provider="openai", key_var="OPENAI_API_KEY",
@@ -139,6 +159,17 @@ class HostedError(RunFailed):
         self.code = code
         text = self.message + "".join(f"\n  - {a}" for a in self.advice)
         super().__init__(text)
+
+
+def _sdk_error(exc: BaseException, name: str) -> bool:
+    """Whether `exc` is an instance of the class `name` of the SDK that raised it (openai or together)."""
+    sdk = sys.modules.get(type(exc).__module__.split(".")[0])
+    cls = getattr(sdk, name, None) if sdk is not None and sdk.__name__ in ("openai", "together") else None
+    return isinstance(cls, type) and isinstance(exc, cls)
+
+
+def status_code(exc: BaseException) -> int | None:
+    return getattr(exc, "status_code", None) if _sdk_error(exc, "APIStatusError") else None
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -169,32 +200,30 @@ NOT_RETRYABLE_429 = {"insufficient_quota", "billing_hard_limit_reached", "billin
 
 def is_transient(exc: BaseException) -> bool:
     """429 (not a quota refusal), 5xx, timeouts and dropped connections: worth another try."""
-    import openai
-
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+    if _sdk_error(exc, "APIConnectionError"):  # includes APITimeoutError
         return True
-    if isinstance(exc, openai.APIStatusError):
-        if exc.status_code == 429:
+    status = status_code(exc)
+    if status is not None:
+        if status == 429:
             return error_code(exc) not in NOT_RETRYABLE_429
-        return exc.status_code >= 500 or exc.status_code in (408, 409)
+        return status >= 500 or status in (408, 409)
     return False
 
 
 def outcome_unknown(exc: BaseException) -> bool:
     """Whether a POST that raised this may still have taken effect (the server may have acted, then failed)."""
-    import openai
-
-    if isinstance(exc, openai.APIConnectionError):
+    if _sdk_error(exc, "APIConnectionError"):
         return True
-    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+    status = status_code(exc)
+    return status is not None and status >= 500
 
 
 def wind_down_advice(cfg: ProviderConfig | None = None) -> tuple[str, list[str]]:
     from ftwizard.catalog import wind_down
 
     w = wind_down()
-    msg = ("OpenAI no longer lets this organization create fine-tuning jobs (403 training_not_available): "
-           "self-serve fine-tuning is winding down")
+    msg = ("OpenAI no longer lets this organization create fine-tuning jobs (403 on job creation, e.g. "
+           "training_not_available): self-serve fine-tuning is winding down")
     advice = [
         f"dates: organizations that never fine-tuned lost job creation on {w.get('never_fine_tuned', '2026-05-07')}; "
         f"organizations without fine-tuned-model inference in the last 60 days on {w.get('inactive_60_days', '2026-07-02')}; "
@@ -203,7 +232,9 @@ def wind_down_advice(cfg: ProviderConfig | None = None) -> tuple[str, list[str]]
         "existing fine-tuned models keep serving until their base model retires",
         "way forward 1: fine-tune on Azure OpenAI with the same recipe: --set hosted.provider=azure "
         "with AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY (and OPENAI_API_VERSION) in the environment",
-        "way forward 2: LoRA on an open model with the same data: --set backend=local "
+        "way forward 2: LoRA on an open model with Together AI, weights you can download: "
+        "`ftwizard run recipes/sql-together.toml` / `recipes/viggo-together.toml` (TOGETHER_API_KEY)",
+        "way forward 3: LoRA on an open model on your own GPU with the same data: --set backend=local "
         "(with a model.base of your choice), or bring an existing OpenAI job over with "
         "`ftwizard import-openai-job JOB_ID`, which writes the local recipe for its data",
     ]
@@ -212,8 +243,6 @@ def wind_down_advice(cfg: ProviderConfig | None = None) -> tuple[str, list[str]]
 
 def explain(exc: BaseException, *, what: str, cfg: ProviderConfig | None = None) -> HostedError:
     """A provider exception as one clear HostedError (never the key, never a traceback)."""
-    import openai
-
     if isinstance(exc, HostedError):
         return exc
     code = error_code(exc)
@@ -221,17 +250,19 @@ def explain(exc: BaseException, *, what: str, cfg: ProviderConfig | None = None)
     status = getattr(exc, "status_code", None)
     key_var = cfg.key_var if cfg else "OPENAI_API_KEY"
     where = cfg.label if cfg else "the provider"
-    if code == "training_not_available":
+    if code == "training_not_available" or (status == 403 and what.startswith("creating the fine-tuning job")
+                                            and cfg is not None and cfg.provider == "openai"):
+        # The wind-down's only public report is a plain permission-denied 403: any 403 on create is it.
         m, advice = wind_down_advice(cfg)
         return HostedError(f"{what}: {m}", kind="wind_down", advice=advice, status_code=status, code=code)
-    if isinstance(exc, openai.APITimeoutError):
+    if _sdk_error(exc, "APITimeoutError"):
         return HostedError(f"{what}: {where} did not answer in time", kind="network", status_code=None, code=None,
                            advice=["check the connection; the run can be continued with `ftwizard run --resume RUN_DIR`"])
-    if isinstance(exc, openai.APIConnectionError):
+    if _sdk_error(exc, "APIConnectionError"):
         return HostedError(f"{what}: cannot reach {where} ({msg})", kind="network",
-                           advice=["check the network and OPENAI_BASE_URL / AZURE_OPENAI_ENDPOINT; "
-                                   "continue with `ftwizard run --resume RUN_DIR`"])
-    if isinstance(exc, openai.AuthenticationError):
+                           advice=["check the network and OPENAI_BASE_URL / AZURE_OPENAI_ENDPOINT / "
+                                   "TOGETHER_BASE_URL; continue with `ftwizard run --resume RUN_DIR`"])
+    if _sdk_error(exc, "AuthenticationError"):
         return HostedError(f"{what}: {where} rejected the API key in {key_var} ({msg})", kind="auth",
                            status_code=status, code=code, advice=[f"check {key_var} (and the organization/project)"])
     if status == 429 and code in NOT_RETRYABLE_429:
@@ -252,9 +283,9 @@ def explain(exc: BaseException, *, what: str, cfg: ProviderConfig | None = None)
             status == 400 and "file" in lowered):
         return HostedError(f"{what}: the provider rejected the data file ({msg})", kind="data", status_code=status,
                            code=code, advice=["run `ftwizard prepare RECIPE --out DIR` to see the data report"])
-    if isinstance(exc, openai.PermissionDeniedError):
+    if _sdk_error(exc, "PermissionDeniedError"):
         return HostedError(f"{what}: permission denied by {where} ({msg})", kind="api", status_code=status, code=code)
-    if isinstance(exc, openai.APIStatusError):
+    if status_code(exc) is not None:
         return HostedError(f"{what}: {where} answered {status}" + (f" {code}" if code else "") + f": {msg}",
                            kind="api", status_code=status, code=code)
     return HostedError(f"{what}: {type(exc).__name__}: {redact(exc)}", kind="api")
@@ -263,13 +294,19 @@ def explain(exc: BaseException, *, what: str, cfg: ProviderConfig | None = None)
 # ---------------------------------------------------------------------------------------------
 # Retries
 
+def _settings():
+    from ftwizard import settings
+
+    return settings
+
+
 @dataclass
 class RetryPolicy:
     """Exponential backoff with full jitter; honours Retry-After (capped)."""
 
-    base_s: float = field(default_factory=lambda: _env_float(ENV_RETRY_BASE, 1.0))
+    base_s: float = field(default_factory=lambda: _settings().hosted_retry_base_seconds())
     cap_s: float = 60.0
-    max_attempts: int = field(default_factory=lambda: int(_env_float(ENV_MAX_ATTEMPTS, 8)))
+    max_attempts: int = field(default_factory=lambda: _settings().hosted_max_attempts())
     sleep: Callable[[float], None] = time.sleep
 
     def delay(self, attempt: int, exc: BaseException | None = None) -> float:

@@ -8,7 +8,8 @@
 Transient errors (429, 5xx, timeouts, dropped connections) are retried with backoff and jitter. An item that
 still fails is reported to `on_done` as a Completion with `error` set; an error that would fail every item
 (a rejected key, an unknown model, a refusal) raises `ServingError` and stops the batch.
-With Azure OpenAI, `model` is the deployment name.
+With Azure OpenAI, `model` is the deployment name; with Together AI, the job's output model name (served
+through Together's OpenAI-compatible `/v1/chat/completions`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ftwizard.backends.hosted.providers import (
     HostedError,
     ProviderConfig,
     RetryPolicy,
+    _sdk_error,
     config_for_recipe,
     explain,
     is_transient,
@@ -72,6 +74,8 @@ def serving_cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> 
         m = get_hosted_model(model)
     except UsageError:
         return None
+    if m.input_usd_per_1m is None or m.output_usd_per_1m is None:
+        return None  # served on hourly hardware (a dedicated endpoint, a deployment), not per token
     return round((prompt_tokens * m.input_usd_per_1m + completion_tokens * m.output_usd_per_1m) / 1e6, 10)
 
 
@@ -85,7 +89,7 @@ class ServingClient:
         self.config = config
         self.policy = policy or RetryPolicy()
         self.temperature = temperature
-        self._client = config.make_client(timeout=timeout)
+        self._client = config.make_chat_client(timeout=timeout)
         self.usage = Usage()
 
     def cost_usd(self, model: str) -> float | None:
@@ -93,10 +97,8 @@ class ServingClient:
         return serving_cost_usd(model, self.usage.prompt_tokens, self.usage.completion_tokens)
 
     def _fatal(self, exc: BaseException) -> bool:
-        import openai
-
-        return isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)) or (
-            isinstance(exc, openai.RateLimitError) and not is_transient(exc))
+        return any(_sdk_error(exc, n) for n in ("AuthenticationError", "PermissionDeniedError", "NotFoundError")) or (
+            _sdk_error(exc, "RateLimitError") and not is_transient(exc))
 
     def _once(self, model: str, messages: list[dict], max_tokens: int) -> Completion:
         t0 = time.perf_counter()

@@ -1,7 +1,9 @@
 """`python -m ftwizard.backends.hosted.worker RUN_DIR`: upload, create the job once, follow it, record the result.
 
 Runs in its own session (closing the terminal does not stop it) and talks to the CLI / TUI only through the
-run directory. Started again on the same directory (`ftwizard run --resume`), it re-follows the recorded job.
+run directory. Started again on the same directory (`ftwizard run --resume`), it re-follows the recorded job;
+a job that has already finished is recorded, never created or uploaded again. The provider (OpenAI, Azure,
+Together) comes from the recipe, through `ftwizard.backends.backend_for`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import socket
 import sys
 import time
 
-from ftwizard.backends.hosted.providers import HostedError, config_for_recipe, redact
+from ftwizard.backends.hosted.providers import HostedError, redact
 from ftwizard.errors import FtwizardError, UsageError
 from ftwizard.rundir import RunDirectory
 
@@ -64,15 +66,16 @@ def main(argv: list[str] | None = None) -> int:
                       pgid=os.getpgid(0), host=socket.gethostname(), error=None, worker_started_at=time.time())
     run.append_event("status", state="running", detail="worker started")
     try:
-        from ftwizard.backends.hosted.job import HostedJob
+        from ftwizard.backends import backend_for
 
-        cfg = config_for_recipe(recipe)
-        job = HostedJob(run, recipe, cfg.make_client(), cfg)
+        provider = backend_for(recipe)
+        job = provider.make_job(run, recipe)
         final = job.execute()
         if final == "cancelled":
             run.update_status(state="cancelled")
             run.append_event("status", state="cancelled", detail="cancelled")
             return 130
+        provider.after_training(run, recipe)
         evaluate(run, recipe)
         run.update_status(state="succeeded")
         run.append_event("status", state="succeeded", detail="succeeded")
