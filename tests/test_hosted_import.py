@@ -61,11 +61,13 @@ def test_import_writes_a_local_recipe_and_a_run_directory(fake, tmp_path, capfd)
     job = fake.jobs[job_id]
     assert res["fine_tuned_model"] == job["fine_tuned_model"] and res["trained_tokens"] == job["trained_tokens"]
     assert res["examples"] == {"train": 15, "validation": 5}
-    assert "multi-turn" in cap.err
+    assert "Warning" not in cap.err and "warnings.warn" not in cap.err
 
-    # The local recipe: custom task, an open model, the same data; its chat templates rebuild the messages.
+    # The local recipe: custom task, chat format (no text template), an open model, the job's own examples.
     recipe = load_recipe(recipe_path)
     assert recipe.task == "custom" and recipe.backend == "local" and recipe.data.source == "files"
+    assert recipe.data.format == "chat" and recipe.prompt.template == ""
+    assert Path(recipe.data.train).read_text().splitlines() == [json.dumps(ex) for ex in train]
     assert recipe.model.base == "Qwen/Qwen2.5-7B-Instruct"
     assert recipe.hosted.model == "gpt-4o-mini-2024-07-18" and recipe.hosted.suffix == "heads"
     assert (recipe.hosted.epochs, recipe.hosted.batch_size, recipe.hosted.lr_multiplier) == (2, 4, 1.5)
@@ -75,11 +77,8 @@ def test_import_writes_a_local_recipe_and_a_run_directory(fake, tmp_path, capfd)
     task = get_task("custom")
     templates = task.templates(recipe)
     rows = task.load_split(recipe, "train").rows
-    for row, ex in zip(rows[:14], train[:14]):
-        assert templates.messages(row) == ex["messages"]
-    assert rows[14]["assistant"] == "SELECT name FROM head LIMIT 1" and "[user]: List names." in rows[14]["user"]
-    text = templates.render_text(rows[0])
-    assert text.startswith(SYSTEM) and text.endswith("SELECT count(*) FROM head WHERE age > 0\n")
+    assert templates.is_chat and [templates.messages(r) for r in rows] == [ex["messages"] for ex in train]
+    assert task.reference(rows[14], recipe) == "SELECT name FROM head LIMIT 1"  # multi-turn kept whole
     eval_rows = task.load_split(recipe, "eval").rows
     assert [templates.messages(r) for r in eval_rows] == [ex["messages"] for ex in valid]
     assert recipe_path.read_text().startswith(f"# ftwizard run {recipe_path.resolve()}")
@@ -121,8 +120,59 @@ def test_import_without_validation_file_warns_and_job_not_found_is_clear(fake, t
     cap = capfd.readouterr()
     assert "no validation file" in cap.err and "imported" in cap.out
     recipe = load_recipe(tmp_path / "x.toml")
-    assert recipe.data.eval == recipe.data.train and recipe.hosted.validation is False
+    assert recipe.data.eval == "" and recipe.hosted.validation is False  # a held-out share of the training file
+    from ftwizard.tasks import get_task
+
+    task = get_task("custom")
+    train_rows, eval_rows = task.load_split(recipe, "train").rows, task.load_split(recipe, "eval").rows
+    assert len(train_rows) + len(eval_rows) == 15 and eval_rows and not [r for r in eval_rows if r in train_rows]
     from ftwizard.errors import RunFailed
 
     with pytest.raises(RunFailed, match="No such fine-tuning job"):
         main(["import-openai-job", "ftjob-missing", "--runs-dir", str(tmp_path / "runs")])
+
+
+def test_a_failed_import_leaves_nothing_behind(fake, tmp_path):
+    """A training file without one usable example, and a runs folder that cannot be made: nothing the import
+    wrote stays (no `-data/` folder, no recipe, no run directory)."""
+    import openai
+
+    from ftwizard.backends.hosted.importer import import_openai_job
+    from ftwizard.errors import RunFailed, UsageError
+
+    client = openai.OpenAI(api_key=DEFAULT_KEY, base_url=fake.url, max_retries=0)
+    bad = "".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(3))
+    tf = client.files.create(file=("train.jsonl", bad.encode()), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=tf.id)
+    with pytest.raises(RunFailed, match="holds no usable chat examples .*no assistant message"):
+        import_openai_job(job.id, runs_dir=tmp_path / "runs", out_recipe=tmp_path / "a.toml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+    job_id, _t, _v = _hosted_job(fake)
+    (tmp_path / "runs-file").write_text("a file, not a folder")
+    with pytest.raises((UsageError, RunFailed, OSError)):
+        import_openai_job(job_id, runs_dir=tmp_path / "runs-file", out_recipe=tmp_path / "b.toml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs-file"]
+
+
+def test_library_warnings_become_one_line_notes(fake, tmp_path):
+    import warnings
+
+    import openai
+
+    from ftwizard.backends.hosted.importer import import_openai_job
+
+    job_id, _t, _v = _hosted_job(fake)
+    client = openai.OpenAI(api_key=DEFAULT_KEY, base_url=fake.url, max_retries=0)
+    content = client.files.content
+
+    def noisy(file_id):
+        warnings.warn("Pydantic serializer warnings:\n  Expected `int` but got `str`\n  more detail", UserWarning)
+        return content(file_id)
+
+    client.files.content = noisy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning that escaped the import would fail here
+        res = import_openai_job(job_id, runs_dir=tmp_path / "runs", out_recipe=tmp_path / "r.toml", client=client)
+    notes = [w for w in res.warnings if "Pydantic serializer warnings" in w]
+    assert len(notes) == 1 and "\n" not in notes[0] and notes[0].startswith("UserWarning")

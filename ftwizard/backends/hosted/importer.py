@@ -59,7 +59,8 @@ def chat_lines(data: bytes, what: str) -> tuple[list[str], list[str]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise RunFailed(f"{what}: line {data[:e.start].count(b'\n') + 1} is not UTF-8 text (byte {e.start:,})") from None
+        line = data[:e.start].count(b"\n") + 1
+        raise RunFailed(f"{what}: line {line} is not UTF-8 text (byte {e.start:,})") from None
     lines = text.split("\n")
     kept, problems = [], []
     for no, obj, problem in iter_jsonl_objects(lines):
