@@ -21,6 +21,10 @@ SETTINGS: dict[str, str] = {
     "FTWIZARD_THEME": "a Textual theme name for the wizard",
     "FTWIZARD_FSDP": "set to 1 to shard the model with FSDP across the torchrun processes (local, CUDA)",
     "FTWIZARD_TORCHRUN_ARGS": "extra torchrun flags (rendezvous for several machines)",
+    "FTWIZARD_EVAL_ENGINE": "local evaluation's generator: auto (vLLM when installed and a GPU is present, else "
+                            "HF generate), hf or vllm",
+    "FTWIZARD_MEMORY_CAP_GIB": "local training: the most memory a run may use, in GiB (GPU: torch's per-process "
+                               "limit; CPU: checked by the memory probe before step 1)",
     "FTWIZARD_HOSTED_POLL_SECONDS": "seconds between polls of a hosted job (default: the recipe's hosted.poll_seconds)",
     "FTWIZARD_HOSTED_RETRY_BASE_SECONDS": "first back-off of a retried provider call (default 1 s)",
     "FTWIZARD_HOSTED_TIMEOUT_SECONDS": "timeout of one provider request (default 120 s)",
@@ -91,6 +95,14 @@ def theme() -> str:
 
 def fsdp() -> bool:
     return bool(_raw("FTWIZARD_FSDP"))
+
+
+def eval_engine() -> str:
+    return _raw("FTWIZARD_EVAL_ENGINE").lower() or "auto"
+
+
+def memory_cap_gib() -> float | None:
+    return env_float("FTWIZARD_MEMORY_CAP_GIB", 0.0) or None
 
 
 def torchrun_args() -> str:

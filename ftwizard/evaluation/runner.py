@@ -183,9 +183,19 @@ def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, 
     import contextlib
 
     from ftwizard.evaluation.generate import generate, one_line_done
+    from ftwizard.evaluation.vllm_generate import choose_engine
 
+    engine = choose_engine(recipe)
     ctx = contextlib.nullcontext()
-    if model is None:
+    if engine == "vllm":
+        if not baseline and not (run.adapter_dir / "adapter_config.json").exists():
+            raise RunFailed(f"{run.adapter_dir} holds no trained adapter: train the run first "
+                            "(or evaluate the base model with --baseline)")
+        if tokenizer is None:
+            from ftwizard.backends.local.modeling import load_tokenizer
+
+            tokenizer = load_tokenizer(recipe, padding_side="left")
+    elif model is None:
         adapter = None
         if not baseline:
             if not (run.adapter_dir / "adapter_config.json").exists():
@@ -218,10 +228,15 @@ def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, 
         appender.write(recs)
         advanced(len(recs))
 
+    same = dict(indices=pending, max_new_tokens=recipe.eval.max_new_tokens, stop_strings=list(task.stop_strings()),
+                stop_when=one_line_done if task.single_line_answers else None, on_batch=on_batch)
+    if engine == "vllm":
+        from ftwizard.evaluation.vllm_generate import generate_vllm
+
+        generate_vllm(recipe, None if baseline else run.adapter_dir, tokenizer, prompts, **same)
+        return
     with ctx:
-        generate(model, tokenizer, prompts, indices=pending, max_new_tokens=recipe.eval.max_new_tokens,
-                 batch_size=recipe.eval.batch_size, stop_strings=list(task.stop_strings()),
-                 stop_when=one_line_done if task.single_line_answers else None, on_batch=on_batch)
+        generate(model, tokenizer, prompts, batch_size=recipe.eval.batch_size, **same)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -337,6 +337,16 @@ class Worker:
 
             model, tok = load_for_inference(recipe, self.run.adapter_dir)
         if recipe.eval.enabled:
+            from ftwizard.evaluation.vllm_generate import choose_engine
+
+            if choose_engine(recipe) == "vllm":
+                # vLLM loads its own copy of base + adapter: give the training model's GPU memory back first.
+                import gc
+
+                trainer.model = trainer.model_wrapped = model = None
+                gc.collect()
+                torch.cuda.empty_cache()
+                self.log("evaluation generates with vLLM (base + LoRA adapter, greedy)")
             self._evaluate(model, tok)
         if recipe.train.merge:
             self._merge(model, tok, dtype)
@@ -586,9 +596,10 @@ class Worker:
         from ftwizard.evaluation.runner import evaluate_run
 
         tok.padding_side = "left"
-        model.eval()
-        if hasattr(model, "config"):
-            model.config.use_cache = True
+        if model is not None:
+            model.eval()
+            if hasattr(model, "config"):
+                model.config.use_cache = True
         try:
             evaluate_run(self.run, model=model, tokenizer=tok)
             if self.recipe.eval.baseline:
@@ -607,8 +618,9 @@ class Worker:
         training's compute dtype (bf16 stays bf16; never fp32 because the merge ran on the CPU)."""
         r = self.recipe
         self.log("merging the adapter into the base model for serving")
-        if r.model.quant != "none":
-            # Merging into 8/4-bit weights loses precision: reload the base in 16-bit on the CPU and merge there.
+        if r.model.quant != "none" or model is None:
+            # Merging into 8/4-bit weights loses precision: reload the base in 16-bit on the CPU and merge there
+            # (also when the training model was released for vLLM).
             from ftwizard.backends.local.modeling import load_for_inference
 
             model, tok = load_for_inference(merge_recipe(r, train_dtype), self.run.adapter_dir)
