@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_write_bytes, atomic_write_text
-from ftwizard.verdict import METRIC_LABELS, Verdict
+from ftwizard.verdict import Verdict
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 BACKEND_COLORS = {"hosted": "#d62728", "local": "#1f77b4"}
@@ -122,7 +122,7 @@ def plot_accuracy_cost(verdict: Verdict) -> bytes:
         if ax.get_xscale() == "linear":
             ax.set_xlim(0, max(r.training_usd for r in pts) * 1.3)
     ax.set_xlabel("training cost (USD)")
-    ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (%), 95% interval")
+    ax.set_ylabel(f"{verdict.label(metric)} (%), 95% interval")
     ax.set_title("Accuracy against training cost")
     ax.grid(alpha=0.3)
     return _png(fig)

@@ -68,7 +68,7 @@ def task_verdicts(task: str, main: list[bool]) -> dict[str, list]:
         exact = [v and i % 4 != 0 for i, v in enumerate(normalized)]
         return {"exact_match": exact, "normalized_match": normalized, "execution_match": list(main)}
     if task == "viggo":
-        return {"exact_match": list(main),
+        return {"meaning_match": list(main), "exact_match": list(main),
                 "function_match": [v or i % 5 != 0 for i, v in enumerate(main)],
                 "attribute_set_match": [v or i % 3 == 0 for i, v in enumerate(main)],
                 "slot_f1": [1.0 if v else (0.5 if i % 2 else 0.75) for i, v in enumerate(main)]}
@@ -157,7 +157,8 @@ def write_run(root: str | Path, recipe_name: str, *, name: str | None = None, ov
     if not hosted and state == "succeeded":
         atomic_write_json(run.path / "train_summary.json", {
             "gpu": gpu, "gpu_count": 1, "model": recipe.model.base, "quant": recipe.model.quant,
-            "peak_mem_gb": 41.2, "tokens_per_s": 1500.0, "train_tokens": steps * 128 * 180, "steps": steps,
+            "peak_mem_gib": 41.2, "train_tokens_per_s": 1500.0, "mfu": 0.31, "train_tokens": steps * 128 * 180,
+            "steps": steps,
             "wall_s": wall_s, "estimate": {"vram_gb": 42.0, "hours": wall_s / 3600, "tokens_per_s": 1400.0}})
 
     if write_cost and training_usd is not None:

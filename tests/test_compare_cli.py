@@ -21,10 +21,10 @@ def ftwizard(*args, cwd=None):
 def test_compare_json_and_the_report_in_the_first_run(tmp_path):
     hosted, local = seed_sql_pair(tmp_path)
     p = ftwizard("compare", hosted.path, local.path, "--requests-per-month", "1000000", "--as-of", "2023-10-01",
-                 "--json")
+                 "--margin", "5", "--json")
     assert p.returncode == 0, p.stderr
     data = json.loads(p.stdout)  # stdout is JSON only; progress went to stderr
-    assert data["recommendation"]["case"] == "local-as-good"
+    assert data["recommendation"]["case"] == "local-as-good" and data["margin"] == 0.05
     assert data["comparison"]["hosted_only_correct"] == 40 and data["comparison"]["local_only_correct"] == 28
     assert round(data["comparison"]["training_cost_ratio"], 1) == 3.6
     assert data["requests_per_month"] == 1_000_000
@@ -60,7 +60,8 @@ def test_compare_imported_job_and_local_run(tmp_path):
     runs = {r["name"]: r for r in data["runs"]}
     assert runs[hosted.name]["imported"] is True and runs[hosted.name]["backend"] == "hosted"
     assert runs[hosted.name]["availability"] == "new jobs close 2027-01-06"
-    assert data["recommendation"]["case"] == "hosted-closing"
+    assert data["recommendation"]["case"] == "hosted-better"  # 45 vs 35 of 50, 12 vs 2 discordant
+    assert "closes to new jobs on 2027-01-06" in data["recommendation"]["sentence"]
     assert data["report"] is None and not (local.path / "report.md").exists()
 
 

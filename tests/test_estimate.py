@@ -229,14 +229,18 @@ def test_calibration_from_past_runs(tmp_path, monkeypatch):
     assert plain["local"]["calibrated_from_runs"] == 0
     record = run_record_estimate(plain)
     runs = tmp_path / "runs"
-    common = dict(gpu="NVIDIA A40", gpu_count=1, quant="8bit", train_tokens=1, steps=400, wall_s=1)
-    _summary(runs, "a", model="codellama/CodeLlama-34b-hf", peak_mem_gb=record["vram_gb"] * 1.1,
-             tokens_per_s=record["tokens_per_s"] * 0.5, estimate=record, **common)
-    _summary(runs, "b", model="codellama/CodeLlama-13b-hf", peak_mem_gb=record["vram_gb"] * 1.1,
-             tokens_per_s=record["tokens_per_s"] * 0.5, estimate=record, **common)  # same family: llama2
-    _summary(runs, "other-gpu", model="codellama/CodeLlama-34b-hf", peak_mem_gb=1, tokens_per_s=1,
+    # train_summary.json as the local worker writes it: reserved GiB + CUDA context, tokens/s over training steps
+    common = dict(gpu="NVIDIA A40", gpu_count=1, device="cuda", quant="8bit", train_tokens=1, steps=400, wall_s=1)
+    _summary(runs, "a", model="codellama/CodeLlama-34b-hf", peak_mem_gib=record["vram_gb"] * 1.1,
+             train_tokens_per_s=record["tokens_per_s"] * 0.45, mfu=0.14, estimate=record, **common)
+    _summary(runs, "b", model="codellama/CodeLlama-13b-hf", peak_mem_gib=record["vram_gb"] * 1.1,
+             train_tokens_per_s=record["tokens_per_s"] * 0.55, mfu=0.17, estimate=record, **common)  # llama2 too
+    _summary(runs, "other-gpu", model="codellama/CodeLlama-34b-hf", peak_mem_gib=1, train_tokens_per_s=1,
              estimate=record, **{**common, "gpu": "NVIDIA H100 80GB HBM3"})
-    _summary(runs, "other-family", model="Qwen/Qwen2.5-7B", peak_mem_gb=1, tokens_per_s=1, estimate=record,
+    _summary(runs, "other-family", model="Qwen/Qwen2.5-7B", peak_mem_gib=1, train_tokens_per_s=1, estimate=record,
+             **common)
+    # written before like quantities were recorded (allocated GB; tokens/s including evaluation): not used
+    _summary(runs, "old-units", model="codellama/CodeLlama-34b-hf", peak_mem_gb=1, tokens_per_s=1, estimate=record,
              **common)
     (runs / "broken").mkdir()
     (runs / "broken" / "train_summary.json").write_text("{not json")
@@ -245,6 +249,11 @@ def test_calibration_from_past_runs(tmp_path, monkeypatch):
     assert loc["calibrated_from_runs"] == 2
     assert loc["vram_gb"] == pytest.approx(plain["local"]["vram_gb"] * 1.1, abs=0.15)
     assert loc["hours"] == pytest.approx(plain["local"]["hours"] * 2, rel=0.05)
+    assert loc["breakdown"]["calibration"]["mfu"] == [0.14, 0.17]
+    # the range narrows to the runs' spread (0.45x-0.55x around the 0.5x median), never below +-15%
+    lo, hi = loc["hours_range"]
+    assert lo < loc["hours"] < hi and hi / lo < plain["local"]["hours_range"][1] / plain["local"]["hours_range"][0]
+    assert loc["cost_range_usd"][0] < loc["cost_usd"] < loc["cost_range_usd"][1]
     assert any("calibrated from 2 runs" in n for n in cal["notes"])
     assert run_record_estimate(cal)["vram_gb"] == record["vram_gb"]  # records stay uncalibrated
     monkeypatch.setenv("FTWIZARD_RUNS_DIR", str(runs))

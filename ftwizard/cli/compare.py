@@ -7,8 +7,11 @@ DESCRIPTION = """\
 Line up finished runs (local and hosted, including imported OpenAI jobs): each accuracy metric with its 95%
 interval, training cost (actual, or estimated where none was recorded), wall time, serving cost per 1,000
 requests at your volume, availability of the hosted path; then the best hosted run against the best local run
-with an exact McNemar test on the shared eval examples, the cost ratios and the break-even volume - and one
-recommendation with its reasons. Writes report.md with two PNGs (in the first run's directory, or --report).
+with an exact McNemar test on the shared eval examples and its exact 95% interval, the cost ratios and the
+break-even volume - and one recommendation with its reasons. It moves you to the local model only when it is
+within --margin points of hosted on the task's deciding metric (or hosted no longer serves); otherwise it keeps
+the better model and names the next local run. Writes report.md with two PNGs (in the first run's directory,
+or --report).
 """
 
 
@@ -22,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--report", metavar="FILE", help="write the report here (default: RUN_DIR/report.md of the first run)")
     p.add_argument("--no-report", action="store_true", help="do not write report.md and its pictures")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", help="judge hosted availability as of this date (default: today)")
+    p.add_argument("--margin", type=float, metavar="POINTS",
+                   help="how many points worse on the deciding metric the local model may be and still be "
+                        "recommended, judged on the 95%% interval (default: the recipe's eval.margin, 2)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(handler=run)
 
@@ -44,7 +50,7 @@ def run(args) -> int:
     if args.report and args.no_report:
         raise UsageError("--report and --no-report contradict each other; give one")
     verdict = build_verdict(args.run_dirs, requests_per_month=args.requests_per_month,
-                            private_data=args.private_data, today=today)
+                            private_data=args.private_data, today=today, margin=args.margin)
 
     paths = None
     if not args.no_report:

@@ -29,10 +29,15 @@ def _family_key(model: str) -> str:
 def calibration(runs_dir: str | os.PathLike | None, *, gpu: str, family: str, quant: str) -> dict:
     """Correction factors from `train_summary.json` of past local runs on the same GPU, model family and quant.
 
-    mem_factor = median(measured peak / estimated VRAM); speed_factor = median(measured / estimated tokens/s).
+    Like quantities only (docs/estimates.md, "Calibration"): memory is the measured `peak_mem_gib` (torch's
+    reserved memory + the CUDA context, GiB) against the estimate's `vram_gb` (the same scope), GPU runs only
+    (a CPU run's peak is the process's RSS); speed is `train_tokens_per_s` (training steps only, no evaluation or
+    checkpoint time) against the estimate's training tokens/s. Runs written before those fields existed are not
+    used. mem_factor / speed_factor = the median ratio; `spread` = (min, max) of the speed ratios; `mfu` = the
+    runs' measured model FLOPs utilization, recorded for the record.
     """
     root = default_runs_dir(runs_dir)
-    mem, speed, used = [], [], []
+    mem, speed, mfu, used = [], [], [], []
     if root.is_dir():
         for summary_path in sorted(root.glob("*/train_summary.json")):
             try:
@@ -43,12 +48,15 @@ def calibration(runs_dir: str | os.PathLike | None, *, gpu: str, family: str, qu
                 if _family_key(str(s.get("model", ""))) != family:
                     continue
                 ok = False
-                if float(s.get("peak_mem_gb") or 0) > 0 and float(est.get("vram_gb") or 0) > 0:
-                    mem.append(float(s["peak_mem_gb"]) / float(est["vram_gb"]))
+                on_gpu = s.get("device", "cuda") == "cuda" and gpu != "cpu"
+                if on_gpu and float(s.get("peak_mem_gib") or 0) > 0 and float(est.get("vram_gb") or 0) > 0:
+                    mem.append(float(s["peak_mem_gib"]) / float(est["vram_gb"]))
                     ok = True
-                if float(s.get("tokens_per_s") or 0) > 0 and float(est.get("tokens_per_s") or 0) > 0:
-                    speed.append(float(s["tokens_per_s"]) / float(est["tokens_per_s"]))
+                if float(s.get("train_tokens_per_s") or 0) > 0 and float(est.get("tokens_per_s") or 0) > 0:
+                    speed.append(float(s["train_tokens_per_s"]) / float(est["tokens_per_s"]))
                     ok = True
+                if s.get("mfu") is not None:
+                    mfu.append(float(s["mfu"]))
                 if ok:
                     used.append(summary_path.parent.name)
             except (OSError, ValueError, TypeError, AttributeError, UsageError):
@@ -58,5 +66,6 @@ def calibration(runs_dir: str | os.PathLike | None, *, gpu: str, family: str, qu
         return min(4.0, max(0.25, statistics.median(xs))) if xs else 1.0
 
     return {"n": len(used), "runs": used, "mem_factor": round(factor(mem), 4),
-            "speed_factor": round(factor(speed), 4), "runs_dir": str(root)}
-
+            "speed_factor": round(factor(speed), 4),
+            "speed_spread": [round(min(speed), 4), round(max(speed), 4)] if speed else None,
+            "mfu": [round(x, 4) for x in mfu], "runs_dir": str(root)}

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from ftwizard.catalog import GPU, get_gpu, get_hosted_model, get_open_model, match_gpu, wind_down
 from ftwizard.errors import UsageError
-from ftwizard.estimate.base import (DEFAULT_TOKENIZER_RATIO, GIB, LOAD_GBPS, MULTI_GPU_SCALING, TOKENIZER_RATIO,
-                                    USABLE_VRAM, _positive, _quant)
+from ftwizard.estimate.base import (CALIBRATED_RANGE, DEFAULT_TOKENIZER_RATIO, GIB, LOAD_GBPS, MULTI_GPU_SCALING,
+                                    TOKENIZER_RATIO, UNCALIBRATED_RANGE, USABLE_VRAM, _positive, _quant)
 from ftwizard.estimate.calibration import calibration
 from ftwizard.estimate.memory import (efficiency, estimate_vram, eval_flops_per_token, lora_params, peak_flops,
                                       train_flops_per_token)
@@ -161,6 +161,15 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
         notes.append(f"calibrated from {cal['n']} run{'s' if cal['n'] != 1 else ''} on {g.name} "
                      f"({om.family}, quant {q}): memory x{cal['mem_factor']}, speed x{cal['speed_factor']}")
     hours = (train_s + eval_s + load_s) / 3600
+    # The time's range (docs/estimates.md): uncalibrated, the public anchors sit within UNCALIBRATED_RANGE of the
+    # formula; calibrated, the spread of this machine's measured/estimated ratios (at least CALIBRATED_RANGE).
+    if cal["n"] and cal.get("speed_spread"):
+        lo_f, hi_f = cal["speed_spread"]
+        lo_f, hi_f = min(lo_f / cal["speed_factor"], CALIBRATED_RANGE[0]), max(hi_f / cal["speed_factor"],
+                                                                               CALIBRATED_RANGE[1])
+        hours_range = (hours / hi_f, hours / lo_f)
+    else:
+        hours_range = (hours * UNCALIBRATED_RANGE[0], hours * UNCALIBRATED_RANGE[1])
 
     if g.is_cpu:
         try:
@@ -177,6 +186,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     if price["note"] and price_per_hour is None:
         notes.append(price["note"])
     cost = gpu_cost(hours, price, nproc)
+    cost_range = None if cost is None else [round(gpu_cost(h, price, nproc), 4) for h in hours_range]
 
     local = {
         "model": om.id, "model_source": om.source, "family": om.family, "params": om.params,
@@ -186,7 +196,8 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
         "train_tokens": train_tokens, "train_sequences": sequences, "steps": steps,
         "epochs_equivalent": round(sequences / n, 2),
         "tokens_per_s": round(tokens_per_s, 1), "hours": round(hours, 2),
-        "cost_usd": None if cost is None else round(cost, 2),
+        "cost_usd": None if cost is None else round(cost, 2 if cost >= 1 else 4),
+        "hours_range": [round(h, 2) for h in hours_range], "cost_range_usd": cost_range,
         "price_per_hour": price["price_per_hour"], "price_source": price["price_source"],
         "price_date": price["price_date"], "gradient_checkpointing": gc,
         "calibrated_from_runs": cal["n"],

@@ -97,3 +97,80 @@ def prf_metrics(counts: Sequence[tuple[int, int, int]], *, resamples: int = 1000
         vals = sorted(draws[k])
         out[name] = {"n": n, "value": point[k], "ci_low": min(vals[lo_i], point[k]), "ci_high": max(vals[hi_i], point[k])}
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Paired comparison of two models on the same examples (the verdict's test)
+
+def _log_binom_pmf(k: int, n: int, p: float) -> float:
+    if p <= 0.0:
+        return 0.0 if k == 0 else -math.inf
+    if p >= 1.0:
+        return 0.0 if k == n else -math.inf
+    return (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p)
+            + (n - k) * math.log1p(-p))
+
+
+def binom_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), summed in logs (exact enough for thousands of trials)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    logs = [_log_binom_pmf(i, n, p) for i in range(k + 1)]
+    top = max(logs)
+    if top == -math.inf:
+        return 0.0
+    return min(1.0, math.exp(top) * sum(math.exp(x - top) for x in logs))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: the discordant pairs (b one way, c the other) against Binomial(b+c, 1/2),
+    the smaller tail doubled."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * binom_cdf(min(b, c), n, 0.5))
+
+
+def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval for a binomial proportion: the p with P(X >= k) = alpha/2 and
+    P(X <= k) = alpha/2, found by bisection on the binomial tails."""
+    if n <= 0:
+        return (0.0, 1.0)
+
+    def bisect(tail_above_target) -> float:  # the p where a tail monotone in p crosses alpha / 2
+        lo, hi = 0.0, 1.0
+        for _ in range(80):
+            mid = (lo + hi) / 2
+            if tail_above_target(mid):
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    # lower: P(X >= k | p) = 1 - cdf(k - 1) grows with p; below the bound it is still under alpha / 2
+    lower = 0.0 if k == 0 else bisect(lambda p: 1.0 - binom_cdf(k - 1, n, p) < alpha / 2)
+    # upper: P(X <= k | p) falls with p; below the bound it is still over alpha / 2
+    upper = 1.0 if k == n else bisect(lambda p: binom_cdf(k, n, p) > alpha / 2)
+    return (lower, upper)
+
+
+def paired_difference_ci(b: int, c: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Interval for the difference of two paired proportions ((b - c) / n), exact and conditional on the
+    b + c discordant pairs: the Clopper-Pearson interval for b / (b + c), mapped to the difference as
+    (b + c) / n x (2 pi - 1).
+
+    It excludes zero exactly when `mcnemar_exact(b, c) < alpha` (both rest on the same binomial tails), so the
+    verdict never shows "not significant" beside an interval that excludes zero. Conditioning on the number
+    of discordant pairs leaves out its own sampling error (the interval is a little narrow when discordant
+    pairs are few and n is small); docs/estimates.md has the derivation.
+    """
+    if n <= 0:
+        return (-1.0, 1.0)
+    d = b + c
+    if d == 0:
+        return (0.0, 0.0)
+    lo, hi = clopper_pearson(b, d, alpha)
+    share = d / n
+    return (share * (2 * lo - 1), share * (2 * hi - 1))

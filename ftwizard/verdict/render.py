@@ -1,0 +1,234 @@
+"""The verdict for people: number formats, the runs table, the comparison lines, markdown and rich."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ftwizard.verdict.model import ALPHA
+
+if TYPE_CHECKING:
+    from ftwizard.verdict.model import Metric, Verdict
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Formats (shared by every face)
+
+def pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def points(d: float) -> str:
+    return f"{100 * d:+.1f} points"
+
+
+def usd(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return f"${v:,.0f}"
+    if abs(v) >= 0.995 or v == 0:
+        return f"${v:,.2f}"
+    if abs(v) >= 0.01:
+        return f"${v:.3f}"
+    return f"${v:.4f}" if abs(v) >= 0.0001 else "<$0.0001"
+
+
+def ratio(r: float) -> str:
+    return f"{r:.1f}x" if r < 100 else f"{r:,.0f}x"
+
+
+def p_value(p: float) -> str:
+    return f"{p:.2g}" if p >= 0.001 else "<0.001"
+
+
+def hours(h: float | None) -> str:
+    if h is None:
+        return "-"
+    return f"{h:.1f} h" if h >= 1 else f"{60 * h:.0f} min"
+
+
+def duration(s: float) -> str:
+    if s >= 3600:
+        return f"{s / 3600:.1f} h"
+    if s >= 60:
+        return f"{s / 60:.0f} min"
+    return f"{s:.0f} s"
+
+
+def volume(n: float) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.0f}k"
+    return f"{n:.0f}"
+
+
+def metric_cell(m: "Metric | None", base: "Metric | None", sep: str = " ") -> str:
+    if m is None:
+        return "-"
+    s = f"{pct(m.value)}{sep}[{100 * m.ci_low:.1f}-{100 * m.ci_high:.1f}]"
+    if base is not None:
+        s += f"{sep}(base {pct(base.value)})"
+    return s
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The runs table and the comparison
+
+def table_rows(v: "Verdict", *, sep: str = " ") -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the runs table (plain strings), shared by rich and markdown.
+
+    `sep` joins the parts of a cell (a value and its interval): "\n" stacks them in a narrow terminal.
+    """
+    header = ["run", "backend", "model"]
+    header += [v.label(m) + (" *" if m == v.metric else "") for m in v.metric_names]
+    header += ["training cost", "wall time", f"serving /1k req at {volume(v.requests_per_month)}/month",
+               "availability"]
+    out = []
+    for r in v.rows:
+        cells = [r.name, r.backend + (sep + "(imported)" if r.imported else ""), r.short_model]
+        for m in v.metric_names:
+            cells.append(metric_cell(r.metrics.get(m), r.baseline.get(m), sep=sep))
+        if r.training_usd is None:
+            cells.append("-")
+        else:
+            cell = usd(r.training_usd)
+            if r.training_kind == "estimated":
+                cell += sep + (f"(est. {usd(r.training_usd_range[0])}-{usd(r.training_usd_range[1])})"
+                               if r.training_usd_range else "(est.)")
+            cells.append(cell)
+        cells.append(duration(r.wall_s) if r.wall_s else "-")
+        cells.append(usd(r.serving_usd_per_1k) if r.serving_usd_per_1k is not None else "-")
+        cells.append(r.availability or "-")
+        out.append(cells)
+    return header, out
+
+
+def comparison_lines(v: "Verdict") -> list[str]:
+    c = v.comparison
+    if c is None:
+        return []
+    lines = []
+    label = v.label(c.metric)
+    if c.difference is not None:
+        s = (f"{label}: hosted {c.hosted_run} {pct(c.hosted_value)} vs local {c.local_run} "
+             f"{pct(c.local_value)}: difference {points(c.difference)}")
+        if c.diff_ci_low is not None:
+            s += f" (95% CI {points(c.diff_ci_low)} to {points(c.diff_ci_high)})"
+        lines.append(s)
+        if c.p_value is not None:
+            lines.append(
+                f"{c.test} on {c.n_paired} shared examples: {c.hosted_only} right only hosted, "
+                f"{c.local_only} right only local, p = {p_value(c.p_value)} -> "
+                + ("significant" if c.significant else "not significant") + f" at {ALPHA:g}")
+        if c.local_non_inferior is not None:
+            lines.append(f"local within the {100 * c.margin:g}-point margin: "
+                         + ("yes" if c.local_non_inferior else "not shown")
+                         + f" (the interval's upper end is {points(c.diff_ci_high)})")
+    if c.training_cost_ratio is not None:
+        lines.append(f"training: hosted {usd(c.hosted_training_usd)} vs local {usd(c.local_training_usd)} = "
+                     + (f"hosted {ratio(c.training_cost_ratio)} dearer" if c.training_cost_ratio >= 1
+                        else f"local {ratio(1 / c.training_cost_ratio)} dearer"))
+    if c.hosted_usd_per_1k is not None and c.local_usd_per_1k is not None:
+        lines.append(f"serving at {c.requests_per_month:,} requests/month: hosted {usd(c.hosted_monthly_usd)} vs "
+                     f"local {usd(c.local_monthly_usd)} a month = {usd(c.hosted_usd_per_1k)} vs "
+                     f"{usd(c.local_usd_per_1k)} per 1,000 requests"
+                     + (f" (local {usd(c.local_marginal_usd_per_1k)} per 1,000 more on a card already up)"
+                        if c.local_marginal_usd_per_1k is not None else ""))
+    if c.break_even_requests_per_month is not None:
+        lines.append(f"local serving is cheaper from {volume(c.break_even_requests_per_month)} requests/month")
+    elif c.hosted_usd_per_1k is not None and c.local_usd_per_1k is not None:
+        lines.append("local serving never becomes cheaper at these prices")
+    lines += c.notes
+    return lines
+
+
+def to_markdown(v: "Verdict", *, images: dict[str, str] | None = None) -> str:
+    header, rows = table_rows(v)
+    md = ["# ftwizard verdict", ""]
+    md.append(f"Task `{v.task}`, deciding metric **{v.label(v.metric)}** (marked *), 95% intervals in brackets; "
+              f"margin {100 * v.margin:g} points; {v.requests_per_month:,} requests/month; "
+              f"as of {v.today.isoformat()}.")
+    rec = v.recommendation
+    md += ["", "## Recommendation", "", f"**{rec.sentence}**", ""]
+    md += [f"- {r}" for r in rec.reasons]
+    if rec.next_runs:
+        md += ["", "Next runs:", ""]
+        md += [f"- {n.describe()}  \n  `{n.command}`" for n in rec.next_runs]
+    md += ["", "## Runs", ""]
+    md.append("| " + " | ".join(header) + " |")
+    md.append("|" + "---|" * len(header))
+    for cells in rows:
+        md.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    notes = [f"{r.name}: {n}" for r in v.rows for n in r.notes]
+    if notes:
+        md += [""] + [f"- {n}" for n in notes]
+    lines = comparison_lines(v)
+    if lines:
+        md += ["", "## Hosted vs local", ""] + [f"- {x}" for x in lines]
+        if v.comparison.serving_source:
+            md += [f"- serving estimate: {v.comparison.serving_source}"]
+    if v.hosted_availability.get("detail"):
+        md += ["", f"Hosted availability: {v.hosted_availability['detail']} "
+                   f"(source: {v.hosted_availability.get('source', 'catalog')})"]
+    for title, path in (images or {}).items():
+        md += ["", f"## {title}", "", f"![{title}]({path})"]
+    return "\n".join(md) + "\n"
+
+
+def to_rich(v: "Verdict"):
+    """A rich renderable (table, comparison, recommendation) for the CLI and the wizard's last screen."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    parts: list[Any] = [RunsTable(v)]
+    notes = [f"{r.name}: {n}" for r in v.rows for n in r.notes]
+    if notes:
+        parts.append(Text("\n".join(notes), style="dim"))
+    lines = comparison_lines(v)
+    if lines:
+        parts.append(Text("\n".join(lines)))
+    rec = v.recommendation
+    body = Text()
+    body.append(rec.sentence + "\n", style="bold")
+    for r in rec.reasons:
+        body.append(f"  - {r}\n")
+    if rec.next_runs:
+        body.append("next runs:\n", style="bold")
+        for n in rec.next_runs:
+            body.append(f"  - {n.describe()}\n    {n.command}\n")
+    body.rstrip()
+    parts.append(Panel(body, title="recommendation", title_align="left",
+                       border_style="green" if rec.choice in ("local", "hosted") else "yellow"))
+    return Group(*parts)
+
+
+class RunsTable:
+    """The runs table for a terminal: one row per run when it fits the width, else one column per run."""
+
+    def __init__(self, verdict: "Verdict"):
+        self.verdict = verdict
+
+    def __rich_console__(self, console, options):
+        from rich.markup import escape
+        from rich.table import Table
+
+        v = self.verdict
+        title = f"runs compared - task {v.task}, * = deciding metric, [95% interval]"
+        header, rows = table_rows(v, sep="\n")
+        widths = [max([len(h)] + [max(len(x) for x in r[i].split("\n")) for r in rows]) for i, h in enumerate(header)]
+        if sum(widths) + 3 * len(widths) + 1 <= options.max_width:
+            table = Table(title=title, title_justify="left")
+            for i, h in enumerate(header):
+                table.add_column(h, justify="right" if 3 <= i < len(header) - 1 else "left", no_wrap=True)
+            for cells in rows:
+                table.add_row(*[escape(c) for c in cells])
+        else:
+            table = Table(title=title, title_justify="left", show_header=False)
+            table.add_column("", style="bold", overflow="fold")
+            for _ in rows:
+                table.add_column("", overflow="fold")
+            for i, h in enumerate(header):
+                table.add_row(escape(h), *[escape(r[i]) for r in rows], end_section=(i == 0))
+        yield table

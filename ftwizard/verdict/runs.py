@@ -1,0 +1,195 @@
+"""Reading one run directory into a row of the verdict: metrics, per-example verdicts, costs, loss, GPU."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable
+
+from ftwizard.errors import UsageError
+from ftwizard.fsutil import read_json
+from ftwizard.rundir import RunDirectory
+from ftwizard.verdict.model import Metric, RunRow
+
+
+def _read_jsonl(path: Path) -> Iterable[dict]:
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return
+    with f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line being written as we read
+            if isinstance(obj, dict):
+                yield obj
+
+
+def _safe_json(path: Path, problems: list[str]) -> dict:
+    try:
+        obj = read_json(path, default={})
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        problems.append(f"{path}: not valid JSON ({e})")
+        return {}
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        problems.append(f"{path}: expected a JSON object")
+        return {}
+    return obj
+
+
+def estimate_recipe_or_none(recipe, **kw) -> dict | None:
+    """`ftwizard.estimate.estimate_recipe`, or None for a model the catalog cannot size offline."""
+    from ftwizard.estimate import estimate_recipe
+
+    try:
+        return estimate_recipe(recipe, **kw)
+    except UsageError:
+        return None
+
+
+def read_run(path: str | Path, problems: list[str]) -> RunRow | None:
+    """One run directory as a row; problems are collected (not raised) so that all are reported at once."""
+    try:
+        run = RunDirectory.open(path)
+        recipe = run.recipe()
+    except UsageError as e:
+        problems.append(str(e))
+        return None
+    status = run.status()
+    metrics = _safe_json(run.metrics_path, problems)
+    cost = _safe_json(run.cost_path, problems)
+    summary = _safe_json(run.path / "train_summary.json", problems)
+    backend = status.get("backend") or metrics.get("backend") or recipe.backend
+    hosted = backend == "hosted"
+    provider = (status.get("provider") or recipe.hosted.provider) if hosted else "local"
+    if hosted:
+        base_model = recipe.hosted.model
+        model = status.get("fine_tuned_model") or base_model
+    else:
+        base_model = recipe.model.catalog_id or recipe.model.base
+        model = summary.get("model") or recipe.model.base
+    row = RunRow(run_dir=str(run.path), name=run.name, backend=backend, model=str(model), base_model=str(base_model),
+                 provider=provider, imported=bool(status.get("imported")), state=status.get("state", "pending"),
+                 task=metrics.get("task") or recipe.task, recipe=recipe, quant=recipe.model.quant)
+
+    for key, target in (("metrics", row.metrics), ("baseline", row.baseline)):
+        block = metrics.get(key) or {}
+        if key == "baseline" and isinstance(block, dict) and "metrics" in block:
+            block = block["metrics"]  # a baseline recorded as a whole metrics object
+        for name, d in (block.items() if isinstance(block, dict) else []):
+            m = Metric.from_dict(d) if isinstance(d, dict) else None
+            if m is not None:
+                target[name] = m
+
+    # per-example verdicts (paired tests) and token counts (serving cost)
+    p_tok, c_tok = [], []
+    for obj in _read_jsonl(run.predictions_path):
+        idx = obj.get("index")
+        if isinstance(idx, int) and isinstance(obj.get("verdicts"), dict):
+            row.verdicts[idx] = obj["verdicts"]
+            row.references[idx] = obj.get("reference")
+        if isinstance(obj.get("prompt_tokens"), (int, float)):
+            p_tok.append(obj["prompt_tokens"])
+        if isinstance(obj.get("completion_tokens"), (int, float)):
+            c_tok.append(obj["completion_tokens"])
+    for obj in _read_jsonl(run.path / "predictions_baseline.jsonl"):
+        if isinstance(obj.get("index"), int) and isinstance(obj.get("verdicts"), dict):
+            row.baseline_verdicts[obj["index"]] = obj["verdicts"]
+    row.prompt_tokens = sum(p_tok) / len(p_tok) if p_tok else None
+    row.completion_tokens = sum(c_tok) / len(c_tok) if c_tok else None
+
+    _read_costs(row, recipe, cost, status, summary, hosted)
+
+    started, finished = status.get("started_at"), status.get("finished_at")
+    if isinstance(started, (int, float)) and isinstance(finished, (int, float)) and finished >= started:
+        row.wall_s = float(finished - started)
+    elif summary.get("wall_s"):
+        row.wall_s = float(summary["wall_s"])
+
+    for ev in run.iter_events(("metric",)):
+        step = ev.get("step")
+        if not isinstance(step, (int, float)):
+            continue
+        if isinstance(ev.get("max_steps"), (int, float)) and ev["max_steps"] > 0:
+            row.max_steps = int(ev["max_steps"])
+        if isinstance(ev.get("loss"), (int, float)) and math.isfinite(ev["loss"]):
+            row.loss.append((float(step), float(ev["loss"])))
+        if isinstance(ev.get("eval_loss"), (int, float)) and math.isfinite(ev["eval_loss"]):
+            row.eval_loss.append((float(step), float(ev["eval_loss"])))
+    if row.max_steps is None:
+        row.max_steps = status.get("total_steps") or summary.get("steps") or None
+
+    if row.state != "succeeded":
+        row.notes.append(f"run state: {row.state}")
+    if not row.metrics:
+        row.notes.append(f"not evaluated yet: ftwizard eval {row.run_dir}")
+    return row
+
+
+def _read_costs(row: RunRow, recipe, cost: dict, status: dict, summary: dict, hosted: bool) -> None:
+    """Training cost (actual where run, estimated where not) and the GPU and its price (ftwizard.pricing)."""
+    from ftwizard.pricing import gpu_price, hosted_training_cost
+
+    row.trained_tokens = status.get("trained_tokens") or cost.get("trained_tokens")
+    if cost.get("training_usd") is not None:
+        row.training_usd = float(cost["training_usd"])
+        row.training_kind = cost.get("training_kind") or "actual"
+        row.training_hours = cost.get("hours")
+    elif hosted and row.trained_tokens:
+        try:
+            c = hosted_training_cost(_hosted_model(row), billed_tokens=int(row.trained_tokens))
+        except UsageError:
+            c = None
+        if c is not None:
+            row.training_usd, row.training_kind = c["usd"], "actual"
+            row.notes.append(f"training cost from {c['detail']}")
+    if row.training_usd is None:
+        est = estimate_recipe_or_none(recipe)
+        side = (est or {}).get("hosted" if hosted else "local") or {}
+        if side.get("cost_usd") is not None:
+            row.training_usd = float(side["cost_usd"])
+            row.training_kind = "estimated"
+            row.training_hours = side.get("hours")
+            if side.get("cost_range_usd"):
+                row.training_usd_range = tuple(side["cost_range_usd"])
+            row.notes.append("training cost estimated (no actual cost recorded)")
+        else:
+            row.notes.append("no training cost recorded and none could be estimated")
+
+    if hosted:
+        return
+    row.gpu = cost.get("gpu") or summary.get("gpu") or (None if recipe.hardware.gpu == "auto" else recipe.hardware.gpu)
+    if cost.get("price_per_hour"):
+        row.price_per_hour = float(cost["price_per_hour"])
+        row.price_source = cost.get("price_source") or "cost.json"
+    elif row.gpu and row.gpu != "cpu":
+        try:
+            price = gpu_price(row.gpu, recipe=recipe)
+        except UsageError:  # a card the catalog does not know: serving stays blank, with a note
+            row.notes.append(f"{row.gpu} is not in the GPU catalog: its price is unknown")
+        else:
+            row.price_per_hour, row.price_source = price["price_per_hour"], price["price_source"]
+
+
+def _hosted_model(row: RunRow):
+    from ftwizard.catalog import get_hosted_model
+
+    return get_hosted_model(row.base_model, row.provider)
+
+
+def loss_still_falling(points: list[tuple[float, float]]) -> bool:
+    """True when the last tenth of the loss curve is still clearly (3%+) below the tenth before it."""
+    if len(points) < 10:
+        return False
+    k = max(2, len(points) // 10)
+    last = sum(p[1] for p in points[-k:]) / k
+    before = sum(p[1] for p in points[-2 * k:-k]) / k
+    return before > 0 and (before - last) / before > 0.03
