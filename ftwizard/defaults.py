@@ -181,3 +181,14 @@ def own_data_recipe(train_path: str | Path, *, eval_path: str | Path | None = No
         if gguf_file:
             d["model"]["gguf_file"] = gguf_file
     return d
+
+
+def preflight_warnings(recipe: "Recipe") -> list[str]:
+    """`learning_warnings` for a local recipe before launch (the training split's size read from the data;
+    the answer-cut share needs the tokenizer, so `prepare` and the worker report that one)."""
+    if recipe.backend != "local":
+        return []
+    from ftwizard.tasks import get_task
+
+    n_train = len(get_task(recipe.task).load_split(recipe, "train"))
+    return learning_warnings(recipe, n_train=n_train, world=recipe.hardware.nproc)

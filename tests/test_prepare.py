@@ -186,3 +186,70 @@ def test_prepare_json_output(tmp_path):
     assert report["splits"]["train"]["examples"] == 12
     assert report["train_eval_overlap"] == 12
     assert any("leakage" in x for x in report["problems"])
+
+
+# -- the defaults a user would choose (ftwizard.defaults), as prepare reports them ---------------------------------
+
+def _ticket_file(tmp_path, n=200):
+    import json as _json
+
+    path = tmp_path / "support_tickets.train.jsonl"
+    path.write_text("".join(_json.dumps({"messages": [{"role": "user", "content": f"ticket {i}: my parcel is late"},
+                                                      {"role": "assistant", "content": "shipping"}]}) + "\n"
+                            for i in range(n)), encoding="utf-8")
+    return path
+
+
+def test_own_data_defaults_steps_from_epochs_and_warmup_by_ratio(tmp_path):
+    from ftwizard.defaults import own_data_recipe, run_name_from_data, train_schedule
+    from ftwizard.recipe import validate_dict
+
+    data = _ticket_file(tmp_path)
+    assert run_name_from_data(data) == "support_tickets"
+    recipe = validate_dict(own_data_recipe(data))
+    assert recipe.name == "support_tickets" and recipe.data.eval == "" and recipe.train.max_steps == 0
+    report = prepare(recipe, tmp_path / "out")
+    # 180 training rows after the held-out 20; 3 epochs of 128 examples per step -> 5 steps, 1 of warm-up
+    assert (report["splits"]["train"]["examples"], report["splits"]["eval"]["examples"]) == (180, 20)
+    assert report["local"]["schedule"] == {"steps": 5, "warmup_steps": 1, "epochs": 3.556, "from_epochs": True,
+                                           "examples_per_step": 128}
+    assert report["learning_warnings"] == []
+    # warm-up is never the whole run, even when asked for
+    s = train_schedule(recipe.with_updates({"train.warmup_steps": 100}), 180)
+    assert (s.steps, s.warmup_steps) == (5, 4)
+
+
+def test_settings_that_cannot_learn_are_warned_not_refused(tmp_path):
+    from ftwizard.recipe import validate_dict
+
+    data = _ticket_file(tmp_path)
+    # 400 steps on 200 rows with as many warm-up steps, an lr far too high, a max_length that cuts answers.
+    recipe = validate_dict({"name": "t", "task": "custom", "data": {"source": "files", "train": str(data),
+                                                                   "eval": str(data)},
+                            "train": {"max_steps": 400, "warmup_steps": 400, "lr": 0.5, "max_length": 8}})
+    report = prepare(recipe, tmp_path / "out")
+    warns = report["learning_warnings"]
+    assert any("train.warmup_steps = 400 is not shorter than train.max_steps = 400" in w for w in warns)
+    assert any("train.lr = 0.5 is far outside the usual LoRA range" in w for w in warns)
+    assert any("passes over 200 examples" in w for w in warns)
+    assert any("train.max_length = 8 cuts the answer off" in w for w in warns)
+    assert all(f"settings: {w}" in report["problems"] for w in warns)
+    # through the CLI: still exit 0 (warnings, not errors)
+    toml = tmp_path / "t.toml"
+    toml.write_text(recipe.to_toml(), encoding="utf-8")
+    p = subprocess.run([sys.executable, "-m", "ftwizard", "prepare", str(toml), "--out", str(tmp_path / "o2")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "is far outside the usual LoRA range" in p.stdout
+
+
+def test_model_fit_uses_the_estimator_with_headroom():
+    from ftwizard.defaults import choose_model_for_gpu
+    from ftwizard.estimate import estimate_vram
+
+    seed = choose_model_for_gpu("A40", ["codellama/CodeLlama-34b-hf"])
+    assert seed.quant == "8bit" and seed.vram_gb <= 48 * 0.85  # unquantized 34B does not fit the A40
+    assert estimate_vram("codellama/CodeLlama-34b-hf", quant="none", micro_batch=4, rank=16,
+                         target_modules=["all-linear"])["vram_gb"] > 48
+    small = choose_model_for_gpu("L4", ["Qwen/Qwen2.5-14B", "Qwen/Qwen2.5-7B"])
+    assert small.model == "Qwen/Qwen2.5-14B" and small.quant == "4bit"
+    assert choose_model_for_gpu("L4", ["meta-llama/Llama-2-70b-hf"]) is None

@@ -100,6 +100,10 @@ def _run(args) -> int:
         recipe = recipe.with_updates({"hardware.nproc": args.nproc})
     backend = backend_for(recipe)
     backend.preflight(recipe)  # before anything exists or is contacted (a closed hosted model stops here)
+    from ftwizard.defaults import preflight_warnings
+
+    for w in preflight_warnings(recipe):  # settings that cannot learn: said before launch, never refused
+        output.warn(w)
     header = f"ftwizard run {path}" + "".join(f" --set {o}" for o in args.overrides) + "\nfully resolved by ftwizard"
     run_dir = RunDirectory.create(default_runs_dir(args.runs_dir), recipe.name, recipe.to_toml(header=header))
     args._run_dir = run_dir

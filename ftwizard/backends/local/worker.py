@@ -297,6 +297,11 @@ class Worker:
                      level="warning")
         else:
             self.log(f"truncation: none of {st.examples:,} examples exceed train.max_length = {recipe.train.max_length}")
+        from ftwizard.defaults import learning_warnings
+
+        for w in learning_warnings(recipe, n_train=len(train_ex), answer_cut_fraction=st.truncated / max(1, st.examples),
+                                   world=world_size()):
+            self.log(w, level="warning")  # settings that cannot learn: on record, never a refusal
         if self.main:
             self._write_data_files(templates, train_split.rows, eval_rows, st)
 
