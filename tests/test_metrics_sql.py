@@ -136,4 +136,4 @@ def test_every_gold_query_of_the_seed_eval_set_matches_itself():
 def test_score_pair_says_why():
     v = score_pair("SELECT nme FROM singer", "SELECT name FROM singer", CTX)
     assert v == {"exact_match": False, "normalized_match": False, "execution_match": False,
-                 "execution_detail": "pred_error"}
+                 "execution_detail": "pred_error", "execution_note": "SQLite: no such column: nme"}
