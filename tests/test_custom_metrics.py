@@ -200,15 +200,16 @@ def test_judge_priced_cached_and_compared_with_exact_match(judge_env, tmp_path):
     assert (b["calls"], b["cached"], b["unreadable"]) == (4, 0, 1)
     assert b["agreement_with_exact_match"]["value"] == 0.75  # the judge accepts "It is Paris."
     assert b["agreement_table"]["judge pass, not exact"] == 1
-    # gpt-4o-mini is in the catalog: $0.30 / 1M prompt, $1.20 / 1M completion tokens
+    # gpt-4o-mini as a base model (catalog/inference_prices.toml): $0.15 / 1M prompt, $0.60 / 1M completion
+    # tokens - not the $0.30 / $1.20 a fine-tune of it is served at
     from ftwizard.evaluation.judge import judge_messages
 
     msgs = judge_messages("Same city?", "Capital of France?", "Paris", "Paris")
     assert ex[0]["judge_tokens"] == list(_fake_tokens([m["content"] for m in msgs],
                                                       _judge_reply("", msgs)))
-    expected = sum(e["judge_tokens"][0] * 0.30 / 1e6 + e["judge_tokens"][1] * 1.20 / 1e6 for e in ex)
-    assert b["usd"] > 0 and math.isclose(b["usd"], round(expected, 6))
-    assert "OpenAI pricing page" in b["price_source"]
+    expected = sum(e["judge_tokens"][0] * 0.15 / 1e6 + e["judge_tokens"][1] * 0.60 / 1e6 for e in ex)
+    assert b["usd"] > 0 and math.isclose(b["usd"], expected)
+    assert "GPT-4o mini" in b["price_source"] and "2024-07-18" in b["price_source"]
 
     again = score_file(f, "custom", metric="judge", judge_model="gpt-4o-mini", judge_rubric="Same city?")
     assert judge_env.calls["chat"] == 4  # every answer from the disk cache
@@ -217,6 +218,15 @@ def test_judge_priced_cached_and_compared_with_exact_match(judge_env, tmp_path):
 
     score_file(f, "custom", metric="judge", judge_model="gpt-4o-mini", judge_rubric="Same country?")
     assert judge_env.calls["chat"] == 8  # another rubric is another question
+
+
+def test_a_fine_tuned_judge_is_priced_at_its_serving_rates():
+    from ftwizard.evaluation.judge import call_price
+
+    usd, source = call_price("ft:gpt-4o-mini-2024-07-18:org::j1", 1_000_000, 1_000_000)
+    assert math.isclose(usd, 0.30 + 1.20) and "fine-tuning" in source
+    assert call_price("gpt-4.1-mini", 1_000_000, 0)[0] == 0.40
+    assert call_price("ft:unknown-model:org::x", 10, 10)[0] is None
 
 
 def test_judge_model_outside_the_catalog_is_unpriced(judge_env, tmp_path):

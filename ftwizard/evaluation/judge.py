@@ -4,7 +4,8 @@ prediction against its reference under the recipe's rubric.
 Endpoint: FTWIZARD_JUDGE_BASE_URL (default: the OpenAI SDK's own OPENAI_BASE_URL, else api.openai.com); key:
 FTWIZARD_JUDGE_API_KEY, else OPENAI_API_KEY. Each answer is cached on disk (FTWIZARD_CACHE_DIR/judge/) keyed by
 (model, rubric, prompt, prediction, reference), so scoring the same file again makes no calls and costs
-nothing. Each call is priced from the hosted catalog when the judge model is in it, else reported unpriced.
+nothing. Each call is priced from the catalog (base models: catalog/inference_prices.toml; fine-tuned `ft:` models:
+their serving rates in hosted_models.toml), else reported unpriced.
 """
 
 from __future__ import annotations
@@ -58,15 +59,33 @@ def read_verdict(text: str) -> tuple[bool | None, str]:
     return None, text.strip()[:200]
 
 
+def judge_price_model(model: str):
+    """The prices a judge call is billed at, as a catalog HostedModel: a base model from
+    catalog/inference_prices.toml, a fine-tuned one (`ft:...`) at its serving rates from hosted_models.toml;
+    None when neither knows it (the call is reported unpriced)."""
+    from ftwizard.catalog import HostedModel, get_hosted_model, load_toml
+
+    for e in load_toml("inference_prices.toml").get("model", []):
+        if model == e["id"] or model in e.get("aliases", ()):
+            return HostedModel(id=e["id"], provider="openai", encoding="", training_usd_per_1m=0.0,
+                               input_usd_per_1m=float(e["input_usd_per_1m"]),
+                               output_usd_per_1m=float(e["output_usd_per_1m"]), max_tokens_per_example=0,
+                               context_window=0, price_source=e["price_source"], price_date=e["price_date"])
+    if model.startswith("ft:"):
+        try:
+            return get_hosted_model(model)
+        except UsageError:
+            return None
+    return None
+
+
 def call_price(model: str, prompt_tokens: int, completion_tokens: int) -> tuple[float | None, str]:
-    """(usd, source) of one judge call; usd None when the catalog does not know the model."""
-    from ftwizard.catalog import get_hosted_model
+    """(usd, source) of one judge call; usd None when no catalog knows the model."""
     from ftwizard.pricing import hosted_serving_cost
 
-    try:
-        m = get_hosted_model(model)
-    except UsageError:
-        return None, f"`{model}` is not in the hosted catalog: unpriced"
+    m = judge_price_model(model)
+    if m is None:
+        return None, f"`{model}` has no price in the catalog: unpriced"
     c = hosted_serving_cost(m, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, requests_per_month=1)
     return c["usd_per_request"], f"{c['price_source']} ({c['price_date']})"
 
@@ -167,7 +186,7 @@ def judge_breakdown(scored: list[dict], *, model: str, rubric: str) -> dict:
         "cached": n - len(made),
         "prompt_tokens": sum(int(s.get("judge_tokens", [0, 0])[0]) for s in made),
         "completion_tokens": sum(int(s.get("judge_tokens", [0, 0])[1]) for s in made),
-        "usd": round(sum(float(s["judge_usd"]) for s in priced), 6) if priced or not made else None,
+        "usd": round(sum(float(s["judge_usd"]) for s in priced), 10) if priced or not made else None,
         "unpriced_calls": len(made) - len(priced),
         "price_source": call_price(model, 0, 0)[1],
         "unreadable": sum(1 for s in scored if s.get("judge_unreadable")),
