@@ -211,6 +211,8 @@ class RunDirectory:
         if state not in ("failed", "cancelled"):
             return None
         why = f" ({st['error']})" if st.get("error") else ""
+        if st.get("provider") == "tinker" and state == "failed":
+            return None  # no job at Tinker: the loop runs here and continues from Tinker's last saved state
         if st.get("backend") == "hosted" or st.get("job_id") or st.get("provider"):
             return (f"{self.path} {state}{why}: a hosted job that has {state} cannot continue, and resuming would "
                     f"create and bill a new job. To train again, start a new run: `ftwizard run {recipe_file}`")

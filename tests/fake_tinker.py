@@ -109,6 +109,7 @@ class FakeTinker:
         self.signed: dict[str, bytes] = {}       # download token -> bytes
         self.faults: dict[str, list[tuple[int, float | None]]] = {}
         self.drops: dict[str, int] = {}
+        self.countdowns: dict[str, list[int]] = {}
         self.calls: dict[str, int] = {}
         self.seen_keys: set[str] = set()
         self.chat_requests: list[dict] = []
@@ -118,6 +119,11 @@ class FakeTinker:
     def fail_next(self, route: str, status: int, *, retry_after: float | None = None, times: int = 1) -> None:
         with self.lock:
             self.faults.setdefault(route, []).extend([(status, retry_after)] * times)
+
+    def fail_after(self, route: str, *, after: int, status: int) -> None:
+        """Let `after` more calls of a route through, then answer the next one with `status`."""
+        with self.lock:
+            self.countdowns[route] = [after, status]
 
     def drop_after(self, route: str, times: int = 1) -> None:
         with self.lock:
@@ -185,6 +191,12 @@ def make_handler(state: FakeTinker):
         def _fault(self, route: str) -> bool:
             with state.lock:
                 state.calls[route] = state.calls.get(route, 0) + 1
+                countdown = state.countdowns.get(route)
+                if countdown is not None:
+                    countdown[0] -= 1
+                    if countdown[0] < 0:
+                        del state.countdowns[route]
+                        state.faults.setdefault(route, []).insert(0, (countdown[1], None))
                 queue = state.faults.get(route)
                 if not queue:
                     return False

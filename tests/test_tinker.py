@@ -129,19 +129,31 @@ def test_preflight_names_the_key_variable_and_the_model(chat_model, monkeypatch)
     assert "TINKER_API_KEY is not set" in text and "Qwen/Qwen3-9000B" in text
 
 
+def _cli(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ftwizard", *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=timeout)
+
+
+def _cli_env(tmp: Path, fake) -> dict:
+    return {**os.environ, "TINKER_API_KEY": KEY, "TINKER_BASE_URL": fake.base_url, "TINKER_TELEMETRY": "0",
+            "FTWIZARD_RUNS_DIR": str(tmp / "runs")}
+
+
 def test_whole_run_succeeds_with_adapter_metrics_and_cost(env, chat_model):
+    """`ftwizard run recipes/viggo-tinker.toml --set ...` through a 429 (Retry-After), a 503 and an optim_step
+    whose answer is lost: every step is applied once, and the run ends with adapter, metrics and cost."""
     adapter = tiny_peft_adapter(chat_model, rank=8)
     with FakeTinkerServer(KEY, adapter_files=adapter, answers=_answers()) as fake:
-        os.environ["TINKER_BASE_URL"] = fake.base_url
-        try:
-            fake.fail_next("forward_backward", 429, retry_after=0.05)
-            fake.fail_next("optim_step", 503)
-            fake.drop_after("optim_step")  # acted on, answer lost: the SDK asks again with the same seq_id
-            run, _ = _start(env, chat_model)
-            status = _wait(run, _ended)
-        finally:
-            del os.environ["TINKER_BASE_URL"]
-        assert status["state"] == "succeeded", (run.path / "worker.log").read_text()
+        fake.fail_next("forward_backward", 429, retry_after=0.05)
+        fake.fail_next("optim_step", 503)
+        fake.drop_after("optim_step")  # acted on, answer lost: the SDK asks again with the same seq_id
+        p = _cli("run", str(RECIPE), *[f"--set={o}" for o in _overrides(chat_model)], "--json",
+                 env=_cli_env(env, fake))
+        assert p.returncode == 0, p.stderr
+        out = json.loads(p.stdout)
+        run = RunDirectory(out["run_dir"])
+        status = run.status()
+        assert status["state"] == out["state"] == "succeeded", (run.path / "worker.log").read_text()
         assert fake.total_optim_steps() == 12  # every step once, despite the 429, the 503 and the lost answer
         assert fake.seen_keys == {KEY}
     metrics = [e for e in run.events(("metric",))]
@@ -149,27 +161,46 @@ def test_whole_run_succeeds_with_adapter_metrics_and_cost(env, chat_model):
     assert metrics[-1]["loss"] < metrics[0]["loss"]
     trained = sum(e["tokens"] for e in metrics)
     assert status["trained_tokens"] == trained and trained > 0
-    cost = json.loads(run.cost_path.read_text())
+    cost = out["cost"]
     assert cost["training_kind"] == "actual" and cost["trained_tokens"] == trained
-    assert cost["training_usd"] == pytest.approx(trained * 0.44 / 1e6, rel=1e-6)
+    assert cost["training_usd"] == pytest.approx(trained * 0.44 / 1e6, rel=1e-4)
+    assert cost["price_date"] == "2026-10"
     assert status["fine_tuned_model"].startswith("tinker://") and "/sampler_weights/" in status["fine_tuned_model"]
     assert status["tinker_state_step"] == 12
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load, load_file
 
     assert json.loads((run.adapter_dir / "adapter_config.json").read_text())["peft_type"] == "LORA"
-    assert set(load_file(str(run.adapter_dir / "adapter_model.safetensors"))) == {
-        k for k in load_file_bytes(adapter["adapter_model.safetensors"])}
-    m = json.loads(run.metrics_path.read_text())
-    assert m["n"] == 6 and m["metrics"] and m["model"] == status["fine_tuned_model"]
+    assert set(load_file(str(run.adapter_dir / "adapter_model.safetensors"))) == set(
+        load(adapter["adapter_model.safetensors"]))
+    m = out["metrics"]
+    assert m["n"] == 6 and m["model"] == status["fine_tuned_model"]
     assert m["metrics"]["meaning_match"]["value"] == 0.5  # the fake answers 3 of the 6 right
     assert {r["model"] for r in fake.chat_requests} == {status["fine_tuned_model"]}
-    _assert_no_key(run)
+    _assert_no_key(run, p.stdout, p.stderr)
 
 
-def load_file_bytes(data: bytes) -> dict:
-    from safetensors.numpy import load
-
-    return load(data)
+def test_a_failed_worker_resumes_from_the_saved_state_through_the_cli(env, chat_model):
+    """A request Tinker refuses (400) stops the worker; `ftwizard run --resume` continues from the last state
+    saved at Tinker (found by listing the run's checkpoints), never from scratch, never with a second plan."""
+    with FakeTinkerServer(KEY, adapter_files=tiny_peft_adapter(chat_model, rank=8)) as fake:
+        cli_env = _cli_env(env, fake)
+        fake.fail_after("optim_step", after=5, status=400)  # step 6 refused; a 400 is not retried by the SDK
+        p = _cli("run", str(RECIPE), *[f"--set={o}" for o in _overrides(chat_model, **{"eval.enabled": False})],
+                 "--json", env=cli_env)
+        out = json.loads(p.stdout)
+        run = RunDirectory(out["run_dir"])
+        failed = run.status()
+        assert p.returncode == 1 and failed["state"] == "failed", (run.path / "worker.log").read_text()
+        assert "400" in failed["error"] and "--resume" in p.stderr + json.dumps(run.events(("error",)))
+        assert (failed["step"], failed["tinker_state_step"]) == (5, 4)
+        p = _cli("run", "--resume", str(run.path), "--json", env=cli_env)
+        assert p.returncode == 0, p.stderr + (run.path / "worker.log").read_text()
+        status = run.status()
+        assert status["state"] == "succeeded" and status["step"] == 12
+        resumed = fake.models[status["tinker_training_runs"][-1]]
+        assert resumed.optim_steps == 12 - 4 and resumed.t == 12
+        assert fake.total_optim_steps() == 5 + 8  # steps 1-5, then 5-12 again from the state saved at 4
+    _assert_no_key(run, p.stdout, p.stderr)
 
 
 def test_kill_mid_run_then_resume_continues_from_the_saved_state(env, chat_model):

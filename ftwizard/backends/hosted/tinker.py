@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,15 +253,25 @@ class TinkerProvider(HostedProvider):
         if state == "cancelled":
             raise UsageError(f"{run.path} was cancelled; start a new run to train again")
         if self.is_alive(run):
-            return  # its worker is still at work: follow it
+            if state not in FINAL_STATES:
+                return  # its worker is still at work: follow it
+            # A worker that has just recorded its failure may still be exiting: let it go before starting anew.
+            deadline = time.time() + 15
+            while self.is_alive(run) and time.time() < deadline:
+                time.sleep(0.1)
+            if self.is_alive(run):
+                raise UsageError(f"the previous worker of {run.path} (pid {status.get('pid')}) is still exiting; "
+                                 "try again in a moment")
         missing = sdk_missing()
         if missing:
             raise UsageError(missing)
         if not os.environ.get(KEY_ENV):
             raise UsageError(f"{KEY_ENV} is not set: export your Tinker API key to resume this run")
-        if status.get("tinker_state_path"):
-            run.log(f"resuming from Tinker's saved state {status['tinker_state_path']} "
-                    f"(step {status.get('tinker_state_step')})", source=PROVIDER)
+        where = (f"Tinker's saved state at step {status.get('tinker_state_step')}" if status.get("tinker_state_path")
+                 else "the start (no state saved yet)")
+        # Running from here on, so that a face following the run does not read the old `failed` as its end.
+        run.update_status(state="running", error=None, error_kind=None)
+        run.append_event("status", state="running", detail=f"resuming from {where}")
         self._start_worker(run)
 
     def cancel(self, run: RunDirectory) -> None:
@@ -274,6 +285,10 @@ class TinkerProvider(HostedProvider):
         if run.status().get("state") not in FINAL_STATES:
             run.update_status(state="cancelled")
             run.append_event("status", state="cancelled", detail="cancelled (no worker was running)")
+
+    def follow_options(self, run: RunDirectory) -> dict:
+        return {"resume_hint": f"after a stop, `ftwizard run --resume {run.path}` continues from Tinker's "
+                               "last saved state"}
 
     def is_alive(self, run: RunDirectory) -> bool:
         pid = run.status().get("pid")

@@ -198,14 +198,17 @@ class TinkerLoop:
                                            "max_length": plan.max_length, "save_every": plan.save_every})
         service = tinker.ServiceClient(user_metadata=dict(self.meta), display_name=f"ftwizard {run.name}")
         rest = tinker.RestClient()
+        outcome = "errored"
         try:
             if not status.get("training_done"):
                 self._train(service, rest, status)
                 if _stop["requested"]:
+                    outcome = "interrupted"
                     return "cancelled" if run.status().get("cancel_requested") else "stopped"
             self._finish(service, rest)
+            outcome = "success"
         finally:
-            service.close("success").result()
+            service.close(outcome).result()
         return "succeeded"
 
     def _check_supported(self, rest) -> None:
