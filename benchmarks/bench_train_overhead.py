@@ -122,13 +122,28 @@ def main() -> None:
         assert n == a.steps, n  # it really reported every step
         return dt
 
+    def probe() -> float:
+        """The memory probe before step 1 (longest batch forward/backward + one eval-sized forward), in seconds."""
+        from ftwizard.backends.local.probe import run_probe
+
+        run = RunDirectory.create(tmp / "runs", "probe", text)
+        w = Worker(run.path)
+        model, tok = load_for_training(w.recipe)
+        ex, st = data(w.recipe, tok)
+        tr, _cb = w._trainer(model, tok, ex, [], st)
+        prompts = [e["input_ids"][:32] for e in ex[:64]]
+        return run_probe(tr, tr.data_collator, ex, device="cpu", context_gib=0.0, eval_prompts_ids=prompts,
+                         eval_batch_size=16, max_new_tokens=64, pad_token_id=tok.pad_token_id).seconds
+
     plain(), ours()  # warm-up: first-call costs (imports, allocator) out of the figures
     res_a, res_b = [], []
     for _ in range(a.rounds):
         res_a.append(plain())
         res_b.append(ours())
     ma, mb = statistics.median(res_a), statistics.median(res_b)
+    probe_s = statistics.median(probe() for _ in range(3))
     out = {"steps": a.steps, "rounds": a.rounds, "plain_ms_per_step": round(ma * 1e3, 2),
+           "probe_ms": round(probe_s * 1e3, 2), "probe_in_steps": round(probe_s / mb, 2),
            "ftwizard_ms_per_step": round(mb * 1e3, 2), "overhead_pct": round((mb / ma - 1) * 100, 2),
            "plain_all_ms": [round(x * 1e3, 2) for x in res_a], "ftwizard_all_ms": [round(x * 1e3, 2) for x in res_b],
            "cpu_count": os.cpu_count(), "load_avg": os.getloadavg()[0]}
@@ -138,6 +153,7 @@ def main() -> None:
         print(f"plain Trainer : {out['plain_ms_per_step']:.2f} ms/step  {out['plain_all_ms']}")
         print(f"ftwizard      : {out['ftwizard_ms_per_step']:.2f} ms/step  {out['ftwizard_all_ms']}")
         print(f"overhead      : {out['overhead_pct']:+.2f}%  (target <= 5%; load average {out['load_avg']:.1f})")
+        print(f"memory probe  : {out['probe_ms']:.1f} ms once before step 1 (= {out['probe_in_steps']:.1f} steps)")
 
 
 if __name__ == "__main__":
