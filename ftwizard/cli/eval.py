@@ -13,6 +13,11 @@ and metrics.json in the run directory. Resumable: run it again after an interrup
 stopped; hosted answers already paid for are never requested twice.
 --baseline evaluates the base model without fine-tuning (hosted: after showing what it will cost), so the gain
 of fine-tuning is on the record.
+--local, on a hosted run whose adapter was downloaded (Together, Tinker), evaluates those same weights on this
+machine (model.base + adapter/, GPU or CPU) into predictions_local.jsonl and metrics.json's `local` section,
+beside the hosted evaluation: the same weights served hosted and at home.
+--deployment NAME (Azure OpenAI) records the deployment that serves the fine-tuned model, then evaluates
+through it.
 """
 
 
@@ -20,6 +25,10 @@ def register(sub) -> None:
     p = sub.add_parser("eval", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--baseline", action="store_true", help="evaluate the base model without fine-tuning")
+    p.add_argument("--local", action="store_true",
+                   help="hosted run with a downloaded adapter: evaluate it on this machine (model.base + adapter/)")
+    p.add_argument("--deployment", metavar="NAME", default=None,
+                   help="Azure OpenAI: the deployment serving the fine-tuned model (recorded, then used)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="evaluate the first N eval examples (default: the recipe's eval.limit)")
     p.add_argument("--yes", action="store_true", help="accept the estimated cost of a hosted baseline without asking")
@@ -40,6 +49,10 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be a whole number >= 1 (got {args.limit})")
     run_dir = RunDirectory.open(args.run_dir)
+    if args.deployment:
+        if run_dir.recipe().hosted.provider != "azure" or run_dir.recipe().backend != "hosted":
+            raise UsageError("--deployment names an Azure OpenAI deployment; this run is not an Azure run")
+        run_dir.update_status(serving_model=args.deployment, deployment=args.deployment)
 
     def confirm(est: dict) -> bool:
         output.info(f"baseline evaluation of {est['model']}: {est['examples']} requests, about "
@@ -55,7 +68,7 @@ def run(args) -> int:
     tail = EventTail(run_dir, offset=run_dir.events_path.stat().st_size if run_dir.events_path.exists() else 0)
     progress = _Progress(tail)
     section = evaluate_run(run_dir, baseline=args.baseline, limit=args.limit, confirm_cost=confirm,
-                           on_progress=progress.poll)
+                           on_progress=progress.poll, local=args.local)
     progress.close()
     if args.json:
         output.print_json(section)

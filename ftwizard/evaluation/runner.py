@@ -21,7 +21,11 @@ from ftwizard.fsutil import atomic_write_json, read_json
 from ftwizard.rundir import RunDirectory, iso
 
 
-def predictions_path(run: RunDirectory, baseline: bool) -> Path:
+def predictions_path(run: RunDirectory, baseline: bool, local: bool = False) -> Path:
+    """predictions.jsonl (the run's model), predictions_baseline.jsonl, or predictions_local.jsonl (a hosted
+    run's downloaded adapter, evaluated on this machine)."""
+    if local:
+        return run.path / "predictions_local.jsonl"
     return run.path / ("predictions_baseline.jsonl" if baseline else "predictions.jsonl")
 
 
@@ -80,14 +84,16 @@ def _record(task, task_name: str, index: int, row: dict, prompt: str, raw: str, 
 
 def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, tokenizer=None, limit: int | None = None,
                  client=None, confirm_cost: Callable[[dict], bool] | None = None,
-                 on_progress: Callable[[], None] | None = None) -> dict:
+                 on_progress: Callable[[], None] | None = None, local: bool = False) -> dict:
     """Evaluate the run's model (or, with `baseline`, its base model) on the eval split; returns metrics.json's
     section for it: {task, n, metrics, model, backend, which, evaluated_at}.
 
     `model`/`tokenizer`: an already loaded local model (the training worker passes its own). `client`: a hosted
     serving client (default: `ServingClient(recipe)`). `confirm_cost(estimate)`: asked before a hosted baseline
     spends money; returning False stops with RunFailed and nothing spent. `on_progress()`: called after each
-    batch or answer (the CLI shows the new `eval` events).
+    batch or answer (the CLI shows the new `eval` events). `local` (a hosted run whose adapter came home): the
+    downloaded adapter on `model.base`, evaluated on this machine; its section goes under metrics.json's `local`
+    key, beside the hosted evaluation of the same weights.
     """
     from ftwizard.tasks import get_task
 
@@ -99,8 +105,11 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
     if n_limit:
         rows = rows[:n_limit]
     task.use_references([task.reference(r, recipe) for r in rows])
-    which = "baseline" if baseline else "finetuned"
-    path = predictions_path(run, baseline)
+    local_weights = local and recipe.backend == "hosted"
+    if local_weights and baseline:
+        raise UsageError("--local evaluates the downloaded adapter; for the base model use --baseline alone")
+    which = "baseline" if baseline else ("local" if local_weights else "finetuned")
+    path = predictions_path(run, baseline, local_weights)
     done = {i: r for i, r in read_predictions(path).items() if i < len(rows)}
     total = len(rows)
     pending = [i for i in range(total) if i not in done]
@@ -124,7 +133,7 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
             if on_progress is not None:
                 on_progress()
 
-    if recipe.backend == "hosted":
+    if recipe.backend == "hosted" and not local_weights:
         model_name = _hosted_model_name(run, recipe, baseline)
         if pending:
             _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, baseline=baseline,
@@ -151,19 +160,26 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
     metrics = task.aggregate(scored)
     section = {"task": recipe.task, "n": total, "metrics": metrics, "primary_metric": task.primary_metric(),
                "model": model_name, "backend": recipe.backend, "which": which, "evaluated_at": iso(),
-               "predictions": path.name}
+               "predictions": path.name,
+               "served": "hosted" if (recipe.backend == "hosted" and not local_weights) else "local"}
+    if local_weights:
+        st = run.status()
+        section.update(provider=recipe.hosted.provider, job_id=st.get("job_id"),
+                       hosted_model=st.get("fine_tuned_model"), adapter=str(run.adapter_dir))
     breakdown = task.breakdown(scored)
     if breakdown is not None:
         section["breakdown"] = breakdown
     current = read_json(run.metrics_path, default={}) or {}
-    if baseline:
+    if local_weights:
+        current.setdefault("task", recipe.task)
+        current["local"] = section
+    elif baseline:
         current.setdefault("task", recipe.task)
         current["baseline"] = section
     else:
-        keep = current.get("baseline")
+        keep = {k: current[k] for k in ("baseline", "local") if k in current}
         current = dict(section)
-        if keep is not None:
-            current["baseline"] = keep
+        current.update(keep)
     atomic_write_json(run.metrics_path, current)
     run.append_event("eval", phase="done", which=which, done=total, total=total,
                      **{name: round(m["value"], 6) for name, m in metrics.items()})
@@ -243,28 +259,37 @@ def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, 
 # Hosted models
 
 def _hosted_model_name(run, recipe, baseline: bool) -> str:
+    """The `model` a chat request names: the base model, or the fine-tune - with Azure OpenAI, the deployment
+    that serves it (`serving_model`, recorded after training or by `ftwizard eval --deployment`)."""
     if baseline:
         return recipe.hosted.model
-    name = run.status().get("fine_tuned_model")
+    st = run.status()
+    if recipe.hosted.provider == "azure":
+        if not st.get("serving_model"):
+            raise UsageError(f"{run.path}: Azure serves the fine-tuned model only through a deployment and none is "
+                             f"recorded: deploy {st.get('fine_tuned_model') or 'it'} and run "
+                             f"`ftwizard eval {run.path} --deployment NAME`")
+        return st["serving_model"]
+    name = st.get("fine_tuned_model")
     if not name:
         raise RunFailed(f"{run.path}: status.json names no fine_tuned_model yet (the hosted job has not "
                         "succeeded); evaluate the base model with --baseline, or wait for the job")
     return name
 
 
-def _prices(model_name: str):
+def _prices(model_name: str, provider: str | None = None):
     from ftwizard.catalog import get_hosted_model
 
     try:
-        m = get_hosted_model(model_name)
+        m = get_hosted_model(model_name, provider)
     except UsageError:
         return None
     return m
 
 
 def _usd(price, prompt_tokens: int, completion_tokens: int) -> float:
-    if price is None:
-        return 0.0
+    if price is None or price.input_usd_per_1m is None or price.output_usd_per_1m is None:
+        return 0.0  # unknown, or served on hourly hardware (a dedicated endpoint, a deployment)
     return prompt_tokens * price.input_usd_per_1m / 1e6 + completion_tokens * price.output_usd_per_1m / 1e6
 
 
@@ -275,7 +300,7 @@ def estimate_hosted_cost(recipe, model_name: str, messages: list[list[dict]], re
     counter = TokenCounter(encoding_name_for_model(model_name))
     prompt_tokens = sum(counter.count_messages(m) for m in messages)
     completion_tokens = sum(counter.count(r) + 1 for r in references)
-    price = _prices(model_name)
+    price = _prices(model_name, recipe.hosted.provider)
     return {"model": model_name, "examples": len(messages), "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens, "usd": round(_usd(price, prompt_tokens, completion_tokens), 6),
             "price_source": getattr(price, "price_source", "unknown model: not priced"),
@@ -297,7 +322,9 @@ def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, 
         from ftwizard.backends.hosted.serving import ServingClient
 
         client = ServingClient(recipe)
-    price = _prices(model_name)
+    # Priced as the fine-tune it serves (an Azure deployment name is not a model), at its provider's prices.
+    price = _prices(model_name if baseline else (run.status().get("fine_tuned_model") or model_name),
+                    recipe.hosted.provider)
     appender = _Appender(path)
     failures: list[str] = []
 

@@ -1,0 +1,331 @@
+"""Together AI fine-tuning (the `together` SDK, `pip install 'ftwizard[together]'`): LoRA on open models, the
+adapter downloaded into the run's adapter/ so the same weights can be evaluated and served at home.
+
+The SDK's routes (together 3.1.1, read from its source): upload is POST /v1/files (302 to a signed URL, with
+the file id) -> PUT the bytes -> POST /v1/files/{id}/preprocess, and a file already uploaded (same SHA-256)
+answers 409 with its id - so repeating an upload never makes a second file. Then POST
+/v1/fine-tunes/estimate-price (recorded beside our own estimate), POST /v1/fine-tunes (create: the SDK would
+retry it with no idempotency key, so our client has SDK retries off and a lost create is looked for by its
+suffix in GET /v1/fine-tunes before any retry), GET /v1/fine-tunes/{id}, .../events (the whole list, no
+pages; a failed job's reason is its `job_error` event), .../metrics (loss by step), POST .../cancel,
+GET /v1/finetune/download?ft_id=&checkpoint=adapter (a zstd-compressed tar). `total_price` is in nano-dollars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tarfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ftwizard.backends.base import ProviderCapabilities
+from ftwizard.backends.hosted import JobProvider
+from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, write_training_cost
+from ftwizard.backends.hosted.providers import HostedError, redact
+from ftwizard.fsutil import atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from ftwizard.recipe import Recipe
+    from ftwizard.rundir import RunDirectory
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+OUTCOME: dict[str, Outcome] = {"completed": "succeeded", "error": "failed", "user_error": "failed",
+                               "cancelled": "cancelled"}
+SUFFIX_MAX = 40
+
+
+def _unix(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def together_job_view(job) -> JobView:
+    status = str(getattr(job, "status", "") or "pending")
+    eta = None
+    progress = getattr(job, "progress", None)
+    if progress is not None and getattr(progress, "estimate_available", False):
+        eta = time.time() + float(progress.seconds_remaining or 0)
+    return JobView(id=job.id, status=status, outcome=OUTCOME.get(status, "running"), model=getattr(job, "model", None),
+                   estimated_finish=eta, raw=job)
+
+
+def output_name(job) -> str | None:
+    """The fine-tuned model's name: `output_name` on create's answer, `x_model_output_name` on retrieve/list."""
+    return getattr(job, "output_name", None) or getattr(job, "x_model_output_name", None)
+
+
+def job_suffix(recipe_suffix: str, marker: str) -> str:
+    """The suffix this run's job carries: the recipe's, plus the run's marker (how a lost create is found)."""
+    tag = f"ftw{marker[:10]}"
+    return (f"{recipe_suffix[:SUFFIX_MAX - len(tag) - 1]}-{tag}" if recipe_suffix else tag)
+
+
+def extract_adapter(archive: Path, dest: Path) -> list[str]:
+    """Unpack a downloaded adapter (zstd-compressed tar) into `dest`, refusing anything that would land outside
+    it (absolute paths, `..`, links, devices); the folder holding adapter_config.json becomes `dest`."""
+    import zstandard
+
+    with open(archive, "rb") as f:
+        head = f.read(4)
+    if head != ZSTD_MAGIC:
+        raise HostedError(f"the adapter download is not a zstd archive (it starts {head.hex(' ')}, expected "
+                          "28 b5 2f fd)", kind="api")
+    staging = dest.parent / f".{dest.name}.download-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        with open(archive, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as reader:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                for member in tar:
+                    name = Path(member.name)
+                    if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+                        raise HostedError(f"the adapter archive holds an unsafe entry {member.name!r} "
+                                          "(outside the folder, or a link/device): nothing was extracted",
+                                          kind="api")
+                    tar.extract(member, staging, filter="data")
+        configs = sorted(staging.rglob("adapter_config.json"), key=lambda p: len(p.parts))
+        if not configs:
+            raise HostedError("the adapter archive has no adapter_config.json (not a PEFT adapter)", kind="api")
+        root = configs[0].parent
+        if dest.exists():
+            shutil.rmtree(dest)
+        root.rename(dest)
+        return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class TogetherJob(HostedJob):
+    """A Together AI LoRA fine-tuning job through the `together` SDK."""
+
+    limits = None
+
+    # -- files ----------------------------------------------------------------------------------
+    def upload_file(self, key: str, path: Path, marker: str) -> str:
+        # Same bytes, same SHA-256: a repeated upload is answered with the existing file (409 -> its id).
+        return self.client.files.upload(file=path, purpose="fine-tune", check=True).id
+
+    # -- the create ----------------------------------------------------------------------------------
+    def suffix(self, marker: str) -> str:
+        return job_suffix(self.recipe.hosted.suffix, marker)
+
+    def before_create(self, training_file: str, validation_file: str | None) -> None:
+        """Together's own price for the job, recorded beside ours, before anything is billed."""
+        h = self.recipe.hosted
+        epochs = int(self.status().get("estimated_epochs") or (h.epochs if h.epochs != "auto" else 1))
+        self.limits = self._call(lambda: self.client.fine_tuning.model_limits(model_name=h.model),
+                                 "reading the model's limits")
+        kwargs: dict[str, Any] = {"training_file": training_file, "model": h.model, "n_epochs": epochs,
+                                  "n_evals": h.n_evals, "training_method": {"method": "sft"},
+                                  "training_type": {"type": "Lora"}}
+        if validation_file:
+            kwargs["validation_file"] = validation_file
+        est = self._call(lambda: self.client.fine_tuning.estimate_price(**kwargs), "asking Together for a price")
+        cost = read_json(self.run.cost_path, default={}) or {}
+        if getattr(est, "estimation_available", False):
+            price = getattr(est, "estimated_total_price", None)
+            cost.update(provider_estimate_usd=price, provider_estimate_train_tokens=est.estimated_train_token_count,
+                        provider_estimate_eval_tokens=est.estimated_eval_token_count,
+                        provider_estimate_allowed=est.allowed_to_proceed)
+            atomic_write_json(self.run.cost_path, cost)
+            self.run.append_event("cost", usd=price, kind="estimated", what="training", source="provider",
+                                  detail=f"Together's estimate_price: {est.estimated_train_token_count:,.0f} training "
+                                         f"tokens (ours: ${cost.get('estimated_training_usd')})")
+            if est.allowed_to_proceed is False:
+                raise HostedError(f"Together estimates this job at ${price:,.2f}, above the account's limit "
+                                  f"(${est.user_limit}): no job was created", kind="quota",
+                                  advice=["add credit on api.together.ai (Settings -> Billing), or train fewer "
+                                          "epochs / examples"])
+        else:
+            cost.update(provider_estimate_usd=None, provider_estimate_unavailable=est.unavailable_reason)
+            atomic_write_json(self.run.cost_path, cost)
+            self.run.log(f"Together gave no price estimate ({est.unavailable_reason})", level="warning",
+                         source="hosted")
+
+    def create_params(self, training_file: str, validation_file: str | None, marker: str) -> dict[str, Any]:
+        h = self.recipe.hosted
+        epochs = int(self.status().get("estimated_epochs") or (h.epochs if h.epochs != "auto" else 1))
+        params: dict[str, Any] = {"training_file": training_file, "model": h.model, "n_epochs": epochs, "lora": True,
+                                  "suffix": self.suffix(marker), "n_evals": h.n_evals, "train_on_inputs": "auto",
+                                  "batch_size": h.batch_size if h.batch_size != "auto" else "max"}
+        if validation_file:
+            params["validation_file"] = validation_file
+        if h.learning_rate != "auto":
+            params["learning_rate"] = h.learning_rate
+        if h.lora_r is not None:
+            params["lora_r"] = h.lora_r
+        if h.lora_alpha is not None:
+            params["lora_alpha"] = h.lora_alpha
+        if h.seed is not None:
+            params["random_seed"] = h.seed
+        return params
+
+    def create_job(self, params: dict[str, Any]) -> JobView:
+        try:
+            job = self.client.fine_tuning.create(**params, model_limits=self.limits)
+        except ValueError as e:  # the SDK checks the settings against the model's limits before sending
+            raise HostedError(f"Together's SDK refused the job settings before sending anything: {e}",
+                              kind="data", advice=["adjust hosted.batch_size / learning_rate / lora_r"]) from None
+        return together_job_view(job)
+
+    def find_created_job(self, training_file: str, marker: str) -> JobView | None:
+        suffix = self.suffix(marker)
+        since = (self.status().get("create_first_attempt_at") or time.time()) - 3600
+        for job in self.client.fine_tuning.list().data:
+            if getattr(job, "suffix", None) == suffix:
+                return together_job_view(job)
+            created = _unix(getattr(job, "created_at", None))
+            if job.training_file == training_file and created is not None and created >= since:
+                return together_job_view(job)
+        return None
+
+    def adopted_fields(self, job: JobView) -> dict[str, Any]:
+        raw = job.raw
+        return {"output_model_name": output_name(raw), "job_suffix": getattr(raw, "suffix", None),
+                "hyperparameters": {k: getattr(raw, k, None) for k in ("n_epochs", "batch_size", "learning_rate",
+                                                                        "n_evals")}}
+
+    # -- following -----------------------------------------------------------------------------------
+    def retrieve(self, job_id: str) -> JobView:
+        return together_job_view(self.client.fine_tuning.retrieve(job_id))
+
+    def cancel_remote(self, job_id: str) -> None:
+        self.client.fine_tuning.cancel(job_id)
+
+    @staticmethod
+    def event_key(ev) -> str:
+        raw = f"{ev.created_at}|{ev.type}|{getattr(ev, 'step', None)}|{ev.message}"
+        return "tg-" + hashlib.sha1(raw.encode("utf-8")).hexdigest()[:16]
+
+    def pull_events(self, job_id: str, job: JobView | None = None) -> int:
+        """Together's events (the whole list, oldest first) as log lines, once each; loss by step from the
+        metrics endpoint, asked only for the steps not yet recorded."""
+        events = self.client.fine_tuning.list_events(job_id).data
+        last_step = int(self.status().get("metrics_step") or 0)
+        metrics = self.client.fine_tuning.list_metrics(job_id, global_step_from=last_step + 1).metrics or []
+        n = 0
+        st = self.status()
+        total = st.get("total_steps")
+        for ev in events:
+            key = self.event_key(ev)
+            if getattr(ev, "total_steps", None):
+                total = ev.total_steps
+            if not self.new_event(key):
+                continue
+            level = {"job_error": "error", "warning": "warning"}.get(ev.type, (ev.level or "info").replace(
+                "legacy_i", "").replace("legacy_", ""))
+            self.run.append_event("log", event_id=key, created_at=_unix(ev.created_at), source="provider",
+                                  level=level if level in ("info", "warning", "error") else "info",
+                                  text=redact(ev.message), provider_type=ev.type)
+            if ev.type == "job_error":
+                self.run.update_status(job_error=redact(ev.message))
+            self.seen_events.add(key)
+            n += 1
+        if total and total != st.get("total_steps"):
+            self.run.update_status(total_steps=total)
+        eta = job.estimated_finish if job is not None else None
+        for m in sorted(metrics, key=lambda m: m.get("train/global_step", 0)):
+            step = int(m.get("train/global_step") or 0)
+            if step <= last_step:
+                continue
+            fields: dict[str, Any] = {"step": step}
+            if total:
+                fields["max_steps"] = total
+            for src, dst in (("train/loss", "loss"), ("eval/loss", "eval_loss"), ("train/lr", "lr"),
+                             ("train/epoch", "epoch")):
+                if m.get(src) is not None:
+                    fields[dst] = m[src]
+            if eta:
+                fields.update(eta_s=max(0, round(eta - time.time())), estimated_finish=eta)
+            self.run.append_event("metric", event_id=f"tg-step-{step}", source="provider", **fields)
+            self.metric_events += 1
+            last_step = step
+            n += 1
+        if last_step != int(st.get("metrics_step") or 0):
+            self.run.update_status(metrics_step=last_step)
+        return n
+
+    # -- the end ---------------------------------------------------------------------------------------
+    def failure(self, job: JobView) -> HostedError:
+        reason = self.status().get("job_error") or "Together gave no reason (no job_error event)"
+        kind = "data" if job.status == "user_error" or any(w in reason.lower() for w in ("dataset", "file", "format")) \
+            else "api"
+        return HostedError(f"job {job.id} failed ({job.status}): {reason}", kind=kind,
+                           advice=(["check the data with `ftwizard prepare RECIPE --out DIR`"] if kind == "data"
+                                   else []))
+
+    def record_success(self, job: JobView) -> None:
+        raw = job.raw
+        name = output_name(raw)
+        tokens = getattr(raw, "token_count", None)
+        nano = getattr(raw, "total_price", None)
+        billed = None if nano is None else nano / 1e9
+        hours = None
+        started, finished = _unix(getattr(raw, "created_at", None)), _unix(getattr(raw, "updated_at", None))
+        if started and finished:
+            hours = (finished - started) / 3600
+        self.run.update_status(fine_tuned_model=name, output_model_name=name, trained_tokens=tokens,
+                               job_status=job.status, total_price_nano_usd=nano)
+        self.run.log(f"fine-tuned model: {name} ({tokens or 0:,} tokens)", source="hosted")
+        cost = write_training_cost(self.run, self.recipe.hosted.model, tokens, hours=hours, provider="together",
+                                   billed_usd=billed, total_price_nano_usd=nano)
+        if cost.get("training_usd") is not None:
+            self.run.append_event("cost", usd=cost["training_usd"], kind="actual", what="training",
+                                  detail=f"Together's total_price for job {job.id} ({tokens or 0:,} tokens; catalog "
+                                         f"rate gives ${cost.get('training_usd_catalog')})")
+        if self.recipe.hosted.download_adapter:
+            self.download_adapter(job.id)
+
+    def download_adapter(self, job_id: str) -> None:
+        """The trained LoRA adapter into the run's adapter/ (a GET: safe to repeat after any failure)."""
+        archive = self.run.path / "adapter_download.tar.zst"
+
+        def fetch() -> None:
+            with self.client.fine_tuning.with_streaming_response.content(ft_id=job_id, checkpoint="adapter") as r:
+                r.stream_to_file(archive)
+
+        self._call(fetch, "downloading the adapter", follow=True)
+        size = archive.stat().st_size
+        files = extract_adapter(archive, self.run.adapter_dir)
+        archive.unlink()
+        self.run.update_status(adapter_downloaded=True, adapter_archive_bytes=size, adapter_files=files)
+        cost = read_json(self.run.cost_path, default={}) or {}
+        cost["weights_downloaded"] = True
+        atomic_write_json(self.run.cost_path, cost)
+        self.run.log(f"adapter downloaded into {self.run.adapter_dir} ({size:,} bytes compressed; "
+                     f"{', '.join(files)})", source="hosted")
+
+
+class TogetherProvider(JobProvider):
+    name = "together"
+    key_env = "TOGETHER_API_KEY"
+    base_url_env = "TOGETHER_BASE_URL"
+    sdk_extra = "together"
+    sdk_module = "together"
+    capabilities = ProviderCapabilities(
+        training="job", data_formats=("chat", "prompt_completion", "text"), methods=("lora", "full"),
+        weights_downloadable=True, serving="dedicated",
+        notes="LoRA adapters download (checkpoint=adapter); a fine-tune serves on a dedicated endpoint billed per "
+              "minute, or serverless LoRA for a few bases")
+
+    def make_job(self, run: "RunDirectory", recipe: "Recipe") -> HostedJob:
+        cfg = self.config(recipe)
+        return TogetherJob(run, recipe, cfg.make_client(), cfg)
+
+    def preflight_extra(self, recipe: "Recipe") -> list[str]:
+        import importlib.util
+
+        if recipe.hosted.download_adapter and importlib.util.find_spec("zstandard") is None:
+            return ["the adapter downloads as a zstd archive: pip install 'ftwizard[together]' (zstandard)"]
+        return []

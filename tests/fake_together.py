@@ -1,0 +1,447 @@
+"""A fake Together AI server on 127.0.0.1 for tests: real sockets, the real `together` SDK talks to it.
+
+Routes (as the together 3.1.1 SDK calls them; TOGETHER_BASE_URL = `fake.url`, no /v1):
+  POST /v1/files (form: purpose, file_name, file_type, checksum) -> 302 Location=/upload/{id}, X-Together-File-Id
+       (a file with the same checksum already uploaded -> 409 {"file_id": ...})
+  PUT  /upload/{id}                   POST /v1/files/{id}/preprocess        GET /v1/files/{id}
+  GET  /v1/fine-tunes/models/limits   POST /v1/fine-tunes/estimate-price
+  POST /v1/fine-tunes                 GET  /v1/fine-tunes                   GET /v1/fine-tunes/{id}
+  GET  /v1/fine-tunes/{id}/events     GET  /v1/fine-tunes/{id}/metrics      POST /v1/fine-tunes/{id}/cancel
+  GET  /v1/finetune/download?ft_id=&checkpoint=adapter  (the zstd tar of `adapter_dir`, or `adapter_archive`)
+  POST /v1/chat/completions           (OpenAI-compatible, for hosted evaluation of the output model)
+
+A job advances one tick per retrieve: pending -> queued -> running (steps_per_tick steps a tick, one metrics
+row and one event each) -> compressing -> uploading -> completed (or the scripted failure: an `error` status
+and a `job_error` event). Failures are scripted per route with `fail(route, *entries)` as in fake_openai:
+429 (with Retry-After), 5xx, (status, message), "lost", "slow", "error-after".
+Routes: files.create, files.put, files.preprocess, files.retrieve, limits, estimate, jobs.create, jobs.list,
+jobs.retrieve, jobs.events, jobs.metrics, jobs.cancel, download, chat.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+import io
+import json
+import socket
+import tarfile
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+DEFAULT_KEY = "tgp_v1_FAKE-together-SECRET-0123456789abcdef"
+
+
+def _iso(t: float | None = None) -> str:
+    return datetime.fromtimestamp(t or time.time(), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def adapter_archive(folder: Path, *, prefix: str = "adapter", extra: dict[str, bytes] | None = None) -> bytes:
+    """A zstd-compressed tar of `folder` under `prefix/`, as Together serves checkpoint=adapter."""
+    import zstandard
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                tar.add(p, arcname=f"{prefix}/{p.relative_to(folder)}")
+        for name, data in (extra or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return zstandard.ZstdCompressor().compress(buf.getvalue())
+
+
+class FakeTogether:
+    def __init__(self, *, api_key: str = DEFAULT_KEY, steps: int = 6, steps_per_tick: int = 2,
+                 outcome: str = "completed", error_message: str = "Training failed: CUDA error on the node",
+                 hold_running: bool = False, slow_s: float = 3.0, adapter_dir: Path | None = None,
+                 adapter_bytes: bytes | None = None, price_per_token: float = 0.48e-6,
+                 chat_answer: Callable[[str, list[dict]], str] | None = None):
+        self.api_key = api_key
+        self.steps = steps
+        self.steps_per_tick = steps_per_tick
+        self.outcome = outcome
+        self.error_message = error_message
+        self.hold_running = hold_running
+        self.slow_s = slow_s
+        self.adapter_dir = adapter_dir
+        self.adapter_bytes = adapter_bytes
+        self.price_per_token = price_per_token
+        self.chat_answer = chat_answer
+        self.lock = threading.RLock()
+        self.files: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.job_order: list[str] = []
+        self.events: dict[str, list[dict]] = defaultdict(list)
+        self.metrics: dict[str, list[dict]] = defaultdict(list)
+        self.ticks: dict[str, int] = defaultdict(int)
+        self.script: dict[str, deque] = defaultdict(deque)
+        self.calls: dict[str, int] = defaultdict(int)
+        self.requests: list[tuple[str, str]] = []
+        self.create_bodies: list[dict] = []
+        self.chat_models: list[str] = []
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- control -----------------------------------------------------------------------------
+    def fail(self, route: str, *entries) -> "FakeTogether":
+        self.script[route].extend(entries)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def job_creates(self) -> int:
+        """How many jobs exist: what would have been billed."""
+        return len(self.jobs)
+
+    def start(self) -> "FakeTogether":
+        fake = self
+
+        class Handler(_Handler):
+            server_fake = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # -- model of the service ------------------------------------------------------------------
+    def public_file(self, fid: str) -> dict:
+        return {k: v for k, v in self.files[fid].items() if not k.startswith("_")}
+
+    def lines(self, fid: str | None) -> list[dict]:
+        if not fid or fid not in self.files:
+            return []
+        return [json.loads(line) for line in self.files[fid]["_content"].decode().splitlines() if line.strip()]
+
+    def tokens(self, fid: str | None) -> int:
+        return sum(len((m.get("content") or "").split()) + 4 for ex in self.lines(fid) for m in ex["messages"])
+
+    def create_job(self, body: dict) -> dict:
+        jid = "ft-" + str(uuid.uuid4())
+        model = body.get("model")
+        suffix = body.get("suffix")
+        out = f"fakeuser/{str(model).split('/')[-1]}-{suffix or 'ft'}-{jid[3:11]}"
+        now = _iso()
+        job = {"id": jid, "object": "fine-tune", "created_at": now, "updated_at": now, "status": "pending",
+               "user_id": "fake-user", "model": model, "model_output_name": out,
+               "adapter_output_name": out + "-adapter", "suffix": suffix, "training_file": body.get("training_file"),
+               "validation_file": body.get("validation_file") or None, "n_epochs": body.get("n_epochs"),
+               "n_evals": body.get("n_evals"), "batch_size": body.get("batch_size"),
+               "learning_rate": body.get("learning_rate"), "training_type": body.get("training_type"),
+               "token_count": None, "total_price": None}
+        self.jobs[jid] = job
+        self.job_order.append(jid)
+        self._event(jid, "job_pending", "Fine tune request created")
+        return job
+
+    def _event(self, jid: str, type: str, message: str, *, level: str = "info", **extra) -> None:
+        self.events[jid].append({"object": "fine-tune-event", "created_at": _iso(time.time() + len(self.events[jid])
+                                                                                 * 1e-3),
+                                 "type": type, "message": message, "level": level, **extra})
+
+    def advance(self, jid: str) -> None:
+        job = self.jobs[jid]
+        if job["status"] in ("completed", "error", "user_error", "cancelled"):
+            return
+        if job["status"] == "cancel_requested":
+            job.update(status="cancelled", updated_at=_iso())
+            self._event(jid, "job_stopped", "Job cancelled")
+            return
+        self.ticks[jid] += 1
+        t = self.ticks[jid]
+        if t == 1:
+            job["status"] = "queued"
+            return
+        if t == 2:
+            job["status"] = "running"
+            self._event(jid, "training_start", "Training started", total_steps=self.steps)
+            return
+        if self.hold_running and job["status"] == "running":
+            return
+        done = len(self.metrics[jid])
+        if job["status"] == "running" and done < self.steps:
+            if self.outcome == "error" and done >= self.steps // 2:
+                job.update(status="error", updated_at=_iso())
+                self._event(jid, "job_error", self.error_message, level="error")
+                return
+            for step in range(done + 1, min(self.steps, done + self.steps_per_tick) + 1):
+                loss = round(2.0 / (1 + 0.5 * step), 4)
+                self.metrics[jid].append({"train/loss": loss, "train/global_step": float(step),
+                                          "train/lr": 1e-4})
+                self._event(jid, "checkpoint_save" if step == self.steps else "epoch_complete",
+                            f"Step {step}/{self.steps}", step=step, total_steps=self.steps)
+            return
+        nxt = {"running": "compressing", "compressing": "uploading", "uploading": "completed"}[job["status"]]
+        job.update(status=nxt, updated_at=_iso())
+        if nxt == "completed":
+            tokens = self.tokens(job["training_file"]) * int(job.get("n_epochs") or 1)
+            job.update(token_count=tokens, total_price=int(round(tokens * self.price_per_token * 1e9)))
+            self._event(jid, "job_complete", "Job finished")
+
+    def answer(self, model: str, messages: list[dict]) -> str:
+        if self.chat_answer:
+            return self.chat_answer(model, messages)
+        job = next((j for j in self.jobs.values() if j["model_output_name"] == model), None)
+        if job:
+            for fid in (job["training_file"], job["validation_file"]):
+                for ex in self.lines(fid):
+                    prompt = [m for m in ex["messages"] if m["role"] != "assistant"]
+                    if prompt == messages:
+                        return next(m["content"] for m in ex["messages"] if m["role"] == "assistant")
+        return "I do not know."
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_fake: FakeTogether
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _send(self, status: int, obj: Any = None, *, raw: bytes | None = None, ctype: str = "application/json",
+              headers: dict | None = None) -> None:
+        data = raw if raw is not None else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, *, headers: dict | None = None, **extra) -> None:
+        self._send(status, {"error": {"message": message, "type": "invalid_request_error", **extra}},
+                   headers=headers)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def _dispatch(self, method: str) -> None:
+        fake = self.server_fake
+        parts = urlsplit(self.path)
+        path, query = parts.path, dict(parse_qsl(parts.query))
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        fake.requests.append((method, path))
+        route, args = self._route(method, path)
+        if route is None:
+            return self._error(404, f"Unknown route {method} {path}")
+        if route != "files.put":  # the signed upload URL carries its own authority, not the API key
+            key = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+            if key != fake.api_key:
+                return self._error(401, f"Invalid API key provided: {key}")
+        with fake.lock:
+            fake.calls[route] += 1
+            entry = fake.script[route].popleft() if fake.script[route] else "ok"
+        if isinstance(entry, int):
+            if entry == 429:
+                return self._error(429, "Rate limit exceeded", headers={"Retry-After": "0.01"})
+            return self._error(entry, "Internal server error")
+        if isinstance(entry, tuple):
+            return self._error(entry[0], entry[1])
+        handler = getattr(self, "_h_" + route.replace(".", "_"))
+        if route == "chat":
+            status, obj, raw, headers = handler(body, query, *args)
+        else:
+            with fake.lock:
+                status, obj, raw, headers = handler(body, query, *args)
+        if entry == "error-after":
+            return self._error(500, "Internal server error")
+        if entry == "lost":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
+        if entry == "slow":
+            time.sleep(fake.slow_s)
+        if status >= 400 and raw is None and status not in (302, 409):
+            return self._error(status, (obj or {}).get("message", "error"))
+        self._send(status, obj, raw=raw, ctype="application/octet-stream" if raw is not None else "application/json",
+                   headers=headers)
+
+    def _route(self, method: str, path: str):
+        seg = [s for s in path.split("/") if s]
+        if method == "PUT" and len(seg) == 2 and seg[0] == "upload":
+            return "files.put", (seg[1],)
+        if seg[:1] != ["v1"]:
+            return None, ()
+        seg = seg[1:]
+        if method == "POST" and seg == ["files"]:
+            return "files.create", ()
+        if method == "POST" and len(seg) == 3 and seg[0] == "files" and seg[2] == "preprocess":
+            return "files.preprocess", (seg[1],)
+        if method == "GET" and len(seg) == 2 and seg[0] == "files":
+            return "files.retrieve", (seg[1],)
+        if method == "GET" and seg == ["fine-tunes", "models", "limits"]:
+            return "limits", ()
+        if method == "POST" and seg == ["fine-tunes", "estimate-price"]:
+            return "estimate", ()
+        if method == "GET" and seg == ["finetune", "download"]:
+            return "download", ()
+        if seg[:1] == ["fine-tunes"]:
+            if method == "POST" and len(seg) == 1:
+                return "jobs.create", ()
+            if method == "GET" and len(seg) == 1:
+                return "jobs.list", ()
+            if method == "GET" and len(seg) == 2:
+                return "jobs.retrieve", (seg[1],)
+            if method == "GET" and len(seg) == 3 and seg[2] == "events":
+                return "jobs.events", (seg[1],)
+            if method == "GET" and len(seg) == 3 and seg[2] == "metrics":
+                return "jobs.metrics", (seg[1],)
+            if method == "POST" and len(seg) == 3 and seg[2] == "cancel":
+                return "jobs.cancel", (seg[1],)
+        if method == "POST" and seg == ["chat", "completions"]:
+            return "chat", ()
+        return None, ()
+
+    # -- handlers: (status, obj, raw, headers) -------------------------------------------------------
+    def _h_files_create(self, body: bytes, query):
+        fake = self.server_fake
+        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + self.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body)
+        form = {part.get_param("name", header="content-disposition"): (part.get_payload(decode=True) or b"").decode()
+                for part in msg.iter_parts()}
+        for fid, f in fake.files.items():
+            if f["_checksum"] == form.get("checksum") and f["_preprocessed"]:
+                return 409, {"file_id": fid, "message": "File already exists"}, None, None
+        fid = "file-" + str(uuid.uuid4())
+        fake.files[fid] = {"id": fid, "object": "file", "bytes": 0, "created_at": int(time.time()),
+                           "filename": form.get("file_name", "upload.jsonl"), "FileType": form.get("file_type", "jsonl"),
+                           "purpose": form.get("purpose", "fine-tune"), "processing_status": "PENDING",
+                           "_checksum": form.get("checksum"), "_content": b"", "_preprocessed": False}
+        return 302, {}, None, {"Location": f"{fake.url}/upload/{fid}", "X-Together-File-Id": fid}
+
+    def _h_files_put(self, body: bytes, query, fid):
+        f = self.server_fake.files.get(fid)
+        if f is None:
+            return 404, {"message": "no such upload"}, None, None
+        f.update(_content=body, bytes=len(body))
+        return 200, {}, None, None
+
+    def _h_files_preprocess(self, body, query, fid):
+        f = self.server_fake.files.get(fid)
+        if f is None:
+            return 404, {"message": f"No such file {fid}"}, None, None
+        if hashlib.sha256(f["_content"]).hexdigest() != f["_checksum"]:
+            return 400, {"message": "checksum mismatch"}, None, None
+        f.update(_preprocessed=True, processing_status="COMPLETED")
+        return 200, self.server_fake.public_file(fid), None, None
+
+    def _h_files_retrieve(self, body, query, fid):
+        if fid not in self.server_fake.files:
+            return 404, {"message": f"No such file {fid}"}, None, None
+        return 200, self.server_fake.public_file(fid), None, None
+
+    def _h_limits(self, body, query):
+        lora = {"default_rank": 8, "max_batch_size": 64, "max_batch_size_dpo": 32, "max_rank": 64,
+                "min_batch_size": 8, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+        return 200, {"model_name": query.get("model_name"), "default_gradient_accumulation_steps": 1,
+                     "lora_training": lora, "full_training": {"max_batch_size": 32, "max_batch_size_dpo": 16,
+                                                             "min_batch_size": 8},
+                     "max_learning_rate": 1.0, "min_learning_rate": 1e-8, "max_num_checkpoints": 10,
+                     "max_num_epochs": 20, "max_num_evals": 100, "max_seq_length_dpo": 8192,
+                     "max_seq_length_sft": 8192, "merge_output_lora": True, "min_max_seq_length": 512,
+                     "supports_full_training": True, "supports_reasoning": False, "supports_tools": True,
+                     "supports_vision": False}, None, None
+
+    def _h_estimate(self, body, query):
+        fake = self.server_fake
+        req = json.loads(body or b"{}")
+        train = fake.tokens(req.get("training_file")) * int(req.get("n_epochs") or 1)
+        evals = fake.tokens(req.get("validation_file")) * int(req.get("n_evals") or 0)
+        return 200, {"estimation_available": True, "allowed_to_proceed": True, "user_limit": 100.0,
+                     "estimated_train_token_count": train, "estimated_eval_token_count": evals,
+                     "estimated_total_price": round((train + evals) * fake.price_per_token, 6)}, None, None
+
+    def _h_jobs_create(self, body, query):
+        fake = self.server_fake
+        req = json.loads(body or b"{}")
+        fake.create_bodies.append(req)
+        if req.get("training_file") not in fake.files:
+            return 400, {"message": f"invalid training_file {req.get('training_file')}"}, None, None
+        return 200, fake.create_job(req), None, None
+
+    def _h_jobs_list(self, body, query):
+        fake = self.server_fake
+        return 200, {"data": [fake.jobs[j] for j in fake.job_order[::-1]]}, None, None
+
+    def _h_jobs_retrieve(self, body, query, jid):
+        fake = self.server_fake
+        if jid not in fake.jobs:
+            return 404, {"message": f"No such job {jid}"}, None, None
+        fake.advance(jid)
+        return 200, fake.jobs[jid], None, None
+
+    def _h_jobs_events(self, body, query, jid):
+        return 200, {"data": list(self.server_fake.events[jid])}, None, None
+
+    def _h_jobs_metrics(self, body, query, jid):
+        lo = float(query.get("global_step_from", 0))
+        return 200, {"metrics": [m for m in self.server_fake.metrics[jid] if m["train/global_step"] >= lo]}, None, None
+
+    def _h_jobs_cancel(self, body, query, jid):
+        fake = self.server_fake
+        job = fake.jobs.get(jid)
+        if job is None:
+            return 404, {"message": f"No such job {jid}"}, None, None
+        if job["status"] in ("completed", "error", "cancelled"):
+            return 400, {"message": f"job {jid} has already finished"}, None, None
+        job.update(status="cancel_requested", updated_at=_iso())
+        fake._event(jid, "cancel_requested", "Cancel requested")
+        return 200, job, None, None
+
+    def _h_download(self, body, query):
+        fake = self.server_fake
+        job = fake.jobs.get(query.get("ft_id", ""))
+        if job is None or job["status"] != "completed":
+            return 404, {"message": "no finished job"}, None, None
+        if query.get("checkpoint") != "adapter":
+            return 400, {"message": "this fake serves checkpoint=adapter only"}, None, None
+        data = fake.adapter_bytes if fake.adapter_bytes is not None else adapter_archive(fake.adapter_dir)
+        return 200, None, data, None
+
+    def _h_chat(self, body, query):
+        fake = self.server_fake
+        req = json.loads(body or b"{}")
+        model, messages = req.get("model"), req.get("messages") or []
+        with fake.lock:
+            fake.chat_models.append(model)
+        text = fake.answer(model, messages)
+        pt = sum(len((m.get("content") or "").split()) + 4 for m in messages)
+        return 200, {"id": "chatcmpl-" + uuid.uuid4().hex[:12], "object": "chat.completion",
+                     "created": int(time.time()), "model": model,
+                     "choices": [{"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": text}}],
+                     "usage": {"prompt_tokens": pt, "completion_tokens": len(text.split()),
+                               "total_tokens": pt + len(text.split())}}, None, None

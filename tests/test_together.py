@@ -1,0 +1,284 @@
+"""Together AI against a fake Together server on 127.0.0.1 (real sockets, the real `together` SDK).
+
+In every case exactly one job is created, ids are recorded as they appear, the adapter comes home into
+adapter/, and the key never reaches the run directory or the output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from ftwizard.cli import output
+from ftwizard.cli.main import main
+from ftwizard.rundir import RunDirectory
+from tests.fake_together import DEFAULT_KEY, FakeTogether, adapter_archive
+
+REPO = Path(__file__).resolve().parent.parent
+VIGGO = REPO / "recipes" / "viggo-together.toml"
+SQL = REPO / "recipes" / "sql-together.toml"
+SMALL = ["data.limit_train=30", "data.limit_eval=12", "eval.enabled=false"]
+
+
+@pytest.fixture
+def dummy_adapter(tmp_path) -> Path:
+    """An adapter folder as PEFT writes it (contents not loaded by these tests)."""
+    d = tmp_path / "served-adapter"
+    d.mkdir()
+    (d / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 16}))
+    (d / "adapter_model.safetensors").write_bytes(b"\0" * 256)
+    return d
+
+
+@pytest.fixture
+def fake(monkeypatch, dummy_adapter):
+    server = FakeTogether(adapter_dir=dummy_adapter).start()
+    monkeypatch.setenv("TOGETHER_API_KEY", DEFAULT_KEY)
+    monkeypatch.setenv("TOGETHER_BASE_URL", server.url)
+    monkeypatch.setenv("FTWIZARD_HOSTED_POLL_SECONDS", "0.02")
+    monkeypatch.setenv("FTWIZARD_HOSTED_RETRY_BASE_SECONDS", "0.01")
+    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "5")
+    monkeypatch.setenv("FTWIZARD_AS_OF", "2026-12-01")
+    output.reset()
+    yield server
+    server.stop()
+    output.reset()
+
+
+def make_run(tmp_path: Path, overrides: list[str] = SMALL, recipe_path: Path = VIGGO) -> RunDirectory:
+    """A run directory as `ftwizard run` makes it (preflight included), without launching the worker."""
+    from ftwizard.backends import backend_for
+    from ftwizard.recipe import load_recipe
+
+    recipe = load_recipe(recipe_path, overrides)
+    backend_for(recipe).preflight(recipe)
+    run = RunDirectory.create(tmp_path / "runs", recipe.name, recipe.to_toml())
+    run.update_status(backend="hosted")
+    return run
+
+
+def work(run: RunDirectory) -> int:
+    from ftwizard.backends.hosted import worker
+
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        return worker.main([str(run.path)])
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def assert_no_secret(run: RunDirectory, *texts: str, key: str = DEFAULT_KEY) -> None:
+    for p in run.path.rglob("*"):
+        if p.is_file():
+            assert key.encode() not in p.read_bytes(), f"API key found in {p}"
+    for t in texts:
+        assert key not in t
+
+
+def metric_steps(run: RunDirectory) -> list[int]:
+    return [e["step"] for e in run.events(("metric",))]
+
+
+# ---------------------------------------------------------------------------------------------------
+
+def test_sql_together_job_succeeds_with_adapter_cost_and_both_estimates(fake, tmp_path):
+    run = make_run(tmp_path, SMALL, SQL)
+    assert work(run) == 0
+    st = run.status()
+    assert st["state"] == "succeeded" and st["provider"] == "together" and fake.job_creates == 1
+    job = next(iter(fake.jobs.values()))
+    assert st["job_id"] == job["id"] and st["fine_tuned_model"] == job["model_output_name"]
+    assert st["output_model_name"] == job["model_output_name"] and st["training_file_id"] == job["training_file"]
+    # The create: LoRA with the recipe's settings, a suffix carrying the run's marker, SDK retries off.
+    (body,) = fake.create_bodies
+    assert body["training_type"]["type"] == "Lora" and body["training_type"]["lora_r"] == 16
+    assert body["training_type"]["lora_alpha"] == 32 and body["learning_rate"] == 1e-4 and body["n_epochs"] == 3
+    assert body["suffix"] == st["job_suffix"] and body["suffix"].startswith("sql-ftw")
+    assert body["validation_file"] == st["validation_file_id"]
+    # The adapter came home, extracted from the zstd tar.
+    assert sorted(p.name for p in run.adapter_dir.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert not (run.path / "adapter_download.tar.zst").exists()
+    cost = json.loads(run.cost_path.read_text())
+    assert cost["training_usd"] == pytest.approx(job["total_price"] / 1e9, abs=1e-4)  # nano-dollars -> dollars
+    assert cost["training_usd_source"] == "provider bill" and cost["trained_tokens"] == job["token_count"]
+    assert cost["training_usd_catalog"] == pytest.approx(job["token_count"] * 0.48 / 1e6, abs=1e-4)
+    assert cost["provider_estimate_usd"] > 0 and cost["estimated_training_usd"] > 0 and cost["weights_downloaded"]
+    assert cost["price_date"] == "2026-05"
+    kinds = [(e["kind"], e.get("source")) for e in run.events(("cost",))]
+    assert ("estimated", None) in kinds and ("estimated", "provider") in kinds and ("actual", None) in kinds
+    metrics = run.events(("metric",))
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4, 5, 6]
+    assert all(m["max_steps"] == 6 and m["loss"] > 0 for m in metrics)
+    assert_no_secret(run)
+
+
+def test_viggo_together_through_the_cli_then_eval_local_scores_the_downloaded_adapter(fake, tmp_path, capfd):
+    """The whole path: run (hosted training + hosted evaluation), the adapter in adapter/, then the very same
+    weights scored on this machine with `ftwizard eval RUN_DIR --local`."""
+    from tests.tinymodel import make_tiny_model
+
+    base = make_tiny_model(tmp_path / "tiny-base")
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    served = tmp_path / "tiny-adapter"
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                                LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    peft_model.save_pretrained(served)
+    fake.adapter_dir = served
+    code = main(["run", str(VIGGO), "--runs-dir", str(tmp_path / "runs"), "--set", "data.limit_train=30",
+                 "--set", "data.limit_eval=10", "--set", "eval.limit=6", "--set", f"model.base={base}",
+                 "--set", "eval.max_new_tokens=8"])
+    cap = capfd.readouterr()
+    assert code == 0, cap.err
+    (run_path,) = (tmp_path / "runs").iterdir()
+    run = RunDirectory(run_path)
+    assert run.state == "succeeded" and fake.job_creates == 1
+    assert (run.adapter_dir / "adapter_config.json").exists() and (run.adapter_dir / "adapter_model.safetensors").exists()
+    assert set(fake.chat_models) == {run.status()["fine_tuned_model"]}  # hosted eval asked the output model
+    hosted = json.loads(run.metrics_path.read_text())
+    assert hosted["served"] == "hosted" and hosted["n"] == 6 and hosted["metrics"]["meaning_match"]["value"] == 1.0
+    assert json.loads(run.cost_path.read_text())["training_usd"] > 0
+    assert main(["eval", str(run.path), "--local", "--json"]) == 0
+    cap2 = capfd.readouterr()
+    local = json.loads(run.metrics_path.read_text())["local"]
+    assert local["served"] == "local" and local["which"] == "local" and local["n"] == 6
+    assert local["job_id"] == run.status()["job_id"] and local["provider"] == "together"
+    assert "meaning_match" in local["metrics"] and (run.path / "predictions_local.jsonl").exists()
+    again = json.loads(run.metrics_path.read_text())
+    assert again["served"] == "hosted" and again["metrics"] == hosted["metrics"]  # the hosted section is kept
+    assert_no_secret(run, cap.out, cap.err, cap2.out, cap2.err)
+
+
+def test_429_with_retry_after_and_5xx_bursts_still_one_job(fake, tmp_path):
+    fake.fail("files.create", 429, 500).fail("estimate", 503).fail("jobs.create", 429, 502)
+    fake.fail("jobs.retrieve", 500, 429).fail("jobs.events", 500).fail("jobs.metrics", 502).fail("download", 500)
+    run = make_run(tmp_path)
+    assert work(run) == 0
+    assert fake.job_creates == 1 and run.state == "succeeded"
+    assert len([f for f in fake.files.values() if f["_preprocessed"]]) == 2  # train + validation, once each
+    assert metric_steps(run) == [1, 2, 3, 4, 5, 6]
+    assert any("429" in e["text"] and "retry" in e["text"] for e in run.events(("log",)))
+
+
+@pytest.mark.parametrize("mode", ["lost", "slow", "error-after"])
+def test_create_whose_answer_is_lost_is_found_by_its_suffix_not_repeated(fake, tmp_path, monkeypatch, mode):
+    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "0.5")
+    fake.slow_s = 1.5
+    fake.fail("jobs.create", mode)
+    run = make_run(tmp_path)
+    assert work(run) == 0
+    assert fake.job_creates == 1 and fake.calls["jobs.create"] == 1
+    st = run.status()
+    assert fake.jobs[st["job_id"]]["suffix"] == st["job_suffix"]
+    assert any("answer was lost" in e["text"] for e in run.events(("log",)))
+    assert st["state"] == "succeeded" and (run.adapter_dir / "adapter_config.json").exists()
+
+
+def test_lost_upload_answer_is_not_a_second_file(fake, tmp_path):
+    fake.fail("files.preprocess", "lost")  # the file was processed; the client never heard
+    run = make_run(tmp_path)
+    assert work(run) == 0
+    assert len(fake.files) == 2 and fake.calls["files.create"] == 3  # the retry was answered 409: that file
+    assert fake.job_creates == 1
+
+
+def test_failed_job_names_its_job_error_event(fake, tmp_path):
+    fake.outcome = "error"
+    run = make_run(tmp_path)
+    assert work(run) == 1
+    st = run.status()
+    assert st["state"] == "failed" and "CUDA error on the node" in st["error"] and st["job_status"] == "error"
+    assert fake.job_creates == 1 and not run.adapter_dir.exists() or not any(run.adapter_dir.iterdir())
+    assert metric_steps(run) == [1, 2, 3, 4]
+
+
+def test_every_event_and_step_recorded_once_in_order_across_polls(fake, tmp_path):
+    fake.steps, fake.steps_per_tick = 40, 7
+    run = make_run(tmp_path)
+    assert work(run) == 0
+    assert metric_steps(run) == list(range(1, 41))
+    texts = [e["text"] for e in run.events(("log",)) if e.get("source") == "provider"]
+    job_id = run.status()["job_id"]
+    assert texts == [e["message"] for e in fake.events[job_id]]
+    # metrics were asked only from the first unrecorded step on
+    assert fake.calls["jobs.metrics"] == fake.calls["jobs.retrieve"]
+
+
+def test_resume_refollows_the_recorded_job_and_a_finished_job_is_not_uploaded_again(fake, tmp_path):
+    fake.hold_running = True
+    assert main(["run", str(VIGGO), "--detach", "--runs-dir", str(tmp_path / "runs")]
+                + sum((["--set", s] for s in SMALL), [])) == 0
+    (run_path,) = (tmp_path / "runs").iterdir()
+    run = RunDirectory(run_path)
+    deadline = time.time() + 30
+    while run.status().get("job_status") != "running":
+        assert time.time() < deadline, run.status()
+        time.sleep(0.05)
+    os.kill(run.status()["pid"], signal.SIGKILL)  # the worker dies; the job goes on at Together
+    time.sleep(0.2)
+    fake.hold_running = False
+    assert main(["run", "--resume", str(run.path)]) == 0
+    assert run.state == "succeeded" and fake.job_creates == 1 and fake.calls["jobs.create"] == 1
+    assert fake.calls["files.create"] == 2 and metric_steps(run) == [1, 2, 3, 4, 5, 6]
+    # A worker started again on a run whose job already finished records it and uploads nothing.
+    run.update_status(state="running")
+    creates, uploads = fake.calls["jobs.create"], fake.calls["files.create"]
+    assert work(run) == 0
+    assert (fake.calls["jobs.create"], fake.calls["files.create"]) == (creates, uploads)
+
+
+def test_cancel_cancels_the_together_job(fake, tmp_path):
+    fake.hold_running = True
+    assert main(["run", str(VIGGO), "--detach", "--runs-dir", str(tmp_path / "runs")]
+                + sum((["--set", s] for s in SMALL), [])) == 0
+    (run_path,) = (tmp_path / "runs").iterdir()
+    run = RunDirectory(run_path)
+    deadline = time.time() + 30
+    while run.status().get("job_status") != "running":
+        assert time.time() < deadline, run.status()
+        time.sleep(0.05)
+    assert main(["cancel", str(run.path)]) == 0
+    while run.state != "cancelled":
+        assert time.time() < deadline, run.status()
+        time.sleep(0.05)
+    assert fake.jobs[run.status()["job_id"]]["status"] == "cancelled" and fake.job_creates == 1
+
+
+def test_unsafe_or_foreign_adapter_archives_are_refused(fake, tmp_path, dummy_adapter):
+    fake.adapter_bytes = adapter_archive(dummy_adapter, extra={"../../escaped.txt": b"owned"})
+    run = make_run(tmp_path)
+    assert work(run) == 1
+    assert "unsafe entry '../../escaped.txt'" in run.status()["error"]
+    assert not (tmp_path / "escaped.txt").exists() and not list(tmp_path.rglob("escaped.txt"))
+    fake.adapter_bytes = b"PK\x03\x04 a zip, not a zstd tar"
+    run2 = make_run(tmp_path / "2")
+    assert work(run2) == 1 and "not a zstd archive" in run2.status()["error"]
+    assert fake.job_creates == 2  # one per run
+
+
+def test_wrong_key_is_named_never_shown(fake, tmp_path, monkeypatch, capfd):
+    run = make_run(tmp_path)
+    wrong = "tgp_v1_wrong-KEY-abcdefghijklmnop123"
+    monkeypatch.setenv("TOGETHER_API_KEY", wrong)  # the fake answers 401 quoting the key it was given
+    assert work(run) == 1
+    cap = capfd.readouterr()
+    st = run.status()
+    assert st["error_kind"] == "auth" and "TOGETHER_API_KEY" in st["error"]
+    assert_no_secret(run, cap.out, cap.err, key=wrong)
+    assert fake.job_creates == 0
+
+
+def test_missing_key_is_a_usage_error_before_anything(monkeypatch, tmp_path):
+    from ftwizard.errors import UsageError
+
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    monkeypatch.setenv("FTWIZARD_AS_OF", "2026-12-01")
+    with pytest.raises(UsageError, match="TOGETHER_API_KEY is not set"):
+        main(["run", str(VIGGO), "--runs-dir", str(tmp_path / "runs")])
+    assert not (tmp_path / "runs").exists()
