@@ -286,6 +286,9 @@ class Worker:
         if not train_ex:
             raise UsageError(f"no training example keeps any answer token within train.max_length = "
                              f"{recipe.train.max_length}; raise it")
+        if recipe.train.packing and "example_lengths" not in train_ex[0]:
+            raise RuntimeError("packed sequences came without their example boundaries (data.py must pack with "
+                               "ftwizard.backends.local.packing.pack): packed examples would attend to each other")
         self.mean_example_len = st.tokens / max(1, st.kept)
         self.log(f"data: {st.kept:,} training examples ({st.tokens:,} tokens/epoch, longest {st.max_tokens_seen}), "
                  f"{len(eval_ex)} for eval loss; loss on {recipe.train.loss_on}"
@@ -303,7 +306,7 @@ class Worker:
                                    world=world_size()):
             self.log(w, level="warning")  # settings that cannot learn: on record, never a refusal
         if self.main:
-            self._write_data_files(templates, train_split.rows, eval_rows, st)
+            self._write_data_files(templates, train_split.rows, eval_rows, st, tok)
 
         trainer, cb = self._trainer(model, tok, train_ex, eval_ex, st)
         self._memory_probe(trainer, tok, train_ex, templates)
@@ -404,14 +407,15 @@ class Worker:
         self.probe = {**result.as_dict(), "estimate_gib": est}
         self.log(probe_line(result, est, self.device))
 
-    def _write_data_files(self, templates, train_rows, eval_rows, st) -> None:
+    def _write_data_files(self, templates, train_rows, eval_rows, st, tok) -> None:
+        from ftwizard.backends.local.data import rendered_example
+
         d = self.run.data_dir
         d.mkdir(parents=True, exist_ok=True)
         for name, rows in (("train.jsonl", train_rows), ("eval_loss.jsonl", eval_rows)):
             if not rows:
                 continue
-            text = "".join(json.dumps({"text": templates.render_text(r), "prompt": templates.render_prompt(r)},
-                                      ensure_ascii=False) + "\n" for r in rows)
+            text = "".join(json.dumps(rendered_example(tok, templates, r), ensure_ascii=False) + "\n" for r in rows)
             from ftwizard.fsutil import atomic_write_text
 
             atomic_write_text(d / name, text)
