@@ -43,6 +43,7 @@ class Facts:
     numeric: set[TC] = field(default_factory=set)
     links: list[tuple[TC, TC]] = field(default_factory=list)
     thresholds: list[tuple[TC | None, list[int]]] = field(default_factory=list)
+    vs_query: set[TC] = field(default_factory=set)  # columns compared with a subquery (`age > (SELECT avg(age) ...)`)
     strings: list[str] = field(default_factory=list)
     numbers: list = field(default_factory=list)
     limit: int = 0
@@ -225,6 +226,11 @@ def read_facts(tree, schema: dict[str, tuple[Column, ...]]) -> Facts:
             a, b = resolve(left), resolve(right)
             if a and b and a != b:
                 facts.links.append((a, b))
+        elif lv is None:
+            for side, other in ((left, right), (right, left)):
+                if isinstance(side, exp.Column) and other.find(exp.Select) is not None:
+                    if (tc := resolve(side)) is not None:
+                        facts.vs_query.add(tc)
     for node in kinds["in"]:
         target = node.this
         values = [_literal(e) for e in node.expressions]
@@ -334,14 +340,16 @@ class Variant:
     size: tuple[int, int]
     nulls: float
     hit: float
-    groups: bool = False
+    groups: bool = False  # plant groups around the HAVING count(*) thresholds
+    extremes: bool = False  # probe rows on each inequality's boundary, with the largest other numbers
+    flat: bool = False  # columns compared with a subquery hold one value per table (avg = min = max = it)
 
 
 VARIANTS = (  # in the order they are tried: the ones that catch most near misses first
-    Variant("boundary", (20, 30), 0.08, 0.3),
+    Variant("boundary", (20, 30), 0.08, 0.3, extremes=True),
     Variant("groups", (12, 18), 0.04, 0.35, groups=True),
     Variant("typical", (8, 14), 0.0, 0.4),
-    Variant("small", (1, 3), 0.1, 0.5),
+    Variant("small", (1, 3), 0.1, 0.5, flat=True),
     Variant("wide", (30, 40), 0.05, 0.25),
 )
 
@@ -483,6 +491,18 @@ def _build_one(plan: _Plan, variant: Variant, rng: random.Random) -> Database:
         if variant.name != "small" and facts.limit:
             n = max(n, min(facts.limit + 2, 300))
         sizes[t] = n
+    # Probe rows (extremes variant): one per inequality constant, the column exactly on the boundary, the other
+    # compared columns off their satisfying values, uncompared numbers larger than anything else
+    probes: dict[str, list[tuple[TC, Any]]] = {}
+    if variant.extremes:
+        for tc, comps in facts.comparisons.items():
+            if tc[0] in schema:
+                for op, v in comps:
+                    if op in ("<", "<=", ">", ">=") and len(probes.get(tc[0], ())) < 6:
+                        probes.setdefault(tc[0], []).append((tc, _number(v) if isinstance(v, str) and
+                                                             _number(v) is not None else v))
+        for t, ps in probes.items():
+            sizes[t] += len(ps)
     unique: set[TC] = set()  # group columns given a distinct value per row (their groups are counted elsewhere)
     if variant.groups:
         for tc, group_sizes in facts.thresholds:
@@ -538,12 +558,20 @@ def _build_one(plan: _Plan, variant: Variant, rng: random.Random) -> Database:
                 nulls = variant.nulls if not is_id_like(c.name) else 0.0
                 sources.append(("value", plan.pool[root], plan.hit.get(root) or None,
                                 (nulls, plan.exact.get(root) or None)))
+        table_probes = probes.get(t, [])
+        first_probe = n - len(table_probes)
+        extreme = [src[0] == "value" and tc not in facts.comparisons and tc not in facts.vs_query
+                   and tc not in facts.likes and plan.declared(tc) != "TEXT"
+                   for tc, src in zip(tcs, sources)]
+        off_hits = [[x for x in src[1] if x not in src[2]] if src[0] == "value" and src[2] else None
+                    for src in sources]
+        flat_values: dict[int, Any] = {}
         has_key = any(tc in keys for tc in tcs)
         random_, choice = rng.random, rng.choice
         rows = []
         for i in range(n):
             fixed = plan_rows[i] if i < len(plan_rows) else None
-            hit = fixed is not None or random_() < variant.hit
+            hit = fixed is not None or (i < first_probe and random_() < variant.hit)
             row = []
             for tc, (kind, values, hits, extra) in zip(tcs, sources):
                 if fixed is not None and tc in fixed:
@@ -562,7 +590,18 @@ def _build_one(plan: _Plan, variant: Variant, rng: random.Random) -> Database:
                     v = choice(extra[1])
                 else:
                     v = choice(values)
+                if variant.flat and tc in facts.vs_query:
+                    v = flat_values.setdefault(len(row), v)
                 row.append(v)
+            if i >= first_probe:
+                probe_tc, probe_value = table_probes[i - first_probe]
+                for j, tc in enumerate(tcs):
+                    if tc == probe_tc:
+                        row[j] = probe_value
+                    elif extreme[j]:
+                        row[j] = 1_000_000 + i
+                    elif off_hits[j]:
+                        row[j] = choice(off_hits[j])
             rows.append(row)
             if not has_key and fixed is None and random_() < 0.2:
                 rows.append(list(row))  # whole duplicate rows: DISTINCT must matter

@@ -5,12 +5,14 @@ besides the declared ones:
 
 (a) a column declared `PRIMARY KEY` (alone) or `UNIQUE` in the context;
 (b) a column named `id`;
-(c) an id-like column whose stem names its table. Id-like: the name ends in `id` (`stuid`, `AlbumId`,
-    `singer_id`) and its last word is not an English word that ends so (`paid`, `valid`, `acid`, ... see
-    `_NOT_ID_WORDS`). Stem: the name without `id` / `_id` and underscores. It names the table when it equals the
-    table's name or one of its words (without underscores, singular or plural) or abbreviates a word of it (two
-    letters or more, same first letter, letters in order: `stuid` in `student`, `apid` in `airports`). A table
-    where two id-like columns name it that way is a link table (`singer_in_concert`): neither is its key;
+(c) an id-like column whose stem names its table and no other. Id-like: the name ends in `id` (`stuid`,
+    `AlbumId`, `singer_id`) and its last word is not an English word that ends so (`paid`, `valid`, `acid`, ...
+    see `_NOT_ID_WORDS`). Stem: the name without `id` / `_id` and underscores. It names the table when it equals
+    the table's name (without underscores, singular or plural) or its last word, or abbreviates its last word
+    (two letters or more, same first letter, letters in order: `stuid` in `student`, `apid` in `airports`,
+    `amenid` in `dorm_amenity`); not when another table is called by the stem (`transcript_contents.transcript_id`
+    with a `transcripts` table is a foreign key). A table where two id-like columns name it that way is a link
+    table: neither is its key;
 (d) else the table's only id-like column when its stem is at most three letters (`uid`, `aid`, `mid`) and no
     other table holds a column of that name as its key;
 (e) else a column the gold query joins with a column named after its table plus its own name
@@ -157,16 +159,22 @@ def _is_subsequence(short: str, long: str) -> bool:
     return all(ch in it for ch in short)
 
 
+def _names_whole(stem: str, table: str) -> bool:
+    whole = table.replace("_", "")
+    return stem in (whole, _singular(whole)) or _singular(stem) in (whole, _singular(whole))
+
+
 def _names_table(stem: str, table: str) -> bool:
     """Whether an id column's stem names `table` (see the module docstring, rule (c))."""
     if not stem:
         return False
-    whole = table.replace("_", "")
-    words = [w for w in table.split("_") if w]
-    forms = {whole, _singular(whole)} | {w for w in words} | {_singular(w) for w in words}
-    if stem in forms or _singular(stem) in forms:
+    if _names_whole(stem, table):
         return True
-    return len(stem) >= 2 and any(w[0] == stem[0] and _is_subsequence(stem, w) for w in words)
+    last = [w for w in table.split("_") if w][-1:] or [""]
+    last = last[0]
+    if "_" in table and (stem in (last, _singular(last)) or _singular(stem) in (last, _singular(last))):
+        return True
+    return len(stem) >= 2 and bool(last) and last[0] == stem[0] and _is_subsequence(stem, last)
 
 
 def own_keys(schema: dict[str, tuple[Column, ...]], joins: tuple[tuple[tuple[str, str], tuple[str, str]], ...] = ()
@@ -185,7 +193,8 @@ def own_keys(schema: dict[str, tuple[Column, ...]], joins: tuple[tuple[tuple[str
         if "id" in lower:
             named[table] = "id"
             continue
-        by_name = [n for n in lower if is_id_like(n) and _names_table(_stem(n), table)]
+        by_name = [n for n in lower if is_id_like(n) and _names_table(_stem(n), table)
+                   and not any(_names_whole(_stem(n), other) for other in schema if other != table)]
         if len(by_name) == 1:
             named[table] = by_name[0]
     for table, key in named.items():
