@@ -179,27 +179,36 @@ def test_whole_run_succeeds_with_adapter_metrics_and_cost(env, chat_model):
     _assert_no_key(run, p.stdout, p.stderr)
 
 
-def test_a_failed_worker_resumes_from_the_saved_state_through_the_cli(env, chat_model):
-    """A request Tinker refuses (400) stops the worker; `ftwizard run --resume` continues from the last state
-    saved at Tinker (found by listing the run's checkpoints), never from scratch, never with a second plan."""
-    with FakeTinkerServer(KEY, adapter_files=tiny_peft_adapter(chat_model, rank=8)) as fake:
+def test_a_failed_worker_resumes_from_the_saved_state_then_cancel_saves_it(env, chat_model):
+    """A request Tinker refuses (400, not retried) stops the worker; `ftwizard run --resume` continues from the
+    last state saved at Tinker (found by listing the run's checkpoints), not from scratch; `ftwizard cancel`
+    then stops it with its state saved, and a cancelled run is not resumed."""
+    with FakeTinkerServer(KEY) as fake:
         cli_env = _cli_env(env, fake)
-        fake.fail_after("optim_step", after=5, status=400)  # step 6 refused; a 400 is not retried by the SDK
+        fake.fail_after("optim_step", after=5, status=400)  # step 6 refused
         p = _cli("run", str(RECIPE), *[f"--set={o}" for o in _overrides(chat_model, **{"eval.enabled": False})],
                  "--json", env=cli_env)
         out = json.loads(p.stdout)
         run = RunDirectory(out["run_dir"])
         failed = run.status()
         assert p.returncode == 1 and failed["state"] == "failed", (run.path / "worker.log").read_text()
-        assert "400" in failed["error"] and "--resume" in p.stderr + json.dumps(run.events(("error",)))
+        assert "400" in failed["error"] and "--resume" in json.dumps(run.events(("error",)))
         assert (failed["step"], failed["tinker_state_step"]) == (5, 4)
-        p = _cli("run", "--resume", str(run.path), "--json", env=cli_env)
-        assert p.returncode == 0, p.stderr + (run.path / "worker.log").read_text()
-        status = run.status()
-        assert status["state"] == "succeeded" and status["step"] == 12
-        resumed = fake.models[status["tinker_training_runs"][-1]]
-        assert resumed.optim_steps == 12 - 4 and resumed.t == 12
-        assert fake.total_optim_steps() == 5 + 8  # steps 1-5, then 5-12 again from the state saved at 4
+        fake.delay_s = 0.2  # slow steps: time to cancel mid-run
+        p = _cli("run", "--resume", str(run.path), "--detach", env=cli_env)
+        assert p.returncode == 0, p.stderr
+        _wait(run, lambda s: (s.get("step") or 0) >= 6 and s.get("tinker_model_id") != failed["tinker_model_id"])
+        p = _cli("cancel", str(run.path), env=cli_env)
+        assert p.returncode == 0, p.stderr
+        status = _wait(run, _ended)
+        assert status["state"] == "cancelled", (run.path / "worker.log").read_text()
+        stopped = status["step"]
+        assert 6 <= stopped < 12 and status["tinker_state_step"] == stopped  # saved where it stopped
+        resumed = fake.models[status["tinker_model_id"]]
+        assert resumed.optim_steps == stopped - 4 and resumed.t == stopped  # continued from the state at 4
+        assert fake.total_optim_steps() == 5 + (stopped - 4)
+        p = _cli("run", "--resume", str(run.path), env=cli_env)
+        assert p.returncode == 2 and "cancelled" in p.stderr
     _assert_no_key(run, p.stdout, p.stderr)
 
 
@@ -231,22 +240,6 @@ def test_kill_mid_run_then_resume_continues_from_the_saved_state(env, chat_model
     assert cost["trained_tokens"] == sum(e["tokens"] for e in run.events(("metric",)))  # what Tinker billed
     assert (run.adapter_dir / "adapter_model.safetensors").exists()
     _assert_no_key(run)
-
-
-def test_cancel_saves_state_and_marks_the_run_cancelled(env, chat_model):
-    with FakeTinkerServer(KEY, delay_s=0.15) as fake:
-        os.environ["TINKER_BASE_URL"] = fake.base_url
-        try:
-            run, provider = _start(env, chat_model, **{"eval.enabled": False})
-            _wait(run, lambda s: (s.get("step") or 0) >= 1 or _ended(s))
-            provider.cancel(run)
-            status = _wait(run, _ended)
-        finally:
-            del os.environ["TINKER_BASE_URL"]
-    assert status["state"] == "cancelled", (run.path / "worker.log").read_text()
-    assert status["tinker_state_step"] == status["step"] < 12
-    with pytest.raises(UsageError, match="cancelled"):
-        provider.resume(run)
 
 
 def test_without_the_extra_the_message_names_the_pip_command(tmp_path, chat_model):
