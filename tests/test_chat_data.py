@@ -218,6 +218,10 @@ def test_eval_prompt_is_the_training_prefix_with_the_generation_prompt(chat_tok,
             assert tok(prompt, add_special_tokens=True)["input_ids"] == ids[:last_start]
         assert prompt.endswith("<|im_start|>assistant\n" if tok is chat_tok else "### Assistant:\n")
     assert tpl.answer(chat_rows(1)[0]) == "billing"
+    # what the run's data/ files record: the text as this tokenizer's template renders it
+    shown = D.rendered_example(chat_tok, tpl, chat_rows(1)[0])
+    assert shown["text"].endswith("<|im_start|>assistant\nbilling<|im_end|>\n")
+    assert shown["prompt"] == D.eval_prompt(chat_tok, tpl, chat_rows(1)[0])
 
 
 def test_truncation_drops_examples_without_any_answer_token(chat_tok, tmp_path):

@@ -177,6 +177,18 @@ def eval_prompt(tokenizer, templates, row: dict) -> str:
     return text
 
 
+def rendered_example(tokenizer, templates, row: dict) -> dict[str, str]:
+    """The text an example trains on and the prompt it is evaluated with, as this tokenizer renders them
+    (the run's data/ files: what the model really saw)."""
+    if not templates.is_chat:
+        return {"text": templates.render_text(row), "prompt": templates.render_prompt(row)}
+    from ftwizard.prompts import conversation
+
+    ensure_chat_template(tokenizer)
+    return {"text": _render(tokenizer, conversation(row), generation_prompt=False),
+            "prompt": eval_prompt(tokenizer, templates, row)}
+
+
 def build_examples(recipe: "Recipe", tokenizer, rows: list[dict[str, str]], templates) -> tuple[list[dict], DataStats]:
     """Tokenized examples (dicts with input_ids, labels) and the counts to report."""
     st = DataStats(examples=len(rows))
