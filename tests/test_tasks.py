@@ -207,3 +207,40 @@ def test_the_generation_prompt_is_tokenized_as_in_training():
         n_prompt = sum(1 for x in labels if x == IGNORE)
         assert tok(generation_prompt(prompt))["input_ids"] == ids[:n_prompt]
     assert tok("Category: ")["input_ids"] != tok(generation_prompt("Category: "))["input_ids"]
+
+
+def test_generation_stops_at_the_tasks_stop_strings(tiny_model_dir):
+    """A real tiny model: each sequence ends once its text holds a stop string (the rest of the batch goes on),
+    and the extracted answer ends before it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ftwizard.evaluation.generate import generate
+
+    torch.manual_seed(3)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.3)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = [f"Ticket: order {i} is late\nCategory:" for i in range(4)]
+    full = generate(model, tok, prompts, max_new_tokens=16, batch_size=4)
+    # a stop string that some continuations reach and others do not: a piece of the first one's text
+    stop = next(full[0].text[k:k + 2] for k in range(4, len(full[0].text) - 2)
+                if full[0].text[k:k + 2].strip() and not all(full[0].text[k:k + 2] in f.text for f in full))
+
+    class Stopping(type(get_task("custom"))):
+        stop_markers = (stop,)
+
+    task = Stopping()
+    cut = generate(model, tok, prompts, max_new_tokens=16, batch_size=4, stop_strings=list(task.stop_strings()))
+    for f, c in zip(full, cut):
+        assert f.text.startswith(c.text)
+        if stop in f.text:
+            assert stop in c.text and c.completion_tokens < f.completion_tokens
+            answer = task.extract_answer(c.text)
+            assert stop not in answer and f.text.lstrip().startswith(answer)
+        else:
+            assert c.text == f.text
+    assert stop in full[0].text and any(stop not in f.text for f in full)
