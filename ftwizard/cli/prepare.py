@@ -41,9 +41,14 @@ def render_report(report: dict):
     t.add_row(f"over max_length {next(iter(splits))['local']['max_length']}",
               *[f"{s['local']['over_max_length']['count']:,} ({s['local']['over_max_length']['percent']}%)"
                 for s in splits])
+    sched = report["local"].get("schedule")
     h = report["hosted"]
     lines = [
+        f"data format: {report.get('format', 'fields')} ({report.get('format_source', 'detected')})"
+        + (f"; local training: {report['local']['chat_template']}" if report["local"].get("chat_template") else ""),
         f"local tokenizer: {report['local']['tokenizer']}",
+        *([f"local run: {sched['steps']:,} steps of {sched['examples_per_step']} examples ({sched['epochs']:g} epochs), "
+           f"{sched['warmup_steps']} warm-up"] if sched else []),
         f"hosted: {h['model']} ({h['encoding']}), {h['epochs']} epochs ({h['epochs_rule']})",
         f"hosted training would bill {h['billed_tokens']:,} tokens"
         + (f" = ${h['cost_usd']:,.2f} at ${h['training_usd_per_1m']}/1M ({h['price_source']}, {h['price_date']})"
