@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ftwizard.datasource import CHAT_MESSAGE_KEYS, CHAT_ROLES
 from ftwizard.tokens import TokenCounter
 
 # From the OpenAI cookbook "Chat fine-tuning data prep".
@@ -17,8 +18,8 @@ ERROR_TYPES = (
     "missing_content",
     "example_missing_assistant_message",
 )
-ALLOWED_KEYS = {"role", "content", "name", "function_call", "weight"}
-ALLOWED_ROLES = {"system", "user", "assistant", "function"}
+ALLOWED_KEYS = set(CHAT_MESSAGE_KEYS)  # one statement of the cookbook's sets: datasource checks chat data with them
+ALLOWED_ROLES = set(CHAT_ROLES)
 TARGET_EPOCHS = 3
 MIN_TARGET_EXAMPLES = 100
 MAX_TARGET_EXAMPLES = 25_000
