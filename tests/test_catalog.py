@@ -41,6 +41,43 @@ def test_open_model_shapes_add_up_to_their_parameter_counts(model_id):
     assert computed == m.params
 
 
+# Today's open models (issue 12): published sizes (model cards) the shapes must reproduce, and license / gated.
+TODAY = {
+    "Qwen/Qwen3-0.6B": (0.6e9, "apache-2.0", False), "Qwen/Qwen3-1.7B": (1.7e9, "apache-2.0", False),
+    "Qwen/Qwen3-4B": (4.0e9, "apache-2.0", False), "Qwen/Qwen3-8B": (8.2e9, "apache-2.0", False),
+    "Qwen/Qwen3-14B": (14.8e9, "apache-2.0", False), "Qwen/Qwen3-32B": (32.8e9, "apache-2.0", False),
+    "Qwen/Qwen3-30B-A3B": (30.5e9, "apache-2.0", False),
+    "Qwen/Qwen2.5-Coder-7B-Instruct": (7.6e9, "apache-2.0", False),
+    "Qwen/Qwen2.5-Coder-32B-Instruct": (32.8e9, "apache-2.0", False),
+    "meta-llama/Llama-3.1-8B": (8.0e9, None, None), "meta-llama/Llama-3.2-1B-Instruct": (1.24e9, "llama3.2", True),
+    "meta-llama/Llama-3.2-3B": (3.2e9, None, None), "meta-llama/Llama-3.3-70B-Instruct": (70.6e9, "llama3.3", True),
+    "google/gemma-3-1b-it": (1.0e9, "gemma", True), "google/gemma-3-4b-it": (3.9e9, "gemma", True),
+    "google/gemma-3-12b-it": (11.8e9, "gemma", True), "google/gemma-3-27b-it": (27.0e9, "gemma", True),
+    "mistralai/Mistral-Small-3.1-24B-Instruct-2503": (23.6e9, "apache-2.0", False),
+    "microsoft/phi-4": (14.7e9, "mit", False), "openai/gpt-oss-20b": (20.9e9, "apache-2.0", False),
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(TODAY))
+def test_todays_open_models_with_facts_license_and_source(model_id):
+    size, license_, gated = TODAY[model_id]
+    m = get_open_model(model_id)
+    assert m.params == pytest.approx(size, rel=0.03)
+    assert m.source and "config.json" in m.source
+    if license_ is not None:
+        assert (m.license, m.gated) == (license_, gated) and m.read_on == "2026-12-01"
+    assert m.layers > 0 and m.hidden > 0 and m.heads % m.kv_heads == 0 and m.vocab > 30_000
+
+
+def test_moe_models_carry_their_experts():
+    a3b, oss = get_open_model("qwen3-30b-a3b"), get_open_model("gpt-oss-20b")
+    assert (a3b.experts, a3b.active_experts, a3b.expert_intermediate) == (128, 8, 768)
+    assert (oss.experts, oss.active_experts, oss.expert_intermediate) == (32, 4, 2880)
+    assert a3b.active_params == pytest.approx(3.3e9, rel=0.05)
+    assert oss.active_params < 0.25 * oss.params
+    assert not get_open_model("Qwen/Qwen3-8B").is_moe
+
+
 def test_names_resolve_loosely():
     assert get_gpu("nvidia a40").name == "A40"
     assert get_gpu("H100").name == "H100-SXM" and get_gpu("a100").name == "A100-80GB"

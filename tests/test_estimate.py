@@ -351,3 +351,110 @@ def test_cli_without_recipe_names_the_bad_flag(flags, needle):
 
     p = subprocess.run([sys.executable, "-m", "ftwizard", "estimate", *flags], capture_output=True, text=True)
     assert p.returncode == 2 and needle in p.stderr and "Traceback" not in p.stderr
+
+
+# -- today's models: mixture of experts ------------------------------------------------------------------------
+
+def test_moe_memory_from_all_experts_time_from_the_active_ones(tmp_path):
+    """Qwen3-30B-A3B: 30.5B parameters held, 3.3B run per token - memory like a 30B model, time like a 3B one."""
+    moe = get_open_model("Qwen/Qwen3-30B-A3B")
+    assert moe.is_moe and moe.params == pytest.approx(30.5e9, rel=0.02)
+    assert moe.active_params == pytest.approx(3.3e9, rel=0.05)
+    dense30, dense3 = get_open_model("Qwen/Qwen3-32B"), get_open_model("meta-llama/Llama-3.2-3B")
+    vram = {m: estimate_vram(m, quant="4bit", seq_len=512)["vram_gb"] for m in ("Qwen/Qwen3-30B-A3B",
+                                                                                "Qwen/Qwen3-32B", "meta-llama/Llama-3.2-3B")}
+    assert vram["Qwen/Qwen3-30B-A3B"] > 4 * vram["meta-llama/Llama-3.2-3B"]
+    assert vram["Qwen/Qwen3-30B-A3B"] == pytest.approx(vram["Qwen/Qwen3-32B"], rel=0.35)
+    f = {m.id: train_flops_per_token(m, 512, gradient_checkpointing=True) for m in (moe, dense30, dense3)}
+    assert f[moe.id] < 1.5 * f[dense3.id] and f[moe.id] < 0.2 * f[dense30.id]
+    r = recipe("sql-codellama34b-lora")
+    est = {m: estimate_recipe(r, model=m, quant="4bit", gpu="H100", runs_dir=tmp_path)["local"]
+           for m in ("Qwen/Qwen3-30B-A3B", "Qwen/Qwen3-32B", "meta-llama/Llama-3.2-3B")}
+    assert est["Qwen/Qwen3-30B-A3B"]["hours"] < 0.3 * est["Qwen/Qwen3-32B"]["hours"]
+    assert est["Qwen/Qwen3-30B-A3B"]["vram_gb"] > 3 * est["meta-llama/Llama-3.2-3B"]["vram_gb"]
+
+
+def test_moe_from_a_config_json(tmp_path):
+    cfg = {"model_type": "qwen3_moe", "num_hidden_layers": 48, "hidden_size": 2048, "intermediate_size": 6144,
+           "moe_intermediate_size": 768, "num_experts": 128, "num_experts_per_tok": 8, "num_attention_heads": 32,
+           "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 151936, "tie_word_embeddings": False}
+    from ftwizard.catalog import open_model_from_config
+
+    m = open_model_from_config(cfg, id="x/qwen3-moe", source="test")
+    cat = get_open_model("Qwen/Qwen3-30B-A3B")
+    assert (m.experts, m.active_experts, m.expert_intermediate, m.family) == (128, 8, 768, "qwen3")
+    assert m.params == cat.params and m.active_params == cat.active_params
+
+
+# -- one computation per quantity ------------------------------------------------------------------------------
+
+def test_gpu_price_flag_recipe_environment_catalog(monkeypatch):
+    from ftwizard.pricing import gpu_price
+
+    seed = recipe("sql-codellama34b-lora")  # hardware.gpu = A40, price_per_hour = 0.475
+    assert gpu_price("A40", recipe=seed)["origin"] == "recipe"
+    h100 = gpu_price("H100", recipe=seed)  # the hardware step switching the card: the A40's price does not follow
+    assert h100["price_per_hour"] == 3.29 and h100["origin"] == "catalog" and "is for A40" in h100["note"]
+    monkeypatch.setenv("FTWIZARD_PRICE_PER_HOUR", "2.5")
+    assert gpu_price("H100", recipe=seed)["price_per_hour"] == 2.5
+    assert gpu_price("H100", recipe=seed)["origin"] == "environment"
+    assert gpu_price("H100", flag=1.99, recipe=seed)["price_per_hour"] == 1.99
+    monkeypatch.setenv("FTWIZARD_PRICE_PER_HOUR", "abc")
+    with pytest.raises(UsageError, match="FTWIZARD_PRICE_PER_HOUR"):
+        gpu_price("A40")
+    # every face prices the chosen card through it: the estimate and the hardware report
+    monkeypatch.delenv("FTWIZARD_PRICE_PER_HOUR")
+    assert estimate_recipe(seed, gpu="H100")["local"]["price_per_hour"] == 3.29
+
+
+def test_prepare_and_estimate_give_the_same_local_lengths(tmp_path):
+    """The issue's contradiction: prepare said mean 146 tokens and estimate 152 for the same SQL recipe."""
+    from ftwizard.prepare import prepare
+
+    r = recipe("sql-codellama34b-lora")
+    report = prepare(r, tmp_path / "prepared")
+    mean_prepare = report["splits"]["train"]["local"]["tokens_per_example"]["mean"]
+    mean_estimate = estimate_recipe(r, runs_dir=tmp_path)["local"]["breakdown"]["tokens"]["mean_len"]
+    assert mean_prepare == pytest.approx(mean_estimate, abs=0.1)
+    assert "1.25" in report["local"]["tokenizer"]  # one documented ratio for the llama2 family
+
+
+# -- what-if on equal terms, every provider's candidates -----------------------------------------------------------
+
+def test_what_if_trains_local_and_hosted_on_the_same_epochs(tmp_path):
+    for examples in (2_000, 20_000):
+        res = _cli("estimate", "--model", "Qwen/Qwen3-8B", "--gpu", "H100", "--examples", str(examples),
+                   "--tokens-per-example", "300", "--json", "--runs-dir", str(tmp_path))
+        assert res.returncode == 0, res.stderr
+        est = json.loads(res.stdout)
+        epochs = est["hosted"]["epochs"]
+        assert est["local"]["epochs_equivalent"] == pytest.approx(epochs, rel=0.02)
+        assert est["local"]["train_tokens"] == pytest.approx(examples * epochs * 300, rel=0.05)
+    assert est["warnings"] == []
+    res = _cli("estimate", "--model", "Qwen/Qwen3-8B", "--examples", "50000000", "--tokens-per-example", "300",
+               "--epochs", "40", "--json", "--runs-dir", str(tmp_path))
+    est = json.loads(res.stdout)
+    assert any("--examples 5e+07" in w or "--examples 50,000,000" in w for w in est["warnings"])
+    assert any(w.startswith("--epochs 40") for w in est["warnings"])
+    assert "far outside real fine-tuning" in res.stderr
+
+
+def test_estimate_lists_every_providers_candidates(tmp_path):
+    res = _cli("estimate", "sql-gpt35", "--json", "--as-of", "2026-12-01", "--runs-dir", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    est = json.loads(res.stdout)
+    assert est["hosted"]["cost_usd"] == 11.99 and est["hosted"]["available"] is False  # gpt-3.5-turbo is gone
+    cands = est["hosted_candidates"]
+    assert {c["provider"] for c in cands} >= {"openai", "azure", "together", "tinker"}
+    for c in cands:
+        for key in ("model", "cost_usd", "price_source", "price_date", "weights_downloadable", "available",
+                    "training_days_left", "shutdown_days_left"):
+            assert key in c, key
+    mini = next(c for c in cands if c["provider"] == "openai" and c["model"].startswith("gpt-4o-mini"))
+    assert mini["training_days_left"] == 36 and mini["shutdown_days_left"] == 44 and mini["available"]
+    assert mini["cost_usd"] == pytest.approx(est["hosted"]["billed_tokens"] * 3.0 / 1e6, abs=0.01)
+    together = next(c for c in cands if c["provider"] == "together")
+    assert together["weights_downloadable"] is True
+    table = _cli("estimate", "sql-gpt35", "--as-of", "2026-12-01", "--runs-dir", str(tmp_path))
+    assert "$11.99" in table.stdout and "Hosted candidates as of 2026-12-01" in table.stdout
+    assert "together" in table.stdout and "tinker" in table.stdout

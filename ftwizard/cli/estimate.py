@@ -12,8 +12,12 @@ examples:
   ftwizard estimate viggo-gpt35 --model Qwen/Qwen2.5-7B --gpu L40S --epochs 2
   ftwizard estimate --model meta-llama/Llama-3.1-8B --examples 20000 --tokens-per-example 300
 
-Without FILE, --examples and --tokens-per-example describe the data. Prices: --price-per-hour, else the recipe's
-hardware.price_per_hour, else FTWIZARD_PRICE_PER_HOUR, else the catalog. docs/estimates.md explains the numbers.
+Without FILE, --examples and --tokens-per-example describe the data, and local and hosted train the same epochs
+of it (--epochs, else the cookbook rule hosted fine-tuning uses: 3, clamped to 100-25,000 example-epochs).
+Prices: --price-per-hour, else the recipe's hardware.price_per_hour (for its own GPU), else
+FTWIZARD_PRICE_PER_HOUR, else the catalog's price of the GPU chosen. Every hosted provider's candidates are
+listed with their price, its date and source, whether the weights come home, and when they close (--as-of).
+docs/estimates.md explains the numbers.
 """
 
 
@@ -34,6 +38,7 @@ def register(sub) -> None:
                    help="past runs to calibrate from (default: runs, or FTWIZARD_RUNS_DIR)")
     p.add_argument("--set", dest="set_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key (repeatable)")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="judge hosted availability as of this date (default: today)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(handler=run)
 
@@ -51,9 +56,15 @@ def _recipe(args):
         raise UsageError("give a recipe FILE, or describe the data with --examples N and --tokens-per-example T")
     from ftwizard.estimate import _positive
 
+    from ftwizard.chatfile import default_epochs
+
     _positive("--examples", args.examples, integer=True)
     _positive("--tokens-per-example", args.tokens_per_example, integer=True)
-    recipe = validate_dict({"name": "what-if", "task": "sql"}, source="<what-if>")
+    # Equal terms: local trains the same epochs of the same data as hosted (no fixed step count), and keeps
+    # whole examples (max_length at least the example length) as hosted bills them.
+    epochs = args.epochs if args.epochs is not None else default_epochs(args.examples)
+    train = {"max_steps": 0, "epochs": epochs, "max_length": max(512, args.tokens_per_example)}
+    recipe = validate_dict({"name": "what-if", "task": "sql", "train": train}, source="<what-if>")
     return recipe.with_updates(parse_overrides(overrides)) if overrides else recipe
 
 
@@ -61,11 +72,22 @@ def run(args) -> int:
     from ftwizard.cli import output
     from ftwizard.estimate import estimate_recipe
 
+    from ftwizard.errors import UsageError
+
+    as_of = None
+    if args.as_of:
+        import datetime
+
+        try:
+            as_of = datetime.date.fromisoformat(args.as_of)
+        except ValueError:
+            raise UsageError(f"--as-of {args.as_of!r}: expected a date as YYYY-MM-DD") from None
     recipe = _recipe(args)
+    epochs = args.epochs if (args.epochs is not None or args.recipe) else recipe.train.epochs
     est = estimate_recipe(recipe, gpu=args.gpu, price_per_hour=args.price_per_hour, quant=args.quant,
-                          examples=args.examples, tokens_per_example=args.tokens_per_example, epochs=args.epochs,
+                          examples=args.examples, tokens_per_example=args.tokens_per_example, epochs=epochs,
                           rank=args.rank, hosted_model=args.hosted_model, model=args.model,
-                          runs_dir=args.runs_dir)
+                          runs_dir=args.runs_dir, as_of=as_of)
     if args.json:
         output.print_json(est)
         import sys
@@ -109,12 +131,16 @@ def print_table(est: dict) -> None:
         t.add_row("hosted / local", f"{est['ratio']}x", "")
     if S and S.get("local_usd_per_1k") is not None:
         be = S.get("break_even_requests_per_month")
-        t.add_row("serving / 1k requests", f"{_money(S['local_usd_per_1k'])} ({S['local_tokens_per_s']:,.0f} tok/s)",
-                  _money(S["hosted_usd_per_1k"]))
-        t.add_row(f"serving / month ({S['requests_per_month']:,.0f} req)", _money(S["local_monthly_usd"]),
+        vol = f"{S['requests_per_month']:,.0f} req/month"
+        t.add_row(f"serving / month ({vol})", f"{_money(S['local_monthly_usd'])} ({S['local_gpus']} x {L['gpu']})",
                   _money(S["hosted_monthly_usd"]))
+        t.add_row("serving / 1k requests (same bill)",
+                  f"{_money(S['local_usd_per_1k'])} ({_money(S['local_marginal_usd_per_1k'])} per 1k more on a card "
+                  f"already up, {S['local_tokens_per_s']:,.0f} tok/s)", _money(S["hosted_usd_per_1k"]))
         t.add_row("local cheaper from", "never" if be is None else f"{be:,} requests/month", "")
-    if H.get("available_until"):
+    if not H.get("available", True):
+        t.add_row("availability", "yours to keep", f"[red]{H['unavailable_reason']}[/red]")
+    elif H.get("available_until"):
         t.add_row("availability", "yours to keep", f"[yellow]new jobs until {H['available_until']}[/yellow]")
     t.add_row("prices", f"{L['price_source']} ({L['price_date'] or 'undated'})",
               f"{H['price_source']} ({H['price_date']})")
@@ -124,3 +150,39 @@ def print_table(est: dict) -> None:
     v = b["vram"]
     parts = ", ".join(f"{k.replace('_', ' ')} {val:.2f}" for k, val in v.items() if val >= 0.005)
     output.out().print(f"memory (GB): {parts}")
+    if L.get("cost_range_usd"):
+        lo, hi = L["cost_range_usd"]
+        output.out().print(f"local time and cost range: {L['hours_range'][0]:.1f}-{L['hours_range'][1]:.1f} h, "
+                           f"{_money(lo)}-{_money(hi)} (docs/estimates.md)")
+    print_candidates(est)
+
+
+def print_candidates(est: dict) -> None:
+    """Every hosted provider's candidates on the same data and epochs, beside the local estimate."""
+    from rich.table import Table
+
+    from ftwizard.cli import output
+
+    L = est["local"]
+    cands = est.get("hosted_candidates") or []
+    if not cands:
+        return
+    t = Table(title=f"Hosted candidates as of {cands[0]['as_of']} (same data, {cands[0]['epochs']:g} epochs), "
+                    f"beside local {L['model'].split('/')[-1]} on {L['gpu']}: {_money(L['cost_usd'])}",
+              header_style="bold", title_justify="left")
+    for col in ("provider", "model", "training", "$/1M", "price date", "weights home", "availability"):
+        t.add_column(col)
+    for c in cands:
+        if not c["available"]:
+            avail = f"[red]{c['unavailable_reason']}[/red]"
+        elif c["training_days_left"] is not None:
+            avail = f"new jobs until {c['training_available_until']} ({c['training_days_left']} days)"
+            if c["shutdown_days_left"] is not None:
+                avail += f", serves until {c['shutdown_date']} ({c['shutdown_days_left']} days)"
+        else:
+            avail = "open"
+        t.add_row(c["provider"], c["model"], _money(c["cost_usd"]), f"{c['training_usd_per_1m']:g}",
+                  c["price_date"] or "-", "yes" if c["weights_downloadable"] else "no", avail)
+    output.out().print(t)
+    sources = sorted({f"{c['provider']}: {c['price_source']}" for c in cands})
+    output.out().print("prices: " + "; ".join(sources), style="dim")

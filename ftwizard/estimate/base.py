@@ -21,6 +21,11 @@ CACHE_VERSION = 3  # 2: estimated local lengths count template pieces apart; 3: 
 # 8bit: the seed's two Code Llama 34B LoRA runs on an A40 (7 h SQL, 9 h ViGGO), fitted so both land in range.
 # 4bit: the 16-bit figure / 1.39: QLoRA took 39% longer than LoRA in Raschka's Llama 2 7B experiments (2023).
 EFFICIENCY = {"none": 0.314, "8bit": 0.55, "4bit": 0.226}
+# Billed tokens in another tiktoken encoding, per token of the one counted (hosted candidates on other providers).
+# Loading a second 200k-rank encoder costs ~0.45 s, so `estimate` scales instead: measured 2026-12-01 on the bundled
+# data, o200k_base / cl100k_base = 0.9996 (SQL: 499,461 / 499,652) and 1.0047 (ViGGO: 1,090,829 / 1,085,690).
+ENCODING_RATIO = {("cl100k_base", "o200k_base"): 1.0, ("o200k_base", "cl100k_base"): 1.0}
+
 # The estimated time's range: uncalibrated, the public measurements the efficiencies were fitted to (and the
 # test anchors in tests/test_estimate.py) fall within these factors of the formula; calibrated from this
 # machine's runs, the spread of their measured/estimated ratios, never narrower than CALIBRATED_RANGE.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import statistics
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ftwizard.catalog import GPU, get_gpu, get_hosted_model, get_open_model, match_gpu, wind_down
 from ftwizard.errors import UsageError
-from ftwizard.estimate.base import (CALIBRATED_RANGE, DEFAULT_TOKENIZER_RATIO, GIB, LOAD_GBPS, MULTI_GPU_SCALING,
+from ftwizard.estimate.base import (CALIBRATED_RANGE, DEFAULT_TOKENIZER_RATIO, ENCODING_RATIO, GIB, LOAD_GBPS, MULTI_GPU_SCALING,
                                     TOKENIZER_RATIO, UNCALIBRATED_RANGE, USABLE_VRAM, _positive, _quant)
 from ftwizard.estimate.calibration import calibration
 from ftwizard.estimate.memory import (efficiency, estimate_vram, eval_flops_per_token, lora_params, peak_flops,
@@ -39,8 +40,14 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
                     quant: str | None = None, examples: int | None = None, tokens_per_example: int | None = None,
                     epochs: float | None = None, rank: int | None = None, hosted_model: str | None = None,
                     model: str | None = None, runs_dir: str | os.PathLike | None = "runs",
-                    use_cache: bool = True, calibrate: bool = True) -> dict:
-    """Local LoRA and hosted fine-tuning estimates for a recipe, with what-if overrides (DESIGN.md JSON shape)."""
+                    use_cache: bool = True, calibrate: bool = True, as_of: datetime.date | None = None) -> dict:
+    """Local LoRA and hosted fine-tuning estimates for a recipe, with what-if overrides (DESIGN.md JSON shape).
+
+    `hosted_candidates` lists every provider's catalog models priced on the same data and epochs, judged on
+    `as_of` (default today); `warnings` flags what-if inputs far outside real fine-tuning.
+    """
+
+    as_of = as_of or datetime.date.today()
     price_per_hour = _positive("--price-per-hour", price_per_hour)
     examples = _positive("--examples", examples, integer=True)
     tokens_per_example = _positive("--tokens-per-example", tokens_per_example, integer=True)
@@ -71,8 +78,9 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     dtype_bytes = 4.0 if dtype == "fp32" else 2.0
     if g.is_cpu and q != "none":
         raise UsageError(f"quant = {q} needs a CUDA GPU (bitsandbytes); on the CPU use quant = none")
-    hosted_id = hosted_model or recipe.hosted.model
-    hm = get_hosted_model(hosted_id)
+    # the recipe's model on the recipe's provider; a --hosted-model names a model, whose first provider prices it
+    hm = get_hosted_model(hosted_model) if hosted_model else get_hosted_model(recipe.hosted.model,
+                                                                            recipe.hosted.provider)
     gc = recipe.gradient_checkpointing_on(q)
     if q != "none" and not gc:
         notes.append("gradient checkpointing is off (train.gradient_checkpointing = false) with a quantized base: "
@@ -237,9 +245,10 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     billed = int(round(per_epoch * h_epochs))
     h_cost = hosted_training_cost(hm, billed_tokens=billed)["usd"]
     wd = wind_down()
-    until = hm.extra.get("training_available_until") if hm.provider == "openai" else None
+    until = hm.training_available_until if hm.provider == "openai" else None
+    closed = hm.training_closed_reason(as_of)
     hosted = {
-        "model": hm.id, "provider": recipe.hosted.provider, "encoding": hm.encoding,
+        "model": hm.id, "provider": hm.provider, "encoding": hm.encoding,
         "billed_tokens_per_epoch": per_epoch, "billed_tokens": billed, "epochs": h_epochs,
         "epochs_rule": epochs_rule, "examples": n, "usd_per_1m_training": hm.training_usd_per_1m,
         "cost_usd": round(h_cost, 2), "price_source": hm.price_source, "price_date": hm.price_date,
@@ -248,6 +257,8 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
                          f"({wd.get('source', '')}); organisations that never fine-tuned lost job creation on "
                          f"{wd.get('never_fine_tuned', '?')}") if until else None,
         "n_too_long": hs.get("n_too_long", 0),
+        "training_available_until": hm.training_available_until, "shutdown_date": hm.shutdown_date,
+        "available": closed is None, "unavailable_reason": closed, "as_of": as_of.isoformat(),
     }
     if recipe.hosted.provider == "azure":
         hosted["note"] = "Azure OpenAI bills training per token or per hour by region; OpenAI's price shown"
@@ -268,8 +279,65 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     ratio = None
     if cost and cost > 0:
         ratio = round(h_cost / cost, 2)
+    candidates = hosted_candidate_costs(per_epoch, hm.encoding, h_epochs, as_of, tokens_per_example=tokens_per_example,
+                                        examples=n)
+    warnings = what_if_warnings(examples=examples, tokens_per_example=tokens_per_example, epochs=epochs, rank=rank,
+                                price_per_hour=price_per_hour, max_length=max_len)
     return {"recipe": recipe.name, "local": local, "hosted": hosted, "ratio": ratio, "serving": serving,
-            "notes": notes, "token_stats_cached": stats.get("cached", False)}
+            "hosted_candidates": candidates, "warnings": warnings, "notes": warnings + notes,
+            "token_stats_cached": stats.get("cached", False)}
+
+
+def hosted_candidate_costs(per_epoch: int, encoding: str, epochs: float, as_of, *,
+                           tokens_per_example: int | None = None, examples: int = 0) -> list[dict]:
+    """Every catalog hosted model (`ftwizard.catalog.hosted_candidates`) priced on the same data and epochs.
+
+    Billed tokens in another encoding are this encoding's count x ENCODING_RATIO (documented, measured on the
+    bundled data; `tokens_counted` says so); with --tokens-per-example every model bills that many per example.
+    Together and Tinker bill with the model's own tokenizer: their counts are approximations (their own
+    price estimate, recorded before a job starts, is the figure to trust).
+    """
+    from ftwizard.catalog import hosted_candidates, hosted_models
+
+    out = []
+    for m, c in zip(hosted_models(), hosted_candidates(as_of)):
+        if tokens_per_example:
+            per = examples * min(tokens_per_example, m.max_tokens_per_example)
+            how = "--tokens-per-example"
+        elif m.encoding == encoding:
+            per, how = per_epoch, f"counted ({encoding})"
+        else:
+            ratio = ENCODING_RATIO.get((encoding, m.encoding), 1.0)
+            per = int(round(per_epoch * ratio))
+            how = f"{encoding} count x {ratio:g} for {m.encoding} (docs/estimates.md)"
+        billed = int(round(per * epochs))
+        cost = hosted_training_cost(m, billed_tokens=billed)
+        out.append({**c, "billed_tokens": billed, "epochs": epochs, "tokens_counted": how,
+                    "cost_usd": round(cost["usd"], 2)})
+    return out
+
+
+# What real fine-tuning looks like (FACTS.md, the providers' limits): far outside these, a what-if is likely a typo.
+REAL_USE = {"examples": (10, 2_000_000), "tokens_per_example": (8, 131_072), "epochs": (0.1, 25), "rank": (1, 512),
+            "price_per_hour": (0.05, 100.0)}
+
+
+def what_if_warnings(**inputs) -> list[str]:
+    """One line per what-if input far outside real use (the estimate is still made)."""
+    out = []
+    labels = {"examples": "--examples", "tokens_per_example": "--tokens-per-example", "epochs": "--epochs",
+              "rank": "--rank", "price_per_hour": "--price-per-hour"}
+    for key, (lo, hi) in REAL_USE.items():
+        v = inputs.get(key)
+        if v is None:
+            continue
+        if v < lo or v > hi:
+            out.append(f"{labels[key]} {v:,g} is far outside real fine-tuning ({lo:,g} to {hi:,g}): check the number")
+    tpe, max_len = inputs.get("tokens_per_example"), inputs.get("max_length")
+    if tpe and max_len and tpe > max_len:
+        out.append(f"--tokens-per-example {tpe:,} is longer than train.max_length {max_len:,}: local training cuts "
+                   "each example there while hosted bills every token (raise it with --set train.max_length=N)")
+    return out
 
 
 def run_record_estimate(estimate: dict) -> dict:
