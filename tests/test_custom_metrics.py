@@ -72,6 +72,8 @@ def test_metric_detected_from_the_references():
     assert detect_metric(['{"a": 1}', '{"a": 2, "b": [1]}'])[0] == "json"
     assert detect_metric(["Paris is the capital.", "It rains.", "Four."])[0] == "exact"
     assert detect_metric(["a", "b", "c"])[0] == "exact"  # every answer distinct: not a closed set
+    long = ["Restart the router, wait a minute, then sign in again with the code we sent you by e-mail."] * 3
+    assert detect_metric(long)[0] == "exact" and "judge" in detect_metric(long)[1]
     task = get_task("custom")
     scored, m = score_examples(task, _examples([("billing", "billing"), ("refund", "billing"),
                                                 ("refund", "refund"), ("outage", "refund")]))

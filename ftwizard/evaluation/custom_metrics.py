@@ -52,6 +52,9 @@ def detect_metric(references: Sequence[str]) -> tuple[str, str]:
     short = all("\n" not in r and len(r) <= 40 for r in refs)
     if short and 2 <= len(labels) <= 20 and len(labels) * 2 <= len(refs):
         return "choice", f"the {len(refs)} references take {len(labels)} distinct values"
+    if sum(len(r) for r in refs) / len(refs) > 80:
+        return "exact", ("open-ended answers, long for exact match (a right answer worded otherwise counts as "
+                         'wrong): eval.metric = "judge" grades their meaning')
     return "exact", "open-ended answers"
 
 
