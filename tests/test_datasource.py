@@ -138,3 +138,19 @@ def test_detect_format():
     assert datasource.detect_format([{"instruction": "a", "input": "", "output": "b"}]) == "alpaca"
     assert datasource.detect_format([{"prompt": "a", "completion": "b"}], has_template=True) == "fields"
     assert datasource.detect_format([{"text": "a", "label": "b"}]) == "fields"
+
+
+def test_local_run_refuses_a_row_without_the_answer_before_starting(tmp_path):
+    """The local backend's preflight (what `ftwizard run` calls before a run directory exists): a usage error
+    naming file and line, not a KeyError from the training process."""
+    rows = [{"text": f"t{i}", "label": "a"} for i in range(12)]
+    rows[5] = {"text": "no label"}
+    write_jsonl(tmp_path / "d.jsonl", rows)
+    (tmp_path / "r.toml").write_text(
+        'name = "t"\ntask = "custom"\nbackend = "local"\n[data]\nsource = "files"\ntrain = "d.jsonl"\neval = "d.jsonl"\n'
+        '[prompt]\ntemplate = "{text}\\n{label}\\n"\nanswer_field = "label"\n[hardware]\ndevice = "cpu"\n',
+        encoding="utf-8")
+    p = subprocess.run([sys.executable, "-m", "ftwizard", "run", str(tmp_path / "r.toml"), "--runs-dir",
+                        str(tmp_path / "runs")], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert_usage_error(p, "d.jsonl: line 6: no `label`")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
