@@ -153,6 +153,9 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
     fmt = task.data_format(recipe)
     report["format"] = fmt
     report["format_source"] = "data.format" if recipe.data.format != "auto" else "detected"
+    p = recipe.prompt
+    if templates.is_chat and (p.template or p.answer_field or any(x is not None for x in (p.system, p.user, p.assistant))):
+        report["problems"].append(f"the [prompt] section is not used: {fmt} data carries its own messages")
     if templates.is_chat:
         report["local"]["chat_template"] = ("the model's own chat template, loss on assistant turns only (weight 0 "
                                             "turns skipped); the default template if the model has none")
@@ -230,9 +233,11 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
         "max_tokens_per_example": max_tokens,
     })
     if hm is not None:
+        from ftwizard.pricing import hosted_training_cost
+
         hosted.update({
             "training_usd_per_1m": hm.training_usd_per_1m,
-            "cost_usd": round(billed * hm.training_usd_per_1m / 1e6, 2),
+            "cost_usd": round(hosted_training_cost(hm, billed_tokens=billed)["usd"], 2),
             "price_source": hm.price_source,
             "price_date": hm.price_date,
         })
