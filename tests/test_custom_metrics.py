@@ -237,6 +237,15 @@ def test_judge_model_outside_the_catalog_is_unpriced(judge_env, tmp_path):
     assert b["calls"] == 2 and b["usd"] is None and b["unpriced_calls"] == 2 and "unpriced" in b["price_source"]
 
 
+def test_a_refused_judge_call_is_one_message_without_the_key(judge_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("FTWIZARD_JUDGE_API_KEY", "sk-wrong-SECRET-123")
+    f = _write(tmp_path / "p.jsonl", JUDGED[:1])
+    with pytest.raises(UsageError) as ei:
+        score_file(f, "custom", metric="judge", judge_model="gpt-4o-mini")
+    assert "the judge (gpt-4o-mini)" in str(ei.value) and "401" in str(ei.value)
+    assert "SECRET" not in str(ei.value)
+
+
 def test_judge_without_a_key_or_model_is_a_usage_error(monkeypatch, tmp_path):
     monkeypatch.delenv("FTWIZARD_JUDGE_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

@@ -148,7 +148,11 @@ class Judge:
                 model=self.model, messages=judge_messages(self.rubric, prompt, prediction, reference),
                 temperature=0, max_tokens=200)
         except openai.APIError as e:
-            raise UsageError(f"the judge ({self.model}) failed: {e}") from None
+            from ftwizard import settings
+
+            key = settings.judge_api_key()
+            message = str(e).replace(key, "***") if key else str(e)  # some servers echo the key back
+            raise UsageError(f"the judge ({self.model}) at {self._client().base_url} failed: {message}") from None
         text = (resp.choices[0].message.content or "") if resp.choices else ""
         passed, reason = read_verdict(text)
         pt = int(getattr(resp.usage, "prompt_tokens", 0) or 0)
