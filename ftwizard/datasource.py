@@ -239,7 +239,16 @@ def read_file(path: str | Path) -> list[Record]:
 
 
 def read_hf_records(dataset_id: str, split: str, config: str = "") -> Records:
-    """Load a split from the Hugging Face Hub (or its local cache). Imports `datasets` only here."""
+    """Load a split from the Hugging Face Hub (or its local cache), once per process. Imports `datasets` only here."""
+    key = ("hf", dataset_id, split, config)
+    if key not in _CACHE:
+        if len(_CACHE) > 8:
+            _CACHE.clear()
+        _CACHE[key] = _load_hf(dataset_id, split, config)
+    return _CACHE[key]
+
+
+def _load_hf(dataset_id: str, split: str, config: str) -> Records:
     try:
         import datasets  # noqa: PLC0415 - heavy, only when a recipe asks for the hub
     except ImportError:  # pragma: no cover
