@@ -271,3 +271,28 @@ def test_tiny_instruct_model_learns_assistant_turns(tmp_path):
         only = model(**batch).loss.item()
         all_labels = dict(batch, labels=torch.where(batch["attention_mask"] == 1, batch["input_ids"], D.IGNORE))
         assert abs(model(**all_labels).loss.item() - only) > 1e-3
+
+
+# ---------------------------------------------------------------------------------------------
+# The bundled "your own data" demo
+
+def test_tickets_demo_data_is_reproducible_and_prepares_as_chat(tmp_path):
+    import importlib.util
+
+    from ftwizard.recipe import load_recipe
+
+    here = Path(__file__).resolve().parent.parent / "ftwizard" / "data" / "tickets"
+    spec = importlib.util.spec_from_file_location("make_tickets", here / "make_tickets.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(tmp_path)
+    for name in ("train.jsonl", "eval.jsonl"):
+        assert (tmp_path / name).read_bytes() == (here / name).read_bytes(), f"{name} is what the generator makes"
+    recipe = load_recipe(Path(__file__).resolve().parent.parent / "recipes" / "tickets-cpu-demo.toml")
+    report = prepare(recipe, tmp_path / "out")
+    assert report["format"] == "chat" and report["problems"] == []
+    assert (report["splits"]["train"]["examples"], report["splits"]["eval"]["examples"]) == (240, 60)
+    assert (tmp_path / "out" / "openai_train.jsonl").read_bytes() == (here / "train.jsonl").read_bytes()
+    assert report["local"]["schedule"]["steps"] == 30
+    train = {json.loads(x)["messages"][1]["content"] for x in read_lines(here / "train.jsonl")}
+    assert not train & {json.loads(x)["messages"][1]["content"] for x in read_lines(here / "eval.jsonl")}

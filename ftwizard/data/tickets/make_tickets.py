@@ -151,9 +151,9 @@ def make(n: int, r: random.Random) -> list[dict]:
     return out
 
 
-def main() -> None:
+def main(out_dir: Path | None = None) -> None:
     r = random.Random(SEED)
-    here = Path(__file__).resolve().parent
+    here = out_dir or Path(__file__).resolve().parent
     rows = make(N_TRAIN + N_EVAL, r)
     seen, unique = set(), []
     for row in rows:  # no ticket twice (so no eval ticket is a training ticket)
