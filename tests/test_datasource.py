@@ -154,3 +154,15 @@ def test_local_run_refuses_a_row_without_the_answer_before_starting(tmp_path):
                         str(tmp_path / "runs")], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert_usage_error(p, "d.jsonl: line 6: no `label`")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_prompt_completion_and_alpaca_rows_missing_their_answer(tmp_path):
+    rows = [{"prompt": f"p{i}", "completion": "c"} for i in range(12)]
+    rows[3] = {"prompt": "p3"}
+    write_jsonl(tmp_path / "pc.jsonl", rows)
+    assert_usage_error(prepare(tmp_path, chat_recipe("pc.jsonl") + 'format = "prompt_completion"\n'),
+                       "pc.jsonl: line 4: no `completion`")
+    rows = [{"instruction": "Sort it.", "input": f"t{i}", "output": "a"} for i in range(12)]
+    rows[10] = {"instruction": "Sort it.", "input": "t10"}
+    write_jsonl(tmp_path / "al.jsonl", rows)
+    assert_usage_error(prepare(tmp_path, chat_recipe("al.jsonl")), "al.jsonl: line 11: no `output` text")
