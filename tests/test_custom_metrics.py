@@ -222,6 +222,29 @@ def test_judge_priced_cached_and_compared_with_exact_match(judge_env, tmp_path):
     assert judge_env.calls["chat"] == 8  # another rubric is another question
 
 
+def test_judge_calls_run_several_at_once(judge_env, tmp_path):
+    import threading
+    import time
+
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def slow_reply(model, messages):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return _judge_reply(model, messages)
+
+    judge_env.chat_answer = slow_reply
+    rows = [{"prediction": f"answer {i}", "reference": f"answer {i % 3}", "input": f"q{i}"} for i in range(12)]
+    report = score_file(_write(tmp_path / "p.jsonl", rows), "custom", metric="judge", judge_model="gpt-4o-mini")
+    assert judge_env.calls["chat"] == 12 and state["most"] > 1
+    assert [e["verdicts"]["judge_pass"] for e in report["examples"]] == [i % 3 == i for i in range(12)]
+
+
 def test_a_fine_tuned_judge_is_priced_at_its_serving_rates():
     from ftwizard.evaluation.judge import call_price
 

@@ -214,13 +214,19 @@ def fields(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: _leaf(value)}
 
 
-def json_scores(prediction: str, reference: str) -> tuple[dict, dict]:
+def json_reference(reference: str) -> Any:
+    """The reference's JSON value; UsageError when it is not exactly one."""
     gold, gold_problem, _ = parse_json(reference)
     if gold_problem is not None:
         from ftwizard.errors import UsageError
 
         raise UsageError(f"eval.metric = \"json\": the reference is not one JSON value ({gold_problem}): "
                          f"{reference[:80]!r}")
+    return gold
+
+
+def json_scores(prediction: str, reference: str) -> tuple[dict, dict]:
+    gold = json_reference(reference)
     value, problem, trailing = parse_json(prediction)
     gold_fields = fields(gold)
     pred_fields = fields(value) if (problem is None or trailing) else {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ class Judge:
     client: Any = None
     calls: int = 0
     _memo: dict = field(default_factory=dict)
+    _lock: Any = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -111,6 +113,10 @@ class Judge:
             self.cache_dir = settings.cache_dir() / "judge"
 
     def _client(self):
+        with self._lock:
+            return self._make_client()
+
+    def _make_client(self):
         if self.client is None:
             import openai
 
@@ -136,7 +142,8 @@ class Judge:
             out = self._call(prompt, prediction, reference)
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(path, {k: v for k, v in out.items() if k != "cached"})
-            self.calls += 1
+            with self._lock:
+                self.calls += 1
         self._memo[key] = out
         return out
 

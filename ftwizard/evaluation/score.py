@@ -21,13 +21,12 @@ def score_examples(task: "Task", examples: list[dict]) -> tuple[list[dict], dict
     """Score `{prediction, reference[, context, input]}` dicts: (each example with `verdicts` and its details
     added, metrics). The task first sees every reference (a custom task picks its metric from them)."""
     task.use_references([ex["reference"] for ex in examples])
-    scored = []
-    for ex in examples:
+    for ex in examples:  # a bad reference is named by its line before any (paid) scoring starts
         try:
-            verdicts, details = task.score(ex["prediction"], ex["reference"], ex)
+            task.check_reference(ex["reference"])
         except UsageError as e:
             raise UsageError(f"line {ex['line']}: {e}" if "line" in ex else str(e)) from None
-        scored.append({**ex, "verdicts": verdicts, **details})
+    scored = [{**ex, "verdicts": verdicts, **details} for ex, (verdicts, details) in zip(examples, task.score_many(examples))]
     return scored, task.aggregate(scored)
 
 

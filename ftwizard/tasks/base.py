@@ -227,6 +227,14 @@ class Task:
 
         return {"exact_match": exact_match(prediction, reference)}, {}
 
+    def check_reference(self, reference: str) -> None:
+        """Raise UsageError when a reference cannot be scored by this task's metric (e.g. not JSON for json)."""
+
+    def score_many(self, examples: list[dict]) -> list[tuple[dict, dict]]:
+        """`score` for each `{prediction, reference, ...}` example, in order (a task whose scoring waits on a
+        service, the judge, runs several at once)."""
+        return [self.score(ex["prediction"], ex["reference"], ex) for ex in examples]
+
     def aggregate(self, scored: Iterable[dict]) -> dict[str, dict]:
         """metrics.json's `metrics` from scored records (each: `verdicts`, `reference`, `prediction` and the
         details `score` returned): {name: {n, value, ci_low, ci_high}} with 95% intervals."""

@@ -117,6 +117,22 @@ class CustomTask(Task):
                      **({"judge_unreadable": True} if g["pass"] is None else {})})
         return super().score(prediction, reference, row)
 
+    def check_reference(self, reference: str) -> None:
+        if self.metric_name() == "json":
+            from ftwizard.evaluation.custom_metrics import json_reference
+
+            json_reference(reference)
+
+    def score_many(self, examples: list[dict]) -> list[tuple[dict, dict]]:
+        if self.metric_name() != "judge" or len(examples) < 2:
+            return super().score_many(examples)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.judge()  # built once, before the threads share it
+        workers = min(len(examples), self.recipe.eval.concurrency if self.recipe is not None else 8)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda ex: self.score(ex["prediction"], ex["reference"], ex), examples))
+
     def aggregate(self, scored: Iterable[dict]) -> dict[str, dict]:
         from ftwizard.evaluation import custom_metrics as cm
         from ftwizard.evaluation.stats import proportion
