@@ -6,6 +6,11 @@ Endpoints (also under Azure's `/openai` prefix and `/openai/deployments/{name}/c
   GET  /v1/fine_tuning/jobs/{id}       GET  /v1/fine_tuning/jobs/{id}/events (newest first, after, limit)
   POST /v1/fine_tuning/jobs/{id}/cancel
   POST /v1/chat/completions
+Azure: `/openai/deployments/{name}/chat/completions` answers only for a deployment that exists and has
+succeeded (else 404 DeploymentNotFound, as Azure does); deployments are made through the management route
+  PUT|GET /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}/deployments/{name}
+(bearer `mgmt_token`; provisioningState Creating for `deployment_ticks` reads, then Succeeded). With
+`file_processing_ticks`, an uploaded file stays `pending` for that many reads before it is `processed`.
 
 A job advances one tick per `retrieve`: validating_files -> queued -> running (one metrics event per step)
 -> succeeded (or the scripted failure). Failures are scripted per route with `fail(route, *entries)`:
@@ -43,7 +48,9 @@ class FakeOpenAI:
     def __init__(self, *, api_key: str = DEFAULT_KEY, steps: int = 6, steps_per_tick: int = 2,
                  events_page_size: int | None = None, result_base64: bool = False,
                  outcome: str = "succeeded", error: dict | None = None, hold_running: bool = False,
-                 slow_s: float = 3.0, chat_answer: Callable[[str, list[dict]], str] | None = None):
+                 slow_s: float = 3.0, chat_answer: Callable[[str, list[dict]], str] | None = None,
+                 mgmt_token: str = "fake-azure-ad-TOKEN-0123456789", deployment_ticks: int = 2,
+                 file_processing_ticks: int = 0):
         self.api_key = api_key
         self.steps = steps
         self.steps_per_tick = steps_per_tick
@@ -55,6 +62,11 @@ class FakeOpenAI:
         self.hold_running = hold_running
         self.slow_s = slow_s
         self.chat_answer = chat_answer
+        self.mgmt_token = mgmt_token
+        self.deployment_ticks = deployment_ticks
+        self.file_processing_ticks = file_processing_ticks
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self.file_reads: dict[str, int] = defaultdict(int)
         self.lock = threading.RLock()
         self.files: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -117,7 +129,8 @@ class FakeOpenAI:
     def add_file(self, content: bytes, filename: str, purpose: str) -> dict:
         fid = "file-" + uuid.uuid4().hex[:24]
         obj = {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time()),
-               "filename": filename, "purpose": purpose, "status": "processed"}
+               "filename": filename, "purpose": purpose,
+               "status": "pending" if self.file_processing_ticks and purpose == "fine-tune" else "processed"}
         self.files[fid] = {**obj, "_content": content}
         return obj
 
@@ -292,6 +305,43 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def _management(self, method: str, path: str, body: bytes) -> None:
+        """Azure's management API for deployments (Microsoft.CognitiveServices/accounts/.../deployments)."""
+        fake = self.server_fake
+        if (self.headers.get("Authorization") or "") != f"Bearer {fake.mgmt_token}":
+            return self._error(401, "InvalidAuthenticationToken", "The access token is invalid.")
+        seg = path.split("/")
+        if len(seg) < 3 or seg[-2] != "deployments" or "Microsoft.CognitiveServices" not in seg:
+            return self._error(404, None, f"Unknown route {method} {path}")
+        name = seg[-1]
+        with fake.lock:
+            fake.calls[f"deployments.{method.lower()}"] += 1
+            entry = fake.script[f"deployments.{method.lower()}"].popleft() if fake.script[
+                f"deployments.{method.lower()}"] else "ok"
+            if isinstance(entry, int):
+                return self._error(entry, None, "The server had an error.", headers={"retry-after": "0"})
+            d = fake.deployments.get(name)
+            if method == "PUT":
+                req = json.loads(body or b"{}")
+                model = ((req.get("properties") or {}).get("model") or {}).get("name")
+                if not any(j.get("fine_tuned_model") == model for j in fake.jobs.values()):
+                    return self._error(400, "InvalidResourceProperties", f"model {model} not found")
+                if d is None:
+                    d = fake.deployments[name] = {"model": model, "reads": 0, "sku": req.get("sku")}
+            elif d is None:
+                return self._error(404, "DeploymentNotFound", f"deployment {name} not found")
+            else:
+                d["reads"] += 1
+            state = "Succeeded" if d["reads"] >= fake.deployment_ticks else "Creating"
+            d["state"] = state
+        self._send(200 if method == "GET" else 201,
+                   {"id": path, "name": name, "sku": d["sku"],
+                    "properties": {"model": {"format": "OpenAI", "name": d["model"], "version": "1"},
+                                   "provisioningState": state}})
+
     def _dispatch(self, method: str) -> None:
         fake = self.server_fake
         parts = urlsplit(self.path)
@@ -303,6 +353,8 @@ class _Handler(BaseHTTPRequestHandler):
                 path = path[len(prefix):]
                 break
         fake.requests.append((method, path))
+        if path.startswith("/subscriptions/"):
+            return self._management(method, path, body)
         key = self.headers.get("api-key") or (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
         if key != fake.api_key:
             return self._error(401, "invalid_api_key", f"Incorrect API key provided: {key}.")
@@ -391,9 +443,13 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, {"object": "list", "data": data[::-1], "has_more": False}, None, None
 
     def _h_files_retrieve(self, body, query, fid):
-        if fid not in self.server_fake.files:
+        fake = self.server_fake
+        if fid not in fake.files:
             return 404, {"code": None, "message": f"No such File object: {fid}"}, None, None
-        return 200, self.server_fake.public_file(fid), None, None
+        fake.file_reads[fid] += 1
+        if fake.files[fid]["status"] == "pending" and fake.file_reads[fid] >= fake.file_processing_ticks:
+            fake.files[fid]["status"] = "processed"
+        return 200, fake.public_file(fid), None, None
 
     def _h_files_content(self, body, query, fid):
         if fid not in self.server_fake.files:
@@ -406,6 +462,10 @@ class _Handler(BaseHTTPRequestHandler):
         if req.get("training_file") not in fake.files:
             return 400, {"code": "invalid_training_file",
                          "message": f"invalid training_file: {req.get('training_file')}"}, None, None
+        for fid in (req.get("training_file"), req.get("validation_file")):
+            if fid and fake.files[fid]["status"] != "processed":  # Azure: a file must be processed first
+                return 400, {"code": "invalidPayload",
+                             "message": f"The file {fid} has not been processed yet."}, None, None
         return 200, fake.create_job(req), None, None
 
     def _h_jobs_list(self, body, query):
@@ -456,9 +516,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _h_chat(self, body: bytes, query, deployment):
         fake = self.server_fake
         req = json.loads(body or b"{}")
-        model = deployment or req.get("model")
+        if deployment is not None:  # Azure: the path names a deployment, which must exist and be ready
+            d = fake.deployments.get(deployment)
+            if d is None or d.get("state") != "Succeeded":
+                return 404, {"code": "DeploymentNotFound",
+                             "message": f"The API deployment for this resource does not exist: {deployment}"}, None, None
+            fake.chat_models.add(deployment)
+        model = fake.deployments[deployment]["model"] if deployment is not None else req.get("model")
         messages = req.get("messages") or []
-        known = model in fake.chat_models or not str(model).startswith("ft:")
+        known = deployment is not None or model in fake.chat_models or not str(model).startswith("ft:")
         if not known:
             return 404, {"code": "model_not_found", "message": f"The model `{model}` does not exist"}, None, None
         text = fake.answer(model, messages)

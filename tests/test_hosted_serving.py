@@ -70,7 +70,8 @@ def test_azure_serving_uses_the_deployment(fake, monkeypatch):
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", fake.endpoint)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", fake.api_key)
     fake.chat_answer = lambda model, messages: f"from {model}"
+    fake.deployments["my-deployment"] = {"model": "ft:gpt-4o-mini-2024-07-18:org::abc", "state": "Succeeded"}
     client = ServingClient(config=provider_config("azure"))
     c = client.complete("my-deployment", [{"role": "user", "content": "hi"}], max_tokens=8)
-    assert c.text == "from my-deployment"
+    assert c.text == "from ft:gpt-4o-mini-2024-07-18:org::abc"  # the deployment serves the fine-tune
     assert ("POST", "/deployments/my-deployment/chat/completions") in fake.requests

@@ -1,0 +1,123 @@
+"""Azure OpenAI against the fake OpenAI server's Azure routes (the real openai SDK's AzureOpenAI, and the
+Azure management API for deployments): files awaited until processed, one job, evaluation through a
+deployment - never the fine-tuned model id sent as a deployment name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ftwizard.cli.main import main
+from ftwizard.errors import UsageError
+from ftwizard.rundir import RunDirectory
+from tests.fake_openai import DEFAULT_KEY
+from tests.test_hosted import assert_no_secret, fake, work  # noqa: F401 - the fake server fixture
+
+REPO = Path(__file__).resolve().parent.parent
+AZURE = REPO / "recipes" / "sql-azure.toml"
+SMALL = ["data.limit_train=30", "data.limit_eval=10", "eval.limit=5"]
+
+
+@pytest.fixture
+def azure(fake, monkeypatch):  # noqa: F811
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", fake.endpoint)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", DEFAULT_KEY)
+    for var, value in (("AZURE_SUBSCRIPTION_ID", "sub-1"), ("AZURE_RESOURCE_GROUP", "rg-1"),
+                       ("AZURE_OPENAI_RESOURCE", "acct-1"), ("AZURE_MANAGEMENT_TOKEN", fake.mgmt_token),
+                       ("AZURE_MANAGEMENT_ENDPOINT", fake.endpoint)):
+        monkeypatch.setenv(var, value)
+    return fake
+
+
+def make_run(tmp_path: Path, overrides: list[str]) -> RunDirectory:
+    from ftwizard.backends import backend_for
+    from ftwizard.recipe import load_recipe
+
+    recipe = load_recipe(AZURE, overrides)
+    backend_for(recipe).preflight(recipe)
+    run = RunDirectory.create(tmp_path / "runs", recipe.name, recipe.to_toml())
+    run.update_status(backend="hosted")
+    return run
+
+
+def test_sql_azure_waits_for_files_creates_the_deployment_and_evaluates_through_it(azure, tmp_path):
+    azure.file_processing_ticks = 3
+    run = make_run(tmp_path, SMALL)
+    assert work(run) == 0
+    st = run.status()
+    assert st["state"] == "succeeded" and st["provider"] == "azure" and azure.job_creates == 1
+    job = azure.jobs[st["job_id"]]
+    assert job["model"] == "gpt-4.1-mini-2025-04-14"
+    # Every uploaded file was read until `processed` before the job was created.
+    creates = [i for i, r in enumerate(azure.requests) if r == ("POST", "/fine_tuning/jobs")]
+    reads = [i for i, (m, p) in enumerate(azure.requests) if m == "GET" and p.count("/") == 2
+             and p.startswith("/files/")]
+    assert len(creates) == 1 and len(reads) >= 6 and max(reads) < creates[0]
+    # The deployment serves the fine-tuned model, and evaluation named the deployment.
+    d = azure.deployments["sql-azure-ft"]
+    assert d["model"] == st["fine_tuned_model"] and d["state"] == "Succeeded" and d["sku"]["name"] == "Standard"
+    assert st["serving_model"] == "sql-azure-ft" and st["deployment_state"] == "Succeeded"
+    assert ("POST", "/deployments/sql-azure-ft/chat/completions") in azure.requests
+    assert not any(p.startswith(f"/deployments/{st['fine_tuned_model']}") for _, p in azure.requests)
+    metrics = json.loads(run.metrics_path.read_text())
+    assert metrics["n"] == 5 and metrics["metrics"]["execution_match"]["value"] == 1.0
+    cost = json.loads(run.cost_path.read_text())
+    assert cost["serving"]["kind"] == "deployment" and cost["serving"]["hosting_usd_per_hour"] == 1.70
+    assert cost["training_usd"] == pytest.approx(job["trained_tokens"] * 5.0 / 1e6, abs=1e-4)
+    assert cost["eval_usd"] > 0  # priced as the gpt-4.1-mini fine-tune it serves, not as an unknown name
+    assert_no_secret(run)
+    assert_no_secret(run, key=azure.mgmt_token)
+
+
+def test_without_a_deployment_azure_evaluation_is_refused_before_anything(azure, tmp_path):
+    with pytest.raises(UsageError) as e:
+        make_run(tmp_path, SMALL + ["hosted.deployment=", "hosted.create_deployment=false"])
+    assert "hosted.deployment" in str(e.value) and "--deployment NAME" in str(e.value)
+    assert azure.requests == []
+
+
+def test_eval_names_the_deployment_never_the_fine_tuned_model_id(azure, tmp_path, capfd):
+    run = make_run(tmp_path, SMALL + ["hosted.deployment=", "hosted.create_deployment=false", "eval.enabled=false"])
+    assert work(run) == 0
+    ft = run.status()["fine_tuned_model"]
+    with pytest.raises(UsageError, match="--deployment NAME"):
+        main(["eval", str(run.path)])
+    azure.deployments["my-own"] = {"model": ft, "state": "Succeeded", "sku": None}  # made in the portal
+    assert main(["eval", str(run.path), "--deployment", "my-own", "--json"]) == 0
+    assert json.loads(capfd.readouterr().out)["metrics"]["execution_match"]["value"] == 1.0
+    assert ("POST", "/deployments/my-own/chat/completions") in azure.requests
+    assert not any(p.startswith(f"/deployments/{ft}") for _, p in azure.requests)
+
+
+@pytest.mark.parametrize("mode", ["lost", "error-after"])
+def test_azure_create_whose_answer_is_lost_is_found_by_its_training_file(azure, tmp_path, monkeypatch, mode):
+    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "1")
+    azure.fail("jobs.create", 429, mode).fail("deployments.put", 500)
+    run = make_run(tmp_path, SMALL)
+    assert work(run) == 0
+    assert azure.job_creates == 1 and azure.calls["jobs.create"] == 2
+    assert any("answer was lost" in e["text"] for e in run.events(("log",)))
+    assert len(azure.deployments) == 1
+
+
+def test_a_management_token_that_is_refused_fails_clearly_after_training(azure, tmp_path, monkeypatch):
+    monkeypatch.setenv("AZURE_MANAGEMENT_TOKEN", "not-the-token-0123456789")
+    run = make_run(tmp_path, SMALL)
+    assert work(run) == 1
+    st = run.status()
+    assert st["fine_tuned_model"] and st["error_kind"] == "auth" and "401" in st["error"]
+    assert_no_secret(run, key="not-the-token-0123456789")
+
+
+def test_azure_spellings_and_dates_come_from_the_catalog(azure, tmp_path):
+    from ftwizard.catalog import get_hosted_model
+    from ftwizard.tokens import encoding_name_for_model
+
+    assert encoding_name_for_model("gpt-35-turbo-0125") == "cl100k_base"
+    assert get_hosted_model("gpt-4.1-mini", "azure").shutdown_date == "2027-10-14"
+    with pytest.raises(UsageError, match="cannot be fine-tuned on azure"):
+        make_run(tmp_path, SMALL + ["hosted.model=gpt-35-turbo-0125"])
+    assert azure.requests == []
