@@ -154,6 +154,8 @@ def test_stop_strings_come_from_the_template_and_are_honoured(tmp_path):
     assert task.extract_answer("\nbilling\nTicket: next one\nCategory: bug") == "billing"
     assert task.extract_answer("line one\nline two\n\nTicket: another\nCategory: x") == "line one\nline two"
     assert get_task("sql").stop_strings() == ("###",)
+    assert get_task("custom", _custom_recipe(tmp_path, "Q: {text}\nA: {label}\n")).stop_strings() == ("\nQ:",)
+    assert get_task("custom", _custom_recipe(tmp_path, "{text} => {label}\n")).stop_strings() == ()
 
 
 def test_multi_line_answers_are_kept_whole(tmp_path):

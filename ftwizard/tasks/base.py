@@ -172,7 +172,7 @@ class Task:
         template = recipe.prompt.template if recipe is not None else ""
         if template:
             opening = template.split("{", 1)[0].strip().splitlines()
-            if opening and len(opening[0].strip()) >= 3:
+            if opening and len(opening[0].strip()) >= 2:
                 stops.append("\n" + opening[0].strip())
         return tuple(dict.fromkeys(stops))
 
