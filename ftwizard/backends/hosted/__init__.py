@@ -51,6 +51,32 @@ def recipes_that_run_today(task: str | None = None) -> list[str]:
     return out
 
 
+def spawn_worker(run: RunDirectory, module: str) -> int:
+    """Start `python -m MODULE RUN_DIR` in its own session (it outlives the terminal), output to worker.log."""
+    log = open(run.path / WORKER_LOG, "ab")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", module, str(run.path)], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    finally:
+        log.close()
+    run.update_status(backend="hosted", pid=proc.pid, pgid=proc.pid)
+    return proc.pid
+
+
+def worker_alive(run: RunDirectory, module: str) -> bool:
+    """Whether the run's recorded worker process still runs `module` (a reused pid is not it)."""
+    from ftwizard.backends.hosted.job import pid_alive
+
+    pid = run.status().get("pid")
+    if not pid_alive(pid):
+        return False
+    try:
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as f:
+            return module.encode() in f.read()
+    except OSError:
+        return True
+
+
 class JobProvider(HostedProvider):
     """A provider whose fine-tuning is a job it runs, followed by our worker through its API."""
 
@@ -139,15 +165,7 @@ class JobProvider(HostedProvider):
         self._spawn(run)
 
     def _spawn(self, run: RunDirectory) -> int:
-        log = open(run.path / WORKER_LOG, "ab")
-        try:
-            proc = subprocess.Popen([sys.executable, "-m", self.worker_module, str(run.path)],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True)
-        finally:
-            log.close()
-        run.update_status(backend="hosted", pid=proc.pid, pgid=proc.pid)
-        return proc.pid
+        return spawn_worker(run, self.worker_module)
 
     def resume(self, run: RunDirectory) -> None:
         """Re-follow the recorded job (a live worker is left alone; a dead one is started again)."""
@@ -181,16 +199,7 @@ class JobProvider(HostedProvider):
             run.append_event("status", state="cancelled", detail="cancelled")
 
     def is_alive(self, run: RunDirectory) -> bool:
-        from ftwizard.backends.hosted.job import pid_alive
-
-        pid = run.status().get("pid")
-        if not pid_alive(pid):
-            return False
-        try:
-            with open(f"/proc/{int(pid)}/cmdline", "rb") as f:
-                return self.worker_module.encode() in f.read()
-        except OSError:
-            return True
+        return worker_alive(run, self.worker_module)
 
     def price(self, recipe: "Recipe") -> dict[str, Any]:
         """Our estimate from the rendered chat file (the cookbook's billed tokens) and the catalog's rate."""

@@ -15,8 +15,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,7 +33,6 @@ DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"  #
 OAI_PATH = "/oai/api/v1"
 EXTRA_HINT = "pip install 'ftwizard[tinker]'"
 WORKER_MODULE = "ftwizard.backends.hosted.tinker_worker"
-WORKER_LOG = "worker.log"
 
 # Defaults of the Tinker cookbook's supervised loop (tinker_cookbook/supervised/train.py, 0.6.1) where the
 # recipe says 'auto': LoRA rank 32, learning rate 1e-4 (linear decay), a checkpoint every 20 steps.
@@ -129,16 +126,6 @@ def write_training_cost(run: RunDirectory, recipe, trained_tokens: int) -> dict:
     return cost
 
 
-def _pid_alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (TypeError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class TinkerProvider(HostedProvider):
     name = PROVIDER
     key_env = KEY_ENV
@@ -167,6 +154,11 @@ class TinkerProvider(HostedProvider):
             problems += e.problems
             m = None
         if m is not None:
+            from ftwizard import settings
+
+            reason = m.training_closed_reason(settings.as_of())
+            if reason:
+                problems.append(f"hosted.model = {recipe.hosted.model!r} on tinker: {reason}")
             base = recipe.model.base
             if not Path(base).expanduser().is_dir() and base not in (m.id, m.hub_id, *m.aliases):
                 problems.append(f"model.base = {base!r} is not the open model Tinker trains ({m.hub_id or m.id}): "
@@ -223,14 +215,10 @@ class TinkerProvider(HostedProvider):
 
     # -- the worker -----------------------------------------------------------------------------------
     def _start_worker(self, run: RunDirectory) -> int:
-        log = open(run.path / WORKER_LOG, "ab")
-        try:
-            proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(run.path)], stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-        finally:
-            log.close()
-        run.update_status(backend="hosted", provider=PROVIDER, pid=proc.pid, pgid=proc.pid)
-        return proc.pid
+        from ftwizard.backends.hosted import spawn_worker
+
+        run.update_status(provider=PROVIDER)
+        return spawn_worker(run, WORKER_MODULE)
 
     def launch(self, run: RunDirectory, recipe) -> None:
         from ftwizard.prepare import render_chat_files
@@ -291,14 +279,9 @@ class TinkerProvider(HostedProvider):
                                "last saved state"}
 
     def is_alive(self, run: RunDirectory) -> bool:
-        pid = run.status().get("pid")
-        if not _pid_alive(pid):
-            return False
-        try:
-            with open(f"/proc/{int(pid)}/cmdline", "rb") as f:
-                return WORKER_MODULE.encode() in f.read()
-        except OSError:
-            return True
+        from ftwizard.backends.hosted import worker_alive
+
+        return worker_alive(run, WORKER_MODULE)
 
 
 def lr_at(plan: TrainingPlan, step: int) -> float:

@@ -23,7 +23,6 @@ import socket
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from ftwizard.backends.hosted.providers import HostedError, ProviderConfig, redact
 from ftwizard.backends.hosted.tinker import (
