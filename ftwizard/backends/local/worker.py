@@ -87,36 +87,33 @@ class StopRequested:
 # Price
 
 def price_per_hour(recipe) -> tuple[float | None, str, str]:
-    """(USD per GPU-hour, source, date): the recipe's price, else the catalog's for hardware.gpu."""
-    if recipe.hardware.price_per_hour is not None:
-        return float(recipe.hardware.price_per_hour), "recipe hardware.price_per_hour", ""
+    """(USD per GPU-hour, source, date) for the recipe's card, through `ftwizard.pricing.gpu_price` (recipe >
+    FTWIZARD_PRICE_PER_HOUR > catalog). With hardware.gpu = auto the card is known once torch reports it
+    (`catalog_price_for`); until then only the recipe's own price counts."""
+    from ftwizard.pricing import gpu_price
+
+    hw = recipe.hardware
+    if hw.gpu in ("auto", "cpu", ""):
+        if hw.price_per_hour is not None:
+            return float(hw.price_per_hour), "recipe hardware.price_per_hour", ""
+        return None, "", ""
     try:
-        from ftwizard import catalog
-
-        getter = getattr(catalog, "get_gpu", None)
-        if getter is not None and recipe.hardware.gpu not in ("auto", "cpu"):
-            g = getter(recipe.hardware.gpu)
-            price = getattr(g, "price_per_hour", None) or (g.get("price_per_hour") if isinstance(g, dict) else None)
-            if price:
-                src = getattr(g, "price_source", "") or (g.get("price_source", "") if isinstance(g, dict) else "")
-                date = getattr(g, "price_date", "") or (g.get("price_date", "") if isinstance(g, dict) else "")
-                return float(price), src or "catalog", date
-    except Exception:  # noqa: BLE001 - pricing never stops training
-        pass
-    return None, "", ""
+        p = gpu_price(hw.gpu, recipe=recipe)
+    except UsageError:  # a card the catalog does not know: the recipe's price, if any
+        return (float(hw.price_per_hour), "recipe hardware.price_per_hour", "") if hw.price_per_hour else (None, "", "")
+    return p["price_per_hour"], p["price_source"], p["price_date"] or ""
 
 
-def catalog_price_for(device_name: str) -> tuple[float | None, str, str]:
-    """The catalog's price for the GPU torch reports (when the recipe names no price)."""
-    try:
-        from ftwizard.catalog import match_gpu
+def catalog_price_for(device_name: str, recipe=None) -> tuple[float | None, str, str]:
+    """The price of the GPU torch reports (`ftwizard.pricing.gpu_price`), when the recipe names no card."""
+    from ftwizard.catalog import match_gpu
+    from ftwizard.pricing import gpu_price
 
-        g = match_gpu(device_name)
-        if g is not None and g.price_per_hour:
-            return float(g.price_per_hour), g.price_source, g.price_date
-    except Exception:  # noqa: BLE001
-        pass
-    return None, "", ""
+    g = match_gpu(device_name)
+    if g is None:
+        return None, "", ""
+    p = gpu_price(g, recipe=recipe)
+    return p["price_per_hour"], p["price_source"], p["price_date"] or ""
 
 
 def get_estimate(recipe, runs_dir: Path | None = None) -> tuple[dict | None, dict | None]:
