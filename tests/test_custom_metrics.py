@@ -222,6 +222,16 @@ def test_judge_priced_cached_and_compared_with_exact_match(judge_env, tmp_path):
     assert judge_env.calls["chat"] == 8  # another rubric is another question
 
 
+def test_judge_replies_are_read_strictly():
+    from ftwizard.evaluation.judge import read_verdict
+
+    assert read_verdict('{"pass": true, "reason": "same"}') == (True, "same")
+    assert read_verdict('Sure: {"pass": false, "reason": "wrong city"} ok') == (False, "wrong city")
+    assert read_verdict("PASS - same meaning")[0] is True and read_verdict("**Fail**: no")[0] is False
+    assert read_verdict("This answer does not pass.")[0] is None  # neither: unreadable, counted as a fail
+    assert read_verdict('{"pass": "yes"}')[0] is None
+
+
 def test_judge_calls_run_several_at_once(judge_env, tmp_path):
     import threading
     import time

@@ -42,7 +42,7 @@ def cache_key(model: str, rubric: str, prompt: str, prediction: str, reference: 
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-_PASS = re.compile(r"\b(pass|fail)\b", re.I)
+_PASS = re.compile(r"\W*(pass|fail)\b", re.I)  # a reply that opens with the word ("PASS - ...", "**Fail**")
 
 
 def read_verdict(text: str) -> tuple[bool | None, str]:
@@ -52,9 +52,9 @@ def read_verdict(text: str) -> tuple[bool | None, str]:
     start = text.find("{")
     if start >= 0:
         value, _problem, _ = parse_json(text[start:])
-        if isinstance(value, dict) and isinstance(value.get("pass"), bool):
-            return value["pass"], str(value.get("reason", ""))
-    m = _PASS.search(text)
+        if isinstance(value, dict):  # the asked-for object: its `pass` or nothing
+            return (value["pass"] if isinstance(value.get("pass"), bool) else None), str(value.get("reason", ""))
+    m = _PASS.match(text)  # not search: "this does not pass" must not read as a pass
     if m:
         return m.group(1).lower() == "pass", text.strip()[:200]
     return None, text.strip()[:200]
