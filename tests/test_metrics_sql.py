@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -137,3 +138,204 @@ def test_score_pair_says_why():
     v = score_pair("SELECT nme FROM singer", "SELECT name FROM singer", CTX)
     assert v == {"exact_match": False, "normalized_match": False, "execution_match": False,
                  "execution_detail": "pred_error", "execution_note": "SQLite: no such column: nme"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The hand-labelled pairs (tests/data/sql_labelled_pairs.py): execution match agrees with a careful grader
+
+from tests.data.sql_labelled_pairs import PAIRS  # noqa: E402
+
+from ftwizard.evaluation.sql_metrics import MAX_QUERY_CHARS, clear_caches  # noqa: E402
+from ftwizard.evaluation.sql_metrics.execution import _gold_suite  # noqa: E402
+from ftwizard.evaluation.sql_metrics.schema import is_id_like, own_keys, resolve_double_quotes, schema_names  # noqa: E402
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=[f"{p['category']}-{i}-{p['label']}" for i, p in enumerate(PAIRS)])
+def test_labelled_pair(pair):
+    result = execution_match_detail(pair["prediction"], pair["gold"], pair["context"])
+    assert result.match == pair["label"], (pair["why"], result)
+
+
+def test_labelled_pairs_cover_every_category_both_ways():
+    cats = {p["category"] for p in PAIRS}
+    assert cats >= {"keys", "thresholds", "like", "order", "quoted", "seed", "strict"}
+    for c in ("keys", "thresholds", "like", "order", "quoted"):
+        assert {p["label"] for p in PAIRS if p["category"] == c} == {True, False}, c
+    assert len(PAIRS) >= 90
+
+
+@pytest.mark.parametrize("pair", [p for p in PAIRS if p["category"] in ("thresholds", "keys")][:12])
+def test_whitespace_around_a_prediction_never_changes_the_verdict(pair):
+    verdicts = {execution_match(p, pair["gold"], pair["context"])
+                for p in (pair["prediction"], pair["prediction"] + " ", "\n" + pair["prediction"] + "  \n",
+                          pair["prediction"] + ";")}
+    assert verdicts == {pair["label"]}
+
+
+def test_databases_come_from_the_gold_and_the_context_only():
+    gold, ctx = "SELECT count(*) FROM pets WHERE weight > 10", "CREATE TABLE pets (weight INTEGER)"
+
+    def tables():
+        suite = _gold_suite(gold, ctx, 4, 0, 0.5)
+        return [suite.database(i)[0].tables for i in range(4)]
+
+    clear_caches()
+    execution_match("SELECT count(*) FROM pets WHERE weight >= 10", gold, ctx)
+    first = tables()
+    clear_caches()
+    execution_match("SELECT 1 ", gold, ctx)
+    assert tables() == first
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Keys, values, LIKE words: what the test databases hold
+
+def _rows(gold, ctx, table):
+    clear_caches()
+    suite = _gold_suite(gold, ctx, 4, 0, 0.5)
+    out = []
+    for i in range(4):
+        db = suite.database(i)[0]
+        for name, cols, _types, rows in db.tables:
+            if name == table:
+                out.append(([c.name.lower() for c in cols], rows, db.variant))
+    return out
+
+
+def test_the_key_rule():
+    def keys(ctx, joins=()):
+        return {t: k for t, k in own_keys(parse_context(ctx), joins).items() if k}
+
+    assert keys("CREATE TABLE singer (singer_id VARCHAR, name VARCHAR); CREATE TABLE concert (concert_id VARCHAR, "
+                "singer_id VARCHAR)") == {"singer": {"singer_id"}, "concert": {"concert_id"}}
+    assert keys("CREATE TABLE singer_in_concert (singer_id VARCHAR, concert_id VARCHAR)") == {}  # a link table
+    assert keys("CREATE TABLE student (stuid VARCHAR); CREATE TABLE has_allergy (stuid VARCHAR)") == {
+        "student": {"stuid"}}  # an abbreviation of the table's name
+    assert keys("CREATE TABLE airlines (uid VARCHAR, Airline VARCHAR)") == {"airlines": {"uid"}}  # short, alone
+    assert keys("CREATE TABLE Transcript_Contents (transcript_id VARCHAR); CREATE TABLE Transcripts "
+                "(transcript_id VARCHAR)") == {"transcripts": {"transcript_id"}}  # the other table's key
+    assert keys("CREATE TABLE t (code VARCHAR PRIMARY KEY, singer_id INTEGER)") == {"t": {"code"}}  # declared
+    assert keys("CREATE TABLE country (Code VARCHAR); CREATE TABLE countrylanguage (CountryCode VARCHAR)",
+                ((("country", "code"), ("countrylanguage", "countrycode")),)) == {"country": {"code"}}
+    assert keys("CREATE TABLE Visitor (Id VARCHAR, visitor_id VARCHAR)") == {"visitor": {"id"}}
+    assert not is_id_like("amount_paid") and not is_id_like("valid") and is_id_like("AlbumId")
+    assert is_id_like("StuID") and is_id_like("id") and is_id_like("src_apid")
+
+
+def test_keys_are_unique_and_foreign_keys_point_at_them():
+    ctx = ("CREATE TABLE stadium (name VARCHAR, stadium_id VARCHAR); "
+           "CREATE TABLE concert (name VARCHAR, stadium_id VARCHAR)")
+    gold = "SELECT name FROM stadium WHERE stadium_id NOT IN (SELECT stadium_id FROM concert)"
+    stadiums, concerts = _rows(gold, ctx, "stadium"), _rows(gold, ctx, "concert")
+    unreferenced = 0
+    for (scols, srows, _), (ccols, crows, _) in zip(stadiums, concerts):
+        ids = [r[scols.index("stadium_id")] for r in srows]
+        assert None not in ids and len(ids) == len(set(ids))
+        refs = [r[ccols.index("stadium_id")] for r in crows]
+        assert None not in refs and set(refs) <= set(ids)
+        unreferenced += len(set(ids) - set(refs))
+    assert unreferenced > 0  # NOT IN has stadiums to find
+
+
+def test_values_sit_on_both_sides_of_every_boundary():
+    seen = set()
+    for cols, rows, _ in _rows("SELECT count(*) FROM pets WHERE weight > 10", "CREATE TABLE pets (weight INTEGER)",
+                               "pets"):
+        seen |= {r[0] for r in rows}
+    assert {9, 10, 11} <= seen and max(v for v in seen if v is not None) > 30  # a far threshold differs too
+
+
+def test_groups_around_a_having_threshold():
+    ctx = "CREATE TABLE FLIGHTS (Airline VARCHAR); CREATE TABLE AIRLINES (Airline VARCHAR, uid VARCHAR)"
+    gold = ("SELECT T1.Airline FROM AIRLINES AS T1 JOIN FLIGHTS AS T2 ON T1.uid = T2.Airline GROUP BY T1.Airline "
+            "HAVING count(*) > 10")
+    sizes = set()
+    for cols, rows, variant in _rows(gold, ctx, "flights"):
+        if variant == "groups":
+            sizes |= set(Counter(r[0] for r in rows).values())
+    assert {9, 10, 11} <= sizes
+
+
+def test_like_patterns_get_prefix_infix_and_suffix_words():
+    words = set()
+    for cols, rows, _ in _rows("SELECT name FROM t WHERE state LIKE '%North%'",
+                               "CREATE TABLE t (name VARCHAR, state VARCHAR)", "t"):
+        words |= {r[cols.index("state")] for r in rows}
+    assert {"North", "Northzz", "zzNorth", "zzNorthzz"} <= words
+
+
+def test_double_quoted_names_of_the_schema_are_identifiers():
+    names = schema_names(parse_context("CREATE TABLE people (Name VARCHAR, Nationality VARCHAR)"))
+    assert resolve_double_quotes('SELECT "Name" FROM "people" WHERE "Nationality" = "Russia"', names) == \
+        "SELECT `Name` FROM `people` WHERE `Nationality` = \"Russia\""
+    assert resolve_double_quotes("SELECT 'Name' FROM people WHERE x = 'say \"Name\"'", names) == \
+        "SELECT 'Name' FROM people WHERE x = 'say \"Name\"'"  # inside a string: untouched
+    assert normalized_match('SELECT "Name" FROM people', "SELECT name FROM people",
+                            "CREATE TABLE people (Name VARCHAR)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bounded work on untrusted input
+
+def test_a_huge_prediction_is_a_quick_miss_that_names_the_limit():
+    import time
+
+    huge = "SELECT name FROM singer WHERE " + " OR ".join(f"age = {i}" for i in range(60_000))  # ~800 KB
+    t0 = time.perf_counter()
+    v = score_pair(huge, "SELECT name FROM singer", CTX)
+    assert time.perf_counter() - t0 < 0.5
+    assert v["execution_match"] is False and v["normalized_match"] is False
+    assert v["execution_detail"] == "pred_too_long" and f"{MAX_QUERY_CHARS:,}-character limit" in v["execution_note"]
+
+
+@pytest.mark.parametrize("pred,reason,words", [
+    ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", "pred_timeout",
+     "0.2 s limit per query (SQLite progress handler)"),
+    ("SELECT a.name FROM singer a, singer b, singer c, singer d", "pred_too_many_rows", "10,000 rows"),
+    ("SELECT zeroblob(2000000)", "pred_error", "1,000,000 bytes per value"),
+])
+def test_limits_are_named_in_the_note(pred, reason, words):
+    r = execution_match_detail(pred, "SELECT name FROM singer", CTX, timeout_s=0.2)
+    assert not r.match and r.reason == reason and words in r.note, r
+
+
+def test_score_command_scores_the_rest_of_a_file_with_an_800_kb_prediction(tmp_path, capsys):
+    import time
+
+    from ftwizard.cli import output
+    from ftwizard.cli.main import main
+
+    huge = "SELECT name FROM singer WHERE " + " OR ".join(f"age = {i}" for i in range(60_000))
+    rows = [{"prediction": "SELECT name FROM singer WHERE age > 20", "reference": "SELECT name FROM singer WHERE "
+             "age > 20", "context": CTX},
+            {"prediction": huge, "reference": "SELECT name FROM singer", "context": CTX},
+            {"prediction": "select name from singer where 20 < age", "reference": "SELECT name FROM singer WHERE "
+             "age > 20", "context": CTX}]
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    output.reset()
+    t0 = time.perf_counter()
+    code = main(["score", "--task", "sql", str(f), "--json", "--per-example"])
+    assert time.perf_counter() - t0 < 5
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [e["verdicts"]["execution_match"] for e in report["examples"]] == [True, False, True]
+    assert report["examples"][1]["execution_detail"] == "pred_too_long"
+    assert "5,000-character limit" in report["examples"][1]["execution_note"]
+
+
+def test_score_command_refuses_a_line_over_the_line_limit(tmp_path):
+    """A line too long to be a predictions line (over datasource.MAX_LINE_CHARS) stops the file with exit 2, naming
+    the line and the limit; a long prediction inside the limit is scored as a miss (the test above)."""
+    import subprocess
+    import sys
+
+    from ftwizard.datasource import MAX_LINE_CHARS
+
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"prediction": "x" * (MAX_LINE_CHARS + 10), "reference": "SELECT 1", "context": CTX})
+                 + "\n")
+    r = subprocess.run([sys.executable, "-m", "ftwizard", "score", "--task", "sql", str(f)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "line 1" in r.stderr and f"{MAX_LINE_CHARS:,}" in r.stderr
+    assert "Traceback" not in r.stderr

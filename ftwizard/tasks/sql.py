@@ -81,7 +81,8 @@ class SqlTask(Task):
         from ftwizard.evaluation import sql_metrics
 
         v = sql_metrics.score_pair(prediction, reference, (row or {}).get("context") or "")
-        return {k: v[k] for k in sql_metrics.METRICS}, {"execution_detail": v["execution_detail"]}
+        return ({k: v[k] for k in sql_metrics.METRICS},
+                {"execution_detail": v["execution_detail"], "execution_note": v["execution_note"]})
 
     def aggregate(self, scored: Iterable[dict]) -> dict[str, dict]:
         from ftwizard.evaluation import sql_metrics

@@ -291,20 +291,17 @@ def read_facts(tree, schema: dict[str, tuple[Column, ...]]) -> Facts:
 # ----------------------------------------------------------------------------------------------
 # Values
 
-def _like_examples(pattern: str) -> list[str]:
-    """Words a LIKE pattern matches as the whole, as a prefix, an infix and a suffix (`_` filled), and one in
-    another case (LIKE ignores ASCII case; `=` does not)."""
-    core = "q".join(part.replace("_", "q") for part in pattern.split("%"))
-    out = [core]
-    if pattern.endswith("%"):
-        out.append(core + "zz")
-    if pattern.startswith("%"):
-        out.append("zz" + core)
-    if pattern.startswith("%") and pattern.endswith("%"):
-        out.append("zz" + core + "zz")
-    # near misses: the core where the pattern does not allow it
-    out += ["zz" + core, core + "zz", "zz" + core + "zz", core.swapcase()]
-    return list(dict.fromkeys(v for v in out if v))
+def _like_examples(pattern: str) -> tuple[list[str], list[str]]:
+    """(words the LIKE pattern matches: the whole, and as a prefix / infix / suffix where it allows; words it does
+    not: the same core where the pattern forbids it, and in another case: LIKE ignores ASCII case, `=` does not)."""
+    lead, trail = pattern.startswith("%"), pattern.endswith("%") and len(pattern) > 1
+    inner = pattern[int(lead):len(pattern) - int(trail)]
+    core = "q".join(part.replace("_", "q") for part in inner.split("%"))
+    forms = {core: True, core + "zz": trail, "zz" + core: lead, "zz" + core + "zz": lead and trail,
+             core.swapcase(): True}
+    matching = [w for w, ok in forms.items() if ok and w]
+    others = [w for w, ok in forms.items() if not ok and w]
+    return matching, others
 
 
 def _satisfying(op: str, v):
@@ -422,10 +419,10 @@ class _Plan:
                         hit.append(s)
                     near += _near(v)
                 for p in facts.likes.get(m, ()):
-                    ex = _like_examples(p)
-                    exact += ex[:1]
-                    hit += ex[:1]
-                    near += ex
+                    matching, others = _like_examples(p)
+                    exact += matching + others
+                    hit += matching
+                    near += matching + others
             numeric = any(m in self.numeric for m in members)
             if numeric:
                 near = [_number(v) if isinstance(v, str) and _number(v) is not None else v for v in near]

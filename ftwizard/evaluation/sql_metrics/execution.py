@@ -379,7 +379,8 @@ def execution_match_detail(prediction: str, gold: str, context: str, *, database
                 return ExecResult(False, "pred_too_many_rows",
                                   f"the prediction returned more than {MAX_RESULT_ROWS:,} rows (the limit read back)")
             except (sqlite3.Error, ValueError, OverflowError) as e:
-                return ExecResult(False, "pred_error", f"SQLite: {e}")
+                limit = f" (the limit is {MAX_VALUE_BYTES:,} bytes per value)" if "too big" in str(e) else ""
+                return ExecResult(False, "pred_error", f"SQLite: {e}{limit}")
             if not _same_result(expected, rows):
                 return ExecResult(False, "mismatch", f"results differ on the {db.variant} database")
     return ExecResult(True, "match", f"same results on {len(suite.built)} databases")

@@ -195,7 +195,9 @@ def own_keys(schema: dict[str, tuple[Column, ...]], joins: tuple[tuple[tuple[str
             continue
         by_name = [n for n in lower if is_id_like(n) and _names_table(_stem(n), table)
                    and not any(_names_whole(_stem(n), other) for other in schema if other != table)]
-        if len(by_name) == 1:
+        words = {f for w in table.split("_") if w for f in (w, _singular(w))}
+        linking = [n for n in lower if is_id_like(n) and (_stem(n) in words or _singular(_stem(n)) in words)]
+        if len(by_name) == 1 and len(linking) < 2:
             named[table] = by_name[0]
     for table, key in named.items():
         keys[table].add(key)
