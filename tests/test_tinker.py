@@ -165,6 +165,9 @@ def test_whole_run_succeeds_with_adapter_metrics_and_cost(env, chat_model):
     assert cost["training_kind"] == "actual" and cost["trained_tokens"] == trained
     assert cost["training_usd"] == pytest.approx(trained * 0.44 / 1e6, rel=1e-4)
     assert cost["price_date"] == "2026-10"
+    answers = [json.loads(line) for line in run.predictions_path.read_text().splitlines()]
+    sampled = sum(a["prompt_tokens"] * 0.195 + a["completion_tokens"] * 0.60 for a in answers) / 1e6
+    assert cost["eval_usd"] == pytest.approx(sampled) and sampled > 0  # Tinker's sampling prices
     assert status["fine_tuned_model"].startswith("tinker://") and "/sampler_weights/" in status["fine_tuned_model"]
     assert status["tinker_state_step"] == 12
     from safetensors.numpy import load, load_file

@@ -323,8 +323,10 @@ def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, 
 
         client = ServingClient(recipe)
     # Priced as the fine-tune it serves (an Azure deployment name is not a model), at its provider's prices.
-    price = _prices(model_name if baseline else (run.status().get("fine_tuned_model") or model_name),
-                    recipe.hosted.provider)
+    # A fine-tune the catalog does not name (a `tinker://` sampler path, a Together output name) serves at its
+    # base model's prices.
+    price = (_prices(model_name if baseline else (run.status().get("fine_tuned_model") or model_name),
+                     recipe.hosted.provider) or _prices(recipe.hosted.model, recipe.hosted.provider))
     appender = _Appender(path)
     failures: list[str] = []
 
