@@ -64,7 +64,7 @@ def _answers() -> dict[str, str]:
 def _overrides(chat_model: Path, **extra) -> list[str]:
     base = {"model.base": str(chat_model), "data.limit_train": 24, "hosted.batch_size": 4, "hosted.epochs": 2,
             "hosted.learning_rate": 0.05, "hosted.lora_r": 8, "train.save_every": 2, "eval.limit": 6,
-            "eval.concurrency": 2}
+            "eval.concurrency": 2, "eval.max_new_tokens": 8}
     base.update(extra)
     return [f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in base.items()]
 
@@ -179,7 +179,13 @@ def test_whole_run_succeeds_with_adapter_metrics_and_cost(env, chat_model):
     assert m["n"] == 6 and m["model"] == status["fine_tuned_model"]
     assert m["metrics"]["meaning_match"]["value"] == 0.5  # the fake answers 3 of the 6 right
     assert {r["model"] for r in fake.chat_requests} == {status["fine_tuned_model"]}
-    _assert_no_key(run, p.stdout, p.stderr)
+    # The same weights at home: the downloaded PEFT adapter on model.base, scored on this machine.
+    q = _cli("eval", str(run.path), "--local", "--json", env={**os.environ, "TINKER_API_KEY": KEY})
+    assert q.returncode == 0, q.stderr
+    local = json.loads(run.metrics_path.read_text())["local"]
+    assert local["served"] == "local" and local["n"] == 6 and "meaning_match" in local["metrics"]
+    assert (run.path / "predictions_local.jsonl").exists()
+    _assert_no_key(run, p.stdout, p.stderr, q.stdout, q.stderr)
 
 
 def test_a_failed_worker_resumes_from_the_saved_state_then_cancel_saves_it(env, chat_model):
