@@ -311,6 +311,16 @@ def test_score_custom_choice_cli(tmp_path):
         assert expected in r.stdout
 
 
+def test_scoring_without_the_judge_stays_light(tmp_path):
+    f = _write(tmp_path / "p.jsonl", [{"prediction": p, "reference": r} for p, r in CHOICE])
+    code = ("import sys, io, contextlib\nfrom ftwizard.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    rc = main(['score', '--task', 'custom', {str(f)!r}, '--json'])\n"
+            "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'torch', 'transformers')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "0 []", r.stdout + r.stderr
+
+
 def test_score_cli_names_a_mistyped_task_or_metric(tmp_path):
     f = _write(tmp_path / "p.jsonl", [{"prediction": "a", "reference": "a"}])
     for argv, expected in ((["--task", "custon"], "did you mean `custom`"),
