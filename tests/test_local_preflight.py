@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from ftwizard.backends import local as backend
+from ftwizard.backends.local import LocalBackend
 from ftwizard.backends.local.modeling import resolve_base
+
+backend = LocalBackend()
 from ftwizard.errors import UsageError
 from ftwizard.recipe import parse_recipe
 
@@ -30,9 +32,9 @@ def test_8bit_without_cuda_is_refused_before_loading(tiny_model_dir):
 
 
 def test_preflight_does_not_import_torch():
-    code = ("import sys; from ftwizard.backends import local; from ftwizard.recipe import parse_recipe\n"
+    code = ("import sys; from ftwizard.backends import get_backend; from ftwizard.recipe import parse_recipe\n"
             "r = parse_recipe('name=\"p\"\\ntask=\"viggo\"\\n[model]\\nquant=\"4bit\"\\n[hardware]\\ndevice=\"cpu\"')\n"
-            "try:\n    local.preflight(r)\nexcept Exception as e:\n    print('ERR', e)\n"
+            "try:\n    get_backend('local').preflight(r)\nexcept Exception as e:\n    print('ERR', e)\n"
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}).stdout

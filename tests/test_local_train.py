@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from ftwizard.backends import local as backend
+from ftwizard.backends.local import LocalBackend, worker_command
 from ftwizard.recipe import parse_recipe
 from ftwizard.rundir import RunDirectory
 
 REPO = Path(__file__).resolve().parent.parent
+backend = LocalBackend()
 
 
 def recipe_toml(model_dir: Path, **train) -> str:
@@ -208,7 +209,7 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path, tiny
     assert killed_at < 40
     last = max(int(d.name.split("-")[1]) for d in run.checkpoints_dir.glob("checkpoint-*"))
 
-    assert backend.resume(run, detach=True) == 0
+    backend.resume(run)
     wait_for(lambda: run.state in ("succeeded", "failed"), timeout=240, every=0.2)
     assert run.state == "succeeded", (run.path / "worker.log").read_text()[-3000:]
     assert saw_log(run, f"resuming from checkpoint-{last} (step {last})")
@@ -290,7 +291,7 @@ def test_two_process_torchrun_matches_the_single_process_curve(tmp_path, tiny_mo
     """DDP on CPU (gloo): 2 x micro-batch 2 == 1 x micro-batch 4; one adapter, one event stream."""
     single = reference_run
     ddp = new_run(tmp_path / "two", tiny_model_dir, max_steps=40, micro_batch_size=2)
-    cmd = backend.worker_command(ddp, 2)
+    cmd = worker_command(ddp, 2)
     assert "torch.distributed.run" in cmd and "--nproc-per-node=2" in cmd
     env = worker_env()
     env.pop("FTWIZARD_TORCHRUN_ARGS", None)
@@ -319,7 +320,7 @@ def test_fsdp_two_processes_on_cpu_shard_save_with_every_rank_and_match_the_curv
     run = new_run(tmp_path / "fsdp", tiny_model_dir, max_steps=10, micro_batch_size=2, fsdp=True, merge=True)
     env = worker_env()
     env.pop("FTWIZARD_TORCHRUN_ARGS", None)
-    p = subprocess.run(backend.worker_command(run, 2), env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(worker_command(run, 2), env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert run.state == "succeeded"
     s = json.loads((run.path / "train_summary.json").read_text())

@@ -157,6 +157,9 @@ class LocalBackend(Backend):
         run.update_status(state="pending", error=None)
         return self.launch(run, recipe)
 
+    def follow_options(self, run: RunDirectory) -> dict:
+        return {"resume_hint": f"stop it with `ftwizard cancel {run.path}`"}
+
     def _process(self, run: RunDirectory):
         """The run's launcher process (psutil), or None when it is gone or the pid was reused."""
         st = run.status()
@@ -199,36 +202,3 @@ class LocalBackend(Backend):
             pass
         except PermissionError:
             raise UsageError(f"not allowed to stop process group {pgid} of {run.path} (another user's run?)") from None
-
-
-BACKEND = LocalBackend()
-
-# The module-level interface the CLI and the TUI call today (`get_backend` returns this module): the same
-# instance's methods, plus `start` / `resume` that follow the run the way the CLI expects.
-preflight = BACKEND.preflight
-launch = BACKEND.launch
-cancel = BACKEND.cancel
-is_alive = BACKEND.is_alive
-
-
-def _follow(run: RunDirectory, detach: bool) -> int:
-    from ftwizard.cli.output import info
-
-    if detach:
-        info(f"started in the background (pid {run.status().get('pid')}); follow with `ftwizard attach {run.path}`, "
-             f"stop with `ftwizard cancel {run.path}`")
-        return 0
-    from ftwizard.follow import follow
-
-    return follow(run, is_alive=lambda: BACKEND.is_alive(run), cancel=lambda: BACKEND.cancel(run),
-                  resume_hint=f"stop it with `ftwizard cancel {run.path}`")
-
-
-def start(run: RunDirectory, recipe: "Recipe", *, detach: bool) -> int:
-    BACKEND.launch(run, recipe)
-    return _follow(run, detach)
-
-
-def resume(run: RunDirectory, *, detach: bool) -> int:
-    BACKEND.resume(run)
-    return _follow(run, detach)
