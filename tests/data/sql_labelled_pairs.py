@@ -300,3 +300,219 @@ PAIRS = [
     _p("general", SINGER_FR, "SELECT avg(age) ,  min(age) ,  max(age) FROM singer WHERE country  =  'France'",
        "SELECT AVG(s.age), MIN(s.age), MAX(s.age) FROM singer s WHERE s.country = 'France'", True, "alias, case"),
 ]
+
+
+# Held out: realistic model outputs for 45 randomly drawn eval questions (seed 7), written and labelled before
+# either method was run on them; the benchmark reports agreement on them separately (not tuned against).
+def _h(context, gold, prediction, label, why):
+    return _p("holdout", context, gold, prediction, label, why)
+
+
+_CARTOON = "CREATE TABLE Cartoon (title VARCHAR, Directed_by VARCHAR, Original_air_date VARCHAR)"
+_BONUS = "CREATE TABLE evaluation (Employee_ID VARCHAR, bonus VARCHAR); CREATE TABLE employee (name VARCHAR, Employee_ID VARCHAR)"
+_ASIA = "CREATE TABLE country (Population INTEGER, GNP INTEGER, Continent VARCHAR)"
+_MPG = "CREATE TABLE cars_data (id VARCHAR, mpg VARCHAR); CREATE TABLE car_names (model VARCHAR, makeid VARCHAR)"
+_PROF = ("CREATE TABLE Treatments (professional_id VARCHAR, treatment_type_code VARCHAR); CREATE TABLE Treatment_types "
+         "(treatment_type_description VARCHAR, treatment_type_code VARCHAR); CREATE TABLE professionals (first_name "
+         "VARCHAR, professional_id VARCHAR)")
+_NOMAKER = ("CREATE TABLE countries (CountryName VARCHAR, countryId VARCHAR); CREATE TABLE countries (CountryName VARCHAR); "
+            "CREATE TABLE CAR_MAKERS (Country VARCHAR)")
+_NAT = "CREATE TABLE people (Nationality VARCHAR)"
+_MOSTMAKERS = "CREATE TABLE CAR_MAKERS (Country VARCHAR); CREATE TABLE COUNTRIES (CountryName VARCHAR, CountryId VARCHAR)"
+_PROFCELL = "CREATE TABLE Professionals (professional_id VARCHAR, cell_number VARCHAR); CREATE TABLE Treatments (professional_id VARCHAR)"
+_TEACH = "CREATE TABLE course_arrange (Name VARCHAR, Teacher_id VARCHAR); CREATE TABLE teacher (Name VARCHAR, Teacher_id VARCHAR)"
+_PETAGE = "CREATE TABLE pets (pettype VARCHAR, weight VARCHAR, pet_age VARCHAR)"
+_ACCEL = "CREATE TABLE CARS_DATA (Accelerate INTEGER, Horsepower VARCHAR)"
+_CITY = "CREATE TABLE city (District VARCHAR, Population INTEGER)"
+_BEATRIX = ("CREATE TABLE country (Code VARCHAR, HeadOfState VARCHAR); CREATE TABLE countrylanguage (Language VARCHAR, "
+            "CountryCode VARCHAR, IsOfficial VARCHAR)")
+_EUROPE = ("CREATE TABLE COUNTRIES (CountryName VARCHAR, Continent VARCHAR, CountryId VARCHAR); CREATE TABLE CONTINENTS "
+           "(ContId VARCHAR, Continent VARCHAR); CREATE TABLE CAR_MAKERS (Country VARCHAR)")
+_LOSER = "CREATE TABLE matches (loser_name VARCHAR)"
+_CYL = ("CREATE TABLE CARS_DATA (Id VARCHAR, Horsepower INTEGER, Cylinders VARCHAR); CREATE TABLE CAR_NAMES (MakeId VARCHAR, "
+        "Make VARCHAR); CREATE TABLE CARS_DATA (Horsepower INTEGER)")
+_AFRICA = "CREATE TABLE country (Name VARCHAR, Continent VARCHAR, population INTEGER)"
+_MODELS = "CREATE TABLE model_list (maker VARCHAR); CREATE TABLE car_makers (fullname VARCHAR, id VARCHAR)"
+_VISIT = "CREATE TABLE visit (visitor_id VARCHAR); CREATE TABLE visitor (id VARCHAR, name VARCHAR, age VARCHAR)"
+_FRANCE = "CREATE TABLE COUNTRIES (CountryId VARCHAR, CountryName VARCHAR); CREATE TABLE CAR_MAKERS (Country VARCHAR)"
+_SURFACE = "CREATE TABLE country (SurfaceArea INTEGER, Continent VARCHAR)"
+_MUSEUM = "CREATE TABLE museum (Num_of_Staff VARCHAR, Open_Year VARCHAR, name VARCHAR)"
+_CAT3 = ("CREATE TABLE student (lname VARCHAR, stuid VARCHAR); CREATE TABLE has_pet (stuid VARCHAR, petid VARCHAR); "
+         "CREATE TABLE pets (petid VARCHAR, pet_age VARCHAR, pettype VARCHAR)")
+_UNITED = "CREATE TABLE AIRLINES (uid VARCHAR, Airline VARCHAR); CREATE TABLE FLIGHTS (FlightNo VARCHAR, Airline VARCHAR)"
+_U30 = "CREATE TABLE employee (city VARCHAR, age INTEGER)"
+_JETBLUE = "CREATE TABLE FLIGHTS (Airline VARCHAR); CREATE TABLE AIRLINES (uid VARCHAR, Airline VARCHAR)"
+_ADDR = "CREATE TABLE Students (first_name VARCHAR, current_address_id VARCHAR, permanent_address_id VARCHAR)"
+_TTYPE = "CREATE TABLE Documents (template_id VARCHAR); CREATE TABLE Templates (template_type_code VARCHAR, template_id VARCHAR)"
+_PRES = ("CREATE TABLE Templates (template_id VARCHAR, template_type_code VARCHAR); CREATE TABLE Ref_template_types "
+         "(template_type_code VARCHAR, template_type_description VARCHAR)")
+_VOTES = "CREATE TABLE votes (vote_id VARCHAR, phone_number VARCHAR, state VARCHAR)"
+_USA = ("CREATE TABLE CAR_MAKERS (Id VARCHAR, Country VARCHAR); CREATE TABLE COUNTRIES (CountryId VARCHAR, CountryName "
+        "VARCHAR); CREATE TABLE MODEL_LIST (Maker VARCHAR)")
+_HOMETOWN = "CREATE TABLE teacher (Hometown VARCHAR, Age VARCHAR)"
+_DOGAGE = "CREATE TABLE Dogs (age INTEGER, dog_id VARCHAR); CREATE TABLE Treatments (age INTEGER, dog_id VARCHAR)"
+_SECTIONS = "CREATE TABLE Sections (section_name VARCHAR, section_description VARCHAR)"
+
+HOLDOUT = [
+    _h(_CARTOON, "SELECT title ,  Directed_by FROM Cartoon ORDER BY Original_air_date",
+       "SELECT title, Directed_by FROM Cartoon ORDER BY Original_air_date ASC", True, "ASC written out"),
+    _h(_CARTOON, "SELECT title ,  Directed_by FROM Cartoon ORDER BY Original_air_date",
+       "SELECT title, Directed_by FROM Cartoon", False, "the order is asked for"),
+    _h(_BONUS, "SELECT t1.name FROM employee AS t1 JOIN evaluation AS t2 ON t1.Employee_ID  =  t2.Employee_ID ORDER BY "
+       "t2.bonus DESC LIMIT 1", "SELECT name FROM employee WHERE Employee_ID = (SELECT Employee_ID FROM evaluation "
+       "ORDER BY bonus DESC LIMIT 1)", True, "the top evaluation's employee"),
+    _h(_BONUS, "SELECT t1.name FROM employee AS t1 JOIN evaluation AS t2 ON t1.Employee_ID  =  t2.Employee_ID ORDER BY "
+       "t2.bonus DESC LIMIT 1", "SELECT t1.name FROM employee t1 JOIN evaluation t2 ON t1.Employee_ID = t2.Employee_ID "
+       "ORDER BY t2.bonus LIMIT 1", False, "the lowest bonus"),
+    _h(_ASIA, 'SELECT sum(Population) ,  max(GNP) FROM country WHERE Continent  =  "Asia"',
+       "SELECT SUM(Population), MAX(GNP) FROM country WHERE Continent = 'Asia'", True, "case, quotes"),
+    _h(_ASIA, 'SELECT sum(Population) ,  max(GNP) FROM country WHERE Continent  =  "Asia"',
+       "SELECT sum(Population), max(GNP) FROM country WHERE Continent = 'asia'", False, "another literal"),
+    _h("CREATE TABLE CONTINENTS (Id VARCHAR)", "SELECT count(*) FROM CONTINENTS;",
+       "SELECT count(DISTINCT Id) FROM CONTINENTS", True, "the key is unique"),
+    _h(_MPG, "select t1.model from car_names as t1 join cars_data as t2 on t1.makeid  =  t2.id order by t2.mpg desc "
+       "limit 1;", "SELECT t1.model FROM car_names AS t1 JOIN cars_data AS t2 ON t1.makeid = t2.id ORDER BY t2.mpg "
+       "LIMIT 1", False, "the lowest mpg"),
+    _h(_PROF, "SELECT DISTINCT T1.first_name ,  T3.treatment_type_description FROM professionals AS T1 JOIN Treatments "
+       "AS T2 ON T1.professional_id  =  T2.professional_id JOIN Treatment_types AS T3 ON T2.treatment_type_code  =  "
+       "T3.treatment_type_code", "SELECT DISTINCT p.first_name, tt.treatment_type_description FROM Treatments t JOIN "
+       "professionals p ON p.professional_id = t.professional_id JOIN Treatment_types tt ON tt.treatment_type_code = "
+       "t.treatment_type_code", True, "joins in another order"),
+    _h(_PROF, "SELECT DISTINCT T1.first_name ,  T3.treatment_type_description FROM professionals AS T1 JOIN Treatments "
+       "AS T2 ON T1.professional_id  =  T2.professional_id JOIN Treatment_types AS T3 ON T2.treatment_type_code  =  "
+       "T3.treatment_type_code", "SELECT T1.first_name, T3.treatment_type_description FROM professionals AS T1 JOIN "
+       "Treatments AS T2 ON T1.professional_id = T2.professional_id JOIN Treatment_types AS T3 ON "
+       "T2.treatment_type_code = T3.treatment_type_code", False, "missing DISTINCT"),
+    _h(_NOMAKER, "SELECT CountryName FROM countries EXCEPT SELECT T1.CountryName FROM countries AS T1 JOIN CAR_MAKERS "
+       "AS T2 ON T1.countryId  =  T2.Country;", "SELECT T1.CountryName FROM countries AS T1 JOIN CAR_MAKERS AS T2 ON "
+       "T1.countryId = T2.Country", False, "the countries with makers"),
+    _h(_NAT, "SELECT Nationality FROM people GROUP BY Nationality HAVING COUNT(*)  >=  2",
+       "SELECT Nationality FROM people GROUP BY Nationality HAVING COUNT(*) > 1", True, "integers"),
+    _h(_NAT, "SELECT Nationality FROM people GROUP BY Nationality HAVING COUNT(*)  >=  2",
+       "SELECT Nationality FROM people GROUP BY Nationality HAVING COUNT(*) > 2", False, "another threshold"),
+    _h(_NAT, "SELECT Nationality FROM people GROUP BY Nationality HAVING COUNT(*)  >=  2",
+       "SELECT DISTINCT Nationality FROM people", False, "no threshold"),
+    _h(_MOSTMAKERS, "SELECT T2.CountryName FROM CAR_MAKERS AS T1 JOIN COUNTRIES AS T2 ON T1.Country  =  T2.CountryId "
+       "GROUP BY T1.Country ORDER BY Count(*) DESC LIMIT 1;", "SELECT T2.CountryName FROM CAR_MAKERS AS T1 JOIN "
+       "COUNTRIES AS T2 ON T1.Country = T2.CountryId GROUP BY T1.Country ORDER BY count(*) ASC LIMIT 1", False,
+       "the fewest makers"),
+    _h(_PROFCELL, "SELECT T1.professional_id ,  T1.cell_number FROM Professionals AS T1 JOIN Treatments AS T2 ON "
+       "T1.professional_id  =  T2.professional_id GROUP BY T1.professional_id HAVING count(*)  >=  2",
+       "SELECT professional_id, cell_number FROM Professionals WHERE professional_id IN (SELECT professional_id FROM "
+       "Treatments GROUP BY professional_id HAVING count(*) >= 2)", True, "grouping in the subquery"),
+    _h(_PROFCELL, "SELECT T1.professional_id ,  T1.cell_number FROM Professionals AS T1 JOIN Treatments AS T2 ON "
+       "T1.professional_id  =  T2.professional_id GROUP BY T1.professional_id HAVING count(*)  >=  2",
+       "SELECT T1.professional_id, T1.cell_number FROM Professionals AS T1 JOIN Treatments AS T2 ON "
+       "T1.professional_id = T2.professional_id GROUP BY T1.professional_id HAVING count(*) > 2", False, "> 2 for >= 2"),
+    _h(_TEACH, "SELECT Name FROM teacher WHERE Teacher_id NOT IN (SELECT Teacher_id FROM course_arrange)",
+       "SELECT T1.Name FROM teacher AS T1 LEFT JOIN course_arrange AS T2 ON T1.Teacher_id = T2.Teacher_id WHERE "
+       "T2.Teacher_id IS NULL", True, "anti-join"),
+    _h(_TEACH, "SELECT Name FROM teacher WHERE Teacher_id NOT IN (SELECT Teacher_id FROM course_arrange)",
+       "SELECT Name FROM teacher EXCEPT SELECT Name FROM course_arrange", False, "names of another table"),
+    _h(_PETAGE, "SELECT pettype ,  weight FROM pets ORDER BY pet_age LIMIT 1",
+       "SELECT pettype, weight FROM pets ORDER BY pet_age ASC LIMIT 1", True, "ASC written out"),
+    _h(_PETAGE, "SELECT pettype ,  weight FROM pets ORDER BY pet_age LIMIT 1",
+       "SELECT pettype, weight FROM pets ORDER BY pet_age DESC LIMIT 1", False, "the oldest"),
+    _h(_ACCEL, "SELECT COUNT(*) FROM CARS_DATA WHERE Accelerate  >  ( SELECT Accelerate FROM CARS_DATA ORDER BY "
+       "Horsepower DESC LIMIT 1 );", "SELECT COUNT(*) FROM CARS_DATA WHERE Accelerate > (SELECT max(Accelerate) FROM "
+       "CARS_DATA)", False, "the largest accelerate, not the strongest car's"),
+    _h(_CITY, "SELECT count(*) ,  District FROM city WHERE Population  >  (SELECT avg(Population) FROM city) GROUP BY "
+       "District", "SELECT COUNT(*), District FROM city WHERE Population > (SELECT AVG(Population) FROM city) GROUP BY "
+       "District", True, "case"),
+    _h(_CITY, "SELECT count(*) ,  District FROM city WHERE Population  >  (SELECT avg(Population) FROM city) GROUP BY "
+       "District", "SELECT count(*), District FROM city GROUP BY District HAVING Population > avg(Population)",
+       False, "the district's average, not the whole table's"),
+    _h(_BEATRIX, 'SELECT T2.Language FROM country AS T1 JOIN countrylanguage AS T2 ON T1.Code  =  T2.CountryCode WHERE '
+       'T1.HeadOfState  =  "Beatrix" AND T2.IsOfficial  =  "T"', "SELECT Language FROM countrylanguage WHERE "
+       "CountryCode IN (SELECT Code FROM country WHERE HeadOfState = 'Beatrix') AND IsOfficial = 'T'", True,
+       "a join to the key as IN"),
+    _h(_BEATRIX, 'SELECT T2.Language FROM country AS T1 JOIN countrylanguage AS T2 ON T1.Code  =  T2.CountryCode WHERE '
+       'T1.HeadOfState  =  "Beatrix" AND T2.IsOfficial  =  "T"', "SELECT T2.Language FROM country AS T1 JOIN "
+       "countrylanguage AS T2 ON T1.Code = T2.CountryCode WHERE T1.HeadOfState = 'Beatrix'", False, "not only official"),
+    _h(_LOSER, "SELECT count(DISTINCT loser_name) FROM matches", "SELECT count(loser_name) FROM matches", False,
+       "missing DISTINCT"),
+    _h(_AFRICA, 'SELECT Name FROM country WHERE Continent  =  "Asia"  AND population  >  (SELECT min(population) FROM '
+       'country WHERE Continent  =  "Africa")', "SELECT Name FROM country WHERE Continent = 'Asia' AND population > "
+       "(SELECT max(population) FROM country WHERE Continent = 'Africa')", False, "all for any"),
+    _h(_MODELS, "select count(*) ,  t2.fullname from model_list as t1 join car_makers as t2 on t1.maker  =  t2.id group "
+       "by t2.id;", "SELECT count(*), t2.fullname FROM car_makers t2 JOIN model_list t1 ON t2.id = t1.maker GROUP BY "
+       "t1.maker", True, "grouped by the joined column"),
+    _h(_VISIT, "SELECT t1.id ,  t1.name ,  t1.age FROM visitor AS t1 JOIN visit AS t2 ON t1.id  =  t2.visitor_id GROUP "
+       "BY t1.id HAVING count(*)  >  1", "SELECT id, name, age FROM visitor WHERE id IN (SELECT visitor_id FROM visit "
+       "GROUP BY visitor_id HAVING count(*) > 1)", True, "grouping in the subquery"),
+    _h(_VISIT, "SELECT t1.id ,  t1.name ,  t1.age FROM visitor AS t1 JOIN visit AS t2 ON t1.id  =  t2.visitor_id GROUP "
+       "BY t1.id HAVING count(*)  >  1", "SELECT t1.id, t1.name, t1.age FROM visitor AS t1 JOIN visit AS t2 ON t1.id = "
+       "t2.visitor_id GROUP BY t1.id HAVING count(*) >= 1", False, "once is enough there"),
+    _h(_FRANCE, "SELECT count(*) FROM CAR_MAKERS AS T1 JOIN COUNTRIES AS T2 ON T1.Country  =  T2.CountryId WHERE "
+       "T2.CountryName  =  'france';", "SELECT count(*) FROM CAR_MAKERS WHERE Country IN (SELECT CountryId FROM "
+       "COUNTRIES WHERE CountryName = 'france')", True, "a join to the key as IN"),
+    _h(_FRANCE, "SELECT count(*) FROM CAR_MAKERS AS T1 JOIN COUNTRIES AS T2 ON T1.Country  =  T2.CountryId WHERE "
+       "T2.CountryName  =  'france';", "SELECT count(*) FROM COUNTRIES WHERE CountryName = 'france'", False,
+       "counts countries"),
+    _h(_SURFACE, 'SELECT sum(SurfaceArea) FROM country WHERE Continent  =  "Asia" OR Continent  =  "Europe"',
+       "SELECT sum(SurfaceArea) FROM country WHERE Continent IN ('Asia', 'Europe')", True, "IN"),
+    _h(_SURFACE, 'SELECT sum(SurfaceArea) FROM country WHERE Continent  =  "Asia" OR Continent  =  "Europe"',
+       "SELECT sum(SurfaceArea) FROM country WHERE Continent = 'Asia' AND Continent = 'Europe'", False, "AND for OR"),
+    _h(_MUSEUM, "SELECT Num_of_Staff ,  Open_Year FROM museum WHERE name  =  'Plaza Museum'",
+       'SELECT Num_of_Staff, Open_Year FROM museum WHERE name = "Plaza Museum"', True, "quotes"),
+    _h(_MUSEUM, "SELECT Num_of_Staff ,  Open_Year FROM museum WHERE name  =  'Plaza Museum'",
+       "SELECT Num_of_Staff, Open_Year FROM museum WHERE name LIKE '%Plaza%'", False, "LIKE for ="),
+    _h(_CAT3, "SELECT T1.lname FROM student AS T1 JOIN has_pet AS T2 ON T1.stuid  =  T2.stuid JOIN pets AS T3 ON "
+       "T3.petid  =  T2.petid WHERE T3.pet_age  =  3 AND T3.pettype  =  'cat'", "SELECT T1.lname FROM student AS T1 "
+       "JOIN has_pet AS T2 ON T1.stuid = T2.stuid JOIN pets AS T3 ON T3.petid = T2.petid WHERE T3.pettype = 'cat' AND "
+       "T3.pet_age = '3'", True, "'3' for 3 on a text column"),
+    _h(_UNITED, 'SELECT T1.FlightNo FROM FLIGHTS AS T1 JOIN AIRLINES AS T2 ON T2.uid  =  T1.Airline WHERE T2.Airline  =  '
+       '"United Airlines"', "SELECT FlightNo FROM FLIGHTS WHERE Airline IN (SELECT uid FROM AIRLINES WHERE Airline = "
+       "'United Airlines')", True, "a join to the key as IN"),
+    _h(_UNITED, 'SELECT T1.FlightNo FROM FLIGHTS AS T1 JOIN AIRLINES AS T2 ON T2.uid  =  T1.Airline WHERE T2.Airline  =  '
+       '"United Airlines"', "SELECT FlightNo FROM FLIGHTS WHERE Airline = 'United Airlines'", False,
+       "FLIGHTS.Airline holds the uid"),
+    _h(_U30, "SELECT city FROM employee WHERE age  <  30 GROUP BY city HAVING count(*)  >  1",
+       "SELECT city FROM employee WHERE age < 30 GROUP BY city HAVING count(*) >= 2", True, "integers"),
+    _h(_U30, "SELECT city FROM employee WHERE age  <  30 GROUP BY city HAVING count(*)  >  1",
+       "SELECT city FROM employee GROUP BY city HAVING count(*) > 1 AND age < 30", False, "the filter after grouping"),
+    _h(NET_WORTH, "SELECT Name FROM singer ORDER BY Net_Worth_Millions DESC LIMIT 1",
+       "SELECT Name FROM singer ORDER BY Net_Worth_Millions LIMIT 1", False, "the smallest"),
+    _h(_JETBLUE, 'SELECT count(*) FROM FLIGHTS AS T1 JOIN AIRLINES AS T2 ON T1.Airline  =  T2.uid WHERE T2.Airline = '
+       '"JetBlue Airways"', "SELECT count(*) FROM FLIGHTS WHERE Airline IN (SELECT uid FROM AIRLINES WHERE Airline = "
+       "'JetBlue Airways')", True, "a join to the key as IN"),
+    _h(_ADDR, "SELECT first_name FROM Students WHERE current_address_id != permanent_address_id",
+       "SELECT first_name FROM Students WHERE current_address_id <> permanent_address_id", True, "<> for !="),
+    _h(_ADDR, "SELECT first_name FROM Students WHERE current_address_id != permanent_address_id",
+       "SELECT first_name FROM Students WHERE current_address_id = permanent_address_id", False, "= for !="),
+    _h(_TTYPE, "SELECT T1.template_type_code ,  count(*) FROM Templates AS T1 JOIN Documents AS T2 ON T1.template_id  "
+       "=  T2.template_id GROUP BY T1.template_type_code", "SELECT T1.template_type_code, count(T2.template_id) FROM "
+       "Templates AS T1 JOIN Documents AS T2 ON T1.template_id = T2.template_id GROUP BY T1.template_type_code", True,
+       "a foreign key is never NULL"),
+    _h(_TTYPE, "SELECT T1.template_type_code ,  count(*) FROM Templates AS T1 JOIN Documents AS T2 ON T1.template_id  "
+       "=  T2.template_id GROUP BY T1.template_type_code", "SELECT template_type_code, count(*) FROM Templates GROUP BY "
+       "template_type_code", False, "counts templates, not documents"),
+    _h(_PRES, 'SELECT T2.template_id FROM Ref_template_types AS T1 JOIN Templates AS T2 ON T1.template_type_code  = '
+       'T2.template_type_code WHERE T1.template_type_description  =  "Presentation"', "SELECT template_id FROM "
+       "Templates WHERE template_type_code IN (SELECT template_type_code FROM Ref_template_types WHERE "
+       "template_type_description = 'Presentation')", True, "a code is the key of its reference table"),
+    _h(_VOTES, "SELECT vote_id ,  phone_number ,  state FROM votes",
+       "SELECT vote_id, phone_number, state FROM votes ORDER BY vote_id", True, "the gold does not order"),
+    _h(_USA, "SELECT count(*) FROM MODEL_LIST AS T1 JOIN CAR_MAKERS AS T2 ON T1.Maker  =  T2.Id JOIN COUNTRIES AS T3 ON "
+       "T2.Country  =  T3.CountryId WHERE T3.CountryName  =  'usa';", "SELECT count(*) FROM MODEL_LIST WHERE Maker IN "
+       "(SELECT Id FROM CAR_MAKERS WHERE Country IN (SELECT CountryId FROM COUNTRIES WHERE CountryName = 'usa'))",
+       True, "joins to keys as nested IN"),
+    _h(_HOMETOWN, "SELECT Hometown FROM teacher ORDER BY Age ASC LIMIT 1",
+       "SELECT Hometown FROM teacher ORDER BY Age LIMIT 1", True, "ASC is the default"),
+    _h(_DOGAGE, "SELECT avg(age) FROM Dogs WHERE dog_id IN ( SELECT dog_id FROM Treatments )",
+       "SELECT avg(T1.age) FROM Dogs AS T1 JOIN Treatments AS T2 ON T1.dog_id = T2.dog_id", False,
+       "dogs with several treatments count several times"),
+    _h(_DOGAGE, "SELECT avg(age) FROM Dogs WHERE dog_id IN ( SELECT dog_id FROM Treatments )",
+       "SELECT avg(age) FROM Dogs WHERE dog_id IN (SELECT DISTINCT dog_id FROM Treatments)", True, "DISTINCT in IN"),
+    _h(_SECTIONS, "SELECT section_name ,  section_description FROM Sections", "SELECT section_name FROM Sections",
+       False, "a column missing"),
+    _h(_CYL, "SELECT T2.MakeId ,  T2.Make FROM CARS_DATA AS T1 JOIN CAR_NAMES AS T2 ON T1.Id  =  T2.MakeId WHERE "
+       "T1.Horsepower  >  (SELECT min(Horsepower) FROM CARS_DATA) AND T1.Cylinders  <=  3;", "SELECT T2.MakeId, "
+       "T2.Make FROM CARS_DATA AS T1 JOIN CAR_NAMES AS T2 ON T1.Id = T2.MakeId WHERE T1.Horsepower > (SELECT "
+       "min(Horsepower) FROM CARS_DATA) AND T1.Cylinders < 4", True, "cylinders are whole numbers"),
+    _h(_EUROPE, "SELECT T1.CountryName FROM COUNTRIES AS T1 JOIN CONTINENTS AS T2 ON T1.Continent  =  T2.ContId JOIN "
+       "CAR_MAKERS AS T3 ON T1.CountryId  =  T3.Country WHERE T2.Continent  =  'europe' GROUP BY T1.CountryName HAVING "
+       "count(*)  >=  3;", "SELECT T1.CountryName FROM COUNTRIES AS T1 JOIN CONTINENTS AS T2 ON T1.Continent = T2.ContId "
+       "JOIN CAR_MAKERS AS T3 ON T1.CountryId = T3.Country WHERE T2.Continent = 'europe' GROUP BY T1.CountryName "
+       "HAVING count(*) > 2", True, "integers"),
+]

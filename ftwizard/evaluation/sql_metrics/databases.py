@@ -321,7 +321,10 @@ def _satisfying(op: str, v):
 def _near(v) -> list:
     if isinstance(v, str):
         num = _number(v)
-        return [v] if num is None else [v] + _near(num)
+        if num is not None:
+            return [v] + _near(num)
+        # longer and shorter texts holding it, and another case: `= 'x'`, `LIKE '%x%'`, `LIKE 'x'` then differ
+        return [v, v + " b", "a " + v, v.swapcase()] + ([v.split()[0]] if " " in v.strip() else [])
     step = 0.5 if isinstance(v, float) and v != int(v) else 1
     out = [v - step, v, v + step]
     scale = max(1, abs(v) // 20) if isinstance(v, int) else 1
@@ -339,13 +342,13 @@ class Variant:
     hit: float
     groups: bool = False  # plant groups around the HAVING count(*) thresholds
     extremes: bool = False  # probe rows on each inequality's boundary, with the largest other numbers
-    flat: bool = False  # columns compared with a subquery hold one value per table (avg = min = max = it)
+    flat: bool = False  # columns compared with a subquery hold one value per table (avg = min = max)
 
 
 VARIANTS = (  # in the order they are tried: the ones that catch most near misses first
     Variant("boundary", (20, 30), 0.08, 0.3, extremes=True),
     Variant("groups", (12, 18), 0.04, 0.35, groups=True),
-    Variant("typical", (8, 14), 0.0, 0.4),
+    Variant("typical", (8, 14), 0.0, 0.4, flat=True),
     Variant("small", (1, 3), 0.1, 0.5, flat=True),
     Variant("wide", (30, 40), 0.05, 0.25),
 )
@@ -488,16 +491,18 @@ def _build_one(plan: _Plan, variant: Variant, rng: random.Random) -> Database:
         if variant.name != "small" and facts.limit:
             n = max(n, min(facts.limit + 2, 300))
         sizes[t] = n
-    # Probe rows (extremes variant): one per inequality constant, the column exactly on the boundary, the other
-    # compared columns off their satisfying values, uncompared numbers larger than anything else
-    probes: dict[str, list[tuple[TC, Any]]] = {}
+    # Probe rows (extremes variant): two per inequality constant, the column exactly on the boundary, the other
+    # compared columns on their satisfying values (for AND) or off them (for OR), uncompared numbers larger than
+    # anything else (so max / sum / avg show the row)
+    probes: dict[str, list[tuple[TC, Any, bool]]] = {}
     if variant.extremes:
         for tc, comps in facts.comparisons.items():
             if tc[0] in schema:
                 for op, v in comps:
-                    if op in ("<", "<=", ">", ">=") and len(probes.get(tc[0], ())) < 6:
-                        probes.setdefault(tc[0], []).append((tc, _number(v) if isinstance(v, str) and
-                                                             _number(v) is not None else v))
+                    if op in ("<", "<=", ">", ">=") and len(probes.get(tc[0], ())) < 8:
+                        v = _number(v) if isinstance(v, str) and _number(v) is not None else v
+                        # with the other comparisons true (AND) and false (OR)
+                        probes.setdefault(tc[0], []).extend([(tc, v, True), (tc, v, False)])
         for t, ps in probes.items():
             sizes[t] += len(ps)
     unique: set[TC] = set()  # group columns given a distinct value per row (their groups are counted elsewhere)
@@ -591,13 +596,15 @@ def _build_one(plan: _Plan, variant: Variant, rng: random.Random) -> Database:
                     v = flat_values.setdefault(len(row), v)
                 row.append(v)
             if i >= first_probe:
-                probe_tc, probe_value = table_probes[i - first_probe]
+                probe_tc, probe_value, others_true = table_probes[i - first_probe]
                 for j, tc in enumerate(tcs):
                     if tc == probe_tc:
                         row[j] = probe_value
                     elif extreme[j]:
                         row[j] = 1_000_000 + i
-                    elif off_hits[j]:
+                    elif others_true and sources[j][0] == "value" and sources[j][2]:
+                        row[j] = choice(sources[j][2])
+                    elif not others_true and off_hits[j]:
                         row[j] = choice(off_hits[j])
             rows.append(row)
             if not has_key and fixed is None and random_() < 0.2:

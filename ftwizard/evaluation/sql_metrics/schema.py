@@ -7,9 +7,11 @@ besides the declared ones:
 (b) a column named `id`;
 (c) an id-like column whose stem names its table and no other. Id-like: the name ends in `id` (`stuid`,
     `AlbumId`, `singer_id`) and its last word is not an English word that ends so (`paid`, `valid`, `acid`, ...
-    see `_NOT_ID_WORDS`). Stem: the name without `id` / `_id` and underscores. It names the table when it equals
+    see `_NOT_ID_WORDS`), or it ends in `code` (`AirportCode`, `template_type_code`: reference tables' keys).
+    Stem: the name without `id` / `_id` / `code` / `_code` and underscores; a table's name is read without a
+    `Ref_` prefix. It names the table when it equals
     the table's name (without underscores, singular or plural) or its last word, or abbreviates its last word
-    (two letters or more, same first letter, letters in order: `stuid` in `student`, `apid` in `airports`,
+    (two to four letters, same first letter, letters in order: `stuid` in `student`, `apid` in `airports`,
     `amenid` in `dorm_amenity`); not when another table is called by the stem (`transcript_contents.transcript_id`
     with a `transcripts` table is a foreign key). A table where two id-like columns name it that way is a link
     table: neither is its key;
@@ -128,9 +130,10 @@ _NOT_ID_WORDS = ("paid", "valid", "void", "acid", "rapid", "fluid", "solid", "li
 
 
 def is_id_like(name: str) -> bool:
-    """`id`, `..._id`, or a name ending in `id` whose last word is no English word ending so (`amount_paid`)."""
+    """`id`, `..._id`, a name ending in `id` whose last word is no English word ending so (`amount_paid` is not),
+    or a code (`..._code`, `AirportCode`: the keys of reference tables)."""
     n = name.lower()
-    if n == "id" or n.endswith("_id"):
+    if n == "id" or n.endswith(("_id", "code")):
         return True
     if not n.endswith("id") or len(n) < 3:
         return False
@@ -140,8 +143,17 @@ def is_id_like(name: str) -> bool:
 
 def _stem(name: str) -> str:
     n = name.lower()
-    n = n[:-3] if n.endswith("_id") else n[:-2]
+    for suffix in ("_id", "_code", "code", "id"):
+        if n.endswith(suffix) and len(n) > len(suffix):
+            n = n[:-len(suffix)]
+            break
     return n.replace("_", "")
+
+
+def _table_words(table: str) -> list[str]:
+    """A table's words, without a `ref_` prefix (`Ref_template_types` is the reference table of template types)."""
+    words = [w for w in table.split("_") if w]
+    return words[1:] if len(words) > 1 and words[0] == "ref" else words
 
 
 def _singular(word: str) -> str:
@@ -160,7 +172,7 @@ def _is_subsequence(short: str, long: str) -> bool:
 
 
 def _names_whole(stem: str, table: str) -> bool:
-    whole = table.replace("_", "")
+    whole = "".join(_table_words(table))
     return stem in (whole, _singular(whole)) or _singular(stem) in (whole, _singular(whole))
 
 
@@ -170,11 +182,11 @@ def _names_table(stem: str, table: str) -> bool:
         return False
     if _names_whole(stem, table):
         return True
-    last = [w for w in table.split("_") if w][-1:] or [""]
-    last = last[0]
-    if "_" in table and (stem in (last, _singular(last)) or _singular(stem) in (last, _singular(last))):
+    words = _table_words(table)
+    last = words[-1] if words else ""
+    if len(words) > 1 and (stem in (last, _singular(last)) or _singular(stem) in (last, _singular(last))):
         return True
-    return len(stem) >= 2 and bool(last) and last[0] == stem[0] and _is_subsequence(stem, last)
+    return 2 <= len(stem) <= 4 and bool(last) and last[0] == stem[0] and _is_subsequence(stem, last)
 
 
 def own_keys(schema: dict[str, tuple[Column, ...]], joins: tuple[tuple[tuple[str, str], tuple[str, str]], ...] = ()
@@ -195,7 +207,7 @@ def own_keys(schema: dict[str, tuple[Column, ...]], joins: tuple[tuple[tuple[str
             continue
         by_name = [n for n in lower if is_id_like(n) and _names_table(_stem(n), table)
                    and not any(_names_whole(_stem(n), other) for other in schema if other != table)]
-        words = {f for w in table.split("_") if w for f in (w, _singular(w))}
+        words = {f for w in _table_words(table) for f in (w, _singular(w))}
         linking = [n for n in lower if is_id_like(n) and (_stem(n) in words or _singular(_stem(n)) in words)]
         if len(by_name) == 1 and len(linking) < 2:
             named[table] = by_name[0]
