@@ -214,18 +214,10 @@ def test_the_generation_prompt_is_tokenized_as_in_training():
 def test_generation_stops_at_the_tasks_stop_strings(tiny_model_dir):
     """A real tiny model: each sequence ends once its text holds a stop string (the rest of the batch goes on),
     and the extracted answer ends before it."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from ftwizard.evaluation.generate import generate
+    from tests.tinymodel import load_lively
 
-    torch.manual_seed(3)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0, 0.3)
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model, tok = load_lively(tiny_model_dir, seed=3)
     prompts = [f"Ticket: order {i} is late\nCategory:" for i in range(4)]
     full = generate(model, tok, prompts, max_new_tokens=16, batch_size=4)
     # a stop string that some continuations reach and others do not: a piece of the first one's text

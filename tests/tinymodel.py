@@ -93,3 +93,18 @@ def make_tiny_chat_model(path: str | Path, *, vocab_size: int = 512, hidden: int
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def load_lively(path: str | Path, *, seed: int = 1, std: float = 0.3):
+    """(model, tokenizer) from a tiny model folder with larger random weights, so every prompt gets a different
+    continuation (the saved initialisation answers almost everything alike)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0, std)
+    return model, AutoTokenizer.from_pretrained(path)
