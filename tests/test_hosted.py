@@ -359,13 +359,28 @@ def test_ctrl_c_asks_cancel_the_job_or_detach(fake, tmp_path, choice):
     from ftwizard.backends import backend_for_run
     from ftwizard.follow import follow
 
+    import io
+
+    from rich.console import Console
+
     run = start_held_job(fake, tmp_path)
     provider = backend_for_run(run)
     deadline = time.time() + 30
     asked = []
-    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # the user's Ctrl-C
+    screen = io.StringIO()
+
+    def ctrl_c() -> None:
+        # The user's Ctrl-C, once the follower shows the run. A fixed delay raced the follower's start-up
+        # (its first import of rich.progress takes longer than 0.3 s on a loaded machine): the interrupt then
+        # landed before follow() listened for it, and [cancel], the first to follow, failed.
+        while not screen.getvalue() and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c, daemon=True).start()
     code = follow(run, is_alive=lambda: provider.is_alive(run), cancel=lambda: provider.cancel(run),
-                  ask=lambda console: asked.append(1) or choice)
+                  ask=lambda console: asked.append(1) or choice, console=Console(file=screen, width=120))
     assert asked == [1]
     job = fake.jobs[run.status()["job_id"]]
     if choice == "cancel":
