@@ -64,7 +64,9 @@ def catalog_model(recipe):
 
 @dataclass(frozen=True)
 class TrainingPlan:
-    """How many examples per step and how many steps: the one rule the price and the worker both follow."""
+    """How many examples per step and how many steps: the one rule the price and the worker both follow.
+    Every example is trained once per epoch (the last step of an epoch takes what is left), so the tokens billed
+    are epochs x the data's tokens, as `ftwizard estimate` counts them."""
 
     examples: int
     batch_size: int
@@ -79,10 +81,6 @@ class TrainingPlan:
     def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
 
-    @property
-    def fraction_per_epoch(self) -> float:
-        """Share of the examples an epoch trains on (the last partial batch is left out, as in the cookbook)."""
-        return self.steps_per_epoch * self.batch_size / self.examples if self.examples else 0.0
 
 
 def training_plan(recipe, n_examples: int) -> TrainingPlan:
@@ -94,7 +92,7 @@ def training_plan(recipe, n_examples: int) -> TrainingPlan:
     epochs = h.epochs if isinstance(h.epochs, int) else default_epochs(n_examples)
     lr = h.learning_rate if isinstance(h.learning_rate, float) else DEFAULT_LR
     return TrainingPlan(examples=n_examples, batch_size=batch, epochs=epochs,
-                        steps_per_epoch=max(1, n_examples // batch), rank=h.lora_r or DEFAULT_RANK,
+                        steps_per_epoch=max(1, -(-n_examples // batch)), rank=h.lora_r or DEFAULT_RANK,
                         learning_rate=float(lr), save_every=recipe.train.save_every or 20,
                         max_length=recipe.train.max_length)
 
@@ -207,7 +205,7 @@ class TinkerProvider(HostedProvider):
         m = catalog_model(recipe)
         stats = token_stats(recipe, m, tokenizer_file=local_tokenizer_file(recipe.model.base))
         plan = training_plan(recipe, stats["n_train"])
-        per_epoch = stats["hosted"]["billed_tokens_per_epoch"] * plan.fraction_per_epoch
+        per_epoch = stats["hosted"]["billed_tokens_per_epoch"]
         out = hosted_training_cost(m, billed_tokens=int(round(per_epoch * plan.epochs)))
         out.update(epochs=plan.epochs, steps=plan.total_steps, batch_size=plan.batch_size,
                    tokens_counted_with=m.encoding)
