@@ -7,9 +7,9 @@
    DISTINCT, the other ORDER BY direction, another aggregate, COUNT(col) for COUNT(*), another column. A good
    execution match accepts every gold query and rejects nearly every perturbed one (a few perturbations are
    truly equivalent, e.g. DISTINCT on a single COUNT(*)).
-2. Agreement with the hand labels in `tests/data/sql_labelled_pairs.py`, by category, for this method and for
-   the previous one (the single-module `sql_metrics.py` read from git at `--old-ref`, default: the last commit
-   that has it), side by side in one run.
+2. Agreement with the hand labels in `tests/data/sql_labelled_pairs.py` (the pairs by category, and the held-out
+   pairs), for this method and for the previous one (the single-module `sql_metrics.py` read from git at
+   `--old-ref`, default: the last commit that has it), side by side in one run.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def main() -> int:
           f"({Counter(d.reason for d in diff).most_common()})")
     print("perturbations (still matching / made): " + ", ".join(f"{k} {still[k]}/{v}" for k, v in kinds.most_common()))
 
-    from tests.data.sql_labelled_pairs import PAIRS
+    from tests.data.sql_labelled_pairs import HOLDOUT, PAIRS
 
     methods = [("new", execution_match_detail)]
     old, ref = old_module(args.old_ref)
@@ -185,19 +185,20 @@ def main() -> int:
               f"still match, {t_old_diff:.2f} s (CPU {c_old_diff:.2f} s)")
     else:
         print(f"old method: not found in git ({OLD_PATH} at {ref or 'any commit'})")
-    cats = list(dict.fromkeys(p["category"] for p in PAIRS))
-    print(f"\nagreement with the hand labels ({len(PAIRS)} pairs: {sum(p['label'] for p in PAIRS)} correct, "
-          f"{sum(not p['label'] for p in PAIRS)} wrong)")
-    print(f"{'method':<18}{'all':>10}  " + "  ".join(f"{c:>11}" for c in cats))
-    wrong_lists = {}
-    for name, match in methods:
-        right, by_cat, n_cat, wrong = agreement(match, PAIRS)
-        wrong_lists[name] = wrong
-        print(f"{name:<18}{right:>4}/{len(PAIRS)} {right / len(PAIRS):5.1%}  "
-              + "  ".join(f"{by_cat[c]:>5}/{n_cat[c]:<5}" for c in cats))
-    for name, wrong in wrong_lists.items():
-        for p in wrong:
-            print(f"  {name} misjudges [{p['category']}] label={p['label']}: {p['why']}: {p['prediction'][:80]}")
+    for title, pairs in (("by category", PAIRS), ("held out", HOLDOUT)):
+        cats = list(dict.fromkeys(p["category"] for p in pairs))
+        print(f"\nagreement with the hand labels, {title} ({len(pairs)} pairs: {sum(p['label'] for p in pairs)} "
+              f"correct, {sum(not p['label'] for p in pairs)} wrong)")
+        print(f"{'method':<18}{'all':>12}  " + "  ".join(f"{c:>11}" for c in cats))
+        wrong_lists = {}
+        for name, match in methods:
+            right, by_cat, n_cat, wrong = agreement(match, pairs)
+            wrong_lists[name] = wrong
+            print(f"{name:<18}{right:>4}/{len(pairs)} {right / len(pairs):6.1%}  "
+                  + "  ".join(f"{by_cat[c]:>5}/{n_cat[c]:<5}" for c in cats))
+        for name, wrong in wrong_lists.items():
+            for p in wrong:
+                print(f"  {name} misjudges [{p['category']}] label={p['label']}: {p['why']}: {p['prediction'][:80]}")
     ok = max(statistics.median(t_same), statistics.median(t_diff)) < 3
     print(f"\nexecution match, median pass: {max(statistics.median(t_same), statistics.median(t_diff)):.2f} s "
           f"for {n} pairs -> {'PASS' if ok else 'FAIL'} (target: 568 pairs < 3 s)")

@@ -8,7 +8,8 @@ double-quoted name of a table or column of the schema is that identifier (`SELEC
 - `canonical`: normalized match;
 - `databases`: test databases seeded from the gold query and the context only;
 - `execution`: running both queries, comparing results (order as far as ORDER BY determines it), and the
-  limits that bound the work on untrusted input.
+  how it is bounded;
+- `limits`: every bound on the work for untrusted input, named in the verdicts when reached.
 """
 
 from __future__ import annotations
@@ -16,13 +17,8 @@ from __future__ import annotations
 from ftwizard.evaluation.stats import proportion
 
 from .canonical import canonical_sql, normalized_match
-from .execution import (
-    MAX_QUERY_CHARS,
-    ExecResult,
-    clear_caches,
-    execution_match,
-    execution_match_detail,
-)
+from .execution import ExecResult, clear_caches, execution_match, execution_match_detail
+from .limits import MAX_QUERY_CHARS
 from .schema import Column, parse_context
 
 __all__ = [
@@ -46,10 +42,9 @@ def score_pair(prediction: str, reference: str, context: str) -> dict:
     """Per-example verdicts for one prediction; `execution_detail` says why an execution miss missed (a code) and
     `execution_note` in words (the limit reached, the database that differed, SQLite's error)."""
     ex = execution_match_detail(prediction, reference, context)
-    too_long = len(prediction or "") > MAX_QUERY_CHARS
     return {
         "exact_match": exact_match(prediction, reference),
-        "normalized_match": False if too_long else normalized_match(prediction, reference, context),
+        "normalized_match": normalized_match(prediction, reference, context),
         "execution_match": ex.match,
         "execution_detail": ex.reason,
         "execution_note": ex.note,

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 
+from .limits import MAX_QUERY_CHARS, MAX_SIMPLIFY_NODES
 from .schema import Column, parse_context, resolve_double_quotes, schema_names
-
-MAX_SIMPLIFY_NODES = 400  # the seed's longest gold query has ~120
 
 
 def parse(sql: str):
@@ -181,5 +180,8 @@ def canonical_sql(sql: str, context: str | None = None) -> str | None:
 
 
 def normalized_match(prediction: str, gold: str, context: str | None = None) -> bool:
+    """Equal canonical forms; a prediction over `MAX_QUERY_CHARS` is not read (a miss)."""
+    if len(prediction or "") > MAX_QUERY_CHARS:
+        return False
     p = canonical_sql(prediction, context)
     return p is not None and p == canonical_sql(gold, context)

@@ -6,7 +6,7 @@ any rows of the whole run (`ORDER BY age LIMIT 1` with two youngest accepts eith
 whole result is one multiset. A different column order is tolerated (as the Spider test-suite evaluation does).
 A pair matches only when every database agrees.
 
-Bounded work on untrusted input (each limit named in the verdict's note):
+Bounded work on untrusted input (each limit named in the verdict's note; the values are in `limits.py`):
 - a query longer than `MAX_QUERY_CHARS` is not parsed or run (`pred_too_long`);
 - each query runs at most `QUERY_TIME_LIMIT_S` (SQLite progress handler), a prediction at most
   `PAIR_TIME_LIMIT_S` over all databases (`pred_timeout`);
@@ -30,14 +30,16 @@ from typing import Any, Iterator
 
 from .canonical import parse_shared
 from .databases import Database, complete_schema, iter_databases, read_facts
+from .limits import (
+    MAX_CONTEXT_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_RESULT_ROWS,
+    MAX_VALUE_BYTES,
+    PAIR_TIME_LIMIT_S,
+    QUERY_TIME_LIMIT_S,
+)
 from .schema import parse_context, resolve_double_quotes, schema_names
 
-MAX_QUERY_CHARS = 5_000  # about 9x the seed's longest gold query (577 characters)
-MAX_CONTEXT_CHARS = 100_000
-QUERY_TIME_LIMIT_S = 0.5
-PAIR_TIME_LIMIT_S = 1.5
-MAX_RESULT_ROWS = 10_000
-MAX_VALUE_BYTES = 1_000_000
 DEFAULT_DATABASES = 4
 
 

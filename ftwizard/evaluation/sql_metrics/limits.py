@@ -1,0 +1,15 @@
+"""The bounds on work for untrusted input (predictions, references and contexts from any file), in one place.
+
+Each is named in the verdict's note when it is reached (`ExecResult.note`, `execution_note` per example).
+A predictions file's line length is bounded where files are read (`ftwizard.datasource.MAX_LINE_CHARS`: a longer
+line stops the file with exit 2, naming the line); a prediction within that but over `MAX_QUERY_CHARS` is scored
+as a miss (`pred_too_long`) and the rest of the file is scored.
+"""
+
+MAX_QUERY_CHARS = 5_000  # a query longer than this is not parsed or run: about 9x the seed's longest gold (577)
+MAX_CONTEXT_CHARS = 100_000  # CREATE TABLE statements read for one example
+QUERY_TIME_LIMIT_S = 0.5  # per query on one test database (SQLite progress handler)
+PAIR_TIME_LIMIT_S = 1.5  # for the prediction over all test databases
+MAX_RESULT_ROWS = 10_000  # rows read back from one query
+MAX_VALUE_BYTES = 1_000_000  # the longest string or blob a query may build (SQLITE_LIMIT_LENGTH)
+MAX_SIMPLIFY_NODES = 400  # normalized match skips sqlglot's simplify above this (its cost grows faster than the tree)
