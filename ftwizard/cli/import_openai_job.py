@@ -5,9 +5,11 @@ from __future__ import annotations
 HELP = "bring an OpenAI fine-tuning job over: files, settings, a local recipe"
 
 DESCRIPTION = """\
-Download an existing fine-tuning job's training and validation files and hyperparameters, write a local
-LoRA recipe for the same data (an open model; its [hosted] section is the job's twin), and a run directory
-recording the hosted job (fine-tuned model, trained tokens, cost, metrics) to evaluate and compare.
+Download an existing fine-tuning job's training and validation files and hyperparameters, write them as chat
+JSONL (the job's own examples) next to a local LoRA recipe for the same data (data.format = "chat": an open model
+trains on its own chat template; the [hosted] section is the job's twin), and a run directory recording the
+hosted job (fine-tuned model, trained tokens, cost, metrics) to evaluate and compare. A failed import leaves
+nothing behind.
 Reads OPENAI_API_KEY (and OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) from the environment."""
 
 
