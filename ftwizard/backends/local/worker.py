@@ -297,6 +297,13 @@ class Worker:
                      level="warning")
         else:
             self.log(f"truncation: none of {st.examples:,} examples exceed train.max_length = {recipe.train.max_length}")
+        if st.chat_template:
+            self.log(f"chat data on the {'model' + chr(39) + 's own' if st.chat_template == 'model' else 'default'} chat "
+                     f"template: loss on {st.turns_learned:,} assistant turns"
+                     + (f"; {st.turns_skipped:,} with weight 0 left out" if st.turns_skipped else "")
+                     + (f"; {st.turns_unstable:,} left out because the template renders them differently inside a "
+                        "longer conversation" if st.turns_unstable else ""),
+                     level="warning" if st.turns_unstable else "info")
         from ftwizard.defaults import learning_warnings
 
         for w in learning_warnings(recipe, n_train=len(train_ex), answer_cut_fraction=st.truncated / max(1, st.examples),
