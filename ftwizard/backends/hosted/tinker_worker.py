@@ -207,8 +207,19 @@ class TinkerLoop:
             self._finish(service, rest)
             outcome = "success"
         finally:
-            service.close(outcome).result()
+            self._close(service, outcome)
         return "succeeded"
+
+    def _close(self, service, outcome: str) -> None:
+        """End the session at Tinker; a server that does not answer soon lets it expire (heartbeats stop)."""
+        import concurrent.futures
+
+        import tinker
+
+        try:
+            service.close(outcome).result(timeout=10)
+        except (concurrent.futures.TimeoutError, tinker.TinkerError) as e:
+            logging.getLogger(__name__).warning("closing the Tinker session: %s", e)
 
     def _check_supported(self, rest) -> None:
         caps = rest.get_server_capabilities().result()
@@ -276,7 +287,7 @@ class TinkerLoop:
             usd = write_training_cost(run, self.recipe, trained)["training_usd"]
             run.update_status(step=done, trained_tokens=trained)
             run.append_event("metric", step=done, max_steps=plan.total_steps, loss=round(loss, 6), lr=lr,
-                             epoch=round(step / plan.steps_per_epoch + 1 / plan.steps_per_epoch, 4), tokens=tokens,
+                             epoch=round(done / plan.steps_per_epoch, 4), tokens=tokens,
                              trained_tokens=trained, cost_usd=round(usd, 6), elapsed_s=round(elapsed, 2),
                              eta_s=round(eta, 1))
             if done % plan.save_every == 0 or done == plan.total_steps:
@@ -299,8 +310,12 @@ class TinkerLoop:
         run = self.run
         if self.recipe.hosted.download_adapter and not (run.adapter_dir / "adapter_config.json").exists():
             tc = getattr(self, "tc", None)
-            if tc is None:
-                path = run.status()["tinker_state_path"]
+            if tc is None:  # a resumed worker after training: the final state, as recorded or as Tinker lists it
+                status = run.status()
+                path = status.get("tinker_state_path") or (self._latest_state(rest, status) or (None,))[0]
+                if path is None:
+                    raise HostedError("training is recorded as done but no saved state is found at Tinker to "
+                                      "export the adapter from", kind="api")
                 tc = service.create_training_client_from_state(path, user_metadata=dict(self.meta)).result()
             self._download_adapter(tc, rest)
         evaluate(run, self.recipe)
