@@ -109,6 +109,9 @@ def test_sql_together_job_succeeds_with_adapter_cost_and_both_estimates(fake, tm
     assert cost["training_usd_catalog"] == pytest.approx(job["token_count"] * 0.48 / 1e6, abs=1e-4)
     assert cost["provider_estimate_usd"] > 0 and cost["estimated_training_usd"] > 0 and cost["weights_downloaded"]
     assert cost["price_date"] == "2026-05"
+    serving = cost["serving"]  # how the fine-tune would serve, for the verdict's hosted-vs-home figures
+    assert serving["kind"] == "dedicated" and serving["hosting_usd_per_hour"] == 3.99
+    assert serving["weights_downloadable"] and serving["model"] == st["fine_tuned_model"]
     kinds = [(e["kind"], e.get("source")) for e in run.events(("cost",))]
     assert ("estimated", None) in kinds and ("estimated", "provider") in kinds and ("actual", None) in kinds
     metrics = run.events(("metric",))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftwizard.backends.base import ProviderCapabilities
 from ftwizard.backends.hosted import JobProvider
-from ftwizard.backends.hosted.job import OpenAIJob
+from ftwizard.backends.hosted.job import OpenAIJob, record_serving_price
 from ftwizard.backends.hosted.providers import HostedError, redact
 
 if TYPE_CHECKING:
@@ -100,25 +100,7 @@ class AzureProvider(JobProvider):
             create_deployment(run, h.deployment, run.status()["fine_tuned_model"], sku=h.deployment_sku,
                               poll=self.make_job(run, recipe).poll)
         run.update_status(serving_model=h.deployment, deployment=h.deployment)
-        record_hosting_price(run, recipe)
-
-
-def record_hosting_price(run: "RunDirectory", recipe: "Recipe") -> None:
-    """cost.json's `serving`: the deployment's hourly hosting price from the catalog (billed while it exists)."""
-    from ftwizard.catalog import get_hosted_model
-    from ftwizard.errors import UsageError
-    from ftwizard.fsutil import atomic_write_json, read_json
-
-    try:
-        m = get_hosted_model(recipe.hosted.model, "azure")
-    except UsageError:
-        return
-    cost = read_json(run.cost_path, default={}) or {}
-    cost["serving"] = {**(cost.get("serving") or {}), "kind": "deployment", "deployment": recipe.hosted.deployment,
-                       "hosting_usd_per_hour": m.hosting_usd_per_hour, "input_usd_per_1m": m.input_usd_per_1m,
-                       "output_usd_per_1m": m.output_usd_per_1m, "price_source": m.price_source,
-                       "price_date": m.price_date}
-    atomic_write_json(run.cost_path, cost)
+        record_serving_price(run, recipe, deployment=h.deployment)
 
 
 def _management_url(name: str) -> str:

@@ -213,6 +213,25 @@ def write_training_cost(run: RunDirectory, model: str, trained_tokens: int | Non
     return cost
 
 
+def record_serving_price(run: RunDirectory, recipe, **extra: Any) -> dict[str, Any] | None:
+    """cost.json's `serving`: how the provider serves this fine-tune and at what price, from the catalog
+    (`kind` serverless | dedicated | deployment; `hosting_usd_per_hour` for hourly hardware, per-token prices
+    where it is billed per token), so the verdict can put hosted serving beside the user's own GPU."""
+    from ftwizard.catalog import get_hosted_model
+
+    try:
+        m = get_hosted_model(recipe.hosted.model, recipe.hosted.provider)
+    except UsageError:
+        return None
+    cost = read_json(run.cost_path, default={}) or {}
+    cost["serving"] = {**(cost.get("serving") or {}), "kind": m.serving, "provider": m.provider,
+                       "hosting_usd_per_hour": m.hosting_usd_per_hour, "input_usd_per_1m": m.input_usd_per_1m,
+                       "output_usd_per_1m": m.output_usd_per_1m, "weights_downloadable": m.weights_downloadable,
+                       "price_source": m.price_source, "price_date": m.price_date, **extra}
+    atomic_write_json(run.cost_path, cost)
+    return cost["serving"]
+
+
 def estimate_training_cost(recipe, report) -> dict[str, Any] | None:
     """Our estimate before anything is created: the chat file's billed tokens x epochs x the catalog's rate."""
     from ftwizard.catalog import get_hosted_model

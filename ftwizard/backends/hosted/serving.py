@@ -65,13 +65,14 @@ class Usage:
             self.completion_tokens += c.completion_tokens
 
 
-def serving_cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+def serving_cost_usd(model: str, prompt_tokens: int, completion_tokens: int,
+                     provider: str | None = None) -> float | None:
     """Dollars for these tokens at the catalog's fine-tuned serving prices (None when the model is unknown)."""
     from ftwizard.catalog import get_hosted_model
     from ftwizard.errors import UsageError
 
     try:
-        m = get_hosted_model(model)
+        m = get_hosted_model(model, provider)
     except UsageError:
         return None
     if m.input_usd_per_1m is None or m.output_usd_per_1m is None:
@@ -94,7 +95,7 @@ class ServingClient:
 
     def cost_usd(self, model: str) -> float | None:
         """Serving dollars spent by this client so far (catalog prices of the model's base)."""
-        return serving_cost_usd(model, self.usage.prompt_tokens, self.usage.completion_tokens)
+        return serving_cost_usd(model, self.usage.prompt_tokens, self.usage.completion_tokens, self.config.provider)
 
     def _fatal(self, exc: BaseException) -> bool:
         return any(_sdk_error(exc, n) for n in ("AuthenticationError", "PermissionDeniedError", "NotFoundError")) or (

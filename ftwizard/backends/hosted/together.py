@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftwizard.backends.base import ProviderCapabilities
 from ftwizard.backends.hosted import JobProvider
-from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, write_training_cost
+from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, record_serving_price, write_training_cost
 from ftwizard.backends.hosted.providers import HostedError, redact
 from ftwizard.fsutil import atomic_write_json, read_json
 
@@ -284,6 +284,7 @@ class TogetherJob(HostedJob):
             self.run.append_event("cost", usd=cost["training_usd"], kind="actual", what="training",
                                   detail=f"Together's total_price for job {job.id} ({tokens or 0:,} tokens; catalog "
                                          f"rate gives ${cost.get('training_usd_catalog')})")
+        record_serving_price(self.run, self.recipe, model=name)
         if self.recipe.hosted.download_adapter:
             self.download_adapter(job.id)
 
