@@ -121,3 +121,14 @@ def test_azure_spellings_and_dates_come_from_the_catalog(azure, tmp_path):
     with pytest.raises(UsageError, match="cannot be fine-tuned on azure"):
         make_run(tmp_path, SMALL + ["hosted.model=gpt-35-turbo-0125"])
     assert azure.requests == []
+
+
+def test_azure_events_are_paged_and_recorded_once_through_5xx(azure, tmp_path):
+    azure.steps, azure.steps_per_tick, azure.events_page_size = 12, 5, 3
+    azure.file_processing_ticks = 2
+    azure.fail("files.retrieve", 500, 502).fail("jobs.events", 503)
+    run = make_run(tmp_path, SMALL + ["eval.enabled=false"])
+    assert work(run) == 0
+    assert [e["step"] for e in run.events(("metric",))] == list(range(1, 13))
+    ids = [e["event_id"] for e in run.events(("log", "metric")) if e.get("event_id")]
+    assert ids == [e["id"] for e in azure.events[run.status()["job_id"]]] and azure.job_creates == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,30 @@ def test_same_spelling_on_two_providers_resolves_per_provider():
     assert get_hosted_model("Qwen/Qwen3-8B", "tinker").training_usd_per_1m == 0.44
     with pytest.raises(UsageError, match="for provider `together`"):
         get_hosted_model("gpt-4o-mini", "together")
+
+
+def test_provider_modules_stay_light_and_price_through_the_one_computation(monkeypatch):
+    import subprocess
+    import sys
+
+    code = ("import sys, ftwizard.backends.hosted.together, ftwizard.backends.hosted.azure, "
+            "ftwizard.backends.hosted.openai\n"
+            "heavy = [m for m in ('together', 'openai', 'torch', 'zstandard') if m in sys.modules]\n"
+            "assert not heavy, heavy")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+    from ftwizard.backends import backend_for, get_backend
+    from ftwizard.pricing import hosted_training_cost
+    from ftwizard.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parent.parent / "recipes" / "viggo-together.toml")
+    provider = backend_for(recipe)
+    assert provider is not get_backend("together") and type(provider) is type(get_backend("together"))
+    assert provider.capabilities.weights_downloadable and provider.key_env == "TOGETHER_API_KEY"
+    est = provider.price(recipe)
+    assert est["epochs"] == 3 and est["price_date"] == "2026-05"
+    assert est["usd"] == hosted_training_cost(get_hosted_model(recipe.hosted.model, "together"),
+                                              billed_tokens=est["billed_tokens"])["usd"]
+    with pytest.raises(UsageError, match="one provider per service"):
+        get_backend("hosted")
