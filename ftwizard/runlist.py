@@ -41,11 +41,12 @@ class RunSummary:
     def age_s(self, now: float | None = None) -> float | None:
         return None if self.created_at is None else max(0.0, (time.time() if now is None else now) - self.created_at)
 
-    def metric_cell(self) -> str:
-        """`meaning match 0.850 [0.68, 0.97]`, or `-` when not evaluated."""
+    def metric_cell(self, with_name: bool = True) -> str:
+        """`meaning match 0.850 [0.68, 0.97]` (without the name when a column header says it), `-` when not
+        evaluated."""
         if self.value is None:
             return "-"
-        cell = f"{self.metric_label or self.metric} {self.value:.3f}"
+        cell = (f"{self.metric_label or self.metric} " if with_name else "") + f"{self.value:.3f}"
         if self.ci_low is not None and self.ci_high is not None:
             cell += f" [{self.ci_low:.2f}, {self.ci_high:.2f}]"
         return cell
@@ -55,6 +56,19 @@ class RunSummary:
             return "-"
         usd = f"${self.training_usd:,.2f}" if self.training_usd >= 0.01 or self.training_usd == 0 else "<$0.01"
         return usd + (" (est.)" if self.training_kind == "estimated" else "")
+
+
+def metric_header(summaries: list[RunSummary]) -> tuple[str, bool]:
+    """The deciding-metric column's header, and whether each cell must name its metric (runs of several tasks)."""
+    labels = {s.metric_label or s.metric for s in summaries}
+    if len(labels) == 1:
+        return f"{labels.pop()} [95%]", False
+    return "deciding metric [95%]", True
+
+
+def where(s: RunSummary) -> str:
+    """`local`, or the hosted provider (`openai`, `together`, ...)."""
+    return s.backend if s.backend == "local" else s.provider
 
 
 def format_age(seconds: float | None) -> str:

@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 SIZE = (100, 32)
 
 
-async def wait_for(pilot, cond, timeout: float = 20.0, what: str = "condition"):
+async def wait_for(pilot, cond, timeout: float = 60.0, what: str = "condition"):
+    """Poll `cond` (long timeout: eight test runs may share two cores; a passing wait returns at once)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
@@ -75,7 +76,7 @@ async def test_whole_walk_local_with_a_real_run_process(tmp_path, launcher, monk
         assert saved.exists() and saved.read_text().startswith(f"# ftwizard --recipe {saved}")
         assert load_recipe(saved) == app.state.recipe
         view = app.screen.query_one("#runs")
-        await wait_for(pilot, lambda: run.state == "succeeded", timeout=30, what="run to finish")
+        await wait_for(pilot, lambda: run.state == "succeeded", what="run to finish")
         await wait_for(pilot, lambda: view.progress.get(str(run.path)) is not None
                        and view.progress[str(run.path)].state == "succeeded", what="view to show success")
         prog = view.progress[str(run.path)]
@@ -85,7 +86,7 @@ async def test_whole_walk_local_with_a_real_run_process(tmp_path, launcher, monk
         await wait_for(pilot, lambda: plot.draws > 0, what="plot drawn")
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: screen_name(app) == "VerdictScreen", what="verdict step")
-        await wait_for(pilot, lambda: app.screen.verdict is not None, timeout=20, what="verdict built")
+        await wait_for(pilot, lambda: app.screen.verdict is not None, what="verdict built")
         assert run.name in json.dumps(app.screen.verdict.to_dict(), default=str)
         await pilot.press("ctrl+e")
         await wait_for(pilot, lambda: any((tmp_path / "runs").glob("report-*/report.md")), what="report export")
@@ -122,7 +123,7 @@ async def test_hosted_walk_through_the_real_backend_and_fake_openai(tmp_path, mo
             await pilot.press("l")
             await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen")
             await pilot.press("y")
-            await wait_for(pilot, lambda: len(app.state.runs) == 1, timeout=20, what="hosted launch")
+            await wait_for(pilot, lambda: len(app.state.runs) == 1, what="hosted launch")
             run = RunDirectory(app.state.runs[0])
             await wait_for(pilot, lambda: run.state in ("succeeded", "failed"), timeout=60, what="hosted job")
             assert run.state == "succeeded", run.status()
@@ -185,7 +186,7 @@ async def test_prompt_step_previews_and_reports_problems(tmp_path, monkeypatch):
         await wait_for(pilot, lambda: str(preview.render()) != first, what="next example")
         report = app.screen.query_one("#report", Static)
         # max_length 128 is shorter than some demo examples: the data report says so
-        await wait_for(pilot, lambda: "exceed max_length" in str(report.render()), timeout=20, what="report")
+        await wait_for(pilot, lambda: "exceed max_length" in str(report.render()), what="report")
         # a template naming a field the data lacks is shown, and Next refuses
         app.screen.query_one("#answer", Input).value = "nope"
         await pilot.press("ctrl+n")
@@ -219,7 +220,7 @@ async def test_attach_rebuilds_the_view_and_follows_on(tmp_path):
                            timeout=20, what="curve continues")
             steps = [x for x, _ in view2.progress[str(run.path)].train_points]
             assert steps[:seen] == list(range(1, seen + 1)), "rebuilt from the first step"
-            await wait_for(pilot, lambda: view2.progress[str(run.path)].state == "succeeded", timeout=30)
+            await wait_for(pilot, lambda: view2.progress[str(run.path)].state == "succeeded")
             await pilot.press("ctrl+n")
             await wait_for(pilot, lambda: screen_name(app2) == "VerdictScreen")
     finally:
@@ -438,3 +439,271 @@ def test_runstate_folds_events_like_the_worker_writes_them(tmp_path):
     lines = f.poll()
     assert lines == ["ERROR: CUDA out of memory", "  - lower micro_batch_size"]
     assert f.progress.state == "failed" and f.progress.finished
+
+
+# -- the fixes found trying the wizard as a new user (issue 15 item 6), at 80x24 and 120x40 ------------------------
+
+SIZES = [(80, 24), (120, 40)]
+
+
+def finished_run(tmp_path, name: str = "demo-local", backend: str = "local", steps: int = 200) -> str:
+    """A run written to the end by the fake trainer, in this process (no waiting)."""
+    from tests.fake_trainer import main as fake_main
+
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
+    run = RunDirectory.create(tmp_path / "runs", name, recipe.with_updates({"backend": backend, "name": name}).to_toml())
+    assert fake_main([str(run.path), "--steps", str(steps), "--step-time", "0", "--accuracy", "0.8",
+                      "--training-usd", "0.02"]) == 0
+    return str(run.path)
+
+
+def drawn_lines(widget):
+    """The widget's lines as the terminal gets them: borders included, after the app's filters (NO_COLOR)."""
+    from textual.geometry import Region
+
+    return widget.render_lines(Region(0, 0, *widget.outer_size))
+
+
+def widget_lines(widget) -> list[str]:
+    return ["".join(seg.text for seg in strip) for strip in drawn_lines(widget)]
+
+
+def unreadable_segments(app, min_contrast: int = 60) -> list[str]:
+    """Words drawn (nearly) in their background's colour, as the terminal gets them. Under NO_COLOR every colour
+    is a grey, so the contrast is the difference of the two greys (0-255)."""
+    bad = []
+    for w in app.screen.query("*"):
+        if not w.display or not w.size.height:
+            continue
+        for strip in drawn_lines(w):
+            for seg in strip:
+                st = seg.style
+                if not any(ch.isalnum() for ch in seg.text) or st is None or st.color is None or st.bgcolor is None:
+                    continue
+                if st.color.is_default or st.bgcolor.is_default:
+                    continue  # the terminal's own pair: readable by definition
+                fg, bg = st.color.get_truecolor(), st.bgcolor.get_truecolor()
+                if max(abs(a - b) for a, b in zip(fg, bg)) < min_contrast:
+                    bad.append(f"{type(w).__name__}: {seg.text.strip()[:30]!r} {fg} on {bg}")
+    return bad
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("forced", ["", "ansi-dark"])
+async def test_no_color_keeps_text_apart_from_its_background(tmp_path, monkeypatch, size, forced):
+    """NO_COLOR: Textual's monochrome filter turns an ANSI theme black on black; the wizard never shows that."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("COLORTERM", raising=False)
+    monkeypatch.setenv("FTWIZARD_THEME", forced) if forced else monkeypatch.delenv("FTWIZARD_THEME", raising=False)
+    run = finished_run(tmp_path)
+    from ftwizard.cli.attach import attach_state
+
+    for start, state in ((0, None), (3, attach_state([run]))):
+        app = make_app(state=state, start_step=start, runs_dir=tmp_path / "runs", hardware={"gpus": []},
+                       attach_only=start == 3)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause(1.0)
+            assert app.no_color
+            assert app.theme == (forced or "textual-dark")
+            drawn = sum(1 for w in app.screen.query("*") if w.display for _ in range(w.size.height))
+            assert drawn > size[1], "the screen was drawn"
+            assert unreadable_segments(app) == []
+
+
+def test_theme_under_no_color_is_truecolor():
+    from ftwizard.tui.app import pick_theme
+
+    assert pick_theme({"COLORTERM": ""}, no_color=False) == "ansi-dark"
+    assert pick_theme({"COLORTERM": ""}, no_color=True) == "textual-dark"
+    assert pick_theme({"COLORFGBG": "0;15"}, no_color=True) == "textual-light"
+    assert pick_theme({"FTWIZARD_THEME": "nord"}, no_color=True) == "nord"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_train_view_keeps_the_curve_and_follows_the_log_tail(tmp_path, size):
+    """At 80x24: at least 8 rows of loss curve, and the log shows its last lines while it says it follows."""
+    from textual.widgets import Log
+
+    from ftwizard.cli.attach import attach_state
+
+    run = finished_run(tmp_path, steps=800)  # ~90 log lines: more than either size shows
+    app = make_app(state=attach_state([run]), start_step=3, attach_only=True, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=size) as pilot:
+        view = app.screen.query_one("#runs")
+        await wait_for(pilot, lambda: (p := view.progress.get(run)) is not None and p.state == "succeeded")
+        plot = app.screen.query_one("#loss-plot")
+        await wait_for(pilot, lambda: plot.draws > 0, what="plot drawn")
+        await pilot.pause(0.3)
+        lines = widget_lines(plot)
+        top = next(i for i, line in enumerate(lines) if "┌" in line)
+        bottom = next(i for i, line in enumerate(lines) if "└" in line)
+        assert bottom - top - 1 >= 8, "\n".join(lines)
+        log = app.screen.query_one("#run-log", Log)
+        assert log.max_scroll_y > 0, "more log lines than fit: the test means something"
+        assert log.scroll_y == log.max_scroll_y
+        assert "-- succeeded" in "\n".join(widget_lines(log))
+        assert "following" in str(log.border_subtitle)
+        await pilot.press("f")
+        assert "paused" in str(log.border_subtitle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_recommendation_is_on_screen_without_scrolling(tmp_path, size):
+    from datetime import date
+
+    runs = (finished_run(tmp_path, "demo-local", "local"), finished_run(tmp_path, "demo-hosted", "hosted"))
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
+    state = WizardState().with_recipe(recipe, choice="recipe:viggo-cpu-demo").model_copy(update={"runs": runs})
+    app = make_app(state=state, start_step=4, runs_dir=tmp_path / "runs", hardware={"gpus": []},
+                   today=date(2026, 12, 1))
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.screen.verdict is not None, what="verdict")
+        await pilot.pause(0.3)
+        box = app.screen.query_one("#recommendation-box")
+        assert box.display and box.region.height >= 3
+        assert box.region.bottom <= size[1] - 1, "above the footer, no Tab or PageDown needed"
+        text = "\n".join(widget_lines(box))
+        assert "recommendation" in text and app.screen.verdict.recommendation.sentence.split()[0] in text
+
+
+async def test_prices_follow_the_gpu_chosen(tmp_path, monkeypatch):
+    """Picking an H100 prices the H100 (ftwizard.pricing.gpu_price), not the A40's $0.475/h."""
+    from textual.widgets import Input
+
+    from ftwizard.pricing import gpu_price
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FTWIZARD_PRICE_PER_HOUR", raising=False)
+    recipe = load_recipe(REPO / "recipes" / "sql-codellama34b-lora.toml", ["data.limit_train=50", "data.limit_eval=10"])
+    state = WizardState().with_recipe(recipe, choice="task:sql")
+    app = make_app(state=state, start_step=1, runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    from ftwizard.catalog import get_gpu
+
+    h100_name = get_gpu("H100").name
+    a40, h100 = gpu_price("A40")["price_per_hour"], gpu_price("H100")["price_per_hour"]
+    assert a40 != h100
+    async with app.run_test(size=SIZE) as pilot:
+        price = app.screen.query_one("#price", Input)
+        assert float(price.value) == a40
+        app.screen.query_one("#gpu", Input).value = "H100"
+        await wait_for(pilot, lambda: price.value and float(price.value) == h100, what="H100 price")
+        await wait_for(pilot, lambda: app.screen._last[0] is not None
+                       and app.screen._last[0].hardware.gpu == h100_name, what="estimate for the H100")
+        own = next(r for r in app.screen._last[1] if r["model"] == "codellama/CodeLlama-34b-hf" and r["quant"] == "none")
+        assert own["cost_usd"] == pytest.approx(own["hours"] * h100, rel=0.02, abs=0.01)
+        price.value = "2.5"  # a price typed for this card is the user's
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: screen_name(app) == "PromptScreen")
+        assert (app.state.gpu, app.state.price_per_hour) == (h100_name, 2.5)
+        assert (app.state.recipe.hardware.gpu, app.state.recipe.hardware.price_per_hour) == (h100_name, 2.5)
+
+
+async def test_hardware_step_lists_every_providers_candidates(tmp_path, monkeypatch):
+    from datetime import date
+
+    from textual.widgets import DataTable, Static
+
+    from ftwizard.catalog import hosted_candidates
+
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
+    state = WizardState().with_recipe(recipe, choice="recipe:viggo-cpu-demo")
+    today = date(2026, 12, 1)
+    app = make_app(state=state, start_step=1, runs_dir=tmp_path / "runs", hardware={"gpus": []}, today=today)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one("#hosted-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count > 0 and not table.loading, what="hosted table")
+        expected = hosted_candidates(today)
+        assert table.row_count == len(expected)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert {r[0] for r in rows} == {c["provider"] for c in expected} >= {"openai", "azure", "together", "tinker"}
+        for c, row in zip(expected, rows):
+            assert row[5] == c["price_date"] and row[3] == ("yes" if c["weights_downloadable"] else "no")
+            if not c["available"]:
+                assert row[4] == "closed" and row[2] == "-"
+            elif c["training_days_left"] is not None:
+                assert f"jobs {c['training_days_left']}d" in row[4]
+        openai_mini = next(i for i, c in enumerate(expected) if c["provider"] == "openai" and c["available"])
+        table.move_cursor(row=openai_mini)
+        await pilot.pause(0.2)
+        detail = str(app.screen.query_one("#hosted-detail", Static).render())
+        assert expected[openai_mini]["price_date"] in detail and "2027-01-06" in detail and "days" in detail
+
+
+async def test_own_data_path_writes_a_recipe_with_the_defaults(tmp_path, monkeypatch):
+    """A chat JSONL file -> the own-data defaults (ftwizard.defaults): named after the file, an eval split held out
+    of train, epochs instead of fixed steps, warm-up as a ratio, a model and quantization that fit the GPU."""
+    from textual.widgets import Input, OptionList
+
+    from ftwizard import defaults
+    from ftwizard.tui.screens.task import own_data_candidates
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "support_tickets.jsonl"
+    labels = ["billing", "bug", "account"]
+    data.write_text("".join(json.dumps({"messages": [
+        {"role": "system", "content": "Classify the ticket."},
+        {"role": "user", "content": f"ticket {i}: my {labels[i % 3]} problem"},
+        {"role": "assistant", "content": labels[i % 3]}]}) + "\n" for i in range(200)))
+    app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+        await pilot.pause(0.5)  # the demo recipe is highlighted and previewed first: its name must not stick
+        options = app.screen.query_one("#choices", OptionList)
+        options.highlighted = [o.id for o in options.options].index("custom")
+        await pilot.pause(0.1)
+        app.screen.query_one("#custom-train", Input).value = str(data)
+        name = app.screen.query_one("#recipe-name", Input)
+        await wait_for(pilot, lambda: name.value == "support_tickets", what="name from the file")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen", what="hardware")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen_name(app) == "SaveRecipeScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (tmp_path / "support_tickets.toml").exists(), what="saved")
+    r = load_recipe(tmp_path / "support_tickets.toml")
+    fit = defaults.choose_model_for_gpu(app.state.gpu, own_data_candidates())
+    assert (r.name, r.task, r.data.train, r.data.eval) == ("support_tickets", "custom", str(data), "")
+    assert (r.train.max_steps, r.train.epochs, r.train.warmup_steps) == (0, defaults.DEFAULT_EPOCHS, 0)
+    assert r.train.warmup_ratio == defaults.DEFAULT_WARMUP_RATIO
+    assert (r.model.base, r.model.quant) == (fit.model, fit.quant)
+    assert r.prompt.template == "", "chat data needs no template"
+    from ftwizard.tasks import get_task
+
+    task = get_task("custom", r)
+    train, held = task.load_split(r, "train"), task.load_split(r, "eval")
+    assert len(held.rows) == defaults.holdout_size(200) and len(train.rows) == 200 - len(held.rows)
+    assert not {json.dumps(x) for x in train.rows} & {json.dumps(x) for x in held.rows}, "never the training rows"
+    steps = defaults.train_schedule(r, len(train.rows))
+    assert steps.from_epochs and 0 < steps.warmup_steps < steps.steps
+
+
+async def test_past_runs_screen_compares_any_two(tmp_path, monkeypatch):
+    from textual.widgets import DataTable
+
+    monkeypatch.chdir(tmp_path)
+    runs = [finished_run(tmp_path, n, b) for n, b in (("a-local", "local"), ("b-hosted", "hosted"), ("c-local", "local"))]
+    app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []}, today=__import__("datetime").date(2026, 12, 1))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: screen_name(app) == "RunsScreen")
+        table = app.screen.query_one("#past-runs", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 3, what="runs listed")
+        listed = [str(table.get_row_at(i)[1]).rsplit("-", 1)[0] for i in range(3)]  # <name>-<UTC stamp>
+        assert sorted(listed) == ["a-local", "b-hosted", "c-local"]
+        assert all(str(table.get_row_at(i)[3]) == "succeeded" for i in range(3))
+        await pilot.press("enter")  # nothing marked yet: says what to do
+        assert screen_name(app) == "RunsScreen"
+        first, third = listed.index("a-local"), listed.index("c-local")
+        table.move_cursor(row=first)
+        await pilot.press("space")
+        table.move_cursor(row=third)
+        await pilot.press("space")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen_name(app) == "VerdictScreen", what="verdict")
+        assert set(app.state.runs) == {runs[0], runs[2]}
+        await wait_for(pilot, lambda: app.screen.verdict is not None, what="verdict built")
+        assert {r.name.rsplit("-", 1)[0] for r in app.screen.verdict.rows} == {"a-local", "c-local"}

@@ -1,8 +1,9 @@
 """Snapshots of each static wizard step at 80x24 and 120x40 (pytest-textual-snapshot).
 
 Regenerate after an intended change: pytest tests/test_tui_snapshots.py --snapshot-update
-Everything time-dependent is pinned: no GPU detection (a fixed 'none found'), a fixed theme, runs in fixed
-folders, the data report and estimates awaited before the picture is taken."""
+Everything time-dependent is pinned: no GPU detection (a fixed 'none found'), a fixed theme, a fixed "today"
+(closing dates in days), runs in fixed folders with fixed events, the data report and estimates awaited before
+the picture is taken. The `nocolor` pictures are what NO_COLOR=1 shows (Textual's monochrome filter)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,25 @@ from ftwizard.tui.state import WizardState
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [(80, 24), (120, 40)]
+TODAY = date(2026, 12, 1)
+COLOR = [False, True]
+
+
+def color_id(no_color: bool) -> str:
+    return "nocolor" if no_color else "color"
+
+
+@pytest.fixture
+def no_color(request, monkeypatch):
+    """NO_COLOR=1 for the app made in the test (Textual reads it when the app is built); the theme is the one
+    the wizard picks itself, as a user would see it."""
+    monkeypatch.delenv("FTWIZARD_THEME", raising=False)
+    monkeypatch.delenv("COLORFGBG", raising=False)
+    if request.param:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    return request.param
 
 
 # What the pictures show is pinned here, so tuning the bundled demo recipe does not redraw them.
@@ -38,6 +58,8 @@ async def settle(pilot, ready, timeout: float = 20.0) -> None:
     assert ready(pilot.app), "the step never finished loading"
     for w in pilot.app.screen.query("Input, TextArea"):
         w.cursor_blink = False
+        w.notify_style_update()  # TextArea caches lines drawn while the cursor blinked: draw them again
+        w.refresh()
     await pilot.pause(0.3)
 
 
@@ -52,7 +74,8 @@ def task_ready(app) -> bool:
 
 def hardware_ready(app) -> bool:
     return (type(app.screen).__name__ == "HardwareScreen" and app.screen.query_one("#local-table").row_count > 0
-            and app.screen.query_one("#hosted-table").row_count > 0)
+            and app.screen.query_one("#hosted-table").row_count > 0
+            and not app.screen.query_one("#hosted-table").loading)
 
 
 def prompt_ready(app) -> bool:
@@ -82,7 +105,7 @@ def finished_runs(tmp_path):
         run.events_path.touch()
         assert fake_main([str(run.path), "--steps", "10", "--step-time", "0", "--accuracy", str(acc),
                           "--training-usd", str(usd)]) == 0
-        paths.append(str(run.path))
+        paths.append(str(run.path.relative_to(tmp_path)))  # relative: the picture must not show the tmp folder
     return paths
 
 
@@ -93,11 +116,12 @@ def test_task_step(snap_compare, size, tmp_path, monkeypatch):
     assert snap_compare(app, terminal_size=size, run_before=lambda p: settle(p, task_ready))
 
 
+@pytest.mark.parametrize("no_color", COLOR, ids=color_id, indirect=True)
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_hardware_step(snap_compare, size, tmp_path, monkeypatch):
+def test_hardware_step(snap_compare, size, no_color, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = make_app(state=demo_state(), start_step=1, runs_dir=tmp_path / "runs", hardware={"gpus": []},
-                   theme="textual-dark")
+                   theme=None if no_color else "textual-dark", today=TODAY)
     assert snap_compare(app, terminal_size=size, run_before=lambda p: settle(p, hardware_ready))
 
 
@@ -123,3 +147,53 @@ def test_verdict_step(snap_compare, size, tmp_path, monkeypatch, finished_runs):
     app = make_app(state=demo_state(runs=tuple(finished_runs)), start_step=4, runs_dir=tmp_path / "runs",
                    hardware={"gpus": []}, theme="textual-dark", today=date(2026, 11, 24))
     assert snap_compare(app, terminal_size=size, run_before=lambda p: settle(p, lambda a: a.screen.verdict is not None))
+
+
+def fixed_run(runs_dir: Path, name: str = "demo-local", steps: int = 120) -> str:
+    """A finished local run with fixed events (a smooth loss curve, a log longer than the pane)."""
+    import json
+    import math
+
+    from ftwizard.rundir import RunDirectory
+
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml").with_updates({"name": name})
+    run = RunDirectory(runs_dir / name)
+    run.path.mkdir(parents=True)
+    run.recipe_path.write_text(recipe.to_toml())
+    events = [{"t": 1.0, "type": "status", "state": "running"},
+              {"t": 1.0, "type": "log", "text": "loaded model tiny-fake (2 layers, hidden 64) on cpu"}]
+    for step in range(1, steps + 1):
+        loss = round(0.4 + 2.0 * math.exp(-step / 15), 4)
+        ev = {"t": 1.0 + step, "type": "metric", "step": step, "max_steps": steps, "loss": loss,
+              "tokens_per_s": 2048.0, "gpu_mem_gb": 1.25, "cost_usd": round(0.02 * step / steps, 4)}
+        if step % 10 == 0:
+            ev["eval_loss"] = round(loss + 0.1, 4)
+        events.append(ev)
+        if step % 10 == 0:
+            events.append({"t": 1.0 + step, "type": "log", "text": f"step {step}/{steps} loss {loss}"})
+    events += [{"t": 200.0, "type": "eval", "phase": "done", "done": 40, "total": 40, "which": "finetuned",
+                "meaning_match": 0.8},
+               {"t": 200.0, "type": "cost", "usd": 0.02, "kind": "actual", "what": "training"},
+               {"t": 200.0, "type": "status", "state": "succeeded"}]
+    run.events_path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    run.write_status({"state": "succeeded", "backend": "local", "total_steps": steps, "step": steps})
+    return str(run.path)
+
+
+@pytest.mark.parametrize("no_color", COLOR, ids=color_id, indirect=True)
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_train_step_following_a_run(snap_compare, size, no_color, tmp_path, monkeypatch):
+    """The live view at 80x24: the loss plot keeps 8 rows of curve, the log shows its tail."""
+    from ftwizard.cli.attach import attach_state
+
+    monkeypatch.chdir(tmp_path)
+    run = fixed_run(tmp_path / "runs")
+    app = make_app(state=attach_state([run]), start_step=3, attach_only=True, runs_dir=tmp_path / "runs",
+                   theme=None if no_color else "textual-dark")
+
+    def ready(a) -> bool:
+        view = a.screen.query_one("#runs")
+        p = view.progress.get(run)
+        return p is not None and p.state == "succeeded" and a.screen.query_one("#loss-plot").draws > 0
+
+    assert snap_compare(app, terminal_size=size, run_before=lambda p: settle(p, ready))

@@ -15,17 +15,18 @@ def register(sub) -> None:
 
 
 def runs_table(summaries, now: float | None = None):
-    """A rich table of run summaries (`ftwizard.runlist`), for the terminal."""
+    """A rich table of run summaries (`ftwizard.runlist`), for the terminal: only the run name wraps."""
     from rich.table import Table
 
-    from ftwizard.runlist import format_age
+    from ftwizard.runlist import format_age, metric_header, where
 
+    header, named = metric_header(summaries)
     table = Table(show_edge=False, pad_edge=False)
-    for col in ("run", "backend", "state", "deciding metric [95%]", "training $", "age"):
-        table.add_column(col, overflow="fold", no_wrap=col in ("state", "age"))
+    table.add_column("run", overflow="fold")
+    for col in ("where", "state", header, "training $", "age"):
+        table.add_column(col, no_wrap=True)
     for s in summaries:
-        backend = s.backend if s.backend == "local" else f"{s.backend} ({s.provider})"
-        table.add_row(s.name, backend, s.state, s.metric_cell(), s.cost_cell(), format_age(s.age_s(now)))
+        table.add_row(s.name, where(s), s.state, s.metric_cell(named), s.cost_cell(), format_age(s.age_s(now)))
     return table
 
 

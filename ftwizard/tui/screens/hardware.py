@@ -341,8 +341,8 @@ class HardwareScreen(StepScreen):
 
     def _show_chosen(self) -> None:
         r = self.state.recipe
-        self.query_one("#chosen", Static).update(f"model {r.model.catalog_id or r.model.base} ({r.model.quant}); "
-                                                 f"hosted {r.hosted.provider} {r.hosted.model}")
+        self.query_one("#chosen", Static).update(f"model {short(r.model.catalog_id or r.model.base)} ({r.model.quant}); "
+                                                 f"hosted {r.hosted.provider} {short(r.hosted.model)}")
 
     # -- picking rows ----------------------------------------------------------------------------------------
     @on(DataTable.RowSelected, "#local-table")

@@ -36,7 +36,6 @@ class RunsScreen(Screen[list[str] | None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#past-runs", DataTable)
-        table.add_columns(" ", "run", "backend", "state", "deciding metric [95%]", "training $", "age")
         table.loading = True
         table.focus()
         self._load()
@@ -60,15 +59,16 @@ class RunsScreen(Screen[list[str] | None]):
         box.set_class(bool(text), "visible")
 
     def _loaded(self, summaries, problems: list[str]) -> None:
-        from ftwizard.runlist import format_age
+        from ftwizard.runlist import format_age, metric_header, where
 
         self.summaries = summaries
         table = self.query_one("#past-runs", DataTable)
         table.loading = False
-        table.clear()
+        table.clear(columns=True)
+        header, named = metric_header(summaries)
+        table.add_columns(" ", "run", "where", "state", header, "training $", "age")
         for s in summaries:
-            backend = s.backend if s.backend == "local" else f"{s.backend} {s.provider}"
-            table.add_row(" ", s.name, backend, s.state, s.metric_cell(), s.cost_cell(), format_age(s.age_s()),
+            table.add_row(" ", s.name, where(s), s.state, s.metric_cell(named), s.cost_cell(), format_age(s.age_s()),
                           key=s.run_dir)
         table.border_title = f"{len(summaries)} run(s)"
         if not summaries:

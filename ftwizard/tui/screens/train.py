@@ -74,12 +74,15 @@ class TrainScreen(StepScreen):
         r = self.state.recipe
         info = self.query_one("#train-info", Static)
         if not self.state.runs:
-            where = f" (recipe saved: {self.state.saved_path})" if self.state.saved_path else ""
-            hosted = f"; hosted {r.hosted.provider} {r.hosted.model}" if r else ""
+            from ftwizard.tui.screens.hardware import short
+
+            where = f" (recipe: {self.state.saved_path})" if self.state.saved_path else ""
+            hosted = f"\nhosted {r.hosted.provider} {short(r.hosted.model)}"
             private = " - private data: hosted is off" if r and r.private_data else ""
-            info.update(f"local: {r.model.catalog_id or r.model.base} ({r.model.quant}), "
-                        f"{r.train.max_steps or f'{r.train.epochs:g} epochs'} steps{hosted}{private}{where}\n"
-                        "Pick with 1 / 2, press l to launch. Runs are their own processes: quitting leaves them running.")
+            steps = f"{r.train.max_steps} steps" if r.train.max_steps else f"{r.train.epochs:g} epochs"
+            info.update(f"local {short(r.model.catalog_id or r.model.base)} ({r.model.quant}), {steps}{where}"
+                        f"{hosted}{private}\n"
+                        "1 / 2 pick, l checks and launches; runs outlive the wizard (own processes)")
         else:
             live = [p for p in self.state.runs if RunDirectory(p).state not in FINAL_STATES]
             info.update(f"{len(self.state.runs)} run(s), {len(live)} in progress (quitting leaves them running)")

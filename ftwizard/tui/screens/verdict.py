@@ -61,7 +61,8 @@ class VerdictScreen(StepScreen):
         with Horizontal(classes="row c"):
             yield Label("requests per month", classes="key wide")
             yield Input(str(self.state.requests_per_month), id="requests", type="integer", compact=True)
-        yield Static("", id="recommendation")
+        with VerticalScroll(id="recommendation-box"):
+            yield Static("", id="recommendation")
         with VerticalScroll(id="verdict-scroll"):
             yield Static("", id="runs-table")
             yield Static("", id="verdict")
@@ -126,12 +127,13 @@ class VerdictScreen(StepScreen):
 
         self.verdict = verdict
         rec = self.query_one("#recommendation", Static)
+        box = self.query_one("#recommendation-box")
         if verdict is not None and isinstance(renderable, Group) and isinstance(renderable.renderables[-1], Panel):
             rec.update(renderable.renderables[-1])
-            rec.display = True
+            box.display = True
             renderable = Group(*renderable.renderables[:-1])
         else:
-            rec.display = False
+            box.display = False
         self.query_one("#verdict", Static).update(renderable)
         # the verdict has its own runs table; ours stays only when there is no verdict to show
         self.query_one("#runs-table", Static).display = verdict is None
