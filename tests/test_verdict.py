@@ -129,7 +129,8 @@ def test_seed_sql_keeps_hosted_and_names_the_next_local_run(tmp_path):
     n = r.next_runs[0]
     assert n.what == "answer-only loss" and n.model == "codellama/CodeLlama-34b-hf" and n.quant == "8bit"
     assert n.gpu == "A40" and n.cost_usd > 0 and n.hours > 0
-    assert f"`{n.command}`" in r.sentence and "CodeLlama-34b-hf, 8-bit, A40" in r.sentence
+    assert "CodeLlama-34b-hf, 8-bit, A40" in r.sentence and "(command below)" in r.sentence
+    assert f"`{n.command}`" in v.to_markdown()  # the exact command, right under the sentence
     # every next local run fits the GPU on record, with the estimator's own figures for its recipe
     from ftwizard.estimate import estimate_recipe
 

@@ -118,13 +118,14 @@ def _cheaper_phrase(c: Comparison) -> tuple[bool | None, str]:
 
 
 def _next_phrase(n: NextRun | None) -> str:
-    """'next local run: answer-only loss (CodeLlama-34b-hf, 8-bit, A40; estimated $2.84, 6.0 h): `ftwizard run ...`'."""
+    """'next local run: answer-only loss (CodeLlama-34b-hf, 8-bit, A40; estimated $2.84, 6.0 h) (command below)':
+    the exact command is the first of `next_runs`, shown right under the sentence by every face."""
     if n is None:
         return ""
     inside = [x for x in (n.on() if n.what.split(" ")[0] not in (n.model or "").split("/")[-1] else "",) if x]
     if n.cost_usd is not None:
         inside.append(f"estimated {usd(n.cost_usd)}" + (f", {hours(n.hours)}" if n.hours else ""))
-    return f"next local run: {n.what}" + (f" ({'; '.join(inside)})" if inside else "") + f": `{n.command}`"
+    return f"next local run: {n.what}" + (f" ({'; '.join(inside)})" if inside else "") + " (command below)"
 
 
 def _when(avail: dict) -> str:

@@ -150,11 +150,12 @@ def to_markdown(v: "Verdict", *, images: dict[str, str] | None = None) -> str:
               f"margin {100 * v.margin:g} points; {v.requests_per_month:,} requests/month; "
               f"as of {v.today.isoformat()}.")
     rec = v.recommendation
-    md += ["", "## Recommendation", "", f"**{rec.sentence}**", ""]
-    md += [f"- {r}" for r in rec.reasons]
+    md += ["", "## Recommendation", "", f"**{rec.sentence}**"]
     if rec.next_runs:
         md += ["", "Next runs:", ""]
         md += [f"- {n.describe()}  \n  `{n.command}`" for n in rec.next_runs]
+    if rec.reasons:
+        md += ["", "Why:", ""] + [f"- {r}" for r in rec.reasons]
     md += ["", "## Runs", ""]
     md.append("| " + " | ".join(header) + " |")
     md.append("|" + "---|" * len(header))
@@ -192,12 +193,14 @@ def to_rich(v: "Verdict"):
     rec = v.recommendation
     body = Text()
     body.append(rec.sentence + "\n", style="bold")
-    for r in rec.reasons:
-        body.append(f"  - {r}\n")
     if rec.next_runs:
         body.append("next runs:\n", style="bold")
         for n in rec.next_runs:
             body.append(f"  - {n.describe()}\n    {n.command}\n")
+    if rec.reasons:
+        body.append("why:\n", style="bold")
+        for r in rec.reasons:
+            body.append(f"  - {r}\n")
     body.rstrip()
     parts.append(Panel(body, title="recommendation", title_align="left",
                        border_style="green" if rec.choice in ("local", "hosted") else "yellow"))
