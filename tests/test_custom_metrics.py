@@ -81,6 +81,17 @@ def test_metric_detected_from_the_references():
     assert "auto -> choice" in task.breakdown(scored)["chosen"]
 
 
+def test_the_recipe_offers_every_metric_there_is():
+    import typing
+
+    from ftwizard.evaluation.custom_metrics import METRICS
+    from ftwizard.recipe import EvalSection
+
+    assert typing.get_args(EvalSection.model_fields["metric"].annotation) == ("auto", *METRICS)
+    for cls in METRICS.values():
+        assert sum(m.decides for m in cls.specs) == 1
+
+
 def test_recipe_eval_metric_decides(tmp_path):
     from ftwizard.recipe import parse_recipe
 

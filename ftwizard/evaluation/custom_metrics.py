@@ -1,5 +1,7 @@
-"""Metrics for a user's own task: exact, choice (classification), json (structured extraction); the judge is in
-`evaluation/judge.py`. Which one a recipe uses is `eval.metric`; `detect_metric` picks one from the references.
+"""Metrics for a user's own task, one class each in METRICS: exact, choice (classification), json (structured
+extraction), judge (an LLM grades; its client and cache are in `evaluation/judge.py`). Which one a recipe uses
+is `eval.metric`; `detect_metric` picks one from the references. Adding a metric is one class here (and its
+name in the recipe's `eval.metric` choices).
 
 - exact: the prediction equals the reference after collapsing whitespace and ignoring case.
 - choice: accuracy (Wilson interval), macro-F1 over the labels of the references (percentile bootstrap,
@@ -16,11 +18,11 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from typing import Any, Iterable, Sequence
+from typing import Any, ClassVar, Sequence
 
 from ftwizard.evaluation.stats import prf_metrics, proportion
+from ftwizard.tasks.base import MetricSpec
 
-CUSTOM_METRICS = ("exact", "choice", "json", "judge")
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 OUT_OF_SET = "(outside the label set)"
@@ -251,3 +253,138 @@ def json_breakdown(scored: Sequence[dict]) -> dict:
             "notes": ["a prediction is valid when it is exactly one JSON value (a ```json fence allowed); "
                       "trailing text makes it invalid, its fields are still scored",
                       "field precision / recall / F1: micro over leaf fields, percentile bootstrap interval"]}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The metrics a custom task can be scored with: what each reports, scores, aggregates and explains
+
+
+class CustomMetric:
+    """One way of scoring a custom task. `specs`: what it reports (one decides); `keeps_lines`: answers may span
+    lines even when every reference is one line (JSON comes back pretty-printed)."""
+
+    name: ClassVar[str] = ""
+    specs: ClassVar[tuple[MetricSpec, ...]] = ()
+    keeps_lines: ClassVar[bool] = False
+
+    def __init__(self, recipe=None, **options) -> None:  # options a metric does not take are not its business
+        self.recipe = recipe
+
+    def check_reference(self, reference: str) -> None:
+        """Raise UsageError when a reference cannot be scored this way."""
+
+    def score(self, prediction: str, reference: str, row: dict | None = None) -> tuple[dict, dict]:
+        raise NotImplementedError
+
+    def score_many(self, examples: list[dict]) -> list[tuple[dict, dict]]:
+        return [self.score(ex["prediction"], ex["reference"], ex) for ex in examples]
+
+    def aggregate(self, scored: Sequence[dict]) -> dict[str, dict]:
+        return {m.name: proportion([bool(s["verdicts"][m.name]) for s in scored]) for m in self.specs}
+
+    def breakdown(self, scored: Sequence[dict]) -> dict | None:
+        return None
+
+
+class Exact(CustomMetric):
+    name = "exact"
+    specs = (MetricSpec("exact_match", "exact match (whitespace and case normalised)", decides=True),)
+
+    def score(self, prediction, reference, row=None):
+        return {"exact_match": exact_match(prediction, reference)}, {}
+
+
+class Choice(CustomMetric):
+    name = "choice"
+    specs = (
+        MetricSpec("accuracy", "accuracy", decides=True),
+        MetricSpec("macro_f1", "macro-F1 (bootstrap interval, seed 0)"),
+        MetricSpec("out_of_set", "answers outside the label set", higher_is_better=False),
+    )
+
+    def score(self, prediction, reference, row=None):
+        return choice_scores(prediction, reference)
+
+    def aggregate(self, scored):
+        return choice_aggregate(scored)
+
+    def breakdown(self, scored):
+        return choice_breakdown(scored)
+
+
+class Json(CustomMetric):
+    name = "json"
+    keeps_lines = True
+    specs = (
+        MetricSpec("json_match", "JSON match (every field)", decides=True),
+        MetricSpec("json_valid", "valid JSON"),
+        MetricSpec("field_f1", "field F1"),
+        MetricSpec("field_precision", "field precision"),
+        MetricSpec("field_recall", "field recall"),
+    )
+
+    def check_reference(self, reference):
+        json_reference(reference)
+
+    def score(self, prediction, reference, row=None):
+        return json_scores(prediction, reference)
+
+    def aggregate(self, scored):
+        return json_aggregate(scored)
+
+    def breakdown(self, scored):
+        return json_breakdown(scored)
+
+
+class JudgeMetric(CustomMetric):
+    """The LLM judge: `eval.judge_model` / `eval.judge_rubric` (or the options judge_model / judge_rubric),
+    several calls at once (`eval.concurrency`, else 8)."""
+
+    name = "judge"
+    specs = (
+        MetricSpec("judge_pass", "judge: pass", decides=True),
+        MetricSpec("exact_match", "exact match (whitespace and case normalised)"),
+    )
+
+    def __init__(self, recipe=None, *, judge_model: str | None = None, judge_rubric: str | None = None,
+                 **options) -> None:
+        super().__init__(recipe)
+        self.judge_model = judge_model
+        self.judge_rubric = judge_rubric
+        self._judge = None
+
+    def judge(self):
+        if self._judge is None:
+            from ftwizard.evaluation.judge import DEFAULT_RUBRIC, Judge
+
+            ev = self.recipe.eval if self.recipe is not None else None
+            self._judge = Judge(model=self.judge_model or (ev.judge_model if ev else ""),
+                                rubric=self.judge_rubric or (ev.judge_rubric if ev else "") or DEFAULT_RUBRIC)
+        return self._judge
+
+    def score(self, prediction, reference, row=None):
+        g = self.judge().grade(str((row or {}).get("input", "")), prediction, reference)
+        return ({"judge_pass": g["pass"] is True, "exact_match": exact_match(prediction, reference)},
+                {"judge_reason": g["reason"], "judge_cached": g["cached"], "judge_usd": g["usd"],
+                 "judge_tokens": [g["prompt_tokens"], g["completion_tokens"]],
+                 **({"judge_unreadable": True} if g["pass"] is None else {})})
+
+    def score_many(self, examples):
+        if len(examples) < 2:
+            return super().score_many(examples)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.judge()  # built once, before the threads share it
+        workers = min(len(examples), self.recipe.eval.concurrency if self.recipe is not None else 8)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda ex: self.score(ex["prediction"], ex["reference"], ex), examples))
+
+    def breakdown(self, scored):
+        from ftwizard.evaluation.judge import judge_breakdown
+
+        j = self.judge()
+        return judge_breakdown(list(scored), model=j.model, rubric=j.rubric)
+
+
+METRICS: dict[str, type[CustomMetric]] = {m.name: m for m in (Exact, Choice, Json, JudgeMetric)}
+CUSTOM_METRICS = tuple(METRICS)
