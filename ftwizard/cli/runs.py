@@ -6,7 +6,7 @@ HELP = "list past runs: state, deciding metric (95% interval), training cost, ag
 
 
 def register(sub) -> None:
-    p = sub.add_parser("runs", help=HELP, description=HELP + ". Compare any two with "
+    p = sub.add_parser("runs", help=HELP.replace("%", "%%"), description=HELP + ". Compare any two with "
                        "`ftwizard compare RUN_DIR RUN_DIR`, or in the wizard's Runs screen.")
     p.add_argument("--runs-dir", default=None, metavar="DIR",
                    help="the folder of runs (default: $FTWIZARD_RUNS_DIR, else ./runs)")
