@@ -146,6 +146,14 @@ def test_held_out_eval_split_is_disjoint_seeded_and_capped(tmp_path):
 # Chat templates: assistant-only labels
 
 @pytest.fixture(scope="module")
+def tiny_chat_dir(tmp_path_factory) -> Path:
+    """A tiny Llama whose tokenizer has a ChatML chat template: an 'instruct' model, built once here."""
+    from tests.tinymodel import make_tiny_chat_model
+
+    return make_tiny_chat_model(tmp_path_factory.mktemp("tiny-chat") / "model")
+
+
+@pytest.fixture(scope="module")
 def chat_tok():
     from tests.tinymodel import make_chat_tokenizer
 
@@ -237,12 +245,10 @@ def test_truncation_drops_examples_without_any_answer_token(chat_tok, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # A tiny instruct model learns the assistant turns (real steps, the real collator)
 
-def test_tiny_instruct_model_learns_assistant_turns(tmp_path):
+def test_tiny_instruct_model_learns_assistant_turns(tmp_path, tiny_chat_dir):
     import torch
 
-    from tests.tinymodel import make_tiny_chat_model
-
-    path = make_tiny_chat_model(tmp_path / "tiny-chat")
+    path = tiny_chat_dir
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)
@@ -296,3 +302,27 @@ def test_tickets_demo_data_is_reproducible_and_prepares_as_chat(tmp_path):
     assert report["local"]["schedule"]["steps"] == 30
     train = {json.loads(x)["messages"][1]["content"] for x in read_lines(here / "train.jsonl")}
     assert not train & {json.loads(x)["messages"][1]["content"] for x in read_lines(here / "eval.jsonl")}
+
+
+def test_evaluation_asks_chat_rows_on_the_models_template(tmp_path, tiny_chat_dir):
+    """evaluate_run on chat data: each prompt is the conversation up to its last assistant turn on the model's
+    chat template, ending with the generation prompt; the reference is that turn."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ftwizard.evaluation.runner import evaluate_run
+    from ftwizard.rundir import RunDirectory
+    path = tiny_chat_dir
+    rows = chat_rows(8)
+    data = write_jsonl(tmp_path / "c.jsonl", rows)
+    recipe = validate_dict({"name": "chat-eval", "task": "custom", "model": {"base": str(path)},
+                            "data": {"source": "files", "train": str(data), "eval": str(data)},
+                            "hardware": {"device": "cpu"}, "eval": {"limit": 4, "batch_size": 4, "max_new_tokens": 4}})
+    run = RunDirectory.create(tmp_path / "runs", "chat-eval", recipe.to_toml())
+    tok = AutoTokenizer.from_pretrained(path)
+    evaluate_run(run, model=AutoModelForCausalLM.from_pretrained(path), tokenizer=tok)
+    preds = [json.loads(x) for x in read_lines(run.path / "predictions.jsonl")]
+    assert [p["reference"] for p in preds] == [r["messages"][-1]["content"] for r in rows[:4]]
+    for p, r in zip(preds, rows):
+        assert p["input"] == D.eval_prompt(tok, ChatTemplates(), r)
+        assert p["input"].endswith(r["messages"][-2]["content"] + "<|im_end|>\n<|im_start|>assistant\n")
+    assert json.loads(run.metrics_path.read_text())["n"] == 4
