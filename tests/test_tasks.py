@@ -73,6 +73,8 @@ def test_extract_sql(raw, expected):
     ("The meaning representation is: request(specifier[weirdest]) and more(x[y])",
      "request(specifier[weirdest]) and more(x[y])"),
     ("foo(bar) then confirm(name[X])", "confirm(name[X])"),
+    ("The answer is `inform(name[X])`.", "inform(name[X])."),  # the quotes go, the full stop stays (no match)
+    ('"request(specifier[odd])"', "request(specifier[odd])"),
     ("inform(name[Half", "inform(name[Half"),
     ("nothing here", "nothing here"),
 ])

@@ -59,6 +59,9 @@ def extract_mr(raw: str) -> str:
         end = _balanced_end(raw, m.end() - 1)
         if end is not None:
             rest = raw[end:].split("\n", 1)[0].split("###", 1)[0]
+            quote = raw[:m.start()].rstrip()[-1:]
+            if quote and quote in "`'\"" and rest.lstrip().startswith(quote):  # `inform(...)`: quoted, not followed
+                rest = rest.lstrip()[1:]
             return (raw[m.start():end] + rest).strip()
     # An unterminated form (generation cut off): keep what is there.
     if ordered:
