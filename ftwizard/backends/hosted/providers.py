@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 SECRET_ENV_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN", "AZURE_MANAGEMENT_TOKEN",
                    "TOGETHER_API_KEY", "TINKER_API_KEY")
-_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,}|tgp_v1_[A-Za-z0-9_\-]{8,})\b")
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,}|tgp_v1_[A-Za-z0-9_\-]{8,}|tml-[A-Za-z0-9_\-]{8,})\b")
 
 
 def poll_seconds(recipe_value: float) -> float:
@@ -79,6 +79,8 @@ class ProviderConfig:
             return f"Azure OpenAI ({self.azure_endpoint})"
         if self.provider == "together":
             return "Together AI" + (f" ({self.base_url})" if self.base_url else "")
+        if self.provider == "tinker":
+            return f"Tinker's OpenAI-compatible endpoint ({self.base_url})"
         return "OpenAI" + (f" ({self.base_url})" if self.base_url else "")
 
     def _key(self) -> str:
@@ -130,8 +132,15 @@ def provider_config(provider: str, *, azure_api_version: str = "2025-04-01-previ
                              "environment only; `pip install 'ftwizard[together]'` for the SDK)")
         return ProviderConfig(provider="together", key_var="TOGETHER_API_KEY",
                               base_url=env.get("TOGETHER_BASE_URL") or None)
+    if provider == "tinker":  # serving only (the training loop is the Tinker SDK's): the OpenAI-compatible endpoint
+        from ftwizard.backends.hosted.tinker import KEY_ENV, oai_base_url
+
+        if not env.get(KEY_ENV):
+            raise UsageError(f"{KEY_ENV} is not set (hosted.provider = 'tinker' reads the key from the environment "
+                             "only; `pip install 'ftwizard[tinker]'` for the SDK)")
+        return ProviderConfig(provider="tinker", key_var=KEY_ENV, base_url=oai_base_url())
     if provider != "openai":
-        raise UsageError(f"unknown hosted provider {provider!r}; use 'openai', 'azure' or 'together'")
+        raise UsageError(f"unknown hosted provider {provider!r}; use 'openai', 'azure', 'together' or 'tinker'")
     if not env.get("OPENAI_API_KEY"):
         raise UsageError("OPENAI_API_KEY is not set (the hosted backend reads the key from the environment only)")
     return ProviderConfig(provider="openai", key_var="OPENAI_API_KEY",

@@ -24,20 +24,20 @@ import sys
 import time
 import urllib.request
 
-from ftwizard.backends.hosted.providers import HostedError, ProviderConfig, redact
+from ftwizard.backends.hosted.providers import HostedError, redact
+from ftwizard.backends.hosted.worker import evaluate, fail
 from ftwizard.backends.hosted.tinker import (
     EXTRA_HINT,
     KEY_ENV,
     PROVIDER,
     catalog_model,
     lr_at,
-    oai_base_url,
     steps_of_epoch,
     tokenizer_source,
     training_plan,
     write_training_cost,
 )
-from ftwizard.errors import FtwizardError, UsageError
+from ftwizard.errors import UsageError
 from ftwizard.rundir import RunDirectory
 
 STATE_PREFIX = "ftwizard-step-"
@@ -55,32 +55,15 @@ def _on_sigterm(signum, frame):
     _stop["requested"] = True
 
 
-def _secret() -> list[str]:
-    key = os.environ.get(KEY_ENV, "")
-    return [key] if len(key) >= 4 else []
-
-
-def _redact(text) -> str:
-    return redact(text, extra=_secret())
-
-
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return _redact(super().format(record))
+        return redact(super().format(record))
 
 
 def _setup_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-
-
-def fail(run: RunDirectory, message: str, *, kind: str = "api", advice: list[str] | None = None) -> None:
-    message = _redact(message)
-    advice = [_redact(a) for a in (advice or [])]
-    run.append_event("error", message=message, kind=kind, advice=advice)
-    run.update_status(state="failed", error=message.splitlines()[0], error_kind=kind)
-    run.append_event("status", state="failed", detail=kind)
 
 
 def explain(exc: BaseException, what: str, run: RunDirectory) -> HostedError:
@@ -352,30 +335,6 @@ def tinker_adam(lr: float):
     return types.AdamParams(learning_rate=lr)
 
 
-def serving_config() -> ProviderConfig:
-    """Tinker's OpenAI-compatible endpoint, reached with the openai SDK and the Tinker key."""
-    return ProviderConfig(provider="openai", key_var=KEY_ENV, base_url=oai_base_url())
-
-
-def evaluate(run: RunDirectory, recipe) -> None:
-    if not recipe.eval.enabled:
-        run.log("evaluation is off (eval.enabled = false)", source=PROVIDER)
-        return
-    from ftwizard.backends.hosted.serving import ServingClient
-    from ftwizard.evaluation.runner import evaluate_run
-
-    try:
-        evaluate_run(run, client=ServingClient(recipe, config=serving_config()))
-        if recipe.eval.baseline:
-            run.log("evaluating the base model (eval.baseline = true)", source=PROVIDER)
-            evaluate_run(run, baseline=True, client=ServingClient(recipe, config=serving_config()),
-                         confirm_cost=lambda _estimate: True)
-    except FtwizardError as e:
-        run.append_event("error", message=_redact(e), kind="eval",
-                         advice=[f"the sampler weights are recorded; retry with `ftwizard eval {run.path}`"])
-        run.update_status(eval_error=_redact(e).splitlines()[0])
-
-
 def _tinker_error(exc: BaseException) -> BaseException | None:
     """The SDK's own error behind `exc`: raised as is, or wrapped by a future in a ValueError("Error retrieving
     result ...") whose cause is the SDK's error."""
@@ -438,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
              advice=[f"the run can be continued with `ftwizard run --resume {run.path}`"])
         import traceback
 
-        print(_redact(traceback.format_exc()), file=sys.stderr)
+        print(redact(traceback.format_exc()), file=sys.stderr)
         return 1
 
 
