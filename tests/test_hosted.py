@@ -444,3 +444,13 @@ def test_any_403_on_create_is_the_wind_down(fake, tmp_path):
     assert st["error_kind"] == "wind_down" and fake.job_creates == 0 and fake.calls["jobs.create"] == 1
     (err,) = run.events(("error",))
     assert "2027-01-06" in "\n".join(err["advice"])
+
+
+def test_a_fine_tune_is_not_evaluated_after_its_base_model_shut_down(fake, tmp_path, monkeypatch):
+    run = make_run(tmp_path)
+    assert work(run) == 0 and run.status()["fine_tuned_model"].startswith("ft:gpt-4o-mini")
+    monkeypatch.setenv("FTWIZARD_AS_OF", "2027-01-14")
+    requests = len(fake.requests)
+    with pytest.raises(UsageError, match="shut down on 2027-01-14"):
+        main(["eval", str(run.path)])
+    assert len(fake.requests) == requests  # nothing asked, nothing paid

@@ -261,9 +261,11 @@ def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, 
 def _hosted_model_name(run, recipe, baseline: bool) -> str:
     """The `model` a chat request names: the base model, or the fine-tune - with Azure OpenAI, the deployment
     that serves it (`serving_model`, recorded after training or by `ftwizard eval --deployment`)."""
+    st = run.status()
+    _refuse_shut_down(recipe.hosted.model if baseline else (st.get("fine_tuned_model") or recipe.hosted.model),
+                      recipe.hosted.provider)
     if baseline:
         return recipe.hosted.model
-    st = run.status()
     if recipe.hosted.provider == "azure":
         if not st.get("serving_model"):
             raise UsageError(f"{run.path}: Azure serves the fine-tuned model only through a deployment and none is "
@@ -275,6 +277,21 @@ def _hosted_model_name(run, recipe, baseline: bool) -> str:
         raise RunFailed(f"{run.path}: status.json names no fine_tuned_model yet (the hosted job has not "
                         "succeeded); evaluate the base model with --baseline, or wait for the job")
     return name
+
+
+def _refuse_shut_down(model_name: str, provider: str) -> None:
+    """A fine-tune serves until its base model's shutdown date (the catalog's, judged on settings.as_of())."""
+    from ftwizard import settings
+    from ftwizard.catalog import get_hosted_model
+
+    try:
+        m = get_hosted_model(model_name, provider)
+    except UsageError:
+        return  # not in the catalog (a Together output name, a Tinker path): nothing announced
+    today = settings.as_of()
+    if m.shutdown_date and today.isoformat() >= m.shutdown_date:
+        raise UsageError(f"{model_name} cannot be evaluated on {provider}: {m.id} and every fine-tune built on it "
+                         f"were shut down on {m.shutdown_date}; the predictions already on record are kept")
 
 
 def _prices(model_name: str, provider: str | None = None):
