@@ -552,3 +552,21 @@ def test_faces_show_the_same_verdict(tmp_path):
         text = console.export_text()
         assert "82.0%" in text and "CodeLlama-34b-hf" in text and "recommendation" in text
         assert max(len(line) for line in text.splitlines()) <= width
+
+
+def test_hosted_open_weights_on_a_dedicated_endpoint(tmp_path):
+    """Together serves a fine-tune on a dedicated endpoint billed by the hour: local is cheaper from the first
+    request, and the training prices come from Together's catalog entry."""
+    h, l = paired_outcomes(1083, both=800, a_only=6, b_only=6, seed=3)
+    hosted = write_run(tmp_path, "viggo-together", verdicts=h, training_usd=None, trained_tokens=3_000_000,
+                       provider="together")
+    local = write_run(tmp_path, "viggo-codellama34b-lora", verdicts=l, training_usd=4.27, gpu="A40",
+                      price_per_hour=0.475)
+    v = build_verdict([hosted.path, local.path], today=TODAY, requests_per_month=10_000)
+    c, r = v.comparison, v.recommendation
+    row = v.row(hosted.name)
+    assert row.provider == "together" and row.training_usd == pytest.approx(3_000_000 * 0.48 / 1e6)
+    assert c.hosted_monthly_usd == pytest.approx(730 * 3.99, abs=0.01) and c.break_even_requests_per_month == 0
+    assert (r.choice, r.case) == ("local", "local-as-good")
+    assert "local serving is cheaper from the first request" in "\n".join(v.comparison_lines())
+    assert row.availability == "open"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ftwizard.verdict.compare import gain_over_base
 from ftwizard.verdict.model import HORIZON_MONTHS, Comparison, NextRun, Recommendation, RunRow
 from ftwizard.verdict.nextrun import local_next_runs, other_side_run
-from ftwizard.verdict.render import hours, p_value, pct, points, ratio, usd, volume
+from ftwizard.verdict.render import be_phrase, hours, p_value, pct, points, ratio, usd
 
 if TYPE_CHECKING:
     from ftwizard.verdict.model import Verdict
@@ -92,7 +92,7 @@ def cost_reasons(c: Comparison) -> list[str]:
         h_total, l_total = c.total_usd("hosted"), c.total_usd("local")
         out.append(f"training plus {HORIZON_MONTHS} months of serving: {usd(h_total)} hosted vs {usd(l_total)} local")
     if c.break_even_requests_per_month is not None:
-        out.append(f"local serving is cheaper from {volume(c.break_even_requests_per_month)} requests/month")
+        out.append(f"local serving is cheaper from {be_phrase(c.break_even_requests_per_month)}")
     return out
 
 
@@ -110,7 +110,8 @@ def _cheaper_phrase(c: Comparison) -> tuple[bool | None, str]:
             parts.append(f"though {usd(-diff)} a month dearer to serve at {c.requests_per_month:,} requests")
     phrase = parts[0] if parts else ""
     if len(parts) > 1:
-        phrase += (" " if parts[1].startswith("though") else " and ") + parts[1]
+        contrast = parts[0].endswith("dearer to train") != parts[1].startswith("though")
+        phrase += " " + (parts[1] if parts[1].startswith("though") else ("but " if contrast else "and ") + parts[1])
     h_total, l_total = c.total_usd("hosted"), c.total_usd("local")
     if h_total is None or l_total is None:
         return None, phrase
@@ -202,7 +203,7 @@ def recommend(v: "Verdict", best_h: RunRow | None, best_l: RunRow | None) -> Rec
              f"({usd(c.total_usd('hosted'))} vs {usd(c.total_usd('local'))} for training and {HORIZON_MONTHS} "
              "months of serving)")
         if c.break_even_requests_per_month is not None:
-            s += f"; local becomes cheaper from {volume(c.break_even_requests_per_month)} requests/month"
+            s += f"; local becomes cheaper from {be_phrase(c.break_even_requests_per_month)}"
         return Recommendation("hosted", "hosted-cheaper", s + ".", reasons)
 
     # -- local not shown to be as good ------------------------------------------------------------------

@@ -63,6 +63,11 @@ def volume(n: float) -> str:
     return f"{n:.0f}"
 
 
+def be_phrase(n: float) -> str:
+    """'523k requests/month', or 'the first request' when hourly hosted serving costs more than a whole card."""
+    return "the first request (hosted serving rents a whole endpoint)" if n == 0 else f"{volume(n)} requests/month"
+
+
 def metric_cell(m: "Metric | None", base: "Metric | None", sep: str = " ") -> str:
     if m is None:
         return "-"
@@ -136,7 +141,7 @@ def comparison_lines(v: "Verdict") -> list[str]:
                      + (f" (local {usd(c.local_marginal_usd_per_1k)} per 1,000 more on a card already up)"
                         if c.local_marginal_usd_per_1k is not None else ""))
     if c.break_even_requests_per_month is not None:
-        lines.append(f"local serving is cheaper from {volume(c.break_even_requests_per_month)} requests/month")
+        lines.append(f"local serving is cheaper from {be_phrase(c.break_even_requests_per_month)}")
     elif c.hosted_usd_per_1k is not None and c.local_usd_per_1k is not None:
         lines.append("local serving never becomes cheaper at these prices")
     lines += c.notes
