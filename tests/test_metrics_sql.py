@@ -294,8 +294,12 @@ def test_a_huge_prediction_is_a_quick_miss_that_names_the_limit():
     ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", "pred_timeout",
      "0.2 s limit per query (SQLite progress handler)"),
     ("SELECT a.name FROM singer a, singer b, singer c, singer d", "pred_too_many_rows", "10,000 rows"),
-    ("SELECT zeroblob(2000000)", "pred_error", "1,000,000 bytes per value"),
-])
+    ("SELECT replace(hex(randomblob(1)), hex(randomblob(1)), '') || group_concat(name) FROM singer", "pred_error",
+     "have no bound on their work"),
+    ("SELECT printf('%.*c', 100000000, 'x')", "pred_error", "printf"),
+    ("SELECT length(replace(hex(x'" + "00" * 1000 + "'), '0', '" + "y" * 600 + "'))", "pred_error",
+     "1,000,000 bytes per value"),
+], ids=["recursive", "rows", "randomblob", "printf", "amplified"])
 def test_limits_are_named_in_the_note(pred, reason, words):
     r = execution_match_detail(pred, "SELECT name FROM singer", CTX, timeout_s=0.2)
     assert not r.match and r.reason == reason and words in r.note, r

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .canonical import own_columns, scope_tables
+from .limits import MAX_CONSTANTS_PER_COLUMN
 from .schema import Column, is_id_like, own_keys
 
 TC = tuple[str, str]  # (table, column), lower case
@@ -177,7 +178,10 @@ def read_facts(tree, schema: dict[str, tuple[Column, ...]]) -> Facts:
         tc = resolve(col) if col is not None else None
         if tc is None:
             return
-        facts.comparisons.setdefault(tc, []).append((op, value))
+        comps = facts.comparisons.setdefault(tc, [])
+        if len(comps) >= MAX_CONSTANTS_PER_COLUMN:
+            return
+        comps.append((op, value))
         numeric_value = isinstance(value, (int, float)) or (op not in ("=", "!=") and _number(value) is not None)
         if numeric_value and (op not in ("=", "!=") or isinstance(target, (exp.Sum, exp.Avg))):
             facts.numeric.add(tc)
@@ -259,7 +263,7 @@ def read_facts(tree, schema: dict[str, tuple[Column, ...]]) -> Facts:
         pattern = _literal(node.expression)
         col = first_column(node.this)
         tc = resolve(col) if col is not None else None
-        if isinstance(pattern, str) and tc is not None:
+        if isinstance(pattern, str) and tc is not None and len(facts.likes.get(tc, ())) < MAX_CONSTANTS_PER_COLUMN:
             facts.likes.setdefault(tc, []).append(pattern)
     for node in kinds["arith"]:
         for c in node.find_all(exp.Column):
@@ -280,9 +284,9 @@ def read_facts(tree, schema: dict[str, tuple[Column, ...]]) -> Facts:
             if isinstance(v, int):
                 facts.limit = max(facts.limit, v)
             continue
-        if isinstance(v, str):
+        if isinstance(v, str) and len(facts.strings) < MAX_CONSTANTS_PER_COLUMN:
             facts.strings.append(v)
-        elif v is not None:
+        elif v is not None and not isinstance(v, str) and len(facts.numbers) < MAX_CONSTANTS_PER_COLUMN:
             facts.numbers.append(v)
     facts.keys = own_keys(schema, tuple(facts.links))
     return facts

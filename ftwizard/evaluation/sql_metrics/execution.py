@@ -10,7 +10,8 @@ Bounded work on untrusted input (each limit named in the verdict's note; the val
 - a query longer than `MAX_QUERY_CHARS` is not parsed or run (`pred_too_long`);
 - each query runs at most `QUERY_TIME_LIMIT_S` (SQLite progress handler), a prediction at most
   `PAIR_TIME_LIMIT_S` over all databases (`pred_timeout`);
-- at most `MAX_RESULT_ROWS` rows are read back (`pred_too_many_rows`), no value over `MAX_VALUE_BYTES`;
+- at most `MAX_RESULT_ROWS` rows are read back (`pred_too_many_rows`), no value over `MAX_VALUE_BYTES`,
+  no call of `UNBOUNDED_FUNCTIONS` (`pred_error`);
 - a context longer than `MAX_CONTEXT_CHARS` is not read (`no_schema`).
 The databases are read-only (an authorizer allows SELECT and reading only) and in memory: nothing is written.
 """
@@ -37,6 +38,7 @@ from .limits import (
     MAX_VALUE_BYTES,
     PAIR_TIME_LIMIT_S,
     QUERY_TIME_LIMIT_S,
+    UNBOUNDED_FUNCTIONS,
 )
 from .schema import parse_context, resolve_double_quotes, schema_names
 
@@ -162,7 +164,11 @@ _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
             getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
 
 
-def _read_only(action, *_args) -> int:
+def _read_only(action, _arg1, arg2, *_rest) -> int:
+    """Reading only, and no function whose work inside one call has no bound (the progress handler cannot stop
+    it: `printf('%.*c', 100000000, 'x')` takes a second)."""
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in UNBOUNDED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
 
 
@@ -381,7 +387,9 @@ def execution_match_detail(prediction: str, gold: str, context: str, *, database
                 return ExecResult(False, "pred_too_many_rows",
                                   f"the prediction returned more than {MAX_RESULT_ROWS:,} rows (the limit read back)")
             except (sqlite3.Error, ValueError, OverflowError) as e:
-                limit = f" (the limit is {MAX_VALUE_BYTES:,} bytes per value)" if "too big" in str(e) else ""
+                limit = (f" (the limit is {MAX_VALUE_BYTES:,} bytes per value)" if "too big" in str(e) else
+                         f" (not run: {', '.join(sorted(UNBOUNDED_FUNCTIONS))} have no bound on their work)"
+                         if "not authorized to use function" in str(e) else "")
                 return ExecResult(False, "pred_error", f"SQLite: {e}{limit}")
             if not _same_result(expected, rows):
                 return ExecResult(False, "mismatch", f"results differ on the {db.variant} database")

@@ -13,3 +13,7 @@ PAIR_TIME_LIMIT_S = 1.5  # for the prediction over all test databases
 MAX_RESULT_ROWS = 10_000  # rows read back from one query
 MAX_VALUE_BYTES = 1_000_000  # the longest string or blob a query may build (SQLITE_LIMIT_LENGTH)
 MAX_SIMPLIFY_NODES = 400  # normalized match skips sqlglot's simplify above this (its cost grows faster than the tree)
+MAX_CONSTANTS_PER_COLUMN = 16  # a gold's comparisons read per column when filling the test databases
+# SQLite functions whose work inside one call has no bound the progress handler can stop (a wide printf loops for
+# seconds): a query calling one is not run
+UNBOUNDED_FUNCTIONS = frozenset({"printf", "format", "zeroblob", "randomblob"})
