@@ -132,3 +132,13 @@ def test_azure_events_are_paged_and_recorded_once_through_5xx(azure, tmp_path):
     assert [e["step"] for e in run.events(("metric",))] == list(range(1, 13))
     ids = [e["event_id"] for e in run.events(("log", "metric")) if e.get("event_id")]
     assert ids == [e["id"] for e in azure.events[run.status()["job_id"]]] and azure.job_creates == 1
+
+
+def test_azure_job_that_fails_records_its_error_and_makes_no_deployment(azure, tmp_path):
+    azure.outcome = "failed"
+    azure.error = {"code": "server_error", "message": "The job failed due to an internal error.", "param": None}
+    run = make_run(tmp_path, SMALL)
+    assert work(run) == 1
+    st = run.status()
+    assert st["state"] == "failed" and "internal error" in st["error"] and azure.job_creates == 1
+    assert azure.deployments == {} and azure.calls["deployments.put"] == 0
