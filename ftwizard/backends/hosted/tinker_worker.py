@@ -25,7 +25,7 @@ import time
 import urllib.request
 
 from ftwizard.backends.hosted.providers import HostedError, redact
-from ftwizard.backends.hosted.worker import evaluate, fail
+from ftwizard.backends.hosted.worker import evaluate, fail, fail_unexpected
 from ftwizard.backends.hosted.tinker import (
     EXTRA_HINT,
     KEY_ENV,
@@ -393,12 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             err = explain(sdk_error, "training at Tinker", run)
             fail(run, err.message, kind=err.kind, advice=err.advice)
             return 1
-        fail(run, f"unexpected {type(e).__name__}: {e}", kind="internal",
-             advice=[f"the run can be continued with `ftwizard run --resume {run.path}`"])
-        import traceback
-
-        print(redact(traceback.format_exc()), file=sys.stderr)
-        return 1
+        return fail_unexpected(run, e)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,16 @@ def fail(run: RunDirectory, message: str, *, kind: str = "api", advice: list[str
     run.append_event("status", state="failed", detail=kind)
 
 
+def fail_unexpected(run: RunDirectory, e: BaseException) -> int:
+    """A bug in a worker: one line in the run, the traceback (redacted) in worker.log; exit code 1."""
+    fail(run, f"unexpected {type(e).__name__}: {e}", kind="internal",
+         advice=[f"the run can be continued with `ftwizard run --resume {run.path}`"])
+    import traceback
+
+    print(redact(traceback.format_exc()), file=sys.stderr)
+    return 1
+
+
 def evaluate(run: RunDirectory, recipe) -> None:
     if not recipe.eval.enabled:
         run.log("evaluation is off (eval.enabled = false)", source="hosted")
@@ -93,12 +103,7 @@ def main(argv: list[str] | None = None) -> int:
              kind="stopped")
         return 130
     except Exception as e:  # noqa: BLE001 - recorded, never a raw traceback with secrets in it
-        fail(run, f"unexpected {type(e).__name__}: {e}", kind="internal",
-             advice=[f"the run can be continued with `ftwizard run --resume {run.path}`"])
-        import traceback
-
-        print(redact(traceback.format_exc()), file=sys.stderr)
-        return 1
+        return fail_unexpected(run, e)
 
 
 if __name__ == "__main__":
