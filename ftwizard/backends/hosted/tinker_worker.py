@@ -6,8 +6,8 @@ path in status.json the moment it exists, the step in the checkpoint's metadata)
 evaluation through Tinker's OpenAI-compatible endpoint, and the PEFT adapter into `adapter/`.
 
 Started again on the same directory, it continues from the last state Tinker holds for this run (found by
-listing the run's checkpoints on the server, not only from status.json), so finished steps are not trained
-or billed again. The SDK sends every request with a sequence id and retries it with the same id, so a
+listing the run's checkpoints on the server, not only from status.json): the steps that state holds are not
+trained or billed again; those after it, lost with a killed worker (at most save_every - 1), are. The SDK sends every request with a sequence id and retries it with the same id, so a
 response lost on the way is answered by the server, not applied twice; when the SDK gives up, the worker
 stops and a resume starts from the saved state instead of repeating a step blindly.
 """
@@ -42,10 +42,6 @@ from ftwizard.rundir import RunDirectory
 
 STATE_PREFIX = "ftwizard-step-"
 EXPORT_TTL_S = 24 * 3600
-
-
-class _Stopped(Exception):
-    pass
 
 
 _stop = {"requested": False}
