@@ -143,10 +143,10 @@ def test_training_lowers_the_loss_and_writes_the_run_directory(reference_run):
     assert (run.adapter_dir / "adapter_config.json").exists()
     assert (run.adapter_dir / "adapter_model.safetensors").exists()
     summary = json.loads((run.path / "train_summary.json").read_text())
-    for key in ("gpu", "gpu_count", "model", "quant", "peak_mem_gb", "tokens_per_s", "train_tokens", "steps",
-                "wall_s", "estimate"):
+    for key in ("gpu", "gpu_count", "model", "quant", "peak_mem_gib", "train_tokens_per_s", "mfu", "train_tokens",
+                "steps", "wall_s", "estimate"):
         assert key in summary, key
-    assert summary["steps"] == 40 and summary["train_tokens"] > 0 and summary["tokens_per_s"] > 0
+    assert summary["steps"] == 40 and summary["train_tokens"] > 0 and summary["train_tokens_per_s"] > 0
     cost = json.loads(run.cost_path.read_text())
     assert cost["training_kind"] == "actual" and cost["price_per_hour"] == 0.5
     assert cost["training_usd"] == pytest.approx(cost["hours"] * 0.5, rel=0.01)

@@ -231,7 +231,11 @@ class Worker:
         from ftwizard.backends.local.probe import apply_memory_cap, cuda_context_gib
         from ftwizard.backends.local.speed import mfu_basis, resolve_speed
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))))
+        if not os.environ.get("OMP_NUM_THREADS"):
+            # One thread per core for this process's share of the cores. OMP_NUM_THREADS, when set, wins: on a
+            # busy machine fewer threads than cores avoid spinning threads waiting for each other (measured on
+            # the 2-core build machine at load ~9: a step took 50 s with 2 threads, 12 s with 1).
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))))
         self.device = pick_device(recipe)
         self.fsdp = fsdp_enabled(recipe) and world_size() > 1
         if self.device == "cuda":
@@ -560,9 +564,6 @@ class Worker:
             "mfu": round(mfu, 4) if mfu is not None else None,
             "mfu_basis": self.mfu_basis.as_dict(self.mean_example_len) if self.mfu_basis is not None else None,
             "memory_probe": self.probe,
-            # The names estimate.calibration() reads today (same figures as above).
-            "peak_mem_gb": round(peak, 3) if peak is not None else None,
-            "tokens_per_s": round(tps, 1) if tps else None,
             "train_tokens": int(tokens),
             "tokens_per_epoch": st.tokens,
             "steps": int(trainer.state.global_step),
