@@ -7,10 +7,11 @@ a metric is lives in the task (`Task.score`, `Task.aggregate`, `Task.breakdown`)
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ftwizard.datasource import iter_jsonl_objects
+from ftwizard.datasource import iter_jsonl_objects, read_text
 from ftwizard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -34,35 +35,33 @@ def read_predictions_file(path: str | Path, task: str) -> list[dict]:
     """A JSON Lines file of `prediction`, `reference` (and `context` for sql; `input`, the prompt, is kept when
     present: the judge reads it); every bad line is named."""
     path = Path(path)
-    try:
-        f = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"predictions file not found: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder; a JSON Lines file was expected") from None
+    if not path.exists():
+        raise UsageError(f"predictions file not found: {path}")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; a JSON Lines file was expected")
+    text = read_text(path)  # not UTF-8: one usage error naming the line and byte
     required = ("prediction", "reference") + (("context",) if task == "sql" else ())
     rows: list[dict] = []
     problems: list[str] = []
-    with f:
-        for no, obj, problem in iter_jsonl_objects(f):
-            if problem:
-                problems.append(f"line {no}: {problem}")
-            elif missing := [k for k in required if k not in obj]:
-                hint = " (the CREATE TABLE statements execution match runs on)" if "context" in missing else ""
-                problems.append(f"line {no}: missing {', '.join(f'`{k}`' for k in missing)}{hint}")
-            elif wrong := [k for k in required if not isinstance(obj[k], str)]:
-                problems.append(f"line {no}: {', '.join(f'`{k}`' for k in wrong)} must be a string")
-            else:
-                row: dict[str, Any] = {k: obj[k] for k in required}
-                row["line"] = no
-                if "index" in obj:
-                    row["index"] = obj["index"]
-                if isinstance(obj.get("input"), str):
-                    row["input"] = obj["input"]
-                rows.append(row)
-            if len(problems) >= 10:
-                problems.append("(stopped after 10 bad lines)")
-                break
+    for no, obj, problem in iter_jsonl_objects(io.StringIO(text))  # lines end at \n only:
+        if problem:
+            problems.append(f"line {no}: {problem}")
+        elif missing := [k for k in required if k not in obj]:
+            hint = " (the CREATE TABLE statements execution match runs on)" if "context" in missing else ""
+            problems.append(f"line {no}: missing {', '.join(f'`{k}`' for k in missing)}{hint}")
+        elif wrong := [k for k in required if not isinstance(obj[k], str)]:
+            problems.append(f"line {no}: {', '.join(f'`{k}`' for k in wrong)} must be a string")
+        else:
+            row: dict[str, Any] = {k: obj[k] for k in required}
+            row["line"] = no
+            if "index" in obj:
+                row["index"] = obj["index"]
+            if isinstance(obj.get("input"), str):
+                row["input"] = obj["input"]
+            rows.append(row)
+        if len(problems) >= 10:
+            problems.append("(stopped after 10 bad lines)")
+            break
     if problems:
         raise UsageError(problems, source=str(path))
     if not rows:
