@@ -120,6 +120,18 @@ def gpu_cost(hours: float, price: dict, gpus: int = 1) -> float | None:
 # ---------------------------------------------------------------------------------------------------------
 # Serving
 
+def hosted_token_cost(model: "HostedModel | str", *, prompt_tokens: float, completion_tokens: float,
+                      provider: str | None = None) -> float | None:
+    """Dollars for these tokens at the fine-tune's per-token serving prices; None when it serves only on hourly
+    hardware (a dedicated endpoint, a deployment). Evaluation cost and serving cost both come from here."""
+    from ftwizard.catalog import get_hosted_model
+
+    m = get_hosted_model(model, provider) if isinstance(model, str) else model
+    if m.input_usd_per_1m is None or m.output_usd_per_1m is None:
+        return None
+    return (float(prompt_tokens) * m.input_usd_per_1m + float(completion_tokens) * m.output_usd_per_1m) / 1e6
+
+
 def hosted_serving_cost(model: "HostedModel | str", *, prompt_tokens: float, completion_tokens: float,
                         requests_per_month: float, provider: str | None = None) -> dict:
     """A hosted fine-tune's serving bill: per 1,000 requests and per month from one computation.
@@ -131,8 +143,7 @@ def hosted_serving_cost(model: "HostedModel | str", *, prompt_tokens: float, com
     from ftwizard.catalog import get_hosted_model
 
     m = get_hosted_model(model, provider) if isinstance(model, str) else model
-    per_token = (float(prompt_tokens) * (m.input_usd_per_1m or 0.0)
-                 + float(completion_tokens) * (m.output_usd_per_1m or 0.0)) / 1e6
+    per_token = hosted_token_cost(m, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens) or 0.0
     hosting = HOURS_PER_MONTH * m.hosting_usd_per_hour if m.hosting_usd_per_hour else 0.0
     if m.input_usd_per_1m is None and not m.hosting_usd_per_hour:
         raise UsageError(f"{m.id} on {m.provider}: the catalog has no serving price")

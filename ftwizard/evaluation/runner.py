@@ -305,9 +305,12 @@ def _prices(model_name: str, provider: str | None = None):
 
 
 def _usd(price, prompt_tokens: int, completion_tokens: int) -> float:
-    if price is None or price.input_usd_per_1m is None or price.output_usd_per_1m is None:
-        return 0.0  # unknown, or served on hourly hardware (a dedicated endpoint, a deployment)
-    return prompt_tokens * price.input_usd_per_1m / 1e6 + completion_tokens * price.output_usd_per_1m / 1e6
+    from ftwizard.pricing import hosted_token_cost
+
+    if price is None:
+        return 0.0  # not in the catalog
+    usd = hosted_token_cost(price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    return 0.0 if usd is None else usd  # None: served on hourly hardware (a dedicated endpoint, a deployment)
 
 
 def estimate_hosted_cost(recipe, model_name: str, messages: list[list[dict]], references: list[str]) -> dict:

@@ -68,16 +68,15 @@ class Usage:
 def serving_cost_usd(model: str, prompt_tokens: int, completion_tokens: int,
                      provider: str | None = None) -> float | None:
     """Dollars for these tokens at the catalog's fine-tuned serving prices (None when the model is unknown)."""
-    from ftwizard.catalog import get_hosted_model
     from ftwizard.errors import UsageError
+    from ftwizard.pricing import hosted_token_cost
 
     try:
-        m = get_hosted_model(model, provider)
+        usd = hosted_token_cost(model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                provider=provider)
     except UsageError:
         return None
-    if m.input_usd_per_1m is None or m.output_usd_per_1m is None:
-        return None  # served on hourly hardware (a dedicated endpoint, a deployment), not per token
-    return round((prompt_tokens * m.input_usd_per_1m + completion_tokens * m.output_usd_per_1m) / 1e6, 10)
+    return None if usd is None else round(usd, 10)  # None: served on hourly hardware, not per token
 
 
 class ServingClient:
