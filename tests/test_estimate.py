@@ -458,3 +458,18 @@ def test_estimate_lists_every_providers_candidates(tmp_path):
     table = _cli("estimate", "sql-gpt35", "--as-of", "2026-12-01", "--runs-dir", str(tmp_path))
     assert "$11.99" in table.stdout and "Hosted candidates as of 2026-12-01" in table.stdout
     assert "together" in table.stdout and "tinker" in table.stdout
+
+
+def test_serving_prices_per_token_and_per_hour_from_one_place():
+    from ftwizard.pricing import hosted_serving_cost, hosted_token_cost, local_serving_cost
+
+    assert hosted_token_cost("gpt-4o-mini", prompt_tokens=1e6, completion_tokens=1e6) == pytest.approx(1.5)
+    assert hosted_token_cost("Qwen/Qwen3-8B", provider="together", prompt_tokens=10, completion_tokens=10) is None
+    dedicated = hosted_serving_cost("Qwen/Qwen3-8B", provider="together", prompt_tokens=300, completion_tokens=40,
+                                    requests_per_month=50_000)
+    assert dedicated["monthly_usd"] == pytest.approx(730 * 3.99)
+    assert dedicated["usd_per_1k"] == pytest.approx(1000 * dedicated["monthly_usd"] / 50_000)
+    local = local_serving_cost(gpu_seconds_per_request=0.5, requests_per_gpu_month=5_256_000,
+                               price={"price_per_hour": 0.475}, requests_per_month=100_000)
+    assert local["monthly_usd"] == pytest.approx(346.75) and local["usd_per_1k"] == pytest.approx(3.4675)
+    assert local["marginal_usd_per_1k"] == pytest.approx(1000 * 0.5 * 0.475 / 3600)
