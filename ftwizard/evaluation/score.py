@@ -43,7 +43,7 @@ def read_predictions_file(path: str | Path, task: str) -> list[dict]:
     required = ("prediction", "reference") + (("context",) if task == "sql" else ())
     rows: list[dict] = []
     problems: list[str] = []
-    for no, obj, problem in iter_jsonl_objects(io.StringIO(text))  # lines end at \n only:
+    for no, obj, problem in iter_jsonl_objects(io.StringIO(text)):  # lines end at \n only
         if problem:
             problems.append(f"line {no}: {problem}")
         elif missing := [k for k in required if k not in obj]:
