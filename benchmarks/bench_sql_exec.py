@@ -183,6 +183,9 @@ def main() -> int:
         print(f"old method, same data (one run): gold vs gold {sum(s.match for s in old_same)}/{n} in "
               f"{t_old_same:.2f} s (CPU {c_old_same:.2f} s); gold vs perturbed {sum(d.match for d in old_diff)}/{n} "
               f"still match, {t_old_diff:.2f} s (CPU {c_old_diff:.2f} s)")
+        old_still = Counter(k for (k, _), d in zip(perturbed, old_diff) if d.match)
+        print("old method, perturbations (still matching / made): "
+              + ", ".join(f"{k} {old_still[k]}/{v}" for k, v in kinds.most_common()))
     else:
         print(f"old method: not found in git ({OLD_PATH} at {ref or 'any commit'})")
     for title, pairs in (("by category", PAIRS), ("held out", HOLDOUT)):
