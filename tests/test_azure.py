@@ -43,7 +43,7 @@ def make_run(tmp_path: Path, overrides: list[str]) -> RunDirectory:
     return run
 
 
-def test_sql_azure_waits_for_files_creates_the_deployment_and_evaluates_through_it(azure, tmp_path):
+def test_sql_azure_waits_for_files_creates_the_deployment_and_evaluates_through_it(azure, tmp_path, capfd):
     azure.file_processing_ticks = 3
     run = make_run(tmp_path, SMALL)
     assert work(run) == 0
@@ -68,8 +68,9 @@ def test_sql_azure_waits_for_files_creates_the_deployment_and_evaluates_through_
     assert cost["serving"]["kind"] == "deployment" and cost["serving"]["hosting_usd_per_hour"] == 1.70
     assert cost["training_usd"] == pytest.approx(job["trained_tokens"] * 5.0 / 1e6, abs=1e-4)
     assert cost["eval_usd"] > 0  # priced as the gpt-4.1-mini fine-tune it serves, not as an unknown name
-    assert_no_secret(run)
-    assert_no_secret(run, key=azure.mgmt_token)
+    cap = capfd.readouterr()
+    assert_no_secret(run, cap.out, cap.err)
+    assert_no_secret(run, cap.out, cap.err, key=azure.mgmt_token)
 
 
 def test_without_a_deployment_azure_evaluation_is_refused_before_anything(azure, tmp_path):
