@@ -99,3 +99,18 @@ def test_merge_reloads_a_quantized_base_in_the_training_dtype():
     m = merge_recipe(r, torch.bfloat16)  # dtype auto trained in bf16 on the GPU: never fp32 because merging is on the CPU
     assert (m.model.quant, m.model.dtype, m.hardware.device) == ("none", "bf16", "cpu")
     assert merge_recipe(r, torch.float16).model.dtype == "fp16"
+
+
+def test_checkpointing_turned_off_on_a_quantized_base_warns_with_the_estimates(tmp_path):
+    from ftwizard.backends.local.worker import Worker
+    from ftwizard.rundir import RunDirectory
+
+    seed = (REPO / "recipes" / "viggo-codellama34b-lora.toml").read_text()
+    text = seed.replace("gradient_checkpointing = true", "gradient_checkpointing = false")
+    run = RunDirectory.create(tmp_path / "runs", "off", text)
+    w = Worker(run.path)
+    w.estimate_shown = {"vram_gb": 92.3}  # what the worker's own estimate of this recipe says (gc off)
+    w._warn_checkpointing_off()
+    warning = [e for e in run.events(("log",)) if e.get("level") == "warning"][-1]["text"]
+    assert "gradient checkpointing is off" in warning and "8bit base" in warning
+    assert "92.3 GiB without it vs 38.9 GiB with it" in warning
