@@ -1,4 +1,4 @@
-"""The local backend's launcher (light: no torch): preflight, start, resume, cancel, is_alive.
+"""The local backend (light: no torch): `LocalBackend` checks a recipe, launches the worker, resumes, cancels.
 
 The worker (`python -m ftwizard.backends.local.worker RUN_DIR`, or under torchrun for several processes) runs
 in a new session with its output in RUN_DIR/worker.log, so closing the terminal or losing SSH never stops it.
