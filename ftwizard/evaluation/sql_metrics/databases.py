@@ -14,9 +14,16 @@ How a database is filled (`build_databases`), per column:
 - columns the gold equates without a key: one shared pool of values (joins find partners);
 - every other column: a small pool (repeats: DISTINCT matters), numbers for numeric columns.
 Some rows ("hit rows") take, in every compared column, a value that satisfies the gold's comparison, so the gold
-returns rows and a wrong constant shows. Tables without a key get whole duplicate rows. The variants differ in
-size, NULLs (never in key or id-like columns) and hit rate; when the gold has `HAVING count(*) op N`, one
-variant plants groups of N-1, N and N+1 rows (`>= 10` vs `> 10` then differ).
+returns rows and a wrong constant shows. Tables without a key get whole duplicate rows. The variants (`VARIANTS`,
+tried in order, built only as far as a prediction needs) differ in size, NULLs (never in key or id-like columns)
+and hit rate, and each adds one probe:
+- boundary: two probe rows per inequality constant, exactly on the boundary, with the other compared columns
+  true (for AND) or false (for OR) and the uncompared numbers larger than any other, so `>` vs `>=` shows even
+  under max / sum / avg;
+- groups (when the gold has `HAVING count(*) op N`): groups of N-1, N and N+1 rows, planted in the foreign keys
+  that reference the grouped table (`>= 10` vs `> 10` then differ);
+- typical and small: a column compared with a subquery (`age > (SELECT avg(age) ...)`) holds one value per table,
+  so `>` and `>=` differ; small has 1-3 rows per table (empty and single-row edge cases).
 """
 
 from __future__ import annotations
