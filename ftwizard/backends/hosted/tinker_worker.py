@@ -60,6 +60,8 @@ def _setup_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    for name in ("httpx", "httpx2"):  # one line per evaluation request is noise in worker.log
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def explain(exc: BaseException, what: str, run: RunDirectory) -> HostedError:
