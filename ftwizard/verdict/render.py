@@ -42,9 +42,7 @@ def p_value(p: float) -> str:
 
 
 def hours(h: float | None) -> str:
-    if h is None:
-        return "-"
-    return f"{h:.1f} h" if h >= 1 else f"{60 * h:.0f} min"
+    return "-" if h is None else duration(3600 * h)
 
 
 def duration(s: float) -> str:
