@@ -170,7 +170,7 @@ def main() -> int:
           f"({Counter(d.reason for d in diff).most_common()})")
     print("perturbations (still matching / made): " + ", ".join(f"{k} {still[k]}/{v}" for k, v in kinds.most_common()))
 
-    from tests.data.sql_labelled_pairs import HOLDOUT, PAIRS
+    from tests.data.sql_labelled_pairs import HOLDOUT, HOLDOUT2, PAIRS
 
     methods = [("new", execution_match_detail)]
     old, ref = old_module(args.old_ref)
@@ -188,7 +188,7 @@ def main() -> int:
               + ", ".join(f"{k} {old_still[k]}/{v}" for k, v in kinds.most_common()))
     else:
         print(f"old method: not found in git ({OLD_PATH} at {ref or 'any commit'})")
-    for title, pairs in (("by category", PAIRS), ("held out", HOLDOUT)):
+    for title, pairs in (("by category", PAIRS), ("held out", HOLDOUT), ("held out, second batch", HOLDOUT2)):
         cats = list(dict.fromkeys(p["category"] for p in pairs))
         print(f"\nagreement with the hand labels, {title} ({len(pairs)} pairs: {sum(p['label'] for p in pairs)} "
               f"correct, {sum(not p['label'] for p in pairs)} wrong)")

@@ -143,15 +143,15 @@ def test_score_pair_says_why():
 # ---------------------------------------------------------------------------------------------------------------
 # The hand-labelled pairs (tests/data/sql_labelled_pairs.py): execution match agrees with a careful grader
 
-from tests.data.sql_labelled_pairs import HOLDOUT, PAIRS  # noqa: E402
+from tests.data.sql_labelled_pairs import HOLDOUT, HOLDOUT2, PAIRS  # noqa: E402
 
 from ftwizard.evaluation.sql_metrics import MAX_QUERY_CHARS, clear_caches  # noqa: E402
 from ftwizard.evaluation.sql_metrics.execution import _gold_suite  # noqa: E402
 from ftwizard.evaluation.sql_metrics.schema import is_id_like, own_keys, resolve_double_quotes, schema_names  # noqa: E402
 
 
-@pytest.mark.parametrize("pair", PAIRS + HOLDOUT,
-                         ids=[f"{p['category']}-{i}-{p['label']}" for i, p in enumerate(PAIRS + HOLDOUT)])
+@pytest.mark.parametrize("pair", PAIRS + HOLDOUT + HOLDOUT2,
+                         ids=[f"{p['category']}-{i}-{p['label']}" for i, p in enumerate(PAIRS + HOLDOUT + HOLDOUT2)])
 def test_labelled_pair(pair):
     """Regression tests now; the held-out pairs' agreement before any tuning is in benchmarks/RESULTS.md."""
     result = execution_match_detail(pair["prediction"], pair["gold"], pair["context"])
@@ -220,6 +220,9 @@ def test_the_key_rule():
     assert keys("CREATE TABLE country (Code VARCHAR); CREATE TABLE countrylanguage (CountryCode VARCHAR)",
                 ((("country", "code"), ("countrylanguage", "countrycode")),)) == {"country": {"code"}}
     assert keys("CREATE TABLE Visitor (Id VARCHAR, visitor_id VARCHAR)") == {"visitor": {"id"}}
+    assert keys("CREATE TABLE Treatments (dog_id VARCHAR)") == {}  # a foreign key to a table not in the context
+    assert keys("CREATE TABLE Ref_template_types (template_type_code VARCHAR, template_type_description VARCHAR)") \
+        == {"ref_template_types": {"template_type_code"}}  # a code names a reference table
     assert not is_id_like("amount_paid") and not is_id_like("valid") and is_id_like("AlbumId")
     assert is_id_like("StuID") and is_id_like("id") and is_id_like("src_apid")
 

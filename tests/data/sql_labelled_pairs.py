@@ -516,3 +516,139 @@ HOLDOUT = [
        "JOIN CAR_MAKERS AS T3 ON T1.CountryId = T3.Country WHERE T2.Continent = 'europe' GROUP BY T1.CountryName "
        "HAVING count(*) > 2", True, "integers"),
 ]
+
+
+# Held out, second batch: 30 more eval questions drawn at random (seed 11), written and labelled after the method
+# was final, before it ran on them.
+def _h2(context, gold, prediction, label, why):
+    return _p("holdout2", context, gold, prediction, label, why)
+
+
+_SHOW = "CREATE TABLE SHOW (Attendance INTEGER)"
+_ORCH_INT = "CREATE TABLE orchestra (Record_Company VARCHAR, Year_of_Founded INTEGER)"
+_ORCH = "CREATE TABLE orchestra (Record_Company VARCHAR, Year_of_Founded VARCHAR)"
+_PARAS = "CREATE TABLE Documents (document_ID VARCHAR, document_name VARCHAR); CREATE TABLE Paragraphs (document_ID VARCHAR)"
+_REF = "CREATE TABLE Ref_template_types (template_type_description VARCHAR, template_type_code VARCHAR)"
+_OWNERS_DOGS = "CREATE TABLE Dogs (name VARCHAR, owner_id VARCHAR); CREATE TABLE Owners (first_name VARCHAR, owner_id VARCHAR)"
+_TRANSCRIPTS = ("CREATE TABLE Transcript_Contents (transcript_id VARCHAR); CREATE TABLE Transcripts (transcript_date VARCHAR, "
+                "transcript_id VARCHAR)")
+_EMP_AGE = "CREATE TABLE employee (name VARCHAR, age VARCHAR)"
+_CITIZEN = "CREATE TABLE singer (Name VARCHAR, Citizenship VARCHAR)"
+_STUDENT_PET = "CREATE TABLE student (fname VARCHAR, age VARCHAR, stuid VARCHAR); CREATE TABLE has_pet (stuid VARCHAR)"
+_LIFE = "CREATE TABLE country (LifeExpectancy INTEGER, Continent VARCHAR, GovernmentForm VARCHAR)"
+_SHOP = "CREATE TABLE shop (district VARCHAR, Number_products INTEGER)"
+_ABANDONED = "CREATE TABLE Dogs (name VARCHAR, age VARCHAR, weight VARCHAR, abandoned_yn VARCHAR)"
+_TOURNEY = "CREATE TABLE matches (tourney_name VARCHAR)"
+_FEMALE_DOG = ("CREATE TABLE has_pet (stuid VARCHAR, petid VARCHAR); CREATE TABLE pets (petid VARCHAR, pettype VARCHAR); "
+               "CREATE TABLE student (stuid VARCHAR, sex VARCHAR)")
+_ORCH_PERF = ("CREATE TABLE orchestra (Orchestra VARCHAR, Orchestra_ID VARCHAR); CREATE TABLE performance (Orchestra VARCHAR, "
+              "Orchestra_ID VARCHAR)")
+_TV = "CREATE TABLE TV_Channel (series_name VARCHAR, content VARCHAR)"
+_EUROPE_POP = "CREATE TABLE country (Name VARCHAR, continent VARCHAR, Population VARCHAR)"
+_PARAGRAPHS = "CREATE TABLE Paragraphs (document_id VARCHAR)"
+_TREATED = "CREATE TABLE Treatments (dog_id VARCHAR)"
+_REC = ("SELECT Record_Company FROM orchestra WHERE Year_of_Founded  <  2003 INTERSECT SELECT Record_Company FROM "
+        "orchestra WHERE Year_of_Founded  >  2003")
+_NOCAT = ("SELECT stuid FROM student EXCEPT SELECT T1.stuid FROM student AS T1 JOIN has_pet AS T2 ON T1.stuid  =  T2.stuid "
+          "JOIN pets AS T3 ON T3.petid  =  T2.petid WHERE T3.pettype  =  'cat'")
+_FEMALE_GOLD = ("SELECT count(*) FROM student AS T1 JOIN has_pet AS T2 ON T1.stuid  =  T2.stuid JOIN pets AS T3 ON "
+                "T2.petid  =  T3.petid WHERE T1.sex  =  'F' AND T3.pettype  =  'dog'")
+
+HOLDOUT2 = [
+    _h2(_SHOW, "SELECT avg(Attendance) FROM SHOW", "SELECT AVG(Attendance) FROM show", True, "case"),
+    _h2(_SHOW, "SELECT avg(Attendance) FROM SHOW", "SELECT sum(Attendance) / count(*) FROM SHOW", False,
+        "integer division, and NULL rows counted"),
+    _h2(_ORCH_INT, _REC, "SELECT Record_Company FROM orchestra WHERE Year_of_Founded <= 2003 INTERSECT SELECT "
+        "Record_Company FROM orchestra WHERE Year_of_Founded >= 2003", False, "2003 itself included"),
+    _h2(_ORCH, "SELECT Record_Company FROM orchestra ORDER BY Year_of_Founded DESC",
+        "SELECT Record_Company FROM orchestra ORDER BY Year_of_Founded", False, "ascending"),
+    _h2(_ORCH, "SELECT Record_Company FROM orchestra ORDER BY Year_of_Founded DESC",
+        "SELECT Record_Company FROM orchestra ORDER BY Year_of_Founded DESC, Record_Company", True, "a tie-breaker"),
+    _h2(_PARAS, "SELECT count(*) FROM Paragraphs AS T1 JOIN Documents AS T2 ON T1.document_ID  =  T2.document_ID WHERE "
+        "T2.document_name  =  'Summer Show'", "SELECT count(*) FROM Paragraphs WHERE document_ID IN (SELECT document_ID "
+        "FROM Documents WHERE document_name = 'Summer Show')", True, "a join to the key as IN"),
+    _h2(_PARAS, "SELECT count(*) FROM Paragraphs AS T1 JOIN Documents AS T2 ON T1.document_ID  =  T2.document_ID WHERE "
+        "T2.document_name  =  'Summer Show'", "SELECT count(*) FROM Documents WHERE document_name = 'Summer Show'",
+        False, "counts documents"),
+    _h2(_REF, 'SELECT template_type_description FROM Ref_template_types WHERE template_type_code  =  "AD"',
+        "SELECT template_type_description FROM Ref_template_types WHERE template_type_code = 'AD'", True, "quotes"),
+    _h2(_REF, 'SELECT template_type_description FROM Ref_template_types WHERE template_type_code  =  "AD"',
+        "SELECT template_type_description FROM Ref_template_types WHERE template_type_code LIKE 'AD%'", False,
+        "prefix for equality"),
+    _h2(_OWNERS_DOGS, "SELECT T1.first_name ,  T2.name FROM Owners AS T1 JOIN Dogs AS T2 ON T1.owner_id  =  T2.owner_id",
+        "SELECT o.first_name, d.name FROM Dogs d JOIN Owners o ON d.owner_id = o.owner_id", True, "join order"),
+    _h2(_OWNERS_DOGS, "SELECT T1.first_name ,  T2.name FROM Owners AS T1 JOIN Dogs AS T2 ON T1.owner_id  =  T2.owner_id",
+        "SELECT T1.first_name, T2.name FROM Owners AS T1, Dogs AS T2", False, "a cross join"),
+    _h2("CREATE TABLE Highschooler (grade VARCHAR)",
+        "SELECT grade FROM Highschooler GROUP BY grade ORDER BY count(*) DESC LIMIT 1",
+        "SELECT grade FROM Highschooler GROUP BY grade ORDER BY count(*) ASC LIMIT 1", False, "the fewest"),
+    _h2("CREATE TABLE Ref_template_types (template_type_code VARCHAR, template_type_description VARCHAR)",
+        'SELECT template_type_code FROM Ref_template_types WHERE template_type_description  =  "Book"',
+        "SELECT template_type_code FROM Ref_template_types WHERE template_type_description = 'Book'", True, "quotes"),
+    _h2(_TRANSCRIPTS, "SELECT T2.transcript_date ,  T1.transcript_id FROM Transcript_Contents AS T1 JOIN Transcripts AS "
+        "T2 ON T1.transcript_id  =  T2.transcript_id GROUP BY T1.transcript_id HAVING count(*)  >=  2",
+        "SELECT T2.transcript_date, T1.transcript_id FROM Transcript_Contents AS T1 JOIN Transcripts AS T2 ON "
+        "T1.transcript_id = T2.transcript_id GROUP BY T1.transcript_id HAVING count(*) > 1", True, "integers"),
+    _h2(_TRANSCRIPTS, "SELECT T2.transcript_date ,  T1.transcript_id FROM Transcript_Contents AS T1 JOIN Transcripts AS "
+        "T2 ON T1.transcript_id  =  T2.transcript_id GROUP BY T1.transcript_id HAVING count(*)  >=  2",
+        "SELECT T2.transcript_date, T1.transcript_id FROM Transcript_Contents AS T1 JOIN Transcripts AS T2 ON "
+        "T1.transcript_id = T2.transcript_id GROUP BY T1.transcript_id HAVING count(*) > 2", False, "> 2 for >= 2"),
+    _h2(_EMP_AGE, "SELECT name FROM employee ORDER BY age", "SELECT name FROM employee ORDER BY age ASC", True, "ASC"),
+    _h2(_EMP_AGE, "SELECT name FROM employee ORDER BY age", "SELECT name FROM employee ORDER BY age DESC", False,
+        "descending"),
+    _h2(_CITIZEN, 'SELECT Name FROM singer WHERE Citizenship != "France"',
+        "SELECT Name FROM singer WHERE Citizenship <> 'France'", True, "<> for !="),
+    _h2(_CITIZEN, 'SELECT Name FROM singer WHERE Citizenship != "France"',
+        "SELECT Name FROM singer WHERE NOT Citizenship = 'France'", True, "NOT ="),
+    _h2(_STUDENT_PET, "SELECT DISTINCT T1.fname ,  T1.age FROM student AS T1 JOIN has_pet AS T2 ON T1.stuid  =  T2.stuid",
+        "SELECT T1.fname, T1.age FROM student AS T1 JOIN has_pet AS T2 ON T1.stuid = T2.stuid", False,
+        "missing DISTINCT: a student with two pets comes twice"),
+    _h2(_LIFE, 'SELECT avg(LifeExpectancy) FROM country WHERE Continent  =  "Africa" AND GovernmentForm  =  "Republic"',
+        "SELECT AVG(LifeExpectancy) FROM country WHERE GovernmentForm = 'Republic' AND Continent = 'Africa'", True,
+        "AND order"),
+    _h2(_LIFE, 'SELECT avg(LifeExpectancy) FROM country WHERE Continent  =  "Africa" AND GovernmentForm  =  "Republic"',
+        "SELECT avg(LifeExpectancy) FROM country WHERE Continent = 'Africa' OR GovernmentForm = 'Republic'", False,
+        "OR for AND"),
+    _h2(_SHOP, "SELECT district FROM shop WHERE Number_products  <  3000 INTERSECT SELECT district FROM shop WHERE "
+        "Number_products  >  10000", "SELECT district FROM shop WHERE Number_products < 3000 AND Number_products > "
+        "10000", False, "one shop cannot be both"),
+    _h2("CREATE TABLE concert (YEAR VARCHAR)", "SELECT YEAR FROM concert GROUP BY YEAR ORDER BY count(*) DESC LIMIT 1",
+        "SELECT YEAR, count(*) FROM concert GROUP BY YEAR ORDER BY count(*) DESC LIMIT 1", False, "an extra column"),
+    _h2(_ABANDONED, "SELECT name ,  age ,  weight FROM Dogs WHERE abandoned_yn  =  1",
+        "SELECT name, age, weight FROM Dogs WHERE abandoned_yn = '1'", True, "'1' for 1 on a text column"),
+    _h2(_ABANDONED, "SELECT name ,  age ,  weight FROM Dogs WHERE abandoned_yn  =  1",
+        "SELECT name, age, weight FROM Dogs WHERE abandoned_yn = 0", False, "the other flag"),
+    _h2(_USA, "SELECT count(*) FROM MODEL_LIST AS T1 JOIN CAR_MAKERS AS T2 ON T1.Maker  =  T2.Id JOIN COUNTRIES AS T3 ON "
+        "T2.Country  =  T3.CountryId WHERE T3.CountryName  =  'usa';", "SELECT count(*) FROM MODEL_LIST AS T1 JOIN "
+        "CAR_MAKERS AS T2 ON T1.Maker = T2.Id JOIN COUNTRIES AS T3 ON T2.Country = T3.CountryId WHERE T3.CountryName = "
+        "'USA'", False, "another literal"),
+    _h2(_MODELS, "select count(*) ,  t2.fullname from model_list as t1 join car_makers as t2 on t1.maker  =  t2.id group "
+        "by t2.id;", "SELECT count(*), t2.fullname FROM model_list AS t1 JOIN car_makers AS t2 ON t1.maker = t2.id "
+        "GROUP BY t2.id ORDER BY count(*) DESC", True, "an order the gold does not ask for"),
+    _h2(PETS3, _NOCAT, "SELECT stuid FROM student WHERE stuid NOT IN (SELECT stuid FROM has_pet WHERE petid IN (SELECT "
+        "petid FROM pets WHERE pettype = 'cat'))", True, "nested IN for the joins"),
+    _h2(_TOURNEY, "SELECT tourney_name FROM matches GROUP BY tourney_name HAVING count(*)  >  10",
+        "SELECT tourney_name FROM matches GROUP BY tourney_name HAVING count(*) >= 10", False, ">= 10 for > 10"),
+    _h2(_TOURNEY, "SELECT tourney_name FROM matches GROUP BY tourney_name HAVING count(*)  >  10",
+        "SELECT tourney_name FROM matches GROUP BY tourney_name HAVING count(*) >= 11", True, "integers"),
+    _h2(_FEMALE_DOG, _FEMALE_GOLD, "SELECT count(*) FROM has_pet AS T2 JOIN student AS T1 ON T1.stuid = T2.stuid JOIN "
+        "pets AS T3 ON T2.petid = T3.petid WHERE T3.pettype = 'dog' AND T1.sex = 'F'", True, "join order"),
+    _h2(_FEMALE_DOG, _FEMALE_GOLD, "SELECT count(DISTINCT T1.stuid) FROM student AS T1 JOIN has_pet AS T2 ON T1.stuid = "
+        "T2.stuid JOIN pets AS T3 ON T2.petid = T3.petid WHERE T1.sex = 'F' AND T3.pettype = 'dog'", False,
+        "counts students, not dogs"),
+    _h2(_ORCH_PERF, "SELECT Orchestra FROM orchestra WHERE Orchestra_ID NOT IN (SELECT Orchestra_ID FROM performance)",
+        "SELECT Orchestra FROM orchestra AS o WHERE NOT EXISTS (SELECT 1 FROM performance AS p WHERE p.Orchestra_ID = "
+        "o.Orchestra_ID)", True, "NOT EXISTS"),
+    _h2(_ORCH_PERF, "SELECT Orchestra FROM orchestra WHERE Orchestra_ID NOT IN (SELECT Orchestra_ID FROM performance)",
+        "SELECT Orchestra FROM orchestra EXCEPT SELECT Orchestra FROM performance", False, "another table's column"),
+    _h2(_TV, "SELECT count(DISTINCT series_name) ,  count(DISTINCT content) FROM TV_Channel;",
+        "SELECT count(series_name), count(content) FROM TV_Channel", False, "missing DISTINCT"),
+    _h2(_EUROPE_POP, 'SELECT Name FROM country WHERE continent  =  "Europe" AND Population  =  "80000"',
+        "SELECT Name FROM country WHERE continent = 'Europe' AND Population = 80000", True, "80000 for '80000'"),
+    _h2(_EUROPE_POP, 'SELECT Name FROM country WHERE continent  =  "Europe" AND Population  =  "80000"',
+        "SELECT Name FROM country WHERE continent = 'Europe' AND Population > 80000", False, "> for ="),
+    _h2(_PARAGRAPHS, "SELECT document_id FROM Paragraphs GROUP BY document_id HAVING count(*)  >=  2",
+        "SELECT document_id FROM Paragraphs GROUP BY document_id HAVING count(*) > 1", True, "integers"),
+    _h2(_TREATED, "SELECT count(DISTINCT dog_id) FROM Treatments", "SELECT count(dog_id) FROM Treatments", False,
+        "a dog with two treatments counts twice"),
+]

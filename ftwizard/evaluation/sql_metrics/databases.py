@@ -421,6 +421,7 @@ class _Plan:
                 self.members.setdefault(self.root(tc), []).append(tc)
         self.exact: dict[TC, list] = {}
         self.hit: dict[TC, list] = {}
+        self.near: dict[TC, list] = {}
         self.pool: dict[TC, list] = {}
         numbers = [v for v in facts.numbers if isinstance(v, (int, float))]
         for root, members in self.members.items():
@@ -447,6 +448,7 @@ class _Plan:
                 spread = near + list(_WORDS) + facts.strings
             self.exact[root] = exact
             self.hit[root] = hit
+            self.near[root] = near
             self.pool[root] = spread or list(_WORDS)
 
     def root(self, tc: TC) -> TC:
@@ -468,9 +470,9 @@ class _Plan:
         return "TEXT"
 
     def key_values(self, tc: TC, n: int, rng: random.Random) -> list:
-        """`n` distinct values for a key: its domain's constants (and their neighbours) first, then 1, 2, ..."""
+        """`n` distinct values for a key: its domain's constants and their neighbours first, then 1, 2, ..."""
         wanted = []
-        for v in self.exact.get(tc, []) + self.hit.get(tc, []):
+        for v in self.exact.get(tc, []) + self.hit.get(tc, []) + self.near.get(tc, []):
             num = _number(v) if isinstance(v, str) else v
             wanted.append(num if num is not None else v)
         values = list(dict.fromkeys(wanted))[:n]

@@ -15,8 +15,9 @@ besides the declared ones:
     `amenid` in `dorm_amenity`); not when another table is called by the stem (`transcript_contents.transcript_id`
     with a `transcripts` table is a foreign key). A table where two id-like columns name it that way is a link
     table: neither is its key;
-(d) else the table's only id-like column when its stem is at most three letters (`uid`, `aid`, `mid`) and no
-    other table holds a column of that name as its key;
+(d) else the table's only id-like column when its stem is one or two letters (an abbreviation: `uid`, `aid`,
+    `mid`; `dog_id` alone in `treatments` is a foreign key) and no other table holds a column of that name as its
+    key;
 (e) else a column the gold query joins with a column named after its table plus its own name
     (`country.Code = countrylanguage.CountryCode`).
 
@@ -218,7 +219,7 @@ def own_keys(schema: dict[str, tuple[Column, ...]], joins: tuple[tuple[tuple[str
         if keys[table]:
             continue
         id_like = [c.name.lower() for c in cols if is_id_like(c.name)]
-        if len(id_like) == 1 and len(_stem(id_like[0])) <= 3 and id_like[0] not in held:
+        if len(id_like) == 1 and len(_stem(id_like[0])) <= 2 and id_like[0] not in held:
             keys[table].add(id_like[0])
     for (t1, c1), (t2, c2) in joins:
         for (ta, ca), (tb, cb) in (((t1, c1), (t2, c2)), ((t2, c2), (t1, c1))):
