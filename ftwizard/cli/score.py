@@ -18,6 +18,9 @@ the verdict decides on.
     json    JSON match* (every field), valid JSON, field precision / recall / F1
     judge   an LLM judge at FTWIZARD_JUDGE_BASE_URL (key FTWIZARD_JUDGE_API_KEY or OPENAI_API_KEY): pass rate*,
             its agreement with exact match, calls, cache hits and cost
+Bounds on untrusted input: an sql prediction over the length limit for a query, or one that runs past the time
+limit, counts as a miss (its `execution_note` names the limit) and the rest of the file is scored; a line over
+the per-line limit stops the file with exit 2, naming the line and the limit.
 """
 
 
