@@ -181,7 +181,8 @@ def to_markdown(v: "Verdict", *, images: dict[str, str] | None = None) -> str:
 
 
 def to_rich(v: "Verdict"):
-    """A rich renderable (table, comparison, recommendation) for the CLI and the wizard's last screen."""
+    """A rich renderable for the CLI and the wizard's last screen: the runs table, notes, the comparison, the
+    reasons the decision used, and last the recommendation panel (its sentence and the next runs with commands)."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
@@ -194,16 +195,18 @@ def to_rich(v: "Verdict"):
     if lines:
         parts.append(Text("\n".join(lines)))
     rec = v.recommendation
+    if rec.reasons:  # what the decision used; above the panel, so the panel itself fits a small terminal
+        why = Text("why:\n", style="bold")
+        for r in rec.reasons:
+            why.append(f"  - {r}\n", style="")
+        why.rstrip()
+        parts.append(why)
     body = Text()
     body.append(rec.sentence + "\n", style="bold")
     if rec.next_runs:
         body.append("next runs:\n", style="bold")
         for n in rec.next_runs:
             body.append(f"  - {n.describe()}\n    {n.command}\n")
-    if rec.reasons:
-        body.append("why:\n", style="bold")
-        for r in rec.reasons:
-            body.append(f"  - {r}\n")
     body.rstrip()
     parts.append(Panel(body, title="recommendation", title_align="left",
                        border_style="green" if rec.choice in ("local", "hosted") else "yellow"))
