@@ -154,7 +154,10 @@ def _order_plan(tree) -> _OrderPlan | None:
     keyed.set("offset", None)
     for i, e in enumerate(extra):
         keyed.append("expressions", exp.alias_(e.copy(), f"ftwizard_order_key_{i}"))
-    return _OrderPlan(_to_sqlite(keyed, ""), tuple(key_index), len(extra), limit, offset)
+    keyed_text = _to_sqlite(keyed, "")
+    if not keyed_text:  # sqlglot could not write it: compare in strict order
+        return strict
+    return _OrderPlan(keyed_text, tuple(key_index), len(extra), limit, offset)
 
 
 # ----------------------------------------------------------------------------------------------
