@@ -348,3 +348,31 @@ def test_score_command_refuses_a_line_over_the_line_limit(tmp_path):
                        text=True, timeout=60)
     assert r.returncode == 2 and "line 1" in r.stderr and f"{MAX_LINE_CHARS:,}" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Order: as far as ORDER BY determines it
+
+def test_tied_rows_compare_as_a_multiset_and_a_cut_tie_run_accepts_any_of_its_rows():
+    from ftwizard.evaluation.sql_metrics.execution import _Expected, _same_result
+
+    # gold: ORDER BY score LIMIT 2 over scores (1: a), (2: b, c) -> the second row is b or c
+    cut = _Expected(rows=(("a",), ("b",)), width=1,
+                    segments=((1, Counter({("a",): 1})), (1, Counter({("b",): 1, ("c",): 1}))), exact=False)
+    assert _same_result(cut, [("a",), ("b",)]) and _same_result(cut, [("a",), ("c",)])
+    assert not _same_result(cut, [("c",), ("a",)]) and not _same_result(cut, [("a",), ("d",)])
+    # a whole tie run in any order, runs in order
+    whole = _Expected(rows=(("b",), ("c",), ("a",)), width=1,
+                      segments=((2, Counter({("b",): 1, ("c",): 1})), (1, Counter({("a",): 1}))), exact=True)
+    assert _same_result(whole, [("c",), ("b",), ("a",)]) and not _same_result(whole, [("a",), ("b",), ("c",)])
+
+
+@pytest.mark.parametrize("pred,label", [
+    ("SELECT name FROM t ORDER BY score DESC, name LIMIT 2 OFFSET 1", True),   # a tie-breaker
+    ("SELECT name FROM t ORDER BY score DESC LIMIT 1, 2", True),              # MySQL's LIMIT offset, count
+    ("SELECT name FROM t ORDER BY score DESC LIMIT 2", False),                # no offset
+    ("SELECT name FROM t ORDER BY score LIMIT 2 OFFSET 1", False),            # the other direction
+])
+def test_limit_and_offset_with_ties(pred, label):
+    ctx = "CREATE TABLE t (name VARCHAR, score INTEGER)"
+    assert execution_match(pred, "SELECT name FROM t ORDER BY score DESC LIMIT 2 OFFSET 1", ctx) == label
