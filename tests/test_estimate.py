@@ -473,3 +473,14 @@ def test_serving_prices_per_token_and_per_hour_from_one_place():
                                price={"price_per_hour": 0.475}, requests_per_month=100_000)
     assert local["monthly_usd"] == pytest.approx(346.75) and local["usd_per_1k"] == pytest.approx(3.4675)
     assert local["marginal_usd_per_1k"] == pytest.approx(1000 * 0.5 * 0.475 / 3600)
+
+
+def test_the_local_worker_prices_the_card_it_runs_on():
+    """A recipe written for an A40 at $0.475/h that lands on an H100 is priced at the H100's rate."""
+    from ftwizard.backends.local.worker import catalog_price_for, price_per_hour
+
+    seed = recipe("sql-codellama34b-lora")
+    assert price_per_hour(seed)[0] == 0.475
+    assert catalog_price_for("NVIDIA A40", seed)[0] == 0.475
+    assert catalog_price_for("NVIDIA H100 80GB HBM3", seed)[0] == 3.29
+    assert catalog_price_for("Some Unknown Card", seed) == (None, "", "")

@@ -254,8 +254,10 @@ class Worker:
                 f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.estimate_shown.items()))
         if recipe.model.quant != "none" and recipe.train.gradient_checkpointing is False:
             self._warn_checkpointing_off()
-        if self.price is None and self.device == "cuda":
-            self.price, self.price_source, self.price_date = catalog_price_for(self.gpu_name)
+        if self.device == "cuda":  # price the card torch reports (a recipe's price for another card does not apply)
+            actual = catalog_price_for(self.gpu_name, recipe)
+            if actual[0] is not None or self.price is None:
+                self.price, self.price_source, self.price_date = actual
         resume = last_checkpoint(self.run.checkpoints_dir)
         staging = self.run.checkpoints_dir / STAGING
         if self.main and staging.exists():
