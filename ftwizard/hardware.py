@@ -202,7 +202,7 @@ def detect(path: str | os.PathLike = "runs", *, nvml: Any = None, allow_torch: b
            smi_exe: str | None = None, price_per_hour: float | None = None) -> dict:
     """The hardware report: GPUs (each matched to the catalog with its hourly price), CPU, RAM, disk, versions."""
     from ftwizard.catalog import match_gpu
-    from ftwizard.pricing import gpu_price
+    from ftwizard.pricing import gpu_price, user_price
 
     diag: list[str] = []
     gpus = detect_gpus(nvml=nvml, allow_torch=allow_torch, smi_exe=smi_exe, diagnostics=diag)
@@ -214,8 +214,8 @@ def detect(path: str | os.PathLike = "runs", *, nvml: Any = None, allow_torch: b
             g.update(bf16_tflops=cat.bf16_tflops, mem_bandwidth_gbs=cat.mem_bandwidth_gbs,
                      **{k: price[k] for k in ("price_per_hour", "price_source", "price_date")})
         else:
-            g.update(price_per_hour=price_per_hour, price_source="--price-per-hour (user)" if price_per_hour
-                     else "not in the catalog: pass --price-per-hour", price_date=None)
+            price = user_price(price_per_hour)
+            g.update(**{k: price[k] for k in ("price_per_hour", "price_source", "price_date")})
     try:
         import psutil
 

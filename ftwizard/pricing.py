@@ -111,6 +111,19 @@ def gpu_price(gpu: "GPU | str", *, flag: float | None = None, recipe: "Recipe | 
             "price_date": p["date"], "origin": "catalog", "gpu": g.name, "note": note}
 
 
+def user_price(flag: float | None = None) -> dict:
+    """The user's own price for a card the catalog does not know: the flag, else FTWIZARD_PRICE_PER_HOUR."""
+    from ftwizard import settings
+
+    for value, origin, label in ((flag, "flag", "--price-per-hour"),
+                                 (settings.price_per_hour() or None, "environment", "FTWIZARD_PRICE_PER_HOUR")):
+        if value is not None:
+            return {"price_per_hour": _price_value(label, value), "price_source": f"{label} (user)",
+                    "price_date": None, "origin": origin}
+    return {"price_per_hour": None, "price_source": "not in the catalog: pass --price-per-hour", "price_date": None,
+            "origin": "none"}
+
+
 def gpu_cost(hours: float, price: dict, gpus: int = 1) -> float | None:
     """Dollars for `hours` on `gpus` cards at a `gpu_price` answer (None when the card has no price)."""
     pph = price.get("price_per_hour")
