@@ -59,11 +59,13 @@ class RunSummary:
 
 
 def metric_header(summaries: list[RunSummary]) -> tuple[str, bool]:
-    """The deciding-metric column's header, and whether each cell must name its metric (runs of several tasks)."""
-    labels = {s.metric_label or s.metric for s in summaries}
+    """The deciding metric when every run decides on the same one ('' when they differ: then each cell names
+    its own), and whether the cells must name it."""
+    labels = {s.metric_label or s.metric for s in summaries if s.value is not None} or \
+        {s.metric_label or s.metric for s in summaries}
     if len(labels) == 1:
-        return f"{labels.pop()} [95%]", False
-    return "deciding metric [95%]", True
+        return labels.pop(), False
+    return "", True
 
 
 def where(s: RunSummary) -> str:
@@ -90,8 +92,11 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     if row is None:
         raise UsageError(problems)
     task = get_task(row.task, row.recipe)
+    specs = task.metric_specs(row.recipe)
     metric = task.primary_metric(row.recipe)
-    label = next((m.label for m in task.metric_specs(row.recipe) if m.name == metric), metric)
+    if metric not in row.metrics:  # a run scored before its task decided on this metric: its first one on record
+        metric = next((s.name for s in specs if s.name in row.metrics), metric)
+    label = next((s.label for s in specs if s.name == metric), metric)
     m = row.metrics.get(metric)
     from ftwizard.rundir import RunDirectory
 
@@ -123,3 +128,19 @@ def list_runs(runs_dir: str | os.PathLike) -> tuple[list[RunSummary], list[str]]
             problems.append(f"{run.path}: {e}")
     out.sort(key=lambda s: (s.created_at or 0.0, s.name), reverse=True)
     return out, problems
+
+
+def rich_table(summaries: list[RunSummary], now: float | None = None):
+    """The runs as a rich table for a terminal (`ftwizard runs`, the Verdict step before a verdict): only the
+    run name wraps."""
+    from rich.table import Table
+
+    decider, named = metric_header(summaries)
+    table = Table(show_edge=False, pad_edge=False, caption=f"metric: {decider}, [95% interval]" if decider else None,
+                  caption_justify="left")
+    table.add_column("run", overflow="fold", min_width=12)
+    for col in ("where", "state", "metric [95%]", "training $", "age"):
+        table.add_column(col, no_wrap=True)
+    for s in summaries:
+        table.add_row(s.name, where(s), s.state, s.metric_cell(named), s.cost_cell(), format_age(s.age_s(now)))
+    return table

@@ -3,7 +3,6 @@ against the fake OpenAI server), attach, cancel, save, and no torch in the TUI's
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -563,7 +562,7 @@ async def test_recommendation_is_on_screen_without_scrolling(tmp_path, size):
         box = app.screen.query_one("#recommendation-box")
         assert box.display and box.region.height >= 3
         assert box.region.bottom <= size[1] - 1, "above the footer, no Tab or PageDown needed"
-        text = "\n".join(widget_lines(box))
+        text = "\n".join(widget_lines(app.screen.query_one("#recommendation")))
         assert "recommendation" in text and app.screen.verdict.recommendation.sentence.split()[0] in text
 
 

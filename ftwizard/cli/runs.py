@@ -14,26 +14,10 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def runs_table(summaries, now: float | None = None):
-    """A rich table of run summaries (`ftwizard.runlist`), for the terminal: only the run name wraps."""
-    from rich.table import Table
-
-    from ftwizard.runlist import format_age, metric_header, where
-
-    header, named = metric_header(summaries)
-    table = Table(show_edge=False, pad_edge=False)
-    table.add_column("run", overflow="fold")
-    for col in ("where", "state", header, "training $", "age"):
-        table.add_column(col, no_wrap=True)
-    for s in summaries:
-        table.add_row(s.name, where(s), s.state, s.metric_cell(named), s.cost_cell(), format_age(s.age_s(now)))
-    return table
-
-
 def run(args) -> int:
     from ftwizard.cli import output
     from ftwizard.rundir import default_runs_dir
-    from ftwizard.runlist import list_runs
+    from ftwizard.runlist import list_runs, rich_table
 
     runs_dir = default_runs_dir(args.runs_dir)
     summaries, problems = list_runs(runs_dir)
@@ -46,5 +30,5 @@ def run(args) -> int:
     if not summaries:
         output.info(f"no runs in {runs_dir}" + ("" if runs_dir.exists() else " (the folder does not exist)"))
         return 0
-    output.out().print(runs_table(summaries))
+    output.out().print(rich_table(summaries))
     return 0

@@ -94,6 +94,7 @@ class HardwareScreen(StepScreen):
     def __init__(self, state: WizardState):
         super().__init__(state)
         self._price_gpu = state.gpu  # the GPU whose price the $/h box holds
+        self._model_picked = False  # the user chose a local row: the model no longer follows the card
         self._last = (None, [], [])
 
     def body(self) -> ComposeResult:
@@ -194,6 +195,7 @@ class HardwareScreen(StepScreen):
             name = get_gpu(gpu).name
         except UsageError:
             return self.action_recompute()
+        self._refit_own_data_model(name)
         if name != self._price_gpu:
             box = self.query_one("#price", Input)
             try:
@@ -207,6 +209,22 @@ class HardwareScreen(StepScreen):
                 box.value = new  # recomputes through _knob_changed
                 return
         self.action_recompute()
+
+    def _refit_own_data_model(self, gpu: str) -> None:
+        """Own data: the model and quantization follow the card (`ftwizard.defaults`), until the user picks a row."""
+        from ftwizard.tui.screens.task import own_data_model
+
+        r = self.state.recipe
+        if self.state.choice != "custom" or self._model_picked:
+            return
+        fit = own_data_model(gpu)
+        if (r.model.base, r.model.quant) == (fit["base"], fit["quant"]):
+            return
+        self.state = self.state.model_copy(update={"recipe": r.with_updates(
+            {"model.base": fit["base"], "model.catalog_id": "", "model.gguf_file": "", "model.quant": fit["quant"]})})
+        with self.query_one("#quant", Select).prevent(Select.Changed):
+            self.query_one("#quant", Select).value = fit["quant"]
+        self._show_chosen()
 
     @on(Input.Changed, "#price, #epochs, #rank")
     @on(Select.Changed, "#quant")
@@ -239,8 +257,21 @@ class HardwareScreen(StepScreen):
     # -- workers -----------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="hw-detect", exit_on_error=False)
     def _detect(self) -> None:
-        text = describe_gpus(engine.detect_hardware())
-        self.app.call_from_thread(self.query_one("#gpus", Static).update, text)
+        info = engine.detect_hardware()
+        self.app.call_from_thread(self._detected, info)
+
+    def _detected(self, info: dict) -> None:
+        """Show the GPUs found; a recipe that names no card (`auto`) is estimated on the one found."""
+        from ftwizard.catalog import match_gpu
+
+        self.query_one("#gpus", Static).update(describe_gpus(info))
+        gpus = info.get("gpus") or []
+        if not gpus or self.state.recipe.hardware.gpu not in ("", "auto"):
+            return
+        found = match_gpu(str(gpus[0].get("name", "")), gpus[0].get("vram_total_gb"))
+        box = self.query_one("#gpu", Input)
+        if found is not None and box.value.strip() == self.state.gpu and not box.has_focus:
+            box.value = found.name  # re-prices and refits through _gpu_changed
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def _estimate(self, recipe, knobs: dict) -> None:
@@ -329,7 +360,7 @@ class HardwareScreen(StepScreen):
             parts.append(f"local {_money(own['cost_usd'])}")
         if hosted:
             parts.append(f"hosted {_money(hosted['cost']['cost_usd'])} ({hosted['provider']} {short(hosted['model'])})")
-        if own and hosted and own.get("cost_usd") and hosted["cost"]["cost_usd"] is not None:
+        if own and hosted and (own.get("cost_usd") or 0) >= 0.01 and hosted["cost"]["cost_usd"] is not None:
             parts.append(f"= {hosted['cost']['cost_usd'] / own['cost_usd']:.1f}x")
         return "  vs  ".join(parts[:2]) + (f"  {parts[2]}" if len(parts) > 2 else "")
 
@@ -356,6 +387,7 @@ class HardwareScreen(StepScreen):
         if row["model"] != (r.model.catalog_id or r.model.base):
             upd.update({"model.base": row["model"], "model.catalog_id": row["model"], "model.gguf_file": ""})
         self.state = self.state.model_copy(update={"recipe": r.with_updates(upd)})
+        self._model_picked = True
         self.query_one("#quant", Select).value = row["quant"]
         self._show_chosen()
         self.notify(f"local model: {row['model']} ({row['quant']})")

@@ -29,10 +29,10 @@ def render_preview(templates, row: dict, counter=None, local_lengths=None) -> st
         hosted_n = counter.count_messages(msgs)
     if local_lengths is not None:
         local_n = local_lengths(row, prompt + answer, templates.template)
-    out = [f"[b]local training text[/b]" + (f"  ({local_n} tokens)" if local_n is not None else "")]
+    out = ["[b]local training text[/b]" + (f"  ({local_n} tokens)" if local_n is not None else "")]
     out.append(escape(prompt) + "[reverse]" + escape(answer.rstrip("\n")) + "[/reverse]")
     out.append("")
-    out.append(f"[b]hosted chat messages[/b]" + (f"  ({hosted_n} tokens billed per epoch)" if hosted_n is not None else ""))
+    out.append("[b]hosted chat messages[/b]" + (f"  ({hosted_n} tokens billed per epoch)" if hosted_n is not None else ""))
     for m in msgs:
         out.append(f"[b]{m['role']}:[/b] {escape(m['content'])}")
     return "\n".join(out)
@@ -74,6 +74,7 @@ class PromptScreen(StepScreen):
         super().__init__(state)
         self.rows: list[dict] = []
         self.index = 0
+        self.chat = False  # chat rows carry their messages: no template to edit
         self._counter = None
         self._local_lengths = None
 
@@ -84,20 +85,24 @@ class PromptScreen(StepScreen):
         try:
             t = get_task(r.task).templates(r)
             template, answer, system, user = t.template, t.answer_field, t.system, t.user
+            self.chat = bool(getattr(t, "is_chat", False))
         except UsageError:
             template, answer = r.prompt.template, r.prompt.answer_field
             system, user = r.prompt.system or "", r.prompt.user or ""
         with Horizontal(id="prompt-main"):
-            with Vertical(id="prompt-edit"):
-                yield Label("local template (the answer field comes last)")
+            with Vertical(id="prompt-edit", classes="-chat" if self.chat else ""):
+                yield Static("Chat data: each example's own messages are the prompt, and its last assistant turn "
+                             "is the answer; local training renders them with the model's chat template. "
+                             "Nothing to edit here: look through the examples on the right.", id="chat-note")
+                yield Label("local template (the answer field comes last)", id="template-label")
                 yield TextArea(template, id="template", soft_wrap=True, tab_behavior="focus")
-                with Horizontal(classes="row c"):
+                with Horizontal(classes="row c edit"):
                     yield Label("answer", classes="key")
                     yield Input(answer, id="answer", compact=True)
-                with Horizontal(classes="row c"):
+                with Horizontal(classes="row c edit"):
                     yield Label("system", classes="key")
                     yield Input(system, id="system", placeholder="hosted system message (blank: none)", compact=True)
-                with Horizontal(classes="row c"):
+                with Horizontal(classes="row c edit"):
                     yield Label("user", classes="key")
                     yield Input(user, id="user", compact=True)
                 with Horizontal(classes="row c"):
@@ -121,6 +126,8 @@ class PromptScreen(StepScreen):
 
         r = self.state.recipe
         task = get_task(r.task)
+        if self.chat:
+            return r, task.templates(r)
         template = self.query_one("#template", TextArea).text
         answer = self.query_one("#answer", Input).value.strip()
         system = self.query_one("#system", Input).value

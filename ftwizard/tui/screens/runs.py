@@ -65,12 +65,14 @@ class RunsScreen(Screen[list[str] | None]):
         table = self.query_one("#past-runs", DataTable)
         table.loading = False
         table.clear(columns=True)
-        header, named = metric_header(summaries)
-        table.add_columns(" ", "run", "where", "state", header, "training $", "age")
+        decider, named = metric_header(summaries)
+        table.add_columns(" ", "run", "where", "state", "metric [95%]", "training $", "age")
         for s in summaries:
             table.add_row(" ", s.name, where(s), s.state, s.metric_cell(named), s.cost_cell(), format_age(s.age_s()),
                           key=s.run_dir)
-        table.border_title = f"{len(summaries)} run(s)"
+        self.query_one("#runs-help", Static).update(
+            f"past runs in {self.runs_dir}" + (f"; metric: {decider}" if decider else "")
+            + "\nspace marks, enter compares the marked runs on the Verdict step")
         if not summaries:
             self._problems(f"no runs in {self.runs_dir} yet")
         elif problems:
@@ -86,7 +88,8 @@ class RunsScreen(Screen[list[str] | None]):
         else:
             self.marked.append(path)
         table.update_cell(path, table.ordered_columns[0].key, "*" if path in self.marked else " ")
-        table.border_title = f"{len(self.summaries)} run(s), {len(self.marked)} marked"
+        self.query_one("#runs-help", Static).update(f"{len(self.marked)} of {len(self.summaries)} marked: "
+                                                    "enter compares them on the Verdict step")
 
     def action_compare(self) -> None:
         if len(self.marked) < 2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,6 +15,9 @@ from textual.worker import Worker, WorkerState
 from ftwizard.errors import UsageError
 from ftwizard.tui.state import DEFAULT_GPU, WizardState
 from ftwizard.tui.steps import StepScreen
+
+if TYPE_CHECKING:
+    from ftwizard.recipe import Recipe
 
 # task -> the bundled recipe it starts from (the seed's LoRA run; the Train step adds the hosted twin)
 TASK_RECIPES = {"sql": "sql-codellama34b-lora", "viggo": "viggo-codellama34b-lora"}
@@ -51,7 +55,7 @@ def own_data_model(gpu: str) -> dict[str, str]:
     return {"base": choice.model, "quant": choice.quant}
 
 
-def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> "Recipe":  # noqa: F821
+def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> Recipe:
     """The recipe a Task-step choice stands for (raises UsageError naming what is wrong). Your own data gets
     the defaults of `ftwizard.defaults`: named after the file, an eval split held out when none is given,
     epochs instead of fixed steps, warm-up by ratio, and a model and quantization that fit `gpu`."""
@@ -98,6 +102,21 @@ def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> "Recip
     return validate_dict(d, source="your dataset")
 
 
+def chat_preview(rows: list[dict]) -> tuple[list[str], list[dict[str, str]]]:
+    """Chat examples as one column per role (a conversation's turns of that role joined), in the order met."""
+    roles: list[str] = []
+    table = []
+    for row in rows:
+        by_role: dict[str, list[str]] = {}
+        for m in row["messages"]:
+            role = str(m.get("role", "?"))
+            by_role.setdefault(role, []).append(str(m.get("content") or ""))
+            if role not in roles:
+                roles.append(role)
+        table.append({role: " / ".join(turns) for role, turns in by_role.items()})
+    return roles, table
+
+
 def preview_rows(recipe) -> tuple[list[str], list[dict[str, str]], str]:
     """The first rows of the training split as the task reads them, and where they came from."""
     from ftwizard.tasks import get_task
@@ -106,6 +125,8 @@ def preview_rows(recipe) -> tuple[list[str], list[dict[str, str]], str]:
     r = recipe.with_updates({"data.limit_train": limit})
     task = get_task(r.task)
     split = task.load_split(r, "train", check_templates=False)
+    if split.rows and "messages" in split.rows[0]:
+        return chat_preview(split.rows) + ((split.source, ""),)  # type: ignore[return-value]
     columns = list(split.rows[0].keys()) if split.rows else []
     problem = ""
     try:

@@ -12,37 +12,9 @@ from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from ftwizard.errors import UsageError
-from ftwizard.fsutil import read_json
-from ftwizard.rundir import RunDirectory
 from ftwizard.tui import engine
 from ftwizard.tui.state import WizardState
 from ftwizard.tui.steps import StepScreen
-
-
-def runs_table(paths: list[str]):
-    """What the run directories say, as a rich table (shown with or without the verdict engine)."""
-    from rich.table import Table
-
-    table = Table(title="runs", expand=True, show_edge=False)
-    for col in ("run", "backend", "state", "accuracy (95% CI)", "training $"):
-        table.add_column(col, overflow="fold")
-    for p in paths:
-        run = RunDirectory(p)
-        status = run.status()
-        metrics = read_json(run.metrics_path, default={}) or {}
-        cost = read_json(run.cost_path, default={}) or {}
-        acc = "-"
-        m = metrics.get("metrics") or {}
-        if m:
-            name, v = next(iter(m.items()))
-            if isinstance(v, dict) and v.get("value") is not None:
-                acc = f"{name} {v['value']:.3f}"
-                if v.get("ci_low") is not None:
-                    acc += f" [{v['ci_low']:.2f}, {v['ci_high']:.2f}]"
-        usd = cost.get("training_usd")
-        table.add_row(run.name, status.get("backend", "?"), status.get("state", "?"), acc,
-                      "-" if usd is None else f"${usd:,.2f} ({cost.get('training_kind', '?')})")
-    return table
 
 
 class VerdictScreen(StepScreen):
@@ -64,7 +36,6 @@ class VerdictScreen(StepScreen):
         with VerticalScroll(id="recommendation-box"):
             yield Static("", id="recommendation")
         with VerticalScroll(id="verdict-scroll"):
-            yield Static("", id="runs-table")
             yield Static("", id="verdict")
 
     def on_mount(self) -> None:
@@ -88,8 +59,9 @@ class VerdictScreen(StepScreen):
             self.show_problems("requests per month: a whole number (0 or more)")
             return
         self.show_problems("")
-        self.query_one("#runs-table", Static).update(runs_table(list(self.state.runs)) if self.state.runs else
-                                                     "No runs yet: go Back (escape) to Train and launch one.")
+        self.query_one("#verdict", Static).update("building the verdict..." if self.state.runs else
+                                                  "No runs yet: go Back (escape) to Train and launch one, "
+                                                  "or ctrl+o to pick past runs.")
         self._build(list(self.state.runs), n)
 
     @work(thread=True, exclusive=True, group="verdict", exit_on_error=False)
@@ -106,9 +78,21 @@ class VerdictScreen(StepScreen):
             verdict = engine.build_verdict([Path(p) for p in paths], requests_per_month=n,
                                            private_data=bool(recipe and recipe.private_data),
                                            today=getattr(self.app, "today", None))
-        except UsageError as e:  # e.g. runs of different tasks: say it, keep the table
+        except UsageError as e:  # e.g. runs of different tasks: say it, with what the run directories say
+            from rich.console import Group
+            from rich.text import Text
+
+            from ftwizard.runlist import rich_table, summarize_run
+
+            summaries = []
+            for p in paths:
+                try:
+                    summaries.append(summarize_run(p))
+                except UsageError:
+                    continue  # named in the verdict's own message
             if not get_current_worker().is_cancelled:
-                self.app.call_from_thread(self._show, None, f"no verdict yet: {e}")
+                self.app.call_from_thread(self._show, None, Group(Text(f"no verdict yet: {e}\n"),
+                                                                  rich_table(summaries)))
             return
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show, verdict, verdict.to_rich())
@@ -135,8 +119,6 @@ class VerdictScreen(StepScreen):
         else:
             box.display = False
         self.query_one("#verdict", Static).update(renderable)
-        # the verdict has its own runs table; ours stays only when there is no verdict to show
-        self.query_one("#runs-table", Static).display = verdict is None
 
     def action_export(self) -> None:
         if not self.state.runs:

@@ -6,7 +6,6 @@ batches; the plot redraws only when its data changed)."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, replace
 
@@ -41,21 +40,16 @@ class RunsUpdate(Message):
 
 
 def worker_gone(run: RunDirectory, status: dict) -> bool:
-    """Running per status.json, but its local worker process no longer exists on this host."""
-    import socket
+    """Running per status.json, but its backend says the worker process is gone (`Backend.is_alive`)."""
+    from ftwizard.backends import backend_for_run
+    from ftwizard.errors import UsageError
 
-    if status.get("state") not in ("running", "pending") or status.get("backend") == "hosted":
-        return False
-    pid = status.get("pid")
-    if not pid or status.get("host") not in (None, socket.gethostname()):
-        return False
+    if status.get("state") not in ("running", "pending") or not status.get("pid"):
+        return False  # not started yet (no worker recorded), or finished
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
+        return not backend_for_run(run).is_alive(run)
+    except UsageError:  # a recipe that no longer reads: nothing to say about its worker
         return False
-    return False
 
 
 class RunRow(Horizontal):
@@ -141,12 +135,7 @@ class RunsView(Widget):
         self._follow()
 
     def _label(self, i: int, path: str) -> str:
-        backend = "run"
-        try:
-            backend = RunDirectory(path).status().get("backend") or backend
-        except Exception:  # noqa: BLE001
-            pass
-        return f"{i + 1} {backend}"
+        return f"{i + 1} {RunDirectory(path).status().get('backend') or 'run'}"
 
     def add_run(self, path: str) -> None:
         if path in self.paths:
