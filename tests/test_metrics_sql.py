@@ -308,6 +308,17 @@ def test_limits_are_named_in_the_note(pred, reason, words):
     assert not r.match and r.reason == reason and words in r.note, r
 
 
+def test_a_context_with_many_tables_builds_the_golds_first():
+    import time
+
+    ctx = "; ".join(f"CREATE TABLE t{i} (id INTEGER, name VARCHAR)" for i in range(500))
+    t0 = time.perf_counter()
+    assert execution_match("SELECT name FROM t450 WHERE id > 3", "SELECT name FROM t450 WHERE 3 < id", ctx)
+    assert time.perf_counter() - t0 < 2
+    r = execution_match_detail("SELECT name FROM t499", "SELECT name FROM t450", ctx)
+    assert r.reason == "pred_error" and "more than 64 tables" in r.note
+
+
 def test_score_command_scores_the_rest_of_a_file_with_an_800_kb_prediction(tmp_path, capsys):
     import time
 

@@ -12,7 +12,8 @@ Bounded work on untrusted input (each limit named in the verdict's note; the val
   `PAIR_TIME_LIMIT_S` over all databases (`pred_timeout`);
 - at most `MAX_RESULT_ROWS` rows are read back (`pred_too_many_rows`), no value over `MAX_VALUE_BYTES`,
   no call of `UNBOUNDED_FUNCTIONS` (`pred_error`);
-- a context longer than `MAX_CONTEXT_CHARS` is not read (`no_schema`).
+- a context longer than `MAX_CONTEXT_CHARS` is not read (`no_schema`); at most `MAX_TABLES` of its tables are built
+  (the gold's first).
 The databases are read-only (an authorizer allows SELECT and reading only) and in memory: nothing is written.
 """
 
@@ -35,6 +36,7 @@ from .limits import (
     MAX_CONTEXT_CHARS,
     MAX_QUERY_CHARS,
     MAX_RESULT_ROWS,
+    MAX_TABLES,
     MAX_VALUE_BYTES,
     PAIR_TIME_LIMIT_S,
     QUERY_TIME_LIMIT_S,
@@ -310,6 +312,7 @@ class _Suite:
         self.names, self.failure = names, failure
         self._gold, self._plan, self._pending, self._timeout_s = gold, plan, databases, timeout_s
         self.built: list[tuple[Database, sqlite3.Connection, _Expected]] = []
+        self.tables_cut = False  # the context had more than MAX_TABLES tables
         self.lock = threading.Lock()
 
     def database(self, i: int) -> tuple[Database, sqlite3.Connection, _Expected] | None:
@@ -331,6 +334,17 @@ class _Suite:
         return self.built[i] if i < len(self.built) else None
 
 
+def _bounded(schema: dict, tree) -> dict:
+    """At most `MAX_TABLES` tables: the ones the gold query reads first, then the context's in its order."""
+    if len(schema) <= MAX_TABLES or tree is None:
+        return schema
+    from sqlglot import exp
+
+    used = [t.name.lower() for t in tree.find_all(exp.Table)]
+    order = list(dict.fromkeys([t for t in used if t in schema] + list(schema)))[:MAX_TABLES]
+    return {t: schema[t] for t in order}
+
+
 @lru_cache(maxsize=32)
 def _gold_suite(gold: str, context: str, databases: int, seed: int, timeout_s: float) -> _Suite:
     """The test databases for a gold query and its context (cached: several predictions share one gold)."""
@@ -346,10 +360,13 @@ def _gold_suite(gold: str, context: str, databases: int, seed: int, timeout_s: f
     if wider != names:  # the gold uses names the context lacks (a few sql-create-context rows)
         names = wider
         g = _prepare(gold, names)
-    facts = read_facts(g.tree, full_schema)
+    bounded = _bounded(full_schema, g.tree)
+    facts = read_facts(g.tree, bounded)
     plan = _order_plan(g.tree) if g.tree is not None else None
     rng = random.Random(zlib.crc32(f"{seed}\x00{' '.join(gold.split())}\x00{context}".encode()))
-    return _Suite(names, None, g, plan, iter_databases(facts, rng, databases), timeout_s)
+    suite = _Suite(names, None, g, plan, iter_databases(facts, rng, databases), timeout_s)
+    suite.tables_cut = len(bounded) < len(full_schema)
+    return suite
 
 
 def execution_match_detail(prediction: str, gold: str, context: str, *, databases: int = DEFAULT_DATABASES,
@@ -392,7 +409,9 @@ def execution_match_detail(prediction: str, gold: str, context: str, *, database
             except (sqlite3.Error, ValueError, OverflowError) as e:
                 limit = (f" (the limit is {MAX_VALUE_BYTES:,} bytes per value)" if "too big" in str(e) else
                          f" (not run: {', '.join(sorted(UNBOUNDED_FUNCTIONS))} have no bound on their work)"
-                         if "not authorized to use function" in str(e) else "")
+                         if "not authorized to use function" in str(e) else
+                         f" (the context has more than {MAX_TABLES} tables; those the gold reads come first)"
+                         if "no such table" in str(e) and suite.tables_cut else "")
                 return ExecResult(False, "pred_error", f"SQLite: {e}{limit}")
             if not _same_result(expected, rows):
                 return ExecResult(False, "mismatch", f"results differ on the {db.variant} database")

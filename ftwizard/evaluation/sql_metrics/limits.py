@@ -8,6 +8,7 @@ as a miss (`pred_too_long`) and the rest of the file is scored.
 
 MAX_QUERY_CHARS = 5_000  # a query longer than this is not parsed or run: about 9x the seed's longest gold (577)
 MAX_CONTEXT_CHARS = 100_000  # CREATE TABLE statements read for one example
+MAX_TABLES = 64  # tables built per test database: the gold's first, then the context's in order
 QUERY_TIME_LIMIT_S = 0.5  # per query on one test database (SQLite progress handler)
 PAIR_TIME_LIMIT_S = 1.5  # for the prediction over all test databases
 MAX_RESULT_ROWS = 10_000  # rows read back from one query
