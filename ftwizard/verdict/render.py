@@ -18,7 +18,7 @@ def pct(v: float | None) -> str:
 
 
 def points(d: float) -> str:
-    return f"{100 * d:+.1f} points"
+    return f"{100 * d:+.1f} points" if abs(d) >= 0.0005 else "+0.0 points"  # never "-0.0"
 
 
 def usd(v: float | None) -> str:
