@@ -706,3 +706,33 @@ async def test_past_runs_screen_compares_any_two(tmp_path, monkeypatch):
         assert set(app.state.runs) == {runs[0], runs[2]}
         await wait_for(pilot, lambda: app.screen.verdict is not None, what="verdict built")
         assert {r.name.rsplit("-", 1)[0] for r in app.screen.verdict.rows} == {"a-local", "c-local"}
+
+
+async def test_own_csv_with_a_template_keeps_the_defaults(tmp_path, monkeypatch):
+    """Column data (CSV) needs a template: the recipe gets it, and still the own-data defaults."""
+    from textual.widgets import Input, OptionList, TextArea
+
+    from ftwizard import defaults
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "tickets.train.csv"
+    labels = ["billing", "bug", "account"]
+    data.write_text("body,category\n" + "".join(f"\"my {labels[i % 3]} problem no. {i}\",{labels[i % 3]}\n"
+                                                for i in range(60)))
+    app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+        options = app.screen.query_one("#choices", OptionList)
+        options.highlighted = [o.id for o in options.options].index("custom")
+        await pilot.pause(0.1)
+        app.screen.query_one("#custom-train", Input).value = str(data)
+        app.screen.query_one("#custom-columns", Input).value = "text=body, label=category"
+        app.screen.query_one("#custom-answer", Input).value = "label"
+        app.screen.query_one("#custom-template", TextArea).text = "Ticket: {text}\nCategory:\n{label}\n"
+        await wait_for(pilot, lambda: app.screen.query_one("#preview").row_count > 0, what="preview")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen", what="hardware")
+    r = app.state.recipe
+    assert (r.name, r.data.eval, dict(r.data.columns)) == ("tickets", "", {"text": "body", "label": "category"})
+    assert (r.prompt.template, r.prompt.answer_field) == ("Ticket: {text}\nCategory:\n{label}\n", "label")
+    assert (r.train.max_steps, r.train.warmup_ratio) == (0, defaults.DEFAULT_WARMUP_RATIO)
