@@ -387,3 +387,24 @@ def test_tied_rows_compare_as_a_multiset_and_a_cut_tie_run_accepts_any_of_its_ro
 def test_limit_and_offset_with_ties(pred, label):
     ctx = "CREATE TABLE t (name VARCHAR, score INTEGER)"
     assert execution_match(pred, "SELECT name FROM t ORDER BY score DESC LIMIT 2 OFFSET 1", ctx) == label
+
+
+def test_the_same_databases_in_every_process():
+    """String hashing differs between processes (PYTHONHASHSEED): the databases, hence verdicts, must not."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib\n"
+            "from ftwizard.evaluation.sql_metrics.execution import _gold_suite\n"
+            "from tests.data.sql_labelled_pairs import PAIRS\n"
+            "h = hashlib.sha256()\n"
+            "for p in PAIRS[:30]:\n"
+            "    s = _gold_suite(p['gold'], p['context'], 4, 0, 0.5)\n"
+            "    for i in range(4):\n"
+            "        h.update(repr(s.database(i)[0].tables).encode())\n"
+            "print(h.hexdigest())\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(digests) == 1 and len(next(iter(digests))) > 10

@@ -537,7 +537,7 @@ def _build_one(plan: _Plan, variant: Variant, rng: random.Random) -> Database:
         for t, groups in planned.items():
             sizes[t] = max(sizes[t], sum(s for _, _, s in groups) + 2)
     keys: dict[TC, list] = {}
-    for tc in plan.is_key:
+    for tc in sorted(plan.is_key):  # sorted: the same databases in every process (set order varies)
         keys[tc] = plan.key_values(tc, sizes[tc[0]], rng)
     referenced: dict[TC, list] = {}
     for tc, values in keys.items():
