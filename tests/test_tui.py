@@ -291,7 +291,7 @@ async def test_launch_asks_after_preflight_passes(tmp_path, launcher, monkeypatc
             calls.append(("preflight", recipe.backend, type(app.screen).__name__))
 
     la = Recording(*launcher.args)
-    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
+    recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml", ["train.lr=0.5"])  # far too high: a warning
     state = WizardState().with_recipe(recipe, choice="recipe:viggo-cpu-demo").model_copy(
         update={"backends": ("local", "hosted")})
     app = make_app(state=state, start_step=3, launcher=la, runs_dir=tmp_path / "runs", hardware={"gpus": []})
@@ -301,6 +301,8 @@ async def test_launch_asks_after_preflight_passes(tmp_path, launcher, monkeypatc
             await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen", what="confirmation")
             assert [c[:2] for c in calls] == [("preflight", "local"), ("preflight", "hosted")]
             assert all(c[2] == "TrainScreen" for c in calls), "preflight ran before the question"
+            question = str(app.screen.query_one("#question").render())
+            assert "local schedule:" in question and "warning: train.lr = 0.5" in question
             await pilot.press("y")
             await wait_for(pilot, lambda: len(app.state.runs) == 2, what="both launched")
     finally:

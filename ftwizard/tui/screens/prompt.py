@@ -48,6 +48,10 @@ def summarize_report(report: dict) -> str:
         lines.append(f"local tokens/example: mean {lo['mean']:.0f}, p95 {lo['p95']}, max {lo['max']} "
                      f"(max_length {tr['local']['max_length']})")
         lines.append(f"hosted tokens/example: mean {h['mean']:.0f}, max {h['max']}")
+        sched = report["local"].get("schedule")
+        if sched:
+            lines.append(f"local run: {sched['steps']:,} steps ({sched['epochs']:g} epochs of "
+                         f"{sched['examples_per_step']} examples a step), warm-up {sched['warmup_steps']}")
         hosted = report["hosted"]
         cost = hosted.get("cost_usd")
         lines.append(f"hosted {hosted['model']}: {hosted['billed_tokens']:,} tokens billed x "

@@ -136,15 +136,26 @@ class TrainScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False)
     def _preflight(self, state: WizardState, backends: list[str]) -> None:
-        problems = []
+        """Each backend's preflight; for a local run also its schedule and the settings that cannot learn
+        (`ftwizard.prepare.data_report`: warnings for the question, never a refusal)."""
+        from ftwizard.tui import reports
+
+        problems, notes = [], []
         for b in backends:
             try:
                 self.app.launcher.preflight(state.recipe_for(b))
+                if b == "local":
+                    report = reports.data_report(state.recipe_for(b))
+                    sched = report["local"].get("schedule")
+                    if sched:
+                        notes.append(f"local schedule: {sched['steps']} steps ({sched['epochs']:g} epochs), "
+                                     f"warm-up {sched['warmup_steps']}")
+                    notes += [f"warning: {w}" for w in report.get("learning_warnings", [])]
             except UsageError as e:
                 problems.append(f"{b}: {e}")
-        self.app.call_from_thread(self._preflighted, backends, problems)
+        self.app.call_from_thread(self._preflighted, backends, problems, notes)
 
-    def _preflighted(self, backends: list[str], problems: list[str]) -> None:
+    def _preflighted(self, backends: list[str], problems: list[str], notes: list[str] | None = None) -> None:
         if problems:
             self.launching = False
             self._describe()
@@ -161,7 +172,8 @@ class TrainScreen(StepScreen):
             lines.append(f"  {b}: {r.name} on {what}, estimated {_money(cost)}"
                          + (f" ({self.estimate_notes.get(b)})" if cost is None and self.estimate_notes.get(b) else ""))
         question = ("Launch these runs?\n" + "\n".join(lines) + f"\nEstimated total: {_money(total)}\n"
-                    "Each run is its own process: quitting the wizard leaves it running.")
+                    + "".join(f"{n}\n" for n in notes or ())
+                    + "Each run is its own process: quitting the wizard leaves it running.")
 
         def answered(yes: bool | None) -> None:
             if yes:
