@@ -219,28 +219,11 @@ def build_examples(recipe: "Recipe", tokenizer, rows: list[dict[str, str]], temp
         st.lengths.append(len(ids))
     st.kept = len(out)
     if recipe.train.packing and out:
+        from ftwizard.backends.local.packing import pack  # keeps each example's attention to itself
+
         out = pack(out, max_len)
         st.packed_sequences = len(out)
     return out, st
-
-
-def pack(examples: list[dict], max_length: int) -> list[dict]:
-    """Concatenate examples (each already ends with EOS) into sequences of at most max_length tokens.
-
-    Examples are not split across sequences (a split answer teaches half an answer); a sequence is closed when
-    the next example does not fit.
-    """
-    packed, cur_ids, cur_labels = [], [], []
-    for ex in examples:
-        ids, labels = ex["input_ids"], ex["labels"]
-        if cur_ids and len(cur_ids) + len(ids) > max_length:
-            packed.append({"input_ids": cur_ids, "labels": cur_labels})
-            cur_ids, cur_labels = [], []
-        cur_ids = cur_ids + ids
-        cur_labels = cur_labels + labels
-    if cur_ids:
-        packed.append({"input_ids": cur_ids, "labels": cur_labels})
-    return packed
 
 
 class Collator:

@@ -410,7 +410,11 @@ class Worker:
             rows = task.load_split(r, "eval").rows
             if r.eval.limit:
                 rows = rows[: r.eval.limit]
-            prompts_ids = [tok(templates.render_prompt(row))["input_ids"] for row in rows] or None
+            from ftwizard.backends.local.data import eval_prompt
+            from ftwizard.evaluation.generate import generation_prompt
+
+            # the evaluator's own prompts (chat rows: the chat template), so the probe's batch is its batch
+            prompts_ids = [tok(generation_prompt(eval_prompt(tok, templates, row)))["input_ids"] for row in rows] or None
         result = run_probe(trainer, trainer.data_collator, train_ex, device=self.device, context_gib=self.context_gib,
                            eval_prompts_ids=prompts_ids, eval_batch_size=r.eval.batch_size,
                            max_new_tokens=r.eval.max_new_tokens, pad_token_id=tok.pad_token_id)
