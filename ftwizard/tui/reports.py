@@ -12,9 +12,12 @@ _lock = threading.Lock()
 
 
 def _key(recipe) -> str:
+    """Everything the report reads: the data, prompts, model, hosted side, and the train settings (its schedule
+    and learning warnings); not the run's name."""
     d = recipe.model_dump(mode="json")
-    return repr((d["task"], d["data"], d["prompt"], d["train"]["max_length"], d["model"]["base"],
-                 d["hosted"]["provider"], d["hosted"]["model"], d["hosted"]["epochs"]))
+    d.pop("name", None)
+    d.pop("description", None)
+    return repr(sorted(d.items()))
 
 
 def data_report(recipe) -> dict[str, Any]:

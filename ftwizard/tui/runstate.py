@@ -6,7 +6,6 @@ after the terminal closed shows exactly what a view that never closed shows.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,7 +124,7 @@ class RunProgress:
         if status.get("error") and not self.error:
             self.error = str(status["error"])
 
-    def summary(self, now: float | None = None) -> str:
+    def summary(self) -> str:
         """One line: state, step, ETA, dollars so far, GPU memory."""
         parts = [self.state]
         if self.job_status and self.backend == "hosted":
@@ -182,9 +181,3 @@ class RunFollower:
             self._status_mtime = mtime
             self.progress.apply_status(self.run.status())
         return lines
-
-    def stalled(self, now: float | None = None) -> bool:
-        """Running, but no event for a long while (the worker may have died without a word)."""
-        now = time.time() if now is None else now
-        return (not self.progress.finished and self.progress.last_event_t is not None
-                and now - self.progress.last_event_t > 300)

@@ -92,7 +92,7 @@ class StepScreen(Screen[StepResult]):
             self.dismiss(StepResult("next", new))
 
     def action_back(self) -> None:
-        if self.INDEX == 0 or (self.INDEX == 3 and getattr(self.app, "attach_only", False)):
+        if self.INDEX == 0 or (self.INDEX == 3 and self.app.attach_only):
             return
         self.dismiss(StepResult("back", self.keep_state()))
 

@@ -49,7 +49,7 @@ class TrainScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         r = self.state.recipe
-        attach = getattr(self.app, "attach_only", False)
+        attach = self.app.attach_only
         with Horizontal(id="launch-panel", classes="-hidden" if attach else ""):
             yield Tick("1 local LoRA", "local" in self.state.backends, id="use-local", compact=True)
             yield Static("", id="est-local", classes="est")
@@ -61,13 +61,13 @@ class TrainScreen(StepScreen):
         yield RunsView(list(self.state.runs), id="runs")
 
     def check_action(self, action: str, parameters) -> bool | None:
-        if getattr(self.app, "attach_only", False) and action in ("launch", "toggle", "back", "save_recipe"):
+        if self.app.attach_only and action in ("launch", "toggle", "back", "save_recipe"):
             return False  # attach follows runs; it launches nothing and has no step before
         return True
 
     def on_mount(self) -> None:
         self._describe()
-        if not getattr(self.app, "attach_only", False):
+        if not self.app.attach_only:
             self._estimate_costs(self.state)
 
     def _describe(self) -> None:
@@ -123,7 +123,7 @@ class TrainScreen(StepScreen):
 
     def action_launch(self) -> None:
         """Check first (each backend's preflight), then ask with the estimated cost, then launch."""
-        if getattr(self.app, "attach_only", False) or self.launching:
+        if self.app.attach_only or self.launching:
             return
         backends = self.chosen_backends()
         if not backends:

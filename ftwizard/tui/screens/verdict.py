@@ -77,7 +77,7 @@ class VerdictScreen(StepScreen):
         try:
             verdict = engine.build_verdict([Path(p) for p in paths], requests_per_month=n,
                                            private_data=bool(recipe and recipe.private_data),
-                                           today=getattr(self.app, "today", None))
+                                           today=self.app.today)
         except UsageError as e:  # e.g. runs of different tasks: say it, with what the run directories say
             from rich.console import Group
             from rich.text import Text
