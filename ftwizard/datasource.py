@@ -59,6 +59,9 @@ def iter_jsonl_objects(lines) -> Iterator[tuple[int, dict | None, str | None]]:
         except RecursionError:
             yield no, None, "not valid JSON (nested too deeply)"
             continue
+        except ValueError as e:  # e.g. an integer of more than 4,300 digits
+            yield no, None, f"not readable JSON ({str(e).split(';')[0]})"
+            continue
         if not isinstance(obj, dict):
             yield no, None, f"a JSON object was expected, got {type(obj).__name__}"
             continue
@@ -116,6 +119,8 @@ def read_jsonl_records(path: Path) -> Records:
             raise UsageError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
         except RecursionError:
             raise UsageError(f"{path}: not valid JSON (nested too deeply)") from None
+        except ValueError as e:
+            raise UsageError(f"{path}: not readable JSON ({str(e).split(';')[0]})") from None
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise UsageError(f"{path}: a JSON array of objects was expected")
         return Records(data, source=str(path))

@@ -166,3 +166,14 @@ def test_prompt_completion_and_alpaca_rows_missing_their_answer(tmp_path):
     rows[10] = {"instruction": "Sort it.", "input": "t10"}
     write_jsonl(tmp_path / "al.jsonl", rows)
     assert_usage_error(prepare(tmp_path, chat_recipe("al.jsonl")), "al.jsonl: line 11: no `output` text")
+
+
+def test_json_python_cannot_read_is_a_usage_error(tmp_path):
+    """Deep nesting and integers of more than 4,300 digits: JSON that parses in principle, refused with the line."""
+    (tmp_path / "d.jsonl").write_text('{"a": 1}\n{"a": ' + "1" * 5000 + '}\n' + "[" * 100_000 + "\n",
+                                      encoding="utf-8")
+    with pytest.raises(UsageError) as e:
+        datasource.read_jsonl_records(tmp_path / "d.jsonl")
+    msg = str(e.value)
+    assert "d.jsonl: line 2: not readable JSON (Exceeds the limit (4300 digits)" in msg
+    assert "d.jsonl: line 3: not valid JSON" in msg
