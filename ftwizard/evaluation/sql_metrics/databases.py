@@ -17,8 +17,8 @@ Some rows ("hit rows") take, in every compared column, a value that satisfies th
 returns rows and a wrong constant shows. Tables without a key get whole duplicate rows. The variants (`VARIANTS`,
 tried in order, built only as far as a prediction needs) differ in size, NULLs (never in key or id-like columns)
 and hit rate, and each adds one probe:
-- boundary: two probe rows per inequality constant, exactly on the boundary, with the other compared columns
-  true (for AND) or false (for OR) and the uncompared numbers larger than any other, so `>` vs `>=` shows even
+- boundary: three probe rows per inequality constant, exactly on the boundary, with the other compared columns
+  true (first or last satisfying value, for AND) or false (for OR) and the uncompared numbers larger than any other, so `>` vs `>=` shows even
   under max / sum / avg;
 - groups (when the gold has `HAVING count(*) op N`): groups of N-1, N and N+1 rows, planted in the foreign keys
   that reference the grouped table (`>= 10` vs `> 10` then differ);
@@ -504,18 +504,18 @@ def _build_one(plan: _Plan, variant: Variant, rng: random.Random) -> Database:
         if variant.name != "small" and facts.limit:
             n = max(n, min(facts.limit + 2, 300))
         sizes[t] = n
-    # Probe rows (extremes variant): two per inequality constant, the column exactly on the boundary, the other
-    # compared columns on their satisfying values (for AND) or off them (for OR), uncompared numbers larger than
-    # anything else (so max / sum / avg show the row)
-    probes: dict[str, list[tuple[TC, Any, bool]]] = {}
+    # Probe rows (extremes variant): three per inequality constant, the column exactly on the boundary, the other
+    # compared columns on their first or last satisfying values (for AND) or off them (for OR), uncompared numbers larger than
+    # anything else (so max / sum / avg show the row) and uncompared texts of their own (so UNION / EXCEPT do)
+    probes: dict[str, list[tuple[TC, Any, int | None]]] = {}
     if variant.extremes:
         for tc, comps in facts.comparisons.items():
             if tc[0] in schema:
                 for op, v in comps:
-                    if op in ("<", "<=", ">", ">=") and len(probes.get(tc[0], ())) < 8:
+                    if op in ("<", "<=", ">", ">=") and len(probes.get(tc[0], ())) < 9:
                         v = _number(v) if isinstance(v, str) and _number(v) is not None else v
                         # with the other comparisons true (AND) and false (OR)
-                        probes.setdefault(tc[0], []).extend([(tc, v, True), (tc, v, False)])
+                        probes.setdefault(tc[0], []).extend([(tc, v, 0), (tc, v, 1), (tc, v, None)])
         for t, ps in probes.items():
             sizes[t] += len(ps)
     unique: set[TC] = set()  # group columns given a distinct value per row (their groups are counted elsewhere)
@@ -575,8 +575,9 @@ def _build_one(plan: _Plan, variant: Variant, rng: random.Random) -> Database:
                                 (nulls, plan.exact.get(root) or None)))
         table_probes = probes.get(t, [])
         first_probe = n - len(table_probes)
+        linked = {tc for link in facts.links for tc in link}
         extreme = [src[0] == "value" and tc not in facts.comparisons and tc not in facts.vs_query
-                   and tc not in facts.likes and plan.declared(tc) != "TEXT"
+                   and tc not in facts.likes and (plan.declared(tc) != "TEXT" or tc not in linked)
                    for tc, src in zip(tcs, sources)]
         off_hits = [[x for x in src[1] if x not in src[2]] if src[0] == "value" and src[2] else None
                     for src in sources]
@@ -614,10 +615,11 @@ def _build_one(plan: _Plan, variant: Variant, rng: random.Random) -> Database:
                     if tc == probe_tc:
                         row[j] = probe_value
                     elif extreme[j]:
-                        row[j] = 1_000_000 + i
-                    elif others_true and sources[j][0] == "value" and sources[j][2]:
-                        row[j] = choice(sources[j][2])
-                    elif not others_true and off_hits[j]:
+                        row[j] = f"p{i}" if plan.declared(tc) == "TEXT" else 1_000_000 + i
+                    elif others_true is not None and sources[j][0] == "value" and sources[j][2]:
+                        hits = sources[j][2]  # the first and the last satisfying value (`x = 'a' OR x = 'b'`)
+                        row[j] = hits[0] if others_true == 0 else hits[-1]
+                    elif others_true is None and off_hits[j]:
                         row[j] = choice(off_hits[j])
             rows.append(row)
             if not has_key and fixed is None and random_() < 0.2:
