@@ -326,3 +326,16 @@ def test_evaluation_asks_chat_rows_on_the_models_template(tmp_path, tiny_chat_di
         assert p["input"] == D.eval_prompt(tok, ChatTemplates(), r)
         assert p["input"].endswith(r["messages"][-2]["content"] + "<|im_end|>\n<|im_start|>assistant\n")
     assert json.loads(run.metrics_path.read_text())["n"] == 4
+
+
+def test_a_template_that_refuses_a_conversation_is_a_usage_error(base_tok):
+    """Some templates raise on what they do not support (Gemma's: a system message): one clear message."""
+    from transformers import PreTrainedTokenizerFast
+
+    from ftwizard.errors import UsageError
+
+    tok = PreTrainedTokenizerFast(tokenizer_object=base_tok.backend_tokenizer, eos_token="</s>")
+    tok.chat_template = ("{% for m in messages %}{% if m['role'] == 'system' %}"
+                         "{{ raise_exception('System role not supported') }}{% endif %}{{ m['content'] }}{% endfor %}")
+    with pytest.raises(UsageError, match=r"refuses a conversation \(system, user, .*\): System role not supported"):
+        D.encode_chat(tok, chat_rows(1)[0]["messages"], max_length=64)

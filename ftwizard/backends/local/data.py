@@ -108,7 +108,15 @@ def _plain(messages: list[dict]) -> list[dict]:
 
 
 def _render(tokenizer, messages: list[dict], *, generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(_plain(messages), tokenize=False, add_generation_prompt=generation_prompt)
+    from jinja2 import TemplateError
+
+    from ftwizard.errors import UsageError
+
+    try:
+        return tokenizer.apply_chat_template(_plain(messages), tokenize=False, add_generation_prompt=generation_prompt)
+    except TemplateError as e:  # e.g. templates that refuse a system message (raise_exception in the template)
+        roles = ", ".join(m.get("role", "?") for m in messages)
+        raise UsageError(f"the model's chat template refuses a conversation ({roles}): {e}") from None
 
 
 def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]], int, int]:
