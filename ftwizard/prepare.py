@@ -158,7 +158,9 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
         report["problems"].append(f"the [prompt] section is not used: {fmt} data carries its own messages")
     if templates.is_chat:
         report["local"]["chat_template"] = ("the model's own chat template, loss on assistant turns only (weight 0 "
-                                            "turns skipped); the default template if the model has none")
+                                            "turns skipped); the default template if the model has none. Token "
+                                            "counts here are of the default template's text (the model's own "
+                                            "adds a few tokens per turn)")
     for which, split in splits.items():
         local_rows = render_local(split, templates)
         chat_rows = render_chat(split, templates)
