@@ -9,12 +9,11 @@ besides the declared ones:
     `AlbumId`, `singer_id`) and its last word is not an English word that ends so (`paid`, `valid`, `acid`, ...
     see `_NOT_ID_WORDS`), or it ends in `code` (`AirportCode`, `template_type_code`: reference tables' keys).
     Stem: the name without `id` / `_id` / `code` / `_code` and underscores; a table's name is read without a
-    `Ref_` prefix. It names the table when it equals
-    the table's name (without underscores, singular or plural) or its last word, or abbreviates its last word
-    (two to four letters, same first letter, letters in order: `stuid` in `student`, `apid` in `airports`,
-    `amenid` in `dorm_amenity`); not when another table is called by the stem (`transcript_contents.transcript_id`
-    with a `transcripts` table is a foreign key). A table where two id-like columns name it that way is a link
-    table: neither is its key;
+    `Ref_` prefix. The stem names the table when it equals the table's name (without underscores, singular or
+    plural) or its last word, or abbreviates its last word (two to four letters, same first letter, letters in
+    order: `stuid` in `student`, `apid` in `airports`, `amenid` in `dorm_amenity`); not when another table is
+    called by the stem (`transcript_contents.transcript_id` with a `transcripts` table is a foreign key). A table
+    with two id-like columns named after its words is a link table (`singer_in_concert`): neither is its key;
 (d) else the table's only id-like column when its stem is one or two letters (an abbreviation: `uid`, `aid`,
     `mid`; `dog_id` alone in `treatments` is a foreign key) and no other table holds a column of that name as its
     key;
