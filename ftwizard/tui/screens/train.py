@@ -136,8 +136,9 @@ class TrainScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False)
     def _preflight(self, state: WizardState, backends: list[str]) -> None:
-        """Each backend's preflight; for a local run also its schedule and the settings that cannot learn
-        (`ftwizard.prepare.data_report`: warnings for the question, never a refusal)."""
+        """Each backend's preflight; for a local run also its schedule (the data report's) and the settings that
+        cannot learn (`ftwizard.defaults.preflight_warnings`, as `ftwizard run` says them: never a refusal)."""
+        from ftwizard.defaults import preflight_warnings
         from ftwizard.tui import reports
 
         problems, notes = [], []
@@ -150,7 +151,7 @@ class TrainScreen(StepScreen):
                     if sched:
                         notes.append(f"local schedule: {sched['steps']} steps ({sched['epochs']:g} epochs), "
                                      f"warm-up {sched['warmup_steps']}")
-                    notes += [f"warning: {w}" for w in report.get("learning_warnings", [])]
+                    notes += [f"warning: {w}" for w in preflight_warnings(state.recipe_for(b))]
             except UsageError as e:
                 problems.append(f"{b}: {e}")
         self.app.call_from_thread(self._preflighted, backends, problems, notes)
