@@ -177,3 +177,10 @@ def test_json_python_cannot_read_is_a_usage_error(tmp_path):
     msg = str(e.value)
     assert "d.jsonl: line 2: not readable JSON (Exceeds the limit (4300 digits)" in msg
     assert "d.jsonl: line 3: not valid JSON" in msg
+
+
+def test_missing_eval_file_says_how_to_hold_out(tmp_path):
+    write_jsonl(tmp_path / "chat.jsonl", [GOOD] * 12)
+    recipe = 'name = "t"\ntask = "custom"\n[data]\nsource = "files"\ntrain = "chat.jsonl"\n'  # eval left at "test"
+    assert_usage_error(prepare(tmp_path, recipe), "data.eval = 'test': data file not found",
+                       "data.eval = '' to hold out a seeded 10%")

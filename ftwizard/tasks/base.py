@@ -121,6 +121,9 @@ class Task:
             return datasource.read_records(DATA_DIR / self.bundled[split_name]), f"bundled:{self.bundled[split_name]}"
         if d.source == "files":
             path = Path(split_name).expanduser()
+            if split_name == d.eval and split_name != d.train and not path.exists():
+                raise UsageError(f"data.eval = {split_name!r}: data file not found: {path}; name your eval file, or "
+                                 "set data.eval = '' to hold out a seeded 10% of the training file")
             return datasource.read_records(path), str(path)
         return datasource.read_hf_records(d.hf_id, split_name, d.hf_config), f"hf:{d.hf_id}:{split_name}"
 
