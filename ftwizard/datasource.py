@@ -317,9 +317,9 @@ def chat_problem(rec: dict) -> str | None:
     msgs = rec.get("messages")
     if not isinstance(msgs, list) or not msgs:
         return "no `messages` list (a chat example is {\"messages\": [{\"role\": ..., \"content\": ...}, ...]})"
-    extra = sorted(set(rec) - {"messages"})
-    if extra:
-        return f"unknown key `{extra[0]}` next to `messages` (a chat example holds only `messages`)"
+    tools = sorted(set(rec) & {"tools", "functions", "parallel_tool_calls"})
+    if tools:  # other keys next to `messages` (an id, a source) are left out; tool definitions would change training
+        return f"`{tools[0]}`: tool and function definitions are not supported (only `messages` is read)"
     learned = 0
     for k, m in enumerate(msgs, start=1):
         if not isinstance(m, dict):

@@ -71,6 +71,14 @@ def test_chat_round_trips_through_prepare_message_for_message(tmp_path):
     assert local[0]["answer"].startswith(rows[0]["messages"][-1]["content"])
 
 
+def test_chat_rows_with_other_keys_keep_their_messages(tmp_path):
+    rows = [dict(r, id=f"t{i}", source="crm") for i, r in enumerate(chat_rows(12))]
+    train = write_jsonl(tmp_path / "t.jsonl", rows)
+    prepare(files_recipe(train, train), tmp_path / "out")
+    hosted = [json.loads(x) for x in read_lines(tmp_path / "out" / "openai_train.jsonl")]
+    assert hosted == [{"messages": r["messages"]} for r in rows]  # message for message; the ids stay home
+
+
 def test_prompt_completion_round_trips(tmp_path):
     rows = [{"prompt": f"Ticket: parcel {i} lost\nCategory:", "completion": f" {LABELS[i % 4]}"} for i in range(15)]
     train = write_jsonl(tmp_path / "pc.jsonl", rows)
