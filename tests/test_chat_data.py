@@ -347,3 +347,17 @@ def test_a_template_that_refuses_a_conversation_is_a_usage_error(base_tok):
                          "{{ raise_exception('System role not supported') }}{% endif %}{{ m['content'] }}{% endfor %}")
     with pytest.raises(UsageError, match=r"refuses a conversation \(system, user, .*\): System role not supported"):
         D.encode_chat(tok, chat_rows(1)[0]["messages"], max_length=64)
+
+
+def test_default_template_generation_marks_agree_with_our_labels(base_tok):
+    """The default template's {% generation %} block (what `return_assistant_tokens_mask` reads) marks the same
+    assistant tokens our prefix-by-prefix labels find; ours add only the whitespace closing each turn."""
+    D.ensure_chat_template(base_tok)
+    msgs = [m for m in chat_rows(1)[0]["messages"] if m.get("weight", 1) == 1]  # the mask knows no weights
+    r = base_tok.apply_chat_template(D._plain(msgs), tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    ids, labels, _, _ = D.encode_chat(base_tok, msgs, max_length=4096)
+    assert r["input_ids"] == ids
+    ours = {i for i, l in enumerate(labels) if l != D.IGNORE}
+    theirs = {i for i, m in enumerate(r["assistant_masks"]) if m}
+    assert theirs and theirs <= ours
+    assert base_tok.decode([ids[i] for i in sorted(ours - theirs)]).strip() == ""
