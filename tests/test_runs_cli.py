@@ -95,3 +95,11 @@ def test_a_broken_run_folder_is_skipped_and_named(runs_dir, capsys):
     out = json.loads(captured.out)
     assert len(out["runs"]) == 3 and any("broken-1" in s for s in out["skipped"])
     assert "broken-1" in captured.err
+
+
+def test_help_lists_runs(capsys):
+    for argv in (["--help"], ["runs", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 0
+        assert "deciding metric (95% interval)" in " ".join(capsys.readouterr().out.split())
