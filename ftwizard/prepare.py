@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftwizard import chatfile
+from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_dir
 from ftwizard.tasks import Split, get_task
 from ftwizard.tokens import TokenCounter, encoding_name_for_model
@@ -129,11 +130,11 @@ def data_report(recipe: "Recipe", *, splits: dict[str, Split] | None = None) -> 
 
 def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
     hosted_model = recipe.hosted.model
-    try:
-        from ftwizard.catalog import get_hosted_model
+    from ftwizard.catalog import get_hosted_model
 
-        hm = get_hosted_model(hosted_model)
-    except Exception:  # noqa: BLE001 - an unknown model still gets counted, without a price
+    try:
+        hm = get_hosted_model(hosted_model, recipe.hosted.provider)
+    except UsageError:  # an unknown model still gets counted, without a price
         hm = None
     encoding = hm.encoding if hm else encoding_name_for_model(hosted_model)
     max_tokens = hm.max_tokens_per_example if hm else chatfile.DEFAULT_MAX_TOKENS_PER_EXAMPLE
