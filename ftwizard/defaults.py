@@ -27,6 +27,9 @@ DEFAULT_WARMUP_RATIO = 0.05
 # LoRA learning rates people use: 1e-5 .. 1e-3 (QLoRA 2e-4, the seed 3e-4, tiny CPU demos 1e-3).
 LR_USUAL = (1e-5, 2e-3)
 LR_FAR_FACTOR = 10.0  # "far outside" = more than this factor beyond the usual range
+# Own-data batches: examples per optimizer step between these, sized so a run makes at least MIN_STEPS steps.
+MIN_BATCH, MAX_BATCH, MIN_STEPS, DEFAULT_MICRO_BATCH = 8, 128, 40, 8
+FEW_STEPS = 10  # fewer optimizer steps than this: warned before launch
 # Headroom kept free on the GPU when choosing a model and quantization.
 GPU_HEADROOM = 0.15
 
@@ -73,6 +76,18 @@ def steps_for(n_examples: int, *, epochs: float, micro_batch_size: int, grad_acc
     return max(1, math.ceil(n_examples * epochs / per_step))
 
 
+def batch_for(n_train: int, *, epochs: float = DEFAULT_EPOCHS, micro_batch_size: int = DEFAULT_MICRO_BATCH
+              ) -> tuple[int, int]:
+    """(micro_batch_size, grad_accum) for own data: the largest power-of-two batch, from 8 up to the seed's 128
+    examples per step, that still gives the run at least MIN_STEPS optimizer steps. A few hundred rows at 128 per
+    step would train for a handful of steps (108 rows x 3 epochs = 3 steps) and barely move the adapter."""
+    passes = max(1, int(n_train * epochs))
+    target = max(MIN_BATCH, min(MAX_BATCH, passes // MIN_STEPS))
+    batch = 1 << (target.bit_length() - 1)  # a power of two, <= target
+    micro = min(micro_batch_size, batch)
+    return micro, max(1, batch // micro)
+
+
 @dataclass(frozen=True)
 class Schedule:
     steps: int
@@ -114,6 +129,11 @@ def learning_warnings(recipe: "Recipe", *, n_train: int, answer_cut_fraction: fl
         if t.warmup_steps >= steps:
             out.append(f"train.warmup_steps = {t.warmup_steps} is not shorter than the run ({steps} steps from "
                        f"{t.epochs:g} epochs of {n_train:,} examples); use train.warmup_ratio instead")
+    run_steps = t.max_steps or steps_for(n_train, epochs=t.epochs, micro_batch_size=t.micro_batch_size,
+                                         grad_accum=t.grad_accum, world=world)
+    if n_train and run_steps < FEW_STEPS:
+        out.append(f"the run makes only {run_steps} optimizer step(s) ({per_step} examples per step over "
+                   f"{n_train:,} examples): too few to learn; lower train.grad_accum or train.micro_batch_size")
     lo, hi = LR_USUAL
     if t.lr < lo / LR_FAR_FACTOR or t.lr > hi * LR_FAR_FACTOR:
         out.append(f"train.lr = {t.lr:g} is far outside the usual LoRA range ({lo:g} to {hi:g}): "
@@ -164,9 +184,18 @@ def choose_model_for_gpu(gpu: str, candidates: Sequence[str], *, seq_len: int = 
 
 
 def own_data_recipe(train_path: str | Path, *, eval_path: str | Path | None = None, model: str | None = None,
-                    gguf_file: str = "", data_format: str = "auto", **train: Any) -> dict[str, Any]:
+                    gguf_file: str = "", data_format: str = "auto", n_rows: int | None = None,
+                    **train: Any) -> dict[str, Any]:
     """The recipe (a dict for `validate_dict`) the own-data path proposes for a data file: named after it, the
-    format detected, an eval split held out unless one is given, epochs instead of fixed steps, warm-up by ratio."""
+    format detected, an eval split held out unless one is given, epochs instead of fixed steps, warm-up by ratio,
+    and a batch sized to the data (`batch_for`). `n_rows` is the file's row count (read from it when not given)."""
+    if n_rows is None:
+        from ftwizard.datasource import read_records
+
+        n_rows = len(read_records(Path(train_path).expanduser()))
+    n_train = n_rows if eval_path else n_rows - holdout_size(n_rows)
+    micro, accum = batch_for(n_train, epochs=float(train.get("epochs", DEFAULT_EPOCHS)))
+    train = {"micro_batch_size": micro, "grad_accum": accum, **train}
     d: dict[str, Any] = {
         "name": run_name_from_data(train_path),
         "task": "custom",

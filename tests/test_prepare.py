@@ -209,14 +209,16 @@ def test_own_data_defaults_steps_from_epochs_and_warmup_by_ratio(tmp_path):
     recipe = validate_dict(own_data_recipe(data))
     assert recipe.name == "support_tickets" and recipe.data.eval == "" and recipe.train.max_steps == 0
     report = prepare(recipe, tmp_path / "out")
-    # 180 training rows after the held-out 20; 3 epochs of 128 examples per step -> 5 steps, 1 of warm-up
+    # 180 training rows after the held-out 20; the batch is sized to the data (8 per step, not the seed's 128,
+    # which would train 5 steps): 3 epochs -> ceil(540 / 8) = 68 steps, ceil(5% of 68) = 4 of warm-up
+    assert (recipe.train.micro_batch_size, recipe.train.grad_accum) == (8, 1)
     assert (report["splits"]["train"]["examples"], report["splits"]["eval"]["examples"]) == (180, 20)
-    assert report["local"]["schedule"] == {"steps": 5, "warmup_steps": 1, "epochs": 3.556, "from_epochs": True,
-                                           "examples_per_step": 128}
+    assert report["local"]["schedule"] == {"steps": 68, "warmup_steps": 4, "epochs": 3.022, "from_epochs": True,
+                                           "examples_per_step": 8}
     assert report["learning_warnings"] == []
     # warm-up is never the whole run, even when asked for
     s = train_schedule(recipe.with_updates({"train.warmup_steps": 100}), 180)
-    assert (s.steps, s.warmup_steps) == (5, 4)
+    assert (s.steps, s.warmup_steps) == (68, 67)
 
 
 def test_settings_that_cannot_learn_are_warned_not_refused(tmp_path):
@@ -253,3 +255,21 @@ def test_model_fit_uses_the_estimator_with_headroom():
     small = choose_model_for_gpu("L4", ["Qwen/Qwen2.5-14B", "Qwen/Qwen2.5-7B"])
     assert small.model == "Qwen/Qwen2.5-14B" and small.quant == "4bit"
     assert choose_model_for_gpu("L4", ["meta-llama/Llama-2-70b-hf"]) is None
+
+
+def test_own_data_batches_follow_the_data_size_and_too_few_steps_are_warned(tmp_path):
+    from ftwizard.defaults import batch_for, learning_warnings
+    from ftwizard.recipe import validate_dict
+
+    # 108 rows at the seed's 128 examples per step would be 3 steps; sized to the data it is 8 per step
+    assert batch_for(108) == (8, 1)
+    assert batch_for(5000) == (8, 16)          # large data keeps the seed's 128 per step
+    assert batch_for(1000) == (8, 8)           # 3,000 example-passes / 64 = 47 steps >= 40
+    data = _ticket_file(tmp_path)
+    few = validate_dict({"name": "t", "task": "custom", "data": {"source": "files", "train": str(data),
+                                                                "eval": str(data)},
+                         "train": {"max_steps": 0, "epochs": 3, "micro_batch_size": 8, "grad_accum": 16}})
+    warns = learning_warnings(few, n_train=108)
+    assert any("only 3 optimizer step(s)" in w and "train.grad_accum" in w for w in warns), warns
+    assert not any("optimizer step" in w for w in learning_warnings(few.with_updates({"train.grad_accum": 1}),
+                                                                     n_train=108))
