@@ -149,6 +149,15 @@ def learning_warnings(recipe: "Recipe", *, n_train: int, answer_cut_fraction: fl
     return out
 
 
+def own_data_candidates() -> list[str]:
+    """Open instruct models a user would fine-tune on their own data, largest first (dense, not gated: they
+    download without a licence form); `choose_model_for_gpu` takes the first that fits."""
+    from ftwizard.catalog import open_models
+
+    models = [m for m in open_models() if m.instruct and not m.gated and not m.is_moe and m.params <= 15e9]
+    return [m.id for m in sorted(models, key=lambda m: -m.params)]
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     model: str

@@ -639,7 +639,7 @@ async def test_own_data_path_writes_a_recipe_with_the_defaults(tmp_path, monkeyp
     from textual.widgets import Input, OptionList
 
     from ftwizard import defaults
-    from ftwizard.tui.screens.task import own_data_candidates
+    from ftwizard.defaults import own_data_candidates
 
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "support_tickets.jsonl"

@@ -34,19 +34,10 @@ def choices() -> list[tuple[str, str]]:
     return out
 
 
-def own_data_candidates() -> list[str]:
-    """Open instruct models a user would fine-tune on their own data, largest first (dense, not gated: they
-    download without a licence form); `ftwizard.defaults.choose_model_for_gpu` takes the first that fits."""
-    from ftwizard.catalog import open_models
-
-    models = [m for m in open_models() if m.instruct and not m.gated and not m.is_moe and m.params <= 15e9]
-    return [m.id for m in sorted(models, key=lambda m: -m.params)]
-
-
 def own_data_model(gpu: str) -> dict[str, str]:
     """The model and quantization for own data on `gpu` (with headroom); the smallest candidate when nothing
     fits (the CPU: it trains, slowly)."""
-    from ftwizard.defaults import choose_model_for_gpu
+    from ftwizard.defaults import choose_model_for_gpu, own_data_candidates
 
     candidates = own_data_candidates()
     choice = choose_model_for_gpu(gpu, candidates)
