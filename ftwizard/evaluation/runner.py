@@ -19,6 +19,7 @@ from typing import Any, Callable
 from ftwizard.errors import RunFailed, UsageError
 from ftwizard.fsutil import atomic_write_json, read_json
 from ftwizard.rundir import RunDirectory, iso
+from ftwizard.tasks.base import strip_reasoning
 
 
 def predictions_path(run: RunDirectory, baseline: bool, local: bool = False) -> Path:
@@ -71,7 +72,7 @@ class _Appender:
 
 def _record(task, task_name: str, index: int, row: dict, prompt: str, raw: str, reference: str, *,
             latency_s: float, prompt_tokens: int, completion_tokens: int, **extra: Any) -> dict:
-    prediction = task.extract_answer(raw)
+    prediction = task.extract_answer(strip_reasoning(raw))
     context = row.get("context") if task_name == "sql" else None
     verdicts, details = task.score(prediction, reference, {**row, "input": prompt})
     rec = {"index": index, "input": prompt, "raw": raw, "prediction": prediction, "reference": reference}

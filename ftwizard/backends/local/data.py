@@ -113,7 +113,11 @@ def _render(tokenizer, messages: list[dict], *, generation_prompt: bool) -> str:
     from ftwizard.errors import UsageError
 
     try:
-        return tokenizer.apply_chat_template(_plain(messages), tokenize=False, add_generation_prompt=generation_prompt)
+        # enable_thinking=False: hybrid reasoning templates (Qwen3) render the empty <think></think> block in the
+        # answer turn and in the generation prompt alike, so the model trains and is evaluated answering directly;
+        # templates without the switch ignore the extra variable.
+        return tokenizer.apply_chat_template(_plain(messages), tokenize=False, add_generation_prompt=generation_prompt,
+                                             enable_thinking=False)
     except TemplateError as e:  # e.g. templates that refuse a system message (raise_exception in the template)
         roles = ", ".join(m.get("role", "?") for m in messages)
         raise UsageError(f"the model's chat template refuses a conversation ({roles}): {e}") from None
