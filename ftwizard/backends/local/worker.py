@@ -613,14 +613,14 @@ class Worker:
                    "no price: set hardware.price_per_hour")
 
     def _evaluate(self, model, tok) -> None:
-        from ftwizard.evaluation.runner import evaluate_run
-
         tok.padding_side = "left"
         if model is not None:
             model.eval()
             if hasattr(model, "config"):
                 model.config.use_cache = True
         try:
+            from ftwizard.evaluation.runner import evaluate_run  # a broken evaluator is an evaluation failure
+
             evaluate_run(self.run, model=model, tokenizer=tok)
             if self.recipe.eval.baseline:
                 # The same examples through the base model (the adapter switched off): the gain of fine-tuning.
