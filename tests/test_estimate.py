@@ -484,3 +484,21 @@ def test_the_local_worker_prices_the_card_it_runs_on():
     assert catalog_price_for("NVIDIA A40", seed)[0] == 0.475
     assert catalog_price_for("NVIDIA H100 80GB HBM3", seed)[0] == 3.29
     assert catalog_price_for("Some Unknown Card", seed) == (None, "", "")
+
+
+def test_a_cpu_recipe_is_estimated_on_the_cpu_not_an_a40():
+    """hardware.device = 'cpu' with gpu = 'auto': the estimate follows the CPU the run trains on, not an A40."""
+    from ftwizard.defaults import steps_for
+    from ftwizard.estimate import estimate_recipe
+    from ftwizard.recipe import load_recipe
+
+    recipe = load_recipe(RECIPES / "viggo-cpu-demo.toml").with_updates({"hardware.gpu": "auto",
+                                                                        "hardware.device": "cpu"})
+    est = estimate_recipe(recipe)
+    assert est["local"]["gpu"] == "cpu" and est["local"]["dtype"] == "fp32"
+    # steps from epochs follow the one rule of ftwizard.defaults
+    by_epochs = estimate_recipe(recipe.with_updates({"train.max_steps": 0, "train.epochs": 2.0}))
+    t = recipe.train
+    n = round(by_epochs["local"]["train_sequences"] / by_epochs["local"]["epochs_equivalent"])
+    assert by_epochs["local"]["steps"] == steps_for(n, epochs=2.0, micro_batch_size=t.micro_batch_size,
+                                                    grad_accum=t.grad_accum)

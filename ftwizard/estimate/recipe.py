@@ -17,6 +17,7 @@ from ftwizard.estimate.memory import (efficiency, estimate_vram, eval_flops_per_
                                       train_flops_per_token)
 from ftwizard.estimate.serving import serving_estimate
 from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats
+from ftwizard.defaults import steps_for
 from ftwizard.pricing import gpu_cost, gpu_price, hosted_training_cost
 
 if TYPE_CHECKING:
@@ -65,6 +66,9 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
         g = get_gpu(gpu)
     elif recipe.hardware.gpu and recipe.hardware.gpu != "auto":
         g = get_gpu(recipe.hardware.gpu)
+    elif recipe.hardware.device == "cpu":  # the run trains on the CPU whatever GPU this machine has
+        g = get_gpu("cpu")
+        notes.append("hardware.device = 'cpu': estimating for the CPU")
     else:
         g, gpu_vram_detected, how = _detected_gpu()
         if g is None:
@@ -108,16 +112,12 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     t = recipe.train
     nproc = recipe.hardware.nproc
     seqs_per_step = t.micro_batch_size * t.grad_accum * nproc
-    if epochs is not None:
-        sequences = math.ceil(epochs * n)
-        steps = math.ceil(sequences / seqs_per_step)
-        sequences = steps * seqs_per_step
-    elif t.max_steps > 0:
-        steps = t.max_steps
-        sequences = steps * seqs_per_step
+    if epochs is not None or t.max_steps <= 0:  # steps from epochs: the one rule of ftwizard.defaults
+        steps = steps_for(n, epochs=epochs if epochs is not None else t.epochs, micro_batch_size=t.micro_batch_size,
+                          grad_accum=t.grad_accum, world=nproc)
     else:
-        steps = math.ceil(t.epochs * n / seqs_per_step)
-        sequences = steps * seqs_per_step
+        steps = t.max_steps
+    sequences = steps * seqs_per_step
     if t.packing:
         per_seq = float(max_len)
         train_tokens = sequences * per_seq if (t.max_steps > 0 and epochs is None) else \
