@@ -570,3 +570,41 @@ def test_hosted_open_weights_on_a_dedicated_endpoint(tmp_path):
     assert (r.choice, r.case) == ("local", "local-as-good")
     assert "local serving is cheaper from the first request" in "\n".join(v.comparison_lines())
     assert row.availability == "open"
+
+
+def test_a_hosted_adapter_brought_home_is_weighed_as_the_same_weights_on_your_gpu(tmp_path):
+    """`ftwizard eval RUN --local` on a Together run: compare shows the same weights served hosted (a dedicated
+    endpoint by the hour) and on the user's GPU, with per-1k costs and the break-even, training paid once."""
+    import json
+
+    from tests.fixtures_runs import _write_predictions, task_verdicts, _eval_examples, _prop
+
+    h, home = paired_outcomes(1083, both=800, a_only=3, b_only=4, seed=5)
+    hosted = write_run(tmp_path, "viggo-together", verdicts=h, training_usd=1.57, trained_tokens=3_272_487,
+                       provider="together")
+    recipe = hosted.recipe()
+    per_metric = task_verdicts("viggo", home)
+    _write_predictions(hosted.path / "predictions_local.jsonl", _eval_examples(recipe, len(home)), per_metric,
+                       180, 30)
+    metrics = json.loads(hosted.metrics_path.read_text())
+    metrics["local"] = {"task": "viggo", "n": len(home), "metrics": {k: _prop(v) for k, v in per_metric.items()},
+                        "which": "local", "served": "local", "predictions": "predictions_local.jsonl",
+                        "provider": "together", "adapter": str(hosted.adapter_dir)}
+    hosted.metrics_path.write_text(json.dumps(metrics))
+
+    v = build_verdict([hosted.path], today=TODAY, requests_per_month=100_000)
+    names = [r.name for r in v.rows]
+    assert names == [hosted.name, f"{hosted.name}@home"]
+    twin = v.rows[1]
+    assert twin.backend == "local" and twin.base_model == recipe.model.base
+    assert twin.training_usd == v.rows[0].training_usd == pytest.approx(1.57), "training is paid once"
+    assert any("same weights" in n for n in twin.notes)
+    c = v.comparison
+    assert c is not None and c.hosted_run == hosted.name and c.local_run == twin.name
+    assert abs(c.difference) < 0.01  # identical weights: the paired difference is noise
+    assert c.hosted_monthly_usd == pytest.approx(730 * 3.99, abs=0.01)  # Together's dedicated endpoint
+    assert c.local_monthly_usd is not None and c.local_monthly_usd < c.hosted_monthly_usd
+    assert v.recommendation.choice == "local"
+    # a hosted run never evaluated at home has no twin
+    plain = write_run(tmp_path, "viggo-together", name="plain", verdicts=h, training_usd=1.57, provider="together")
+    assert [r.name for r in build_verdict([plain.path], today=TODAY).rows] == [plain.name]

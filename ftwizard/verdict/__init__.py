@@ -26,7 +26,7 @@ from ftwizard.verdict.decide import recommend
 from ftwizard.verdict.model import (ALPHA, DEFAULT_MARGIN, HORIZON_MONTHS, Comparison, Metric, NextRun, Recommendation,
                                     RunRow, Verdict)
 from ftwizard.verdict.nextrun import local_next_runs
-from ftwizard.verdict.runs import loss_still_falling, read_run
+from ftwizard.verdict.runs import loss_still_falling, read_home_twin, read_run
 
 __all__ = ["ALPHA", "DEFAULT_MARGIN", "HORIZON_MONTHS", "Comparison", "Metric", "NextRun", "Recommendation", "RunRow",
            "Verdict", "build_verdict", "hosted_availability", "local_next_runs", "loss_still_falling",
@@ -63,6 +63,9 @@ def build_verdict(run_dirs: Iterable[str | Path], *, requests_per_month: int | N
         r = read_run(p, problems)
         if r is not None:
             rows.append(r)
+            twin = read_home_twin(r, problems)  # a hosted adapter brought home: the same weights, self-served
+            if twin is not None:
+                rows.append(twin)
     if problems:
         raise UsageError(problems)
     tasks = sorted({r.task for r in rows})

@@ -55,6 +55,53 @@ def estimate_recipe_or_none(recipe, **kw) -> dict | None:
         return None
 
 
+def _read_predictions(row: RunRow, path: Path) -> None:
+    """Per-example verdicts (for the paired tests) and mean tokens per request (for serving cost) into `row`."""
+    p_tok, c_tok = [], []
+    for obj in _read_jsonl(path):
+        idx = obj.get("index")
+        if isinstance(idx, int) and isinstance(obj.get("verdicts"), dict):
+            row.verdicts[idx] = obj["verdicts"]
+            row.references[idx] = obj.get("reference")
+        if isinstance(obj.get("prompt_tokens"), (int, float)):
+            p_tok.append(obj["prompt_tokens"])
+        if isinstance(obj.get("completion_tokens"), (int, float)):
+            c_tok.append(obj["completion_tokens"])
+    row.prompt_tokens = sum(p_tok) / len(p_tok) if p_tok else None
+    row.completion_tokens = sum(c_tok) / len(c_tok) if c_tok else None
+
+
+def read_home_twin(row: RunRow, problems: list[str]) -> RunRow | None:
+    """The same weights served at home: a hosted run whose adapter came home and was scored on this machine
+    (`ftwizard eval RUN_DIR --local`, metrics.json `local`) becomes a local row of its own, so the verdict weighs
+    hosted serving against the user's GPU on identical weights. Training was paid once, by the hosted job: the
+    twin carries that bill, not a second one. None when the run has no such evaluation."""
+    if row.backend != "hosted":
+        return None
+    run = RunDirectory(row.run_dir)
+    section = _safe_json(run.metrics_path, problems).get("local")
+    if not isinstance(section, dict) or not isinstance(section.get("metrics"), dict):
+        return None
+    recipe = row.recipe
+    open_model = recipe.model.catalog_id or recipe.model.base
+    twin = RunRow(run_dir=row.run_dir, name=f"{row.name}@home", backend="local", model=open_model,
+                  base_model=open_model, provider="local", imported=row.imported, state=row.state, task=row.task,
+                  recipe=recipe, quant=recipe.model.quant)
+    for name, d in section["metrics"].items():
+        m = Metric.from_dict(d) if isinstance(d, dict) else None
+        if m is not None:
+            twin.metrics[name] = m
+    _read_predictions(twin, run.path / str(section.get("predictions") or "predictions_local.jsonl"))
+    twin.training_usd, twin.training_kind = row.training_usd, row.training_kind
+    twin.training_usd_range, twin.trained_tokens = row.training_usd_range, row.trained_tokens
+    twin.loss, twin.eval_loss, twin.max_steps, twin.wall_s = row.loss, row.eval_loss, row.max_steps, row.wall_s
+    if recipe.hardware.gpu not in ("", "auto", "cpu"):
+        twin.gpu, twin.price_per_hour = recipe.hardware.gpu, recipe.hardware.price_per_hour
+    twin.notes.append(f"the adapter of {row.name} ({row.provider}), downloaded and evaluated on this machine: the "
+                      "same weights served on your GPU; its training cost is the hosted job's bill, paid once")
+    return twin
+
+
 def read_run(path: str | Path, problems: list[str]) -> RunRow | None:
     """One run directory as a row; problems are collected (not raised) so that all are reported at once."""
     try:
@@ -89,22 +136,10 @@ def read_run(path: str | Path, problems: list[str]) -> RunRow | None:
             if m is not None:
                 target[name] = m
 
-    # per-example verdicts (paired tests) and token counts (serving cost)
-    p_tok, c_tok = [], []
-    for obj in _read_jsonl(run.predictions_path):
-        idx = obj.get("index")
-        if isinstance(idx, int) and isinstance(obj.get("verdicts"), dict):
-            row.verdicts[idx] = obj["verdicts"]
-            row.references[idx] = obj.get("reference")
-        if isinstance(obj.get("prompt_tokens"), (int, float)):
-            p_tok.append(obj["prompt_tokens"])
-        if isinstance(obj.get("completion_tokens"), (int, float)):
-            c_tok.append(obj["completion_tokens"])
+    _read_predictions(row, run.predictions_path)
     for obj in _read_jsonl(run.path / "predictions_baseline.jsonl"):
         if isinstance(obj.get("index"), int) and isinstance(obj.get("verdicts"), dict):
             row.baseline_verdicts[obj["index"]] = obj["verdicts"]
-    row.prompt_tokens = sum(p_tok) / len(p_tok) if p_tok else None
-    row.completion_tokens = sum(c_tok) / len(c_tok) if c_tok else None
 
     _read_costs(row, recipe, cost, status, summary, hosted)
 
