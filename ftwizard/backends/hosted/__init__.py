@@ -179,6 +179,8 @@ class JobProvider(HostedProvider):
 
     def cancel(self, run: RunDirectory) -> None:
         """Cancel the provider's job (the worker sees it end and marks the run `cancelled`)."""
+        from ftwizard.backends.hosted.providers import HostedError
+
         run.update_status(cancel_requested=True)
         run.append_event("log", text="cancel requested", source="hosted")
         status = run.status()
@@ -191,7 +193,14 @@ class JobProvider(HostedProvider):
         job = self.make_job(run, run.recipe())
         view = job._call(lambda: job.retrieve(job_id), "reading the job")
         if view.outcome == "running":
-            job._call(lambda: job.cancel_remote(job_id), "cancelling the job")
+            try:
+                job._call(lambda: job.cancel_remote(job_id), "cancelling the job")
+            except HostedError:
+                # The job may have ended between our read and our cancel (the worker, which also saw
+                # cancel_requested, may have cancelled it first): read it again, and fail only if it still runs.
+                view = job._call(lambda: job.retrieve(job_id), "reading the job")
+                if view.outcome == "running":
+                    raise
             view = job._call(lambda: job.retrieve(job_id), "reading the job")
         run.append_event("log", text=f"job {job_id}: {view.status}", source="hosted")
         if not self.is_alive(run) and view.outcome == "cancelled":
