@@ -42,6 +42,14 @@ class UsageError(FtwizardError):
         return "\n".join(lines)
 
 
+def naming_the_recipe(e: UsageError, recipe_path: str) -> UsageError:
+    """`e` with the recipe file named in front when none of its problems names a file already (a problem with a
+    recipe key, e.g. `prompt.answer_field is required`, found after loading): the user sees which file to edit."""
+    if e.source or any(("/" in p) or any(ext in p for ext in (".toml", ".jsonl", ".json", ".csv")) for p in e.problems):
+        return e
+    return UsageError(e.problems, source=recipe_path)
+
+
 class RunFailed(FtwizardError):
     """A run (training, evaluation, a hosted job) failed. Exit code 1."""
 

@@ -25,7 +25,7 @@ from ftwizard.cli import output
 from ftwizard.cli.main import main
 from ftwizard.errors import FtwizardError
 
-EXAMPLES = int(os.environ.get("FTWIZARD_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FTWIZARD_FUZZ_EXAMPLES", "100"))
 CASE_SECONDS = 20  # a case that takes longer is a hang
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -67,13 +67,18 @@ def render_report(report: dict):
 def run(args) -> int:
     from ftwizard.cli import output
     from ftwizard.cli.run import resolve_recipe_path
+    from ftwizard.errors import UsageError, naming_the_recipe
     from ftwizard.fsutil import check_replaceable
     from ftwizard.prepare import prepare
     from ftwizard.recipe import load_recipe
 
-    recipe = load_recipe(resolve_recipe_path(args.recipe), args.overrides)
+    path = resolve_recipe_path(args.recipe)
+    recipe = load_recipe(path, args.overrides)
     check_replaceable(args.out)  # before any work: never replace what ftwizard did not write
-    report = prepare(recipe, args.out)
+    try:
+        report = prepare(recipe, args.out)
+    except UsageError as e:
+        raise naming_the_recipe(e, str(path)) from None
     if args.json:
         output.print_json(report)
     else:

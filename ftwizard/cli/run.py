@@ -99,7 +99,12 @@ def _run(args) -> int:
     if args.nproc:
         recipe = recipe.with_updates({"hardware.nproc": args.nproc})
     backend = backend_for(recipe)
-    backend.preflight(recipe)  # before anything exists or is contacted (a closed hosted model stops here)
+    try:
+        backend.preflight(recipe)  # before anything exists or is contacted (a closed hosted model stops here)
+    except UsageError as e:
+        from ftwizard.errors import naming_the_recipe
+
+        raise naming_the_recipe(e, str(path)) from None
     from ftwizard.defaults import preflight_warnings
 
     for w in preflight_warnings(recipe):  # settings that cannot learn: said before launch, never refused
