@@ -605,6 +605,7 @@ def test_a_hosted_adapter_brought_home_is_weighed_as_the_same_weights_on_your_gp
     assert c.hosted_monthly_usd == pytest.approx(730 * 3.99, abs=0.01)  # Together's dedicated endpoint
     assert c.local_monthly_usd is not None and c.local_monthly_usd < c.hosted_monthly_usd
     assert v.recommendation.choice == "local"
+    assert "the same training bill" in v.recommendation.sentence and "cheaper to train" not in v.recommendation.sentence
     # a hosted run never evaluated at home has no twin
     plain = write_run(tmp_path, "viggo-together", name="plain", verdicts=h, training_usd=1.57, provider="together")
     assert [r.name for r in build_verdict([plain.path], today=TODAY).rows] == [plain.name]

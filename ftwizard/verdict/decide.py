@@ -99,7 +99,9 @@ def cost_reasons(c: Comparison) -> list[str]:
 def _cheaper_phrase(c: Comparison) -> tuple[bool | None, str]:
     """Is local cheaper over HORIZON_MONTHS (training + serving at the volume), and a phrase saying how."""
     parts = []
-    if c.training_cost_ratio is not None and c.training_cost_ratio > 0:
+    if c.training_cost_ratio is not None and abs(c.training_cost_ratio - 1) < 0.005:
+        parts.append("the same training bill")  # e.g. a hosted adapter brought home: trained once
+    elif c.training_cost_ratio is not None and c.training_cost_ratio > 0:
         parts.append(f"{ratio(c.training_cost_ratio)} cheaper to train" if c.training_cost_ratio >= 1
                      else f"{ratio(1 / c.training_cost_ratio)} dearer to train")
     if c.hosted_monthly_usd is not None and c.local_monthly_usd is not None:

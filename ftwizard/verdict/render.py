@@ -130,7 +130,8 @@ def comparison_lines(v: "Verdict") -> list[str]:
                          + f" (the interval's upper end is {points(c.diff_ci_high)})")
     if c.training_cost_ratio is not None:
         lines.append(f"training: hosted {usd(c.hosted_training_usd)} vs local {usd(c.local_training_usd)} = "
-                     + (f"hosted {ratio(c.training_cost_ratio)} dearer" if c.training_cost_ratio >= 1
+                     + ("the same" if abs(c.training_cost_ratio - 1) < 0.005
+                        else f"hosted {ratio(c.training_cost_ratio)} dearer" if c.training_cost_ratio >= 1
                         else f"local {ratio(1 / c.training_cost_ratio)} dearer"))
     if c.hosted_usd_per_1k is not None and c.local_usd_per_1k is not None:
         lines.append(f"serving at {c.requests_per_month:,} requests/month: hosted {usd(c.hosted_monthly_usd)} vs "
