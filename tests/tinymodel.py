@@ -35,7 +35,9 @@ def make_tokenizer(vocab_size: int = 512):
     return fast
 
 
-def make_tiny_model(path: str | Path, *, vocab_size: int = 512, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
+def make_tiny_model(path: str | Path, *, vocab_size: int = 512, hidden: int = 64, layers: int = 2, seed: int = 0,
+                    make_tok=make_tokenizer) -> Path:
+    """A tiny random Llama saved as a model folder with the tokenizer `make_tok(vocab_size)` builds."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -43,7 +45,7 @@ def make_tiny_model(path: str | Path, *, vocab_size: int = 512, hidden: int = 64
     if (path / "config.json").exists():
         return path
     torch.manual_seed(seed)
-    tok = make_tokenizer(vocab_size)
+    tok = make_tok(vocab_size)
     config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
@@ -76,23 +78,8 @@ def make_chat_tokenizer(vocab_size: int = 512):
 def make_tiny_chat_model(path: str | Path, *, vocab_size: int = 512, hidden: int = 64, layers: int = 2,
                          seed: int = 0) -> Path:
     """A tiny Llama whose tokenizer has a chat template (an 'instruct' model), saved as a model folder."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    path = Path(path)
-    if (path / "config.json").exists():
-        return path
-    torch.manual_seed(seed)
-    tok = make_chat_tokenizer(vocab_size)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                         tie_word_embeddings=False)
-    model = LlamaForCausalLM(config)
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return make_tiny_model(path, vocab_size=vocab_size, hidden=hidden, layers=layers, seed=seed,
+                           make_tok=make_chat_tokenizer)
 
 
 def load_lively(path: str | Path, *, seed: int = 1, std: float = 0.3):
