@@ -45,12 +45,12 @@ def fake(monkeypatch):
     output.reset()
 
 
-def make_run(tmp_path: Path, overrides: list[str] = SMALL) -> RunDirectory:
+def make_run(tmp_path: Path, overrides: list[str] = SMALL, recipe_path: Path = SQL_RECIPE) -> RunDirectory:
     """A run directory as `ftwizard run` makes it (preflight included), without launching the worker."""
     from ftwizard.backends import backend_for
     from ftwizard.recipe import load_recipe
 
-    recipe = load_recipe(SQL_RECIPE, overrides)
+    recipe = load_recipe(recipe_path, overrides)
     backend_for(recipe).preflight(recipe)
     run = RunDirectory.create(tmp_path / "runs", recipe.name, recipe.to_toml())
     run.update_status(backend="hosted")

@@ -6,6 +6,7 @@ adapter/, and the key never reaches the run directory or the output.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import pytest
 from ftwizard.cli import output
 from ftwizard.cli.main import main
 from ftwizard.rundir import RunDirectory
+from tests import test_hosted as hosted_tests
 from tests.fake_together import DEFAULT_KEY, FakeTogether, adapter_archive
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,34 +52,13 @@ def fake(monkeypatch, dummy_adapter):
     output.reset()
 
 
+# The run-directory helpers of the OpenAI tests, on Together's recipe and key.
+work = hosted_tests.work
+assert_no_secret = functools.partial(hosted_tests.assert_no_secret, key=DEFAULT_KEY)
+
+
 def make_run(tmp_path: Path, overrides: list[str] = SMALL, recipe_path: Path = VIGGO) -> RunDirectory:
-    """A run directory as `ftwizard run` makes it (preflight included), without launching the worker."""
-    from ftwizard.backends import backend_for
-    from ftwizard.recipe import load_recipe
-
-    recipe = load_recipe(recipe_path, overrides)
-    backend_for(recipe).preflight(recipe)
-    run = RunDirectory.create(tmp_path / "runs", recipe.name, recipe.to_toml())
-    run.update_status(backend="hosted")
-    return run
-
-
-def work(run: RunDirectory) -> int:
-    from ftwizard.backends.hosted import worker
-
-    old = signal.getsignal(signal.SIGTERM)
-    try:
-        return worker.main([str(run.path)])
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def assert_no_secret(run: RunDirectory, *texts: str, key: str = DEFAULT_KEY) -> None:
-    for p in run.path.rglob("*"):
-        if p.is_file():
-            assert key.encode() not in p.read_bytes(), f"API key found in {p}"
-    for t in texts:
-        assert key not in t
+    return hosted_tests.make_run(tmp_path, overrides, recipe_path)
 
 
 def metric_steps(run: RunDirectory) -> list[int]:
