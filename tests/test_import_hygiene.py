@@ -1,4 +1,4 @@
-"""The CLI's and the TUI's start-up never import torch, transformers, peft or datasets."""
+"""The CLI's and the TUI's start-up never import torch, transformers, peft, datasets or a provider SDK."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "transformers", "peft", "datasets", "accelerate")
+HEAVY = ("torch", "transformers", "peft", "datasets", "accelerate", "openai", "together", "tinker")  # provider SDKs too
 
 
 def loaded_after(code: str) -> set[str]:
