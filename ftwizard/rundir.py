@@ -195,32 +195,6 @@ class RunDirectory:
     def state(self) -> str:
         return self.status().get("state", "pending")
 
-    def resume_refusal(self) -> str | None:
-        """Why this run cannot be resumed (None when it can): the one rule `run --resume` applies.
-
-        A succeeded run is done. A hosted job that failed or was cancelled is final at the provider: resuming
-        would mean a new, billed job. A local run that failed or was cancelled continues from its last complete
-        checkpoint, and only if it has one.
-        """
-        st = self.status()
-        state = st.get("state", "pending")
-        recipe_file = self.recipe_path
-        if state == "succeeded":
-            return (f"{self.path} has already succeeded; nothing to resume. Evaluate it again with "
-                    f"`ftwizard eval {self.path}`, or start a new run with `ftwizard run {recipe_file}`")
-        if state not in ("failed", "cancelled"):
-            return None
-        why = f" ({st['error']})" if st.get("error") else ""
-        if st.get("provider") == "tinker" and state == "failed":
-            return None  # no job at Tinker: the loop runs here and continues from Tinker's last saved state
-        if st.get("backend") == "hosted" or st.get("job_id") or st.get("provider"):
-            return (f"{self.path} {state}{why}: a hosted job that has {state} cannot continue, and resuming would "
-                    f"create and bill a new job. To train again, start a new run: `ftwizard run {recipe_file}`")
-        if not any((c / "trainer_state.json").is_file() for c in self.checkpoints_dir.glob("checkpoint-*")):
-            return (f"{self.path} {state}{why} before its first complete checkpoint, so there is nothing to "
-                    f"continue from. Start a new run: `ftwizard run {recipe_file}`")
-        return None
-
     # -- events ---------------------------------------------------------------------------------
     def append_event(self, type: str, **fields: Any) -> dict[str, Any]:
         """Append one event line. One `write` of a whole line on an O_APPEND file: no torn lines."""

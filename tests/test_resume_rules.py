@@ -50,9 +50,13 @@ def test_a_failed_local_run_with_a_checkpoint_may_resume(tmp_path):
     ck = run.checkpoints_dir / "checkpoint-10"
     ck.mkdir(parents=True)
     (ck / "trainer_state.json").write_text("{}")
-    assert run.resume_refusal() is None
+    from ftwizard.backends import backend_for_run
+
+    assert backend_for_run(run).resume_refusal(run) is None
 
 
 def test_a_run_killed_mid_flight_may_resume(tmp_path):
     run = _run_dir(tmp_path, "viggo-gpt35.toml", state="running", backend="hosted", job_id="ftjob-1")
-    assert run.resume_refusal() is None
+    from ftwizard.backends import backend_for_run
+
+    assert backend_for_run(run).resume_refusal(run) is None

@@ -40,6 +40,23 @@ class Backend(ABC):
         never a second one). Raises UsageError for a run that cannot resume (finished, failed, cancelled:
         the message says what to do instead)."""
 
+    def resume_refusal(self, run: "RunDirectory") -> str | None:
+        """Why `run` cannot be resumed (None when it can): the one rule `run --resume` applies, here because
+        what a failed or cancelled run can still do depends on the backend (`ended_refusal`). A succeeded run
+        is done whatever trained it; a run still pending or running (or killed mid-flight) resumes."""
+        st = run.status()
+        state = st.get("state", "pending")
+        if state == "succeeded":
+            return (f"{run.path} has already succeeded; nothing to resume. Evaluate it again with "
+                    f"`ftwizard eval {run.path}`, or start a new run with `ftwizard run {run.recipe_path}`")
+        if state not in ("failed", "cancelled"):
+            return None
+        return self.ended_refusal(run, state, f" ({st['error']})" if st.get("error") else "")
+
+    def ended_refusal(self, run: "RunDirectory", state: str, why: str) -> str | None:
+        """`resume_refusal` for a run that failed or was cancelled (`why`: its error in parentheses, or '')."""
+        return (f"{run.path} {state}{why}; it cannot continue. Start a new run: `ftwizard run {run.recipe_path}`")
+
     @abstractmethod
     def cancel(self, run: "RunDirectory") -> None:
         """Stop the run (local: the trainer saves a checkpoint first; hosted: the provider's job is cancelled)."""

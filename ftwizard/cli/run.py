@@ -83,10 +83,10 @@ def _run(args) -> int:
             raise UsageError("--resume continues a run as recorded; do not pass a recipe or --set with it")
         run_dir = RunDirectory.open(args.resume)
         args._run_dir = run_dir
-        refusal = run_dir.resume_refusal()
+        backend = backend_for(run_dir.recipe())
+        refusal = backend.resume_refusal(run_dir)  # before anything is said or started
         if refusal:
             raise UsageError(refusal)
-        backend = backend_for(run_dir.recipe())
         output.info(f"resuming {run_dir.path}")
         backend.resume(run_dir)
         return follow_run(backend, run_dir, detach=args.detach)

@@ -169,13 +169,17 @@ class JobProvider(HostedProvider):
 
     def resume(self, run: RunDirectory) -> None:
         """Re-follow the recorded job (a live worker is left alone; a dead one is started again)."""
-        refusal = run.resume_refusal()
+        refusal = self.resume_refusal(run)
         if refusal:
             raise UsageError(refusal)
         if not self.is_alive(run):
             if run.status().get("job_id"):
                 run.log(f"re-following job {run.status()['job_id']} (no new job is created)", source="hosted")
             self._spawn(run)
+
+    def ended_refusal(self, run: RunDirectory, state: str, why: str) -> str | None:
+        return (f"{run.path} {state}{why}: a hosted job that has {state} cannot continue, and resuming would "
+                f"create and bill a new job. To train again, start a new run: `ftwizard run {run.recipe_path}`")
 
     def cancel(self, run: RunDirectory) -> None:
         """Cancel the provider's job (the worker sees it end and marks the run `cancelled`)."""

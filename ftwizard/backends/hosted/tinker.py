@@ -231,13 +231,17 @@ class TinkerProvider(HostedProvider):
             run.log(f"no training estimate: {e}", level="warning", source=PROVIDER)
         self._start_worker(run)
 
+    def ended_refusal(self, run: RunDirectory, state: str, why: str) -> str | None:
+        if state == "failed":
+            return None  # no job at Tinker: the loop runs here and continues from Tinker's last saved state
+        return f"{run.path} was cancelled{why}; start a new run to train again: `ftwizard run {run.recipe_path}`"
+
     def resume(self, run: RunDirectory) -> None:
+        refusal = self.resume_refusal(run)
+        if refusal:
+            raise UsageError(refusal)
         status = run.status()
         state = status.get("state")
-        if state == "succeeded":
-            raise UsageError(f"{run.path} has already succeeded ({status.get('fine_tuned_model')}); nothing to resume")
-        if state == "cancelled":
-            raise UsageError(f"{run.path} was cancelled; start a new run to train again")
         if self.is_alive(run):
             if state not in FINAL_STATES:
                 return  # its worker is still at work: follow it

@@ -140,12 +140,20 @@ class LocalBackend(Backend):
                           pid_create_time=started, command=shlex.join(cmd), nproc=recipe.hardware.nproc)
         return proc
 
+    def ended_refusal(self, run: RunDirectory, state: str, why: str) -> str | None:
+        """A failed or cancelled local run continues from its last complete checkpoint, and only if it has one."""
+        if last_checkpoint(run.checkpoints_dir) is not None:
+            return None
+        return (f"{run.path} {state}{why} before its first complete checkpoint, so there is nothing to continue "
+                f"from. Start a new run: `ftwizard run {run.recipe_path}`")
+
     def resume(self, run: RunDirectory) -> subprocess.Popen:
         """Continue from the last complete checkpoint (the worker finds it), with optimizer and scheduler state."""
+        refusal = self.resume_refusal(run)
+        if refusal:
+            raise UsageError(refusal)
         status = run.status()
         state = status.get("state", "pending")
-        if state == "succeeded":
-            raise UsageError(f"{run.path} has already finished (succeeded); nothing to resume")
         if self.is_alive(run):
             raise UsageError(f"{run.path} is still running (pid {status.get('pid')}); follow it with "
                              f"`ftwizard attach {run.path}`")
