@@ -82,13 +82,15 @@ def judge_price_model(model: str):
 
 def call_price(model: str, prompt_tokens: int, completion_tokens: int) -> tuple[float | None, str]:
     """(usd, source) of one judge call; usd None when no catalog knows the model."""
-    from ftwizard.pricing import hosted_serving_cost
+    from ftwizard.pricing import hosted_token_cost
 
     m = judge_price_model(model)
     if m is None:
         return None, f"`{model}` has no price in the catalog: unpriced"
-    c = hosted_serving_cost(m, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, requests_per_month=1)
-    return c["usd_per_request"], f"{c['price_source']} ({c['price_date']})"
+    usd = hosted_token_cost(m, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    if usd is None:  # a model that serves only on hourly hardware has no price per call
+        return None, f"`{model}` is billed by the hour, not per token: unpriced"
+    return usd, f"{m.price_source} ({m.price_date})"
 
 
 @dataclass

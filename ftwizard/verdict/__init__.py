@@ -30,14 +30,7 @@ from ftwizard.verdict.runs import loss_still_falling, read_home_twin, read_run
 
 __all__ = ["ALPHA", "DEFAULT_MARGIN", "HORIZON_MONTHS", "Comparison", "Metric", "NextRun", "Recommendation", "RunRow",
            "Verdict", "build_verdict", "hosted_availability", "local_next_runs", "loss_still_falling",
-           "mcnemar_exact", "metric_label", "paired_difference_ci", "read_run"]
-
-
-def metric_label(task: str, metric: str) -> str:
-    """A metric's label for people, from the task that reports it."""
-    from ftwizard.tasks import get_task
-
-    return next((s.label for s in get_task(task).metric_specs() if s.name == metric), metric.replace("_", " "))
+           "mcnemar_exact", "paired_difference_ci", "read_run"]
 
 
 def build_verdict(run_dirs: Iterable[str | Path], *, requests_per_month: int | None = None, private_data: bool = False,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ftwizard.backends.base import ProviderCapabilities
 from ftwizard.backends.hosted import JobProvider
 from ftwizard.backends.hosted.job import OpenAIJob, record_serving_price
-from ftwizard.backends.hosted.providers import HostedError, redact
+from ftwizard.backends.hosted.providers import HostedError, poll_seconds, redact
 
 if TYPE_CHECKING:
     from ftwizard.backends.hosted.job import HostedJob
@@ -98,7 +98,7 @@ class AzureProvider(JobProvider):
             return
         if h.create_deployment:
             create_deployment(run, h.deployment, run.status()["fine_tuned_model"], sku=h.deployment_sku,
-                              poll=self.make_job(run, recipe).poll)
+                              poll=poll_seconds(h.poll_seconds))  # no job or client needed for it
         run.update_status(serving_model=h.deployment, deployment=h.deployment)
         record_serving_price(run, recipe, deployment=h.deployment)
 
