@@ -18,7 +18,7 @@ from ftwizard import chatfile
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_dir
 from ftwizard.tasks import Split, get_task
-from ftwizard.tokens import TokenCounter, encoding_name_for_model
+from ftwizard.tokens import TokenCounter, hosted_encoding
 
 if TYPE_CHECKING:
     from ftwizard.prompts import PromptTemplates
@@ -136,7 +136,7 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
         hm = get_hosted_model(hosted_model, recipe.hosted.provider)
     except UsageError:  # an unknown model still gets counted, without a price
         hm = None
-    encoding = hm.encoding if hm else encoding_name_for_model(hosted_model)
+    encoding = hosted_encoding(hosted_model, recipe.hosted.provider)
     max_tokens = hm.max_tokens_per_example if hm else chatfile.DEFAULT_MAX_TOKENS_PER_EXAMPLE
     counter = TokenCounter(encoding)
     local = LocalLengths(recipe, counter)

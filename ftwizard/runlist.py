@@ -92,8 +92,9 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     if row is None:
         raise UsageError(problems)
     task = get_task(row.task, row.recipe)
-    specs = task.metric_specs(row.recipe)
-    metric = task.primary_metric(row.recipe)
+    # what the run reported tells a custom `auto` task its metric, without reading data that may have moved
+    specs = task.metric_specs(row.recipe, reported=row.metrics)
+    metric = task.primary_metric(row.recipe, reported=row.metrics)
     if metric not in row.metrics:  # a run scored before its task decided on this metric: its first one on record
         metric = next((s.name for s in specs if s.name in row.metrics), metric)
     label = next((s.label for s in specs if s.name == metric), metric)

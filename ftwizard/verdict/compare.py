@@ -18,12 +18,13 @@ def task_metrics(task: str, rows: list[RunRow]) -> tuple[list[str], str, dict[st
 
     recipe = rows[0].recipe if rows else None
     t = get_task(task)
-    specs = t.metric_specs(recipe)
-    labels = {s.name: s.label for s in specs}
     present = [m for r in rows for m in r.metrics]
+    # the metrics the runs reported tell a custom `auto` task its metric, without reading data that may have moved
+    specs = t.metric_specs(recipe, reported=present or None)
+    labels = {s.name: s.label for s in specs}
     names = [s.name for s in specs if s.name in present and not s.name.endswith(("_precision", "_recall"))]
     names += [m for m in dict.fromkeys(present) if m not in names and m not in labels]
-    primary = t.primary_metric(recipe)
+    primary = t.primary_metric(recipe, reported=present or None)
     notes: list[str] = []
     evaluated = [r for r in rows if r.metrics]
     lacking = [r for r in evaluated if primary not in r.metrics]

@@ -189,10 +189,9 @@ class PromptScreen(StepScreen):
     # -- workers ------------------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="prompt-rows", exit_on_error=False)
     def _load_rows(self, recipe) -> None:
-        from ftwizard.catalog import get_hosted_model
         from ftwizard.prepare import LocalLengths
         from ftwizard.tasks import get_task
-        from ftwizard.tokens import TokenCounter
+        from ftwizard.tokens import TokenCounter, hosted_encoding
 
         try:
             split = get_task(recipe.task).load_split(recipe.with_updates({"data.limit_train": PREVIEW_LIMIT}), "train",
@@ -201,7 +200,7 @@ class PromptScreen(StepScreen):
             self.app.call_from_thread(self.query_one("#prompt-preview", Static).update,
                                       f"cannot load examples: {escape(str(e))}")
             return
-        counter = TokenCounter(get_hosted_model(recipe.hosted.model, provider=recipe.hosted.provider).encoding)
+        counter = TokenCounter(hosted_encoding(recipe.hosted.model, recipe.hosted.provider))
         ll = LocalLengths(recipe, TokenCounter("cl100k_base"))
 
         def local(row, text, template):
