@@ -502,3 +502,17 @@ def test_a_cpu_recipe_is_estimated_on_the_cpu_not_an_a40():
     n = round(by_epochs["local"]["train_sequences"] / by_epochs["local"]["epochs_equivalent"])
     assert by_epochs["local"]["steps"] == steps_for(n, epochs=2.0, micro_batch_size=t.micro_batch_size,
                                                     grad_accum=t.grad_accum)
+
+
+def test_estimate_judges_availability_on_the_same_day_as_run(monkeypatch):
+    """FTWIZARD_AS_OF moves `estimate` as it moves `run`'s preflight: one day for both."""
+    from ftwizard.estimate import estimate_recipe
+    from ftwizard.recipe import load_recipe
+
+    recipe = load_recipe(RECIPES / "viggo-together.toml")
+    monkeypatch.setenv("FTWIZARD_AS_OF", "2027-02-01")
+    assert estimate_recipe(recipe)["hosted"]["as_of"] == "2027-02-01"
+    monkeypatch.delenv("FTWIZARD_AS_OF")
+    import datetime
+
+    assert estimate_recipe(recipe)["hosted"]["as_of"] == datetime.date.today().isoformat()

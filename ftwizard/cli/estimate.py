@@ -38,7 +38,7 @@ def register(sub) -> None:
                    help="past runs to calibrate from (default: runs, or FTWIZARD_RUNS_DIR)")
     p.add_argument("--set", dest="set_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key (repeatable)")
-    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="judge hosted availability as of this date (default: today)")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="judge hosted availability as of this date (default: $FTWIZARD_AS_OF, else today)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(handler=run)
 

@@ -45,10 +45,13 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     """Local LoRA and hosted fine-tuning estimates for a recipe, with what-if overrides (DESIGN.md JSON shape).
 
     `hosted_candidates` lists every provider's catalog models priced on the same data and epochs, judged on
-    `as_of` (default today); `warnings` flags what-if inputs far outside real fine-tuning.
+    `as_of` (default FTWIZARD_AS_OF, else today); `warnings` flags what-if inputs far outside real fine-tuning.
     """
 
-    as_of = as_of or datetime.date.today()
+    if as_of is None:
+        from ftwizard import settings
+
+        as_of = settings.as_of()  # FTWIZARD_AS_OF, as `run`'s preflight judges the day
     price_per_hour = _positive("--price-per-hour", price_per_hour)
     examples = _positive("--examples", examples, integer=True)
     tokens_per_example = _positive("--tokens-per-example", tokens_per_example, integer=True)
