@@ -12,6 +12,8 @@ from ftwizard.errors import UsageError
 from ftwizard.evaluation.stats import clopper_pearson
 from ftwizard.verdict import (build_verdict, hosted_availability, loss_still_falling, mcnemar_exact,
                               paired_difference_ci)
+from ftwizard.verdict.compare import gain_over_base, paired_counts
+from ftwizard.verdict.render import p_value
 from tests.fixtures_runs import (imported_pair, outcomes, paired_outcomes, seed_sql_pair, seed_viggo_pair,
                                  write_run)
 
@@ -382,9 +384,24 @@ def test_single_local_run_shows_the_gain_over_base_and_the_next_run(tmp_path):
     v = build_verdict([local.path], today=SEED_DAY)
     r = v.recommendation
     assert (r.choice, r.case) == ("next-run", "single-run")
+    g = gain_over_base(v.row(local.name), "execution_match")
+    assert (g["n"], g["tuned_only"], g["base_only"]) == paired_counts(
+        v.row(local.name).verdicts, v.row(local.name).baseline_verdicts, "execution_match")
+    assert g["p_value"] == mcnemar_exact(g["tuned_only"], g["base_only"]) < 1e-6
     assert r.sentence.startswith(f"{local.name} (CodeLlama-34b-hf) reached 77.5% execution match (95% CI 73.9%-80.7%), "
-                                 "+60.6 points over the base model (16.9%); next, run the hosted fine-tune "
+                                 f"+60.6 points over the base model (16.9%; p = {p_value(g['p_value'])}, "
+                                 f"{g['tuned_only']} vs {g['base_only']} discordant); next, run the hosted fine-tune "
                                  "(gpt-3.5-turbo-0125) (estimated $11.99)")
+    # every face shows the paired test of the gain: the JSON, the markdown report, the terminal
+    assert v.to_dict()["runs"][0]["gain_over_base"]["tuned_only"] == g["tuned_only"]
+    line = f"exact McNemar test p = {p_value(g['p_value'])} on {g['n']} paired examples ({g['tuned_only']} right " \
+           f"only tuned vs {g['base_only']} right only untuned)"
+    assert line in v.to_markdown()
+    from rich.console import Console
+
+    console = Console(width=80, record=True, color_system=None)
+    console.print(v.to_rich())
+    assert "right only tuned vs" in console.export_text().replace("\n", " ")
     nxt = r.next_runs[0]
     assert nxt.backend == "hosted" and nxt.changes == {"backend": "hosted"}
     assert nxt.command == f"ftwizard run {local.path / 'recipe.toml'} --set backend=hosted"
@@ -432,7 +449,7 @@ def test_single_run_with_no_gain_on_the_deciding_metric_names_where_it_gained(tm
     data["baseline"]["slot_f1"] = {"n": 24, "value": 0.0, "ci_low": 0.0, "ci_high": 0.1}
     run.metrics_path.write_text(json.dumps(data))
     s = build_verdict([run.path], today=SEED_DAY).recommendation.sentence
-    assert "reached 0.0% meaning match" in s and "+0.0 points over the base model (0.0%)" in s
+    assert "reached 0.0% meaning match" in s and "+0.0 points over the base model (0.0%; p = 1, 0 vs 0 discordant)" in s
     assert "its clearest gain is in slot F1: 36.4%, +36.4 points over the base model (0.0%)" in s
     assert "not clearly above its base model yet" in s
 

@@ -44,15 +44,39 @@ def run_summary(run_dir) -> dict:
         "status": status,
         "metrics": read_json(run_dir.metrics_path, default=None),
         "cost": read_json(run_dir.cost_path, default=None),
+        "gain_over_base": gain_over_base(run_dir)[0],
     }
+
+
+def gain_over_base(run_dir) -> tuple[dict | None, str | None]:
+    """The fine-tune against the untuned model on the task's deciding metric (the verdict's paired test:
+    exact McNemar p-value and the discordant counts), as figures and as the line `run` prints; (None, None)
+    before evaluation or without a baseline."""
+    if not run_dir.metrics_path.exists():
+        return None, None
+    from ftwizard.errors import UsageError
+    from ftwizard.verdict import build_verdict
+    from ftwizard.verdict.render import gain_line
+
+    try:
+        v = build_verdict([run_dir.path])
+    except UsageError:  # a run the verdict cannot read: the status line already said how it ended
+        return None, None
+    row = v.rows[0]
+    return v.to_dict()["runs"][0]["gain_over_base"], gain_line(v, row)
 
 
 def run(args) -> int:
     code = _run(args)
-    if getattr(args, "json", False) and getattr(args, "_run_dir", None) is not None:
+    run_dir = getattr(args, "_run_dir", None)
+    if getattr(args, "json", False) and run_dir is not None:
         from ftwizard.cli import output
 
-        output.print_json({"exit_code": code, **run_summary(args._run_dir)})
+        output.print_json({"exit_code": code, **run_summary(run_dir)})
+    elif run_dir is not None and code == 0 and not getattr(args, "detach", False):
+        line = gain_over_base(run_dir)[1]
+        if line:
+            print(line)  # a result: stdout, unwrapped
     return code
 
 

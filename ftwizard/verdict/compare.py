@@ -74,8 +74,10 @@ def paired_counts(a: dict[int, dict], b: dict[int, dict], metric: str) -> tuple[
 
 
 def gain_over_base(row: RunRow, metric: str) -> dict | None:
-    """The fine-tune against its own base model on the same examples: {difference, ci_low, ci_high, p_value}
-    from the paired test when per-example baseline verdicts exist, else from the two aggregate figures."""
+    """The fine-tune against its own base model on the same examples: {difference, ci_low, ci_high, p_value, n,
+    tuned_only, base_only, significant} from the paired test (exact McNemar on the discordant pairs: right only
+    when tuned vs right only untuned) when per-example baseline verdicts exist, else from the two aggregate
+    figures (p_value and the discordant counts None)."""
     m, base = row.metrics.get(metric), row.baseline.get(metric)
     if m is None or base is None:
         return None
@@ -84,9 +86,10 @@ def gain_over_base(row: RunRow, metric: str) -> dict | None:
         lo, hi = paired_difference_ci(up, down, n)
         p = mcnemar_exact(up, down)
         return {"difference": (up - down) / n, "ci_low": lo, "ci_high": hi, "p_value": p, "n": n,
-                "significant": p < ALPHA}
+                "tuned_only": up, "base_only": down, "significant": p < ALPHA, "test": "exact McNemar test"}
     return {"difference": m.value - base.value, "ci_low": None, "ci_high": None, "p_value": None, "n": m.n,
-            "significant": m.ci_low > base.ci_high}
+            "tuned_only": None, "base_only": None, "significant": m.ci_low > base.ci_high,
+            "test": "95% intervals (no per-example baseline verdicts to pair)"}
 
 
 def tokens_for_serving(*rows: RunRow | None) -> tuple[float, float, str]:

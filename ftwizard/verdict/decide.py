@@ -45,7 +45,11 @@ def showed(v: "Verdict", row: RunRow, metric: str) -> str:
     s = f"{row.name} ({row.short_model}) reached {pct(m.value)} {label} (95% CI {pct(m.ci_low)}-{pct(m.ci_high)})"
     base = row.baseline.get(metric)
     if base is not None:
-        s += f", {points(m.value - base.value)} over the base model ({pct(base.value)})"
+        s += f", {points(m.value - base.value)} over the base model ({pct(base.value)}"
+        g = gain_over_base(row, metric)
+        if g is not None and g["p_value"] is not None:
+            s += f"; p = {p_value(g['p_value'])}, {g['tuned_only']} vs {g['base_only']} discordant"
+        s += ")"
         if m.value - base.value < 0.005:
             # The deciding metric shows nothing (a small model rarely gets a whole answer exactly right): say where
             # fine-tuning did move the needle, if anywhere, in the task's own order of metrics.

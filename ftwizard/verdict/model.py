@@ -271,12 +271,14 @@ class Verdict:
         raise KeyError(name_or_dir)
 
     def to_dict(self) -> dict:
+        from ftwizard.verdict.compare import gain_over_base
+
         return {
             "task": self.task, "metric": self.metric, "metrics": list(self.metric_names),
             "metric_labels": {m: self.label(m) for m in self.metric_names}, "margin": self.margin,
             "today": self.today.isoformat(), "requests_per_month": self.requests_per_month,
             "private_data": self.private_data, "hosted_availability": dict(self.hosted_availability),
-            "runs": [r.to_dict() for r in self.rows],
+            "runs": [{**r.to_dict(), "gain_over_base": gain_over_base(r, self.metric)} for r in self.rows],
             "comparison": self.comparison.to_dict() if self.comparison else None,
             "recommendation": self.recommendation.to_dict(),
         }

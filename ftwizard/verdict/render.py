@@ -38,7 +38,36 @@ def ratio(r: float) -> str:
 
 
 def p_value(p: float) -> str:
-    return f"{p:.2g}" if p >= 0.001 else "<0.001"
+    """The exact p-value, never floored: 0.043, 0.0012, 1.2e-7."""
+    if p >= 0.001:
+        return f"{p:.2g}"
+    mantissa, exp = f"{p:.1e}".split("e")
+    return f"{mantissa}e{int(exp)}"
+
+
+def gain_line(v: "Verdict", row) -> str | None:
+    """'demo: meaning match 20.0% vs 0.0% untuned, +20.0 points (95% CI ...); exact McNemar p = 1.2e-7 on 120
+    paired examples (24 right only tuned vs 0 right only untuned)'; None when the run has no baseline."""
+    from ftwizard.verdict.compare import gain_over_base
+
+    g = gain_over_base(row, v.metric)
+    if g is None:
+        return None
+    m, base = row.metrics[v.metric], row.baseline[v.metric]
+    s = (f"{row.name}: {v.label(v.metric)} {pct(m.value)} vs {pct(base.value)} untuned, "
+         f"{points(g['difference'])}")
+    if g["ci_low"] is not None:
+        s += f" (95% CI {points(g['ci_low'])} to {points(g['ci_high'])})"
+    if g["p_value"] is not None:
+        s += (f"; {g['test']} p = {p_value(g['p_value'])} on {g['n']} paired examples ({g['tuned_only']} right "
+              f"only tuned vs {g['base_only']} right only untuned)")
+    else:
+        s += f"; {g['test']}"
+    return s + (" - significant" if g["significant"] else " - not significant") + f" at {ALPHA:g}"
+
+
+def gain_lines(v: "Verdict") -> list[str]:
+    return [x for x in (gain_line(v, r) for r in v.rows) if x]
 
 
 def hours(h: float | None) -> str:
@@ -168,6 +197,9 @@ def to_markdown(v: "Verdict", *, images: dict[str, str] | None = None) -> str:
     notes = [f"{r.name}: {n}" for r in v.rows for n in r.notes]
     if notes:
         md += [""] + [f"- {n}" for n in notes]
+    gains = gain_lines(v)
+    if gains:
+        md += ["", "## Gain over the untuned model", ""] + [f"- {x}" for x in gains]
     lines = comparison_lines(v)
     if lines:
         md += ["", "## Hosted vs local", ""] + [f"- {x}" for x in lines]
@@ -192,6 +224,9 @@ def to_rich(v: "Verdict"):
     notes = [f"{r.name}: {n}" for r in v.rows for n in r.notes]
     if notes:
         parts.append(Text("\n".join(notes), style="dim"))
+    gains = gain_lines(v)
+    if gains:
+        parts.append(Text("gain over the untuned model:\n", style="bold").append("\n".join(gains), style=""))
     lines = comparison_lines(v)
     if lines:
         parts.append(Text("\n".join(lines)))
