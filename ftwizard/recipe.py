@@ -143,7 +143,8 @@ class HostedSection(_Section):
                             "(Azure serves fine-tunes only through a deployment)")
     create_deployment: bool = Field(False, description="Azure: create the deployment `deployment` after training "
                                     "(management API; needs AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, "
-                                    "AZURE_OPENAI_RESOURCE and a token in AZURE_MANAGEMENT_TOKEN); billed per hour "
+                                    "AZURE_OPENAI_RESOURCE and a token: ftwizard[azure] or AZURE_MANAGEMENT_TOKEN); "
+                                    "billed per hour "
                                     "while it exists")
     deployment_sku: str = Field("Standard", description="Azure: the deployment's SKU (Standard, GlobalStandard, "
                                 "Developer)")

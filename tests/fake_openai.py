@@ -66,6 +66,11 @@ class FakeOpenAI:
         self.deployment_ticks = deployment_ticks
         self.file_processing_ticks = file_processing_ticks
         self.deployments: dict[str, dict[str, Any]] = {}
+        # Management-plane bearer tokens and when each expires; `mgmt_token` is a static one (az CLI).
+        self.mgmt_tokens: dict[str, float] = {mgmt_token: float("inf")}
+        self.mi_token_lifetime_s = 3600.0
+        self.mi_tokens_issued = 0
+        self.accounts = {("sub-1", "rg-1", "acct-1")}
         self.file_reads: dict[str, int] = defaultdict(int)
         self.lock = threading.RLock()
         self.files: dict[str, dict[str, Any]] = {}
@@ -134,6 +139,21 @@ class FakeOpenAI:
         self.files[fid] = {**obj, "_content": content}
         return obj
 
+    def public_job(self, jid: str) -> dict:
+        return {k: v for k, v in self.jobs[jid].items() if not k.startswith("_")}
+
+    def issue_mgmt_token(self, lifetime_s: float | None = None) -> tuple[str, float]:
+        """A management-plane token valid for `lifetime_s` (None: until revoked), as Entra would issue it."""
+        token = "fake-arm-" + uuid.uuid4().hex
+        expires = time.time() + lifetime_s if lifetime_s is not None else float("inf")
+        self.mgmt_tokens[token] = expires
+        return token, expires
+
+    def revoke_mgmt_tokens(self) -> None:
+        """Every token issued so far expires now (what 60-90 minutes of training does to a token read at launch)."""
+        for t in self.mgmt_tokens:
+            self.mgmt_tokens[t] = 0.0
+
     def public_file(self, fid: str) -> dict:
         return {k: v for k, v in self.files[fid].items() if not k.startswith("_")}
 
@@ -153,7 +173,7 @@ class FakeOpenAI:
             out.append(ex)
         return out
 
-    def create_job(self, body: dict) -> dict:
+    def create_job(self, body: dict, *, azure: bool = False) -> dict:
         jid = "ftjob-" + uuid.uuid4().hex[:24]
         hp_in = dict(body.get("hyperparameters") or {})
         method = body.get("method") or {}
@@ -167,7 +187,7 @@ class FakeOpenAI:
                "status": "validating_files", "trained_tokens": None, "training_file": body.get("training_file"),
                "validation_file": body.get("validation_file"), "suffix": body.get("suffix"),
                "metadata": body.get("metadata"), "estimated_finish": None, "integrations": [],
-               "method": {"type": "supervised", "supervised": {"hyperparameters": hp}}}
+               "method": {"type": "supervised", "supervised": {"hyperparameters": hp}}, "_azure": azure}
         self.jobs[jid] = job
         self.job_order.append(jid)
         self._event(jid, f"Created fine-tuning job: {jid}")
@@ -233,9 +253,11 @@ class FakeOpenAI:
             csv = base64.b64encode(csv)
         res = self.add_file(csv, "step_metrics.csv", "fine-tune-results")
         suffix = job.get("suffix") or ""
+        # Azure names a fine-tune `<base>.ft-<32 hex>` (its suffix after a dash); OpenAI `ft:<base>:org:suffix:id`.
+        name = (f"{job['model']}.ft-{uuid.uuid4().hex}" + (f"-{suffix}" if suffix else "") if job.get("_azure")
+                else f"ft:{job['model']}:fake-org:{suffix}:{jid[-8:]}")
         job.update(status="succeeded", finished_at=int(time.time()), trained_tokens=tokens * epochs,
-                   result_files=[res["id"]], estimated_finish=None,
-                   fine_tuned_model=f"ft:{job['model']}:fake-org:{suffix}:{jid[-8:]}")
+                   result_files=[res["id"]], estimated_finish=None, fine_tuned_model=name)
         self.chat_models.add(job["fine_tuned_model"])
         self._event(jid, f"New fine-tuned model created: {job['fine_tuned_model']}")
         self._event(jid, "The job has successfully completed")
@@ -308,13 +330,40 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def _management(self, method: str, path: str, body: bytes) -> None:
+    def _managed_identity(self, query) -> None:
+        """App Service's managed-identity endpoint (IDENTITY_ENDPOINT), as azure-identity calls it."""
+        fake = self.server_fake
+        if self.headers.get("X-IDENTITY-HEADER") != "fake-identity-header":
+            return self._error(401, None, "missing X-IDENTITY-HEADER")
+        token, expires = fake.issue_mgmt_token(fake.mi_token_lifetime_s)
+        fake.mi_tokens_issued += 1
+        self._send(200, {"access_token": token, "expires_on": str(int(expires)), "token_type": "Bearer",
+                         "resource": dict(query).get("resource")})
+
+    def _management(self, method: str, path: str, body: bytes, query) -> None:
         """Azure's management API for deployments (Microsoft.CognitiveServices/accounts/.../deployments)."""
         fake = self.server_fake
-        if (self.headers.get("Authorization") or "") != f"Bearer {fake.mgmt_token}":
+        if dict(query).get("api-version") != "2024-10-01":
+            return self._error(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
+        token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        expires = fake.mgmt_tokens.get(token)
+        if expires is None:
             return self._error(401, "InvalidAuthenticationToken", "The access token is invalid.")
+        if expires <= time.time():
+            return self._error(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier "
+                               "than current UTC time.")
         seg = path.split("/")
-        if len(seg) < 3 or seg[-2] != "deployments" or "Microsoft.CognitiveServices" not in seg:
+        # /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}[/deployments/{n}]
+        if len(seg) < 9 or seg[5:7] != ["providers", "Microsoft.CognitiveServices"] or seg[7] != "accounts":
+            return self._error(404, None, f"Unknown route {method} {path}")
+        if (seg[2], seg[4], seg[8]) not in fake.accounts:
+            return self._error(404, "ResourceNotFound", f"The Resource 'Microsoft.CognitiveServices/accounts/{seg[8]}' "
+                               f"under resource group '{seg[4]}' was not found.")
+        if len(seg) == 9 and method == "GET":
+            fake.calls["account.get"] += 1
+            return self._send(200, {"id": path, "name": seg[8], "kind": "OpenAI", "location": "swedencentral",
+                                    "properties": {"provisioningState": "Succeeded"}})
+        if len(seg) != 11 or seg[9] != "deployments":
             return self._error(404, None, f"Unknown route {method} {path}")
         name = seg[-1]
         with fake.lock:
@@ -354,8 +403,17 @@ class _Handler(BaseHTTPRequestHandler):
                 break
         fake.requests.append((method, path))
         if path.startswith("/subscriptions/"):
-            return self._management(method, path, body)
-        key = self.headers.get("api-key") or (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+            return self._management(method, path, body, query)
+        if path == "/msi/token":
+            return self._managed_identity(query)
+        # Azure's data plane: the `api-key` header and an `api-version` query on every request.
+        self.azure = parts.path.startswith("/openai/")
+        if self.azure:
+            key = self.headers.get("api-key")
+            if not dict(query).get("api-version"):
+                return self._error(404, "404", "Resource not found")
+        else:
+            key = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
         if key != fake.api_key:
             return self._error(401, "invalid_api_key", f"Incorrect API key provided: {key}.")
         route, args = self._route(method, path)
@@ -466,7 +524,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fid and fake.files[fid]["status"] != "processed":  # Azure: a file must be processed first
                 return 400, {"code": "invalidPayload",
                              "message": f"The file {fid} has not been processed yet."}, None, None
-        return 200, fake.create_job(req), None, None
+        job = fake.create_job(req, azure=self.azure)
+        return 200, fake.public_job(job["id"]), None, None
 
     def _h_jobs_list(self, body, query):
         fake = self.server_fake
@@ -479,14 +538,14 @@ class _Handler(BaseHTTPRequestHandler):
             ids = ids[ids.index(q["after"]) + 1:]
         limit = int(q.get("limit", 20))
         page = ids[:limit]
-        return 200, {"object": "list", "data": [fake.jobs[i] for i in page], "has_more": len(ids) > limit}, None, None
+        return 200, {"object": "list", "data": [fake.public_job(i) for i in page], "has_more": len(ids) > limit}, None, None
 
     def _h_jobs_retrieve(self, body, query, jid):
         fake = self.server_fake
         if jid not in fake.jobs:
             return 404, {"code": None, "message": f"No such fine-tuning job: {jid}"}, None, None
         fake.advance(jid)
-        return 200, fake.jobs[jid], None, None
+        return 200, fake.public_job(jid), None, None
 
     def _h_jobs_events(self, body, query, jid):
         fake = self.server_fake
@@ -511,7 +570,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"code": None, "message": f"Job {jid} has already completed: {job['status']}"}, None, None
         job.update(status="cancelled", finished_at=int(time.time()), estimated_finish=None)
         fake._event(jid, "Fine-tuning job cancelled")
-        return 200, job, None, None
+        return 200, fake.public_job(jid), None, None
 
     def _h_chat(self, body: bytes, query, deployment):
         fake = self.server_fake

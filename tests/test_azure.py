@@ -104,13 +104,136 @@ def test_azure_create_whose_answer_is_lost_is_found_by_its_training_file(azure, 
     assert len(azure.deployments) == 1
 
 
-def test_a_management_token_that_is_refused_fails_clearly_after_training(azure, tmp_path, monkeypatch):
+def test_a_management_token_that_is_refused_is_found_in_preflight(azure, tmp_path, monkeypatch):
     monkeypatch.setenv("AZURE_MANAGEMENT_TOKEN", "not-the-token-0123456789")
+    with pytest.raises(UsageError) as e:
+        make_run(tmp_path, SMALL)
+    assert "401" in str(e.value) and "az account get-access-token" in str(e.value)
+    assert "not-the-token-0123456789" not in str(e.value)
+    assert azure.job_creates == 0 and not any(p.startswith("/files") for _, p in azure.requests)
+
+
+@pytest.mark.parametrize("var,value,expect", [
+    ("AZURE_OPENAI_RESOURCE", "", "AZURE_OPENAI_RESOURCE"),
+    ("AZURE_RESOURCE_GROUP", "rg-typo", "404"),
+])
+def test_management_settings_are_checked_before_anything_is_billed(azure, tmp_path, monkeypatch, var, value, expect):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(UsageError) as e:
+        make_run(tmp_path, SMALL)
+    assert expect in str(e.value) and azure.job_creates == 0 and not azure.files
+
+
+def test_an_expired_static_token_is_refused_in_preflight(azure, tmp_path, monkeypatch):
+    import base64
+    import time
+
+    claims = base64.urlsafe_b64encode(json.dumps({"exp": int(time.time()) - 60}).encode()).decode().rstrip("=")
+    monkeypatch.setenv("AZURE_MANAGEMENT_TOKEN", f"eyJhbGciOiJSUzI1NiJ9.{claims}.c2ln")
+    with pytest.raises(UsageError, match="AZURE_MANAGEMENT_TOKEN expired at"):
+        make_run(tmp_path, SMALL)
+    assert azure.job_creates == 0
+
+
+def test_deployment_needs_no_httpx(azure, tmp_path, monkeypatch):
+    """A core install has no `httpx` (openai 3.63 uses httpx2): the management calls must not import it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "httpx", None)  # `import httpx` raises ImportError, as in a core install
+    run = make_run(tmp_path, SMALL + ["eval.enabled=false"])
+    assert work(run) == 0
+    assert run.status()["deployment_state"] == "Succeeded" and len(azure.deployments) == 1
+
+
+def test_tokens_come_from_azure_identity_and_are_renewed_when_they_expire(azure, tmp_path, monkeypatch):
+    """No static token: azure-identity's DefaultAzureCredential (here through App Service's managed-identity
+    endpoint, served by the fake) gives tokens that live one second; the deployment after training gets a new one."""
+    import time
+
+    pytest.importorskip("azure.identity")
+    monkeypatch.delenv("AZURE_MANAGEMENT_TOKEN")
+    for var in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE",
+                "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", azure.endpoint + "/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "fake-identity-header")
+    azure.mi_token_lifetime_s = 1.0
+    run = make_run(tmp_path, SMALL + ["eval.enabled=false"])
+    assert azure.calls["account.get"] == 1 and azure.mi_tokens_issued == 1  # preflight read the account
+    time.sleep(1.2)  # the preflight's token has expired (as 60-90 minutes of training would make it)
+    assert work(run) == 0
+    assert run.status()["deployment_state"] == "Succeeded" and azure.mi_tokens_issued >= 2
+
+
+def test_a_deployment_refused_after_training_names_the_command_that_finishes_the_run(azure, tmp_path, capfd,
+                                                                                     monkeypatch):
+    """The static token is valid at launch and expires during training: the run records the fine-tuned model and
+    says the one command that deploys and evaluates it; that command, with a fresh token, does."""
     run = make_run(tmp_path, SMALL)
+    orig = azure.advance
+
+    def advance(jid):  # the token expires while the job trains
+        orig(jid)
+        if azure.jobs[jid]["status"] == "succeeded":
+            azure.revoke_mgmt_tokens()
+
+    azure.advance = advance
     assert work(run) == 1
     st = run.status()
-    assert st["fine_tuned_model"] and st["error_kind"] == "auth" and "401" in st["error"]
-    assert_no_secret(run, key="not-the-token-0123456789")
+    assert st["state"] == "failed" and st["error_kind"] == "auth" and "Expired" in st["error"]
+    assert st["fine_tuned_model"] and st["job_status"] == "succeeded" and azure.deployments == {}
+    err = [e for e in run.events(("error",))][-1]
+    command = next(a for a in err["advice"] if "--create-deployment" in a).split("`")[1]
+    assert command == f"ftwizard eval {run.path} --deployment sql-azure-ft --create-deployment"
+    assert any("az account get-access-token" in a for a in err["advice"])
+    fresh, _ = azure.issue_mgmt_token()
+    monkeypatch.setenv("AZURE_MANAGEMENT_TOKEN", fresh)
+    capfd.readouterr()
+    assert main(command.split()[1:] + ["--json"]) == 0
+    assert json.loads(capfd.readouterr().out)["metrics"]["execution_match"]["value"] == 1.0
+    st = run.status()
+    assert st["state"] == "succeeded" and st["serving_model"] == "sql-azure-ft" and azure.job_creates == 1
+    assert azure.deployments["sql-azure-ft"]["model"] == st["fine_tuned_model"]
+    assert json.loads(run.cost_path.read_text())["serving"]["kind"] == "deployment"
+    assert_no_secret(run, key=fresh)
+
+
+def test_an_azure_fine_tune_is_priced_as_its_base(azure, tmp_path):
+    """Azure names a fine-tune `<base>.ft-<hex>`: gpt-4.1-mini's, priced as gpt-4.1-mini (not gpt-4.1, 3.75x)."""
+    import re
+
+    from ftwizard.catalog import get_hosted_model
+
+    assert get_hosted_model("gpt-4.1-mini-2025-04-14.ft-0123456789abcdef0123456789abcdef", "azure").id == \
+        "gpt-4.1-mini-2025-04-14"
+    assert get_hosted_model("gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef-sql", "azure").id == \
+        "gpt-4o-mini-2024-07-18"
+    run = make_run(tmp_path, SMALL)
+    assert work(run) == 0
+    ft = run.status()["fine_tuned_model"]
+    assert re.fullmatch(r"gpt-4\.1-mini-2025-04-14\.ft-[0-9a-f]{32}-sql", ft)
+    preds = [json.loads(line) for line in run.predictions_path.read_text().splitlines()]
+    m = get_hosted_model("gpt-4.1-mini-2025-04-14", "azure")
+    expected = sum(p["prompt_tokens"] * m.input_usd_per_1m + p["completion_tokens"] * m.output_usd_per_1m
+                   for p in preds) / 1e6
+    assert json.loads(run.cost_path.read_text())["eval_usd"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_fake_enforces_azure_auth_and_api_version(azure):
+    import urllib.error
+    import urllib.request
+
+    def status(url, headers):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    base = azure.endpoint + "/openai/files"
+    assert status(base + "?api-version=2025-04-01-preview", {"api-key": DEFAULT_KEY}) == 200
+    assert status(base + "?api-version=2025-04-01-preview", {"Authorization": f"Bearer {DEFAULT_KEY}"}) == 401
+    assert status(base, {"api-key": DEFAULT_KEY}) == 404
 
 
 def test_azure_spellings_and_dates_come_from_the_catalog(azure, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -102,20 +103,32 @@ def hosted_models(provider: str | None = None) -> list[HostedModel]:
     return [m for m in _hosted_models() if provider is None or m.provider == provider]
 
 
+_AZURE_FT = re.compile(r"\.ft-[0-9a-fA-F]+(?:-[\w-]+)?$")
+
+
+def fine_tune_base(name: str) -> str:
+    """The base model a fine-tune's id names: OpenAI's `ft:<base>:org:suffix:id` and Azure's `<base>.ft-<hex>`
+    (e.g. `gpt-4.1-mini-2025-04-14.ft-0123...`); any other name is its own base."""
+    return _AZURE_FT.sub("", name.removeprefix("ft:").split(":")[0])
+
+
 def get_hosted_model(name: str, provider: str | None = None) -> HostedModel:
-    """A hosted model by id or alias; fine-tuned ids (`ft:gpt-4o-mini-2024-07-18:org::abc`) map to their base.
+    """A hosted model by id or alias; fine-tuned ids (`ft:gpt-4o-mini-2024-07-18:org::abc`, Azure's
+    `gpt-4o-mini-2024-07-18.ft-<hex>`) map to their base.
 
     Several providers train the same spelling (`gpt-4o-mini` on OpenAI and Azure, `Qwen/Qwen3-8B` on Together
     and Tinker): `provider` picks that provider's entry (its prices and dates); without it the first entry wins.
     """
-    key = name.removeprefix("ft:").split(":")[0]
+    key = fine_tune_base(name)
     models = hosted_models(provider)
     for m in models:
         if key == m.id or key in m.aliases:
             return m
-    for m in models:  # dated snapshots not listed: `gpt-4o-mini-2099-01-01` -> gpt-4o-mini
-        if any(key.startswith(a + "-") for a in m.aliases):
-            return m
+    # Dated snapshots not listed: `gpt-4o-mini-2099-01-01` -> gpt-4o-mini. The longest alias wins, so
+    # `gpt-4.1-mini-...` is gpt-4.1-mini, never gpt-4.1.
+    prefixed = [(len(a), m) for m in models for a in m.aliases if key.startswith(a + "-")]
+    if prefixed:
+        return max(prefixed, key=lambda t: t[0])[1]
     names = [m.id for m in models] + [a for m in models for a in m.aliases]
     where = f" for provider `{provider}`" if provider else ""
     raise UsageError(f"unknown hosted model `{name}`{where}{did_you_mean(key, names)}; known: "

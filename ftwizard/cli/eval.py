@@ -17,7 +17,9 @@ of fine-tuning is on the record.
 machine (model.base + adapter/, GPU or CPU) into predictions_local.jsonl and metrics.json's `local` section,
 beside the hosted evaluation: the same weights served hosted and at home.
 --deployment NAME (Azure OpenAI) records the deployment that serves the fine-tuned model, then evaluates
-through it.
+through it; with --create-deployment ftwizard first creates that deployment for the run's fine-tuned model
+(the management API, as `hosted.create_deployment` does after training) and waits until it serves - the
+command an Azure run names when its deployment could not be made after training.
 """
 
 
@@ -29,6 +31,8 @@ def register(sub) -> None:
                    help="hosted run with a downloaded adapter: evaluate it on this machine (model.base + adapter/)")
     p.add_argument("--deployment", metavar="NAME", default=None,
                    help="Azure OpenAI: the deployment serving the fine-tuned model (recorded, then used)")
+    p.add_argument("--create-deployment", action="store_true",
+                   help="Azure OpenAI: create deployment NAME for the run's fine-tuned model first (billed hourly)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="evaluate the first N eval examples (default: the recipe's eval.limit)")
     p.add_argument("--yes", action="store_true", help="accept the estimated cost of a hosted baseline without asking")
@@ -49,10 +53,12 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be a whole number >= 1 (got {args.limit})")
     run_dir = RunDirectory.open(args.run_dir)
+    if args.create_deployment and not args.deployment:
+        raise UsageError("--create-deployment needs --deployment NAME (the deployment to create)")
     if args.deployment:
-        if run_dir.recipe().hosted.provider != "azure" or run_dir.recipe().backend != "hosted":
-            raise UsageError("--deployment names an Azure OpenAI deployment; this run is not an Azure run")
-        run_dir.update_status(serving_model=args.deployment, deployment=args.deployment)
+        from ftwizard.backends.hosted.azure import deploy_for_eval
+
+        deploy_for_eval(run_dir, args.deployment, create=args.create_deployment)
 
     def confirm(est: dict) -> bool:
         output.info(f"baseline evaluation of {est['model']}: {est['examples']} requests, about "

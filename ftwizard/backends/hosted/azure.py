@@ -3,32 +3,29 @@ deployment - Azure serves a fine-tuned model only through a deployment you name,
 deployment name (never the fine-tuned model id) as the model.
 
 The deployment is either one the user made (`hosted.deployment`) or created here when
-`hosted.create_deployment = true`, through the Azure management REST API (the openai SDK has no management
-calls): PUT .../Microsoft.CognitiveServices/accounts/{resource}/deployments/{name}, then GET until its
-provisioningState is Succeeded. That API takes an Azure AD bearer token (`az account get-access-token`), read
-from AZURE_MANAGEMENT_TOKEN; the resource is named by AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and
-AZURE_OPENAI_RESOURCE; AZURE_MANAGEMENT_ENDPOINT overrides https://management.azure.com (tests point it at a
-local fake). A deployment bills per hour while it exists: delete it in the portal when done.
+`hosted.create_deployment = true`, through the Azure management API (`azure_management`: plain urllib, a token
+from AZURE_MANAGEMENT_TOKEN or azure-identity's credential chain, asked for at each request); preflight reads
+the account with it before anything is billed. If the deployment cannot be made after training, the run ends
+with the fine-tuned model recorded and the one command that deploys and evaluates it:
+`ftwizard eval RUN_DIR --deployment NAME --create-deployment`. A deployment bills per hour while it exists.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ftwizard.backends.base import ProviderCapabilities
 from ftwizard.backends.hosted import JobProvider
 from ftwizard.backends.hosted.job import OpenAIJob, record_serving_price
-from ftwizard.backends.hosted.providers import HostedError, poll_seconds, redact
+from ftwizard.backends.hosted.providers import HostedError, poll_seconds
+from ftwizard.errors import UsageError
 
 if TYPE_CHECKING:
     from ftwizard.backends.hosted.job import HostedJob
     from ftwizard.recipe import Recipe
     from ftwizard.rundir import RunDirectory
 
-MANAGEMENT_API_VERSION = "2024-10-01"
-MANAGEMENT_VARS = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_OPENAI_RESOURCE", "AZURE_MANAGEMENT_TOKEN")
 FILE_READY = "processed"
 FILE_FAILED = ("error", "failed", "deleted")
 
@@ -85,11 +82,10 @@ class AzureProvider(JobProvider):
         if h.create_deployment:
             if not h.deployment:
                 problems.append("hosted.create_deployment = true needs hosted.deployment (the name to create)")
-            missing = [v for v in MANAGEMENT_VARS if not os.environ.get(v)]
-            if missing:
-                problems.append("hosted.create_deployment = true uses the Azure management API: set "
-                                + ", ".join(missing) + " in the environment (the token from "
-                                "`az account get-access-token`)")
+            else:
+                from ftwizard.backends.hosted.azure_management import preflight_problems
+
+                problems += preflight_problems()
         return problems
 
     def after_training(self, run: "RunDirectory", recipe: "Recipe") -> None:
@@ -97,74 +93,79 @@ class AzureProvider(JobProvider):
         if not h.deployment:
             return
         if h.create_deployment:
-            create_deployment(run, h.deployment, run.status()["fine_tuned_model"], sku=h.deployment_sku,
-                              poll=poll_seconds(h.poll_seconds))  # no job or client needed for it
-        run.update_status(serving_model=h.deployment, deployment=h.deployment)
-        record_serving_price(run, recipe, deployment=h.deployment)
+            model = run.status()["fine_tuned_model"]
+            try:
+                create_deployment(run, h.deployment, model, sku=h.deployment_sku, poll=poll_seconds(h.poll_seconds))
+            except (HostedError, UsageError) as e:
+                message = e.message if isinstance(e, HostedError) else str(e)
+                advice = e.advice if isinstance(e, HostedError) else []
+                raise HostedError(f"{message} (after training: the fine-tuned model {model} is recorded)",
+                                  kind=getattr(e, "kind", "auth"),
+                                  advice=[*advice, "deploy and evaluate it with `" + deploy_command(run, h.deployment)
+                                          + "` (nothing is trained again)"]) from None
+        record_deployment(run, recipe, h.deployment)
 
 
-def _management_url(name: str) -> str:
-    env = os.environ
-    base = (env.get("AZURE_MANAGEMENT_ENDPOINT") or "https://management.azure.com").rstrip("/")
-    return (f"{base}/subscriptions/{env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/{env['AZURE_RESOURCE_GROUP']}"
-            f"/providers/Microsoft.CognitiveServices/accounts/{env['AZURE_OPENAI_RESOURCE']}/deployments/{name}"
-            f"?api-version={MANAGEMENT_API_VERSION}")
+def deploy_command(run: "RunDirectory", name: str) -> str:
+    return f"ftwizard eval {run.path} --deployment {name} --create-deployment"
 
 
-def _management_call(client, method: str, url: str, what: str, policy, body: dict | None = None) -> dict[str, Any]:
-    """One management request, retried on 429 / 5xx / dropped connections (PUT of a named deployment is
-    idempotent: a repeat updates the same deployment, it never makes a second)."""
-    import httpx
-
-    attempt = 0
-    while True:
-        try:
-            r = client.request(method, url, json=body)
-        except httpx.TransportError as exc:
-            if attempt + 1 >= policy.max_attempts:
-                raise HostedError(f"{what}: cannot reach the Azure management API ({type(exc).__name__})",
-                                  kind="network") from None
-        else:
-            if r.status_code < 400:
-                return r.json() if r.content else {}
-            if r.status_code != 429 and r.status_code < 500 or attempt + 1 >= policy.max_attempts:
-                raise HostedError(f"{what}: the Azure management API answered {r.status_code}: "
-                                  f"{redact(r.text[:300])}", kind="auth" if r.status_code in (401, 403) else "api",
-                                  status_code=r.status_code)
-        policy.sleep(policy.delay(attempt))
-        attempt += 1
+def record_deployment(run: "RunDirectory", recipe: "Recipe", name: str) -> None:
+    """The deployment serves this run's fine-tune: evaluation names it, and cost.json prices its hours."""
+    run.update_status(serving_model=name, deployment=name)
+    record_serving_price(run, recipe, deployment=name)
 
 
 def create_deployment(run: "RunDirectory", name: str, model: str, *, sku: str, poll: float) -> None:
     """Create (or find) deployment `name` serving `model`, and wait until Azure says it is ready."""
-    import httpx
+    from ftwizard.backends.hosted.azure_management import ManagementClient
 
-    from ftwizard.backends.hosted.providers import RetryPolicy, request_timeout
+    client = ManagementClient()
+    st = run.status()
+    if st.get("deployment_requested") != name:
+        client.put_deployment(name, model, sku)
+        run.update_status(deployment_requested=name)
+        run.log(f"deployment {name} requested for {model} (billed per hour while it exists)", source="hosted")
+    deadline = time.time() + 3 * 3600
+    while True:
+        d = client.get_deployment(name)
+        state = (d.get("properties") or {}).get("provisioningState", "Unknown")
+        if state != run.status().get("deployment_state"):
+            run.update_status(deployment_state=state)
+            run.log(f"deployment {name}: {state}", source="hosted")
+        if state == "Succeeded":
+            return
+        if state in ("Failed", "Canceled"):
+            raise HostedError(f"deployment {name} of {model} ended {state}", kind="api")
+        if time.time() > deadline:
+            raise HostedError(f"deployment {name} is still {state} after 3 hours", kind="api")
+        time.sleep(poll)
 
-    policy = RetryPolicy()
-    url = _management_url(name)
-    headers = {"Authorization": f"Bearer {os.environ['AZURE_MANAGEMENT_TOKEN']}"}
-    with httpx.Client(headers=headers, timeout=request_timeout()) as client:
-        st = run.status()
-        if st.get("deployment_requested") != name:
-            body = {"sku": {"name": sku, "capacity": 1},
-                    "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
-            _management_call(client, "PUT", url, f"creating deployment {name}", policy, body)
-            run.update_status(deployment_requested=name)
-            run.log(f"deployment {name} requested for {model} (billed per hour while it exists)", source="hosted")
-        deadline = time.time() + 3 * 3600
-        while True:
-            d = _management_call(client, "GET", url, f"reading deployment {name}", policy)
-            state = (d.get("properties") or {}).get("provisioningState", "Unknown")
-            if state != run.status().get("deployment_state"):
-                run.update_status(deployment_state=state)
-                run.log(f"deployment {name}: {state}", source="hosted")
-            if state == "Succeeded":
-                return
-            if state in ("Failed", "Canceled"):
-                raise HostedError(f"deployment {name} of {model} ended {state}", kind="api",
-                                  advice=["the fine-tuned model is recorded; deploy it in Azure AI Foundry and run "
-                                          f"`ftwizard eval {run.path} --deployment NAME`"])
-            if time.time() > deadline:
-                raise HostedError(f"deployment {name} is still {state} after 3 hours", kind="api")
-            time.sleep(poll)
+
+def deploy_for_eval(run: "RunDirectory", name: str, *, create: bool) -> None:
+    """`ftwizard eval RUN --deployment NAME [--create-deployment]`: record (and first create) the deployment that
+    serves this run's fine-tune. A run whose job succeeded but whose deployment failed after training is
+    finished by this: deployed, recorded, and (by the caller) evaluated."""
+    recipe = run.recipe()
+    if recipe.backend != "hosted" or recipe.hosted.provider != "azure":
+        raise UsageError("--deployment names an Azure OpenAI deployment; this run is not an Azure run")
+    st = run.status()
+    if create:
+        model = st.get("fine_tuned_model")
+        if not model:
+            raise UsageError(f"{run.path}: no fine-tuned model is recorded (the job has not succeeded): nothing to "
+                             "deploy")
+        from ftwizard.backends.hosted.azure_management import missing_account_vars
+
+        missing = missing_account_vars()
+        if missing:
+            raise UsageError("--create-deployment uses the Azure management API: set " + ", ".join(missing))
+        if st.get("deployment_requested") not in (None, name):
+            run.update_status(deployment_requested=None, deployment_state=None)
+        create_deployment(run, name, model, sku=recipe.hosted.deployment_sku,
+                          poll=poll_seconds(recipe.hosted.poll_seconds))
+    record_deployment(run, recipe, name)
+    if create and st.get("state") == "failed" and st.get("job_status") == "succeeded":
+        # What failed was the step after training; it is done now.
+        run.update_status(state="succeeded", error=None, error_kind=None)
+        run.append_event("status", state="succeeded", detail=f"deployment {name} made after training")

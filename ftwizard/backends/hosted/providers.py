@@ -26,7 +26,7 @@ from ftwizard.errors import RunFailed, UsageError
 T = TypeVar("T")
 
 SECRET_ENV_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN", "AZURE_MANAGEMENT_TOKEN",
-                   "TOGETHER_API_KEY", "TINKER_API_KEY")
+                   "AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "TOGETHER_API_KEY", "TINKER_API_KEY")
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,}|tgp_v1_[A-Za-z0-9_\-]{8,}|tml-[A-Za-z0-9_\-]{8,})\b")
 
 
