@@ -477,7 +477,7 @@ def test_serving_prices_per_token_and_per_hour_from_one_place():
 
 def test_the_local_worker_prices_the_card_it_runs_on():
     """A recipe written for an A40 at $0.475/h that lands on an H100 is priced at the H100's rate."""
-    from ftwizard.backends.local.worker import catalog_price_for, price_per_hour
+    from ftwizard.backends.local.reporter import catalog_price_for, price_per_hour
 
     seed = recipe("sql-codellama34b-lora")
     assert price_per_hour(seed)[0] == 0.475

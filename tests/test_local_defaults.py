@@ -93,7 +93,7 @@ def test_speed_choices_on_this_machine():
 def test_merge_reloads_a_quantized_base_in_the_training_dtype():
     import torch
 
-    from ftwizard.backends.local.worker import merge_recipe
+    from ftwizard.backends.local.finish import merge_recipe
 
     r = parse_recipe(BASE + '[model]\nquant = "8bit"\ndtype = "auto"\n')
     m = merge_recipe(r, torch.bfloat16)  # dtype auto trained in bf16 on the GPU: never fp32 because merging is on the CPU
@@ -110,7 +110,7 @@ def test_checkpointing_turned_off_on_a_quantized_base_warns_with_the_estimates(t
     run = RunDirectory.create(tmp_path / "runs", "off", text)
     w = Worker(run.path)
     w.estimate_shown = {"vram_gb": 92.3}  # what the worker's own estimate of this recipe says (gc off)
-    w._warn_checkpointing_off()
+    w.warn_checkpointing_off()
     warning = [e for e in run.events(("log",)) if e.get("level") == "warning"][-1]["text"]
     assert "gradient checkpointing is off" in warning and "8bit base" in warning
     assert "92.3 GiB without it vs 38.9 GiB with it" in warning

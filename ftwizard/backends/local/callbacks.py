@@ -9,7 +9,7 @@ steps and are left out, so the figure is the one the estimate's tokens/s is comp
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from transformers import TrainerCallback
 
@@ -18,12 +18,21 @@ from transformers import TrainerCallback
 STATUS_EVERY_S = 10.0
 
 if TYPE_CHECKING:
-    from ftwizard.backends.local.worker import Worker
+    from ftwizard.backends.local.reporter import Reporter, StopRequested
 
 
 class RunCallback(TrainerCallback):
-    def __init__(self, worker: "Worker", *, max_steps: int, collator=None):
-        self.w = worker
+    """Reports through a `Reporter`; measures with the two functions it is given (peak memory in GiB, and MFU
+    from tokens/s: None when the device has no known peak). `tokens_before`: what earlier attempts trained on."""
+
+    def __init__(self, reporter: "Reporter", stop: "StopRequested", *, max_steps: int, collator=None,
+                 peak_mem_gib: Callable[[], float], mfu: Callable[[float], float | None], device_mem: bool,
+                 tokens_before: int = 0):
+        self.rep = reporter
+        self.stop = stop
+        self._measure_peak = peak_mem_gib
+        self._measure_mfu = mfu
+        self.device_mem = device_mem  # a GPU: each metric event carries its memory in use
         self.max_steps = max_steps
         self.collator = collator
         self.disk_error: str | None = None
@@ -42,14 +51,11 @@ class RunCallback(TrainerCallback):
         # Non-padding tokens, counted by the collator (this process) and summed over processes each step.
         self.tokens_all = 0
         self._tokens_local_synced = 0
-        self.tokens_before = int(worker.run.status().get("train_tokens") or 0) if worker.main else 0
+        self.tokens_before = tokens_before
 
     # -- helpers ----------------------------------------------------------------------------------
     def peak_mem_gib(self) -> float | None:
-        from ftwizard.backends.local.probe import peak_mem_gib
-
-        p = peak_mem_gib(self.w.device, self.w.context_gib)
-        self._peak = max(self._peak or 0.0, p)
+        self._peak = max(self._peak or 0.0, self._measure_peak())
         return self._peak
 
     def session_tokens_per_s(self) -> float | None:
@@ -57,7 +63,6 @@ class RunCallback(TrainerCallback):
 
     def mfu(self) -> float | None:
         return self._mfu
-
 
     def total_tokens(self) -> int:
         """Tokens trained on by all processes, this attempt and the earlier ones (a resumed run counts both)."""
@@ -77,7 +82,7 @@ class RunCallback(TrainerCallback):
         if self.step_t0 is not None:
             self.train_s += time.perf_counter() - self.step_t0
             self.step_t0 = None
-        stop = self.w.stop.flag
+        stop = self.stop.flag
         local = self.collator.tokens_seen if self.collator is not None else 0
         delta = local - self._tokens_local_synced
         self._tokens_local_synced = local
@@ -92,7 +97,7 @@ class RunCallback(TrainerCallback):
                 dist.all_reduce(t, op=dist.ReduceOp.SUM)
                 stop = bool(t[0].item() > 0)
                 delta = int(t[1].item())
-                self.w.stop.flag = stop
+                self.stop.flag = stop
         self.tokens_all += delta
         if stop:
             control.should_save = True
@@ -133,19 +138,20 @@ class RunCallback(TrainerCallback):
             if tokens > 0 and self.train_s > 0:
                 self._tps = tokens / self.train_s
                 ev["tokens_per_s"] = round(self._tps, 1)
-                if self.w.mfu_basis is not None:
-                    self._mfu = self.w.mfu_basis.mfu(self._tps, self.w.mean_example_len)
-                    ev["mfu"] = round(self._mfu, 4)
+                mfu = self._measure_mfu(self._tps)
+                if mfu is not None:
+                    self._mfu = mfu
+                    ev["mfu"] = round(mfu, 4)
             ev["eta_s"] = round(max(0, self.max_steps - step) * dt / done, 1)
-        if self.w.device == "cuda":
+        if self.device_mem:
             ev["gpu_mem_gb"] = round(self.peak_mem_gib(), 3)  # GiB, reserved + context (the estimate's scope)
-        elapsed = self.w.elapsed()
+        elapsed = self.rep.elapsed()
         ev["elapsed_s"] = round(elapsed, 2)
-        cost = self.w.cost_so_far(elapsed)
+        cost = self.rep.cost_so_far(elapsed)
         if cost is not None:
             ev["cost_usd"] = round(cost, 6)
-        self.w.run.append_event("metric", **ev)
+        self.rep.event("metric", **ev)
         if now - self.last_status_t >= STATUS_EVERY_S or step >= self.max_steps:
             self.last_status_t = now
-            self.w.status(step=step, total_steps=self.max_steps, train_elapsed_s=round(elapsed, 3),
+            self.rep.status(step=step, total_steps=self.max_steps, train_elapsed_s=round(elapsed, 3),
                           train_tokens=self.total_tokens())

@@ -1,0 +1,53 @@
+"""How a local run fails: a full disk recognised however a library wraps it, and the error event + status that
+every failure (crash, disk, out of memory, bad input) ends in, with the advice that gets the run going again."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ftwizard.backends.local.checkpoints import last_checkpoint
+
+if TYPE_CHECKING:
+    from ftwizard.backends.local.reporter import Reporter
+
+DISK_FULL_TEXT = ("no space left on device", "os error 28", "disk quota exceeded", "file too large",
+                  "file write failed")
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """ENOSPC and friends, however the library wraps them (safetensors and torch.save raise their own types)."""
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return True
+        if any(t in str(e).lower() for t in DISK_FULL_TEXT):
+            return True
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
+
+
+def disk_advice(path: Path) -> list[str]:
+    try:
+        free = shutil.disk_usage(path).free / 1e9
+        where = f"{free:.1f} GB free on the disk of {path}"
+    except OSError:
+        where = f"the disk of {path}"
+    return [f"free space ({where}), then continue with `ftwizard run --resume {path.parent}`",
+            "lower train.save_total_limit to keep fewer checkpoints"]
+
+
+def report_failure(rep: "Reporter", checkpoints_dir: Path, message: str, *, kind: str,
+                   advice: list[str] | None = None, **fields) -> None:
+    """The error event, the last good checkpoint named, status `failed`: the end of every failed attempt."""
+    first = message.splitlines()[0] if message else kind
+    rep.event("error", message=message, kind=kind, advice=advice or [], **fields)
+    last = last_checkpoint(checkpoints_dir)
+    if last:
+        rep.log(f"last good checkpoint kept: {last[1].name} (step {last[0]})")
+    extra = {"error_kind": kind} if kind == "oom" else {}
+    rep.status(state="failed", error=first, train_elapsed_s=round(rep.elapsed(), 3), **extra)
+    rep.event("status", state="failed", detail=first)

@@ -1,0 +1,109 @@
+"""What the local worker says and what it has cost: the narrow `Reporter` the stages, the callback and the trainer
+write through, and `RunReporter`, its run-directory implementation (rank 0 writes; other ranks stay silent).
+
+Also the stop flag (SIGINT / SIGTERM become save-then-stop at the end of the current step) and the price the
+run is charged at."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ftwizard.errors import UsageError
+
+if TYPE_CHECKING:
+    from ftwizard.rundir import RunDirectory
+
+
+class Reporter(Protocol):
+    """All a training stage may do to the outside world."""
+
+    def log(self, text: str, level: str = "info") -> None: ...
+
+    def event(self, type: str, **fields: Any) -> None: ...
+
+    def status(self, **fields: Any) -> None: ...
+
+    def elapsed(self) -> float: ...
+
+    def cost_so_far(self, elapsed: float) -> float | None: ...
+
+
+class StopRequested:
+    """Set by SIGINT / SIGTERM; the callback turns it into save-then-stop at the end of the current step."""
+
+    def __init__(self):
+        self.flag = False
+        self.signame = ""
+
+    def __call__(self, signum, _frame):
+        self.flag = True
+        self.signame = signal.Signals(signum).name
+
+
+def price_per_hour(recipe) -> tuple[float | None, str, str]:
+    """(USD per GPU-hour, source, date) for the recipe's card, through `ftwizard.pricing.gpu_price` (recipe >
+    FTWIZARD_PRICE_PER_HOUR > catalog). With hardware.gpu = auto the card is known once torch reports it
+    (`catalog_price_for`); until then only the recipe's own price counts."""
+    from ftwizard.pricing import gpu_price
+
+    hw = recipe.hardware
+    if hw.gpu in ("auto", "cpu", ""):
+        if hw.price_per_hour is not None:
+            return float(hw.price_per_hour), "recipe hardware.price_per_hour", ""
+        return None, "", ""
+    try:
+        p = gpu_price(hw.gpu, recipe=recipe)
+    except UsageError:  # a card the catalog does not know: the recipe's price, if any
+        return (float(hw.price_per_hour), "recipe hardware.price_per_hour", "") if hw.price_per_hour else (None, "", "")
+    return p["price_per_hour"], p["price_source"], p["price_date"] or ""
+
+
+def catalog_price_for(device_name: str, recipe=None) -> tuple[float | None, str, str]:
+    """The price of the GPU torch reports (`ftwizard.pricing.gpu_price`), when the recipe names no card."""
+    from ftwizard.catalog import match_gpu
+    from ftwizard.pricing import gpu_price
+
+    g = match_gpu(device_name)
+    if g is None:
+        return None, "", ""
+    p = gpu_price(g, recipe=recipe)
+    return p["price_per_hour"], p["price_source"], p["price_date"] or ""
+
+
+class RunReporter:
+    """The `Reporter` of a run directory: events, logs and status.json (its one locked writer) from rank 0 only;
+    paid time is this process's plus the earlier attempts' (status.json's train_elapsed_s)."""
+
+    def __init__(self, run: "RunDirectory", *, main: bool, price: tuple[float | None, str, str]):
+        self.run = run
+        self.main = main
+        self.t_start = time.time()
+        self.elapsed_before = float(run.status().get("train_elapsed_s") or 0.0) if main else 0.0
+        self.price, self.price_source, self.price_date = price
+        self.gpu_count = 1
+
+    def log(self, text: str, level: str = "info") -> None:
+        if self.main:
+            self.run.log(text, level=level, source="local")
+
+    def event(self, type: str, **fields: Any) -> None:
+        if self.main:
+            self.run.append_event(type, **fields)
+
+    def status(self, **fields: Any) -> None:
+        if self.main:
+            self.run.update_status(**fields)
+
+    def elapsed(self) -> float:
+        """Paid wall time of this run so far: earlier attempts plus this process (loading included)."""
+        return self.elapsed_before + (time.time() - self.t_start)
+
+    def cost_so_far(self, elapsed: float) -> float | None:
+        if self.price is None:
+            return None
+        return elapsed / 3600.0 * self.price * self.gpu_count
+
+    def set_price(self, price: tuple[float | None, str, str]) -> None:
+        self.price, self.price_source, self.price_date = price
