@@ -29,6 +29,9 @@ SETTINGS: dict[str, str] = {
     "FTWIZARD_HOSTED_RETRY_BASE_SECONDS": "first back-off of a retried provider call (default 1 s)",
     "FTWIZARD_HOSTED_TIMEOUT_SECONDS": "timeout of one provider request (default 120 s)",
     "FTWIZARD_HOSTED_MAX_ATTEMPTS": "attempts of a retried provider call (default 8)",
+    "FTWIZARD_ADAPTER_MAX_BYTES": "the most bytes a downloaded adapter may unpack to (default 16 GiB: a rank-64 LoRA of "
+                                  "a 70B model is about 1.6 GB); a larger archive is refused, nothing extracted",
+    "FTWIZARD_ADAPTER_MAX_FILES": "the most files a downloaded adapter may hold (default 256; a PEFT adapter is 2-20)",
     "FTWIZARD_AS_OF": "the day (YYYY-MM-DD) hosted availability is judged on: which models can still be trained "
                       "(default: today)",
     "FTWIZARD_JUDGE_BASE_URL": "OpenAI-compatible endpoint of the LLM judge (eval.metric = judge; default: "
@@ -123,6 +126,18 @@ def hosted_timeout_seconds(default: float = 120.0) -> float:
 
 def hosted_max_attempts(default: int = 8) -> int:
     return env_int("FTWIZARD_HOSTED_MAX_ATTEMPTS", default)
+
+
+ADAPTER_MAX_BYTES = 16 * 2**30
+ADAPTER_MAX_FILES = 256
+
+
+def adapter_max_bytes() -> int:
+    return env_int("FTWIZARD_ADAPTER_MAX_BYTES", ADAPTER_MAX_BYTES)
+
+
+def adapter_max_files() -> int:
+    return env_int("FTWIZARD_ADAPTER_MAX_FILES", ADAPTER_MAX_FILES)
 
 
 def judge_base_url() -> str:

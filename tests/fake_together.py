@@ -10,6 +10,14 @@ Routes (as the together 3.1.1 SDK calls them; TOGETHER_BASE_URL = `fake.url`, no
   GET  /v1/finetune/download?ft_id=&checkpoint=adapter  (the zstd tar of `adapter_dir`, or `adapter_archive`)
   POST /v1/chat/completions           (OpenAI-compatible, for hosted evaluation of the output model)
 
+Every answer is built through the SDK's own response type (`together.types...`, validated on the way out, then
+dumped as the wire JSON), so a field the real service does not send, or sends under another name, fails here
+first. The fake also refuses what the real service refuses: an estimate-price body without SFT's
+`train_on_inputs` or LoRA's `lora_r` / `lora_alpha` (required in the SDK's request types); chat with a fine-tune
+whose base is not on Together's serverless-LoRA list (docs.together.ai/docs/adapter-upload, "Supported base
+models"). Identical uploads (same SHA-256) get the same file id; eval loss comes as rows of its own
+(`eval/loss`) at the training row's step, as the metrics endpoint answers them.
+
 A job advances one tick per retrieve: pending -> queued -> running (steps_per_tick steps a tick, one metrics
 row and one event each) -> compressing -> uploading -> completed (or the scripted failure: an `error` status
 and a `job_error` event). Failures are scripted per route with `fail(route, *entries)` as in fake_openai:
@@ -37,15 +45,46 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
+from together.lib.types.fine_tuning import FinetuneResponse as FinetuneResponseLib
+from together.types import FileResponse, FinetuneModelLimits, FinetuneResponse
+from together.types import fine_tuning_estimate_price_params as pe
+from together.types.chat.chat_completion import ChatCompletion
+from together.types.fine_tuning_cancel_response import FineTuningCancelResponse
+from together.types.fine_tuning_estimate_price_response import AvailableEstimate
+from together.types.fine_tuning_list_events_response import FineTuningListEventsResponse
+from together.types.fine_tuning_list_metrics_response import FineTuningListMetricsResponse
+from together.types.fine_tuning_list_response import FineTuningListResponse
+
 DEFAULT_KEY = "tgp_v1_FAKE-together-SECRET-0123456789abcdef"
+# docs.together.ai/docs/adapter-upload, "Supported base models" (read 2026-12-07): serverless LoRA inference
+# is supported for adapters on these bases only.
+SERVERLESS_LORA_BASES = ("meta-llama/Llama-4-Maverick-17B-128E-Instruct",
+                         "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+                         "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference", "Qwen/Qwen2.5-72B-Instruct",
+                         "Qwen/Qwen3-235B-A22B-Instruct-2507-tput")
+
+
+def wire(model_cls, obj: dict) -> dict:
+    """`obj` as the real service would send it: validated by the SDK's own pydantic type, dumped by alias."""
+    return model_cls.model_validate(obj).model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def missing_required(typed_dict, body: Any, where: str) -> list[str]:
+    """The keys a request body lacks that the SDK's request TypedDict marks Required."""
+    if not isinstance(body, dict):
+        return [f"{where} must be an object"]
+    return [f"{where}.{k}" for k in sorted(typed_dict.__required_keys__) if k not in body]
 
 
 def _iso(t: float | None = None) -> str:
     return datetime.fromtimestamp(t or time.time(), tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def adapter_archive(folder: Path, *, prefix: str = "adapter", extra: dict[str, bytes] | None = None) -> bytes:
-    """A zstd-compressed tar of `folder` under `prefix/`, as Together serves checkpoint=adapter."""
+def adapter_archive(folder: Path, *, prefix: str = "adapter", extra: dict[str, bytes] | None = None,
+                    compression: str = "zstd") -> bytes:
+    """A compressed tar of `folder` under `prefix/`, as Together serves checkpoint=adapter (zstd; or gzip)."""
+    import gzip
+
     import zstandard
 
     buf = io.BytesIO()
@@ -57,6 +96,8 @@ def adapter_archive(folder: Path, *, prefix: str = "adapter", extra: dict[str, b
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    if compression == "gzip":
+        return gzip.compress(buf.getvalue())
     return zstandard.ZstdCompressor().compress(buf.getvalue())
 
 
@@ -88,6 +129,8 @@ class FakeTogether:
         self.calls: dict[str, int] = defaultdict(int)
         self.requests: list[tuple[str, str]] = []
         self.create_bodies: list[dict] = []
+        self.estimate_bodies: list[dict] = []
+        self.cut_downloads = 0   # the next N downloads send half the archive, then close the connection
         self.chat_models: list[str] = []
         self._server: ThreadingHTTPServer | None = None
 
@@ -144,7 +187,9 @@ class FakeTogether:
                "user_id": "fake-user", "model": model, "model_output_name": out,
                "adapter_output_name": out + "-adapter", "suffix": suffix, "training_file": body.get("training_file"),
                "validation_file": body.get("validation_file") or None, "n_epochs": body.get("n_epochs"),
-               "n_evals": body.get("n_evals"), "batch_size": body.get("batch_size"),
+               "n_evals": body.get("n_evals"),
+               # the service resolves "max" to the model's largest batch (the limits' max_batch_size)
+               "batch_size": 64 if body.get("batch_size") in (None, "max") else body.get("batch_size"),
                "learning_rate": body.get("learning_rate"), "training_type": body.get("training_type"),
                "token_count": None, "total_price": None}
         self.jobs[jid] = job
@@ -176,16 +221,20 @@ class FakeTogether:
             return
         if self.hold_running and job["status"] == "running":
             return
-        done = len(self.metrics[jid])
+        done = sum(1 for m in self.metrics[jid] if "train/loss" in m)
         if job["status"] == "running" and done < self.steps:
             if self.outcome == "error" and done >= self.steps // 2:
                 job.update(status="error", updated_at=_iso())
                 self._event(jid, "job_error", self.error_message, level="error")
                 return
+            n_evals = int(job.get("n_evals") or 0) if job.get("validation_file") else 0
+            eval_every = max(1, self.steps // n_evals) if n_evals else 0
             for step in range(done + 1, min(self.steps, done + self.steps_per_tick) + 1):
                 loss = round(2.0 / (1 + 0.5 * step), 4)
                 self.metrics[jid].append({"train/loss": loss, "train/global_step": float(step),
                                           "train/lr": 1e-4})
+                if eval_every and step % eval_every == 0:  # a row of its own at the same step
+                    self.metrics[jid].append({"eval/loss": round(loss * 1.1, 4), "train/global_step": float(step)})
                 self._event(jid, "checkpoint_save" if step == self.steps else "epoch_complete",
                             f"Step {step}/{self.steps}", step=step, total_steps=self.steps)
             return
@@ -223,12 +272,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, obj: Any = None, *, raw: bytes | None = None, ctype: str = "application/json",
               headers: dict | None = None) -> None:
         data = raw if raw is not None else json.dumps(obj).encode()
+        cut = (headers or {}).pop("X-Fake-Cut", None) if headers else None
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
+        if cut:
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.wfile.write(data)
 
     def _error(self, status: int, message: str, *, headers: dict | None = None, **extra) -> None:
@@ -356,33 +412,47 @@ class _Handler(BaseHTTPRequestHandler):
         if hashlib.sha256(f["_content"]).hexdigest() != f["_checksum"]:
             return 400, {"message": "checksum mismatch"}, None, None
         f.update(_preprocessed=True, processing_status="COMPLETED")
-        return 200, self.server_fake.public_file(fid), None, None
+        return 200, wire(FileResponse, self.server_fake.public_file(fid)), None, None
 
     def _h_files_retrieve(self, body, query, fid):
         if fid not in self.server_fake.files:
             return 404, {"message": f"No such file {fid}"}, None, None
-        return 200, self.server_fake.public_file(fid), None, None
+        return 200, wire(FileResponse, self.server_fake.public_file(fid)), None, None
 
     def _h_limits(self, body, query):
         lora = {"default_rank": 8, "max_batch_size": 64, "max_batch_size_dpo": 32, "max_rank": 64,
                 "min_batch_size": 8, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
-        return 200, {"model_name": query.get("model_name"), "default_gradient_accumulation_steps": 1,
+        return 200, wire(FinetuneModelLimits, {"model_name": query.get("model_name"),
+                                              "default_gradient_accumulation_steps": 1,
                      "lora_training": lora, "full_training": {"max_batch_size": 32, "max_batch_size_dpo": 16,
                                                              "min_batch_size": 8},
                      "max_learning_rate": 1.0, "min_learning_rate": 1e-8, "max_num_checkpoints": 10,
                      "max_num_epochs": 20, "max_num_evals": 100, "max_seq_length_dpo": 8192,
                      "max_seq_length_sft": 8192, "merge_output_lora": True, "min_max_seq_length": 512,
                      "supports_full_training": True, "supports_reasoning": False, "supports_tools": True,
-                     "supports_vision": False}, None, None
+                     "supports_vision": False}), None, None
 
     def _h_estimate(self, body, query):
         fake = self.server_fake
         req = json.loads(body or b"{}")
+        fake.estimate_bodies.append(req)
+        # The SDK's request types: SFT needs train_on_inputs; LoRA needs lora_r and lora_alpha.
+        missing = missing_required(pe.FineTuningEstimatePriceParams, req, "body")
+        method, ttype = req.get("training_method"), req.get("training_type")
+        if not isinstance(method, dict) or method.get("method") != "sft":
+            missing.append("body.training_method (sft)")
+        else:
+            missing += missing_required(pe.TrainingMethodTrainingMethodSft, method, "training_method")
+        if isinstance(ttype, dict) and ttype.get("type") == "Lora":
+            missing += missing_required(pe.TrainingTypeLoRaTrainingType, ttype, "training_type")
+        if missing:
+            return 422, {"message": "missing required fields: " + ", ".join(missing)}, None, None
         train = fake.tokens(req.get("training_file")) * int(req.get("n_epochs") or 1)
         evals = fake.tokens(req.get("validation_file")) * int(req.get("n_evals") or 0)
-        return 200, {"estimation_available": True, "allowed_to_proceed": True, "user_limit": 100.0,
-                     "estimated_train_token_count": train, "estimated_eval_token_count": evals,
-                     "estimated_total_price": round((train + evals) * fake.price_per_token, 6)}, None, None
+        return 200, wire(AvailableEstimate, {
+            "estimation_available": True, "allowed_to_proceed": True, "user_limit": 100.0,
+            "estimated_train_token_count": train, "estimated_eval_token_count": evals,
+            "estimated_total_price": round((train + evals) * fake.price_per_token, 6)}), None, None
 
     def _h_jobs_create(self, body, query):
         fake = self.server_fake
@@ -390,25 +460,26 @@ class _Handler(BaseHTTPRequestHandler):
         fake.create_bodies.append(req)
         if req.get("training_file") not in fake.files:
             return 400, {"message": f"invalid training_file {req.get('training_file')}"}, None, None
-        return 200, fake.create_job(req), None, None
+        return 200, wire(FinetuneResponseLib, fake.create_job(req)), None, None
 
     def _h_jobs_list(self, body, query):
         fake = self.server_fake
-        return 200, {"data": [fake.jobs[j] for j in fake.job_order[::-1]]}, None, None
+        return 200, wire(FineTuningListResponse, {"data": [fake.jobs[j] for j in fake.job_order[::-1]]}), None, None
 
     def _h_jobs_retrieve(self, body, query, jid):
         fake = self.server_fake
         if jid not in fake.jobs:
             return 404, {"message": f"No such job {jid}"}, None, None
         fake.advance(jid)
-        return 200, fake.jobs[jid], None, None
+        return 200, wire(FinetuneResponse, fake.jobs[jid]), None, None
 
     def _h_jobs_events(self, body, query, jid):
-        return 200, {"data": list(self.server_fake.events[jid])}, None, None
+        return 200, wire(FineTuningListEventsResponse, {"data": list(self.server_fake.events[jid])}), None, None
 
     def _h_jobs_metrics(self, body, query, jid):
         lo = float(query.get("global_step_from", 0))
-        return 200, {"metrics": [m for m in self.server_fake.metrics[jid] if m["train/global_step"] >= lo]}, None, None
+        rows = [m for m in self.server_fake.metrics[jid] if m["train/global_step"] >= lo]
+        return 200, wire(FineTuningListMetricsResponse, {"metrics": rows}), None, None
 
     def _h_jobs_cancel(self, body, query, jid):
         fake = self.server_fake
@@ -419,7 +490,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"message": f"job {jid} has already finished"}, None, None
         job.update(status="cancel_requested", updated_at=_iso())
         fake._event(jid, "cancel_requested", "Cancel requested")
-        return 200, job, None, None
+        return 200, wire(FineTuningCancelResponse, job), None, None
 
     def _h_download(self, body, query):
         fake = self.server_fake
@@ -429,6 +500,9 @@ class _Handler(BaseHTTPRequestHandler):
         if query.get("checkpoint") != "adapter":
             return 400, {"message": "this fake serves checkpoint=adapter only"}, None, None
         data = fake.adapter_bytes if fake.adapter_bytes is not None else adapter_archive(fake.adapter_dir)
+        if fake.cut_downloads > 0:  # the whole length announced, half sent, the connection closed
+            fake.cut_downloads -= 1
+            return 200, None, data, {"X-Fake-Cut": "1"}
         return 200, None, data, None
 
     def _h_chat(self, body, query):
@@ -437,11 +511,18 @@ class _Handler(BaseHTTPRequestHandler):
         model, messages = req.get("model"), req.get("messages") or []
         with fake.lock:
             fake.chat_models.append(model)
+            job = next((j for j in fake.jobs.values() if model in (j["model_output_name"], j["adapter_output_name"])),
+                       None)
+        if job is not None and job["model"] not in SERVERLESS_LORA_BASES:
+            # The fine-tune of a base without serverless LoRA serves only from a dedicated endpoint.
+            return 400, {"message": f"Unable to access non-serverless model {model}. Please visit "
+                                    f"https://api.together.ai/models/{model} to create and start a new dedicated "
+                                    "endpoint for the model."}, None, None
         text = fake.answer(model, messages)
         pt = sum(len((m.get("content") or "").split()) + 4 for m in messages)
-        return 200, {"id": "chatcmpl-" + uuid.uuid4().hex[:12], "object": "chat.completion",
-                     "created": int(time.time()), "model": model,
+        return 200, wire(ChatCompletion, {"id": "chatcmpl-" + uuid.uuid4().hex[:12], "object": "chat.completion",
+                     "created": int(time.time()), "model": model, "prompt": [],
                      "choices": [{"index": 0, "finish_reason": "stop",
                                   "message": {"role": "assistant", "content": text}}],
                      "usage": {"prompt_tokens": pt, "completion_tokens": len(text.split()),
-                               "total_tokens": pt + len(text.split())}}, None, None
+                               "total_tokens": pt + len(text.split())}}), None, None

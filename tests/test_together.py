@@ -242,7 +242,7 @@ def test_unsafe_or_foreign_adapter_archives_are_refused(fake, tmp_path, dummy_ad
     assert not (tmp_path / "escaped.txt").exists() and not list(tmp_path.rglob("escaped.txt"))
     fake.adapter_bytes = b"PK\x03\x04 a zip, not a zstd tar"
     run2 = make_run(tmp_path / "2")
-    assert work(run2) == 1 and "not a zstd archive" in run2.status()["error"]
+    assert work(run2) == 1 and "neither a zstd nor a gzip tar archive" in run2.status()["error"]
     assert fake.job_creates == 2  # one per run
 
 
@@ -266,3 +266,85 @@ def test_missing_key_is_a_usage_error_before_anything(monkeypatch, tmp_path):
     with pytest.raises(UsageError, match="TOGETHER_API_KEY is not set"):
         main(["run", str(VIGGO), "--runs-dir", str(tmp_path / "runs")])
     assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the real service requires and answers (the fake enforces it, built from the SDK's own types)
+
+def test_estimate_price_body_carries_what_the_api_requires_for_lora_sft(fake, tmp_path):
+    """The estimate body comes from the SDK's own request builder: SFT's train_on_inputs, LoRA's rank and alpha
+    (the fake answers 422 without them, as the SDK's request types mark them required)."""
+    run = make_run(tmp_path, SMALL, SQL)
+    assert work(run) == 0
+    (est, *_) = fake.estimate_bodies
+    assert est["training_method"] == {"method": "sft", "train_on_inputs": "auto"}
+    assert est["training_type"]["type"] == "Lora"
+    assert (est["training_type"]["lora_r"], est["training_type"]["lora_alpha"]) == (16, 32)
+    assert est["n_epochs"] == fake.create_bodies[0]["n_epochs"]  # it prices the job that is created
+    assert json.loads(run.cost_path.read_text())["provider_estimate_usd"] > 0
+
+
+def test_eval_loss_rows_at_the_training_step_are_kept(fake, tmp_path):
+    run = make_run(tmp_path, [*SMALL, "hosted.n_evals=3"], SQL)
+    assert work(run) == 0
+    metrics = run.events(("metric",))
+    evals = [(m["step"], m["eval_loss"]) for m in metrics if "eval_loss" in m]
+    assert [s for s, _ in evals] == [2, 4, 6] and all(v > 0 for _, v in evals)
+    assert [m["step"] for m in metrics if "loss" in m] == [1, 2, 3, 4, 5, 6]  # every training row once
+
+
+def test_a_second_run_on_the_same_data_never_adopts_the_first_runs_job(fake, tmp_path):
+    """Together gives identical uploads the same file id: a lost create is looked up by this run's suffix
+    only, never by the training file (which the first run's job also has)."""
+    first = make_run(tmp_path / "a")
+    assert work(first) == 0
+    fake.fail("jobs.create", 500)  # nothing created; the client cannot know that
+    second = make_run(tmp_path / "b")
+    assert work(second) == 0
+    assert second.status()["training_file_id"] == first.status()["training_file_id"]  # the same file id
+    assert second.status()["job_id"] != first.status()["job_id"] and fake.job_creates == 2
+    assert fake.jobs[second.status()["job_id"]]["suffix"] == second.status()["job_suffix"]
+
+
+def test_a_gzip_adapter_archive_is_unpacked(fake, tmp_path, dummy_adapter):
+    fake.adapter_bytes = adapter_archive(dummy_adapter, compression="gzip")
+    run = make_run(tmp_path)
+    assert work(run) == 0
+    assert sorted(p.name for p in run.adapter_dir.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_auto_learning_rate_is_a_stated_value_sent_and_recorded(fake, tmp_path):
+    from ftwizard.backends.hosted.together import DEFAULT_LEARNING_RATE
+
+    run = make_run(tmp_path, [*SMALL, "hosted.learning_rate=auto"])
+    assert work(run) == 0
+    assert fake.create_bodies[0]["learning_rate"] == DEFAULT_LEARNING_RATE == 1e-5
+    st = run.status()
+    assert st["hyperparameters"]["learning_rate"] == 1e-5 and "Together's API default" in st["learning_rate_source"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Downloads: transient faults retried, limits on what comes home
+
+def test_an_adapter_download_cut_once_is_retried_and_the_run_succeeds_with_one_job(fake, tmp_path):
+    fake.cut_downloads = 1  # half the archive, then the connection closes (httpx.RemoteProtocolError)
+    run = make_run(tmp_path)
+    assert work(run) == 0
+    assert run.state == "succeeded" and fake.job_creates == 1 and fake.calls["download"] == 2
+    assert (run.adapter_dir / "adapter_config.json").exists()
+    assert not [p.name for p in run.path.iterdir() if p.name.startswith(("adapter_download", ".adapter"))]
+    assert any("downloading the adapter" in e["text"] and "retry 1" in e["text"] for e in run.events(("log",)))
+
+
+def test_adapter_archives_over_the_size_or_file_limits_are_refused(fake, tmp_path, dummy_adapter, monkeypatch):
+    monkeypatch.setenv("FTWIZARD_ADAPTER_MAX_BYTES", "200")  # the dummy weights alone are 256 bytes
+    run = make_run(tmp_path)
+    assert work(run) == 1
+    assert "unpacks to more than 200 bytes" in run.status()["error"] and not run.adapter_dir.exists()
+    monkeypatch.delenv("FTWIZARD_ADAPTER_MAX_BYTES")
+    monkeypatch.setenv("FTWIZARD_ADAPTER_MAX_FILES", "3")
+    fake.adapter_bytes = adapter_archive(dummy_adapter, extra={f"adapter/junk{i}": b"x" for i in range(5)})
+    run2 = make_run(tmp_path / "2")
+    assert work(run2) == 1
+    assert "more than 3 entries" in run2.status()["error"] and not run2.adapter_dir.exists()
+    assert not [p for p in run2.path.iterdir() if p.name.startswith(("adapter_download", ".adapter"))]

@@ -7,8 +7,8 @@ cancel) and how a finished job is recorded.
 Every id is written to status.json the moment it exists, so a crash, a dropped connection or a `--resume`
 picks up the same files and the same job. A create whose outcome is unknown (timeout, dropped connection,
 5xx) is never simply retried: the recent jobs are listed first and a job carrying this run's marker
-(OpenAI: metadata `ftwizard_run`; Together: the job's suffix; or this run's own training file) is adopted
-instead. A worker that finds its job already finished records the end and never uploads again.
+(OpenAI: metadata `ftwizard_run`, or this run's own training file - OpenAI never shares a file id between
+uploads; Together: the job's suffix only, since identical uploads there share one file id) is adopted instead. A worker that finds its job already finished records the end and never uploads again.
 """
 
 from __future__ import annotations

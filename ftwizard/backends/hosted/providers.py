@@ -207,9 +207,34 @@ def error_message(exc: BaseException) -> str:
 NOT_RETRYABLE_429 = {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"}
 
 
+_HTTP_LIBS = ("httpx", "httpx2", "httpcore")
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """A connection that dropped or broke mid-way outside the SDK's own wrapping - a streamed download
+    (httpx's RemoteProtocolError, ReadError, ReadTimeout: not SDK errors, they arise after the SDK returned the
+    response) or a plain urllib fetch (a reset, a body cut short, a 5xx/429 answer): the same kind of fault as the
+    SDK's APIConnectionError, retried by the same policy. The one place this classification lives."""
+    import http.client
+    import urllib.error
+
+    lib = type(exc).__module__.split(".")[0]
+    if lib in _HTTP_LIBS:
+        base = getattr(sys.modules.get(lib), "TransportError", None) or getattr(sys.modules.get(lib), "NetworkError",
+                                                                                 None)
+        return isinstance(base, type) and isinstance(exc, base)
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code in (408, 429)
+    if isinstance(exc, urllib.error.URLError):
+        return isinstance(exc.reason, (OSError, http.client.HTTPException)) and not isinstance(exc.reason,
+                                                                                               FileNotFoundError)
+    return isinstance(exc, (http.client.IncompleteRead, http.client.RemoteDisconnected, ConnectionError,
+                            TimeoutError))
+
+
 def is_transient(exc: BaseException) -> bool:
     """429 (not a quota refusal), 5xx, timeouts and dropped connections: worth another try."""
-    if _sdk_error(exc, "APIConnectionError"):  # includes APITimeoutError
+    if _sdk_error(exc, "APIConnectionError") or is_transport_error(exc):  # includes APITimeoutError
         return True
     status = status_code(exc)
     if status is not None:
@@ -267,7 +292,7 @@ def explain(exc: BaseException, *, what: str, cfg: ProviderConfig | None = None)
     if _sdk_error(exc, "APITimeoutError"):
         return HostedError(f"{what}: {where} did not answer in time", kind="network", status_code=None, code=None,
                            advice=["check the connection; the run can be continued with `ftwizard run --resume RUN_DIR`"])
-    if _sdk_error(exc, "APIConnectionError"):
+    if _sdk_error(exc, "APIConnectionError") or is_transport_error(exc):
         return HostedError(f"{what}: cannot reach {where} ({msg})", kind="network",
                            advice=["check the network and OPENAI_BASE_URL / AZURE_OPENAI_ENDPOINT / "
                                    "TOGETHER_BASE_URL; continue with `ftwizard run --resume RUN_DIR`"])

@@ -14,16 +14,14 @@ GET /v1/finetune/download?ft_id=&checkpoint=adapter (a zstd-compressed tar). `to
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tarfile
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftwizard.backends.base import ProviderCapabilities
 from ftwizard.backends.hosted import JobProvider
+from ftwizard.backends.hosted.adapter_files import extract_adapter
 from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, record_serving_price, write_training_cost
 from ftwizard.backends.hosted.providers import HostedError, redact
 from ftwizard.fsutil import atomic_write_json, read_json
@@ -32,10 +30,22 @@ if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
     from ftwizard.rundir import RunDirectory
 
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 OUTCOME: dict[str, Outcome] = {"completed": "succeeded", "error": "failed", "user_error": "failed",
                                "cancelled": "cancelled"}
 SUFFIX_MAX = 40
+# What `learning_rate = "auto"` means on Together: the API's own default (POST /v1/fine-tunes `learning_rate`,
+# "default: 0.00001", docs.together.ai/reference/post-fine-tunes; the SDK's `create` default), sent explicitly
+# and said before launch so the job never trains at a rate nobody stated.
+DEFAULT_LEARNING_RATE = 1e-5
+LR_SOURCE = "Together's API default (docs.together.ai/reference/post-fine-tunes)"
+
+
+def learning_rate(recipe) -> tuple[float, str]:
+    """The peak learning rate the job is created with, and where it comes from."""
+    lr = recipe.hosted.learning_rate
+    if lr == "auto":
+        return DEFAULT_LEARNING_RATE, LR_SOURCE
+    return float(lr), "hosted.learning_rate"
 
 
 def _unix(value: Any) -> float | None:
@@ -72,40 +82,6 @@ def job_suffix(recipe_suffix: str, marker: str) -> str:
     return (f"{recipe_suffix[:SUFFIX_MAX - len(tag) - 1]}-{tag}" if recipe_suffix else tag)
 
 
-def extract_adapter(archive: Path, dest: Path) -> list[str]:
-    """Unpack a downloaded adapter (zstd-compressed tar) into `dest`, refusing anything that would land outside
-    it (absolute paths, `..`, links, devices); the folder holding adapter_config.json becomes `dest`."""
-    import zstandard
-
-    with open(archive, "rb") as f:
-        head = f.read(4)
-    if head != ZSTD_MAGIC:
-        raise HostedError(f"the adapter download is not a zstd archive (it starts {head.hex(' ')}, expected "
-                          "28 b5 2f fd)", kind="api")
-    staging = dest.parent / f".{dest.name}.download-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
-    try:
-        with open(archive, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as reader:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                for member in tar:
-                    name = Path(member.name)
-                    if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
-                        raise HostedError(f"the adapter archive holds an unsafe entry {member.name!r} "
-                                          "(outside the folder, or a link/device): nothing was extracted",
-                                          kind="api")
-                    tar.extract(member, staging, filter="data")
-        configs = sorted(staging.rglob("adapter_config.json"), key=lambda p: len(p.parts))
-        if not configs:
-            raise HostedError("the adapter archive has no adapter_config.json (not a PEFT adapter)", kind="api")
-        root = configs[0].parent
-        if dest.exists():
-            shutil.rmtree(dest)
-        root.rename(dest)
-        return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 class TogetherJob(HostedJob):
     """A Together AI LoRA fine-tuning job through the `together` SDK."""
 
@@ -121,14 +97,23 @@ class TogetherJob(HostedJob):
         return job_suffix(self.recipe.hosted.suffix, marker)
 
     def before_create(self, training_file: str, validation_file: str | None) -> None:
-        """Together's own price for the job, recorded beside ours, before anything is billed."""
-        h = self.recipe.hosted
-        epochs = int(self.status().get("estimated_epochs") or (h.epochs if h.epochs != "auto" else 1))
-        self.limits = self._call(lambda: self.client.fine_tuning.model_limits(model_name=h.model),
+        """Together's own price for the job, recorded beside ours, before anything is billed. The estimate's
+        body comes from the SDK's own request builder (`create_finetune_request`, the code its `create` runs),
+        so it carries what the API requires (SFT `train_on_inputs`; LoRA `lora_r`, `lora_alpha`) and prices
+        exactly the job that will be created."""
+        from together.lib.resources.fine_tuning import create_finetune_request
+
+        self.limits = self._call(lambda: self.client.fine_tuning.model_limits(model_name=self.recipe.hosted.model),
                                  "reading the model's limits")
-        kwargs: dict[str, Any] = {"training_file": training_file, "model": h.model, "n_epochs": epochs,
-                                  "n_evals": h.n_evals, "training_method": {"method": "sft"},
-                                  "training_type": {"type": "Lora"}}
+        params = self.create_params(training_file, validation_file, "")
+        try:
+            request, training_type, training_method = create_finetune_request(model_limits=self.limits, **params)
+        except ValueError as e:  # the SDK checks the settings against the model's limits before sending
+            raise HostedError(f"Together's SDK refused the job settings before sending anything: {e}",
+                              kind="data", advice=["adjust hosted.batch_size / learning_rate / lora_r"]) from None
+        kwargs: dict[str, Any] = {"training_file": training_file, "model": params["model"],
+                                  "n_epochs": request.n_epochs, "n_evals": request.n_evals or 0,
+                                  "training_type": training_type, "training_method": training_method}
         if validation_file:
             kwargs["validation_file"] = validation_file
         est = self._call(lambda: self.client.fine_tuning.estimate_price(**kwargs), "asking Together for a price")
@@ -156,13 +141,13 @@ class TogetherJob(HostedJob):
     def create_params(self, training_file: str, validation_file: str | None, marker: str) -> dict[str, Any]:
         h = self.recipe.hosted
         epochs = int(self.status().get("estimated_epochs") or (h.epochs if h.epochs != "auto" else 1))
+        lr, _source = learning_rate(self.recipe)
         params: dict[str, Any] = {"training_file": training_file, "model": h.model, "n_epochs": epochs, "lora": True,
                                   "suffix": self.suffix(marker), "n_evals": h.n_evals, "train_on_inputs": "auto",
-                                  "batch_size": h.batch_size if h.batch_size != "auto" else "max"}
+                                  "batch_size": h.batch_size if h.batch_size != "auto" else "max",
+                                  "learning_rate": lr}
         if validation_file:
             params["validation_file"] = validation_file
-        if h.learning_rate != "auto":
-            params["learning_rate"] = h.learning_rate
         if h.lora_r is not None:
             params["lora_r"] = h.lora_r
         if h.lora_alpha is not None:
@@ -180,21 +165,23 @@ class TogetherJob(HostedJob):
         return together_job_view(job)
 
     def find_created_job(self, training_file: str, marker: str) -> JobView | None:
+        """The job carrying this run's suffix (its marker), and nothing else: Together gives identical uploads
+        the same file id, so the training file, the model or the time would also match another run's job."""
         suffix = self.suffix(marker)
-        since = (self.status().get("create_first_attempt_at") or time.time()) - 3600
+        tag = job_suffix("", marker)
         for job in self.client.fine_tuning.list().data:
-            if getattr(job, "suffix", None) == suffix:
-                return together_job_view(job)
-            created = _unix(getattr(job, "created_at", None))
-            if job.training_file == training_file and created is not None and created >= since:
+            if getattr(job, "suffix", None) == suffix or tag in (output_name(job) or ""):
                 return together_job_view(job)
         return None
 
     def adopted_fields(self, job: JobView) -> dict[str, Any]:
         raw = job.raw
+        lr, source = learning_rate(self.recipe)
+        hp = {k: getattr(raw, k, None) for k in ("n_epochs", "batch_size", "learning_rate", "n_evals")}
+        if hp.get("learning_rate") is None:
+            hp["learning_rate"] = lr
         return {"output_model_name": output_name(raw), "job_suffix": getattr(raw, "suffix", None),
-                "hyperparameters": {k: getattr(raw, k, None) for k in ("n_epochs", "batch_size", "learning_rate",
-                                                                        "n_evals")}}
+                "hyperparameters": hp, "learning_rate_source": source}
 
     # -- following -----------------------------------------------------------------------------------
     def retrieve(self, job_id: str) -> JobView:
@@ -213,7 +200,7 @@ class TogetherJob(HostedJob):
         metrics endpoint, asked only for the steps not yet recorded."""
         events = self.client.fine_tuning.list_events(job_id).data
         last_step = int(self.status().get("metrics_step") or 0)
-        metrics = self.client.fine_tuning.list_metrics(job_id, global_step_from=last_step + 1).metrics or []
+        metrics = self.client.fine_tuning.list_metrics(job_id, global_step_from=last_step).metrics or []
         n = 0
         st = self.status()
         total = st.get("total_steps")
@@ -235,9 +222,14 @@ class TogetherJob(HostedJob):
         if total and total != st.get("total_steps"):
             self.run.update_status(total_steps=total)
         eta = job.estimated_finish if job is not None else None
-        for m in sorted(metrics, key=lambda m: m.get("train/global_step", 0)):
+        # Together answers eval loss as rows of their own (`eval/loss`) at the same step as the training row;
+        # each row is one metric event (`tg-step-N` / `tg-eval-N`), asked from the last recorded step on so a
+        # late eval row at that step is not missed.
+        for m in sorted(metrics, key=lambda m: (m.get("train/global_step", 0), "train/loss" not in m)):
             step = int(m.get("train/global_step") or 0)
-            if step <= last_step:
+            is_eval = m.get("eval/loss") is not None and m.get("train/loss") is None
+            key = f"tg-{'eval' if is_eval else 'step'}-{step}"
+            if step < last_step or (step == last_step and not is_eval) or not self.new_event(key):
                 continue
             fields: dict[str, Any] = {"step": step}
             if total:
@@ -248,9 +240,11 @@ class TogetherJob(HostedJob):
                     fields[dst] = m[src]
             if eta:
                 fields.update(eta_s=max(0, round(eta - time.time())), estimated_finish=eta)
-            self.run.append_event("metric", event_id=f"tg-step-{step}", source="provider", **fields)
+            self.run.append_event("metric", event_id=key, source="provider", **fields)
+            self.seen_events.add(key)
             self.metric_events += 1
-            last_step = step
+            if not is_eval:
+                last_step = step
             n += 1
         if last_step != int(st.get("metrics_step") or 0):
             self.run.update_status(metrics_step=last_step)
@@ -289,17 +283,24 @@ class TogetherJob(HostedJob):
             self.download_adapter(job.id)
 
     def download_adapter(self, job_id: str) -> None:
-        """The trained LoRA adapter into the run's adapter/ (a GET: safe to repeat after any failure)."""
-        archive = self.run.path / "adapter_download.tar.zst"
+        """The trained LoRA adapter into the run's adapter/ (a GET: safe to repeat after any failure). A body cut
+        short or a dropped connection is retried by the follow policy; the archive is written whole under a
+        .partial name first and removed whatever happens, so no half file is left behind."""
+        archive = self.run.path / "adapter_download.tar"
+        part = archive.with_name(archive.name + ".partial")
 
         def fetch() -> None:
             with self.client.fine_tuning.with_streaming_response.content(ft_id=job_id, checkpoint="adapter") as r:
-                r.stream_to_file(archive)
+                r.stream_to_file(part)
+            part.replace(archive)
 
-        self._call(fetch, "downloading the adapter", follow=True)
-        size = archive.stat().st_size
-        files = extract_adapter(archive, self.run.adapter_dir)
-        archive.unlink()
+        try:
+            self._call(fetch, "downloading the adapter", follow=True)
+            size = archive.stat().st_size
+            files = extract_adapter(archive, self.run.adapter_dir)
+        finally:
+            part.unlink(missing_ok=True)
+            archive.unlink(missing_ok=True)
         self.run.update_status(adapter_downloaded=True, adapter_archive_bytes=size, adapter_files=files)
         cost = read_json(self.run.cost_path, default={}) or {}
         cost["weights_downloaded"] = True
