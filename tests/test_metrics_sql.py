@@ -99,7 +99,7 @@ def test_column_order_does_not_matter_for_execution_but_does_for_normalization()
 ])
 def test_bad_predictions_are_misses_never_crashes(pred, reason, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = execution_match_detail(pred, "SELECT name FROM singer", CTX, timeout_s=0.2)
+    result = execution_match_detail(pred, "SELECT name FROM singer", CTX, instructions=200_000)
     assert not result.match and result.reason == reason
     assert not list(tmp_path.iterdir())  # nothing written anywhere
     assert not normalized_match(pred, "SELECT name FROM singer", CTX)
@@ -295,7 +295,7 @@ def test_a_huge_prediction_is_a_quick_miss_that_names_the_limit():
 
 @pytest.mark.parametrize("pred,reason,words", [
     ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", "pred_timeout",
-     "0.2 s limit per query (SQLite progress handler)"),
+     "200,000 SQLite instructions per query (SQLite progress handler)"),
     ("SELECT a.name FROM singer a, singer b, singer c, singer d", "pred_too_many_rows", "10,000 rows"),
     ("SELECT replace(hex(randomblob(1)), hex(randomblob(1)), '') || group_concat(name) FROM singer", "pred_error",
      "have no bound on their work"),
@@ -304,7 +304,7 @@ def test_a_huge_prediction_is_a_quick_miss_that_names_the_limit():
      "1,000,000 bytes per value"),
 ], ids=["recursive", "rows", "randomblob", "printf", "amplified"])
 def test_limits_are_named_in_the_note(pred, reason, words):
-    r = execution_match_detail(pred, "SELECT name FROM singer", CTX, timeout_s=0.2)
+    r = execution_match_detail(pred, "SELECT name FROM singer", CTX, instructions=200_000)
     assert not r.match and r.reason == reason and words in r.note, r
 
 
@@ -400,7 +400,7 @@ def test_the_same_databases_in_every_process():
             "from tests.data.sql_labelled_pairs import PAIRS\n"
             "h = hashlib.sha256()\n"
             "for p in PAIRS[:30]:\n"
-            "    s = _gold_suite(p['gold'], p['context'], 4, 0, 0.5)\n"
+            "    s = _gold_suite(p['gold'], p['context'], 4, 0, 5_000_000)\n"
             "    for i in range(4):\n"
             "        h.update(repr(s.database(i)[0].tables).encode())\n"
             "print(h.hexdigest())\n")
@@ -408,3 +408,21 @@ def test_the_same_databases_in_every_process():
     digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(digests) == 1 and len(next(iter(digests))) > 10
+
+
+def test_the_query_limit_counts_work_not_seconds(monkeypatch):
+    """A busy machine must not turn a match into a miss: the bound is SQLite instructions, so a clock that jumps
+    (as under load, when the process is descheduled) changes nothing. A wall-clock limit failed a gold query of
+    the seed's own eval set at load 9."""
+    import ftwizard.evaluation.sql_metrics.execution as ex
+
+    ex.clear_caches()
+    gold = "SELECT name FROM singer ORDER BY age DESC LIMIT 1"
+    clock = iter(float(i) for i in range(0, 10**9, 3))  # every reading 3 s after the last
+    monkeypatch.setattr(ex.time, "perf_counter", lambda: next(clock))
+    assert execution_match_detail(gold, gold, CTX).match
+    # and work past the count is stopped whatever the clock says
+    monkeypatch.setattr(ex.time, "perf_counter", lambda: 0.0)
+    loop = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    r = execution_match_detail(loop, gold, CTX)
+    assert r.reason == "pred_timeout" and "5,000,000 SQLite instructions per query" in r.note, r

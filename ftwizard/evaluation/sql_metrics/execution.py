@@ -8,8 +8,8 @@ A pair matches only when every database agrees.
 
 Bounded work on untrusted input (each limit named in the verdict's note; the values are in `limits.py`):
 - a query longer than `MAX_QUERY_CHARS` is not parsed or run (`pred_too_long`);
-- each query runs at most `QUERY_TIME_LIMIT_S` (SQLite progress handler), a prediction at most
-  `PAIR_TIME_LIMIT_S` over all databases (`pred_timeout`);
+- each query runs at most `QUERY_INSTRUCTION_LIMIT` SQLite instructions (progress handler), a prediction at most
+  `PAIR_INSTRUCTION_LIMIT` over all databases (`pred_timeout`): counted work, so a score never depends on load;
 - at most `MAX_RESULT_ROWS` rows are read back (`pred_too_many_rows`), no value over `MAX_VALUE_BYTES`,
   no call of `UNBOUNDED_FUNCTIONS` (`pred_error`);
 - a context longer than `MAX_CONTEXT_CHARS` is not read (`no_schema`); at most `MAX_TABLES` of its tables are built
@@ -38,8 +38,10 @@ from .limits import (
     MAX_RESULT_ROWS,
     MAX_TABLES,
     MAX_VALUE_BYTES,
-    PAIR_TIME_LIMIT_S,
-    QUERY_TIME_LIMIT_S,
+    PAIR_INSTRUCTION_LIMIT,
+    PROGRESS_EVERY,
+    QUERY_INSTRUCTION_LIMIT,
+    QUERY_WALL_LIMIT_S,
     UNBOUNDED_FUNCTIONS,
 )
 from .schema import parse_context, resolve_double_quotes, schema_names
@@ -197,9 +199,22 @@ def _connect(db: Database) -> sqlite3.Connection:
     return conn
 
 
-def _run(conn: sqlite3.Connection, text: str, timeout_s: float) -> list[tuple]:
-    deadline = time.perf_counter() + timeout_s
-    conn.set_progress_handler(lambda: 1 if time.perf_counter() > deadline else 0, 1000)
+class _Budget:
+    """SQLite instructions a query may still run (counted by the progress handler every `PROGRESS_EVERY`)."""
+
+    def __init__(self, instructions: int):
+        self.left = instructions
+
+    def __call__(self) -> int:
+        self.left -= PROGRESS_EVERY
+        return 1 if self.left < 0 or time.perf_counter() > self.wall_end else 0
+
+    wall_end = float("inf")
+
+
+def _run(conn: sqlite3.Connection, text: str, budget: _Budget) -> list[tuple]:
+    budget.wall_end = time.perf_counter() + QUERY_WALL_LIMIT_S
+    conn.set_progress_handler(budget, PROGRESS_EVERY)
     try:
         cur = conn.execute(text)
         rows = cur.fetchmany(MAX_RESULT_ROWS + 1)
@@ -234,13 +249,13 @@ class _Expected:
     exact: bool  # no run is cut by LIMIT: each segment is exactly its run
 
 
-def _expected(conn: sqlite3.Connection, q: _Query, plan: _OrderPlan | None, timeout_s: float) -> _Expected:
+def _expected(conn: sqlite3.Connection, q: _Query, plan: _OrderPlan | None, instructions: int) -> _Expected:
     if plan is None or plan.keyed_text is None:
-        rows = _run(conn, q.text, timeout_s)
+        rows = _run(conn, q.text, _Budget(instructions))
         width = len(rows[0]) if rows else 0
         segs = ((len(rows), Counter(rows)),) if plan is None else tuple((1, Counter([r])) for r in rows)
         return _Expected(tuple(rows), width, segs, True)
-    full = _run(conn, plan.keyed_text, timeout_s)
+    full = _run(conn, plan.keyed_text, _Budget(instructions))
     width = (len(full[0]) - plan.extra) if full else 0
     start = plan.offset
     end = len(full) if plan.limit is None else min(len(full), start + plan.limit)
@@ -308,9 +323,9 @@ class _Suite:
     need them and kept (cached per gold), used under a lock (one prediction at a time)."""
 
     def __init__(self, names: frozenset[str], failure: ExecResult | None = None, gold: _Query | None = None,
-                 plan: _OrderPlan | None = None, databases: Iterator[Database] | None = None, timeout_s: float = 0):
+                 plan: _OrderPlan | None = None, databases: Iterator[Database] | None = None, instructions: int = 0):
         self.names, self.failure = names, failure
-        self._gold, self._plan, self._pending, self._timeout_s = gold, plan, databases, timeout_s
+        self._gold, self._plan, self._pending, self._instructions = gold, plan, databases, instructions
         self.built: list[tuple[Database, sqlite3.Connection, _Expected]] = []
         self.tables_cut = False  # the context had more than MAX_TABLES tables
         self.lock = threading.Lock()
@@ -328,7 +343,7 @@ class _Suite:
                 self.failure = ExecResult(False, "no_schema", f"the context's tables cannot be built: {e}")
                 break
             try:
-                self.built.append((db, conn, _expected(conn, self._gold, self._plan, self._timeout_s)))
+                self.built.append((db, conn, _expected(conn, self._gold, self._plan, self._instructions)))
             except (sqlite3.Error, _Timeout, _TooManyRows, ValueError, OverflowError) as e:
                 self.failure = ExecResult(False, "gold_error", f"the reference query fails: {e!r}")
         return self.built[i] if i < len(self.built) else None
@@ -346,7 +361,7 @@ def _bounded(schema: dict, tree) -> dict:
 
 
 @lru_cache(maxsize=32)
-def _gold_suite(gold: str, context: str, databases: int, seed: int, timeout_s: float) -> _Suite:
+def _gold_suite(gold: str, context: str, databases: int, seed: int, instructions: int) -> _Suite:
     """The test databases for a gold query and its context (cached: several predictions share one gold)."""
     schema = parse_context(context)
     if not schema:
@@ -364,13 +379,13 @@ def _gold_suite(gold: str, context: str, databases: int, seed: int, timeout_s: f
     facts = read_facts(g.tree, bounded)
     plan = _order_plan(g.tree) if g.tree is not None else None
     rng = random.Random(zlib.crc32(f"{seed}\x00{' '.join(gold.split())}\x00{context}".encode()))
-    suite = _Suite(names, None, g, plan, iter_databases(facts, rng, databases), timeout_s)
+    suite = _Suite(names, None, g, plan, iter_databases(facts, rng, databases), instructions)
     suite.tables_cut = len(bounded) < len(full_schema)
     return suite
 
 
 def execution_match_detail(prediction: str, gold: str, context: str, *, databases: int = DEFAULT_DATABASES,
-                           timeout_s: float = QUERY_TIME_LIMIT_S, seed: int = 0) -> ExecResult:
+                           instructions: int = QUERY_INSTRUCTION_LIMIT, seed: int = 0) -> ExecResult:
     """Run gold and prediction on `databases` test databases built from the gold and `context` (see the module's
     docstring and `databases.py`); the prediction's text never changes which databases are built."""
     if len(context or "") > MAX_CONTEXT_CHARS:
@@ -381,13 +396,13 @@ def execution_match_detail(prediction: str, gold: str, context: str, *, database
     if len(prediction or "") > MAX_QUERY_CHARS:
         return ExecResult(False, "pred_too_long", f"the prediction is {len(prediction):,} characters, over the "
                                                   f"{MAX_QUERY_CHARS:,}-character limit on a query (not run)")
-    suite = _gold_suite(gold, context, databases, seed, timeout_s)
+    suite = _gold_suite(gold, context, databases, seed, instructions)
     if suite.failure is not None:
         return suite.failure
     p = _prepare(prediction, suite.names)
     if p is None:
         return ExecResult(False, "empty", "the prediction is empty")
-    budget_end = time.perf_counter() + PAIR_TIME_LIMIT_S
+    pair = _Budget(PAIR_INSTRUCTION_LIMIT)
     with suite.lock:
         for i in range(databases):
             built = suite.database(i)
@@ -396,12 +411,12 @@ def execution_match_detail(prediction: str, gold: str, context: str, *, database
                     return suite.failure
                 break
             db, conn, expected = built
-            left = budget_end - time.perf_counter()
+            query = _Budget(given := min(instructions, max(pair.left, 0)))
             try:
-                rows = _run(conn, p.text, min(timeout_s, max(left, 0.001)))
+                rows = _run(conn, p.text, query)
             except _Timeout:
-                which = (f"the {timeout_s:g} s limit per query" if left > timeout_s
-                         else f"the {PAIR_TIME_LIMIT_S:g} s limit per prediction")
+                which = (f"the limit of {instructions:,} SQLite instructions per query" if given == instructions else
+                         f"the limit of {PAIR_INSTRUCTION_LIMIT:,} SQLite instructions per prediction")
                 return ExecResult(False, "pred_timeout", f"the prediction ran past {which} (SQLite progress handler)")
             except _TooManyRows:
                 return ExecResult(False, "pred_too_many_rows",
@@ -413,6 +428,8 @@ def execution_match_detail(prediction: str, gold: str, context: str, *, database
                          f" (the context has more than {MAX_TABLES} tables; those the gold reads come first)"
                          if "no such table" in str(e) and suite.tables_cut else "")
                 return ExecResult(False, "pred_error", f"SQLite: {e}{limit}")
+            finally:
+                pair.left -= given - query.left
             if not _same_result(expected, rows):
                 return ExecResult(False, "mismatch", f"results differ on the {db.variant} database")
     return ExecResult(True, "match", f"same results on {len(suite.built)} databases")
