@@ -112,6 +112,21 @@ def torchrun_args() -> str:
     return _raw("FTWIZARD_TORCHRUN_ARGS")
 
 
+# Set by ftwizard itself for the worker it starts (not a user setting, so not in SETTINGS or the README).
+WORKER_LOCK_FD_ENV = "FTWIZARD_WORKER_LOCK_FD"
+
+
+def take_worker_lock_fd() -> str:
+    """The run-lock descriptor a launcher handed its worker ('' when none), removed from the environment so the
+    worker's own children never claim it."""
+    return os.environ.pop(WORKER_LOCK_FD_ENV, "").strip()
+
+
+def under_torchrun() -> bool:
+    """A rank started by torchrun (whose launcher process holds the run's lock for all ranks)."""
+    return bool(_raw("TORCHELASTIC_RUN_ID"))
+
+
 def hosted_poll_seconds(recipe_value: float) -> float:
     return env_float("FTWIZARD_HOSTED_POLL_SECONDS", recipe_value)
 

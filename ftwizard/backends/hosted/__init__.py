@@ -52,29 +52,24 @@ def recipes_that_run_today(task: str | None = None) -> list[str]:
 
 
 def spawn_worker(run: RunDirectory, module: str) -> int:
-    """Start `python -m MODULE RUN_DIR` in its own session (it outlives the terminal), output to worker.log."""
+    """Start `python -m MODULE RUN_DIR` in its own session (it outlives the terminal), output to worker.log,
+    holding the run's lock (`ftwizard.liveness`): refused while another worker lives."""
+    from ftwizard import liveness
+
     log = open(run.path / WORKER_LOG, "ab")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", module, str(run.path)], stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        proc = liveness.spawn(run, [sys.executable, "-m", module, str(run.path)], log=log)
     finally:
         log.close()
-    run.update_status(backend="hosted", pid=proc.pid, pgid=proc.pid)
+    run.update_status(backend="hosted")
     return proc.pid
 
 
-def worker_alive(run: RunDirectory, module: str) -> bool:
-    """Whether the run's recorded worker process still runs `module` (a reused pid is not it)."""
-    from ftwizard.backends.hosted.job import pid_alive
+def worker_alive(run: RunDirectory) -> bool:
+    """Whether a worker holds the run's lock (exact: the kernel lets go when the process ends)."""
+    from ftwizard import liveness
 
-    pid = run.status().get("pid")
-    if not pid_alive(pid):
-        return False
-    try:
-        with open(f"/proc/{int(pid)}/cmdline", "rb") as f:
-            return module.encode() in f.read()
-    except OSError:
-        return True
+    return liveness.worker_running(run)
 
 
 class JobProvider(HostedProvider):
@@ -172,10 +167,17 @@ class JobProvider(HostedProvider):
         refusal = self.resume_refusal(run)
         if refusal:
             raise UsageError(refusal)
-        if not self.is_alive(run):
-            if run.status().get("job_id"):
-                run.log(f"re-following job {run.status()['job_id']} (no new job is created)", source="hosted")
-            self._spawn(run)
+        from ftwizard import liveness
+
+        if self.is_alive(run):
+            return  # its worker is at work: the caller follows it
+        try:
+            with liveness.claim(run):
+                if run.status().get("job_id"):
+                    run.log(f"re-following job {run.status()['job_id']} (no new job is created)", source="hosted")
+                self._spawn(run)
+        except liveness.WorkerRunning:
+            return  # another resume started it a moment ago: follow that one
 
     def ended_refusal(self, run: RunDirectory, state: str, why: str) -> str | None:
         return (f"{run.path} {state}{why}: a hosted job that has {state} cannot continue, and resuming would "
@@ -212,7 +214,7 @@ class JobProvider(HostedProvider):
             run.append_event("status", state="cancelled", detail="cancelled")
 
     def is_alive(self, run: RunDirectory) -> bool:
-        return worker_alive(run, self.worker_module)
+        return worker_alive(run)
 
     def price(self, recipe: "Recipe") -> dict[str, Any]:
         """Our estimate from the rendered chat file (the cookbook's billed tokens) and the catalog's rate."""

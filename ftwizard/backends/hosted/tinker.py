@@ -259,18 +259,23 @@ class TinkerProvider(HostedProvider):
             raise UsageError(f"{KEY_ENV} is not set: export your Tinker API key to resume this run")
         where = (f"Tinker's saved state at step {status.get('tinker_state_step')}" if status.get("tinker_state_path")
                  else "the start (no state saved yet)")
-        # Running from here on, so that a face following the run does not read the old `failed` as its end.
-        run.update_status(state="running", error=None, error_kind=None)
-        run.append_event("status", state="running", detail=f"resuming from {where}")
-        self._start_worker(run)
+        from ftwizard import liveness
+
+        with liveness.claim(run):  # a worker started in the meantime is refused before anything changes
+            # Running from here on, so that a face following the run does not read the old `failed` as its end.
+            run.update_status(state="running", error=None, error_kind=None)
+            run.append_event("status", state="running", detail=f"resuming from {where}")
+            self._start_worker(run)
 
     def cancel(self, run: RunDirectory) -> None:
         """Stop the loop: the worker saves Tinker's state at the step it is on and marks the run cancelled."""
         run.update_status(cancel_requested=True)
         run.append_event("log", text="cancel requested", source=PROVIDER)
-        pid = run.status().get("pid")
-        if self.is_alive(run):
-            os.kill(int(pid), signal.SIGTERM)
+        from ftwizard import liveness
+
+        pid = liveness.same_process(run.status())
+        if pid is not None and self.is_alive(run):
+            os.kill(pid, signal.SIGTERM)
             return
         if run.status().get("state") not in FINAL_STATES:
             run.update_status(state="cancelled")
@@ -283,7 +288,7 @@ class TinkerProvider(HostedProvider):
     def is_alive(self, run: RunDirectory) -> bool:
         from ftwizard.backends.hosted import worker_alive
 
-        return worker_alive(run, WORKER_MODULE)
+        return worker_alive(run)
 
 
 def lr_at(plan: TrainingPlan, step: int) -> float:

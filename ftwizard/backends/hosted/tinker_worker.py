@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.request
 
+from ftwizard import liveness
 from ftwizard.backends.hosted.providers import HostedError, redact
 from ftwizard.backends.hosted.worker import evaluate, fail, fail_unexpected
 from ftwizard.backends.hosted.tinker import (
@@ -352,9 +353,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _setup_logging()
     run = RunDirectory.open(argv[0])
+    try:
+        with liveness.hold(run):  # for the worker's whole life: a second worker on this run is refused
+            return _work(run)
+    except liveness.WorkerRunning as e:
+        print(f"ftwizard tinker worker: {e}", file=sys.stderr)
+        return 2
+
+
+def _work(run: RunDirectory) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     recipe = run.recipe()
-    run.update_status(state="running", backend="hosted", provider=PROVIDER, pid=os.getpid(), pgid=os.getpgid(0),
+    run.update_status(state="running", backend="hosted", provider=PROVIDER, pgid=os.getpgid(0),
+                      **liveness.identity(os.getpid()),
                       host=socket.gethostname(), error=None, worker_started_at=time.time())
     run.append_event("status", state="running", detail="tinker worker started")
     try:

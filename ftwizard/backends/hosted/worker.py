@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 
+from ftwizard import liveness
 from ftwizard.backends.hosted.providers import HostedError, redact
 from ftwizard.errors import FtwizardError, UsageError
 from ftwizard.rundir import RunDirectory
@@ -70,10 +71,20 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m ftwizard.backends.hosted.worker RUN_DIR", file=sys.stderr)
         return 2
     run = RunDirectory.open(argv[0])
+    try:
+        with liveness.hold(run):  # for the worker's whole life: a second worker on this run is refused
+            return _work(run)
+    except liveness.WorkerRunning as e:
+        print(f"ftwizard hosted worker: {e}", file=sys.stderr)
+        return 2
+
+
+def _work(run: RunDirectory) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     recipe = run.recipe()
-    run.update_status(state="running", backend="hosted", provider=recipe.hosted.provider, pid=os.getpid(),
-                      pgid=os.getpgid(0), host=socket.gethostname(), error=None, worker_started_at=time.time())
+    run.update_status(state="running", backend="hosted", provider=recipe.hosted.provider,
+                      **liveness.identity(os.getpid()), pgid=os.getpgid(0), host=socket.gethostname(), error=None,
+                      worker_started_at=time.time())
     run.append_event("status", state="running", detail="worker started")
     try:
         from ftwizard.backends import backend_for

@@ -122,22 +122,17 @@ class LocalBackend(Backend):
         env["PYTHONUNBUFFERED"] = "1"
         if recipe.hardware.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
+        from ftwizard import liveness
+
         logf = open(run.path / "worker.log", "ab")
         try:
             logf.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n".encode())
             logf.flush()
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=env, close_fds=True)
+            proc = liveness.spawn(run, cmd, log=logf, env=env)
         finally:
             logf.close()
-        import psutil
-
-        try:
-            started = psutil.Process(proc.pid).create_time()
-        except psutil.Error:
-            started = None
-        run.update_status(backend="local", pid=proc.pid, pgid=proc.pid, host=socket.gethostname(),
-                          pid_create_time=started, command=shlex.join(cmd), nproc=recipe.hardware.nproc)
+        run.update_status(backend="local", host=socket.gethostname(), command=shlex.join(cmd),
+                          nproc=recipe.hardware.nproc)
         return proc
 
     def ended_refusal(self, run: RunDirectory, state: str, why: str) -> str | None:
@@ -149,61 +144,59 @@ class LocalBackend(Backend):
 
     def resume(self, run: RunDirectory) -> subprocess.Popen:
         """Continue from the last complete checkpoint (the worker finds it), with optimizer and scheduler state."""
+        from ftwizard import liveness
+
         refusal = self.resume_refusal(run)
         if refusal:
             raise UsageError(refusal)
-        status = run.status()
-        state = status.get("state", "pending")
-        if self.is_alive(run):
-            raise UsageError(f"{run.path} is still running (pid {status.get('pid')}); follow it with "
-                             f"`ftwizard attach {run.path}`")
-        recipe = run.recipe()
-        self.preflight(recipe)
-        last = last_checkpoint(run.checkpoints_dir)
-        run.log(f"resume requested ({state}); " + (f"last complete checkpoint: {last[1].name}" if last
-                                                     else "no checkpoint yet: starting from step 0"), source="local")
-        run.update_status(state="pending", error=None)
-        return self.launch(run, recipe)
+        if not self._here(run) and self.is_alive(run):
+            raise UsageError(f"{run.path} is still running on {run.status().get('host')} (its status was updated "
+                             "in the last 10 minutes); follow it there")
+        # The run's lock from here to the worker's end: a second resume (or a live worker) is refused before
+        # anything is changed.
+        with liveness.claim(run):
+            state = run.status().get("state", "pending")
+            recipe = run.recipe()
+            self.preflight(recipe)
+            last = last_checkpoint(run.checkpoints_dir)
+            run.log(f"resume requested ({state}); " + (f"last complete checkpoint: {last[1].name}" if last
+                                                         else "no checkpoint yet: starting from step 0"), source="local")
+            run.update_status(state="pending", error=None)
+            return self.launch(run, recipe)
 
     def follow_options(self, run: RunDirectory) -> dict:
         return {"resume_hint": f"stop it with `ftwizard cancel {run.path}`"}
 
-    def _process(self, run: RunDirectory):
-        """The run's launcher process (psutil), or None when it is gone or the pid was reused."""
-        st = run.status()
-        pid = st.get("pid")
-        if not pid:
-            return None
-        if st.get("host") and st.get("host") != socket.gethostname():
-            return None
-        import psutil
+    @staticmethod
+    def _here(run: RunDirectory) -> bool:
+        host = run.status().get("host")
+        return not host or host == socket.gethostname()
 
-        try:
-            p = psutil.Process(int(pid))
-            if st.get("pid_create_time") and abs(p.create_time() - float(st["pid_create_time"])) > 1.0:
-                return None
-            if p.status() == psutil.STATUS_ZOMBIE:
-                return None
-            return p
-        except psutil.Error:  # no such process, no access
-            return None
+    def _process(self, run: RunDirectory) -> int | None:
+        """The pid of the run's launcher process when that very process still runs here (pid and start time
+        compared exactly, so a reused pid is not it), else None."""
+        from ftwizard import liveness
+
+        return liveness.same_process(run.status()) if self._here(run) else None
 
     def is_alive(self, run: RunDirectory) -> bool:
-        st = run.status()
-        if st.get("host") and st.get("host") != socket.gethostname():
+        from ftwizard import liveness
+
+        if not self._here(run):
             # Another machine's run: trust its status while it keeps being updated.
+            st = run.status()
             return st.get("state") not in FINAL_STATES and time.time() - float(st.get("updated_at") or 0) < 600
-        return self._process(run) is not None
+        return liveness.worker_running(run)
 
     def cancel(self, run: RunDirectory) -> None:
         """SIGTERM to the worker's process group: it saves a checkpoint and marks the run `cancelled`."""
-        p = self._process(run)
-        if p is None:
+        pid = self._process(run)
+        if pid is None:
             if run.state not in FINAL_STATES:
                 run.update_status(state="cancelled", error=None)
                 run.append_event("status", state="cancelled", detail="the worker was not running")
             return
-        pgid = run.status().get("pgid") or p.pid
+        pgid = run.status().get("pgid") or pid
         try:
             os.killpg(int(pgid), signal.SIGTERM)
         except ProcessLookupError:

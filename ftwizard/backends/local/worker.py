@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ftwizard import liveness
 from ftwizard.backends.local.checkpoints import STAGING, last_checkpoint
 from ftwizard.backends.local.failures import disk_advice, is_disk_full, report_failure
 from ftwizard.backends.local.probe import is_oom, oom_advice, peak_mem_gib
@@ -432,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("usage: python -m ftwizard.backends.local.worker RUN_DIR\n")
         return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    code = Worker(argv[0]).main_()
+    # The run's lock for the worker's whole life: a second worker on this run is refused.
+    code = liveness.hold_and_run(RunDirectory(argv[0]), lambda run: Worker(run.path).main_(), "local worker")
     shut_down()
     return code
 
