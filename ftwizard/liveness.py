@@ -20,9 +20,10 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ftwizard import settings
 from ftwizard.errors import UsageError
@@ -104,6 +105,27 @@ def _open_lock(run: "RunDirectory") -> int:
     return os.open(run.path / WORKER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
+def _lock_or_refuse(run: "RunDirectory") -> int:
+    fd = _open_lock(run)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise WorkerRunning(_running_message(run)) from None
+    return fd
+
+
+def run_worker(run: "RunDirectory", work: Callable[["RunDirectory"], int], who: str) -> int:
+    """A worker's main: `work(run)` while holding the run's lock; exit 2, with the reason on stderr, when another
+    worker holds it (nothing in the run is touched)."""
+    try:
+        with hold(run):
+            return work(run)
+    except WorkerRunning as e:
+        print(f"ftwizard {who}: {e}", file=sys.stderr)
+        return 2
+
+
 def worker_running(run: "RunDirectory") -> bool:
     """Whether a worker holds the run's lock right now (in any process of this machine)."""
     if not run.path.is_dir():
@@ -134,12 +156,7 @@ def claim(run: "RunDirectory") -> Iterator[int]:
     if key in _CLAIMS:
         yield _CLAIMS[key]
         return
-    fd = _open_lock(run)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise WorkerRunning(_running_message(run)) from None
+    fd = _lock_or_refuse(run)
     _CLAIMS[key] = fd
     try:
         yield fd
@@ -172,12 +189,7 @@ def hold(run: "RunDirectory") -> Iterator[None]:
         return
     fd = _inherited(run, fd_text)
     if fd is None:
-        fd = _open_lock(run)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise WorkerRunning(_running_message(run)) from None
+        fd = _lock_or_refuse(run)
     else:
         os.set_inheritable(fd, False)  # the worker's own children (evaluation engines) do not carry it
     key = str(run.path.resolve())

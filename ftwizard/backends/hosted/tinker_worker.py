@@ -353,12 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _setup_logging()
     run = RunDirectory.open(argv[0])
-    try:
-        with liveness.hold(run):  # for the worker's whole life: a second worker on this run is refused
-            return _work(run)
-    except liveness.WorkerRunning as e:
-        print(f"ftwizard tinker worker: {e}", file=sys.stderr)
-        return 2
+    return liveness.run_worker(run, _work, "tinker worker")  # a second worker on this run is refused
 
 
 def _work(run: RunDirectory) -> int:

@@ -71,12 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m ftwizard.backends.hosted.worker RUN_DIR", file=sys.stderr)
         return 2
     run = RunDirectory.open(argv[0])
-    try:
-        with liveness.hold(run):  # for the worker's whole life: a second worker on this run is refused
-            return _work(run)
-    except liveness.WorkerRunning as e:
-        print(f"ftwizard hosted worker: {e}", file=sys.stderr)
-        return 2
+    return liveness.run_worker(run, _work, "hosted worker")  # a second worker on this run is refused
 
 
 def _work(run: RunDirectory) -> int:

@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # The run's lock for the worker's whole life: a second worker on this run is refused.
-    code = liveness.hold_and_run(RunDirectory(argv[0]), lambda run: Worker(run.path).main_(), "local worker")
+    code = liveness.run_worker(RunDirectory(argv[0]), lambda run: Worker(run.path).main_(), "local worker")
     shut_down()
     return code
 
