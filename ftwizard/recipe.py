@@ -60,7 +60,7 @@ class ModelSection(_Section):
     base: str = Field("codellama/CodeLlama-34b-hf", description="Hugging Face model id or local directory")
     gguf_file: str = Field("", description="a GGUF file (in `base` or a path) to load and dequantize")
     catalog_id: str = Field("", description="the catalog entry for estimates when `base` is a local path")
-    quant: Literal["none", "8bit", "4bit"] = Field("none", description="load the base in 8-bit or 4-bit (bitsandbytes, CUDA)")
+    quant: Literal["none", "8bit", "4bit"] = Field("none", description="load the base in 8-bit or 4-bit (bitsandbytes >= 0.48; CUDA or CPU)")
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field("auto", description="compute dtype; auto picks by hardware")
     trust_remote_code: bool = False
 
@@ -196,10 +196,10 @@ def local_training_problems(recipe: "Recipe") -> list[tuple[str, str]]:
     """Cross-field rules of [model] / [train] / [hardware] for local training: (key path, problem)."""
     m, t, hw = recipe.model, recipe.train, recipe.hardware
     out: list[tuple[str, str]] = []
-    if t.fsdp and m.quant != "none":
-        out.append(("train.fsdp", f"FSDP cannot shard a bitsandbytes {m.quant} base (its quantized weights are not "
-                    "plain parameters); use several processes without FSDP (data parallel: --nproc N) or "
-                    "model.quant = 'none'"))
+    if t.fsdp and m.quant == "8bit":
+        out.append(("train.fsdp", "FSDP cannot shard an 8-bit base (int8 weights with per-row scales); use "
+                    "model.quant = '4bit' (QLoRA under FSDP: 4-bit weights stored in the compute dtype) or several "
+                    "processes without FSDP (data parallel: --nproc N)"))
     if t.attn_implementation == "flash_attention_2":
         if m.dtype == "fp32":
             out.append(("train.attn_implementation", "flash_attention_2 runs in fp16/bf16 only; set model.dtype = "

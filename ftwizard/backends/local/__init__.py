@@ -75,19 +75,20 @@ class LocalBackend(Backend):
         problems: list[str] = []
         quant = recipe.model.quant
         has_cuda = None
-        if quant != "none" or recipe.hardware.device == "cuda" or recipe.hardware.nproc > 1:
+        if recipe.hardware.device == "cuda" or recipe.hardware.nproc > 1:
             has_cuda = recipe.hardware.device != "cpu" and cuda_visible_light()
         if quant != "none":
-            if not has_cuda:
-                problems.append(f"model.quant = '{quant}' needs a CUDA GPU (bitsandbytes) and this machine has none"
-                                + (" (hardware.device = 'cpu')" if recipe.hardware.device == "cpu" else "")
-                                + "; set model.quant = 'none' (e.g. --set model.quant=none) or run on a GPU machine")
-            elif find_spec("bitsandbytes") is None:
-                problems.append(f"model.quant = '{quant}' needs bitsandbytes: pip install 'ftwizard[quant]'")
-            if fsdp_enabled(recipe) and not recipe.train.fsdp:
+            from ftwizard.backends.local.modeling import check_bitsandbytes
+
+            try:
+                check_bitsandbytes(quant)
+            except UsageError as e:
+                problems.extend(e.problems)
+            if quant == "8bit" and fsdp_enabled(recipe) and not recipe.train.fsdp:
                 # The recipe's own train.fsdp is refused by the schema; the environment's switch is checked here.
-                problems.append(f"FTWIZARD_FSDP is set but FSDP cannot shard a bitsandbytes {quant} base; unset it "
-                                "(several processes then train data-parallel) or set model.quant = 'none'")
+                problems.append("FTWIZARD_FSDP is set but FSDP cannot shard an 8-bit base (int8 weights with "
+                                "per-row scales); unset it (several processes then train data-parallel) or use "
+                                "model.quant = '4bit' (QLoRA under FSDP)")
         if recipe.hardware.device == "cuda" and not has_cuda:
             problems.append("hardware.device = 'cuda' but no CUDA GPU is visible here")
         if recipe.hardware.nproc > 1 and has_cuda:

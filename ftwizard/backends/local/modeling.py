@@ -223,6 +223,43 @@ def fsdp_enabled(recipe: "Recipe") -> bool:
     return recipe.train.fsdp or settings.fsdp()
 
 
+BNB_MIN = (0, 48)  # the bitsandbytes this project runs 8-bit / 4-bit layers with on CUDA and on the CPU (CI: 0.50)
+
+
+def bnb_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bitsandbytes")
+    except PackageNotFoundError:
+        return None
+
+
+def check_bitsandbytes(quant: str) -> None:
+    """model.quant needs bitsandbytes >= 0.48 (light: reads the installed version, imports nothing)."""
+    have = bnb_version()
+    if have is None:
+        raise UsageError(f"model.quant = '{quant}' needs bitsandbytes: pip install 'ftwizard[quant]'")
+    if tuple(int(x) for x in have.split(".")[:2] if x.isdigit()) < BNB_MIN:
+        raise UsageError(f"model.quant = '{quant}' needs bitsandbytes >= {BNB_MIN[0]}.{BNB_MIN[1]} (installed: "
+                         f"{have}), which runs 8-bit and 4-bit layers on CUDA and on the CPU alike: "
+                         "pip install -U 'ftwizard[quant]'")
+
+
+def quantization_config(quant: str, dtype):
+    """The BitsAndBytesConfig of model.quant, the same on CUDA and on the CPU. 4-bit: NF4 with double
+    quantization, computing in the training dtype and *storing* the packed weights in that dtype too
+    (`bnb_4bit_quant_storage`), so FSDP sees one dtype per layer and can shard a 4-bit base like any other
+    (QLoRA under FSDP); without FSDP the storage dtype changes nothing."""
+    check_bitsandbytes(quant)
+    from transformers import BitsAndBytesConfig
+
+    if quant == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype)
+
+
 def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_training: bool,
                 attn_implementation: str | None = None):
     import torch
@@ -235,23 +272,11 @@ def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_tr
         kwargs["gguf_file"] = src.gguf_file
     quant = recipe.model.quant
     if quant != "none":
-        if device != "cuda":
-            raise UsageError(f"model.quant = '{quant}' needs a CUDA GPU (bitsandbytes); this machine has none - "
-                             "set model.quant = 'none'")
-        try:
-            from transformers import BitsAndBytesConfig
-            import bitsandbytes  # noqa: F401
-        except ImportError:
-            raise UsageError(f"model.quant = '{quant}' needs bitsandbytes: pip install 'ftwizard[quant]'") from None
-        if quant == "8bit":
-            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-        else:
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=dtype)
+        kwargs["quantization_config"] = quantization_config(quant, dtype)
+        if device == "cpu":
+            kwargs["device_map"] = {"": "cpu"}  # bitsandbytes quantizes while loading onto the device it is given
     if device == "cuda" and not (for_training and fsdp_enabled(recipe)):  # FSDP places the shards itself
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        kwargs["device_map"] = {"": local_rank}
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(src.path, **kwargs)
     except torch.cuda.OutOfMemoryError:
@@ -269,6 +294,16 @@ def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_tr
             except AttributeError:
                 pass
     return model
+
+
+def quantized_layers(model) -> dict[str, int]:
+    """The bitsandbytes layers the model really holds, by class ({'Linear8bitLt': 8}): recorded, not assumed."""
+    counts: dict[str, int] = {}
+    for m in model.modules():
+        name = type(m).__name__
+        if name in ("Linear8bitLt", "Linear4bit"):
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def lora_config(recipe: "Recipe"):

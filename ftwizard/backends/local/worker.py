@@ -382,6 +382,7 @@ class Worker:
 
     def summary(self, loaded: Loaded, elapsed: float) -> dict[str, Any]:
         """train_summary.json: what the run did, in the estimate's own units and scope (calibration)."""
+        from ftwizard.backends.local.modeling import quantized_layers
         from ftwizard.backends.local.trainer import sharded
 
         r, cb, st, trainer = self.recipe, loaded.callback, loaded.stats, loaded.trainer
@@ -396,6 +397,7 @@ class Worker:
             "model": r.model.catalog_id or r.model.base,
             "base": r.model.base,
             "quant": r.model.quant,
+            "quantized_layers": quantized_layers(trainer.model) if r.model.quant != "none" else {},
             "dtype": r.model.dtype,
             "peak_mem_gib": round(peak, 3) if peak is not None else None,
             "peak_mem_kind": ("gpu: torch.cuda.max_memory_reserved + CUDA context, GiB" if self.device == "cuda"
