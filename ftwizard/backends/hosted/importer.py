@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftwizard.backends.hosted.providers import ProviderConfig, explain, provider_config, with_retries
-from ftwizard.errors import RunFailed
+from ftwizard.backends.hosted.providers import HostedError, ProviderConfig, provider_config, with_retries
+from ftwizard.errors import RunFailed, UsageError
 from ftwizard.fsutil import atomic_write_text
 from ftwizard.rundir import RunDirectory
 
 DEFAULT_OPEN_MODEL = "Qwen/Qwen2.5-7B-Instruct"
+# How far our count of a local copy's tokens may be from the job's trained tokens (OpenAI counts with its own
+# tokenizer build; the cookbook's count is what we have) before the copy is refused as not the job's file.
+TOKEN_TOLERANCE = 0.02
 STATE_OF_JOB = {"succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 
 
@@ -105,7 +108,8 @@ def _max_length(examples: list[dict], model: str) -> int:
 
 def import_openai_job(job_id: str, *, runs_dir: str | Path = "runs", out_recipe: str | Path | None = None,
                       open_model: str = DEFAULT_OPEN_MODEL, provider: str = "openai",
-                      cfg: ProviderConfig | None = None, client=None) -> ImportResult:
+                      cfg: ProviderConfig | None = None, client=None, train_file: str | Path | None = None,
+                      validation_file: str | Path | None = None) -> ImportResult:
     """Import the job (see the module's doc). On any failure, the data folder, recipe and run directory this
     import created are removed again; warnings the libraries raise come back as one-line notes."""
     created: list[Path] = []
@@ -113,7 +117,8 @@ def import_openai_job(job_id: str, *, runs_dir: str | Path = "runs", out_recipe:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = _import(job_id, runs_dir=runs_dir, out_recipe=out_recipe, open_model=open_model,
-                          provider=provider, cfg=cfg, client=client, created=created)
+                          provider=provider, cfg=cfg, client=client, created=created,
+                          local={"train": train_file, "validation": validation_file})
     except BaseException:
         for path in reversed(created):
             if path.is_dir():
@@ -129,8 +134,48 @@ def import_openai_job(job_id: str, *, runs_dir: str | Path = "runs", out_recipe:
     return res
 
 
+def _download(client, file_id: str, what: str, cfg: ProviderConfig) -> bytes | str:
+    """The file's bytes, or why the provider will not give them back: OpenAI refuses files of purpose
+    `fine-tune` (400 "Not allowed to download files of purpose: fine-tune"); a 403 / 404 is the same for us."""
+    from ftwizard.backends.hosted.providers import error_message, status_code
+
+    def fetch() -> bytes | str:
+        try:
+            return client.files.content(file_id).content
+        except Exception as exc:  # noqa: BLE001 - a refusal is returned, anything else goes to with_retries
+            status = status_code(exc)
+            if status in (403, 404) or (status == 400 and "download" in error_message(exc).lower()):
+                return f"{status}: {error_message(exc)}"
+            raise
+
+    return with_retries(fetch, what=f"downloading the {what} file {file_id}", cfg=cfg)
+
+
+def _checked_local_copy(path: Path, key: str, job, provider: str, notes: list[str], size: int | None) -> bytes:
+    """The user's copy of the job's `key` file, refused when it cannot be the file the job trained on: its
+    billed tokens x the job's epochs against the job's trained tokens (the training file), its size against
+    the uploaded file's (a note only: line endings may differ)."""
+    from ftwizard.backends.hosted.job import check_chat_file
+
+    if not path.is_file():
+        raise UsageError(f"--{'train' if key == 'train' else 'validation'}-file {path}: no such file")
+    data = path.read_bytes()
+    if size is not None and size != len(data):
+        notes.append(f"{path.name} is {len(data):,} bytes; the job's uploaded {key} file was {size:,} bytes")
+    epochs = (getattr(job.hyperparameters, "n_epochs", None) if getattr(job, "hyperparameters", None) else None)
+    if key != "train" or not job.trained_tokens or not isinstance(epochs, int):
+        return data
+    report = check_chat_file(path, job.model, provider)
+    ours = report.billed_tokens_per_epoch * epochs
+    if abs(ours - job.trained_tokens) > TOKEN_TOLERANCE * job.trained_tokens:
+        raise UsageError(f"--train-file {path}: {report.n_examples:,} examples of {report.billed_tokens_per_epoch:,} "
+                         f"billed tokens x {epochs} epochs = {ours:,} tokens, but job {job.id} trained "
+                         f"{job.trained_tokens:,}: this is not the file the job trained on")
+    return data
+
+
 def _import(job_id: str, *, runs_dir, out_recipe, open_model: str, provider: str, cfg: ProviderConfig | None,
-            client, created: list[Path]) -> ImportResult:
+            client, created: list[Path], local: dict[str, str | Path | None]) -> ImportResult:
     from ftwizard.backends.hosted.job import OpenAIJob, openai_job_view
     from ftwizard.recipe import validate_dict
 
@@ -138,18 +183,41 @@ def _import(job_id: str, *, runs_dir, out_recipe, open_model: str, provider: str
     client = client or cfg.make_client()
     job = with_retries(lambda: client.fine_tuning.jobs.retrieve(job_id), what=f"reading job {job_id}", cfg=cfg)
     notes: list[str] = []
-
-    def download(file_id: str, what: str) -> bytes:
-        try:
-            return with_retries(lambda: client.files.content(file_id).content, what=f"downloading the {what} file "
-                                f"{file_id}", cfg=cfg)
-        except Exception as e:  # noqa: BLE001
-            raise explain(e, what=f"downloading the {what} file {file_id}", cfg=cfg) from None
-
-    raw = {"train": download(job.training_file, "training")}
     validation_file = getattr(job, "validation_file", None)
-    if validation_file:
-        raw["validation"] = download(validation_file, "validation")
+    if local.get("validation") and not validation_file:
+        raise UsageError(f"--validation-file: job {job_id} had no validation file")
+
+    def file_bytes(file_id: str, what: str) -> int | None:
+        try:
+            fo = with_retries(lambda: client.files.retrieve(file_id), what=f"reading the {what} file {file_id}",
+                              cfg=cfg)
+        except HostedError:
+            return None
+        return getattr(fo, "bytes", None)
+
+    raw: dict[str, bytes] = {}
+    for key, file_id in (("train", job.training_file), ("validation", validation_file)):
+        if not file_id:
+            continue
+        what = "training" if key == "train" else "validation"
+        flag = f"--{'train' if key == 'train' else 'validation'}-file"
+        if local.get(key):
+            raw[key] = _checked_local_copy(Path(local[key]).expanduser(), key, job, cfg.provider, notes,
+                                           file_bytes(file_id, what))
+            continue
+        got = _download(client, file_id, what, cfg)
+        if isinstance(got, bytes):
+            raw[key] = got
+        else:
+            why = (f"{cfg.label} does not give back the {what} file {file_id} of {job_id}: files uploaded for "
+                   f"fine-tuning cannot be downloaded, only results can (it answered {got})")
+            if key == "validation":
+                notes.append(f"{why}; imported without it - pass your copy with {flag} PATH to keep it")
+                validation_file = None
+                continue
+            tokens = f" (checked against the job's {job.trained_tokens:,} trained tokens)" if job.trained_tokens else ""
+            raise UsageError([why, f"pass your local copy of it: `ftwizard import-openai-job {job_id} {flag} PATH"
+                                   + (" --validation-file PATH" if validation_file else "") + f"`{tokens}"])
 
     name = _name_for(job)
     recipe_path = Path(out_recipe) if out_recipe else Path(f"{name}.toml")

@@ -157,7 +157,7 @@ def config_for_recipe(recipe) -> ProviderConfig:
 # Errors: what is transient, what is a refusal, and what to tell the user
 
 class HostedError(RunFailed):
-    """A provider error explained: `kind` (api|data|quota|auth|wind_down|model|network), `advice` lines."""
+    """A provider error explained: `kind` (api|data|quota|auth|permission|wind_down|model|network), `advice`."""
 
     def __init__(self, message: str, *, kind: str = "api", advice: list[str] | None = None,
                  status_code: int | None = None, code: str | None = None):
@@ -275,6 +275,13 @@ def wind_down_advice(cfg: ProviderConfig | None = None) -> tuple[str, list[str]]
     return msg, advice
 
 
+def missing_permission(message: str) -> bool:
+    """Whether an OpenAI refusal says the key or project lacks a permission (its wording for restricted keys and
+    project roles: "You have insufficient permissions for this operation. Missing scopes: ...")."""
+    lowered = message.lower()
+    return "insufficient permissions" in lowered or "missing scopes" in lowered
+
+
 def explain(exc: BaseException, *, what: str, cfg: ProviderConfig | None = None) -> HostedError:
     """A provider exception as one clear HostedError (never the key, never a traceback)."""
     if isinstance(exc, HostedError):
@@ -284,9 +291,17 @@ def explain(exc: BaseException, *, what: str, cfg: ProviderConfig | None = None)
     status = getattr(exc, "status_code", None)
     key_var = cfg.key_var if cfg else "OPENAI_API_KEY"
     where = cfg.label if cfg else "the provider"
+    if status in (401, 403) and missing_permission(msg):
+        # A restricted key or a project role without the scope: OpenAI says "insufficient permissions ...
+        # Missing scopes: ..." (as 401 or 403). Not the wind-down, and not a wrong key: a setting to change.
+        return HostedError(f"{what}: this API key or project lacks the permission for it ({msg})", kind="permission",
+                           status_code=status, code=code,
+                           advice=[f"give the key in {key_var} the missing scope (a restricted key: fine-tuning "
+                                   "'Write'; files 'Write'), or use a key of a project where you are Member or Owner",
+                                   "this is a permission of the key, not OpenAI's fine-tuning wind-down"])
     if code == "training_not_available" or (status == 403 and what.startswith("creating the fine-tuning job")
                                             and cfg is not None and cfg.provider == "openai"):
-        # The wind-down's only public report is a plain permission-denied 403: any 403 on create is it.
+        # The wind-down's only public report is a plain permission-denied 403: any other 403 on create is it.
         m, advice = wind_down_advice(cfg)
         return HostedError(f"{what}: {m}", kind="wind_down", advice=advice, status_code=status, code=code)
     if _sdk_error(exc, "APITimeoutError"):
