@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ftwizard.errors import UsageError
-from ftwizard.fsutil import atomic_write_json, atomic_write_text, read_json
+from ftwizard.fsutil import atomic_write_json, atomic_write_text
 
 STATES = ("pending", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
@@ -40,6 +40,19 @@ def utc_stamp(t: float | None = None) -> str:
 
 def iso(t: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if t is None else t, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+class StatusDamaged(UsageError):
+    """status.json exists but cannot be read: the run's state is unknown, so nothing may act on a guess."""
+
+    def __init__(self, run: "RunDirectory", why: str):
+        job = next((e.get("job_id") for e in reversed(run.events(("status",))) if e.get("job_id")), None)
+        super().__init__(
+            f"{run.status_path}: the run's status file is damaged ({why}); ftwizard will not guess the run's "
+            "state from it (a guess could start a second, billed job)."
+            + (f" Its events.jsonl names job {job}: follow or cancel that job at the provider." if job else "")
+            + " Restore the file from a backup to continue this run, or start a new one: "
+            f"`ftwizard run {run.recipe_path}`")
 
 
 class RunDirectory:
@@ -137,10 +150,22 @@ class RunDirectory:
 
     # -- status -------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        """status.json as a dict ({} before it exists). A damaged file is a `StatusDamaged` error naming it, never
+        read as empty: an empty status looks like a run that never started, and resuming that would upload and
+        create (and bill) a second job."""
         try:
-            return read_json(self.status_path, default={}) or {}
-        except json.JSONDecodeError:
+            raw = self.status_path.read_bytes()
+        except FileNotFoundError:
             return {}
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise StatusDamaged(self, f"not UTF-8 at byte {e.start}") from None
+        except json.JSONDecodeError as e:
+            raise StatusDamaged(self, f"not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        if not isinstance(value, dict):
+            raise StatusDamaged(self, f"a JSON {type(value).__name__}, not an object")
+        return value
 
     def write_status(self, status: dict[str, Any]) -> None:
         atomic_write_json(self.status_path, status)

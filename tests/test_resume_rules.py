@@ -28,8 +28,11 @@ def _resume(run: RunDirectory):
 
 @pytest.mark.parametrize("state", ["failed", "cancelled", "succeeded"])
 def test_a_finished_hosted_run_is_never_restarted(tmp_path, state):
+    # failed: the job itself failed at the provider (a run that failed around a live or succeeded job
+    # continues: tests/test_paid_runs.py)
     run = _run_dir(tmp_path, "viggo-gpt35.toml", state=state, backend="hosted", provider="openai",
-                   job_id="ftjob-1", error="the job failed" if state == "failed" else None)
+                   job_id="ftjob-1", error="the job failed" if state == "failed" else None,
+                   job_outcome=state if state != "succeeded" else "succeeded")
     before = json.loads(run.status_path.read_text())
     p = _resume(run)
     assert p.returncode == 2, (p.returncode, p.stderr)

@@ -40,20 +40,22 @@ class Backend(ABC):
         never a second one). Raises UsageError for a run that cannot resume (finished, failed, cancelled:
         the message says what to do instead)."""
 
-    def resume_refusal(self, run: "RunDirectory") -> str | None:
+    def resume_refusal(self, run: "RunDirectory", status: dict | None = None) -> str | None:
         """Why `run` cannot be resumed (None when it can): the one rule `run --resume` applies, here because
         what a failed or cancelled run can still do depends on the backend (`ended_refusal`). A succeeded run
-        is done whatever trained it; a run still pending or running (or killed mid-flight) resumes."""
-        st = run.status()
+        is done whatever trained it; a run still pending or running (or killed mid-flight) resumes. `status`:
+        the status about to be written (a worker recording its failure asks before it writes it), else the
+        run's own. Every message that offers `run --resume` asks this first."""
+        st = run.status() if status is None else status
         state = st.get("state", "pending")
         if state == "succeeded":
             return (f"{run.path} has already succeeded; nothing to resume. Evaluate it again with "
                     f"`ftwizard eval {run.path}`, or start a new run with `ftwizard run {run.recipe_path}`")
         if state not in ("failed", "cancelled"):
             return None
-        return self.ended_refusal(run, state, f" ({st['error']})" if st.get("error") else "")
+        return self.ended_refusal(run, state, f" ({st['error']})" if st.get("error") else "", st)
 
-    def ended_refusal(self, run: "RunDirectory", state: str, why: str) -> str | None:
+    def ended_refusal(self, run: "RunDirectory", state: str, why: str, status: dict) -> str | None:
         """`resume_refusal` for a run that failed or was cancelled (`why`: its error in parentheses, or '')."""
         return (f"{run.path} {state}{why}; it cannot continue. Start a new run: `ftwizard run {run.recipe_path}`")
 
@@ -68,6 +70,14 @@ class Backend(ABC):
     def follow_options(self, run: "RunDirectory") -> dict:
         """Extra keyword arguments for `ftwizard.follow.follow` (`ask`: the Ctrl-C question, `resume_hint`)."""
         return {}
+
+    def fetch_adapter(self, run: "RunDirectory") -> str:
+        """Bring the run's trained adapter into RUN_DIR/adapter again (`ftwizard fetch-adapter`); returns what
+        was done, in a sentence. Raises UsageError where there is nothing to fetch."""
+        from ftwizard.errors import UsageError
+
+        raise UsageError(f"{run.path}: a {self.name} run's adapter is written on this machine by its own worker "
+                         f"({run.adapter_dir}); there is nothing to download")
 
 
 TrainingStyle = Literal["job", "client_loop"]
@@ -96,6 +106,14 @@ class HostedProvider(Backend):
     key_env: ClassVar[str] = ""
     base_url_env: ClassVar[str] = ""
     capabilities: ClassVar[ProviderCapabilities]
+
+    def fetch_adapter(self, run: "RunDirectory") -> str:
+        from ftwizard.errors import UsageError
+
+        if not self.capabilities.weights_downloadable:
+            raise UsageError(f"{run.path}: {self.name} does not let the trained weights be downloaded; the "
+                             "fine-tuned model is served by the provider only")
+        return super().fetch_adapter(run)
 
     @abstractmethod
     def price(self, recipe: "Recipe") -> dict:

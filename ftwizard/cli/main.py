@@ -27,6 +27,7 @@ COMMANDS = {
     "runs": "runs",
     "recipes": "recipes",
     "import-openai-job": "import_openai_job",
+    "fetch-adapter": "fetch_adapter",
 }
 
 EPILOG = """\

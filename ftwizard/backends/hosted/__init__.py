@@ -65,6 +65,22 @@ def spawn_worker(run: RunDirectory, module: str) -> int:
     return proc.pid
 
 
+FAILED_PHASES = ("before_job", "job", "after_job")
+
+
+def failed_phase(status: dict) -> str:
+    """Where a hosted run stands in what is paid for, from the facts status.json records: `before_job` (no job
+    exists, nothing billed), `job` (a job was created and has not succeeded: it may still run, or have failed
+    at the provider - `job_outcome` says), `after_job` (the job succeeded and was paid; what failed came after
+    it: its results, the adapter download, a deployment, the evaluation). Recorded as `failed_phase` with a
+    failure."""
+    if status.get("job_outcome") == "succeeded" or status.get("fine_tuned_model") or status.get("training_done"):
+        return "after_job"
+    if status.get("job_id") or status.get("tinker_model_id"):
+        return "job"
+    return "before_job"
+
+
 def worker_alive(run: RunDirectory) -> bool:
     """Whether a worker holds the run's lock (exact: the kernel lets go when the process ends)."""
     from ftwizard import liveness
@@ -179,9 +195,21 @@ class JobProvider(HostedProvider):
         except liveness.WorkerRunning:
             return  # another resume started it a moment ago: follow that one
 
-    def ended_refusal(self, run: RunDirectory, state: str, why: str) -> str | None:
-        return (f"{run.path} {state}{why}: a hosted job that has {state} cannot continue, and resuming would "
-                f"create and bill a new job. To train again, start a new run: `ftwizard run {run.recipe_path}`")
+    def ended_refusal(self, run: RunDirectory, state: str, why: str, status: dict) -> str | None:
+        """What was paid for decides (`failed_phase`): a run that failed before any job, or whose job still runs,
+        or whose job succeeded and something after it failed (results, adapter download, deployment,
+        evaluation) continues - the recorded job is followed again, never created again. Only a job that itself
+        failed or was cancelled at the provider cannot continue: training again is a new job and a new bill."""
+        if state == "failed":
+            phase = status.get("failed_phase") or failed_phase(status)
+            outcome = status.get("job_outcome")
+            if phase != "job" or outcome not in ("failed", "cancelled"):
+                return None
+            return (f"{run.path} failed{why}: job {status.get('job_id')} itself {outcome} at the provider, so it "
+                    f"cannot continue, and training again would create and bill a new job. To train again, start "
+                    f"a new run: `ftwizard run {run.recipe_path}`")
+        return (f"{run.path} was {state}{why}; a cancelled job cannot continue, and resuming would create and "
+                f"bill a new job. To train again, start a new run: `ftwizard run {run.recipe_path}`")
 
     def cancel(self, run: RunDirectory) -> None:
         """Cancel the provider's job (the worker sees it end and marks the run `cancelled`)."""

@@ -462,7 +462,7 @@ class HostedJob:
         self._adopt(job)
 
     def _adopt(self, job: JobView) -> None:
-        self.run.update_status(job_id=job.id, job_status=job.status, base_model=job.model,
+        self.run.update_status(job_id=job.id, job_status=job.status, job_outcome=job.outcome, base_model=job.model,
                                **self.adopted_fields(job))
         self.run.append_event("status", state="running", detail=job.status, job_id=job.id)
         self.run.log(f"job {job.id} created on {self.cfg.label}: {job.model}", source="hosted")
@@ -495,7 +495,7 @@ class HostedJob:
             if eta != self.status().get("estimated_finish"):
                 self.run.update_status(estimated_finish=eta)
             if job.status != last:
-                self.run.update_status(job_status=job.status, job_status_seen=job.status)
+                self.run.update_status(job_status=job.status, job_status_seen=job.status, job_outcome=job.outcome)
                 # The run stays `running` after the job succeeds: results and evaluation come next.
                 state = {"failed": "failed", "cancelled": "cancelled"}.get(job.outcome, "running")
                 extra = {"estimated_finish": eta, "eta_s": max(0, round(eta - time.time()))} if eta else {}

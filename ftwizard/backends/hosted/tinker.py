@@ -231,7 +231,7 @@ class TinkerProvider(HostedProvider):
             run.log(f"no training estimate: {e}", level="warning", source=PROVIDER)
         self._start_worker(run)
 
-    def ended_refusal(self, run: RunDirectory, state: str, why: str) -> str | None:
+    def ended_refusal(self, run: RunDirectory, state: str, why: str, status: dict) -> str | None:
         if state == "failed":
             return None  # no job at Tinker: the loop runs here and continues from Tinker's last saved state
         return f"{run.path} was cancelled{why}; start a new run to train again: `ftwizard run {run.recipe_path}`"
@@ -280,6 +280,19 @@ class TinkerProvider(HostedProvider):
         if run.status().get("state") not in FINAL_STATES:
             run.update_status(state="cancelled")
             run.append_event("status", state="cancelled", detail="cancelled (no worker was running)")
+
+    def fetch_adapter(self, run: RunDirectory) -> str:
+        """Tinker's adapter is exported from the run's final saved state by its worker: a run that failed on
+        the way (the export, the download) continues there with `run --resume`, which fetches a missing one."""
+        st = run.status()
+        if self.resume_refusal(run) is None and st.get("state") == "failed":
+            raise UsageError(f"{run.path} failed{' (' + st['error'] + ')' if st.get('error') else ''}; its "
+                             f"adapter is exported from Tinker's saved state when the run continues: "
+                             f"`ftwizard run --resume {run.path}`")
+        if (run.adapter_dir / "adapter_config.json").exists():
+            return f"the adapter is already in {run.adapter_dir}"
+        raise UsageError(f"{run.path} ({st.get('state', 'pending')}) has no adapter in {run.adapter_dir}: a Tinker "
+                         "adapter is exported by the run's worker at its end (hosted.download_adapter = true)")
 
     def follow_options(self, run: RunDirectory) -> dict:
         return {"resume_hint": f"after a stop, `ftwizard run --resume {run.path}` continues from Tinker's "

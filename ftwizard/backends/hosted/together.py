@@ -325,6 +325,26 @@ class TogetherProvider(JobProvider):
         cfg = self.config(recipe)
         return TogetherJob(run, recipe, cfg.make_client(), cfg)
 
+    def fetch_adapter(self, run: "RunDirectory") -> str:
+        """The succeeded job's adapter again (a GET of what was paid for; never a new job), while no worker
+        runs on the run (its lock is held for the download)."""
+        from ftwizard import liveness
+        from ftwizard.backends.hosted import failed_phase
+        from ftwizard.errors import UsageError
+
+        st = run.status()
+        job_id = st.get("job_id")
+        if not job_id or failed_phase(st) != "after_job":
+            raise UsageError(f"{run.path}: no succeeded Together job is recorded (job {job_id or 'none'}, state "
+                             f"{st.get('state', 'pending')}), so there is no adapter to download yet"
+                             + (f"; follow it with `ftwizard run --resume {run.path}`"
+                                if job_id and self.resume_refusal(run) is None else ""))
+        with liveness.claim(run):
+            job = self.make_job(run, run.recipe())
+            job.download_adapter(job_id)
+        files = ", ".join(run.status().get("adapter_files") or [])
+        return f"adapter of job {job_id} downloaded into {run.adapter_dir} ({files})"
+
     def preflight_extra(self, recipe: "Recipe") -> list[str]:
         import importlib.util
 

@@ -29,17 +29,31 @@ def _on_sigterm(signum, frame):
 
 
 def fail(run: RunDirectory, message: str, *, kind: str = "api", advice: list[str] | None = None) -> None:
-    message = redact(message)
-    advice = [redact(a) for a in (advice or [])]
-    run.append_event("error", message=message, kind=kind, advice=advice)
-    run.update_status(state="failed", error=message.splitlines()[0], error_kind=kind)
+    """Record the failure, where it happened in what was paid for (`failed_phase`), and only advice that works
+    in that state: `run --resume` is offered when the resume rule accepts this run, its refusal otherwise."""
+    from ftwizard.backends import backend_for_run
+    from ftwizard.backends.hosted import failed_phase
+
+    path = str(run.path)
+    message = redact(message).replace("RUN_DIR", path)
+    advice = [redact(a).replace("RUN_DIR", path) for a in (advice or [])]
+    st = run.status()
+    fields = {"state": "failed", "error": message.splitlines()[0], "error_kind": kind,
+              "failed_phase": failed_phase(st)}
+    refusal = backend_for_run(run).resume_refusal(run, {**st, **fields})
+    if refusal:
+        advice = [a for a in advice if "--resume" not in a] + [refusal]
+    elif not any("--resume" in a for a in advice) and "--resume" not in message:
+        advice.append(f"continue it with `ftwizard run --resume {path}` (no second job is created)")
+    run.append_event("error", message=message, kind=kind, advice=advice, failed_phase=fields["failed_phase"])
+    run.update_status(**fields)
     run.append_event("status", state="failed", detail=kind)
 
 
 def fail_unexpected(run: RunDirectory, e: BaseException) -> int:
     """A bug in a worker: one line in the run, the traceback (redacted) in worker.log; exit code 1."""
     fail(run, f"unexpected {type(e).__name__}: {e}", kind="internal",
-         advice=[f"the run can be continued with `ftwizard run --resume {run.path}`"])
+         advice=[f"the traceback is in {run.path / 'worker.log'}"])
     import traceback
 
     print(redact(traceback.format_exc()), file=sys.stderr)

@@ -136,7 +136,7 @@ class LocalBackend(Backend):
                           nproc=recipe.hardware.nproc)
         return proc
 
-    def ended_refusal(self, run: RunDirectory, state: str, why: str) -> str | None:
+    def ended_refusal(self, run: RunDirectory, state: str, why: str, status: dict) -> str | None:
         """A failed or cancelled local run continues from its last complete checkpoint, and only if it has one."""
         if last_checkpoint(run.checkpoints_dir) is not None:
             return None

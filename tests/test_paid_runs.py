@@ -1,0 +1,120 @@
+"""What a user paid for is never lost: a failure records where it happened (`failed_phase`), `run --resume`
+continues everything that would not create a second bill, and every offered command works in that state.
+
+Against the fake OpenAI server (real sockets, the real openai SDK), with the worker run in this process.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ftwizard.backends import backend_for_run
+from ftwizard.cli.main import main
+from ftwizard.errors import UsageError
+from ftwizard.rundir import RunDirectory, StatusDamaged
+from tests.test_hosted import MODEL, SMALL, fake, make_run, work  # noqa: F401 - fixtures
+
+WITH_EVAL = MODEL + ["data.limit_train=30", "data.limit_eval=12", "eval.enabled=true"]
+
+
+def _error_event(run: RunDirectory) -> dict:
+    return [e for e in run.events(("error",))][-1]
+
+
+def _offered_commands(run: RunDirectory) -> list[str]:
+    ev = _error_event(run)
+    return [line for line in [ev["message"], *ev.get("advice", [])] if "ftwizard " in line]
+
+
+def test_a_crash_after_the_job_succeeded_resumes_to_succeeded_without_a_second_job(fake, tmp_path, monkeypatch):
+    from ftwizard.evaluation import runner
+
+    real = runner.evaluate_run
+    monkeypatch.setattr(runner, "evaluate_run", lambda *a, **k: int("9" * 5000))  # a metric bug: ValueError
+    run = make_run(tmp_path, WITH_EVAL)
+    assert work(run) == 1
+    st = run.status()
+    assert st["state"] == "failed" and st["failed_phase"] == "after_job" and st["job_outcome"] == "succeeded"
+    assert backend_for_run(run).resume_refusal(run) is None, "a paid job's results can always be had again"
+    offered = _offered_commands(run)
+    assert any(f"ftwizard run --resume {run.path}" in line for line in offered), offered
+    assert not any("ftwizard run " in line and "--resume" not in line for line in offered), offered
+
+    monkeypatch.setattr(runner, "evaluate_run", real)
+    assert work(run) == 0
+    st = run.status()
+    assert st["state"] == "succeeded" and run.metrics_path.exists()
+    assert fake.job_creates == 1 and fake.calls["jobs.create"] == 1 and fake.calls["files.create"] == 2
+
+
+def test_a_failure_before_any_job_resumes_and_creates_the_one_job(fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("FTWIZARD_HOSTED_MAX_ATTEMPTS", "3")
+    fake.fail("files.create", *[(500, "server_error", "boom")] * 3)  # a 5xx storm longer than the retries
+    run = make_run(tmp_path)
+    assert work(run) == 1
+    st = run.status()
+    assert st["state"] == "failed" and st["failed_phase"] == "before_job" and fake.job_creates == 0
+    assert backend_for_run(run).resume_refusal(run) is None, "nothing was billed: resume is safe"
+    assert any("--resume" in line for line in _offered_commands(run))
+    assert work(run) == 0
+    assert run.state == "succeeded" and fake.job_creates == 1
+
+
+def test_a_job_that_failed_at_the_provider_is_refused_and_offers_a_new_run(fake, tmp_path):
+    fake.outcome = "failed"
+    fake.error = {"code": "server_error", "message": "The job failed due to an internal error.", "param": None}
+    run = make_run(tmp_path)
+    assert work(run) == 1
+    st = run.status()
+    assert st["failed_phase"] == "job" and st["job_outcome"] == "failed"
+    refusal = backend_for_run(run).resume_refusal(run)
+    assert refusal and "new job" in refusal and f"ftwizard run {run.recipe_path}" in refusal
+    offered = _offered_commands(run)
+    assert not any("--resume" in line for line in offered), "never offer what would be refused"
+    assert any(f"ftwizard run {run.recipe_path}" in line for line in offered)
+
+
+def test_the_followers_stop_message_offers_a_resume_that_works(fake, tmp_path):
+    run = make_run(tmp_path)
+    run.update_status(state="failed", error="the hosted follower was stopped", job_id="ftjob-x",
+                      job_outcome="running", failed_phase="job")
+    assert backend_for_run(run).resume_refusal(run) is None
+
+
+@pytest.mark.parametrize("damage", [b"", b"{\"state\": \"runn", b"[1, 2]", b"\xff\xfe{}"])
+def test_a_damaged_status_file_is_an_error_naming_it_never_a_second_job(fake, tmp_path, damage, capfd):
+    run = make_run(tmp_path)
+    run.append_event("status", state="running", detail="queued", job_id="ftjob-abc")
+    run.status_path.write_bytes(damage)
+    with pytest.raises(StatusDamaged) as e:
+        run.status()
+    assert str(run.status_path) in str(e.value) and "ftjob-abc" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        main(["run", "--resume", str(run.path)])
+    assert str(run.status_path) in str(e.value)
+    assert fake.calls["files.create"] == 0 and fake.job_creates == 0
+    assert run.status_path.read_bytes() == damage, "the damaged file is left for the user"
+
+
+def test_runs_lists_a_damaged_run_as_a_problem_naming_its_file(tmp_path):
+    from ftwizard.runlist import list_runs
+    from tests.test_resume_rules import _run_dir
+
+    run = _run_dir(tmp_path, "viggo-gpt35.toml", state="running", backend="hosted")
+    run.status_path.write_text("{not json")
+    summaries, problems = list_runs(tmp_path / "runs")
+    assert summaries == [] and len(problems) == 1 and str(run.status_path) in problems[0]
+
+
+def test_fetch_adapter_refuses_a_provider_without_weights(fake, tmp_path):
+    run = make_run(tmp_path)
+    assert work(run) == 0
+    with pytest.raises(UsageError) as e:
+        main(["fetch-adapter", str(run.path)])
+    assert "openai" in str(e.value).lower() and "weights" in str(e.value)
+
+
+def test_failed_phase_is_documented(repo):
+    text = (repo / "docs" / "ARCHITECTURE.md").read_text()
+    for phase in ("before_job", "after_job", "failed_phase", "job_outcome"):
+        assert phase in text
