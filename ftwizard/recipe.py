@@ -100,6 +100,8 @@ class TrainSection(_Section):
     group_by_length: bool = True
     packing: bool = Field(False, description="pack several examples into each max_length sequence")
     loss_on: Literal["all", "answer"] = Field("answer", description="loss on the whole text or only the answer")
+    train_on_turns: Literal["all", "last"] = Field(
+        "all", description="chat data: learn every assistant turn of a conversation (all) or only its last one")
     logging_steps: int = Field(1, ge=1)
     eval_every: int = Field(20, ge=0, description="eval loss every N steps (0 = never)")
     save_every: int = Field(20, ge=0, description="checkpoint every N steps (0 = only at the end)")

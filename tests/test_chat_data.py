@@ -196,7 +196,8 @@ def _prompt_token_positions(tok, messages) -> list[int]:
 def test_only_assistant_turns_carry_loss(which, chat_tok, base_tok):
     tok = chat_tok if which == "chatml" else base_tok
     assert D.ensure_chat_template(tok) == ("model" if which == "chatml" else "default")
-    end = "<|im_end|>\n" if which == "chatml" else "</s>\n\n"
+    # the end-of-turn token is learned; the template's separator after it is never generated, so never learned
+    end = "<|im_end|>" if which == "chatml" else "</s>"
     for row in chat_rows(6):
         msgs = row["messages"]
         ids, labels, truncated, counts = D.encode_chat(tok, msgs, max_length=4096)
@@ -207,7 +208,7 @@ def test_only_assistant_turns_carry_loss(which, chat_tok, base_tok):
         # the test that fails if prompt tokens (system, user, weight-0 turns) carry loss
         prompt_pos = _prompt_token_positions(tok, msgs)
         assert prompt_pos and all(labels[p] == D.IGNORE for p in prompt_pos)
-        assert counts["learned"] == len(learned_turns) and counts["unstable"] == 0
+        assert counts["learned"] == len(learned_turns) and not counts["problem"] and counts["dropped"] == 0
         assert counts["skipped"] == sum(1 for m in msgs if m.get("weight") == 0)
         assert tok.eos_token_id in [l for l in labels if l != D.IGNORE], "the end of turn is learned"
 
@@ -216,7 +217,7 @@ def test_default_template_is_documented_and_matches_its_python_twin(base_tok):
     D.ensure_chat_template(base_tok)
     assert base_tok.chat_template.endswith(DEFAULT_CHAT_TEMPLATE)
     for row in chat_rows(6):
-        msgs = D._plain(row["messages"])
+        msgs = [{k: v for k, v in m.items() if k != "weight"} for m in row["messages"]]
         for gen in (False, True):
             assert base_tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen) == \
                 render_default_chat(msgs, add_generation_prompt=gen, eos_token=base_tok.eos_token)
@@ -236,7 +237,7 @@ def test_eval_prompt_is_the_training_prefix_with_the_generation_prompt(chat_tok,
     assert tpl.answer(chat_rows(1)[0]) == "billing"
     # what the run's data/ files record: the text as this tokenizer's template renders it
     shown = D.rendered_example(chat_tok, tpl, chat_rows(1)[0])
-    assert shown["text"].endswith("<|im_start|>assistant\nbilling<|im_end|>\n")
+    assert shown["text"].endswith("<|im_start|>assistant\nbilling<|im_end|>")
     assert shown["prompt"] == D.eval_prompt(chat_tok, tpl, chat_rows(1)[0])
 
 
@@ -336,28 +337,40 @@ def test_evaluation_asks_chat_rows_on_the_models_template(tmp_path, tiny_chat_di
     assert json.loads(run.metrics_path.read_text())["n"] == 4
 
 
-def test_a_template_that_refuses_a_conversation_is_a_usage_error(base_tok):
-    """Some templates raise on what they do not support (Gemma's: a system message): one clear message."""
+def test_a_template_that_refuses_a_conversation_drops_that_row_and_says_why(base_tok, tmp_path):
+    """Some templates raise on what they do not support (a system message, roles out of turn): that row cannot be
+    trained, and the run says which line and why (never "raise max_length")."""
     from transformers import PreTrainedTokenizerFast
-
-    from ftwizard.errors import UsageError
 
     tok = PreTrainedTokenizerFast(tokenizer_object=base_tok.backend_tokenizer, eos_token="</s>")
     tok.chat_template = ("{% for m in messages %}{% if m['role'] == 'system' %}"
-                         "{{ raise_exception('System role not supported') }}{% endif %}{{ m['content'] }}{% endfor %}")
-    with pytest.raises(UsageError, match=r"refuses a conversation \(system, user, .*\): System role not supported"):
-        D.encode_chat(tok, chat_rows(1)[0]["messages"], max_length=64)
+                         "{{ raise_exception('System role not supported') }}{% endif %}{{ m['content'] }}"
+                         "{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{% endfor %}")
+    _ids, _labels, _t, counts = D.encode_chat(tok, chat_rows(1)[0]["messages"], max_length=64)
+    assert counts["problem"] == "the model's chat template refuses it (System role not supported)"
+    rows = chat_rows(4)
+    rows[2]["messages"] = [m for m in rows[2]["messages"] if m["role"] != "system"]
+    train = write_jsonl(tmp_path / "c.jsonl", rows)
+    recipe = files_recipe(train, train)
+    task = get_task("custom")
+    split = task.load_split(recipe, "train")
+    ex, st = D.build_examples(recipe, tok, split.rows, task.templates(recipe), lines=split.lines)
+    assert st.kept == 1 == len(ex)
+    (why,) = st.why_nothing_learned(where=str(train))
+    assert "3 examples (lines 1, 2, 4) cannot be trained: the model's chat template refuses it" in why
+    assert "max_length" not in why
 
 
 def test_default_template_generation_marks_agree_with_our_labels(base_tok):
-    """The default template's {% generation %} block (what `return_assistant_tokens_mask` reads) marks the same
-    assistant tokens our prefix-by-prefix labels find; ours add only the whitespace closing each turn."""
+    """The default template's {% generation %} block (what `return_assistant_tokens_mask` reads) marks exactly
+    the assistant tokens our labels find (content and EOS); the training text ends at the last EOS, the
+    template's closing separator is never generated."""
     D.ensure_chat_template(base_tok)
-    msgs = [m for m in chat_rows(1)[0]["messages"] if m.get("weight", 1) == 1]  # the mask knows no weights
-    r = base_tok.apply_chat_template(D._plain(msgs), tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-    ids, labels, _, _ = D.encode_chat(base_tok, msgs, max_length=4096)
-    assert r["input_ids"] == ids
-    ours = {i for i, l in enumerate(labels) if l != D.IGNORE}
-    theirs = {i for i, m in enumerate(r["assistant_masks"]) if m}
-    assert theirs and theirs <= ours
-    assert base_tok.decode([ids[i] for i in sorted(ours - theirs)]).strip() == ""
+    for row in chat_rows(6):
+        msgs = [m for m in row["messages"] if m.get("weight", 1) == 1]  # the mask knows no weights
+        r = base_tok.apply_chat_template(msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        ids, labels, _, _ = D.encode_chat(base_tok, msgs, max_length=4096)
+        assert r["input_ids"][: len(ids)] == ids and base_tok.decode(r["input_ids"][len(ids):]).strip() == ""
+        ours = {i for i, l in enumerate(labels) if l != D.IGNORE}
+        theirs = {i for i, m in enumerate(r["assistant_masks"]) if m}
+        assert ours and ours == theirs

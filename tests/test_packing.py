@@ -58,7 +58,7 @@ def test_a_packed_batch_has_the_loss_of_its_examples_run_one_by_one(model):
     assert batch["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in exs))
     assert "attention_mask" not in batch  # padding-free: nothing to mask, the positions keep examples apart
     with torch.no_grad():
-        loss = float(model(**batch, use_cache=False).loss)  # training runs without a KV cache
+        loss = float(model(**batch).loss)
     assert loss == pytest.approx(reference, rel=1e-5, abs=1e-5)
 
     # The same tokens without per-example positions (one long sequence) do attend across examples: the check
@@ -67,6 +67,28 @@ def test_a_packed_batch_has_the_loss_of_its_examples_run_one_by_one(model):
     with torch.no_grad():
         leaky = float(model(**flat, use_cache=False).loss)
     assert abs(leaky - reference) > 1e-3
+
+
+def test_a_flattened_batch_turns_the_kv_cache_off_whatever_the_config_says(model):
+    """Packing is correct only without a KV cache: with one, transformers builds the plain causal mask and the
+    examples leak into each other. The batch itself carries use_cache=False, so a model whose config says
+    use_cache = True (every model's default, in training mode too) still trains each example on its own."""
+    import torch
+
+    exs = _examples(model.config.vocab_size)
+    reference = _one_by_one(model, exs)
+    batch = FlatteningCollator()(pack(exs, max_length=24))
+    assert batch["use_cache"] is False
+    model.config.use_cache = True
+    model.train()  # dropout is 0 in the tiny model: training mode changes nothing but the mode
+    try:
+        with torch.no_grad():
+            loss = float(model(**batch).loss)
+            leaky = float(model(**{**batch, "use_cache": True}).loss)
+    finally:
+        model.eval()
+    assert loss == pytest.approx(reference, rel=1e-5, abs=1e-5)
+    assert abs(leaky - reference) > 1e-3, "with a cache the examples attend to each other (the condition matters)"
 
 
 def test_positions_restart_and_no_example_learns_the_next_ones_first_token():

@@ -30,12 +30,14 @@ def _eos_ids(model, tokenizer) -> list[int]:
     return sorted(set(int(i) for i in ids))
 
 
-def generation_prompt(prompt: str) -> str:
-    """The prompt a model continues: without trailing spaces. Training tokenized `Category: billing` as
-    `Category`, `:`, `Ġbilling` (BPE merges the space into the next word), so it never saw a lone `Ġ` token
-    after `Category:`; a generation prompt ending in that space is off the training distribution and the model
-    answers with an empty line. The model writes the space itself (extraction strips it)."""
-    return prompt.rstrip(" \t")
+def generation_prompt(prompt: str, *, keep_trailing_space: bool = False) -> str:
+    """The prompt a model continues, ending where training's prompt tokens ended. Training tokenized
+    `Category: billing` as `Category`, `:`, `Ġbilling` (BPE merges the space into the next word), so it never
+    saw a lone `Ġ` token after `Category:`: the trailing space goes and the model writes it itself (extraction
+    strips it). Digits are not merged with a space (`Answer:`, `Ġ`, `5` in Llama 3 / Qwen / GPT tokenizers), so
+    a prompt before numeric answers keeps its space (`keep_trailing_space`, from
+    `ftwizard.backends.local.data.prompt_keeps_trailing_space`)."""
+    return prompt if keep_trailing_space else prompt.rstrip(" \t")
 
 
 def one_line_done(text: str) -> bool:

@@ -228,10 +228,14 @@ def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, 
     if tokenizer is None:
         raise ValueError("evaluate_run: a model was given without its tokenizer")
     references = [task.reference(rows[i], recipe) for i in pending]
-    from ftwizard.backends.local.data import eval_prompt  # chat rows: the model's chat template, as in training
+    from ftwizard.backends.local.data import eval_prompt, prompt_keeps_trailing_space
     from ftwizard.evaluation.generate import generation_prompt
 
-    prompts = [generation_prompt(eval_prompt(tokenizer, templates, rows[i])) for i in pending]
+    # chat rows: the model's chat template, as in training; text prompts end where training's prompt tokens did
+    keep = not templates.is_chat and prompt_keeps_trailing_space(tokenizer, templates,
+                                                                 task.load_split(recipe, "train").rows)
+    prompts = [generation_prompt(eval_prompt(tokenizer, templates, rows[i]), keep_trailing_space=keep)
+               for i in pending]
     appender = _Appender(path)
     by_index = dict(zip(pending, zip(prompts, references)))
 

@@ -27,6 +27,7 @@ class Split:
     name: str
     source: str
     rows: list[dict[str, str]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # each row's line (JSONL / CSV) in `source`, when known
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -163,9 +164,11 @@ class Task:
                 templates = self.templates(recipe)
                 templates.check_fields(list(rows[0].keys()), source=source)
                 datasource.check_fields_present(records, rows, templates.fields)
+        line_of = getattr(records, "line_of", None)
+        lines = [line_of(i) for i in range(len(rows))] if line_of and len(rows) == len(records) else []
         if limit:
-            rows = rows[:limit]
-        return Split(which=which, name=split_name, source=source, rows=rows)
+            rows, lines = rows[:limit], lines[:limit]
+        return Split(which=which, name=split_name, source=source, rows=rows, lines=lines)
 
     # -- outputs --------------------------------------------------------------------------
     def stop_strings(self, recipe: "Recipe | None" = None) -> tuple[str, ...]:

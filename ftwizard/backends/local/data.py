@@ -6,12 +6,13 @@ and padding is masked by position (attention mask), never by token id - so pad =
 to stop.
 
 Chat rows (`{"messages": [...]}`) train on the tokenizer's own chat template (`apply_chat_template`), or on
-`ftwizard.prompts.DEFAULT_CHAT_TEMPLATE` when the model has none, with the loss on assistant turns only
-(`weight: 0` turns learn nothing). Each assistant turn's tokens are found by rendering the conversation prefix
-by prefix (up to the turn with the generation prompt, then through the turn) and mapping those character
-spans onto the tokens of the whole rendering by their offsets; a template whose prefixes are not prefixes of
-the whole rendering is detected and that turn is skipped (counted). `eval_prompt` gives the evaluator the
-conversation up to the last assistant turn with the generation prompt, tokenized the same way.
+`ftwizard.prompts.DEFAULT_CHAT_TEMPLATE` when the model has none, with the loss on assistant turns only, by the
+one rule of `ftwizard.chatmask` (every turn to learn: its content and its end-of-turn token; `weight: 0` turns
+learn nothing; `train.train_on_turns = "last"` learns only the last). Its character spans are mapped onto the
+tokens of the training text by their offsets. A row nothing of which can be learned is dropped and counted
+under its reason (`DataStats.unlearnable`, with the data's line numbers), so the run and the preflight can say
+which rows and why. `eval_prompt` gives the evaluator the conversation up to the last assistant turn with the
+generation prompt: the training text starts with exactly it.
 """
 
 from __future__ import annotations
@@ -37,14 +38,31 @@ class DataStats:
     packed_sequences: int = 0
     chat_template: str = ""   # chat rows: "model" (the tokenizer's own) or "default" (DEFAULT_CHAT_TEMPLATE)
     turns_learned: int = 0    # chat rows: assistant turns with loss
-    turns_skipped: int = 0    # chat rows: assistant turns left out (weight 0)
-    turns_unstable: int = 0   # chat rows: turns whose prefix renders differently inside the whole conversation
+    turns_skipped: int = 0    # chat rows: assistant turns left out on purpose (weight 0, or train_on_turns = "last")
+    turns_dropped: int = 0    # chat rows: assistant turns the template itself leaves out of its rendering
+    turns_no_end: int = 0     # chat rows: learned turns with no end-of-turn token after them
     boundary_straddles: int = 0  # tokens that hold both prompt and answer characters (learned)
+    length_needed: int = 0    # the train.max_length that would keep one answer token of every row cut for length
+    # rows nothing of which is learned, by reason: {reason: [line numbers in the data]}
+    unlearnable: dict[str, list[int]] = field(default_factory=dict, repr=False)
     lengths: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "lengths"}
         return d
+
+    def add_unlearnable(self, reason: str, line: int) -> None:
+        self.unlearnable.setdefault(reason, []).append(line)
+
+    def why_nothing_learned(self, *, where: str) -> list[str]:
+        """The problems to show when rows were dropped (one line per reason, naming the rows)."""
+        from ftwizard.chatmask import describe_rows
+
+        lines = describe_rows(self.unlearnable, where=where)
+        if self.length_needed:
+            lines.append(f"train.max_length = {self.length_needed:,} would keep at least one answer token of "
+                         "every example cut for length")
+        return lines
 
 
 def encode_example(tokenizer, prompt: str, text: str, *, max_length: int, loss_on: str) -> tuple[list[int], list[int], bool]:
@@ -102,55 +120,53 @@ def _adds_bos(tokenizer) -> bool:
     return bool(ids) and ids[0] == bos and ids.count(bos) == 1 and tokenizer("a", add_special_tokens=False)["input_ids"][:1] != [bos]
 
 
-def _plain(messages: list[dict]) -> list[dict]:
-    """Messages as chat templates expect them (no `weight`)."""
-    return [{k: v for k, v in m.items() if k != "weight"} for m in messages]
+def chat_renderer(tokenizer):
+    """The tokenizer's chat template (its own, or the default one `ensure_chat_template` installed) as a
+    `ftwizard.chatmask.ChatRenderer`: one per tokenizer, cached on it."""
+    r = getattr(tokenizer, "_ftwizard_renderer", None)
+    if r is not None and r.source == tokenizer.chat_template:
+        return r
+    from ftwizard.chatmask import ChatRenderer, TemplateRefused
+
+    def render(messages: list[dict], generation_prompt: bool, thinking: bool) -> str:
+        from jinja2 import TemplateError
+
+        try:
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt,
+                                                 enable_thinking=thinking)
+        except TemplateError as e:  # e.g. templates that refuse a system message (raise_exception)
+            raise TemplateRefused(str(e)) from None
+
+    specials = list(tokenizer.all_special_tokens)
+    specials += [t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if t.special]
+    r = ChatRenderer(render, specials, source=tokenizer.chat_template)
+    tokenizer._ftwizard_renderer = r
+    return r
 
 
 def _render(tokenizer, messages: list[dict], *, generation_prompt: bool) -> str:
-    from jinja2 import TemplateError
-
+    """The conversation on the tokenizer's chat template (thinking mode as `ftwizard.chatmask` chooses it)."""
+    from ftwizard.chatmask import TemplateRefused, has_reasoning
     from ftwizard.errors import UsageError
 
     try:
-        # enable_thinking=False: hybrid reasoning templates (Qwen3) render the empty <think></think> block in the
-        # answer turn and in the generation prompt alike, so the model trains and is evaluated answering directly;
-        # templates without the switch ignore the extra variable.
-        return tokenizer.apply_chat_template(_plain(messages), tokenize=False, add_generation_prompt=generation_prompt,
-                                             enable_thinking=False)
-    except TemplateError as e:  # e.g. templates that refuse a system message (raise_exception in the template)
+        return chat_renderer(tokenizer)(messages, generation_prompt=generation_prompt, thinking=has_reasoning(messages))
+    except TemplateRefused as e:
         roles = ", ".join(m.get("role", "?") for m in messages)
         raise UsageError(f"the model's chat template refuses a conversation ({roles}): {e}") from None
 
 
-def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]], int, int]:
-    """(the whole rendering, character spans of the assistant turns to learn, turns skipped for weight 0,
-    turns whose prefix rendering is not a prefix of the whole). `messages` ends at its last assistant turn."""
-    full = _render(tokenizer, messages, generation_prompt=False)
-    spans, skipped, unstable = [], 0, 0
-    for i, m in enumerate(messages):
-        if m.get("role") != "assistant":
-            continue
-        if m.get("weight", 1) == 0:
-            skipped += 1
-            continue
-        before = _render(tokenizer, messages[:i], generation_prompt=True) if i else ""
-        through = _render(tokenizer, messages[: i + 1], generation_prompt=False)
-        if not (full.startswith(through) and through.startswith(before)) or len(through) <= len(before):
-            unstable += 1
-            continue
-        spans.append((len(before), len(through)))
-    return full, spans, skipped, unstable
-
-
-def encode_chat(tokenizer, messages: list[dict], *, max_length: int) -> tuple[list[int], list[int], bool, dict]:
-    """(input_ids, labels, truncated, counts) for one conversation on the tokenizer's chat template, with
-    labels only on the assistant turns to learn (their content and the template's end-of-turn tokens)."""
+def encode_chat(tokenizer, messages: list[dict], *, max_length: int, train_on_turns: str = "all"
+                ) -> tuple[list[int], list[int], bool, dict]:
+    """(input_ids, labels, truncated, counts) for one conversation on the tokenizer's chat template, labels on
+    the assistant turns to learn (`ftwizard.chatmask`: content and end-of-turn token). `counts["problem"]` says
+    why nothing can be learned ("" when something can)."""
     from ftwizard.prompts import conversation
 
-    msgs = conversation({"messages": messages})
-    full, spans, skipped, unstable = assistant_spans(tokenizer, msgs)
-    counts = {"learned": len(spans), "skipped": skipped, "unstable": unstable, "straddles": 0}
+    plan = chat_renderer(tokenizer).plan(conversation({"messages": messages}), train_on_turns=train_on_turns)
+    counts = {"learned": plan.learned, "skipped": plan.skipped, "dropped": plan.dropped,
+              "no_end_token": plan.no_end_token, "straddles": 0, "problem": plan.problem}
+    full, spans = plan.text, plan.spans
     try:
         enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
         ids = list(enc["input_ids"])
@@ -176,17 +192,47 @@ def encode_chat(tokenizer, messages: list[dict], *, max_length: int) -> tuple[li
 
 def eval_prompt(tokenizer, templates, row: dict) -> str:
     """What the model is given at generation time: for chat rows the conversation up to its last assistant turn
-    on the same chat template as training, ending with the generation prompt; for field rows the text template
-    up to the answer. (generate() tokenizes with the tokenizer's own special tokens, so a BOS the template
-    writes is left to the tokenizer.)"""
+    on the same chat template as training, ending with the generation prompt (the training text starts with
+    exactly this); for field rows the text template up to the answer. (generate() tokenizes with the
+    tokenizer's own special tokens, so a BOS the template writes is left to the tokenizer.)"""
     if not templates.is_chat:
         return templates.render_prompt(row)
+    from ftwizard.chatmask import has_reasoning
+
     ensure_chat_template(tokenizer)
-    text = _render(tokenizer, templates.messages(row, with_answer=False), generation_prompt=True)
+    msgs = templates.messages(row, with_answer=False)
+    text = chat_renderer(tokenizer)(msgs, generation_prompt=True, thinking=has_reasoning(row["messages"])) \
+        if msgs else ""
     bos = tokenizer.bos_token
     if bos and text.startswith(bos) and _adds_bos(tokenizer):
         text = text[len(bos):]
     return text
+
+
+def prompt_keeps_trailing_space(tokenizer, templates, rows: list[dict], limit: int = 200) -> bool:
+    """Whether training kept the whitespace a text prompt ends with as prompt tokens (`Answer: 5`: `:`, `Ġ`,
+    `5`) rather than merging it into the answer's first token (`Category: billing`: `:`, `Ġbilling`): decided
+    on training rows whose prompt ends in a space, by majority, so evaluation prompts end where training's
+    prompt tokens did (see `ftwizard.evaluation.generate.generation_prompt`). Chat rows: False (their
+    generation prompt is the template's)."""
+    if templates.is_chat:
+        return False
+    kept = merged = 0
+    for row in rows[:limit]:
+        prompt = templates.render_prompt(row)
+        if not prompt.endswith((" ", "\t")):
+            continue
+        try:
+            offsets = tokenizer(templates.render_text(row), add_special_tokens=False,
+                                return_offsets_mapping=True)["offset_mapping"]
+        except (NotImplementedError, TypeError, KeyError):
+            return False
+        # a token ending exactly where the prompt ends: its whitespace was a prompt token
+        if any(e == len(prompt) for _s, e in offsets):
+            kept += 1
+        else:
+            merged += 1
+    return kept > merged
 
 
 def rendered_example(tokenizer, templates, row: dict) -> dict[str, str]:
@@ -197,32 +243,53 @@ def rendered_example(tokenizer, templates, row: dict) -> dict[str, str]:
     from ftwizard.prompts import conversation
 
     ensure_chat_template(tokenizer)
-    return {"text": _render(tokenizer, conversation(row), generation_prompt=False),
-            "prompt": eval_prompt(tokenizer, templates, row)}
+    plan = chat_renderer(tokenizer).plan(conversation(row))
+    return {"text": plan.text, "prompt": eval_prompt(tokenizer, templates, row)}
 
 
-def build_examples(recipe: "Recipe", tokenizer, rows: list[dict[str, str]], templates) -> tuple[list[dict], DataStats]:
-    """Tokenized examples (dicts with input_ids, labels) and the counts to report."""
+def length_reason(max_length: int) -> str:
+    """The one reason a row is dropped for length: the only case where raising train.max_length is the advice
+    (`DataStats.why_nothing_learned` adds how far)."""
+    return f"its prompt fills train.max_length = {max_length:,} before the first answer token"
+
+
+def build_examples(recipe: "Recipe", tokenizer, rows: list[dict[str, str]], templates,
+                   lines: list[int] | None = None) -> tuple[list[dict], DataStats]:
+    """Tokenized examples (dicts with input_ids, labels) and the counts to report. `lines`: each row's line in
+    the data file (for the reasons rows are dropped); row numbers from 1 when not given."""
     st = DataStats(examples=len(rows))
     out = []
     max_len = recipe.train.max_length
     if templates.is_chat:
         st.chat_template = ensure_chat_template(tokenizer)
-    for row in rows:
+    for n, row in enumerate(rows):
+        line = lines[n] if lines and n < len(lines) else n + 1
         if templates.is_chat:
-            ids, labels, truncated, counts = encode_chat(tokenizer, row["messages"], max_length=max_len)
+            ids, labels, truncated, counts = encode_chat(tokenizer, row["messages"], max_length=10**9,
+                                                         train_on_turns=recipe.train.train_on_turns)
             st.turns_learned += counts["learned"]
             st.turns_skipped += counts["skipped"]
-            st.turns_unstable += counts["unstable"]
+            st.turns_dropped += counts["dropped"]
+            st.turns_no_end += counts["no_end_token"]
             st.boundary_straddles += counts["straddles"]
+            if counts["problem"]:
+                st.add_unlearnable(counts["problem"], line)
+                continue
         else:
             prompt = templates.render_prompt(row)
             text = templates.render_text(row)
-            ids, labels, truncated = encode_example(tokenizer, prompt, text, max_length=max_len,
-                                                    loss_on=recipe.train.loss_on)
-        st.truncated += truncated
-        if all(l == IGNORE for l in labels):
+            ids, labels, _ = encode_example(tokenizer, prompt, text, max_length=10**9, loss_on=recipe.train.loss_on)
+        first = next((k for k, lab in enumerate(labels) if lab != IGNORE), None)
+        if len(ids) > max_len:
+            st.truncated += 1
+            ids, labels = ids[:max_len], labels[:max_len]
+        if first is None:
+            st.add_unlearnable("it has no answer token to learn", line)
+            continue
+        if first >= max_len:
             st.answer_cut_off += 1
+            st.length_needed = max(st.length_needed, first + 1)
+            st.add_unlearnable(length_reason(max_len), line)
             continue
         out.append({"input_ids": ids, "labels": labels})
         st.tokens += len(ids)

@@ -192,11 +192,13 @@ class Worker:
 
         recipe, rep = self.recipe, self.rep
         templates, train_split, eval_rows = D.load_rows(recipe)
-        train_ex, st = D.build_examples(recipe, tok, train_split.rows, templates)
+        train_ex, st = D.build_examples(recipe, tok, train_split.rows, templates, lines=train_split.lines)
         eval_ex, _ = D.build_examples(recipe, tok, eval_rows, templates) if eval_rows else ([], None)
+        dropped = st.why_nothing_learned(where=train_split.source)
         if not train_ex:
-            raise UsageError(f"no training example keeps any answer token within train.max_length = "
-                             f"{recipe.train.max_length}; raise it")
+            raise UsageError(["no training example has anything to learn"] + dropped)
+        for line in dropped:
+            rep.log(line, level="warning")
         if recipe.train.packing and "example_lengths" not in train_ex[0]:
             raise RuntimeError("packed sequences came without their example boundaries (data.py must pack with "
                                "ftwizard.backends.local.packing.pack): packed examples would attend to each other")
@@ -213,11 +215,13 @@ class Worker:
             rep.log(f"truncation: none of {st.examples:,} examples exceed train.max_length = {recipe.train.max_length}")
         if st.chat_template:
             rep.log(f"chat data on the {'model' + chr(39) + 's own' if st.chat_template == 'model' else 'default'} chat "
-                    f"template: loss on {st.turns_learned:,} assistant turns"
-                    + (f"; {st.turns_skipped:,} with weight 0 left out" if st.turns_skipped else "")
-                    + (f"; {st.turns_unstable:,} left out because the template renders them differently inside a "
-                       "longer conversation" if st.turns_unstable else ""),
-                    level="warning" if st.turns_unstable else "info")
+                    f"template: loss on {st.turns_learned:,} assistant turns "
+                    f"(train.train_on_turns = {recipe.train.train_on_turns!r})"
+                    + (f"; {st.turns_skipped:,} left out (weight 0 or not the last turn)" if st.turns_skipped else "")
+                    + (f"; {st.turns_dropped:,} the template itself leaves out of its rendering" if st.turns_dropped else "")
+                    + (f"; {st.turns_no_end:,} have no end-of-turn token after them in the template, so the model "
+                       "does not learn to stop there" if st.turns_no_end else ""),
+                    level="warning" if st.turns_no_end else "info")
         for w in learning_warnings(recipe, n_train=len(train_ex), answer_cut_fraction=st.truncated / max(1, st.examples),
                                    world=world_size()):
             rep.log(w, level="warning")  # settings that cannot learn: on record, never a refusal
@@ -296,7 +300,7 @@ class Worker:
         prompts_ids = None
         r, tok, trainer = self.recipe, loaded.tok, loaded.trainer
         if r.eval.enabled:
-            from ftwizard.backends.local.data import eval_prompt
+            from ftwizard.backends.local.data import eval_prompt, prompt_keeps_trailing_space
             from ftwizard.evaluation.generate import generation_prompt
             from ftwizard.tasks import get_task
 
@@ -304,8 +308,9 @@ class Worker:
             if r.eval.limit:
                 rows = rows[: r.eval.limit]
             # the evaluator's own prompts (chat rows: the chat template), so the probe's batch is its batch
-            prompts_ids = [tok(generation_prompt(eval_prompt(tok, loaded.templates, row)))["input_ids"]
-                           for row in rows] or None
+            keep = prompt_keeps_trailing_space(tok, loaded.templates, get_task(r.task).load_split(r, "train").rows)
+            prompts_ids = [tok(generation_prompt(eval_prompt(tok, loaded.templates, row), keep_trailing_space=keep))
+                           ["input_ids"] for row in rows] or None
         result = run_probe(trainer, trainer.data_collator, loaded.train_ex, device=self.device,
                            context_gib=self.context_gib, eval_prompts_ids=prompts_ids,
                            eval_batch_size=r.eval.batch_size, max_new_tokens=r.eval.max_new_tokens,
