@@ -375,7 +375,49 @@ def describe_rows(problems: dict[str, list[int]], *, where: str, limit: int = 8)
     """One line per reason: how many rows, which (line numbers of `where`), and why."""
     out = []
     for reason, rows in sorted(problems.items(), key=lambda kv: -len(kv[1])):
+        if not rows:
+            continue
         shown = ", ".join(str(r) for r in rows[:limit]) + (f", ... ({len(rows) - limit:,} more)" if len(rows) > limit else "")
         out.append(f"{where}: {len(rows):,} example{'s' if len(rows) != 1 else ''} (line{'s' if len(rows) != 1 else ''} "
                    f"{shown}) cannot be trained: {reason}")
     return out
+
+
+def plan_rows(render: ChatRenderer, rows: list[dict], lines: list[int] | None = None, *,
+              train_on_turns: str = "all") -> tuple[list[MaskPlan], dict[str, list[int]]]:
+    """Every chat row's plan, and the rows nothing of which can be learned by reason ({reason: [lines]})."""
+    from ftwizard.prompts import conversation
+
+    plans, problems = [], {}
+    for n, row in enumerate(rows):
+        plan = render.plan(conversation(row), train_on_turns=train_on_turns)
+        plans.append(plan)
+        if plan.problem:
+            problems.setdefault(plan.problem, []).append(lines[n] if lines and n < len(lines) else n + 1)
+    return plans, problems
+
+
+_CHECKED: dict[str, tuple[int, int, list[str]]] = {}
+
+
+def unlearnable_rows(recipe: "Recipe") -> tuple[int, int, list[str]] | None:
+    """Before a local run: (training rows, rows that cannot be trained on the model's chat template, one line
+    per reason naming them). None when the data is not chat or the model's files are not on this machine (the
+    worker then checks the same rule on the tokenizer before training). Remembered per recipe in this process
+    (the preflight and the warnings before launch ask in turn)."""
+    from ftwizard.tasks import get_task
+
+    key = recipe.to_toml()
+    if key in _CHECKED:
+        return _CHECKED[key]
+    task = get_task(recipe.task)
+    if not task.templates(recipe).is_chat:
+        return None
+    render = renderer_from_files(recipe)
+    if render is None:
+        return None
+    split = task.load_split(recipe, "train")
+    _plans, problems = plan_rows(render, split.rows, split.lines, train_on_turns=recipe.train.train_on_turns)
+    bad = sum(len(v) for v in problems.values())
+    _CHECKED[key] = (len(split.rows), bad, describe_rows(problems, where=split.source))
+    return _CHECKED[key]

@@ -223,10 +223,16 @@ def own_data_recipe(train_path: str | Path, *, eval_path: str | Path | None = No
 
 def preflight_warnings(recipe: "Recipe") -> list[str]:
     """`learning_warnings` for a local recipe before launch (the training split's size read from the data;
-    the answer-cut share needs the tokenizer, so `prepare` and the worker report that one)."""
+    the answer-cut share needs the tokenizer, so `prepare` and the worker report that one), after the chat rows
+    the model's template cannot train (`ftwizard.chatmask.unlearnable_rows`: which rows, and why)."""
     if recipe.backend != "local":
         return []
     from ftwizard.tasks import get_task
 
     n_train = len(get_task(recipe.task).load_split(recipe, "train"))
-    return learning_warnings(recipe, n_train=n_train, world=recipe.hardware.nproc)
+    from ftwizard.chatmask import unlearnable_rows
+
+    checked = unlearnable_rows(recipe)  # chat rows the model's template cannot train (all of them: a refusal)
+    dropped = checked[2] if checked and 0 < checked[1] < checked[0] else []
+    return dropped + learning_warnings(recipe, n_train=n_train - (checked[1] if dropped else 0),
+                                       world=recipe.hardware.nproc)

@@ -157,20 +157,37 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
     p = recipe.prompt
     if templates.is_chat and (p.template or p.answer_field or any(x is not None for x in (p.system, p.user, p.assistant))):
         report["problems"].append(f"the [prompt] section is not used: {fmt} data carries its own messages")
+    renderer = None
     if templates.is_chat:
-        report["local"]["chat_template"] = ("the model's own chat template, loss on assistant turns only (weight 0 "
-                                            "turns skipped); the default template if the model has none. Token "
-                                            "counts here are of the default template's text (the model's own "
-                                            "adds a few tokens per turn)")
+        from ftwizard.chatmask import renderer_from_files
+
+        renderer = renderer_from_files(recipe)  # the model's own template from its files, when they are here
+        turns = recipe.train.train_on_turns
+        report["local"]["chat_template"] = (
+            f"{renderer.source}: loss on {'every' if turns == 'all' else 'the last'} assistant turn's content and "
+            "end-of-turn token (weight 0 turns skipped); token counts of that rendering" if renderer is not None else
+            "the model's own chat template, loss on assistant turns only (weight 0 turns skipped); the default "
+            "template if the model has none. The model's files are not here: token counts are of the default "
+            "template's text (the model's own adds a few tokens per turn) and rows are checked by the run")
     for which, split in splits.items():
-        local_rows = render_local(split, templates)
+        unlearnable: dict[str, list[int]] = {}
+        if renderer is not None:
+            from ftwizard.chatmask import describe_rows, plan_rows
+
+            plans, unlearnable = plan_rows(renderer, split.rows, split.lines, train_on_turns=recipe.train.train_on_turns)
+            local_rows = [{"index": i, "prompt": p.text[:p.prompt_chars], "answer": p.text[p.prompt_chars:],
+                           "text": p.text} for i, p in enumerate(plans)]
+            before_answer = [p.text[:p.spans[0][0]] if p.spans else "" for p in plans]  # unlearnable: said apart
+        else:
+            local_rows = render_local(split, templates)
+            before_answer = [r["prompt"] for r in local_rows]
         chat_rows = render_chat(split, templates)
         rendered[which] = {"local": local_rows, "chat": chat_rows}
         chk = chatfile.check_chat_examples(chat_rows, counter, max_tokens)
         template = None if templates.is_chat else templates.template
         lengths = local.lengths(split.rows, [r["text"] for r in local_rows], template)
         prefix = None if templates.is_chat else templates.template.split("{" + templates.answer_field + "}", 1)[0]
-        prompt_lengths = [n - 1 for n in local.lengths(split.rows, [r["prompt"] for r in local_rows], prefix)]
+        prompt_lengths = [n - 1 for n in local.lengths(split.rows, before_answer, prefix)]
         answers_empty = sum(1 for row in split.rows if not templates.answer(row).strip())
         report["splits"][which] = {
             "name": split.name,
@@ -180,6 +197,9 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
             "hosted": chk.to_dict(),
             "local": _local_report(local_rows, lengths, recipe.train.max_length, prompt_lengths),
         }
+        if unlearnable:
+            report["splits"][which]["local"]["cannot_train"] = {reason: lines for reason, lines in unlearnable.items()}
+            report["problems"].extend(f"{which}: {line}" for line in describe_rows(unlearnable, where=split.source))
         if answers_empty:
             what = "last assistant message" if templates.is_chat else f"`{templates.answer_field}`"
             report["problems"].append(f"{which}: {answers_empty} examples have an empty {what}")

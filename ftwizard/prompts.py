@@ -187,6 +187,10 @@ class ChatTemplates:
         return self.render_text(ex)[len(self.render_prompt(ex)):]
 
     def answer(self, ex: Mapping) -> str:
+        """The last assistant message without a leading reasoning block: what the model's answer is scored
+        against (its own reasoning is cut off its output the same way)."""
+        from ftwizard.tasks.base import strip_reasoning
+
         msgs = list(ex["messages"])
         i = last_assistant_index(msgs)
-        return (msgs[i].get("content") or "") if i >= 0 else ""
+        return strip_reasoning(msgs[i].get("content") or "") if i >= 0 else ""

@@ -173,21 +173,26 @@ def tickets(n: int = 6) -> list[dict]:
     return [{"messages": [SYSTEM, u(f"Ticket: case {i}"), a(labels[i % 3])]} for i in range(n)]
 
 
-def test_mistral_v03_with_a_system_message_trains_every_row(tmp_path):
-    """Mistral v0.3 writes the system text only when the last message is a user turn, so the rendering that
-    ends with the answer has none: every such row used to be left out (zero trained tokens, all rows dropped)."""
+def build(tmp_path, tok, rows: list[dict], *, max_length: int):
+    """The training examples of `rows` (a JSONL file of chat rows) on `tok`, as the worker builds them."""
     from ftwizard.recipe import validate_dict
     from ftwizard.tasks import get_task
 
-    tok = tokenizer("mistral-7b-instruct-v0.3")
-    rows = tickets(6)
     path = tmp_path / "t.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    recipe = validate_dict({"name": "t", "task": "custom", "data": {"source": "files", "train": str(path), "eval": str(path)},
-                            "model": {"base": "x"}, "train": {"max_length": 160}})
+    recipe = validate_dict({"name": "t", "task": "custom", "model": {"base": "x"}, "train": {"max_length": max_length},
+                            "data": {"source": "files", "train": str(path), "eval": str(path)}})
     task = get_task("custom")
     split = task.load_split(recipe, "train")
-    ex, st = D.build_examples(recipe, tok, split.rows, task.templates(recipe), lines=split.lines)
+    return D.build_examples(recipe, tok, split.rows, task.templates(recipe), lines=split.lines)
+
+
+def test_mistral_v03_with_a_system_message_trains_every_row(tmp_path):
+    """Mistral v0.3 writes the system text only when the last message is a user turn, so the rendering that
+    ends with the answer has none: every such row used to be left out (zero trained tokens, all rows dropped)."""
+    tok = tokenizer("mistral-7b-instruct-v0.3")
+    rows = tickets(6)
+    _ex, st = build(tmp_path, tok, rows, max_length=160)
     assert st.kept == 6 and st.turns_learned == 6 and not st.unlearnable
     # trained as the model sees it at inference: the system message in the (last) user turn, then the answer
     plan = D.chat_renderer(tok).plan(rows[0]["messages"])
@@ -229,20 +234,11 @@ def test_qwen3_multi_turn_trains_every_assistant_turn():
 def test_rows_that_cannot_be_trained_are_named_with_their_reason_not_max_length(tmp_path):
     """Preflight and prepare say which rows cannot be trained and why; "raise train.max_length" only when length
     is the cause."""
-    from ftwizard.recipe import validate_dict
-    from ftwizard.tasks import get_task
-
     tok = tokenizer("gemma-3-it")
     rows = tickets(4)
     rows[1] = {"messages": [u("a"), u("b"), a("billing")]}  # Gemma refuses roles out of turn
     rows[3] = {"messages": [u("Ticket: " + "very long " * 200), a("billing")]}
-    path = tmp_path / "t.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    recipe = validate_dict({"name": "t", "task": "custom", "data": {"source": "files", "train": str(path), "eval": str(path)},
-                            "model": {"base": "x"}, "train": {"max_length": 64}})
-    task = get_task("custom")
-    split = task.load_split(recipe, "train")
-    _ex, st = D.build_examples(recipe, tok, split.rows, task.templates(recipe), lines=split.lines)
+    _ex, st = build(tmp_path, tok, rows, max_length=64)
     assert st.kept == 2
     why = st.why_nothing_learned(where="t.jsonl")
     refused = next(w for w in why if "refuses" in w)

@@ -41,3 +41,13 @@ def test_a_leading_reasoning_block_is_not_part_of_the_answer():
     raw = "<think>\nThe user wants an inform act.\n</think>\n\ninform(name[Tetris], rating[good])"
     assert viggo.extract_answer(strip_reasoning(raw)) == "inform(name[Tetris], rating[good])"
     assert strip_reasoning("<think>never closed") == "<think>never closed"
+
+
+def test_a_reasoning_row_is_scored_on_its_answer():
+    """Training learns the reasoning and the answer; evaluation cuts the model's reasoning off its output and
+    compares the answer with the reference's answer (not with the reference's reasoning)."""
+    from ftwizard.prompts import ChatTemplates
+
+    row = {"messages": [{"role": "user", "content": "Ticket: card declined"},
+                        {"role": "assistant", "content": "<think>\nIt is about money.\n</think>\n\nbilling"}]}
+    assert ChatTemplates().answer(row) == "billing"

@@ -240,3 +240,31 @@ def test_generation_stops_at_the_tasks_stop_strings(tiny_model_dir):
         else:
             assert c.text == f.text
     assert stop in full[0].text and any(stop not in f.text for f in full)
+
+
+def test_a_prompt_before_a_numeric_answer_keeps_its_trailing_space():
+    """Llama 3 / Qwen tokenizers never merge a space into digits: training on `Answer: 5` saw `:`, `Ġ`, `5`, so
+    the evaluation prompt must keep its space (stripped, the model is asked to continue after `:` as it never
+    was). Words merge (`Ġbilling`): there the space goes, as before."""
+    from ftwizard.backends.local.data import IGNORE, encode_example, prompt_keeps_trailing_space
+    from ftwizard.evaluation.generate import generation_prompt
+    from ftwizard.prompts import PromptTemplates
+    from tests.test_chat_templates import tokenizer
+
+    tok = tokenizer("llama-3.3-instruct")  # Llama 3's pre-tokenizer split
+    tpl = PromptTemplates(template="{prompt}{completion}", answer_field="completion", system="", user="{prompt}",
+                          assistant="{completion}")
+    numbers = [{"prompt": f"Q: {i} + {i}\nAnswer: ", "completion": str(2 * i)} for i in range(1, 9)]
+    words = [{"prompt": f"Ticket: case {i}\nCategory: ", "completion": "billing"} for i in range(8)]
+    assert prompt_keeps_trailing_space(tok, tpl, numbers) is True
+    assert prompt_keeps_trailing_space(tok, tpl, words) is False
+    for rows in (numbers, words):
+        keep = prompt_keeps_trailing_space(tok, tpl, rows)
+        for row in rows:
+            prompt = tpl.render_prompt(row)
+            ids, labels, _ = encode_example(tok, prompt, tpl.render_text(row), max_length=512, loss_on="answer")
+            n_prompt = sum(1 for x in labels if x == IGNORE)
+            # the evaluation prompt is exactly the prompt tokens training saw
+            assert tok(generation_prompt(prompt, keep_trailing_space=keep), add_special_tokens=False)["input_ids"] \
+                == [i for i in ids[:n_prompt] if i != tok.bos_token_id]
+    assert generation_prompt("Answer: ", keep_trailing_space=True) == "Answer: "

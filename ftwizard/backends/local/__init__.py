@@ -111,6 +111,15 @@ class LocalBackend(Backend):
             load_rows(recipe)
         except UsageError as e:
             problems.extend(e.problems if not e.source else [f"{e.source}: {p}" for p in e.problems])
+        else:
+            from ftwizard.chatmask import unlearnable_rows
+
+            # Chat rows on the model's own template (read from its files): a run none of whose rows can be
+            # trained stops here, with the rows and the reasons (some rows: a warning, `preflight_warnings`).
+            checked = unlearnable_rows(recipe)
+            if checked and checked[1] == checked[0]:
+                problems.append("no training example has anything to learn on the model's chat template:")
+                problems.extend(checked[2])
         if problems:
             raise UsageError(problems)
 
