@@ -102,3 +102,26 @@ def test_positions_restart_and_no_example_learns_the_next_ones_first_token():
     # unpacked examples flatten the same way (each its own example)
     b2 = FlatteningCollator()([{"input_ids": [5, 6, 7], "labels": [5, 6, 7]}, {"input_ids": [8, 9], "labels": [8, 9]}])
     assert b2["position_ids"].tolist() == b["position_ids"].tolist() and b2["labels"].tolist() == b["labels"].tolist()
+
+
+def test_the_trainer_takes_the_flattened_batch_as_it_is(tiny_model_dir, tmp_path):
+    """transformers' Trainer hands the collator's batch (use_cache=False included) to the model unchanged."""
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    m = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    assert m.config.use_cache is True
+    seen = []
+    forward = m.forward
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("use_cache"))
+        return forward(*args, **kwargs)
+
+    m.forward = spy
+    packed = pack(_examples(m.config.vocab_size), max_length=24)
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=1, report_to=[],
+                             use_cpu=True, save_strategy="no", logging_strategy="no", remove_unused_columns=False)
+    Trainer(model=m, args=args, train_dataset=packed, data_collator=FlatteningCollator()).train()
+    assert seen == [False, False]
