@@ -368,10 +368,15 @@ def test_moe_memory_from_all_experts_time_from_the_active_ones(tmp_path):
     f = {m.id: train_flops_per_token(m, 512, gradient_checkpointing=True) for m in (moe, dense30, dense3)}
     assert f[moe.id] < 1.5 * f[dense3.id] and f[moe.id] < 0.2 * f[dense30.id]
     r = recipe("sql-codellama34b-lora")
-    est = {m: estimate_recipe(r, model=m, quant="4bit", gpu="H100", runs_dir=tmp_path)["local"]
+    # 16-bit: time follows the active experts. (In 4-bit every routed-to expert is dequantised each pass, and with
+    # 8 x 150 tokens that is all 128 of them, so the dequantisation of 30B weights is paid like a dense 30B's.)
+    est = {m: estimate_recipe(r, model=m, quant="none", gpu="H100", runs_dir=tmp_path)["local"]
            for m in ("Qwen/Qwen3-30B-A3B", "Qwen/Qwen3-32B", "meta-llama/Llama-3.2-3B")}
-    assert est["Qwen/Qwen3-30B-A3B"]["hours"] < 0.3 * est["Qwen/Qwen3-32B"]["hours"]
+    assert est["Qwen/Qwen3-30B-A3B"]["hours"] < 0.6 * est["Qwen/Qwen3-32B"]["hours"]  # + 48 layers of host dispatch
     assert est["Qwen/Qwen3-30B-A3B"]["vram_gb"] > 3 * est["meta-llama/Llama-3.2-3B"]["vram_gb"]
+    q4 = {m: estimate_recipe(r, model=m, quant="4bit", gpu="H100", runs_dir=tmp_path)["local"]
+          for m in ("Qwen/Qwen3-30B-A3B", "Qwen/Qwen3-32B")}
+    assert q4["Qwen/Qwen3-30B-A3B"]["hours"] < q4["Qwen/Qwen3-32B"]["hours"]
 
 
 def test_moe_from_a_config_json(tmp_path):

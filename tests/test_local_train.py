@@ -168,8 +168,12 @@ def test_memory_probe_before_step_1_and_calibration_quantities_in_the_summary(re
     # tokens/s counts training steps only: above the tokens over the whole wall time
     assert s["train_tokens_per_s"] > s["train_tokens"] / s["wall_s"]
     assert s["mfu"] > 0 and s["mfu_basis"]["flops_per_token"] > 0
+    # two utilisation figures, named apart: MFU (PaLM: model FLOPs) and HFU (hardware FLOPs)
+    assert s["hfu"] > 0 and s["mfu_basis"]["hardware_flops_per_token"] > 0
+    assert s["hfu"] / s["mfu"] == pytest.approx(s["mfu_basis"]["hardware_flops_per_token"]
+                                                / s["mfu_basis"]["flops_per_token"], rel=0.01)
     assert s["memory_probe"]["train_tokens"] > 0 and s["gradient_checkpointing"] is False
-    assert any("mfu" in e for e in events if e["type"] == "metric" and e.get("step", 0) > 1)
+    assert any("mfu" in e and "hfu" in e for e in events if e["type"] == "metric" and e.get("step", 0) > 1)
 
 
 def test_adapter_loads_for_inference_and_generates(reference_run, tiny_model_dir):

@@ -411,7 +411,7 @@ def open_models() -> tuple[OpenModel, ...]:
     return tuple(out)
 
 
-_FAMILY_BY_TYPE = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3_moe": "qwen3",
+_FAMILY_BY_TYPE = {"llama": "llama", "qwen": "qwen", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3_moe": "qwen3",
                    "gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma3", "gemma3_text": "gemma3", "phi3": "phi3",
                    "gpt_oss": "gpt-oss", "mixtral": "mistral"}
 
@@ -432,12 +432,14 @@ def open_model_from_config(config: dict, *, id: str, source: str) -> OpenModel:
     tied = bool(c.get("tie_word_embeddings", config.get("tie_word_embeddings", False)))
     head_dim = int(c.get("head_dim") or 0)
     mtype = str(c.get("model_type", ""))
+    if mtype == "qwen":  # Qwen v1: intermediate_size counts w1 and w2 together; heads x kv_channels = hidden
+        intermediate //= 2
     family = _FAMILY_BY_TYPE.get(mtype, mtype or "unknown")
     if family == "llama" and vocab <= 32016:
         family = "llama2"
     elif family == "llama" and vocab >= 128000:
         family = "llama3"
-    qkv_bias = bool(c.get("attention_bias", mtype == "qwen2"))
+    qkv_bias = bool(c.get("attention_bias", mtype in ("qwen2", "qwen")))
     # mixture of experts: Qwen3-MoE / Mixtral / gpt-oss spell the counts differently
     experts = int(c.get("num_experts") or c.get("num_local_experts") or 0)
     active = int(c.get("num_experts_per_tok") or c.get("experts_per_token") or 0) if experts else 0

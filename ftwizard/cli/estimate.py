@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--tokens-per-example", type=int, metavar="T", help="tokens in every example")
     p.add_argument("--epochs", type=float, metavar="E", help="epochs, hosted and local (local: instead of max_steps)")
     p.add_argument("--rank", type=int, metavar="R", help="LoRA rank")
+    p.add_argument("--gpus", type=int, metavar="N", help="GPUs (processes) training together (the recipe's "
+                   "hardware.nproc); with train.fsdp the model is sharded across them")
     p.add_argument("--hosted-model", metavar="NAME", help="hosted model to price (e.g. gpt-3.5-turbo, gpt-4.1-mini)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR",
                    help="past runs to calibrate from (default: runs, or FTWIZARD_RUNS_DIR)")
@@ -87,7 +89,7 @@ def run(args) -> int:
     est = estimate_recipe(recipe, gpu=args.gpu, price_per_hour=args.price_per_hour, quant=args.quant,
                           examples=args.examples, tokens_per_example=args.tokens_per_example, epochs=epochs,
                           rank=args.rank, hosted_model=args.hosted_model, model=args.model,
-                          runs_dir=args.runs_dir, as_of=as_of)
+                          runs_dir=args.runs_dir, as_of=as_of, gpus=args.gpus)
     if args.json:
         output.print_json(est)
         import sys

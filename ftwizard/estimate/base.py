@@ -21,6 +21,22 @@ CACHE_VERSION = 3  # 2: estimated local lengths count template pieces apart; 3: 
 # 8bit: the seed's two Code Llama 34B LoRA runs on an A40 (7 h SQL, 9 h ViGGO), fitted so both land in range.
 # 4bit: the 16-bit figure / 1.39: QLoRA took 39% longer than LoRA in Raschka's Llama 2 7B experiments (2023).
 EFFICIENCY = {"none": 0.314, "8bit": 0.55, "4bit": 0.226}
+# The speed model's coefficients (ftwizard/estimate/throughput.py), fitted on the published measurements in
+# benchmarks/data/measurements.toml by benchmarks/bench_estimator.py --fit (docs/estimates.md has the table of
+# errors by source, fitted vs held out). compute_eff / attn_eff / lora_eff / bw_eff: fractions of the datasheet's
+# dense 16-bit peak and memory bandwidth that large GEMMs, attention kernels, rank-r GEMMs and streaming kernels
+# reach; host_*: eager PyTorch's dispatch time per decoder layer, per adapted module (per pass) and per
+# micro-batch; compile_*: what torch.compile leaves of host time and elementwise traffic; loss_bytes*: bytes
+# moved per token per vocabulary entry by the loss path (HF: 16-bit logits, fp32 copy, log-softmax, gradients;
+# Liger's fused linear cross-entropy); dequant_*: quantized kernels' cost beyond writing and reading the 16-bit
+# copy; step_s: per optimizer step; overlap: how sharply host and GPU time overlap (a smooth max);
+# fsdp_eff / ddp_eff: per-GPU throughput with several GPUs, relative to one.
+SPEED = {  # benchmarks/bench_estimator.py --fit, 2026-12-07, on all 5 sources (51 tokens/s rows)
+    "compute_eff": 0.7994, "attn_eff": 0.6987, "lora_eff": 0.4764, "bw_eff": 0.8851,
+    "host_layer_s": 0.001111, "host_lora_s": 1.221e-05, "host_mb_s": 0.0001395, "compile_host": 0.07905,
+    "compile_elem": 0.6045, "loss_bytes": 10.02, "loss_bytes_liger": 12.0, "dequant_4bit": 10.4, "dequant_8bit": 1.0,
+    "step_s": 0.002558, "overlap": 1.799, "fsdp_eff": 0.5945, "ddp_eff": 0.9,
+}
 # Billed tokens in another tiktoken encoding, per token of the one counted (hosted candidates on other providers).
 # Loading a second 200k-rank encoder costs ~0.45 s, so `estimate` scales instead: measured 2026-12-01 on the bundled
 # data, o200k_base / cl100k_base = 0.9996 (SQL: 499,461 / 499,652) and 1.0047 (ViGGO: 1,090,829 / 1,085,690).
@@ -29,7 +45,9 @@ ENCODING_RATIO = {("cl100k_base", "o200k_base"): 1.0, ("o200k_base", "cl100k_bas
 # The estimated time's range: uncalibrated, the public measurements the efficiencies were fitted to (and the
 # test anchors in tests/test_estimate.py) fall within these factors of the formula; calibrated from this
 # machine's runs, the spread of their measured/estimated ratios, never narrower than CALIBRATED_RANGE.
-UNCALIBRATED_RANGE = (0.67, 1.5)
+# Uncalibrated: the 10th-90th percentile of the held-out speed ratios (estimate / measured, each source estimated
+# with coefficients fitted on the others; benchmarks/bench_estimator.py): hours run from 0.57x to 1.15x the estimate.
+UNCALIBRATED_RANGE = (0.57, 1.15)
 CALIBRATED_RANGE = (0.85, 1.18)
 BYTES_PER_PARAM = {"none": 2.0, "8bit": 1.0, "4bit": 0.5}
 NF4_BLOCK = 64  # bitsandbytes nf4 blocksize; one fp32 absmax per block (no double quantization)
@@ -41,6 +59,11 @@ NF4_BLOCK = 64  # bitsandbytes nf4 blocksize; one fp32 absmax per block (no doub
 TOKENIZER_RATIO = {"llama2": 1.25, "mistral": 1.25, "llama3": 1.0, "qwen2": 1.0, "qwen3": 1.0, "smollm2": 1.1,
                    "gemma3": 1.0, "mistral3": 1.0, "phi3": 1.0, "gpt-oss": 1.0}
 DEFAULT_TOKENIZER_RATIO = 1.2
+# The HF loss path keeps this many fp32 vocabulary-wide copies per token beside the logits at its peak (the
+# backward of cross-entropy: log-softmax's output, the gradient into it and the gradient out of it). Fitted on
+# Unsloth's Hugging Face + FA2 context lengths (Llama 3.1 8B QLoRA): the old 2 copies gave 0.92x at 932 tokens
+# falling to 0.66x at 28k.
+LOSS_FP32_COPIES = 3.0
 SPECIAL_TOKENS = 2          # BOS + the EOS the trainer appends
 CUDA_CONTEXT_GIB = 0.5      # CUDA context + kernels: outside torch's allocator, seen by nvidia-smi
 ALLOCATOR_GIB = 0.25        # cuBLAS workspace and allocator pools

@@ -6,7 +6,7 @@ from typing import Iterable
 
 from ftwizard.catalog import GPU, OpenModel
 from ftwizard.estimate.base import (ALL_LINEAR, ALLOCATOR_GIB, CUDA_CONTEXT_GIB, EFFICIENCY, FRAGMENTATION, FUSED_MODULES,
-                                    GIB, MODULE_ALIASES, NF4_BLOCK, _as_model, _positive, _quant)
+                                    GIB, LOSS_FP32_COPIES, MODULE_ALIASES, NF4_BLOCK, _as_model, _positive, _quant)
 
 def module_shapes(model: OpenModel) -> dict[str, tuple[int, int]]:
     """(in, out) features of each linear of one decoder block (MoE: of one expert's MLP)."""
@@ -91,13 +91,18 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
                   lora_dropout: float = 0.05, micro_batch: int = 1, seq_len: int = 512,
                   gradient_checkpointing: bool = True, optimizer: str = "adamw_torch",
                   adapter_bytes: float = 4.0, dtype_bytes: float = 2.0, kbit_prep: bool | None = None,
-                  loss_chunks: int = 1) -> dict:
+                  loss_chunks: int = 1, attn: str = "sdpa", liger: bool = False, shards: int = 1,
+                  loss_fp32: bool = True) -> dict:
     """Peak training memory in GiB with its breakdown (weights, adapters, optimizer, activations, logits, overhead).
 
     `seq_len` is the longest padded sequence of a micro-batch: the peak comes from the longest batch.
     `kbit_prep` (default: on for 8bit/4bit) models peft's prepare_model_for_kbit_training: unquantized weights
     (embeddings, lm_head, norms) upcast to fp32, so the logits come out in fp32 too. `loss_chunks` > 1: a
     chunked cross-entropy (torchtune, Unsloth) upcasts and keeps one chunk of the logits at a time.
+    `attn` = eager also keeps every layer's attention probabilities (heads x seq^2); FlashAttention-2 and SDPA
+    keep O(seq). `liger`: the fused linear cross-entropy never materialises the logits (one chunk of tokens at a
+    time). `shards` > 1: FSDP splits weights, adapters, gradients and optimizer states across that many GPUs and
+    gathers one block at a time.
     `vram_gb` is what the device holds (nvidia-smi); `torch_peak_gb` leaves out the CUDA context, as
     torch.cuda.max_memory_reserved() does.
     """
@@ -115,25 +120,41 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
     tokens = micro_batch * seq_len
     act_dtype = dtype_bytes
     per_layer = activation_bytes_per_token(model, targets, lora_dropout, act_dtype) * tokens
+    if attn == "eager":  # softmax probabilities kept for backward (16-bit), per layer
+        per_layer += model.heads * micro_batch * seq_len * seq_len * act_dtype
     if gradient_checkpointing:
         activations = model.layers * tokens * model.hidden * act_dtype + per_layer
     else:
         activations = model.layers * per_layer
-    # logits, their fp32 copy for the loss, log-softmax kept for backward (fp32 logits need no extra copy)
-    logits_width = 4 if kbit_prep else act_dtype
-    loss_extra = 8 if logits_width == 2 else 4   # fp32 copy + log-softmax, or log-softmax alone
-    logits = tokens * model.vocab * (logits_width + loss_extra / max(1, loss_chunks))
+    if liger:
+        # Liger's fused linear cross-entropy: chunks of tokens / ceil(vocab / hidden), fp32 logits and their
+        # gradient for one chunk, plus the fp32 gradient of the hidden states
+        chunk = max(1.0, tokens / max(1, -(-model.vocab // model.hidden)))
+        logits = chunk * model.vocab * 8 + tokens * model.hidden * 4
+    else:
+        # The HF loss path at its peak (the backward of cross-entropy): the logits (16-bit, fp32 when peft upcast
+        # the lm_head), log-softmax's fp32 output kept for backward, and the fp32 gradients in and out of it:
+        # LOSS_FP32_COPIES fp32 copies beside the logits (a 16-bit logit's fp32 upcast is freed by then).
+        logits_width = 4 if kbit_prep else act_dtype
+        # `loss_fp32` False: a model's own code that takes cross-entropy in 16-bit (Qwen v1's remote code).
+        copy_width = 4 if (loss_fp32 or logits_width == 4) else act_dtype
+        logits = tokens * model.vocab * (logits_width + copy_width * LOSS_FP32_COPIES / max(1, loss_chunks))
     quant_workspace = 0.0
     if quant == "8bit":   # bitsandbytes dequantizes one weight to fp16 for the backward matmul
         quant_workspace = 2 * max(i * o for i, o in module_shapes(model).values()) * 2
     elif quant == "4bit":
         quant_workspace = max(i * o for i, o in module_shapes(model).values()) * 2
+    if shards > 1:  # FSDP: each GPU holds 1/shards, and gathers one block (and prefetches the next) in full
+        block = (w["linear"] / model.layers) * 2
+        w = {k: v / shards for k, v in w.items()}
+        w["linear"] += block
+    sharded = max(1, shards)
     parts = {
         "weights_quantized": w["linear"],
         "weights_16bit_embeddings": w["embeddings"] + w["norms"],
-        "lora_params": n_lora * adapter_bytes,
-        "lora_grads": n_lora * adapter_bytes,
-        "optimizer_states": n_lora * opt_bytes,
+        "lora_params": n_lora * adapter_bytes / sharded,
+        "lora_grads": n_lora * adapter_bytes / sharded,
+        "optimizer_states": n_lora * opt_bytes / sharded,
         "activations": activations,
         "logits": logits,
         "quant_workspace": quant_workspace,

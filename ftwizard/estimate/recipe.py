@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from ftwizard.catalog import GPU, get_gpu, get_hosted_model, get_open_model, match_gpu, wind_down
 from ftwizard.errors import UsageError
-from ftwizard.estimate.base import (CALIBRATED_RANGE, DEFAULT_TOKENIZER_RATIO, ENCODING_RATIO, GIB, LOAD_GBPS, MULTI_GPU_SCALING,
+from ftwizard.estimate.base import (BYTES_PER_PARAM, CALIBRATED_RANGE, DEFAULT_TOKENIZER_RATIO, ENCODING_RATIO, GIB, LOAD_GBPS, SPEED,
                                     TOKENIZER_RATIO, UNCALIBRATED_RANGE, USABLE_VRAM, _positive, _quant)
 from ftwizard.estimate.calibration import calibration
-from ftwizard.estimate.memory import (efficiency, estimate_vram, eval_flops_per_token, lora_params, peak_flops,
-                                      train_flops_per_token)
+from ftwizard.estimate.memory import estimate_vram, eval_flops_per_token, lora_params, peak_flops
+from ftwizard.estimate.throughput import RunShape, flops_per_token, speed_knobs, step_time
 from ftwizard.estimate.serving import serving_estimate
 from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats
 from ftwizard.defaults import steps_for
@@ -22,6 +22,55 @@ from ftwizard.pricing import gpu_cost, gpu_price, hosted_training_cost
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
+
+def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, nproc: int) -> list[dict]:
+    """The smallest changes that make a configuration fit, one per kind: micro-batch, checkpointing, quantization,
+    FSDP over more GPUs of the same card, a bigger card (the same memory model; at most one of each)."""
+    from ftwizard.catalog import gpus as all_gpus
+
+    def vram(**change) -> float:
+        return estimate_vram(om, **{**vram_args, **change})["vram_gb"] * mem_factor
+
+    def first_fit(label: str, **change) -> dict | None:
+        """The change with the largest micro-batch (halving from the recipe's) that fits."""
+        mb = vram_args["micro_batch"]
+        while mb >= 1:
+            if (v := vram(**change, micro_batch=mb)) <= change.pop("_usable", usable):
+                extra = f" --set train.micro_batch_size={mb}" if mb != vram_args["micro_batch"] else ""
+                return {"change": (label + extra).strip(), "vram_gb": round(v, 1)}
+            mb //= 2
+        return None
+
+    gc = {} if vram_args["gradient_checkpointing"] else {"gradient_checkpointing": True}
+    gc_label = "" if not gc else "--set train.gradient_checkpointing=true"
+    candidates = [("", {}), (gc_label, gc)] if gc else [("", {})]
+    for q in ("8bit", "4bit"):  # a quantized base turns checkpointing on by itself (train.gradient_checkpointing auto)
+        if BYTES_PER_PARAM[q] < BYTES_PER_PARAM[vram_args["quant"]]:
+            candidates.append((f"--quant {q}", {"quant": q, "gradient_checkpointing": True}))
+    if vram_args["quant"] == "none":
+        candidates += [(f"--gpus {n} --set train.fsdp=true {gc_label}", {"shards": n, **gc})
+                       for n in (2, 4, 8) if n > nproc]
+    out: list[dict] = []
+    for label, change in candidates:
+        if (hit := first_fit(label, **change)) and hit["change"]:
+            out.append(hit)
+            if len(out) >= 3:
+                break
+    for other in sorted(all_gpus(), key=lambda x: x.vram_gb):
+        if not other.is_cpu and other.vram_gb > g.vram_gb and (v := vram()) <= other.vram_gb * USABLE_VRAM:
+            out.append({"change": f"--gpu {other.name}", "vram_gb": round(v, 1)})
+            break
+    return out
+
+
+def loss_path(om, quant: str) -> dict:
+    """How the model's own code takes the loss. Qwen v1 (remote code) computes cross-entropy on its 16-bit logits,
+    and its Q-LoRA recipe trains on the GPTQ Int4 checkpoint, which peft's k-bit preparation does not upcast to
+    fp32; every other model goes through transformers' loss (fp32) and, for bitsandbytes, the fp32 lm_head."""
+    if om.family == "qwen":
+        return {"loss_fp32": False, "kbit_prep": False}
+    return {}
+
 
 def _detected_gpu() -> tuple[GPU | None, float | None, str]:
     try:
@@ -41,7 +90,8 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
                     quant: str | None = None, examples: int | None = None, tokens_per_example: int | None = None,
                     epochs: float | None = None, rank: int | None = None, hosted_model: str | None = None,
                     model: str | None = None, runs_dir: str | os.PathLike | None = "runs",
-                    use_cache: bool = True, calibrate: bool = True, as_of: datetime.date | None = None) -> dict:
+                    use_cache: bool = True, calibrate: bool = True, as_of: datetime.date | None = None,
+                    gpus: int | None = None) -> dict:
     """Local LoRA and hosted fine-tuning estimates for a recipe, with what-if overrides (DESIGN.md JSON shape).
 
     `hosted_candidates` lists every provider's catalog models priced on the same data and epochs, judged on
@@ -57,6 +107,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     tokens_per_example = _positive("--tokens-per-example", tokens_per_example, integer=True)
     epochs = _positive("--epochs", epochs)
     rank = _positive("--rank", rank, integer=True)
+    gpus = _positive("--gpus", gpus, integer=True)
     notes: list[str] = []
 
     # -- what runs where ------------------------------------------------------------------
@@ -111,7 +162,8 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
 
     # -- local: steps, tokens, time --------------------------------------------------------------
     t = recipe.train
-    nproc = recipe.hardware.nproc
+    nproc = gpus or recipe.hardware.nproc
+    knobs = speed_knobs(recipe, g, dtype)
     seqs_per_step = t.micro_batch_size * t.grad_accum * nproc
     if epochs is not None or t.max_steps <= 0:  # steps from epochs: the one rule of ftwizard.defaults
         steps = steps_for(n, epochs=epochs if epochs is not None else t.epochs, micro_batch_size=t.micro_batch_size,
@@ -130,29 +182,38 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
         peak_seq = longest
     train_tokens = int(round(train_tokens))
     n_lora = lora_params(om, r, recipe.lora.target_modules)
-    fpt = train_flops_per_token(om, per_seq, gradient_checkpointing=gc, n_lora=n_lora)
-    eff = efficiency(g, q)
-    rate = peak_flops(g, dtype) * eff
-    tokens_per_s = rate / fpt
-    train_s = train_tokens / tokens_per_s
+    shape = RunShape(quant=q, rank=r, targets=tuple(recipe.lora.target_modules), micro_batch=t.micro_batch_size,
+                     seq_len=per_seq, grad_accum=t.grad_accum, gradient_checkpointing=gc, attn=knobs["attn"],
+                     liger=knobs["liger"], compile=knobs["compile"], lora_dropout=recipe.lora.dropout, gpus=nproc,
+                     fsdp=knobs["fsdp"])
+    flops = flops_per_token(om, per_seq, gradient_checkpointing=gc, n_lora=n_lora, attn=knobs["attn"])
+    fpt = flops["hardware"]
+    peak = peak_flops(g, dtype)
+    if g.effective:  # the CPU: a measured effective rate, no datasheet to model
+        tokens_per_s = peak / fpt
+        timing = None
+    else:
+        timing = step_time(om, g, shape, dtype=dtype)
+        tokens_per_s = timing["tokens_per_s"]          # per GPU
+    train_s = train_tokens / (tokens_per_s * nproc)
     eval_s = 0.0
     n_evals = steps // t.eval_every if t.eval_every > 0 and eval_lengths else 0
     eval_tokens = 0
+    eval_rate = peak * (1.0 if g.effective else SPEED["compute_eff"])
     if n_evals:
         n_eval_ex = min(t.eval_loss_examples or len(eval_lengths), len(eval_lengths))
         eval_per_seq = padded_tokens_per_sequence(eval_lengths[:n_eval_ex] if tokens_per_example else
                                                   eval_lengths, t.micro_batch_size, group_by_length=False)
         eval_tokens = int(n_evals * n_eval_ex * eval_per_seq)
-        eval_s = eval_tokens * eval_flops_per_token(om, eval_per_seq) / rate
+        eval_s = eval_tokens * eval_flops_per_token(om, eval_per_seq) / eval_rate / nproc
     load_s = om.params * 2 / (LOAD_GBPS * 1e9)
-    if nproc > 1:
-        scale = nproc * MULTI_GPU_SCALING
-        train_s, eval_s = train_s / scale, eval_s / scale
 
     # -- local: memory ----------------------------------------------------------------------------
-    vram = estimate_vram(om, quant=q, rank=r, target_modules=recipe.lora.target_modules,
-                         lora_dropout=recipe.lora.dropout, micro_batch=t.micro_batch_size, seq_len=peak_seq,
-                         gradient_checkpointing=gc, optimizer=t.optimizer, dtype_bytes=dtype_bytes)
+    vram_args = dict(quant=q, rank=r, target_modules=recipe.lora.target_modules, lora_dropout=recipe.lora.dropout,
+                     micro_batch=t.micro_batch_size, seq_len=peak_seq, gradient_checkpointing=gc,
+                     optimizer=t.optimizer, dtype_bytes=dtype_bytes, attn=knobs["attn"], liger=knobs["liger"],
+                     shards=nproc if knobs["fsdp"] else 1, **loss_path(om, q))
+    vram = estimate_vram(om, **vram_args)
     if vram["unknown_target_modules"]:
         notes.append("LoRA targets not counted (unknown to the estimator): "
                      + ", ".join(vram["unknown_target_modules"]))
@@ -191,17 +252,24 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     else:
         gpu_vram = gpu_vram_detected or g.vram_gb
         usable = gpu_vram_detected or g.vram_gb * USABLE_VRAM
+    fits = vram_gb <= usable
+    nearest = [] if fits or g.is_cpu else nearest_fits(om, g, vram_args, usable, cal["mem_factor"], nproc)
+    if not fits and not g.is_cpu:
+        notes.append(f"does not fit ({vram_gb:.1f} GB of {usable:.1f} GB usable): not priced"
+                     + ("; nearest that fits: " + "; ".join(n["change"] for n in nearest) if nearest else ""))
     price = gpu_price(g, flag=price_per_hour, recipe=recipe)
     if price["note"] and price_per_hour is None:
         notes.append(price["note"])
-    cost = gpu_cost(hours, price, nproc)
+    cost = gpu_cost(hours, price, nproc) if fits or g.is_cpu else None  # what does not fit is never priced
     cost_range = None if cost is None else [round(gpu_cost(h, price, nproc), 4) for h in hours_range]
 
     local = {
         "model": om.id, "model_source": om.source, "family": om.family, "params": om.params,
         "gpu": g.name, "gpu_count": nproc, "quant": q, "dtype": dtype,
         "vram_gb": round(vram_gb, 1), "gpu_vram_gb": gpu_vram, "usable_vram_gb": round(usable, 1),
-        "fits": vram_gb <= usable,
+        "fits": fits, "nearest_fits": nearest,
+        "tokens_per_s_total": round(tokens_per_s * nproc, 1),
+        "range_basis": "hours: 10th-90th percentile of held-out estimate/measured speed ratios (docs/estimates.md)",
         "train_tokens": train_tokens, "train_sequences": sequences, "steps": steps,
         "epochs_equivalent": round(sequences / n, 2),
         "tokens_per_s": round(tokens_per_s, 1), "hours": round(hours, 2),
@@ -215,8 +283,13 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
             "peak_seq_len": peak_seq, "micro_batch": t.micro_batch_size,
             "time": {"train_s": round(train_s), "eval_loss_s": round(eval_s), "load_s": round(load_s),
                      "eval_passes": n_evals, "eval_tokens": eval_tokens,
-                     "flops_per_token": fpt, "peak_tflops": round(peak_flops(g, dtype) / 1e12, 2),
-                     "efficiency": eff},
+                     "flops_per_token": fpt, "model_flops_per_token": flops["model"],
+                     "peak_tflops": round(peak / 1e12, 2),
+                     "mfu": round(tokens_per_s * flops["model"] / peak, 4),
+                     "hfu": round(tokens_per_s * fpt / peak, 4),
+                     "seconds": None if timing is None else {k: round(v, 4) for k, v in timing["parts_s"].items()},
+                     "micro_batch_s": None if timing is None else round(timing["micro_batch_s"], 4),
+                     "bound": None if timing is None else timing["bound"], **knobs},
             "tokens": {"examples": n, "mean_len": round(mean_len, 1), "max_len": longest,
                        "padded_len": round(per_seq, 1), "max_length": max_len, **tok_method,
                        "what_if": bool(examples or tokens_per_example)},

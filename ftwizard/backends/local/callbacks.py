@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 
 
 class RunCallback(TrainerCallback):
-    """Reports through a `Reporter`; measures with the two functions it is given (peak memory in GiB, and MFU
-    from tokens/s: None when the device has no known peak). `tokens_before`: what earlier attempts trained on."""
+    """Reports through a `Reporter`; measures with the two functions it is given (peak memory in GiB, and
+    {"mfu", "hfu"} from tokens/s: None when the device has no known peak). `tokens_before`: what earlier attempts trained on."""
 
     def __init__(self, reporter: "Reporter", stop: "StopRequested", *, max_steps: int, collator=None,
-                 peak_mem_gib: Callable[[], float], mfu: Callable[[float], float | None], device_mem: bool,
+                 peak_mem_gib: Callable[[], float], mfu: Callable[[float], dict | None], device_mem: bool,
                  tokens_before: int = 0):
         self.rep = reporter
         self.stop = stop
@@ -46,6 +46,7 @@ class RunCallback(TrainerCallback):
         self._peak: float | None = None
         self._tps: float | None = None
         self._mfu: float | None = None
+        self._hfu: float | None = None
         self.step_t0: float | None = None
         self.train_s = 0.0           # this attempt's time inside training steps
         # Non-padding tokens, counted by the collator (this process) and summed over processes each step.
@@ -63,6 +64,9 @@ class RunCallback(TrainerCallback):
 
     def mfu(self) -> float | None:
         return self._mfu
+
+    def hfu(self) -> float | None:
+        return self._hfu
 
     def total_tokens(self) -> int:
         """Tokens trained on by all processes, this attempt and the earlier ones (a resumed run counts both)."""
@@ -138,10 +142,11 @@ class RunCallback(TrainerCallback):
             if tokens > 0 and self.train_s > 0:
                 self._tps = tokens / self.train_s
                 ev["tokens_per_s"] = round(self._tps, 1)
-                mfu = self._measure_mfu(self._tps)
-                if mfu is not None:
-                    self._mfu = mfu
-                    ev["mfu"] = round(mfu, 4)
+                util = self._measure_mfu(self._tps)
+                if util is not None:  # PaLM-convention MFU and hardware FLOPs utilisation, named apart
+                    self._mfu, self._hfu = util["mfu"], util["hfu"]
+                    ev["mfu"] = round(self._mfu, 4)
+                    ev["hfu"] = round(self._hfu, 4)
             ev["eta_s"] = round(max(0, self.max_steps - step) * dt / done, 1)
         if self.device_mem:
             ev["gpu_mem_gb"] = round(self.peak_mem_gib(), 3)  # GiB, reserved + context (the estimate's scope)

@@ -2,8 +2,10 @@
 
 `resolve_speed(recipe, device)` turns train.attn_implementation / use_liger / torch_compile / optimizer into
 what the worker passes to transformers, each with the reason, so the log says what was chosen and why.
-MFU = tokens/s x FLOPs per trained token / the device's dense peak: both numbers come from `ftwizard.estimate`
-(`train_flops_per_token`, `peak_flops`), the same computation the estimate uses.
+Two utilisation figures, both tokens/s x FLOPs per trained token / the device's dense peak, with the FLOP counts
+of `ftwizard.estimate.throughput.flops_per_token` (the estimate's own): `mfu` in the PaLM convention (model FLOPs:
+forward 2N + input gradients 2N, no recomputation) and `hfu`, hardware FLOPs utilisation (adds the forward
+recomputed under activation checkpointing), ~1.5x the MFU of a checkpointed run.
 """
 
 from __future__ import annotations
@@ -81,17 +83,32 @@ class MfuBasis:
     peak_flops: float          # FLOP/s of all processes together
     peak_source: str
 
-    def flops_per_token(self, seq_len: float) -> float:
-        from ftwizard.estimate import train_flops_per_token
+    def flops(self, seq_len: float) -> dict[str, float]:
+        from ftwizard.estimate.throughput import flops_per_token
 
-        return train_flops_per_token(self.model, seq_len, gradient_checkpointing=self.gradient_checkpointing,
-                                     n_lora=self.n_lora)
+        return flops_per_token(self.model, seq_len, gradient_checkpointing=self.gradient_checkpointing,
+                               n_lora=self.n_lora)
+
+    def flops_per_token(self, seq_len: float) -> float:
+        """Model FLOPs per token (PaLM convention): what `mfu` counts."""
+        return self.flops(seq_len)["model"]
 
     def mfu(self, tokens_per_s: float, seq_len: float) -> float:
-        return tokens_per_s * self.flops_per_token(seq_len) / self.peak_flops
+        """Model FLOPs utilisation (PaLM: no recomputation counted)."""
+        return tokens_per_s * self.flops(seq_len)["model"] / self.peak_flops
+
+    def hfu(self, tokens_per_s: float, seq_len: float) -> float:
+        """Hardware FLOPs utilisation: the recomputation of activation checkpointing counted too."""
+        return tokens_per_s * self.flops(seq_len)["hardware"] / self.peak_flops
+
+    def utilisation(self, tokens_per_s: float, seq_len: float) -> dict[str, float]:
+        return {"mfu": self.mfu(tokens_per_s, seq_len), "hfu": self.hfu(tokens_per_s, seq_len)}
 
     def as_dict(self, seq_len: float) -> dict[str, Any]:
-        return {"flops_per_token": round(self.flops_per_token(seq_len)), "peak_tflops": round(self.peak_flops / 1e12, 3),
+        return {"flops_per_token": round(self.flops_per_token(seq_len)),
+                "hardware_flops_per_token": round(self.flops(seq_len)["hardware"]),
+                "mfu_convention": "PaLM: model FLOPs (forward 2N + input gradients 2N), no recomputation; hfu adds it",
+                "peak_tflops": round(self.peak_flops / 1e12, 3),
                 "peak_source": self.peak_source, "mean_seq_len": round(seq_len, 1)}
 
 

@@ -260,7 +260,7 @@ class Worker:
         basis, mean_len = self.mfu_basis, self.mean_example_len
         cb = RunCallback(self.rep, self.stop, max_steps=args["max_steps"], collator=collator,
                          peak_mem_gib=lambda: peak_mem_gib(self.device, self.context_gib),
-                         mfu=(lambda tps: basis.mfu(tps, mean_len)) if basis is not None else (lambda tps: None),
+                         mfu=(lambda tps: basis.utilisation(tps, mean_len)) if basis is not None else (lambda tps: None),
                          device_mem=self.device == "cuda",
                          tokens_before=int(self.run.status().get("train_tokens") or 0) if self.main else 0)
         trainer = build_trainer(args, model=model, tok=tok, train_ex=train_ex, eval_ex=eval_ex, collator=collator,
@@ -409,7 +409,8 @@ class Worker:
                               else "cpu: peak resident set size of the worker, GiB (no GPU memory)"),
             "train_tokens_per_s": round(tps, 1) if tps else None,
             "train_step_s": round(cb.train_s, 3),
-            "mfu": round(mfu, 4) if mfu is not None else None,
+            "mfu": round(mfu, 4) if mfu is not None else None,          # PaLM convention, no recomputation
+            "hfu": round(cb.hfu(), 4) if cb.hfu() is not None else None,  # hardware FLOPs, recomputation counted
             "mfu_basis": self.mfu_basis.as_dict(self.mean_example_len) if self.mfu_basis is not None else None,
             "memory_probe": self.probe_result,
             "train_tokens": int(cb.total_tokens()),

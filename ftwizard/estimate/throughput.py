@@ -1,0 +1,196 @@
+"""Training speed of a LoRA configuration from the card's datasheet: FLOPs, memory traffic and host overhead.
+
+One micro-batch of T = micro_batch x seq tokens costs, on the GPU (docs/estimates.md, "Time"):
+- every block linear as a roofline: max(2 T k n FLOPs / (peak x compute efficiency), bytes / (bandwidth x
+  bandwidth efficiency)), the bytes being the weight (2 B bf16; for 4-bit / 8-bit also its dequantisation to
+  16-bit) and the activations in and out; passes: forward, input gradients, and the forward again when
+  checkpointing. Small micro-batches are weight-bound, long ones compute-bound, without a fitted switch.
+- the lm_head (forward + input gradient, never recomputed) and the loss path's traffic over the vocabulary (HF:
+  16-bit logits, an fp32 copy, log-softmax and their gradients; Liger's fused linear cross-entropy: one pass);
+- attention by implementation (FlashAttention-2 / SDPA skip the masked half, backward 2.5x forward; eager
+  computes the whole square and writes its scores);
+- elementwise traffic per layer (RMSNorm in fp32, RoPE, SwiGLU, residuals, LoRA dropout / scale / add), fused
+  by Liger and by torch.compile;
+- the LoRA path: its FLOPs (forward, both gradients) and per-module traffic.
+On the host, eager PyTorch dispatches every op of every layer: a cost per layer and per adapted module and pass,
+which torch.compile removes most of. The micro-batch takes the larger of the two (they overlap, smoothly), each
+optimizer step adds a fixed cost and the optimizer's traffic. Several GPUs: FSDP adds its measured efficiency.
+
+Every coefficient in `SPEED` is fitted on published measurements (benchmarks/bench_estimator.py, split by source).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ftwizard.catalog import GPU, OpenModel
+from ftwizard.estimate.base import NF4_BLOCK, SPEED
+from ftwizard.estimate.memory import module_count, module_shapes, resolve_targets
+
+
+@dataclass(frozen=True)
+class RunShape:
+    """What the trainer runs, as far as speed goes (one GPU's share)."""
+
+    quant: str = "none"
+    rank: int = 8
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    micro_batch: int = 1
+    seq_len: float = 512.0            # padded tokens per sequence (packing: max_length)
+    grad_accum: int = 1
+    gradient_checkpointing: bool = False
+    attn: str = "sdpa"                # flash_attention_2 | sdpa | eager
+    liger: bool = False
+    compile: bool = False
+    lora_dropout: float = 0.05
+    gpus: int = 1
+    fsdp: bool = False
+
+
+def _roofline(flops: float, nbytes: float, peak: float, bw: float, p: dict) -> float:
+    return max(flops / (peak * p["compute_eff"]), nbytes / (bw * p["bw_eff"]))
+
+
+def _smooth_max(a: float, b: float, k: float) -> float:
+    return (a**k + b**k) ** (1.0 / k)
+
+
+def _dequant_bytes_per_param(quant: str, p: dict) -> float:
+    """Bytes a quantized weight costs per pass before its matmul: read the packed weight and write the 16-bit copy
+    the matmul then reads like a 16-bit weight. A separate kernel, so it adds to the matmul rather than overlapping
+    it, and a quantized base is never faster than a 16-bit one at the same shape. `dequant_*`: the kernels' cost
+    beyond that traffic (fitted)."""
+    if quant == "4bit":
+        return 0.5 + 4 / NF4_BLOCK + 2 * (1 + p["dequant_4bit"])
+    if quant == "8bit":
+        return 1.0 + 2 * (1 + p["dequant_8bit"])
+    return 0.0
+
+
+def flops_per_token(model: OpenModel, seq_len: float, *, gradient_checkpointing: bool, n_lora: int = 0,
+                    attn: str = "sdpa") -> dict:
+    """FLOPs per trained token: `model` (PaLM convention: no recomputation) and `hardware` (what runs).
+
+    Model FLOPs: forward 2N, input gradients 2N over the block linears and the lm_head, 6 per adapter parameter,
+    attention 12 x layers x q_dim x seq (PaLM's count: the full square, forward + backward). Hardware FLOPs add the
+    forward again over the blocks (and their attention) when checkpointing; FlashAttention-2 / SDPA skip the
+    masked half of the square and recompute it in backward (2 + 5 units of 2 x q_dim x seq), eager does not skip.
+    """
+    n_blocks = model.active_linear_params
+    n_head = model.vocab * model.hidden
+    qd = model.heads * model.dim_head
+    attn_unit = 2 * model.layers * qd * seq_len
+    mf = 4 * (n_blocks + n_head) + 6 * n_lora + 6 * attn_unit
+    if attn == "eager":
+        hw_attn = attn_unit * (2 + 4) * (1 + (1 / 3 if gradient_checkpointing else 0))
+    else:
+        hw_attn = attn_unit * (1 + 2.5 + (1 if gradient_checkpointing else 0))
+    gc = 1 if gradient_checkpointing else 0
+    hf = (4 + 2 * gc) * n_blocks + 4 * n_head + (6 + 2 * gc) * n_lora + hw_attn
+    return {"model": float(mf), "hardware": float(hf)}
+
+
+def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16", params: dict | None = None
+              ) -> dict:
+    """Seconds per micro-batch and per optimizer step on one GPU, tokens/s, and where the time goes."""
+    p = dict(SPEED if params is None else params)
+    peak = gpu.bf16_tflops * 1e12 * (0.5 if dtype == "fp32" and not gpu.is_cpu else 1.0)
+    bw = gpu.mem_bandwidth_gbs * 1e9
+    a = 4.0 if dtype == "fp32" else 2.0
+    T = shape.micro_batch * shape.seq_len
+    S = shape.seq_len
+    gc = 1 if shape.gradient_checkpointing else 0
+    block_passes = 2 + gc
+    h, V, L = model.hidden, model.vocab, model.layers
+    qd, kvd = model.heads * model.dim_head, model.kv_heads * model.dim_head
+    i_act = model.active_experts * model.expert_intermediate if model.is_moe else model.intermediate
+    shapes = module_shapes(model)
+    targets, _ = resolve_targets(shape.targets)
+    wb = 2.0
+
+    # block linears: a roofline per linear per pass
+    linear_s = 0.0
+    for name, (k, n) in shapes.items():
+        copies = module_count(model, name)
+        active = model.active_experts if (model.is_moe and copies > 1) else 1
+        tokens_each = T * active / copies if copies > 1 else T
+        touched = min(copies, max(1, int(T * active))) if copies > 1 else 1
+        flops = 2 * tokens_each * k * n * copies if copies > 1 else 2 * T * k * n
+        nbytes = touched * k * n * wb + active * T * (k + n) * a
+        linear_s += _roofline(flops, nbytes, peak, bw, p)
+    linear_s *= L * block_passes
+    held = model.linear_params  # every expert of a MoE is dequantised: bitsandbytes does whole weights
+    dequant_s = held * _dequant_bytes_per_param(shape.quant, p) * block_passes / (bw * p["bw_eff"])
+
+    # lm_head (forward + input gradient) and the loss over the vocabulary
+    head_s = 2 * _roofline(2 * T * h * V, h * V * 2 + T * (h + V) * a, peak, bw, p)
+    loss_bytes = T * V * (p["loss_bytes_liger"] if shape.liger else p["loss_bytes"])
+    head_s += loss_bytes / (bw * p["bw_eff"])
+
+    # attention
+    attn_unit = 2 * qd * S * T  # per layer: one causal-halved QK^T + PV forward
+    if shape.attn == "eager":
+        attn_flops = attn_unit * 2 * (3 + gc)
+        score_bytes = model.heads * shape.micro_batch * S * S * 2 * 6 * (3 + gc) / 3
+    else:
+        attn_flops = attn_unit * (1 + 2.5 + gc)
+        score_bytes = 0.0
+    attn_s = L * (attn_flops / (peak * p["attn_eff"]) + score_bytes / (bw * p["bw_eff"]))
+
+    # elementwise traffic per token per layer (forward; backward twice that; recompute once more)
+    if shape.liger:
+        elem = 2 * 8 * h + 8 * (qd + kvd) + 6 * i_act + 12 * h
+    else:
+        elem = 2 * 44 * h + 24 * (qd + kvd) + 10 * i_act + 12 * h
+    lora_elem = 0.0
+    lora_flops = 0.0
+    for name in targets:
+        k, n = shapes[name]
+        copies = model.active_experts if model.is_moe and module_count(model, name) > 1 else 1
+        lora_elem += copies * ((7 * k if shape.lora_dropout > 0 else 2 * k) + 12 * n)
+        lora_flops += copies * 2 * shape.rank * (k + n)
+    elem_scale = p["compile_elem"] if shape.compile else 1.0
+    elem_s = L * T * (elem + lora_elem) * a / 2 * (3 + gc) * elem_scale / (bw * p["bw_eff"])
+    lora_s = L * T * lora_flops * (3 + gc) / (peak * p["lora_eff"])
+
+    gpu_s = linear_s + dequant_s + head_s + attn_s + elem_s + lora_s
+    # host: eager dispatch per layer and per adapted module, per pass (backward counts as two)
+    host_s = L * (p["host_layer_s"] + p["host_lora_s"] * len(targets)) * (3 + gc) + p["host_mb_s"]
+    if shape.compile:
+        host_s *= p["compile_host"]
+    micro_s = _smooth_max(gpu_s, host_s, p["overlap"])
+
+    n_lora = shape.rank * L * sum((shapes[t][0] + shapes[t][1]) * module_count(model, t) for t in targets)
+    opt_s = p["step_s"] + n_lora * 32 / (bw * p["bw_eff"])
+    step_s = shape.grad_accum * micro_s + opt_s
+    tokens_per_s = shape.grad_accum * T / step_s
+    if shape.gpus > 1:
+        tokens_per_s *= p["fsdp_eff"] if shape.fsdp else p["ddp_eff"]
+    return {"tokens_per_s": tokens_per_s, "micro_batch_s": micro_s, "step_s": step_s,
+            "parts_s": {"linears": linear_s, "dequantize": dequant_s, "lm_head_and_loss": head_s, "attention": attn_s,
+                        "elementwise": elem_s, "lora": lora_s, "gpu": gpu_s, "host": host_s, "optimizer": opt_s},
+            "bound": "host" if host_s > gpu_s else ("compute" if linear_s + attn_s > elem_s + head_s else "memory")}
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def speed_knobs(recipe, gpu: GPU, dtype: str) -> dict:
+    """What the trainer will turn on, resolved as the local worker resolves it (its `speed.resolve_speed`):
+    attention `auto` = FlashAttention-2 on a CUDA GPU in 16-bit when flash-attn is installed here, else SDPA;
+    Liger `auto` = on a GPU when liger-kernel is installed here; FSDP only with several processes."""
+    t = recipe.train
+    on_gpu = not gpu.is_cpu
+    attn = t.attn_implementation
+    if attn == "auto":
+        attn = "flash_attention_2" if on_gpu and dtype != "fp32" and _installed("flash_attn") else "sdpa"
+    liger = t.use_liger
+    if liger == "auto":
+        liger = on_gpu and _installed("liger_kernel")
+    import os
+
+    fsdp = bool(t.fsdp or os.environ.get("FTWIZARD_FSDP") == "1")
+    return {"attn": attn, "liger": bool(liger) and on_gpu, "compile": bool(t.torch_compile) and on_gpu, "fsdp": fsdp}
