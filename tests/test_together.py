@@ -348,3 +348,71 @@ def test_adapter_archives_over_the_size_or_file_limits_are_refused(fake, tmp_pat
     assert work(run2) == 1
     assert "more than 3 entries" in run2.status()["error"] and not run2.adapter_dir.exists()
     assert not [p for p in run2.path.iterdir() if p.name.startswith(("adapter_download", ".adapter"))]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stops and failures that billed nothing, or whose job is recorded, resume
+
+def _detached_held_run(fake, tmp_path) -> RunDirectory:
+    fake.hold_running = True
+    assert main(["run", str(VIGGO), "--detach", "--runs-dir", str(tmp_path / "runs")]
+                + sum((["--set", s] for s in SMALL), [])) == 0
+    (run_path,) = (tmp_path / "runs").iterdir()
+    run = RunDirectory(run_path)
+    deadline = time.time() + 30
+    while run.status().get("job_status") != "running":
+        assert time.time() < deadline, run.status()
+        time.sleep(0.05)
+    return run
+
+
+def test_sigterm_inside_an_sdk_call_stops_the_follower_and_resume_refollows_the_job(fake, tmp_path):
+    """SIGTERM lands while the worker waits on Together (a slow retrieve): the SDK must not turn it into a
+    retried connection error; the run records the stop and `run --resume` follows the same job to its end."""
+    run = _detached_held_run(fake, tmp_path)
+    fake.slow_s = 4.0
+    calls = fake.calls["jobs.retrieve"]
+    fake.fail("jobs.retrieve", "slow", "slow", "slow")
+    deadline = time.time() + 10
+    while fake.calls["jobs.retrieve"] == calls:  # the slow call is in flight
+        assert time.time() < deadline
+        time.sleep(0.01)
+    pid = run.status()["pid"]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + 3  # well before the slow answer (4 s) and any retry
+    while run.state != "failed":
+        assert time.time() < deadline, run.status()
+        time.sleep(0.02)
+    st = run.status()
+    assert st["error_kind"] == "stopped" and st["job_id"] in st["error"]
+    fake.script["jobs.retrieve"].clear()
+    fake.hold_running = False
+    assert main(["run", "--resume", str(run.path)]) == 0
+    assert run.state == "succeeded" and fake.job_creates == 1 and fake.calls["jobs.create"] == 1
+    assert (run.adapter_dir / "adapter_config.json").exists()
+
+
+def test_an_upload_5xx_storm_before_any_job_leaves_a_run_that_resumes(fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("FTWIZARD_HOSTED_MAX_ATTEMPTS", "3")
+    fake.fail("files.create", 503, 503, 503)
+    run = make_run(tmp_path)
+    assert work(run) == 1
+    st = run.status()
+    assert st["state"] == "failed" and not st.get("job_id") and fake.job_creates == 0
+    from ftwizard.backends import backend_for
+
+    assert backend_for(run.recipe()).resume_refusal(run) is None  # nothing was billed
+    assert work(run) == 0  # what `run --resume` starts
+    assert run.state == "succeeded" and fake.job_creates == 1
+
+
+def test_an_upload_timeout_before_any_job_leaves_a_run_that_resumes(fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("FTWIZARD_HOSTED_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "0.3")
+    fake.slow_s = 1.0
+    fake.fail("files.create", "slow", "slow")
+    run = make_run(tmp_path)
+    assert work(run) == 1
+    assert run.status()["error_kind"] == "network" and fake.job_creates == 0
+    assert main(["run", "--resume", str(run.path)]) == 0
+    assert run.state == "succeeded" and fake.job_creates == 1

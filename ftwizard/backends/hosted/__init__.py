@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -185,12 +186,22 @@ class JobProvider(HostedProvider):
             raise UsageError(refusal)
         from ftwizard import liveness
 
+        if run.status().get("state") in FINAL_STATES:
+            # A worker that has just recorded its end may still be exiting: let it go before starting anew.
+            deadline = time.time() + 15
+            while self.is_alive(run) and time.time() < deadline:
+                time.sleep(0.1)
         if self.is_alive(run):
             return  # its worker is at work: the caller follows it
         try:
             with liveness.claim(run):
-                if run.status().get("job_id"):
-                    run.log(f"re-following job {run.status()['job_id']} (no new job is created)", source="hosted")
+                st = run.status()
+                if st.get("job_id"):
+                    run.log(f"re-following job {st['job_id']} (no new job is created)", source="hosted")
+                if st.get("state") in FINAL_STATES:
+                    # Running from here on, so a face following the run does not read the old `failed` as its end.
+                    run.update_status(state="running", error=None, error_kind=None)
+                    run.append_event("status", state="running", detail="resumed")
                 self._spawn(run)
         except liveness.WorkerRunning:
             return  # another resume started it a moment ago: follow that one

@@ -20,8 +20,10 @@ from ftwizard.errors import FtwizardError, UsageError
 from ftwizard.rundir import RunDirectory
 
 
-class _Stopped(Exception):
-    pass
+class _Stopped(BaseException):
+    """SIGTERM, raised wherever the worker is - often inside an SDK request. A BaseException like
+    KeyboardInterrupt: the SDKs turn any `Exception` raised while sending into a (retried) APIConnectionError,
+    which would swallow the stop and keep following."""
 
 
 def _on_sigterm(signum, frame):
