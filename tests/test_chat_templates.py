@@ -271,4 +271,8 @@ def test_smollm2_real_tokenizer_and_template():
     assert tok.chat_template == fx["chat_template"] and tok.eos_token == fx["eos_token"]
     for case, msgs in CASES.items():
         got, counts = learned_text(tok, msgs)
-        assert not counts["problem"] and got == expected(fx, msgs, name="smollm2-instruct"), case
+        want = expected(fx, msgs, name="smollm2-instruct")
+        assert not counts["problem"], case
+        # The real BPE merges the prompt's closing newline with leading spaces of an answer ("\n  billing"):
+        # that one token straddles the boundary and is learned whole (the model must write it).
+        assert got == want or (counts["straddles"] and got.endswith(want) and not got[: -len(want)].strip()), case
