@@ -13,6 +13,7 @@ from ftwizard.cli.main import main
 from ftwizard.errors import UsageError
 from ftwizard.rundir import RunDirectory, StatusDamaged
 from tests.test_hosted import MODEL, SMALL, fake, make_run, work  # noqa: F401 - fixtures
+from tests.test_together import dummy_adapter  # noqa: F401 - fixture
 
 WITH_EVAL = MODEL + ["data.limit_train=30", "data.limit_eval=12", "eval.enabled=true"]
 
@@ -118,3 +119,43 @@ def test_failed_phase_is_documented(repo):
     text = (repo / "docs" / "ARCHITECTURE.md").read_text()
     for phase in ("before_job", "after_job", "failed_phase", "job_outcome"):
         assert phase in text
+
+
+def test_fetch_adapter_brings_a_together_adapter_home_again_without_a_job(tmp_path, monkeypatch, dummy_adapter):
+    """A paid Together job whose adapter/ is gone (or whose download failed): `fetch-adapter` downloads it again,
+    through a connection cut once (retried), and creates nothing."""
+    import shutil
+
+    from tests import test_together as tg
+
+    server = tg.FakeTogether(adapter_dir=dummy_adapter).start()
+    try:
+        for k, v in {"TOGETHER_API_KEY": tg.DEFAULT_KEY, "TOGETHER_BASE_URL": server.url,
+                     "FTWIZARD_HOSTED_POLL_SECONDS": "0.02", "FTWIZARD_HOSTED_RETRY_BASE_SECONDS": "0.01",
+                     "FTWIZARD_HOSTED_TIMEOUT_SECONDS": "5", "FTWIZARD_AS_OF": "2026-12-01"}.items():
+            monkeypatch.setenv(k, v)
+        run = tg.make_run(tmp_path)
+        assert work(run) == 0
+        shutil.rmtree(run.adapter_dir)
+        creates, calls = server.job_creates, dict(server.calls)
+        server.cut_downloads = 1
+        assert main(["fetch-adapter", str(run.path)]) == 0
+        assert sorted(p.name for p in run.adapter_dir.iterdir()) == ["adapter_config.json",
+                                                                     "adapter_model.safetensors"]
+        assert server.job_creates == creates == 1 and server.cut_downloads == 0, "the cut download was retried"
+        assert {k: v for k, v in server.calls.items() if k.startswith("files")} == \
+            {k: v for k, v in calls.items() if k.startswith("files")}, "nothing uploaded again"
+        assert not list(run.path.glob("adapter_download*")), "no half file left"
+    finally:
+        server.stop()
+
+
+def test_fetch_adapter_before_the_job_succeeded_says_what_works(tmp_path, monkeypatch):
+    from tests.test_resume_rules import _run_dir
+
+    monkeypatch.setenv("TOGETHER_API_KEY", "tgp_v1_" + "x" * 20)
+    run = _run_dir(tmp_path, "viggo-together.toml", state="failed", backend="hosted", provider="together",
+                   job_id="ft-1", job_outcome="running", failed_phase="job", error="the follower was stopped")
+    with pytest.raises(UsageError) as e:
+        main(["fetch-adapter", str(run.path)])
+    assert "no succeeded Together job" in str(e.value) and f"ftwizard run --resume {run.path}" in str(e.value)
