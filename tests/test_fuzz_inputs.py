@@ -204,6 +204,48 @@ def test_fuzzed_score_inputs_are_usage_errors_or_work(tmp_path_factory, task, ro
     check(["score", "--task", task, str(path), "--json"], path.name, "score")
 
 
+# Model output: what a small fine-tune emits (degenerate repetition) and what a judge may answer. Every metric
+# reads it as untrusted input: a prediction that cannot be read scores as wrong with a reason, never a crash.
+JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(allow_nan=False),
+                      st.text(max_size=8))
+HOSTILE_JSON = st.one_of(
+    st.integers(1, 6000).map(lambda n: '{"a": ' + "9" * n + "}"),            # 400 digits: OverflowError; 4,301: ValueError
+    st.integers(1, 6000).map(lambda n: '{"a": -0.' + "7" * n + "e-5}"),
+    st.integers(1, 5000).map(lambda n: "[" * n + "]" * n),                    # RecursionError
+    st.integers(1, 5000).map(lambda n: '{"a": ' + '{"b": ' * n + "1" + "}" * n + "}"),
+    st.integers(1, 5000).map(lambda n: '{"a": ' + "[" * n),                   # cut off
+    st.sampled_from(['{"a": NaN}', '{"a": Infinity}', '{"a": -1e999}', "1e400", '{"a": 1e308}', '"\ud800"',
+                     '{"a": "\u0000"}', "```json\n{\"a\": 1}\n```", "{}" * 3000, "null"]),
+    st.integers(1, 300).map(lambda n: '{"a": "' + "ab" * n * 1000 + '"}'),
+    st.recursive(JSON_LEAF, lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=4), c,
+                                                                                         max_size=3)),
+                 max_leaves=12).map(json.dumps),
+    st.text(max_size=60),
+)
+
+
+@FUZZ
+@given(predictions=st.lists(HOSTILE_JSON, min_size=1, max_size=4))
+def test_fuzzed_json_predictions_score_as_wrong_never_crash(tmp_path_factory, predictions):
+    d = tmp_path_factory.mktemp("j")
+    path = d / "preds.jsonl"
+    path.write_text("".join(json.dumps({"prediction": p, "reference": '{"a": 1, "b": [1, 2]}'}) + "\n"
+                            for p in predictions))
+    assert check(["score", "--task", "custom", "--metric", "json", str(path), "--json", "--per-example"],
+                 path.name, "json output") == 0
+
+
+@FUZZ
+@given(reply=st.one_of(HOSTILE_JSON, HOSTILE_JSON.map(lambda j: '{"pass": true, "reason": ' + j + "}"),
+                       HOSTILE_JSON.map(lambda j: '{"pass": ' + j + "}"), st.text(max_size=40)))
+def test_fuzzed_judge_replies_are_read_or_unreadable_never_a_crash(reply):
+    from ftwizard.evaluation.judge import read_verdict
+
+    TRIED["judge reply"] = TRIED.get("judge reply", 0) + 1
+    passed, reason = read_verdict(reply)
+    assert passed in (True, False, None) and isinstance(reason, str) and len(reason) <= 200
+
+
 def test_a_deeply_nested_recipe_is_one_usage_error(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text('name = "x"\ntask = "viggo"\ndeep = ' + "[" * 5000 + "]" * 5000 + "\n")

@@ -53,11 +53,20 @@ def read_verdict(text: str) -> tuple[bool | None, str]:
     if start >= 0:
         value, _problem, _ = parse_json(text[start:])
         if isinstance(value, dict):  # the asked-for object: its `pass` or nothing
-            return (value["pass"] if isinstance(value.get("pass"), bool) else None), str(value.get("reason", ""))
+            reason = value.get("reason", "")
+            return ((value["pass"] if isinstance(value.get("pass"), bool) else None),
+                    (reason if isinstance(reason, str) else "")[:200])
+    if text.lstrip().startswith(("{", "[", "`")):
+        return None, text.strip()[:200]  # JSON it could not read: its key `"pass"` is not a verdict
     m = _PASS.match(text)  # not search: "this does not pass" must not read as a pass
     if m:
         return m.group(1).lower() == "pass", text.strip()[:200]
     return None, text.strip()[:200]
+
+
+def _count(value: Any) -> int:
+    """A token count from a reply's usage: a whole number >= 0, else 0 (a server's garbage is not a crash)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def judge_price_model(model: str):
@@ -128,7 +137,10 @@ class Judge:
             if not key:
                 raise UsageError("the judge needs an API key: set FTWIZARD_JUDGE_API_KEY (or OPENAI_API_KEY), and "
                                  "FTWIZARD_JUDGE_BASE_URL for an endpoint other than OpenAI's")
-            self.client = openai.OpenAI(api_key=key, base_url=settings.judge_base_url() or None, max_retries=3)
+            # The SDK's retries off and a timeout on every call: retried by the one policy of provider calls
+            # (`providers.with_retries`: transient errors, back-off with jitter, FTWIZARD_HOSTED_* settings).
+            self.client = openai.OpenAI(api_key=key, base_url=settings.judge_base_url() or None, max_retries=0,
+                                        timeout=settings.hosted_timeout_seconds())
         return self.client
 
     def grade(self, prompt: str, prediction: str, reference: str) -> dict:
@@ -137,35 +149,42 @@ class Judge:
         if key in self._memo:  # the same triple twice in one file: asked once
             return {**self._memo[key], "cached": True}
         path = self.cache_dir / key[:2] / f"{key}.json"
-        hit = read_json(path, default=None)
-        if isinstance(hit, dict) and "pass" in hit:
+        try:
+            hit = read_json(path, default=None)
+        except (ValueError, OSError):  # a damaged cache entry is asked again (and rewritten)
+            hit = None
+        if isinstance(hit, dict) and isinstance(hit.get("pass"), bool):
             out = {**hit, "cached": True}
         else:
             out = self._call(prompt, prediction, reference)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(path, {k: v for k, v in out.items() if k != "cached"})
             with self._lock:
                 self.calls += 1
+            if out["pass"] is None:
+                return out  # an unreadable reply is a fail now, and asked again next time: never cached
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(path, {k: v for k, v in out.items() if k != "cached"})
         self._memo[key] = out
         return out
 
     def _call(self, prompt: str, prediction: str, reference: str) -> dict:
-        import openai
+        from ftwizard import settings
+        from ftwizard.backends.hosted.providers import HostedError, with_retries
 
+        client = self._client()
+        messages = judge_messages(self.rubric, prompt, prediction, reference)
         try:
-            resp = self._client().chat.completions.create(
-                model=self.model, messages=judge_messages(self.rubric, prompt, prediction, reference),
-                temperature=0, max_tokens=200)
-        except openai.APIError as e:
-            from ftwizard import settings
-
+            resp = with_retries(lambda: client.chat.completions.create(model=self.model, messages=messages,
+                                                                       temperature=0, max_tokens=200),
+                                what="grading")
+        except HostedError as e:
             key = settings.judge_api_key()
-            message = str(e).replace(key, "***") if key else str(e)  # some servers echo the key back
-            raise UsageError(f"the judge ({self.model}) at {self._client().base_url} failed: {message}") from None
-        text = (resp.choices[0].message.content or "") if resp.choices else ""
-        passed, reason = read_verdict(text)
-        pt = int(getattr(resp.usage, "prompt_tokens", 0) or 0)
-        ct = int(getattr(resp.usage, "completion_tokens", 0) or 0)
+            message = e.message.replace(key, "***") if key else e.message  # some servers echo the key back
+            status = f"{e.status_code} " if e.status_code else ""
+            raise UsageError(f"the judge ({self.model}) at {client.base_url} failed: {status}{message}") from None
+        choice = resp.choices[0] if resp.choices else None
+        text = getattr(getattr(choice, "message", None), "content", None) or ""
+        passed, reason = read_verdict(text if isinstance(text, str) else "")
+        pt, ct = (_count(getattr(resp.usage, k, 0)) for k in ("prompt_tokens", "completion_tokens"))
         usd, _source = call_price(self.model, pt, ct)
         return {"pass": passed, "reason": reason, "cached": False, "prompt_tokens": pt, "completion_tokens": ct,
                 "usd": usd}

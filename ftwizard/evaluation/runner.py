@@ -83,6 +83,34 @@ def _record(task, task_name: str, index: int, row: dict, prompt: str, raw: str, 
     return rec
 
 
+def evaluate_after_training(run: RunDirectory, *, log: Callable[[str], None], **engine: Any) -> str | None:
+    """The evaluation a worker runs once training is done, and how its failure is reported - one way for local
+    and hosted runs: an FtwizardError (eval data, a refused endpoint, a reference a metric cannot read) is an
+    `error` event of kind eval and `eval_error` in status.json, with the command that evaluates again; the run
+    still succeeds (its training is done and paid for). Predictions are untrusted input that every metric scores
+    without raising; any other exception is a bug and propagates to the worker, which records it as the run's
+    failure (never a `succeeded` run without metrics). Returns the failure's message, None when all went well.
+    `engine`: `evaluate_run`'s model / tokenizer / confirm_cost."""
+    from ftwizard.errors import FtwizardError
+
+    recipe = run.recipe()
+    try:
+        evaluate_run(run, **engine)
+        if recipe.eval.baseline:
+            log("evaluating the base model (eval.baseline = true)")
+            evaluate_run(run, baseline=True, **engine)
+    except FtwizardError as e:
+        from ftwizard.backends.hosted.providers import redact
+
+        message = redact(str(e))
+        run.append_event("error", message=f"evaluation: {message}", kind="eval",
+                         advice=[f"the trained model is kept; evaluate it again with `ftwizard eval {run.path}`"])
+        run.update_status(eval_error=message.splitlines()[0])
+        return message
+    run.update_status(eval_error=None)
+    return None
+
+
 def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, tokenizer=None, limit: int | None = None,
                  client=None, confirm_cost: Callable[[dict], bool] | None = None,
                  on_progress: Callable[[], None] | None = None, local: bool = False) -> dict:

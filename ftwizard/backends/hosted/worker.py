@@ -66,19 +66,12 @@ def evaluate(run: RunDirectory, recipe) -> None:
     if not recipe.eval.enabled:
         run.log("evaluation is off (eval.enabled = false)", source="hosted")
         return
-    from ftwizard.evaluation.runner import evaluate_run
+    from ftwizard.evaluation.runner import evaluate_after_training
 
-    try:
-        evaluate_run(run)
-        if recipe.eval.baseline:
-            # The recipe's `eval.baseline = true` is the user's consent to pay for the base model's answers;
-            # their estimated cost is still recorded as a cost event before any request is made.
-            run.log("evaluating the base model (eval.baseline = true)", source="hosted")
-            evaluate_run(run, baseline=True, confirm_cost=lambda _estimate: True)
-    except FtwizardError as e:
-        run.append_event("error", message=redact(str(e)), kind="eval",
-                         advice=[f"the fine-tuned model is recorded; retry with `ftwizard eval {run.path}`"])
-        run.update_status(eval_error=redact(str(e)).splitlines()[0])
+    # The recipe's `eval.baseline = true` is the user's consent to pay for the base model's answers; their
+    # estimated cost is still recorded as a cost event before any request is made.
+    evaluate_after_training(run, log=lambda text: run.log(text, source="hosted"),
+                            confirm_cost=lambda _estimate: True)
 
 
 def main(argv: list[str] | None = None) -> int:

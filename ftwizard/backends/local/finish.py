@@ -4,12 +4,9 @@ merged model for serving. Rank 0 does all of it except gathering a sharded adapt
 from __future__ import annotations
 
 import shutil
-import sys
-import traceback
 from typing import TYPE_CHECKING, Any
 
 from ftwizard.backends.local.world import barrier
-from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_dir, atomic_write_json, read_json
 
 if TYPE_CHECKING:
@@ -68,27 +65,17 @@ def write_summary(run: "RunDirectory", rep: "RunReporter", summary: dict[str, An
 
 
 def evaluate(run: "RunDirectory", rep: "RunReporter", model, tok) -> None:
-    """The task's evaluation (and the base model's, eval.baseline); a failure is an event, never a failed run."""
-    recipe = run.recipe()
+    """The task's evaluation (and the base model's, eval.baseline), reported as a hosted run's is
+    (`evaluate_after_training`)."""
     tok.padding_side = "left"
     if model is not None:
         model.eval()
         if hasattr(model, "config"):
             model.config.use_cache = True
-    try:
-        from ftwizard.evaluation.runner import evaluate_run  # a broken evaluator is an evaluation failure
+    from ftwizard.evaluation.runner import evaluate_after_training
 
-        evaluate_run(run, model=model, tokenizer=tok)
-        if recipe.eval.baseline:
-            # The same examples through the base model (the adapter switched off): the gain of fine-tuning.
-            rep.log("evaluating the base model without the adapter (eval.baseline = true)")
-            evaluate_run(run, baseline=True, model=model, tokenizer=tok)
-    except UsageError as e:
-        rep.event("error", message=f"evaluation: {e}", kind="eval", advice=[f"re-run it: `ftwizard eval {run.path}`"])
-    except Exception as e:  # noqa: BLE001 - a failed evaluation does not undo a finished training
-        sys.stderr.write(traceback.format_exc())
-        rep.event("error", message=f"evaluation failed: {type(e).__name__}: {e}", kind="eval",
-                  advice=[f"the adapter is saved; re-run evaluation with `ftwizard eval {run.path}`"])
+    # The base model's pass runs through the same model with the adapter switched off.
+    evaluate_after_training(run, log=rep.log, model=model, tokenizer=tok)
 
 
 def merge_recipe(recipe, train_dtype):
