@@ -221,6 +221,40 @@ def own_data_recipe(train_path: str | Path, *, eval_path: str | Path | None = No
     return d
 
 
+def hosted_side(recipe: "Recipe", as_of=None) -> tuple["Recipe", str]:
+    """The hosted fine-tune a local recipe is weighed against (estimates, the data report, the wizard): the
+    recipe's own `[hosted]` when it names one that takes jobs on `as_of` (default `settings.as_of()`), else
+    `catalog.default_hosted` for its open model - the provider that trains the same open weights first, OpenAI
+    last. A recipe without a `[hosted]` section, or one naming a model since closed (the seed's gpt-3.5-turbo),
+    gets the default, with a note saying so. A hosted recipe is what it says (its preflight judges it)."""
+    from ftwizard.catalog import default_hosted, get_hosted_model
+    from ftwizard.errors import UsageError
+    from ftwizard.recipe import HostedSection
+
+    if recipe.backend != "local":
+        return recipe, ""
+    if as_of is None:
+        from ftwizard import settings
+
+        as_of = settings.as_of()
+    why = ""
+    if recipe.hosted == HostedSection():
+        why = "the recipe names no hosted fine-tune"
+    else:
+        try:
+            closed = get_hosted_model(recipe.hosted.model, recipe.hosted.provider).training_closed_reason(as_of)
+        except UsageError:
+            closed = None  # a model the catalog does not know: the recipe's choice, priced as unknown
+        if closed is None:
+            return recipe, ""
+        why = closed
+    c = default_hosted(recipe.model.catalog_id or recipe.model.base, as_of)
+    if c is None:
+        return recipe, ""
+    note = f"{why}: weighed against {c['provider']} {c['model']} (set [hosted] provider and model for another)"
+    return recipe.with_updates({"hosted.provider": c["provider"], "hosted.model": c["model"]}), note
+
+
 def preflight_warnings(recipe: "Recipe") -> list[str]:
     """`learning_warnings` for a local recipe before launch (the training split's size read from the data;
     the answer-cut share needs the tokenizer, so `prepare` and the worker report that one), after the chat rows

@@ -129,6 +129,9 @@ def data_report(recipe: "Recipe", *, splits: dict[str, Split] | None = None) -> 
 
 
 def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
+    from ftwizard.defaults import hosted_side
+
+    recipe, hosted_note = hosted_side(recipe)  # a local recipe: billed as the hosted side it is weighed against
     hosted_model = recipe.hosted.model
     from ftwizard.catalog import get_hosted_model
 
@@ -147,7 +150,8 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
         "task": task.name,
         "backend": recipe.backend,
         "splits": {},
-        "hosted": {"model": hosted_model, "encoding": encoding},
+        "hosted": {"model": hosted_model, "provider": recipe.hosted.provider, "encoding": encoding,
+                   **({"note": hosted_note} if hosted_note else {})},
         "local": {"model": recipe.model.base, "tokenizer": local.source, "exact": local.exact},
         "problems": [],
     }

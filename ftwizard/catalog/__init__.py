@@ -167,6 +167,68 @@ def hosted_candidates(as_of: datetime.date) -> list[dict]:
     return out
 
 
+def closing_cell(c: dict) -> str:
+    """A `hosted_candidates` entry's availability in a few characters: `closed`, `jobs 30d` (job creation ends),
+    `off 38d` (serving shuts down), or `open`."""
+    if not c["available"]:
+        return "closed"
+    parts = []
+    if c.get("training_days_left") is not None:
+        parts.append(f"jobs {c['training_days_left']}d")
+    if c.get("shutdown_days_left") is not None:
+        parts.append(f"off {c['shutdown_days_left']}d")
+    return ", ".join(parts) or "open"
+
+
+# The order hosted providers are offered in: those that train open weights you can take home first (the same
+# model can then be served on your own GPU), Azure next (it keeps fine-tuning OpenAI's models for longer),
+# OpenAI last while its fine-tuning lives.
+PROVIDER_ORDER = ("together", "tinker", "fireworks", "azure", "openai")
+PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "together": "Together AI", "tinker": "Tinker",
+                  "fireworks": "Fireworks AI"}
+
+
+def provider_name(provider: str) -> str:
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+def _open_model_or_none(model_id: str | None) -> "OpenModel | None":
+    if not model_id:
+        return None
+    try:
+        return get_open_model(model_id, allow_hub=False)
+    except UsageError:
+        return None
+
+
+def rank_hosted(candidates: list[dict], open_model: str | None = None) -> list[dict]:
+    """`hosted_candidates` best first: those that take jobs today, then the same weights as `open_model` (its
+    hub id), then its family, then weights that come home, then the provider order above, then the price."""
+    om = _open_model_or_none(open_model)
+
+    def kinship(c: dict) -> int:
+        if om is None or not c.get("hub_id"):
+            return 2
+        theirs = _open_model_or_none(c["hub_id"])
+        if theirs is not None and theirs.id == om.id or c["hub_id"].lower() == om.id.lower():
+            return 0
+        return 1 if theirs is not None and theirs.family == om.family else 2
+
+    def key(c: dict):
+        order = PROVIDER_ORDER.index(c["provider"]) if c["provider"] in PROVIDER_ORDER else len(PROVIDER_ORDER)
+        return (not c["available"], kinship(c), not c["weights_downloadable"], order, c["training_usd_per_1m"])
+
+    return sorted(candidates, key=key)
+
+
+def default_hosted(open_model: str | None, as_of: datetime.date, provider: str | None = None) -> dict | None:
+    """The hosted side a local run is weighed against: the first of `rank_hosted` that takes jobs on `as_of`
+    (of `provider` when given); None when none does."""
+    ranked = [c for c in rank_hosted(hosted_candidates(as_of), open_model)
+              if c["available"] and (provider is None or c["provider"] == provider)]
+    return ranked[0] if ranked else None
+
+
 # ---------------------------------------------------------------------------------------
 # GPUs
 
@@ -325,6 +387,7 @@ class OpenModel:
     gated: bool = False              # the hub asks you to accept a license before download
     instruct: bool = False           # an instruction-tuned (chat) model
     read_on: str = ""                # when the config.json figures were read
+    released: str = ""               # YYYY-MM the weights were first published ("" unknown: sorts last)
 
     @property
     def is_moe(self) -> bool:
@@ -474,6 +537,26 @@ def hub_cache_file(model_id: str, name: str) -> Path | None:
     return None
 
 
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE set: nothing may be fetched from the hub."""
+    import os
+
+    return any(os.environ.get(k, "") not in ("", "0") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def cached_hub_models() -> list[str]:
+    """Hub ids with a config.json in the local Hugging Face cache (they load without the network)."""
+    out = []
+    for d in _hub_cache_dirs():
+        if not d.is_dir():
+            continue
+        for folder in sorted(d.glob("models--*")):
+            model_id = folder.name.removeprefix("models--").replace("--", "/")
+            if model_id not in out and hub_cache_file(model_id, "config.json") is not None:
+                out.append(model_id)
+    return out
+
+
 def _config_in_hub_cache(model_id: str) -> Path | None:
     return hub_cache_file(model_id, "config.json")
 
@@ -484,7 +567,7 @@ def _config_from_hub(model_id: str) -> dict | None:
     import os
     import urllib.request
 
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or "/" not in model_id:
+    if hub_offline() or "/" not in model_id:
         return None
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     req = urllib.request.Request(f"{endpoint}/{model_id}/resolve/main/config.json")

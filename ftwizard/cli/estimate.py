@@ -21,6 +21,9 @@ docs/estimates.md explains the numbers.
 """
 
 
+PROVIDERS = ("together", "tinker", "azure", "openai")
+
+
 def register(sub) -> None:
     p = sub.add_parser("estimate", help=HELP, description=HELP, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,7 +38,12 @@ def register(sub) -> None:
     p.add_argument("--rank", type=int, metavar="R", help="LoRA rank")
     p.add_argument("--gpus", type=int, metavar="N", help="GPUs (processes) training together (the recipe's "
                    "hardware.nproc); with train.fsdp the model is sharded across them")
-    p.add_argument("--hosted-model", metavar="NAME", help="hosted model to price (e.g. gpt-3.5-turbo, gpt-4.1-mini)")
+    p.add_argument("--hosted-model", metavar="NAME", help="hosted model to price (e.g. Qwen/Qwen3-8B, gpt-4.1-mini)")
+    p.add_argument("--hosted-provider", choices=list(PROVIDERS), metavar="NAME",
+                   help="hosted provider to price: " + ", ".join(PROVIDERS) + " (default: the recipe's; a local "
+                        "recipe without one: the provider that trains the same open weights)")
+    p.add_argument("--show-closed", action="store_true",
+                   help="also list hosted candidates that take no new jobs on the day judged")
     p.add_argument("--runs-dir", default="runs", metavar="DIR",
                    help="past runs to calibrate from (default: runs, or FTWIZARD_RUNS_DIR)")
     p.add_argument("--set", dest="set_overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -85,10 +93,13 @@ def run(args) -> int:
         except ValueError:
             raise UsageError(f"--as-of {args.as_of!r}: expected a date as YYYY-MM-DD") from None
     recipe = _recipe(args)
+    hosted_model = args.hosted_model
+    if args.hosted_provider:  # a provider (Tinker, ...) chosen: its own spelling of the model
+        recipe, hosted_model = _on_provider(recipe, args.hosted_provider, hosted_model, as_of)
     epochs = args.epochs if (args.epochs is not None or args.recipe) else recipe.train.epochs
     est = estimate_recipe(recipe, gpu=args.gpu, price_per_hour=args.price_per_hour, quant=args.quant,
                           examples=args.examples, tokens_per_example=args.tokens_per_example, epochs=epochs,
-                          rank=args.rank, hosted_model=args.hosted_model, model=args.model,
+                          rank=args.rank, hosted_model=hosted_model, model=args.model,
                           runs_dir=args.runs_dir, as_of=as_of, gpus=args.gpus)
     if args.json:
         output.print_json(est)
@@ -97,35 +108,72 @@ def run(args) -> int:
         for note in est.get("notes", []):  # plain text: loading rich just for notes costs 0.1 s
             sys.stderr.write(f"note: {note}\n")
         return 0
-    print_table(est)
+    print_table(est, show_closed=args.show_closed)
+    from rich.markup import escape
+
     for note in est.get("notes", []):
-        output.info(f"note: {note}")
+        output.info(f"note: {escape(note)}")
     return 0
+
+
+def _on_provider(recipe, provider: str, model: str | None, as_of):
+    """The recipe priced on `provider`: the model named (in that provider's catalog), else the one
+    `catalog.default_hosted` ranks first there for the recipe's open model."""
+    import datetime
+
+    from ftwizard.catalog import default_hosted, get_hosted_model
+    from ftwizard.errors import UsageError
+
+    if model:
+        hm = get_hosted_model(model, provider)
+        return recipe.with_updates({"hosted.provider": provider, "hosted.model": hm.id}), None
+    c = default_hosted(recipe.model.catalog_id or recipe.model.base, as_of or _as_of(), provider=provider)
+    if c is None:
+        raise UsageError(f"--hosted-provider {provider}: no model of it takes jobs on "
+                         f"{(as_of or _as_of()).isoformat()}; name one with --hosted-model")
+    return recipe.with_updates({"hosted.provider": provider, "hosted.model": c["model"]}), None
+
+
+def _as_of():
+    from ftwizard import settings
+
+    return settings.as_of()
 
 
 def _money(v) -> str:
     return "-" if v is None else f"${v:,.2f}"
 
 
-def print_table(est: dict) -> None:
+NARROW = 110  # below this many columns the tables fold: fewer, shorter columns, never one word a line
+
+
+def print_table(est: dict, *, show_closed: bool = False) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
+    from ftwizard.catalog import provider_name
     from ftwizard.cli import output
 
+    console = output.out()
+    narrow = console.width < NARROW
     L, H, S = est["local"], est["hosted"], est.get("serving")
     b = L["breakdown"]
-    t = Table(title=f"Estimate: {est.get('recipe', '')}", show_header=True, header_style="bold")
-    t.add_column("", style="bold")
-    t.add_column(f"local LoRA: {L['model']}")
-    t.add_column(f"hosted: {H['model']}")
+    short = (lambda m: m.split("/")[-1]) if narrow else (lambda m: m)
+    t = Table(title=f"Estimate: {escape(est.get('recipe', ''))}", show_header=True, header_style="bold",
+              title_justify="left")
+    t.add_column("", style="bold", overflow="fold", max_width=16 if narrow else None)
+    t.add_column(f"local LoRA: {escape(short(L['model']))}", overflow="fold")
+    t.add_column(f"hosted: {escape(short(H['model']))}", overflow="fold")
     fits = "[green]fits[/green]" if L["fits"] else "[red]does not fit[/red]"
-    t.add_row("hardware", f"{L['gpu_count']} x {L['gpu']} ({L['gpu_vram_gb']} GB), {L['quant']}, {L['dtype']}",
-              H["provider"])
-    t.add_row("memory", f"{L['vram_gb']} GB peak, {fits}", "-")
+    size = f"{L['gpu_vram_gb']} GiB RAM" if L["gpu"] == "cpu" else f"{L['gpu_vram_gb']} GB"  # RAM is read in GiB
+    t.add_row("hardware", f"{L['gpu_count']} x {L['gpu']} ({size}), {L['quant']}, {L['dtype']}",
+              provider_name(H["provider"]))
+    t.add_row("memory", f"{L['vram_gb']} GiB peak, {fits}", "-")
     t.add_row("data", f"{b['tokens']['examples']:,} examples, {L['train_tokens']:,} tokens trained "
               f"({L['steps']} steps, {L['epochs_equivalent']} epochs)",
               f"{H['billed_tokens']:,} billed tokens ({H['epochs']} epochs)")
-    t.add_row("time", f"{L['hours']:.1f} h at {L['tokens_per_s']:,.0f} tokens/s", "queue + training (OpenAI's)")
+    t.add_row("time", f"{L['hours']:.1f} h at {L['tokens_per_s']:,.0f} tokens/s",
+              f"queue + training ({provider_name(H['provider'])}'s)")
     price = "-" if L["price_per_hour"] is None else f"${L['price_per_hour']}/h"
     t.add_row("training cost", f"[bold]{_money(L['cost_usd'])}[/bold] ({price})",
               f"[bold]{_money(H['cost_usd'])}[/bold] (${H['usd_per_1m_training']}/1M)")
@@ -141,50 +189,75 @@ def print_table(est: dict) -> None:
                   f"already up, {S['local_tokens_per_s']:,.0f} tok/s)", _money(S["hosted_usd_per_1k"]))
         t.add_row("local cheaper from", "never" if be is None else f"{be:,} requests/month", "")
     if not H.get("available", True):
-        t.add_row("availability", "yours to keep", f"[red]{H['unavailable_reason']}[/red]")
+        t.add_row("availability", "yours to keep", f"[red]{escape(H['unavailable_reason'])}[/red]")
     elif H.get("available_until"):
         t.add_row("availability", "yours to keep", f"[yellow]new jobs until {H['available_until']}[/yellow]")
-    t.add_row("prices", f"{L['price_source']} ({L['price_date'] or 'undated'})",
-              f"{H['price_source']} ({H['price_date']})")
+    t.add_row("prices", escape(f"{L['price_source']} ({L['price_date'] or 'undated'})"),
+              escape(f"{H['price_source']} ({H['price_date']})"))
     if L["calibrated_from_runs"]:
         t.add_row("calibration", f"calibrated from {L['calibrated_from_runs']} runs", "")
-    output.out().print(t)
+    console.print(t)
     v = b["vram"]
     parts = ", ".join(f"{k.replace('_', ' ')} {val:.2f}" for k, val in v.items() if val >= 0.005)
-    output.out().print(f"memory (GB): {parts}")
+    console.print(f"memory (GiB): {parts}")
     if L.get("cost_range_usd"):
         lo, hi = L["cost_range_usd"]
-        output.out().print(f"local time and cost range: {L['hours_range'][0]:.1f}-{L['hours_range'][1]:.1f} h, "
-                           f"{_money(lo)}-{_money(hi)} (docs/estimates.md)")
-    print_candidates(est)
+        console.print(f"local time and cost range: {L['hours_range'][0]:.1f}-{L['hours_range'][1]:.1f} h, "
+                      f"{_money(lo)}-{_money(hi)} (docs/estimates.md)")
+    print_candidates(est, show_closed=show_closed)
 
 
-def print_candidates(est: dict) -> None:
-    """Every hosted provider's candidates on the same data and epochs, beside the local estimate."""
+def print_candidates(est: dict, *, show_closed: bool = False) -> None:
+    """Every hosted provider's candidates on the same data and epochs, beside the local estimate: those that
+    take jobs today first (the provider that trains the same open weights leading), closed ones only when
+    asked for. Below NARROW columns: short model names and availability in days (the dates go below)."""
+    from rich.markup import escape
     from rich.table import Table
 
+    from ftwizard.catalog import closing_cell, rank_hosted
     from ftwizard.cli import output
 
+    console = output.out()
+    narrow = console.width < NARROW
     L = est["local"]
-    cands = est.get("hosted_candidates") or []
+    cands = rank_hosted(est.get("hosted_candidates") or [], L["model"])
     if not cands:
         return
+    hidden = [c for c in cands if not c["available"]]
+    shown = cands if show_closed else [c for c in cands if c["available"]]
     t = Table(title=f"Hosted candidates as of {cands[0]['as_of']} (same data, {cands[0]['epochs']:g} epochs), "
-                    f"beside local {L['model'].split('/')[-1]} on {L['gpu']}: {_money(L['cost_usd'])}",
+                    f"beside local {escape(L['model'].split('/')[-1])} on {L['gpu']}: {_money(L['cost_usd'])}",
               header_style="bold", title_justify="left")
-    for col in ("provider", "model", "training", "$/1M", "price date", "weights home", "availability"):
-        t.add_column(col)
-    for c in cands:
+    cols = ("provider", "model", "training", "$/1M", "home", "open") if narrow else \
+        ("provider", "model", "training", "$/1M", "price date", "weights home", "availability")
+    for col in cols:
+        t.add_column(col, overflow="fold", no_wrap=col in ("training", "$/1M", "open"))
+    for c in shown:
         if not c["available"]:
-            avail = f"[red]{c['unavailable_reason']}[/red]"
+            avail = f"[red]{escape(c['unavailable_reason'])}[/red]"
         elif c["training_days_left"] is not None:
             avail = f"new jobs until {c['training_available_until']} ({c['training_days_left']} days)"
             if c["shutdown_days_left"] is not None:
                 avail += f", serves until {c['shutdown_date']} ({c['shutdown_days_left']} days)"
         else:
             avail = "open"
-        t.add_row(c["provider"], c["model"], _money(c["cost_usd"]), f"{c['training_usd_per_1m']:g}",
-                  c["price_date"] or "-", "yes" if c["weights_downloadable"] else "no", avail)
-    output.out().print(t)
-    sources = sorted({f"{c['provider']}: {c['price_source']}" for c in cands})
-    output.out().print("prices: " + "; ".join(sources), style="dim")
+        home = "yes" if c["weights_downloadable"] else "no"
+        if narrow:
+            t.add_row(c["provider"], escape(c["model"].split("/")[-1]), _money(c["cost_usd"]),
+                      f"{c['training_usd_per_1m']:g}", home,
+                      f"[red]closed[/red]" if not c["available"] else closing_cell(c))
+        else:
+            t.add_row(c["provider"], escape(c["model"]), _money(c["cost_usd"]), f"{c['training_usd_per_1m']:g}",
+                      c["price_date"] or "-", home, avail)
+    console.print(t)
+    if narrow:
+        console.print("open: jobs Nd = new jobs for N more days, off Nd = serving ends in N days", style="dim")
+    if hidden and not show_closed:
+        console.print(f"{len(hidden)} closed candidate(s) not listed ("
+                      + ", ".join(dict.fromkeys(c["model"].split("/")[-1] for c in hidden))
+                      + "): --show-closed lists them", style="dim", markup=False, soft_wrap=True)
+    dates: dict[tuple[str, str], list[str]] = {}
+    for c in shown:
+        dates.setdefault((c["provider"], c["price_source"]), []).append(c["price_date"] or "undated")
+    sources = [f"{p}: {src} ({', '.join(dict.fromkeys(sorted(d)))})" for (p, src), d in sorted(dates.items())]
+    console.print("prices: " + "; ".join(sources), style="dim", markup=False)

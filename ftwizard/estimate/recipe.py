@@ -134,6 +134,12 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     if dtype == "auto":
         dtype = "fp32" if g.is_cpu else ("bf16" if g.bf16 else "fp16")
     dtype_bytes = 4.0 if dtype == "fp32" else 2.0
+    if not hosted_model:  # a local recipe is weighed against a hosted fine-tune that takes jobs today
+        from ftwizard.defaults import hosted_side
+
+        recipe, hosted_note = hosted_side(recipe, as_of)
+        if hosted_note:
+            notes.append(hosted_note)
     # the recipe's model on the recipe's provider; a --hosted-model names a model, whose first provider prices it
     hm = get_hosted_model(hosted_model) if hosted_model else get_hosted_model(recipe.hosted.model,
                                                                             recipe.hosted.provider)

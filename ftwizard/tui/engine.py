@@ -27,12 +27,15 @@ def gpu_names() -> list[str]:
     return gpu_names()
 
 
-def candidate_models(recipe) -> list[str]:
-    """Open models to compare: the recipe's own first, then the catalog's."""
-    from ftwizard.catalog import open_models
+def candidate_models(recipe) -> list:
+    """Open models to compare (`ftwizard.localmodels.ModelSource`): the recipe's own, then every model that can
+    train here (installed packages, model folders, the HF cache, hub ids when the hub answers)."""
+    from ftwizard.localmodels import ModelSource, available_models
 
-    own = recipe.model.catalog_id or recipe.model.base
-    return [own] + [m.id for m in open_models() if m.id != own]
+    m = recipe.model
+    own = ModelSource(base=m.base, where="recipe", gguf_file=m.gguf_file, catalog_id=m.catalog_id)
+    key = (m.catalog_id or m.base).lower()
+    return [own] + [s for s in available_models() if (s.catalog_id or s.base).lower() != key]
 
 
 def estimate(recipe, **knobs: Any) -> dict[str, Any]:

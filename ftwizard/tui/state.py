@@ -35,7 +35,11 @@ class WizardState:
     def with_recipe(self, recipe: "Recipe", **more) -> "WizardState":
         """A state for a freshly chosen recipe: every step's fields prefilled from it. The card and its price stay
         as the user chose them unless the recipe names a card; the recipe file saved for another recipe is
-        forgotten (launching this one must never write into it)."""
+        forgotten (launching this one must never write into it). A local recipe's hosted twin is one that takes
+        jobs today (`defaults.hosted_side`: not the seed's gpt-3.5-turbo, shut down)."""
+        from ftwizard.defaults import hosted_side
+
+        recipe = hosted_side(recipe)[0]
         hw = recipe.hardware
         named = bool(hw.gpu and hw.gpu != "auto")
         gpu = hw.gpu if named else self.gpu

@@ -81,7 +81,10 @@ class StepScreen(Screen[StepResult]):
         return self.state
 
     def show_problems(self, text: str) -> None:
-        self.query_one("#problems", Static).update(text)
+        """Plain text, never markup: `pip install 'ftwizard[together]'` must show its brackets."""
+        from rich.text import Text
+
+        self.query_one("#problems", Static).update(Text(text))
         box = self.query_one("#problems-box", VerticalScroll)
         box.set_class(bool(text), "visible")
         box.scroll_home(animate=False)
@@ -129,6 +132,6 @@ class StepScreen(Screen[StepResult]):
             if path:
                 self.state = new.model_copy(update={"saved_path": path})
                 self.app.state = self.state
-                self.notify(f"saved {path}\nrerun it headless: ftwizard --recipe {path}", timeout=6)
+                self.notify(f"saved {path}\nrerun it headless: ftwizard --recipe {path}", timeout=6, markup=False)
 
         self.app.push_screen(SaveRecipeScreen(new), callback=saved)

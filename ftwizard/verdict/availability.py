@@ -64,8 +64,9 @@ def hosted_availability(today: date, provider: str = "openai", model: str | None
             return {**base, "state": "closing", "date": hm.training_available_until, "days_left": days,
                     "detail": f"{provider} takes fine-tuning jobs for {hm.id} until {hm.training_available_until} "
                               f"(in {days} days)" + serves}
-    names = {"azure": "Azure OpenAI", "together": "Together AI", "tinker": "Tinker"}
-    detail = f"{names.get(provider, provider)} fine-tuning open for new jobs"
+    from ftwizard.catalog import provider_name
+
+    detail = f"{provider_name(provider)} fine-tuning open for new jobs"
     if provider == "azure":
         detail += " (Azure OpenAI is not part of OpenAI's wind-down)"
     return {**base, "state": "open", "date": None, "detail": detail + serves}

@@ -149,8 +149,9 @@ def recommend(v: "Verdict", best_h: RunRow | None, best_l: RunRow | None) -> Rec
     avail = v.hosted_availability
     state = avail["state"]
     provider = best_h.provider if best_h else avail.get("provider", "openai")
-    hosted_name = {"openai": "OpenAI", "azure": "Azure OpenAI", "together": "Together AI",
-                   "tinker": "Tinker"}.get(provider, provider)
+    from ftwizard.catalog import provider_name
+
+    hosted_name = provider_name(provider)
 
     evaluated = [r for r in (best_h, best_l) if r is not None and r.metrics.get(metric)]
     if not evaluated:

@@ -106,8 +106,9 @@ def check_model_available(recipe: "Recipe") -> BaseSource:
         cached = None
     if isinstance(cached, str):
         return src
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0")
-    if offline:
+    from ftwizard.catalog import hub_offline
+
+    if hub_offline():
         raise UsageError(f"model.base = `{model_id}` cannot be loaded: it is not in the local Hugging Face cache and "
                          f"HF_HUB_OFFLINE is set; " + HUB_HELP.format(id=model_id))
     try:

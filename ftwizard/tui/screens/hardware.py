@@ -12,6 +12,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
+from ftwizard.catalog import closing_cell
 from ftwizard.errors import UsageError
 from ftwizard.tui import engine
 from ftwizard.tui.state import WizardState
@@ -29,7 +30,7 @@ def describe_gpus(info: dict | None) -> str:
         name = g.get("name", "?")
         total, free = g.get("vram_total_gb"), g.get("vram_free_gb")
         if total:
-            parts.append(f"{name} {free:.1f}/{total:.1f} GB free" if free is not None else f"{name} {total:.1f} GB")
+            parts.append(f"{name} {free:.1f}/{total:.1f} GiB free" if free is not None else f"{name} {total:.1f} GiB")
         else:
             parts.append(name)
     return "GPUs found: " + "; ".join(parts)
@@ -51,16 +52,17 @@ def _num(v, fmt="{:.1f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
-def closing_cell(c: dict) -> str:
-    """Availability in days: `closed`, `jobs 36d` (job creation ends), `off 44d` (serving shuts down), or `open`."""
-    if not c["available"]:
-        return "closed"
-    parts = []
-    if c.get("training_days_left") is not None:
-        parts.append(f"jobs {c['training_days_left']}d")
-    if c.get("shutdown_days_left") is not None:
-        parts.append(f"off {c['shutdown_days_left']}d")
-    return ", ".join(parts) or "open"
+def _local_order(row: dict):
+    """Fits first, then the newest model, the largest, the lightest quantization; rows that cannot be sized last."""
+    from ftwizard.catalog import get_open_model
+    from ftwizard.localmodels import _negated_month
+
+    try:
+        om = get_open_model(row["model"], allow_hub=False)
+        released, params = om.released, om.params
+    except UsageError:
+        released, params = "", 0
+    return ("error" in row, row.get("fits") is not True, _negated_month(released), -params, QUANTS.index(row["quant"]))
 
 
 def short(model_id: str) -> str:
@@ -89,13 +91,14 @@ def describe_candidate(c: dict) -> str:
 
 class HardwareScreen(StepScreen):
     INDEX = 1
-    BINDINGS = [("ctrl+r", "recompute", "Recompute")]
+    BINDINGS = [("ctrl+r", "recompute", "Recompute"), ("ctrl+t", "toggle_closed", "Closed too")]
 
     def __init__(self, state: WizardState):
         super().__init__(state)
         self._price_gpu = state.gpu  # the GPU whose price the $/h box holds
         self._model_picked = False  # the user chose a local row: the model no longer follows the card
         self._last = (None, [], [])
+        self._show_closed = False  # hosted models that take no new jobs: listed only when asked for (ctrl+t)
 
     def body(self) -> ComposeResult:
         r = self.state.recipe
@@ -124,12 +127,12 @@ class HardwareScreen(StepScreen):
 
     def on_mount(self) -> None:
         local = self.query_one("#local-table", DataTable)
-        local.add_columns("open model (LoRA)", "quant", "VRAM GB", "fits", "hours", "cost")
+        local.add_columns("open model (LoRA)", "quant", "VRAM GiB", "fits", "hours", "cost")
         local.border_title = "local: model x quantization (Enter picks)"
         hosted = self.query_one("#hosted-table", DataTable)
         # at 80 columns the price date and rate scroll off to the right; the line below the table has both
         hosted.add_columns("provider", "hosted model", "cost", "weights", "closes in", "priced", "$/1M")
-        hosted.border_title = "hosted, every provider (Enter picks)"
+        hosted.border_title = "hosted that take jobs today (Enter picks; ctrl+t: closed too)"
         self._show_chosen()
         if self.app.hardware_override is not None:
             self.query_one("#gpus", Static).update(describe_gpus(self.app.hardware_override))
@@ -140,6 +143,13 @@ class HardwareScreen(StepScreen):
     @property
     def today(self) -> date:
         return self.app.today or date.today()
+
+    def action_toggle_closed(self) -> None:
+        self._show_closed = not self._show_closed
+        self.query_one("#hosted-table", DataTable).border_title = (
+            "hosted, every provider, closed too (Enter picks)" if self._show_closed
+            else "hosted that take jobs today (Enter picks; ctrl+t: closed too)")
+        self.action_recompute()
 
     # -- knobs -------------------------------------------------------------------------------------------
     @staticmethod
@@ -217,11 +227,14 @@ class HardwareScreen(StepScreen):
         r = self.state.recipe
         if self.state.choice != "custom" or self._model_picked:
             return
-        fit = own_data_model(gpu)
-        if (r.model.base, r.model.quant) == (fit["base"], fit["quant"]):
+        try:
+            fit = own_data_model(gpu)
+        except UsageError as e:
+            self.show_problems(str(e))
             return
-        self.state = self.state.model_copy(update={"recipe": r.with_updates(
-            {"model.base": fit["base"], "model.catalog_id": "", "model.gguf_file": "", "model.quant": fit["quant"]})})
+        if (r.model.base, r.model.gguf_file, r.model.quant) == (fit["base"], fit["gguf_file"], fit["quant"]):
+            return
+        self.state = self.state.model_copy(update={"recipe": r.with_updates({f"model.{k}": v for k, v in fit.items()})})
         with self.query_one("#quant", Select).prevent(Select.Changed):
             self.query_one("#quant", Select).value = fit["quant"]
         self._show_chosen()
@@ -279,33 +292,35 @@ class HardwareScreen(StepScreen):
 
         from textual.worker import get_current_worker
 
-        from ftwizard.catalog import hosted_candidates
+        from ftwizard.catalog import hosted_candidates, rank_hosted
 
         time.sleep(0.1)  # typing a price: only the last value is computed
         worker = get_current_worker()
         if worker.is_cancelled:
             return
         local_rows = []
-        seen_errors: set[str] = set()
-        for model in engine.candidate_models(recipe):
+        for src in engine.candidate_models(recipe):
             for quant in QUANTS:
                 if worker.is_cancelled:
                     return
                 try:
-                    est = engine.estimate(recipe, model=model, gpu=knobs["gpu"], price_per_hour=knobs["price_per_hour"],
-                                          quant=quant, epochs=knobs["epochs"], rank=knobs["rank"],
-                                          runs_dir=str(self.app.runs_dir))
-                except UsageError as e:  # one model the estimator cannot price: say so in its row
-                    msg = str(e).splitlines()[0]
-                    if msg not in seen_errors:  # e.g. "8bit needs a CUDA GPU": once, not once per model
-                        seen_errors.add(msg)
-                        local_rows.append({"model": model, "quant": quant, "error": msg})
+                    est = engine.estimate(recipe, model=src.size_id, gpu=knobs["gpu"],
+                                          price_per_hour=knobs["price_per_hour"], quant=quant, epochs=knobs["epochs"],
+                                          rank=knobs["rank"], runs_dir=str(self.app.runs_dir))
+                except UsageError as e:
+                    # a quantization this card cannot train is left out (never a row claiming it); a model the
+                    # estimator cannot size says so once
+                    if quant == "none":
+                        local_rows.append({"source": src, "model": src.size_id, "quant": quant,
+                                           "error": str(e).splitlines()[0]})
                     continue
                 loc = est.get("local", {})
-                local_rows.append({"model": model, "quant": quant, "vram_gb": loc.get("vram_gb"),
+                local_rows.append({"source": src, "model": src.size_id, "quant": quant, "vram_gb": loc.get("vram_gb"),
                                    "fits": loc.get("fits"), "hours": loc.get("hours"), "cost_usd": loc.get("cost_usd"),
                                    "gpu_vram_gb": loc.get("gpu_vram_gb")})
-        hosted_rows = hosted_candidates(self.today)
+        local_rows.sort(key=_local_order)
+        hosted_rows = [c for c in rank_hosted(hosted_candidates(self.today), recipe.model.catalog_id or recipe.model.base)
+                       if c["available"] or self._show_closed]
         for c in hosted_rows:  # the estimator prices each provider's candidate on the same data and epochs
             if worker.is_cancelled:
                 return
@@ -334,11 +349,12 @@ class HardwareScreen(StepScreen):
         local = self.query_one("#local-table", DataTable)
         local.clear()
         for row in local_rows:
+            name = row["source"].label if row["source"].where != "recipe" else short(row["model"])
             if "error" in row:
-                local.add_row(short(row["model"]), row["quant"], "-", "?", "-", row["error"])
+                local.add_row(name, row["quant"], "-", "?", "-", row["error"])
                 continue
             fits = {True: "yes", False: "NO"}.get(row["fits"], "?")
-            local.add_row(short(row["model"]), row["quant"], _num(row["vram_gb"]), fits, _num(row["hours"]),
+            local.add_row(name, row["quant"], _num(row["vram_gb"]), fits, _num(row["hours"]),
                           _money(row["cost_usd"]))
         hosted = self.query_one("#hosted-table", DataTable)
         hosted.clear()
@@ -352,7 +368,7 @@ class HardwareScreen(StepScreen):
 
     def _summary(self, recipe, local_rows, hosted_rows) -> str:
         own = next((r for r in local_rows if r.get("quant") == recipe.model.quant and "error" not in r
-                    and r["model"] == (recipe.model.catalog_id or recipe.model.base)), None)
+                    and r["source"].where == "recipe"), None)
         hosted = next((c for c in hosted_rows if c["provider"] == recipe.hosted.provider
                        and (c["model"] == recipe.hosted.model or recipe.hosted.model in c["aliases"])), None)
         parts = []
@@ -384,8 +400,8 @@ class HardwareScreen(StepScreen):
         row = rows[event.cursor_row]
         r = self.state.recipe
         upd = {"model.quant": row["quant"]}
-        if row["model"] != (r.model.catalog_id or r.model.base):
-            upd.update({"model.base": row["model"], "model.catalog_id": row["model"], "model.gguf_file": ""})
+        if row["source"].where != "recipe":
+            upd.update(row["source"].recipe_updates())
         self.state = self.state.model_copy(update={"recipe": r.with_updates(upd)})
         self._model_picked = True
         self.query_one("#quant", Select).value = row["quant"]

