@@ -11,6 +11,25 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+DISK_FULL_TEXT = ("no space left on device", "os error 28", "disk quota exceeded", "file too large",
+                  "file write failed")
+
+
+def is_disk_full(e: BaseException | None) -> bool:
+    """ENOSPC and friends, however a library wraps them (safetensors and torch.save raise their own types)."""
+    import errno
+
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return True
+        if any(t in str(e).lower() for t in DISK_FULL_TEXT):
+            return True
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` through a temporary file in the same folder, then rename."""
     atomic_write_bytes(path, text.encode("utf-8"))

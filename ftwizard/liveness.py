@@ -192,6 +192,7 @@ def hold(run: "RunDirectory") -> Iterator[None]:
         fd = _lock_or_refuse(run)
     else:
         os.set_inheritable(fd, False)  # the worker's own children (evaluation engines) do not carry it
+    run.reserve_space()  # a run made before the reserve existed, or one whose last worker used it up
     key = str(run.path.resolve())
     _CLAIMS[key] = fd
     try:

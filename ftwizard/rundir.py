@@ -20,15 +20,17 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ftwizard.errors import UsageError
-from ftwizard.fsutil import atomic_write_json, atomic_write_text
+from ftwizard.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, is_disk_full
 
 STATES = ("pending", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 EVENT_TYPES = ("log", "metric", "status", "eval", "cost", "error")
 STATUS_LOCK = ".status.lock"
+SPACE_RESERVE = ".space.reserve"
+SPACE_RESERVE_BYTES = 256 * 1024  # status.json is a few KB; the failure's events a few hundred bytes
 # Re-entrancy of status_lock per run folder and thread (flock is per open file description, so a
 # nested open+flock in the same process would deadlock).
 _LOCK_DEPTH: dict[tuple[str, int], int] = {}
@@ -89,6 +91,7 @@ class RunDirectory:
         now = time.time()
         run.write_status({"state": "pending", "created_at": now, "created": iso(now)})
         run.events_path.touch()
+        run.reserve_space()
         return run
 
     @classmethod
@@ -168,7 +171,29 @@ class RunDirectory:
         return value
 
     def write_status(self, status: dict[str, Any]) -> None:
-        atomic_write_json(self.status_path, status)
+        self._with_reserve(lambda: atomic_write_json(self.status_path, status))
+
+    # -- a full disk ----------------------------------------------------------------------------
+    def reserve_space(self) -> None:
+        """Set aside SPACE_RESERVE bytes in the run folder (a file of zeros), given back when the disk fills
+        so that the failure can still be recorded: a worker that died writing "failed" left its run `running`."""
+        path = self.path / SPACE_RESERVE
+        try:
+            if not path.exists() or path.stat().st_size < SPACE_RESERVE_BYTES:
+                atomic_write_bytes(path, b"\0" * SPACE_RESERVE_BYTES)
+        except OSError as e:
+            if not is_disk_full(e):
+                raise  # already full: nothing to set aside, and the run goes on as it can
+
+    def _with_reserve(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except OSError as e:
+            reserve = self.path / SPACE_RESERVE
+            if not is_disk_full(e) or not reserve.exists():
+                raise
+            reserve.unlink()
+            write()
 
     @contextmanager
     def status_lock(self) -> Iterator[None]:
@@ -227,11 +252,15 @@ class RunDirectory:
             raise ValueError(f"unknown event type {type!r}")
         event = {"t": round(fields.pop("t", time.time()), 3), "type": type, **fields}
         line = (json.dumps(event, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+
+        def write() -> None:
+            fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+
+        self._with_reserve(write)
         return event
 
     def log(self, text: str, **fields: Any) -> None:

@@ -102,16 +102,33 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     from ftwizard.rundir import RunDirectory
 
     run = RunDirectory(row.run_dir)
-    created = run.status().get("created_at")
+    status = run.status()
+    created = status.get("created_at")
+    state, notes = row.state, list(row.notes)
+    if state in ("pending", "running") and _worker_gone(run, status):
+        state = "gone"
+        notes.append(f"its worker ended without finishing (killed?); continue it with `ftwizard run --resume "
+                     f"{run.path}`")
     if not isinstance(created, (int, float)):  # a run made before created_at was recorded: its recipe's time
         created = run.recipe_path.stat().st_mtime
     return RunSummary(run_dir=row.run_dir, name=row.name, backend=row.backend, provider=row.provider,
-                      model=row.short_model, task=row.task, state=row.state, metric=metric, metric_label=label,
+                      model=row.short_model, task=row.task, state=state, metric=metric, metric_label=label,
                       value=None if m is None else m.value, ci_low=None if m is None else m.ci_low,
                       ci_high=None if m is None else m.ci_high, n=None if m is None else m.n,
                       training_usd=row.training_usd, training_kind=row.training_kind,
                       created_at=float(created),
-                      notes=list(row.notes))
+                      notes=notes)
+
+
+def _worker_gone(run, status: dict) -> bool:
+    """A run that says it is running on this machine while no worker holds its lock (`ftwizard.liveness`)."""
+    import socket
+
+    from ftwizard import liveness
+
+    if not status.get("pid") or (status.get("host") and status.get("host") != socket.gethostname()):
+        return False  # never launched, or another machine's run: not ours to judge
+    return not liveness.worker_running(run)
 
 
 def list_runs(runs_dir: str | os.PathLike) -> tuple[list[RunSummary], list[str]]:

@@ -151,3 +151,15 @@ def test_start_ticks_reads_field_22_past_a_command_name_with_spaces_and_parens(t
     finally:
         p.kill()
         p.wait()
+
+
+def test_runs_shows_a_killed_run_as_gone_not_running(live_local_run, capsys):
+    from ftwizard.runlist import list_runs
+
+    run, backend, proc = live_local_run
+    (live,), _ = list_runs(run.path.parent)
+    assert live.state == "running"
+    proc.kill()
+    proc.wait(timeout=10)
+    (gone,), _ = list_runs(run.path.parent)
+    assert gone.state == "gone" and any(f"ftwizard run --resume {run.path}" in n for n in gone.notes)

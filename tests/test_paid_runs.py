@@ -159,3 +159,39 @@ def test_fetch_adapter_before_the_job_succeeded_says_what_works(tmp_path, monkey
     with pytest.raises(UsageError) as e:
         main(["fetch-adapter", str(run.path)])
     assert "no succeeded Together job" in str(e.value) and f"ftwizard run --resume {run.path}" in str(e.value)
+
+
+def test_a_full_disk_after_the_job_is_recorded_and_the_run_resumes(fake, tmp_path, monkeypatch):
+    """The disk fills while the adapter or results are written: the worker records `failed` (kind disk) through
+    the run's space reserve instead of dying with the run left `running`; freed, the run resumes to success."""
+    import errno
+
+    from ftwizard import fsutil
+    from ftwizard.backends.hosted.job import OpenAIJob
+    from ftwizard.rundir import SPACE_RESERVE
+
+    run = make_run(tmp_path)
+    assert (run.path / SPACE_RESERVE).stat().st_size > 0
+    real_write, real_record = fsutil.atomic_write_bytes, OpenAIJob.record_success
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_while_reserved(path, data):
+        if (run.path / SPACE_RESERVE).exists():
+            full()
+        real_write(path, data)
+
+    def record_on_a_full_disk(self, job):
+        monkeypatch.setattr(fsutil, "atomic_write_bytes", full_while_reserved)  # every write fails from here
+        full()
+
+    monkeypatch.setattr(OpenAIJob, "record_success", record_on_a_full_disk)
+    assert work(run) == 1
+    st = run.status()
+    assert st["state"] == "failed" and st["error_kind"] == "disk" and st["failed_phase"] == "after_job"
+    assert any(e["kind"] == "disk" for e in run.events(("error",)))
+    monkeypatch.setattr(OpenAIJob, "record_success", real_record)
+    monkeypatch.setattr(fsutil, "atomic_write_bytes", real_write)
+    assert work(run) == 0 and run.state == "succeeded" and fake.job_creates == 1
+    assert (run.path / SPACE_RESERVE).exists(), "the next worker set the reserve aside again"

@@ -30,9 +30,6 @@ from ftwizard.backends.hosted.providers import (
     ProviderConfig,
     RetryPolicy,
     describe_transient,
-    explain,
-    is_transient,
-    outcome_unknown,
     poll_seconds,
     redact,
     with_retries,
@@ -392,24 +389,15 @@ class HostedJob:
         self.run.update_status(uploads=uploads)
         size = path.stat().st_size
         what = f"uploading the {'training' if key == 'train' else 'validation'} file"
-        attempt = 0
-        while True:
-            try:
-                file_id = self.upload_file(key, path, marker)
-                break
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if outcome_unknown(exc):
-                    found = self.find_upload(marker, size)
-                    if found:
-                        self.run.log(f"the upload's answer was lost but the file exists: {found}", source="hosted")
-                        file_id = found
-                        break
-                if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
-                    raise explain(exc, what=what, cfg=self.cfg) from None
-                d = self.policy.delay(attempt, exc)
-                self._retry_note(what)(attempt + 1, exc, d)
-                self.sleep(d)
-                attempt += 1
+
+        def found_upload(exc: BaseException) -> str | None:
+            found = self.find_upload(marker, size)
+            if found:
+                self.run.log(f"the upload's answer was lost but the file exists: {found}", source="hosted")
+            return found
+
+        file_id = with_retries(lambda: self.upload_file(key, path, marker), what=what, policy=self.policy,
+                               on_retry=self._retry_note(what), cfg=self.cfg, recover=found_upload)
         self.run.update_status(**{field: file_id})
         self.run.log(f"uploaded {path.name} as {file_id} ({size:,} bytes)", source="hosted")
         return file_id
@@ -432,33 +420,29 @@ class HostedJob:
         self.before_create(training_file, validation_file)
         params = self.create_params(training_file, validation_file, marker)
         what = "creating the fine-tuning job"
-        attempt = 0
-        while True:
+
+        def create() -> JobView:
             self.run.update_status(create_attempts=int(self.status().get("create_attempts") or 0) + 1,
                                    create_started_at=time.time())
-            try:
-                job = self.create_job(params)
-                break
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if outcome_unknown(exc):
-                    self.run.log(f"{what}: the answer was lost ({describe_transient(exc)}); checking whether the "
-                                 f"job exists before trying again", level="warning", source="hosted")
-                    found = self._call(lambda: self.find_created_job(training_file, marker),
-                                       "checking whether the job was created")
-                    if found is not None:
-                        self.run.log(f"the job was created ({found.id}); following it, not creating another",
-                                     source="hosted")
-                        job = found
-                        break
-                if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
-                    err = explain(exc, what=what, cfg=self.cfg)
-                    if err.kind == "wind_down":
-                        err.advice += local_twins(self.recipe.task)
-                    raise err from None
-                d = self.policy.delay(attempt, exc)
-                self._retry_note(what)(attempt + 1, exc, d)
-                self.sleep(d)
-                attempt += 1
+            return self.create_job(params)
+
+        def found_job(exc: BaseException) -> JobView | None:
+            self.run.log(f"{what}: the answer was lost ({describe_transient(exc)}); checking whether the job "
+                         "exists before trying again", level="warning", source="hosted")
+            found = self._call(lambda: self.find_created_job(training_file, marker),
+                               "checking whether the job was created")
+            if found is not None:
+                self.run.log(f"the job was created ({found.id}); following it, not creating another",
+                             source="hosted")
+            return found
+
+        try:
+            job = with_retries(create, what=what, policy=self.policy, on_retry=self._retry_note(what), cfg=self.cfg,
+                               recover=found_job)
+        except HostedError as err:
+            if err.kind == "wind_down":
+                err.advice += local_twins(self.recipe.task)
+            raise
         self._adopt(job)
 
     def _adopt(self, job: JobView) -> None:

@@ -382,21 +382,40 @@ def _retry_after(exc: BaseException | None) -> float | None:
 
 def with_retries(fn: Callable[[], T], *, what: str, policy: RetryPolicy | None = None,
                  on_retry: Callable[[int, BaseException, float], None] | None = None,
-                 cfg: ProviderConfig | None = None) -> T:
-    """Call `fn` until it succeeds, retrying transient errors. Only for calls safe to repeat (GET, idempotent POST)."""
+                 cfg: ProviderConfig | None = None,
+                 recover: Callable[[BaseException], T | None] | None = None) -> T:
+    """Call `fn` until it succeeds, retrying transient errors: the one retry policy of every provider call
+    (API requests, uploads, downloads, chat completions, the judge). A connection that drops mid-transfer is
+    transient wherever it arises (`is_transport_error`).
+
+    Only for calls safe to repeat (GET, idempotent POST) - or, with `recover`, a POST whose answer may have been
+    lost (`outcome_unknown`): `recover(exc)` looks for what it made, and a found result is returned instead of
+    trying again. A provider error that will not pass is raised as a HostedError; anything else (a bug, a full
+    disk) propagates as it is."""
     policy = policy or RetryPolicy()
     attempt = 0
     while True:
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - classified below
+        except Exception as exc:  # noqa: BLE001 - classified below; what is not a provider error is re-raised
+            if recover is not None and outcome_unknown(exc):
+                found = recover(exc)
+                if found is not None:
+                    return found
             if not is_transient(exc) or attempt + 1 >= policy.max_attempts:
-                raise explain(exc, what=what, cfg=cfg) from None
+                if is_provider_error(exc):
+                    raise explain(exc, what=what, cfg=cfg) from None
+                raise
             d = policy.delay(attempt, exc)
             if on_retry:
                 on_retry(attempt + 1, exc, d)
             policy.sleep(d)
             attempt += 1
+
+
+def is_provider_error(exc: BaseException) -> bool:
+    """An error of a provider's SDK or of the connection to it (what `explain` can put in the user's words)."""
+    return isinstance(exc, HostedError) or _sdk_error(exc, "APIError") or is_transport_error(exc)
 
 
 def describe_transient(exc: BaseException) -> str:

@@ -24,10 +24,8 @@ from ftwizard.backends.hosted.providers import (
     HostedError,
     ProviderConfig,
     RetryPolicy,
-    _sdk_error,
     config_for_recipe,
-    explain,
-    is_transient,
+    with_retries,
 )
 
 
@@ -96,10 +94,6 @@ class ServingClient:
         """Serving dollars spent by this client so far (catalog prices of the model's base)."""
         return serving_cost_usd(model, self.usage.prompt_tokens, self.usage.completion_tokens, self.config.provider)
 
-    def _fatal(self, exc: BaseException) -> bool:
-        return any(_sdk_error(exc, n) for n in ("AuthenticationError", "PermissionDeniedError", "NotFoundError")) or (
-            _sdk_error(exc, "RateLimitError") and not is_transient(exc))
-
     def _once(self, model: str, messages: list[dict], max_tokens: int) -> Completion:
         t0 = time.perf_counter()
         r = self._client.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens,
@@ -118,25 +112,27 @@ class ServingClient:
         return c
 
     def _complete(self, model: str, messages: list[dict], max_tokens: int) -> Completion:
-        attempt = 0
-        while True:
-            try:
-                c = self._once(model, messages, max_tokens)
-                c.attempts = attempt + 1
-                self.usage.add(c)
-                return c
-            except Exception as exc:  # noqa: BLE001
-                if self._fatal(exc):
-                    e = explain(exc, what=f"chat completion with {model}", cfg=self.config)
-                    raise ServingError(e.message, kind=e.kind, advice=e.advice, status_code=e.status_code,
-                                       code=e.code) from None
-                if not is_transient(exc) or attempt + 1 >= self.policy.max_attempts:
-                    c = Completion(text="", error=explain(exc, what=f"chat completion with {model}",
-                                                          cfg=self.config).message, attempts=attempt + 1)
-                    self.usage.add(c)
-                    return c
-                self.policy.sleep(self.policy.delay(attempt, exc))
-                attempt += 1
+        """One completion through the one retry policy (`with_retries`); a refusal that no other request would
+        pass (a key, a permission, a missing model, a quota) is a ServingError; any other error that outlasts
+        the retries is this example's error, recorded on its Completion."""
+        what = f"chat completion with {model}"
+        attempts = 0
+
+        def once() -> Completion:
+            nonlocal attempts
+            attempts += 1
+            return self._once(model, messages, max_tokens)
+
+        try:
+            c = with_retries(once, what=what, policy=self.policy, cfg=self.config)
+        except HostedError as e:
+            if e.status_code in (401, 403, 404) or e.kind == "quota":
+                raise ServingError(e.message, kind=e.kind, advice=e.advice, status_code=e.status_code,
+                                   code=e.code) from None
+            c = Completion(text="", error=e.message)
+        c.attempts = attempts
+        self.usage.add(c)
+        return c
 
     def complete_many(self, model: str, items: list[tuple[int, list[dict]]], *, max_tokens: int = 256,
                       concurrency: int = 8, on_done: Callable[[int, Completion], None]) -> None:

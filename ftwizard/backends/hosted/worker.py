@@ -53,7 +53,13 @@ def fail(run: RunDirectory, message: str, *, kind: str = "api", advice: list[str
 
 
 def fail_unexpected(run: RunDirectory, e: BaseException) -> int:
-    """A bug in a worker: one line in the run, the traceback (redacted) in worker.log; exit code 1."""
+    """A bug in a worker: one line in the run, the traceback (redacted) in worker.log; exit code 1. A full disk
+    is no bug: it is recorded as one (the run's space reserve makes room for the record)."""
+    from ftwizard.fsutil import is_disk_full
+
+    if is_disk_full(e):
+        fail(run, f"disk full: {e}", kind="disk", advice=[f"free space on the disk of {run.path}"])
+        return 1
     fail(run, f"unexpected {type(e).__name__}: {e}", kind="internal",
          advice=[f"the traceback is in {run.path / 'worker.log'}"])
     import traceback

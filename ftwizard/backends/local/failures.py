@@ -3,32 +3,15 @@ every failure (crash, disk, out of memory, bad input) ends in, with the advice t
 
 from __future__ import annotations
 
-import errno
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ftwizard.backends.local.checkpoints import last_checkpoint
+from ftwizard.fsutil import is_disk_full  # noqa: F401 - where the local worker has always found it
 
 if TYPE_CHECKING:
     from ftwizard.backends.local.reporter import Reporter
-
-DISK_FULL_TEXT = ("no space left on device", "os error 28", "disk quota exceeded", "file too large",
-                  "file write failed")
-
-
-def is_disk_full(e: BaseException) -> bool:
-    """ENOSPC and friends, however the library wraps them (safetensors and torch.save raise their own types)."""
-    seen = 0
-    while e is not None and seen < 5:
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            return True
-        if any(t in str(e).lower() for t in DISK_FULL_TEXT):
-            return True
-        e = e.__cause__ or e.__context__
-        seen += 1
-    return False
-
 
 def disk_advice(path: Path) -> list[str]:
     try:
