@@ -236,6 +236,16 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
         report["learning_warnings"] = warns
         report["problems"].extend(f"settings: {w}" for w in warns)
 
+    if "train" in splits and "eval" in splits and task.name == "custom":
+        # A classification answer set: its labels, and eval labels training never shows (the `choice` metric).
+        from ftwizard.evaluation.custom_metrics import detect_metric, label_set
+
+        refs = {w: [templates.answer(r) for r in splits[w].rows] for w in ("train", "eval")}
+        metric = recipe.eval.metric if recipe.eval.metric != "auto" else detect_metric(refs["eval"])[0]
+        if metric == "choice":
+            report["labels"], label_problems = label_set(refs["train"], refs["eval"])
+            report["problems"].extend(f"labels: {p}" for p in label_problems)
+
     if "train" in splits and "eval" in splits:
         train_inputs = {json.dumps(m["messages"][:-1]) for m in rendered["train"]["chat"]}
         overlap = sum(1 for m in rendered["eval"]["chat"] if json.dumps(m["messages"][:-1]) in train_inputs)

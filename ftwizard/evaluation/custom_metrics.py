@@ -61,6 +61,29 @@ def detect_metric(references: Sequence[str]) -> tuple[str, str]:
     return "exact", "open-ended answers"
 
 
+def label_set(train_refs: Sequence[str], eval_refs: Sequence[str]) -> tuple[dict, list[str]]:
+    """A classification data set's labels ({"train": {label: n}, "eval": {label: n}}, normalized as `choice`
+    compares them) and what is wrong with them: eval labels the training data never shows (the model cannot
+    learn to say them), training labels too rare to learn (one example), one label only."""
+    train = Counter(normalize(r) for r in train_refs)
+    ev = Counter(normalize(r) for r in eval_refs)
+    problems = []
+    unseen = sorted(lab for lab in ev if lab not in train)
+    if unseen:
+        n = sum(ev[lab] for lab in unseen)
+        problems.append(f"{n} eval example{'s' if n != 1 else ''} carry label{'s' if len(unseen) != 1 else ''} "
+                        f"the training data never shows ({', '.join(unseen[:8])}{', ...' if len(unseen) > 8 else ''}): "
+                        "the model cannot learn to answer them")
+    rare = sorted(lab for lab, n in train.items() if n == 1)
+    if rare and len(train) > 1:
+        problems.append(f"{len(rare)} label{'s' if len(rare) != 1 else ''} appear{'s' if len(rare) == 1 else ''} "
+                        f"once in the training data ({', '.join(rare[:8])}{', ...' if len(rare) > 8 else ''}): "
+                        "too few examples to learn")
+    if len(train) == 1:
+        problems.append(f"every training example has the same label ({next(iter(train))}): nothing to tell apart")
+    return {"train": dict(train.most_common()), "eval": dict(ev.most_common())}, problems
+
+
 # ---------------------------------------------------------------------------------------------------------
 # choice
 

@@ -85,8 +85,9 @@ def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> Recipe
         columns[k] = v
     if problems:
         raise UsageError(problems)
-    d = own_data_recipe(train, eval_path=form.get("eval", "").strip() or None)
-    d["model"] = own_data_model(gpu)
+    model = own_data_model(gpu)
+    d = own_data_recipe(train, eval_path=form.get("eval", "").strip() or None, model=model["base"])
+    d["model"] = model  # its quantization too; the learning rate and label tokens above are for this model
     if form.get("name", "").strip():
         d["name"] = form["name"].strip()
     if columns:
