@@ -172,10 +172,17 @@ def print_table(est: dict, *, show_closed: bool = False) -> None:
     t.add_row("data", f"{b['tokens']['examples']:,} examples, {L['train_tokens']:,} tokens trained "
               f"({L['steps']} steps, {L['epochs_equivalent']} epochs)",
               f"{H['billed_tokens']:,} billed tokens ({H['epochs']} epochs)")
-    t.add_row("time", f"{L['hours']:.1f} h at {L['tokens_per_s']:,.0f} tokens/s",
-              f"queue + training ({provider_name(H['provider'])}'s)")
+    lo, hi = L["hours_range"]
+    t.add_row("time", f"{L['hours']:.1f} h ({lo:.1f}-{hi:.1f}) at {L['tokens_per_s']:,.0f} tokens/s"
+              + (" per GPU" if L["gpu_count"] > 1 else ""), f"queue + training ({provider_name(H['provider'])}'s)")
     price = "-" if L["price_per_hour"] is None else f"${L['price_per_hour']}/h"
-    t.add_row("training cost", f"[bold]{_money(L['cost_usd'])}[/bold] ({price})",
+    if not L["fits"]:
+        from rich.text import Text
+
+        nearest = "\n".join(f"{n['change']} ({n['vram_gb']} GB)" for n in L.get("nearest_fits") or [])
+        t.add_row("fits instead", Text(nearest or "nothing in the catalog", style="yellow", overflow="fold"), "")
+    t.add_row("training cost", (f"[bold]{_money(L['cost_usd'])}[/bold] ({price})" if L["fits"] else
+                                "not priced: does not fit"),
               f"[bold]{_money(H['cost_usd'])}[/bold] (${H['usd_per_1m_training']}/1M)")
     if est.get("ratio"):
         t.add_row("hosted / local", f"{est['ratio']}x", "")

@@ -9,10 +9,10 @@ Modules, one job each: `base` (constants, input checks), `memory` (LoRA paramete
 estimate). Prices come from `ftwizard.pricing`.
 """
 
-from ftwizard.estimate.base import (BYTES_PER_PARAM, CUDA_CONTEXT_GIB, DEFAULT_TOKENIZER_RATIO, EFFICIENCY, GIB,
+from ftwizard.estimate.base import (BYTES_PER_PARAM, CUDA_CONTEXT_GIB, DEFAULT_TOKENIZER_RATIO, GIB,
                                     SPECIAL_TOKENS, TOKENIZER_RATIO, USABLE_VRAM, _positive, _quant)
 from ftwizard.estimate.calibration import calibration
-from ftwizard.estimate.memory import (activation_bytes_per_token, efficiency, estimate_vram, eval_flops_per_token,
+from ftwizard.estimate.memory import (activation_bytes_per_token, estimate_vram, eval_flops_per_token,
                                       lora_params, module_shapes, peak_flops, resolve_targets, train_flops_per_token,
                                       weight_bytes)
 from ftwizard.estimate.recipe import estimate_recipe, run_record_estimate
@@ -21,8 +21,8 @@ from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded
 from ftwizard.rundir import default_runs_dir
 
 __all__ = [
-    "BYTES_PER_PARAM", "CUDA_CONTEXT_GIB", "DEFAULT_TOKENIZER_RATIO", "EFFICIENCY", "GIB", "SPECIAL_TOKENS",
-    "TOKENIZER_RATIO", "USABLE_VRAM", "activation_bytes_per_token", "calibration", "default_runs_dir", "efficiency",
+    "BYTES_PER_PARAM", "CUDA_CONTEXT_GIB", "DEFAULT_TOKENIZER_RATIO", "GIB", "SPECIAL_TOKENS",
+    "TOKENIZER_RATIO", "USABLE_VRAM", "activation_bytes_per_token", "calibration", "default_runs_dir",
     "estimate_recipe", "estimate_vram", "eval_flops_per_token", "local_lengths", "local_tokenizer_file",
     "lora_params", "module_shapes", "padded_tokens_per_sequence", "peak_flops", "resolve_targets",
     "run_record_estimate", "serving_estimate", "token_stats", "train_flops_per_token", "weight_bytes",

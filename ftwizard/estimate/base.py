@@ -15,12 +15,6 @@ GIB = 1024**3
 CACHE_VERSION = 3  # 2: estimated local lengths count template pieces apart; 3: lean billed-token count
 
 # -- Calibration (docs/estimates.md has the derivations) ---------------------------------------------------------
-# Fraction of the card's dense 16-bit tensor peak that HF Trainer + PEFT reach, by how the base is loaded.
-# none: LLaMA-Factory's benchmark wiki (A100 40GB, Llama-2-7B LoRA, 1,024 tokens, plain HF: 2,392 tokens/s,
-#       gradient checkpointing on) -> 0.314 with this module's FLOP count.
-# 8bit: the seed's two Code Llama 34B LoRA runs on an A40 (7 h SQL, 9 h ViGGO), fitted so both land in range.
-# 4bit: the 16-bit figure / 1.39: QLoRA took 39% longer than LoRA in Raschka's Llama 2 7B experiments (2023).
-EFFICIENCY = {"none": 0.314, "8bit": 0.55, "4bit": 0.226}
 # The speed model's coefficients (ftwizard/estimate/throughput.py), fitted on the published measurements in
 # benchmarks/data/measurements.toml by benchmarks/bench_estimator.py --fit (docs/estimates.md has the table of
 # errors by source, fitted vs held out). compute_eff / attn_eff / lora_eff / bw_eff: fractions of the datasheet's

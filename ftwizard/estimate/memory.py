@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ftwizard.catalog import GPU, OpenModel
-from ftwizard.estimate.base import (ALL_LINEAR, ALLOCATOR_GIB, CUDA_CONTEXT_GIB, EFFICIENCY, FRAGMENTATION, FUSED_MODULES,
+from ftwizard.estimate.base import (ALL_LINEAR, ALLOCATOR_GIB, CUDA_CONTEXT_GIB, FRAGMENTATION, FUSED_MODULES,
                                     GIB, LOSS_FP32_COPIES, MODULE_ALIASES, NF4_BLOCK, _as_model, _positive, _quant)
 
 def module_shapes(model: OpenModel) -> dict[str, tuple[int, int]]:
@@ -171,16 +171,10 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
 
 def train_flops_per_token(model: OpenModel, seq_len: float, *, gradient_checkpointing: bool,
                           n_lora: int = 0) -> float:
-    """FLOPs per trained token for LoRA: forward 2N, input gradients 2N, recompute 2N with checkpointing.
+    """Hardware FLOPs per trained token (recomputation included): `throughput.flops_per_token`'s, the one count."""
+    from ftwizard.estimate.throughput import flops_per_token
 
-    Frozen weights get no weight gradients. Attention: 2 x q_dim x seq per layer forward (causal), x3 with
-    its backward, +1 when recomputed. Adapters: 6 FLOPs per parameter.
-    """
-    passes = 3 if gradient_checkpointing else 2
-    dense = passes * 2 * model.active_matmul_params  # MoE: only the experts a token is routed to
-    attn_fwd = 2 * model.layers * model.heads * model.dim_head * seq_len
-    attention = attn_fwd * (4 if gradient_checkpointing else 3)
-    return dense + attention + 6 * n_lora
+    return flops_per_token(model, seq_len, gradient_checkpointing=gradient_checkpointing, n_lora=n_lora)["hardware"]
 
 
 def eval_flops_per_token(model: OpenModel, seq_len: float) -> float:
@@ -193,8 +187,3 @@ def peak_flops(gpu: GPU, dtype: str) -> float:
     if dtype == "fp32" and not gpu.is_cpu:
         tf /= 2
     return tf
-
-
-def efficiency(gpu: GPU, quant: str) -> float:
-    return 1.0 if gpu.effective else EFFICIENCY[_quant(quant)]
-

@@ -317,7 +317,7 @@ class HardwareScreen(StepScreen):
                 loc = est.get("local", {})
                 local_rows.append({"source": src, "model": src.size_id, "quant": quant, "vram_gb": loc.get("vram_gb"),
                                    "fits": loc.get("fits"), "hours": loc.get("hours"), "cost_usd": loc.get("cost_usd"),
-                                   "gpu_vram_gb": loc.get("gpu_vram_gb")})
+                                   "cost_range_usd": loc.get("cost_range_usd"), "gpu_vram_gb": loc.get("gpu_vram_gb")})
         local_rows.sort(key=_local_order)
         hosted_rows = [c for c in rank_hosted(hosted_candidates(self.today), recipe.model.catalog_id or recipe.model.base)
                        if c["available"] or self._show_closed]
@@ -373,7 +373,8 @@ class HardwareScreen(StepScreen):
                        and (c["model"] == recipe.hosted.model or recipe.hosted.model in c["aliases"])), None)
         parts = []
         if own and own.get("cost_usd") is not None:
-            parts.append(f"local {_money(own['cost_usd'])}")
+            rng = own.get("cost_range_usd")  # the held-out spread of the speed model (docs/estimates.md)
+            parts.append(f"local {_money(own['cost_usd'])}" + (f" ({_money(rng[0])}-{_money(rng[1])})" if rng else ""))
         if hosted:
             parts.append(f"hosted {_money(hosted['cost']['cost_usd'])} ({hosted['provider']} {short(hosted['model'])})")
         if own and hosted and (own.get("cost_usd") or 0) >= 0.01 and hosted["cost"]["cost_usd"] is not None:
