@@ -184,3 +184,17 @@ def test_seed_recipes_unchanged_in_kind(tmp_path):
                  gradient_checkpointing=True, rank=r.lora.r, targets=tuple(r.lora.target_modules))
     assert step_time(m, g, RunShape(quant="8bit", **shape))["tokens_per_s"] < \
         step_time(m, g, RunShape(quant="none", **shape))["tokens_per_s"]
+
+
+def test_the_wizard_shows_the_local_cost_range():
+    from types import SimpleNamespace
+
+    from ftwizard.tui.screens.hardware import HardwareScreen
+
+    recipe = load_recipe(REPO / "recipes" / "sql-codellama34b-lora.toml")
+    own = {"source": SimpleNamespace(where="recipe"), "model": "x", "quant": recipe.model.quant, "cost_usd": 3.21,
+           "cost_range_usd": [1.83, 3.69]}
+    line = HardwareScreen._summary(None, recipe, [own], [])
+    assert "$3.21 ($1.83-$3.69)" in line
+    tiny = {**own, "cost_usd": 0.004, "cost_range_usd": [0.002, 0.005]}
+    assert "-" not in HardwareScreen._summary(None, recipe, [tiny], [])  # "<$0.01-<$0.01" says nothing

@@ -374,7 +374,8 @@ class HardwareScreen(StepScreen):
         parts = []
         if own and own.get("cost_usd") is not None:
             rng = own.get("cost_range_usd")  # the held-out spread of the speed model (docs/estimates.md)
-            parts.append(f"local {_money(own['cost_usd'])}" + (f" ({_money(rng[0])}-{_money(rng[1])})" if rng else ""))
+            shown = rng and _money(rng[0]) != _money(rng[1])  # "<$0.01-<$0.01" says nothing
+            parts.append(f"local {_money(own['cost_usd'])}" + (f" ({_money(rng[0])}-{_money(rng[1])})" if shown else ""))
         if hosted:
             parts.append(f"hosted {_money(hosted['cost']['cost_usd'])} ({hosted['provider']} {short(hosted['model'])})")
         if own and hosted and (own.get("cost_usd") or 0) >= 0.01 and hosted["cost"]["cost_usd"] is not None:
