@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--fail-at", type=int, default=0, help="fail with an OOM error at this step")
     p.add_argument("--hold", type=float, default=0.0, help="sleep this long before finishing (tests cancel here)")
+    p.add_argument("--wait-at", type=int, default=0,
+                   help="before this step, wait until the file --gate names exists (tests that must see a live run)")
+    p.add_argument("--gate", default="")
     p.add_argument("--price-per-hour", type=float, default=0.475)
     p.add_argument("--accuracy", type=float, default=0.8)
     p.add_argument("--training-usd", type=float, default=None, help="fixed training cost (default: time x price)")
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     next_log = time.time()
     n_lines = 0
     for step in range(1, a.steps + 1):
+        while step == a.wait_at and not os.path.exists(a.gate) and not cancelled["flag"]:
+            time.sleep(0.02)
         end = time.time() + a.step_time
         while True:
             if cancelled["flag"]:

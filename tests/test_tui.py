@@ -197,7 +197,9 @@ async def test_prompt_step_previews_and_reports_problems(tmp_path, monkeypatch):
 async def test_attach_rebuilds_the_view_and_follows_on(tmp_path):
     """Quit while a run streams, attach again: the curve has everything so far and keeps growing."""
     recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
-    la = FakeLauncher("--steps", "60", "--step-time", "0.05", "--eval-every", "10")
+    gate = tmp_path / "go"  # the run holds before step 12 until the second view is up: no race with a busy machine
+    la = FakeLauncher("--steps", "60", "--step-time", "0.05", "--eval-every", "10", "--wait-at", "12",
+                      "--gate", str(gate))
     try:
         run = la.launch(recipe, tmp_path / "runs")
         from ftwizard.cli.attach import attach_state
@@ -215,6 +217,9 @@ async def test_attach_rebuilds_the_view_and_follows_on(tmp_path):
                         runs_dir=tmp_path / "runs", launcher=la)
         async with app2.run_test(size=SIZE) as pilot:
             view2 = app2.screen.query_one("#runs")
+            await wait_for(pilot, lambda: (p := view2.progress.get(str(run.path))) and len(p.train_points) >= seen,
+                           what="the curve so far")
+            gate.touch()
             await wait_for(pilot, lambda: (p := view2.progress.get(str(run.path))) and len(p.train_points) > seen + 3,
                            timeout=20, what="curve continues")
             steps = [x for x, _ in view2.progress[str(run.path)].train_points]
