@@ -28,22 +28,16 @@ jobs.retrieve, jobs.events, jobs.metrics, jobs.cancel, download, chat.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import hashlib
 import io
 import json
-import socket
 import tarfile
-import threading
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import defaultdict
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
 
 from together.lib.types.fine_tuning import FinetuneResponse as FinetuneResponseLib
 from together.types import FileResponse, FinetuneModelLimits, FinetuneResponse
@@ -53,27 +47,25 @@ from together.types.fine_tuning_cancel_response import FineTuningCancelResponse
 from together.types.fine_tuning_estimate_price_response import AvailableEstimate
 from together.types.fine_tuning_list_events_response import FineTuningListEventsResponse
 from together.types.fine_tuning_list_metrics_response import FineTuningListMetricsResponse
+from together.types.fine_tuning_list_response import Data as ListedJob
 from together.types.fine_tuning_list_response import FineTuningListResponse
 
+from tests.fakes.base import FakeHandler, FakeService, Reply, parse_multipart, sdk_json, sdk_request
+
 DEFAULT_KEY = "tgp_v1_FAKE-together-SECRET-0123456789abcdef"
+
+
+def shaped(model_cls, job: dict) -> dict:
+    """The job as one route answers it: the fields that route's SDK type declares (retrieve's FinetuneResponse
+    has no `suffix`; the list's items do), then validated by `sdk_json`."""
+    declared = {f.alias or name for name, f in model_cls.model_fields.items()}
+    return sdk_json(model_cls, {k: v for k, v in job.items() if k in declared})
 # docs.together.ai/docs/adapter-upload, "Supported base models" (read 2026-12-07): serverless LoRA inference
 # is supported for adapters on these bases only.
 SERVERLESS_LORA_BASES = ("meta-llama/Llama-4-Maverick-17B-128E-Instruct",
                          "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
                          "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference", "Qwen/Qwen2.5-72B-Instruct",
                          "Qwen/Qwen3-235B-A22B-Instruct-2507-tput")
-
-
-def wire(model_cls, obj: dict) -> dict:
-    """`obj` as the real service would send it: validated by the SDK's own pydantic type, dumped by alias."""
-    return model_cls.model_validate(obj).model_dump(mode="json", by_alias=True, exclude_unset=True)
-
-
-def missing_required(typed_dict, body: Any, where: str) -> list[str]:
-    """The keys a request body lacks that the SDK's request TypedDict marks Required."""
-    if not isinstance(body, dict):
-        return [f"{where} must be an object"]
-    return [f"{where}.{k}" for k in sorted(typed_dict.__required_keys__) if k not in body]
 
 
 def _iso(t: float | None = None) -> str:
@@ -101,69 +93,264 @@ def adapter_archive(folder: Path, *, prefix: str = "adapter", extra: dict[str, b
     return zstandard.ZstdCompressor().compress(buf.getvalue())
 
 
-class FakeTogether:
+class _Handler(FakeHandler):
+    fake: "FakeTogether"
+
+    def fault(self, status: int, *details: Any) -> Reply:
+        message = details[-1] if details else ("Rate limit exceeded" if status == 429 else "Internal server error")
+        headers = {"Retry-After": "0.01"} if status == 429 else {}
+        return Reply(status, {"error": {"message": message, "type": "invalid_request_error"}}, headers=headers)
+
+    def send_reply(self, reply: Reply) -> None:
+        if not reply.headers.pop("X-Fake-Cut", None):
+            return super().send_reply(reply)
+        # The whole length announced, half the body sent, the connection closed (a download cut short).
+        data = reply.raw or b""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self.drop_connection()
+
+    def dispatch(self, method: str) -> None:
+        fake = self.fake
+        path, q = self.parts()
+        query = dict(q)
+        body = self.read_body()
+        fake.requests.append((method, path))
+        route, args = self._route(method, path)
+        if route is None:
+            return self.send_reply(self.fault(404, f"Unknown route {method} {path}"))
+        if route != "files.put":  # the signed upload URL carries its own authority, not the API key
+            key = self.bearer()
+            if key != fake.api_key:
+                return self.send_reply(self.fault(401, f"Invalid API key provided: {key}"))
+        handler = getattr(self, "_h_" + route.replace(".", "_"))
+
+        def work() -> Reply:
+            status, obj, raw, headers = handler(body, query, *args)
+            if status >= 400 and raw is None and status not in (302, 409):
+                return self.fault(status, (obj or {}).get("message", "error"))
+            return Reply(status, obj, raw=raw, headers=dict(headers or {}))
+
+        self.serve(route, work, locked=route != "chat")  # chat completions run concurrently
+
+    def _route(self, method: str, path: str):
+        seg = [s for s in path.split("/") if s]
+        if method == "PUT" and len(seg) == 2 and seg[0] == "upload":
+            return "files.put", (seg[1],)
+        if seg[:1] != ["v1"]:
+            return None, ()
+        seg = seg[1:]
+        if method == "POST" and seg == ["files"]:
+            return "files.create", ()
+        if method == "POST" and len(seg) == 3 and seg[0] == "files" and seg[2] == "preprocess":
+            return "files.preprocess", (seg[1],)
+        if method == "GET" and len(seg) == 2 and seg[0] == "files":
+            return "files.retrieve", (seg[1],)
+        if method == "GET" and seg == ["fine-tunes", "models", "limits"]:
+            return "limits", ()
+        if method == "POST" and seg == ["fine-tunes", "estimate-price"]:
+            return "estimate", ()
+        if method == "GET" and seg == ["finetune", "download"]:
+            return "download", ()
+        if seg[:1] == ["fine-tunes"]:
+            if method == "POST" and len(seg) == 1:
+                return "jobs.create", ()
+            if method == "GET" and len(seg) == 1:
+                return "jobs.list", ()
+            if method == "GET" and len(seg) == 2:
+                return "jobs.retrieve", (seg[1],)
+            if method == "GET" and len(seg) == 3 and seg[2] == "events":
+                return "jobs.events", (seg[1],)
+            if method == "GET" and len(seg) == 3 and seg[2] == "metrics":
+                return "jobs.metrics", (seg[1],)
+            if method == "POST" and len(seg) == 3 and seg[2] == "cancel":
+                return "jobs.cancel", (seg[1],)
+        if method == "POST" and seg == ["chat", "completions"]:
+            return "chat", ()
+        return None, ()
+
+    # -- handlers: (status, obj, raw, headers) -------------------------------------------------------
+    def _h_files_create(self, body: bytes, query):
+        fake = self.fake
+        form, _files = parse_multipart(self.headers.get("Content-Type", ""), body)
+        for fid, f in fake.files.items():
+            if f["_checksum"] == form.get("checksum") and f["_preprocessed"]:
+                return 409, {"file_id": fid, "message": "File already exists"}, None, None
+        fid = "file-" + str(uuid.uuid4())
+        fake.files[fid] = {"id": fid, "object": "file", "bytes": 0, "created_at": int(time.time()),
+                           "filename": form.get("file_name", "upload.jsonl"), "FileType": form.get("file_type", "jsonl"),
+                           "purpose": form.get("purpose", "fine-tune"), "processing_status": "PENDING",
+                           "_checksum": form.get("checksum"), "_content": b"", "_preprocessed": False}
+        return 302, {}, None, {"Location": f"{fake.url}/upload/{fid}", "X-Together-File-Id": fid}
+
+    def _h_files_put(self, body: bytes, query, fid):
+        f = self.fake.files.get(fid)
+        if f is None:
+            return 404, {"message": "no such upload"}, None, None
+        f.update(_content=body, bytes=len(body))
+        return 200, {}, None, None
+
+    def _h_files_preprocess(self, body, query, fid):
+        f = self.fake.files.get(fid)
+        if f is None:
+            return 404, {"message": f"No such file {fid}"}, None, None
+        if hashlib.sha256(f["_content"]).hexdigest() != f["_checksum"]:
+            return 400, {"message": "checksum mismatch"}, None, None
+        f.update(_preprocessed=True, processing_status="COMPLETED")
+        return 200, sdk_json(FileResponse, self.fake.public_file(fid)), None, None
+
+    def _h_files_retrieve(self, body, query, fid):
+        if fid not in self.fake.files:
+            return 404, {"message": f"No such file {fid}"}, None, None
+        return 200, sdk_json(FileResponse, self.fake.public_file(fid)), None, None
+
+    def _h_limits(self, body, query):
+        lora = {"default_rank": 8, "max_batch_size": 64, "max_batch_size_dpo": 32, "max_rank": 64,
+                "min_batch_size": 8, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+        return 200, sdk_json(FinetuneModelLimits, {"model_name": query.get("model_name"),
+                                              "default_gradient_accumulation_steps": 1,
+                     "lora_training": lora, "full_training": {"max_batch_size": 32, "max_batch_size_dpo": 16,
+                                                             "min_batch_size": 8},
+                     "max_learning_rate": 1.0, "min_learning_rate": 1e-8, "max_num_checkpoints": 10,
+                     "max_num_epochs": 20, "max_num_evals": 100, "max_seq_length_dpo": 8192,
+                     "max_seq_length_sft": 8192, "merge_output_lora": True, "min_max_seq_length": 512,
+                     "supports_full_training": True, "supports_reasoning": False, "supports_tools": True,
+                     "supports_vision": False}), None, None
+
+    def _h_estimate(self, body, query):
+        fake = self.fake
+        req = json.loads(body or b"{}")
+        fake.estimate_bodies.append(req)
+        # The SDK's request types (FineTuningEstimatePriceParams): SFT needs train_on_inputs; LoRA needs
+        # lora_r and lora_alpha.
+        problem = sdk_request(pe.FineTuningEstimatePriceParams, req)
+        missing = [problem] if problem else []
+        if missing:
+            return 422, {"message": "invalid request: " + ", ".join(missing)}, None, None
+        train = fake.tokens(req.get("training_file")) * int(req.get("n_epochs") or 1)
+        evals = fake.tokens(req.get("validation_file")) * int(req.get("n_evals") or 0)
+        return 200, sdk_json(AvailableEstimate, {
+            "estimation_available": True, "allowed_to_proceed": True, "user_limit": 100.0,
+            "estimated_train_token_count": train, "estimated_eval_token_count": evals,
+            "estimated_total_price": round((train + evals) * fake.price_per_token, 6)}), None, None
+
+    def _h_jobs_create(self, body, query):
+        fake = self.fake
+        req = json.loads(body or b"{}")
+        fake.create_bodies.append(req)
+        if req.get("training_file") not in fake.files:
+            return 400, {"message": f"invalid training_file {req.get('training_file')}"}, None, None
+        return 200, shaped(FinetuneResponseLib, fake.create_job(req)), None, None
+
+    def _h_jobs_list(self, body, query):
+        fake = self.fake
+        return 200, sdk_json(FineTuningListResponse, {"data": [shaped(ListedJob, fake.jobs[j])
+                                                             for j in fake.job_order[::-1]]}), None, None
+
+    def _h_jobs_retrieve(self, body, query, jid):
+        fake = self.fake
+        if jid not in fake.jobs:
+            return 404, {"message": f"No such job {jid}"}, None, None
+        fake.advance(jid)
+        return 200, shaped(FinetuneResponse, fake.jobs[jid]), None, None
+
+    def _h_jobs_events(self, body, query, jid):
+        return 200, sdk_json(FineTuningListEventsResponse, {"data": list(self.fake.events[jid])}), None, None
+
+    def _h_jobs_metrics(self, body, query, jid):
+        lo = float(query.get("global_step_from", 0))
+        rows = [m for m in self.fake.metrics[jid] if m["train/global_step"] >= lo]
+        return 200, sdk_json(FineTuningListMetricsResponse, {"metrics": rows}), None, None
+
+    def _h_jobs_cancel(self, body, query, jid):
+        fake = self.fake
+        job = fake.jobs.get(jid)
+        if job is None:
+            return 404, {"message": f"No such job {jid}"}, None, None
+        if job["status"] in ("completed", "error", "cancelled"):
+            return 400, {"message": f"job {jid} has already finished"}, None, None
+        job.update(status="cancel_requested", updated_at=_iso())
+        fake._event(jid, "cancel_requested", "Cancel requested")
+        return 200, shaped(FineTuningCancelResponse, job), None, None
+
+    def _h_download(self, body, query):
+        fake = self.fake
+        job = fake.jobs.get(query.get("ft_id", ""))
+        if job is None or job["status"] != "completed":
+            return 404, {"message": "no finished job"}, None, None
+        if query.get("checkpoint") != "adapter":
+            return 400, {"message": "this fake serves checkpoint=adapter only"}, None, None
+        data = fake.adapter_bytes if fake.adapter_bytes is not None else adapter_archive(fake.adapter_dir)
+        if fake.cut_downloads > 0:  # the whole length announced, half sent, the connection closed
+            fake.cut_downloads -= 1
+            return 200, None, data, {"X-Fake-Cut": "1"}
+        return 200, None, data, None
+
+    def _h_chat(self, body, query):
+        fake = self.fake
+        req = json.loads(body or b"{}")
+        model, messages = req.get("model"), req.get("messages") or []
+        with fake.lock:
+            fake.chat_models.append(model)
+            job = next((j for j in fake.jobs.values() if model in (j["model_output_name"], j["adapter_output_name"])),
+                       None)
+        if job is not None and job["model"] not in SERVERLESS_LORA_BASES:
+            # The fine-tune of a base without serverless LoRA serves only from a dedicated endpoint.
+            return 400, {"message": f"Unable to access non-serverless model {model}. Please visit "
+                                    f"https://api.together.ai/models/{model} to create and start a new dedicated "
+                                    "endpoint for the model."}, None, None
+        text = fake.answer(model, messages)
+        pt = sum(len((m.get("content") or "").split()) + 4 for m in messages)
+        return 200, sdk_json(ChatCompletion, {"id": "chatcmpl-" + uuid.uuid4().hex[:12], "object": "chat.completion",
+                     "created": int(time.time()), "model": model, "prompt": [],
+                     "choices": [{"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": text}}],
+                     "usage": {"prompt_tokens": pt, "completion_tokens": len(text.split()),
+                               "total_tokens": pt + len(text.split())}}), None, None
+
+
+class FakeTogether(FakeService):
+    Handler = _Handler
+
     def __init__(self, *, api_key: str = DEFAULT_KEY, steps: int = 6, steps_per_tick: int = 2,
                  outcome: str = "completed", error_message: str = "Training failed: CUDA error on the node",
                  hold_running: bool = False, slow_s: float = 3.0, adapter_dir: Path | None = None,
                  adapter_bytes: bytes | None = None, price_per_token: float = 0.48e-6,
                  chat_answer: Callable[[str, list[dict]], str] | None = None):
+        super().__init__(slow_s=slow_s)
         self.api_key = api_key
         self.steps = steps
         self.steps_per_tick = steps_per_tick
         self.outcome = outcome
         self.error_message = error_message
         self.hold_running = hold_running
-        self.slow_s = slow_s
         self.adapter_dir = adapter_dir
         self.adapter_bytes = adapter_bytes
         self.price_per_token = price_per_token
         self.chat_answer = chat_answer
-        self.lock = threading.RLock()
         self.files: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.job_order: list[str] = []
         self.events: dict[str, list[dict]] = defaultdict(list)
         self.metrics: dict[str, list[dict]] = defaultdict(list)
         self.ticks: dict[str, int] = defaultdict(int)
-        self.script: dict[str, deque] = defaultdict(deque)
-        self.calls: dict[str, int] = defaultdict(int)
-        self.requests: list[tuple[str, str]] = []
         self.create_bodies: list[dict] = []
         self.estimate_bodies: list[dict] = []
         self.cut_downloads = 0   # the next N downloads send half the archive, then close the connection
         self.chat_models: list[str] = []
-        self._server: ThreadingHTTPServer | None = None
-
-    # -- control -----------------------------------------------------------------------------
-    def fail(self, route: str, *entries) -> "FakeTogether":
-        self.script[route].extend(entries)
-        return self
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def job_creates(self) -> int:
         """How many jobs exist: what would have been billed."""
         return len(self.jobs)
-
-    def start(self) -> "FakeTogether":
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
 
     # -- model of the service ------------------------------------------------------------------
     def public_file(self, fid: str) -> dict:
@@ -256,273 +443,3 @@ class FakeTogether:
                     if prompt == messages:
                         return next(m["content"] for m in ex["messages"] if m["role"] == "assistant")
         return "I do not know."
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_fake: FakeTogether
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _send(self, status: int, obj: Any = None, *, raw: bytes | None = None, ctype: str = "application/json",
-              headers: dict | None = None) -> None:
-        data = raw if raw is not None else json.dumps(obj).encode()
-        cut = (headers or {}).pop("X-Fake-Cut", None) if headers else None
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        if cut:
-            self.wfile.write(data[: len(data) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.wfile.write(data)
-
-    def _error(self, status: int, message: str, *, headers: dict | None = None, **extra) -> None:
-        self._send(status, {"error": {"message": message, "type": "invalid_request_error", **extra}},
-                   headers=headers)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def _dispatch(self, method: str) -> None:
-        fake = self.server_fake
-        parts = urlsplit(self.path)
-        path, query = parts.path, dict(parse_qsl(parts.query))
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
-        fake.requests.append((method, path))
-        route, args = self._route(method, path)
-        if route is None:
-            return self._error(404, f"Unknown route {method} {path}")
-        if route != "files.put":  # the signed upload URL carries its own authority, not the API key
-            key = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
-            if key != fake.api_key:
-                return self._error(401, f"Invalid API key provided: {key}")
-        with fake.lock:
-            fake.calls[route] += 1
-            entry = fake.script[route].popleft() if fake.script[route] else "ok"
-        if isinstance(entry, int):
-            if entry == 429:
-                return self._error(429, "Rate limit exceeded", headers={"Retry-After": "0.01"})
-            return self._error(entry, "Internal server error")
-        if isinstance(entry, tuple):
-            return self._error(entry[0], entry[1])
-        handler = getattr(self, "_h_" + route.replace(".", "_"))
-        if route == "chat":
-            status, obj, raw, headers = handler(body, query, *args)
-        else:
-            with fake.lock:
-                status, obj, raw, headers = handler(body, query, *args)
-        if entry == "error-after":
-            return self._error(500, "Internal server error")
-        if entry == "lost":
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
-            return
-        if entry == "slow":
-            time.sleep(fake.slow_s)
-        if status >= 400 and raw is None and status not in (302, 409):
-            return self._error(status, (obj or {}).get("message", "error"))
-        self._send(status, obj, raw=raw, ctype="application/octet-stream" if raw is not None else "application/json",
-                   headers=headers)
-
-    def _route(self, method: str, path: str):
-        seg = [s for s in path.split("/") if s]
-        if method == "PUT" and len(seg) == 2 and seg[0] == "upload":
-            return "files.put", (seg[1],)
-        if seg[:1] != ["v1"]:
-            return None, ()
-        seg = seg[1:]
-        if method == "POST" and seg == ["files"]:
-            return "files.create", ()
-        if method == "POST" and len(seg) == 3 and seg[0] == "files" and seg[2] == "preprocess":
-            return "files.preprocess", (seg[1],)
-        if method == "GET" and len(seg) == 2 and seg[0] == "files":
-            return "files.retrieve", (seg[1],)
-        if method == "GET" and seg == ["fine-tunes", "models", "limits"]:
-            return "limits", ()
-        if method == "POST" and seg == ["fine-tunes", "estimate-price"]:
-            return "estimate", ()
-        if method == "GET" and seg == ["finetune", "download"]:
-            return "download", ()
-        if seg[:1] == ["fine-tunes"]:
-            if method == "POST" and len(seg) == 1:
-                return "jobs.create", ()
-            if method == "GET" and len(seg) == 1:
-                return "jobs.list", ()
-            if method == "GET" and len(seg) == 2:
-                return "jobs.retrieve", (seg[1],)
-            if method == "GET" and len(seg) == 3 and seg[2] == "events":
-                return "jobs.events", (seg[1],)
-            if method == "GET" and len(seg) == 3 and seg[2] == "metrics":
-                return "jobs.metrics", (seg[1],)
-            if method == "POST" and len(seg) == 3 and seg[2] == "cancel":
-                return "jobs.cancel", (seg[1],)
-        if method == "POST" and seg == ["chat", "completions"]:
-            return "chat", ()
-        return None, ()
-
-    # -- handlers: (status, obj, raw, headers) -------------------------------------------------------
-    def _h_files_create(self, body: bytes, query):
-        fake = self.server_fake
-        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            b"Content-Type: " + self.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body)
-        form = {part.get_param("name", header="content-disposition"): (part.get_payload(decode=True) or b"").decode()
-                for part in msg.iter_parts()}
-        for fid, f in fake.files.items():
-            if f["_checksum"] == form.get("checksum") and f["_preprocessed"]:
-                return 409, {"file_id": fid, "message": "File already exists"}, None, None
-        fid = "file-" + str(uuid.uuid4())
-        fake.files[fid] = {"id": fid, "object": "file", "bytes": 0, "created_at": int(time.time()),
-                           "filename": form.get("file_name", "upload.jsonl"), "FileType": form.get("file_type", "jsonl"),
-                           "purpose": form.get("purpose", "fine-tune"), "processing_status": "PENDING",
-                           "_checksum": form.get("checksum"), "_content": b"", "_preprocessed": False}
-        return 302, {}, None, {"Location": f"{fake.url}/upload/{fid}", "X-Together-File-Id": fid}
-
-    def _h_files_put(self, body: bytes, query, fid):
-        f = self.server_fake.files.get(fid)
-        if f is None:
-            return 404, {"message": "no such upload"}, None, None
-        f.update(_content=body, bytes=len(body))
-        return 200, {}, None, None
-
-    def _h_files_preprocess(self, body, query, fid):
-        f = self.server_fake.files.get(fid)
-        if f is None:
-            return 404, {"message": f"No such file {fid}"}, None, None
-        if hashlib.sha256(f["_content"]).hexdigest() != f["_checksum"]:
-            return 400, {"message": "checksum mismatch"}, None, None
-        f.update(_preprocessed=True, processing_status="COMPLETED")
-        return 200, wire(FileResponse, self.server_fake.public_file(fid)), None, None
-
-    def _h_files_retrieve(self, body, query, fid):
-        if fid not in self.server_fake.files:
-            return 404, {"message": f"No such file {fid}"}, None, None
-        return 200, wire(FileResponse, self.server_fake.public_file(fid)), None, None
-
-    def _h_limits(self, body, query):
-        lora = {"default_rank": 8, "max_batch_size": 64, "max_batch_size_dpo": 32, "max_rank": 64,
-                "min_batch_size": 8, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
-        return 200, wire(FinetuneModelLimits, {"model_name": query.get("model_name"),
-                                              "default_gradient_accumulation_steps": 1,
-                     "lora_training": lora, "full_training": {"max_batch_size": 32, "max_batch_size_dpo": 16,
-                                                             "min_batch_size": 8},
-                     "max_learning_rate": 1.0, "min_learning_rate": 1e-8, "max_num_checkpoints": 10,
-                     "max_num_epochs": 20, "max_num_evals": 100, "max_seq_length_dpo": 8192,
-                     "max_seq_length_sft": 8192, "merge_output_lora": True, "min_max_seq_length": 512,
-                     "supports_full_training": True, "supports_reasoning": False, "supports_tools": True,
-                     "supports_vision": False}), None, None
-
-    def _h_estimate(self, body, query):
-        fake = self.server_fake
-        req = json.loads(body or b"{}")
-        fake.estimate_bodies.append(req)
-        # The SDK's request types: SFT needs train_on_inputs; LoRA needs lora_r and lora_alpha.
-        missing = missing_required(pe.FineTuningEstimatePriceParams, req, "body")
-        method, ttype = req.get("training_method"), req.get("training_type")
-        if not isinstance(method, dict) or method.get("method") != "sft":
-            missing.append("body.training_method (sft)")
-        else:
-            missing += missing_required(pe.TrainingMethodTrainingMethodSft, method, "training_method")
-        if isinstance(ttype, dict) and ttype.get("type") == "Lora":
-            missing += missing_required(pe.TrainingTypeLoRaTrainingType, ttype, "training_type")
-        if missing:
-            return 422, {"message": "missing required fields: " + ", ".join(missing)}, None, None
-        train = fake.tokens(req.get("training_file")) * int(req.get("n_epochs") or 1)
-        evals = fake.tokens(req.get("validation_file")) * int(req.get("n_evals") or 0)
-        return 200, wire(AvailableEstimate, {
-            "estimation_available": True, "allowed_to_proceed": True, "user_limit": 100.0,
-            "estimated_train_token_count": train, "estimated_eval_token_count": evals,
-            "estimated_total_price": round((train + evals) * fake.price_per_token, 6)}), None, None
-
-    def _h_jobs_create(self, body, query):
-        fake = self.server_fake
-        req = json.loads(body or b"{}")
-        fake.create_bodies.append(req)
-        if req.get("training_file") not in fake.files:
-            return 400, {"message": f"invalid training_file {req.get('training_file')}"}, None, None
-        return 200, wire(FinetuneResponseLib, fake.create_job(req)), None, None
-
-    def _h_jobs_list(self, body, query):
-        fake = self.server_fake
-        return 200, wire(FineTuningListResponse, {"data": [fake.jobs[j] for j in fake.job_order[::-1]]}), None, None
-
-    def _h_jobs_retrieve(self, body, query, jid):
-        fake = self.server_fake
-        if jid not in fake.jobs:
-            return 404, {"message": f"No such job {jid}"}, None, None
-        fake.advance(jid)
-        return 200, wire(FinetuneResponse, fake.jobs[jid]), None, None
-
-    def _h_jobs_events(self, body, query, jid):
-        return 200, wire(FineTuningListEventsResponse, {"data": list(self.server_fake.events[jid])}), None, None
-
-    def _h_jobs_metrics(self, body, query, jid):
-        lo = float(query.get("global_step_from", 0))
-        rows = [m for m in self.server_fake.metrics[jid] if m["train/global_step"] >= lo]
-        return 200, wire(FineTuningListMetricsResponse, {"metrics": rows}), None, None
-
-    def _h_jobs_cancel(self, body, query, jid):
-        fake = self.server_fake
-        job = fake.jobs.get(jid)
-        if job is None:
-            return 404, {"message": f"No such job {jid}"}, None, None
-        if job["status"] in ("completed", "error", "cancelled"):
-            return 400, {"message": f"job {jid} has already finished"}, None, None
-        job.update(status="cancel_requested", updated_at=_iso())
-        fake._event(jid, "cancel_requested", "Cancel requested")
-        return 200, wire(FineTuningCancelResponse, job), None, None
-
-    def _h_download(self, body, query):
-        fake = self.server_fake
-        job = fake.jobs.get(query.get("ft_id", ""))
-        if job is None or job["status"] != "completed":
-            return 404, {"message": "no finished job"}, None, None
-        if query.get("checkpoint") != "adapter":
-            return 400, {"message": "this fake serves checkpoint=adapter only"}, None, None
-        data = fake.adapter_bytes if fake.adapter_bytes is not None else adapter_archive(fake.adapter_dir)
-        if fake.cut_downloads > 0:  # the whole length announced, half sent, the connection closed
-            fake.cut_downloads -= 1
-            return 200, None, data, {"X-Fake-Cut": "1"}
-        return 200, None, data, None
-
-    def _h_chat(self, body, query):
-        fake = self.server_fake
-        req = json.loads(body or b"{}")
-        model, messages = req.get("model"), req.get("messages") or []
-        with fake.lock:
-            fake.chat_models.append(model)
-            job = next((j for j in fake.jobs.values() if model in (j["model_output_name"], j["adapter_output_name"])),
-                       None)
-        if job is not None and job["model"] not in SERVERLESS_LORA_BASES:
-            # The fine-tune of a base without serverless LoRA serves only from a dedicated endpoint.
-            return 400, {"message": f"Unable to access non-serverless model {model}. Please visit "
-                                    f"https://api.together.ai/models/{model} to create and start a new dedicated "
-                                    "endpoint for the model."}, None, None
-        text = fake.answer(model, messages)
-        pt = sum(len((m.get("content") or "").split()) + 4 for m in messages)
-        return 200, wire(ChatCompletion, {"id": "chatcmpl-" + uuid.uuid4().hex[:12], "object": "chat.completion",
-                     "created": int(time.time()), "model": model, "prompt": [],
-                     "choices": [{"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": text}}],
-                     "usage": {"prompt_tokens": pt, "completion_tokens": len(text.split()),
-                               "total_tokens": pt + len(text.split())}}), None, None
