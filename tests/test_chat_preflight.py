@@ -75,3 +75,50 @@ def test_some_rows_that_cannot_be_trained_are_a_warning_before_launch_and_in_pre
     first = json.loads((tmp_path / "out" / "train.jsonl").read_text().splitlines()[0])
     assert first["text"] == "<bos><start_of_turn>user\nTicket 0<end_of_turn>\n<start_of_turn>model\nbilling<end_of_turn>"
     assert first["prompt"].endswith("<start_of_turn>model\n")
+
+
+def test_the_bundled_tickets_train_on_a_mistral_v03_model_through_the_real_worker(tmp_path):
+    """The issue's run: the bundled tickets (every row has a system message) on a model with Mistral v0.3's
+    chat template. It used to end before step 1 with "no training example keeps any answer token within
+    train.max_length = 160; raise it" (rows are ~90 tokens); now every row trains and the run succeeds. (The tiny
+    test tokenizer spends ~200 tokens on a ticket, hence max_length 512 here.)"""
+    from ftwizard.rundir import RunDirectory
+    from tests.test_local_train import run_worker
+    from tests.tinymodel import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "mistral-like", make_tok=lambda _v: tokenizer("mistral-7b-instruct-v0.3"))
+    text = f'''name = "tickets-mistral"
+task = "custom"
+backend = "local"
+[data]
+source = "bundled"
+format = "chat"
+train = "tickets/train.jsonl"
+eval = "tickets/eval.jsonl"
+limit_train = 24
+[model]
+base = "{model}"
+dtype = "fp32"
+[train]
+max_length = 512
+micro_batch_size = 8
+grad_accum = 1
+max_steps = 2
+warmup_steps = 0
+eval_every = 0
+save_every = 0
+logging_steps = 1
+[hardware]
+device = "cpu"
+price_per_hour = 0.05
+[eval]
+enabled = false
+'''
+    run = RunDirectory.create(tmp_path / "runs", "tickets-mistral", text)
+    assert run_worker(run) == 0, (run.path / "events.jsonl").read_text()[-2000:]
+    logs = [e.get("text", "") for e in run.events(("log",))]
+    assert any("data: 24 training examples" in t for t in logs), logs
+    assert any("loss on 24 assistant turns" in t for t in logs)
+    assert not any("cannot be trained" in t or "raise it" in t for t in logs)
+    first = json.loads((run.path / "data" / "train.jsonl").read_text().splitlines()[0])
+    assert first["text"].startswith("<s>[INST] ") and "\n\n" in first["text"] and first["text"].endswith("</s>")

@@ -86,7 +86,8 @@ def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> Recipe
     if problems:
         raise UsageError(problems)
     model = own_data_model(gpu)
-    d = own_data_recipe(train, eval_path=form.get("eval", "").strip() or None, model=model["base"])
+    d = own_data_recipe(train, eval_path=form.get("eval", "").strip() or None,
+                        model=model.get("catalog_id") or model["base"])
     d["model"] = model  # its quantization too; the learning rate and label tokens above are for this model
     if form.get("name", "").strip():
         d["name"] = form["name"].strip()
