@@ -6,6 +6,8 @@ Errors are collected and reported together, each with its key path and the line 
 
 from __future__ import annotations
 
+import os
+
 import re
 import tomllib
 from pathlib import Path
@@ -270,6 +272,17 @@ class Recipe(_Section):
 
     def to_toml(self, header: str | None = None) -> str:
         return dump_toml(self, header=header)
+
+    def for_run(self) -> "Recipe":
+        """The recipe a run directory records: its data files (data.source = "files") as absolute paths, read
+        from the folder the run is started in - so `run --resume` or `eval` from any other folder reads the very
+        same files (a relative `train.jsonl` would be another folder's file, or none)."""
+        if self.data.source != "files":
+            return self
+        updates = {f"data.{key}": os.path.abspath(Path(value).expanduser())
+                   for key in ("train", "eval") if (value := getattr(self.data, key)).strip()
+                   and not Path(value).expanduser().is_absolute()}
+        return self.with_updates(updates) if updates else self
 
 
 # ---------------------------------------------------------------------------------------

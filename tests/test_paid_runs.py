@@ -195,3 +195,30 @@ def test_a_full_disk_after_the_job_is_recorded_and_the_run_resumes(fake, tmp_pat
     monkeypatch.setattr(fsutil, "atomic_write_bytes", real_write)
     assert work(run) == 0 and run.state == "succeeded" and fake.job_creates == 1
     assert (run.path / SPACE_RESERVE).exists(), "the next worker set the reserve aside again"
+
+
+def test_a_run_records_its_data_files_absolute_so_another_folder_reads_the_same_file(fake, tmp_path, monkeypatch):
+    """Started with `train = "orders.jsonl"` in folder a/, resumed from folder b/ that has an orders.jsonl of
+    its own: the run must read a/'s file (it used to read b/'s, or none)."""
+    import json as _json
+
+    from ftwizard.tasks import get_task
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, tag in ((a, "mine"), (b, "other")):
+        folder.mkdir()
+        (folder / "orders.jsonl").write_text("".join(
+            _json.dumps({"text": f"{tag} {i}", "label": _json.dumps({"id": i})}) + "\n" for i in range(24)))
+    (a / "orders.toml").write_text('name = "orders"\ntask = "custom"\nbackend = "hosted"\n[data]\nsource = "files"\n'
+                                   'train = "orders.jsonl"\neval = "orders.jsonl"\n[prompt]\n'
+                                   'template = "{text}\\n{label}"\nanswer_field = "label"\n[hosted]\n'
+                                   'provider = "openai"\nmodel = "gpt-4o-mini-2024-07-18"\n[eval]\nenabled = false\n')
+    monkeypatch.chdir(a)
+    assert main(["run", "orders.toml", "--detach", "--runs-dir", str(tmp_path / "runs")]) == 0
+    (run_path,) = (tmp_path / "runs").iterdir()
+    run = RunDirectory(run_path)
+    monkeypatch.chdir(b)
+    recipe = run.recipe()
+    assert recipe.data.train == str(a / "orders.jsonl") == recipe.data.eval
+    rows = get_task("custom", recipe).load_split(recipe, "train").rows
+    assert rows[0]["text"] == "mine 0"

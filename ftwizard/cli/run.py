@@ -134,6 +134,7 @@ def _run(args) -> int:
     for w in preflight_warnings(recipe):  # settings that cannot learn: said before launch, never refused
         output.warn(w)
     header = f"ftwizard run {path}" + "".join(f" --set {o}" for o in args.overrides) + "\nfully resolved by ftwizard"
+    recipe = recipe.for_run()  # data paths absolute: the run reads the same files from any folder
     run_dir = RunDirectory.create(default_runs_dir(args.runs_dir), recipe.name, recipe.to_toml(header=header))
     args._run_dir = run_dir
     output.info(f"run directory: {run_dir.path}")

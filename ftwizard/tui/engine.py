@@ -74,7 +74,7 @@ class BackendLauncher:
         from ftwizard.backends import backend_for
 
         backend = backend_for(recipe)
-        run = RunDirectory.create(runs_dir, recipe.name, recipe.to_toml())
+        run = RunDirectory.create(runs_dir, recipe.name, recipe.for_run().to_toml())
         backend.launch(run, recipe)
         return run
 

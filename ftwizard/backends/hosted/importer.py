@@ -291,7 +291,7 @@ def _import(job_id: str, *, runs_dir, out_recipe, open_model: str, provider: str
 
     # The run directory records the hosted job as a run of the hosted twin.
     twin = recipe.with_updates({"backend": "hosted", "name": f"{name}-hosted"})
-    run = RunDirectory.create(runs_dir, twin.name, twin.to_toml(
+    run = RunDirectory.create(runs_dir, twin.name, twin.for_run().to_toml(
         header=f"the OpenAI fine-tuning job {job_id}, imported by ftwizard import-openai-job"))
     created.append(run.path)
     for key, data in raw.items():
