@@ -104,15 +104,62 @@ def read_text(path: Path) -> str:
                          f"{bad}); save the file as UTF-8") from None
 
 
-def _lines(text: str) -> list[str]:
-    # "\n" only: JSON strings may hold U+2028 and friends, which str.splitlines() would split on.
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+def _open(path: Path):
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise UsageError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder; name a .jsonl, .json or .csv file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: not allowed to read the file") from None
+
+
+def iter_lines(path: Path, *, keepends: bool = False) -> Iterator[str]:
+    """A data file's lines, read one at a time (a file is never held whole, as bytes and as text): split on
+    "\n" only (JSON strings may hold U+2028 and friends), a UTF-8 byte-order mark dropped. Not UTF-8 is a
+    UsageError naming the line and byte offset; a line over MAX_LINE_CHARS stops the file, named, without
+    being read whole."""
+    cap = 4 * MAX_LINE_CHARS + 4  # bytes: at most 4 per character
+    with _open(path) as f:
+        offset, no = 0, 0
+        while True:
+            raw = f.readline(cap)
+            if not raw:
+                return
+            no += 1
+            start = offset
+            offset += len(raw)
+            if no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw, start = raw[3:], 3
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                bad = raw[e.start:e.start + 4].hex(" ")
+                raise UsageError(f"{path}: line {no}: not UTF-8 text (byte {start + e.start:,} of the file, column "
+                                 f"{e.start + 1}: {bad}); save the file as UTF-8") from None
+            cut = len(raw) == cap and not raw.endswith(b"\n")
+            if cut or len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+                size = "more than " + f"{len(line):,}" if cut else f"{len(line.rstrip(chr(13) + chr(10))):,}"
+                raise UsageError(f"{path}: line {no}: line is {size} characters long, over the limit of "
+                                 f"{MAX_LINE_CHARS:,} per line")
+            if not keepends:
+                line = line[:-1] if line.endswith("\n") else line
+                line = line[:-1] if line.endswith("\r") else line
+            yield line
+
+
+def _first_char(path: Path) -> str:
+    """The first character that is not white space (or a byte-order mark): '[' is a JSON array."""
+    with _open(path) as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1].decode("latin-1")
 
 
 def read_jsonl_records(path: Path) -> Records:
     """The JSON objects of a JSONL file (or a JSON array of objects), values as they are."""
-    text = read_text(path)
-    if text.lstrip().startswith("["):  # a JSON array: accept it too
+    if _first_char(path) == "[":  # a JSON array: accept it too (read whole: it is one value)
+        text = read_text(path)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -125,7 +172,7 @@ def read_jsonl_records(path: Path) -> Records:
             raise UsageError(f"{path}: a JSON array of objects was expected")
         return Records(data, source=str(path))
     rows, lines, problems = [], [], []
-    for no, obj, problem in iter_jsonl_objects(_lines(text)):
+    for no, obj, problem in iter_jsonl_objects(iter_lines(path)):
         if problem:
             problems.append(f"{path}: line {no}: {problem}")
             if len(problems) >= MAX_PROBLEMS:
@@ -140,12 +187,11 @@ def read_jsonl_records(path: Path) -> Records:
 
 
 def read_csv_records(path: Path) -> Records:
-    text = read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     limit = csv.field_size_limit()
     csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
-        source = _BoundedLines(text, path)
+        source = _CountedLines(iter_lines(path, keepends=True))
         reader = csv.DictReader(source, delimiter=delimiter)
         try:
             header = reader.fieldnames
@@ -153,6 +199,10 @@ def read_csv_records(path: Path) -> Records:
             raise UsageError(f"{path}: line 1: {_csv_problem(e)}") from None
         if not header:
             raise UsageError(f"{path}: empty CSV file (no header line)")
+        if header[0].lstrip().startswith(("{", "[")):
+            # JSON lines named .csv: its first record would become column names (and be shown as such)
+            raise UsageError(f"{path}: line 1 is JSON, not a CSV header; a JSON lines file is read as such when "
+                             "it is named .jsonl")
         rows, lines = [], []
         while True:
             try:
@@ -177,12 +227,11 @@ def _csv_problem(e: csv.Error) -> str:
     return f"not valid CSV ({msg})"
 
 
-class _BoundedLines:
-    """Lines of a CSV text for csv.reader, refusing one over MAX_LINE_CHARS (named with its line number)."""
+class _CountedLines:
+    """Lines for csv.reader, counted: the line a CSV problem is on."""
 
-    def __init__(self, text: str, path: Path):
-        self._it = iter(text.splitlines(keepends=True))
-        self._path = path
+    def __init__(self, lines: Iterator[str]):
+        self._it = lines
         self.line_no = 0
 
     def __iter__(self):
@@ -191,9 +240,6 @@ class _BoundedLines:
     def __next__(self) -> str:
         line = next(self._it)
         self.line_no += 1
-        if len(line) > MAX_LINE_CHARS:
-            raise UsageError(f"{self._path}: line {self.line_no}: line is {len(line):,} characters long, over the limit of "
-                             f"{MAX_LINE_CHARS:,} per line")
         return line
 
 

@@ -184,3 +184,34 @@ def test_missing_eval_file_says_how_to_hold_out(tmp_path):
     recipe = 'name = "t"\ntask = "custom"\n[data]\nsource = "files"\ntrain = "chat.jsonl"\n'  # eval left at "test"
     assert_usage_error(prepare(tmp_path, recipe), "data.eval = 'test': data file not found",
                        "data.eval = '' to hold out a seeded 10%")
+
+
+def test_data_files_are_read_a_line_at_a_time(tmp_path, monkeypatch):
+    """A data file is streamed, never held whole (as bytes, then text, then a list of lines): an over-long line
+    is refused after reading about the limit, not the file."""
+    import tracemalloc
+
+    path = tmp_path / "big.jsonl"
+    with open(path, "w") as f:
+        f.write('{"text": "a", "label": "b"}\n')
+        f.write('{"text": "' + "x" * 30_000_000 + '"}\n')  # 30 MB on one line
+    monkeypatch.setattr(datasource, "MAX_LINE_CHARS", 1000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UsageError) as e:
+            datasource.read_jsonl_records(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "big.jsonl: line 2" in str(e.value) and "over the limit of 1,000 per line" in str(e.value)
+    assert peak < 1_000_000, f"{peak:,} bytes held to read a file with a 30 MB line"
+
+
+def test_a_json_lines_file_named_csv_is_refused_without_showing_its_first_line(tmp_path):
+    path = tmp_path / "tickets.csv"
+    path.write_text('{"text": "my card number is 4111", "label": "billing"}\n{"text": "b", "label": "bug"}\n')
+    with pytest.raises(UsageError) as e:
+        datasource.read_records(path)
+    msg = str(e.value)
+    assert "tickets.csv: line 1 is JSON, not a CSV header" in msg and ".jsonl" in msg
+    assert "4111" not in msg

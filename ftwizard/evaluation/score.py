@@ -7,11 +7,10 @@ a metric is lives in the task (`Task.score`, `Task.aggregate`, `Task.breakdown`)
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ftwizard.datasource import iter_jsonl_objects, read_text
+from ftwizard.datasource import iter_jsonl_objects, iter_lines
 from ftwizard.errors import UsageError
 
 if TYPE_CHECKING:
@@ -39,11 +38,11 @@ def read_predictions_file(path: str | Path, task: str) -> list[dict]:
         raise UsageError(f"predictions file not found: {path}")
     if path.is_dir():
         raise UsageError(f"{path} is a folder; a JSON Lines file was expected")
-    text = read_text(path)  # not UTF-8: one usage error naming the line and byte
     required = ("prediction", "reference") + (("context",) if task == "sql" else ())
     rows: list[dict] = []
     problems: list[str] = []
-    for no, obj, problem in iter_jsonl_objects(io.StringIO(text)):  # lines end at \n only
+    # a line at a time; not UTF-8 or an over-long line: one usage error naming the line
+    for no, obj, problem in iter_jsonl_objects(iter_lines(path)):
         if problem:
             problems.append(f"line {no}: {problem}")
         elif missing := [k for k in required if k not in obj]:
