@@ -128,10 +128,13 @@ def _align(full: str, prompt: str) -> int:
         return 0
     best, best_len = 0, 0
     last_char = prompt[-1]
+    limit = min(len(prompt), 4096)
     for x in range(len(full), 0, -1):
         if full[x - 1] != last_char:
             continue
-        k = _common_suffix(full[:x], prompt, 4096)
+        k = 0  # the common ending of full[:x] and prompt, compared in place (no slices: long chats stay linear)
+        while k < limit and k < x and full[x - 1 - k] == prompt[-1 - k]:
+            k += 1
         if k > best_len:
             best, best_len = x, k
     return best
