@@ -63,12 +63,13 @@ def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, 
     return out
 
 
-def loss_path(om, quant: str) -> dict:
-    """How the model's own code takes the loss. Qwen v1 (remote code) computes cross-entropy on its 16-bit logits,
-    and its Q-LoRA recipe trains on the GPTQ Int4 checkpoint, which peft's k-bit preparation does not upcast to
-    fp32; every other model goes through transformers' loss (fp32) and, for bitsandbytes, the fp32 lm_head."""
+def model_code_path(om, quant: str) -> dict:
+    """What the model's own code runs. Qwen v1 (remote code) computes cross-entropy on its 16-bit logits, and its
+    4-bit models are the published GPTQ Int4 checkpoints (AutoGPTQ kernels), which peft's k-bit preparation does not
+    upcast to fp32; every other model goes through transformers' loss (fp32) and, 4-bit, bitsandbytes nf4 with the
+    fp32 lm_head."""
     if om.family == "qwen":
-        return {"loss_fp32": False, "kbit_prep": False}
+        return {"loss_fp32": False, "kbit_prep": False, "gptq": quant == "4bit"}
     return {}
 
 
@@ -188,10 +189,11 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
         peak_seq = longest
     train_tokens = int(round(train_tokens))
     n_lora = lora_params(om, r, recipe.lora.target_modules)
+    model_code = model_code_path(om, q)
     shape = RunShape(quant=q, rank=r, targets=tuple(recipe.lora.target_modules), micro_batch=t.micro_batch_size,
                      seq_len=per_seq, grad_accum=t.grad_accum, gradient_checkpointing=gc, attn=knobs["attn"],
                      liger=knobs["liger"], compile=knobs["compile"], lora_dropout=recipe.lora.dropout, gpus=nproc,
-                     fsdp=knobs["fsdp"])
+                     fsdp=knobs["fsdp"], gptq=bool(model_code.get("gptq")))
     flops = flops_per_token(om, per_seq, gradient_checkpointing=gc, n_lora=n_lora, attn=knobs["attn"])
     fpt = flops["hardware"]
     peak = peak_flops(g, dtype)
@@ -218,7 +220,8 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     vram_args = dict(quant=q, rank=r, target_modules=recipe.lora.target_modules, lora_dropout=recipe.lora.dropout,
                      micro_batch=t.micro_batch_size, seq_len=peak_seq, gradient_checkpointing=gc,
                      optimizer=t.optimizer, dtype_bytes=dtype_bytes, attn=knobs["attn"], liger=knobs["liger"],
-                     shards=nproc if knobs["fsdp"] else 1, **loss_path(om, q))
+                     shards=nproc if knobs["fsdp"] else 1,
+                     **{k: v for k, v in model_code.items() if k != "gptq"})
     vram = estimate_vram(om, **vram_args)
     if vram["unknown_target_modules"]:
         notes.append("LoRA targets not counted (unknown to the estimator): "
@@ -295,7 +298,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
                      "hfu": round(tokens_per_s * fpt / peak, 4),
                      "seconds": None if timing is None else {k: round(v, 4) for k, v in timing["parts_s"].items()},
                      "micro_batch_s": None if timing is None else round(timing["micro_batch_s"], 4),
-                     "bound": None if timing is None else timing["bound"], **knobs},
+                     "bound": None if timing is None else timing["bound"], **knobs, "gptq": shape.gptq},
             "tokens": {"examples": n, "mean_len": round(mean_len, 1), "max_len": longest,
                        "padded_len": round(per_seq, 1), "max_length": max_len, **tok_method,
                        "what_if": bool(examples or tokens_per_example)},

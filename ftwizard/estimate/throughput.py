@@ -45,6 +45,7 @@ class RunShape:
     lora_dropout: float = 0.05
     gpus: int = 1
     fsdp: bool = False
+    gptq: bool = False                # 4-bit from a GPTQ checkpoint (AutoGPTQ kernels), not bitsandbytes nf4
 
 
 def _roofline(flops: float, nbytes: float, peak: float, bw: float, p: dict) -> float:
@@ -55,13 +56,13 @@ def _smooth_max(a: float, b: float, k: float) -> float:
     return (a**k + b**k) ** (1.0 / k)
 
 
-def _dequant_bytes_per_param(quant: str, p: dict) -> float:
+def _dequant_bytes_per_param(quant: str, p: dict, gptq: bool = False) -> float:
     """Bytes a quantized weight costs per pass before its matmul: read the packed weight and write the 16-bit copy
     the matmul then reads like a 16-bit weight. A separate kernel, so it adds to the matmul rather than overlapping
     it, and a quantized base is never faster than a 16-bit one at the same shape. `dequant_*`: the kernels' cost
     beyond that traffic (fitted)."""
     if quant == "4bit":
-        return 0.5 + 4 / NF4_BLOCK + 2 * (1 + p["dequant_4bit"])
+        return 0.5 + 4 / NF4_BLOCK + 2 * (1 + p["dequant_gptq" if gptq else "dequant_4bit"])
     if quant == "8bit":
         return 1.0 + 2 * (1 + p["dequant_8bit"])
     return 0.0
@@ -120,7 +121,7 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
         linear_s += _roofline(flops, nbytes, peak, bw, p)
     linear_s *= L * block_passes
     held = model.linear_params  # every expert of a MoE is dequantised: bitsandbytes does whole weights
-    dequant_s = held * _dequant_bytes_per_param(shape.quant, p) * block_passes / (bw * p["bw_eff"])
+    dequant_s = held * _dequant_bytes_per_param(shape.quant, p, shape.gptq) * block_passes / (bw * p["bw_eff"])
 
     # lm_head (forward + input gradient) and the loss over the vocabulary
     head_s = 2 * _roofline(2 * T * h * V, h * V * 2 + T * (h + V) * a, peak, bw, p)
@@ -149,7 +150,7 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
         copies = model.active_experts if model.is_moe and module_count(model, name) > 1 else 1
         lora_elem += copies * ((7 * k if shape.lora_dropout > 0 else 2 * k) + 12 * n)
         lora_flops += copies * 2 * shape.rank * (k + n)
-    elem_scale = p["compile_elem"] if shape.compile else 1.0
+    elem_scale = p["elem_scale"] * (p["compile_elem"] if shape.compile else 1.0)
     elem_s = L * T * (elem + lora_elem) * a / 2 * (3 + gc) * elem_scale / (bw * p["bw_eff"])
     lora_s = L * T * lora_flops * (3 + gc) / (peak * p["lora_eff"])
 
