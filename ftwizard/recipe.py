@@ -119,8 +119,8 @@ class TrainSection(_Section):
         "auto", description="Liger kernels (fused RMSNorm/RoPE/SwiGLU/cross-entropy; CUDA, `ftwizard[fast]`); "
         "auto = on when installed and on a CUDA GPU")
     torch_compile: bool = Field(False, description="torch.compile the model (slower start, faster steps on a GPU)")
-    fsdp: bool = Field(False, description="shard the model with FSDP across the torchrun processes "
-                       "(16-bit bases only; FTWIZARD_FSDP=1 also turns it on)")
+    fsdp: bool = Field(False, description="shard the model with FSDP2 across the torchrun processes, GPUs or CPU "
+                       "(16-bit or 4-bit bases; FTWIZARD_FSDP=1 also turns it on)")
     seed: int = 42
     merge: bool = Field(False, description="merge the adapter into the base at the end and save the merged model")
 

@@ -261,8 +261,7 @@ def quantization_config(quant: str, dtype):
                               bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype)
 
 
-def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_training: bool,
-                attn_implementation: str | None = None):
+def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, attn_implementation: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -276,7 +275,7 @@ def _load_model(recipe: "Recipe", src: BaseSource, *, device: str, dtype, for_tr
         kwargs["quantization_config"] = quantization_config(quant, dtype)
         if device == "cpu":
             kwargs["device_map"] = {"": "cpu"}  # bitsandbytes quantizes while loading onto the device it is given
-    if device == "cuda" and not (for_training and fsdp_enabled(recipe)):  # FSDP places the shards itself
+    if device == "cuda":  # each process's own GPU; under FSDP fully_shard then keeps this rank's shard there
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(src.path, **kwargs)
@@ -301,9 +300,9 @@ def quantized_layers(model) -> dict[str, int]:
     """The bitsandbytes layers the model really holds, by class ({'Linear8bitLt': 8}): recorded, not assumed."""
     counts: dict[str, int] = {}
     for m in model.modules():
-        name = type(m).__name__
-        if name in ("Linear8bitLt", "Linear4bit"):
-            counts[name] = counts.get(name, 0) + 1
+        cls = type(m)
+        if cls.__module__.startswith("bitsandbytes") and cls.__name__ in ("Linear8bitLt", "Linear4bit"):
+            counts[cls.__name__] = counts.get(cls.__name__, 0) + 1  # peft's LoRA wrappers share the names
     return counts
 
 
@@ -325,18 +324,17 @@ def load_for_training(recipe: "Recipe", *, attn_implementation: str | None = Non
     """(peft model with fresh LoRA adapters, tokenizer padding right), on the recipe's device and dtype.
 
     Gradient checkpointing (train.gradient_checkpointing, 'auto' = on for a quantized base) is non-reentrant:
-    the reentrant variant needs inputs that require grad and breaks with frozen embeddings. Under FSDP the
-    Trainer applies FSDP's own activation checkpointing instead (fsdp_config), not the model's."""
+    the reentrant variant needs inputs that require grad and breaks with frozen embeddings. Under FSDP the same
+    checkpointing runs around each sharded layer (the worker shards after this returns)."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     src = resolve_base(recipe)
     device = pick_device(recipe)
     dtype = pick_dtype(recipe, device)
     tok = load_tokenizer(recipe, src, padding_side="right")
-    model = _load_model(recipe, src, device=device, dtype=dtype, for_training=True,
-                        attn_implementation=attn_implementation)
+    model = _load_model(recipe, src, device=device, dtype=dtype, attn_implementation=attn_implementation)
     model.config.use_cache = False
-    gc = recipe.gradient_checkpointing_on() and not fsdp_enabled(recipe)
+    gc = recipe.gradient_checkpointing_on()  # under FSDP2 too: each layer recomputes inside its all-gather
     gc_kwargs = {"use_reentrant": False}
     if recipe.model.quant != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gc,
@@ -361,7 +359,7 @@ def load_for_inference(recipe: "Recipe", adapter_dir: Path | None = None):
     device = pick_device(recipe)
     dtype = pick_dtype(recipe, device)
     tok = load_tokenizer(recipe, src, padding_side="left")
-    model = _load_model(recipe, src, device=device, dtype=dtype, for_training=False)
+    model = _load_model(recipe, src, device=device, dtype=dtype)
     if adapter_dir is not None:
         from peft import PeftModel
 

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from accelerate import Accelerator
 from transformers import Trainer, TrainingArguments
 
 from ftwizard.backends.local.checkpoints import STAGING, complete_checkpoints, last_checkpoint
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def training_arguments(recipe: "Recipe", *, output_dir: Path, device: str, speed: "SpeedChoices | None", model,
-                       n_examples: int, fsdp: bool = False) -> dict[str, Any]:
+                       n_examples: int) -> dict[str, Any]:
     """The TrainingArguments of this run (a dict, so the configuration can be checked without training)."""
     import torch
 
@@ -68,32 +69,80 @@ def training_arguments(recipe: "Recipe", *, output_dir: Path, device: str, speed
         dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if (t.group_by_length and not t.packing) else "random",
         include_num_input_tokens_seen="no",  # our collator counts tokens, summed across ranks with the stop flag
-        gradient_checkpointing=False,  # done in modeling (peft needs input grads set up first), or by FSDP
+        gradient_checkpointing=False,  # done in modeling (peft needs input grads set up first)
         use_liger_kernel=bool(speed and speed.use_liger),
         torch_compile=bool(speed and speed.torch_compile),
         log_level="warning",
     )
-    if fsdp:
-        # FSDP2 (transformers' default) with LoRA as accelerate and peft document it: each decoder layer is a
-        # unit (the model's _no_split_modules), the Trainer adds peft's policy that wraps the LoRA layers
-        # apart (trainable and frozen weights never share a flat buffer), a full state dict gathered from
-        # every rank for saving, and FSDP's own activation checkpointing instead of the model's.
-        args["fsdp"] = True
-        args["fsdp_config"] = {"version": 2, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-                               "state_dict_type": "FULL_STATE_DICT", "reshard_after_forward": True,
-                               "activation_checkpointing": r.gradient_checkpointing_on(),
-                               "cpu_ram_efficient_loading": False}
     return args
+
+
+class PreShardedAccelerator(Accelerator):
+    """accelerate wraps the model of several processes in DDP; a model FSDP2 has already sharded (sharding.py)
+    reduces its own gradients and must reach the training loop as it is."""
+
+    def prepare_model(self, model, device_placement=None, evaluation_mode=False):
+        from ftwizard.backends.local.sharding import is_sharded
+
+        if is_sharded(model):
+            if model not in self._models:
+                self._models.append(model)
+            return model
+        return super().prepare_model(model, device_placement=device_placement, evaluation_mode=evaluation_mode)
 
 
 class AsideCheckpointTrainer(Trainer):
     """Writes each checkpoint into checkpoints/.staging and renames it into place when complete; a full disk
-    during a save keeps the last good checkpoint and stops the run (the callback's `disk_error` says why)."""
+    during a save keeps the last good checkpoint and stops the run (the callback's `disk_error` says why).
 
-    def __init__(self, *args, reporter: "Reporter", run_callback: "RunCallback", **kwargs):
+    With a model sharded by FSDP2 (`sharded=True`), the adapter and the optimizer go through full state dicts
+    gathered to rank 0 on save and broadcast from it on resume, so a checkpoint has the same files either way."""
+
+    def __init__(self, *args, reporter: "Reporter", run_callback: "RunCallback", sharded: bool = False, **kwargs):
+        self.sharded = sharded  # read by create_accelerator_and_postprocess, inside Trainer.__init__
         super().__init__(*args, callbacks=[run_callback], **kwargs)
         self.reporter = reporter
         self.run_callback = run_callback
+
+    def create_accelerator_and_postprocess(self):
+        super().create_accelerator_and_postprocess()
+        if self.sharded:
+            self.accelerator.__class__ = PreShardedAccelerator
+
+    def _torch_optimizer(self):
+        return getattr(self.optimizer, "optimizer", self.optimizer)  # accelerate's wrapper holds torch's
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        if not self.sharded:
+            return super().save_model(output_dir, _internal_call)
+        from ftwizard.backends.local import sharding
+
+        output_dir = output_dir or self.args.output_dir
+        full = sharding.adapter_state_dict(self.model)  # every rank
+        if self.args.should_save:
+            os.makedirs(output_dir, exist_ok=True)
+            sharding.save_adapter(self.model, output_dir, full)
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        if not self.sharded:
+            return super()._save_optimizer_and_scheduler(output_dir)
+        from ftwizard.backends.local import sharding
+
+        sharding.save_optimizer(self.model, self._torch_optimizer(), self.lr_scheduler, output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        if not self.sharded:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        from ftwizard.backends.local import sharding
+
+        sharding.load_adapter(self.model, resume_from_checkpoint)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        if not self.sharded or checkpoint is None:
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        from ftwizard.backends.local import sharding
+
+        sharding.load_optimizer(self.model, self._torch_optimizer(), self.lr_scheduler, checkpoint)
 
     def _save_checkpoint(self, model, trial):
         final_dir = Path(self.args.output_dir)
@@ -138,12 +187,12 @@ class AsideCheckpointTrainer(Trainer):
 
 
 def build_trainer(args: dict[str, Any], *, model, tok, train_ex, eval_ex, collator, reporter: "Reporter",
-                  run_callback: "RunCallback") -> AsideCheckpointTrainer:
+                  run_callback: "RunCallback", sharded: bool = False) -> AsideCheckpointTrainer:
     if not eval_ex:
         args = {**args, "eval_strategy": "no"}
     return AsideCheckpointTrainer(model=model, args=TrainingArguments(**args), train_dataset=train_ex,
                                   eval_dataset=eval_ex or None, data_collator=collator, processing_class=tok,
-                                  reporter=reporter, run_callback=run_callback)
+                                  reporter=reporter, run_callback=run_callback, sharded=sharded)
 
 
 def sharded(trainer: Trainer) -> bool:

@@ -25,7 +25,8 @@ from ftwizard.backends.local.checkpoints import STAGING, last_checkpoint
 from ftwizard.backends.local.failures import disk_advice, is_disk_full, report_failure
 from ftwizard.backends.local.probe import is_oom, oom_advice, peak_mem_gib
 from ftwizard.backends.local.reporter import RunReporter, StopRequested, catalog_price_for, price_per_hour
-from ftwizard.backends.local.world import barrier, is_main, local_rank, local_world_size, shut_down, world_size
+from ftwizard.backends.local.world import (barrier, die_with_launcher, is_main, local_rank, local_world_size, shut_down,
+                                           world_size)
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_write_json, atomic_write_text
 from ftwizard.rundir import RunDirectory
@@ -161,9 +162,6 @@ class Worker:
             shutil.rmtree(staging, ignore_errors=True)  # a save that was interrupted: never trusted
             rep.log("removed an interrupted checkpoint save (checkpoints/.staging)")
 
-        if self.fsdp and self.device == "cpu":
-            rep.log("train.fsdp on the CPU: accelerate shards only on GPUs, so these processes train data-parallel "
-                    "(each holds the whole model); saving and evaluation still go the FSDP way", level="warning")
         rep.log(f"loading {recipe.model.base}" + (f" ({recipe.model.gguf_file})" if recipe.model.gguf_file else "")
                 + f" on {self.device}" + (f" x{world_size()} processes" if world_size() > 1 else "")
                 + (" (FSDP)" if self.fsdp else ""))
@@ -179,6 +177,13 @@ class Worker:
                 + (f" ({'; '.join(self.speed.reasons)})" if self.speed.reasons else ""))
         self.mfu_basis = mfu_basis(model.config.to_dict(), recipe, device=self.device, gpu_name=self.gpu_name,
                                    dtype=dtype_name(dtype), n_lora=n_train, processes=world_size())
+        if self.fsdp:
+            from ftwizard.backends.local.sharding import dtensor_fraction, shard
+
+            done = shard(model, device=self.device, compute_dtype=dtype)
+            rep.log(f"FSDP2: {done['units'] - 1} x {done['layer_class']} + the root sharded across "
+                    f"{done['processes']} processes ({done['backend']}); {dtensor_fraction(model):.0%} of the "
+                    "parameters are DTensor shards")
 
         train_ex, eval_ex, templates, st = self._data(tok)
         trainer, cb = self._trainer(model, tok, train_ex, eval_ex, st)
@@ -244,7 +249,7 @@ class Worker:
         from ftwizard.backends.local.trainer import training_arguments
 
         return training_arguments(self.recipe, output_dir=self.run.checkpoints_dir, device=self.device,
-                                  speed=self.speed, model=model, n_examples=n_examples, fsdp=self.fsdp)
+                                  speed=self.speed, model=model, n_examples=n_examples)
 
     def _trainer(self, model, tok, train_ex, eval_ex, st):
         from ftwizard.backends.local.callbacks import RunCallback
@@ -264,7 +269,7 @@ class Worker:
                          device_mem=self.device == "cuda",
                          tokens_before=int(self.run.status().get("train_tokens") or 0) if self.main else 0)
         trainer = build_trainer(args, model=model, tok=tok, train_ex=train_ex, eval_ex=eval_ex, collator=collator,
-                                reporter=self.rep, run_callback=cb)
+                                reporter=self.rep, run_callback=cb, sharded=self.fsdp)
         return trainer, cb
 
     def warn_checkpointing_off(self) -> None:
@@ -390,6 +395,9 @@ class Worker:
         from ftwizard.backends.local.modeling import quantized_layers
         from ftwizard.backends.local.trainer import sharded
 
+        if self.fsdp:
+            from ftwizard.backends.local.sharding import dtensor_fraction
+
         r, cb, st, trainer = self.recipe, loaded.callback, loaded.stats, loaded.trainer
         peak = cb.peak_mem_gib()
         tps = cb.session_tokens_per_s()
@@ -428,7 +436,8 @@ class Worker:
             "packing": r.train.packing,
             "speed": {"attn_implementation": self.speed.attn_implementation, "use_liger": self.speed.use_liger,
                       "torch_compile": self.speed.torch_compile, "optimizer": self.speed.optimizer,
-                      "fsdp": self.fsdp, "fsdp_sharded_params": sharded(trainer) if self.fsdp else None}
+                      "fsdp": self.fsdp, "fsdp_sharded_params": sharded(trainer) if self.fsdp else None,
+                      "fsdp_dtensor_fraction": dtensor_fraction(trainer.model) if self.fsdp else None}
             if self.speed else None,
             "truncated_examples": st.truncated,
             "estimate": self.estimate or {},
@@ -441,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("usage: python -m ftwizard.backends.local.worker RUN_DIR\n")
         return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    die_with_launcher()  # under torchrun the launcher holds the run's lock: the ranks must not outlive it
     # The run's lock for the worker's whole life: a second worker on this run is refused.
     code = liveness.run_worker(RunDirectory(argv[0]), lambda run: Worker(run.path).main_(), "local worker")
     shut_down()

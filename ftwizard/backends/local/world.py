@@ -4,6 +4,7 @@ until a barrier is needed). One process without torchrun is rank 0 of a world of
 from __future__ import annotations
 
 import os
+import sys
 
 
 def rank() -> int:
@@ -41,3 +42,18 @@ def shut_down() -> None:
 
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def die_with_launcher() -> None:
+    """Under torchrun: end this worker when torchrun itself dies. torchrun starts each worker in a session of its
+    own, so a SIGKILL of the launcher's process group (the OOM killer, `kill -9`) would leave the workers training
+    on as orphans that nobody follows, and a resume would then run beside them. Linux only (prctl)."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() == 1:  # the launcher was already gone before the line above
+        os._exit(1)
