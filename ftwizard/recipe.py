@@ -126,9 +126,9 @@ class TrainSection(_Section):
 
 
 class HostedSection(_Section):
-    """Hosted fine-tuning: OpenAI, Azure OpenAI, Together AI or Tinker."""
+    """Hosted fine-tuning: OpenAI, Azure OpenAI, Together AI, Tinker or Fireworks AI."""
 
-    provider: Literal["openai", "azure", "together", "tinker"] = "openai"
+    provider: Literal["openai", "azure", "together", "tinker", "fireworks"] = "openai"
     model: str = Field("gpt-4o-mini-2024-07-18", description="the base model to fine-tune (the provider's spelling)")
     epochs: Union[Auto, int] = Field("auto", description="'auto' (the cookbook rule: 3, clamped by data size) or 1..50")
     batch_size: Union[Auto, int] = Field("auto", description="'auto' (the provider's default; Together: 'max') or N")
@@ -143,17 +143,17 @@ class HostedSection(_Section):
     seed: int | None = None
     validation: bool = Field(True, description="upload the eval split as the job's validation file")
     azure_api_version: str = "2025-04-01-preview"
-    deployment: str = Field("", description="Azure: the deployment that serves the fine-tuned model for evaluation "
-                            "(Azure serves fine-tunes only through a deployment)")
-    create_deployment: bool = Field(False, description="Azure: create the deployment `deployment` after training "
-                                    "(management API; needs AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, "
-                                    "AZURE_OPENAI_RESOURCE and a token: ftwizard[azure] or AZURE_MANAGEMENT_TOKEN); "
-                                    "billed per hour "
-                                    "while it exists")
+    deployment: str = Field("", description="Azure / Fireworks: the deployment that serves the fine-tuned model for "
+                            "evaluation (both serve fine-tunes only through a deployment)")
+    create_deployment: bool = Field(False, description="Azure / Fireworks: create the deployment `deployment` after "
+                                    "training, billed per hour while it exists (Fireworks: deleted again after "
+                                    "evaluation; Azure: the management API, needs AZURE_SUBSCRIPTION_ID, "
+                                    "AZURE_RESOURCE_GROUP, AZURE_OPENAI_RESOURCE and a token: ftwizard[azure] or "
+                                    "AZURE_MANAGEMENT_TOKEN)")
     deployment_sku: str = Field("Standard", description="Azure: the deployment's SKU (Standard, GlobalStandard, "
                                 "Developer)")
-    download_adapter: bool = Field(True, description="Together / Tinker: download the trained LoRA adapter into "
-                                   "the run's adapter/ (the weights come home)")
+    download_adapter: bool = Field(True, description="Together / Tinker / Fireworks: download the trained LoRA "
+                                   "adapter into the run's adapter/ (the weights come home)")
     poll_seconds: float = Field(10.0, gt=0)
 
     @field_validator("epochs", "batch_size")

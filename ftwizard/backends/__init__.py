@@ -29,6 +29,7 @@ PROVIDERS = {
     "azure": "ftwizard.backends.hosted.azure:AzureProvider",
     "together": "ftwizard.backends.hosted.together:TogetherProvider",
     "tinker": "ftwizard.backends.hosted.tinker:TinkerProvider",
+    "fireworks": "ftwizard.backends.hosted.fireworks:FireworksProvider",
 }
 BACKENDS = {**LOCAL, **PROVIDERS}
 

@@ -67,6 +67,11 @@ class Backend(ABC):
     def is_alive(self, run: "RunDirectory") -> bool:
         """Whether the run's worker process is still running."""
 
+    def preflight_notes(self, recipe: "Recipe") -> list[str]:
+        """What the user should know before launch and cannot be refused (e.g. how a hosted fine-tune will be
+        evaluated, and what that bills); `run` says each line after preflight passed."""
+        return []
+
     def follow_options(self, run: "RunDirectory") -> dict:
         """Extra keyword arguments for `ftwizard.follow.follow` (`ask`: the Ctrl-C question, `resume_hint`)."""
         return {}

@@ -133,6 +133,8 @@ def _run(args) -> int:
 
     for w in preflight_warnings(recipe):  # settings that cannot learn: said before launch, never refused
         output.warn(w)
+    for note in backend.preflight_notes(recipe):  # e.g. how a hosted fine-tune will be evaluated
+        output.info(note)
     header = f"ftwizard run {path}" + "".join(f" --set {o}" for o in args.overrides) + "\nfully resolved by ftwizard"
     recipe = recipe.for_run()  # data paths absolute: the run reads the same files from any folder
     run_dir = RunDirectory.create(default_runs_dir(args.runs_dir), recipe.name, recipe.to_toml(header=header))

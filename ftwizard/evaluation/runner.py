@@ -293,12 +293,15 @@ def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, 
 
 def _hosted_model_name(run, recipe, baseline: bool) -> str:
     """The `model` a chat request names: the base model, or the fine-tune - with Azure OpenAI, the deployment
-    that serves it (`serving_model`, recorded after training or by `ftwizard eval --deployment`)."""
+    that serves it (`serving_model`, recorded after training or by `ftwizard eval --deployment`); with Fireworks,
+    `<model>#<deployment>` while ftwizard's evaluation deployment exists."""
     st = run.status()
     _refuse_shut_down(recipe.hosted.model if baseline else (st.get("fine_tuned_model") or recipe.hosted.model),
                       recipe.hosted.provider)
     if baseline:
         return recipe.hosted.model
+    if recipe.hosted.provider == "fireworks" and st.get("serving_model"):
+        return st["serving_model"]  # `<model>#<deployment>`: a fine-tune serves only on its deployment
     if recipe.hosted.provider == "azure":
         if not st.get("serving_model"):
             raise UsageError(f"{run.path}: Azure serves the fine-tuned model only through a deployment and none is "

@@ -74,6 +74,8 @@ def sdk_request(params_type, body: Any) -> str | None:
 
     if not isinstance(body, dict):
         return "the request body is not a JSON object"
+    aliases = wire_aliases(params_type)
+    body = {aliases.get(k, k): v for k, v in body.items()}
     known = set(getattr(params_type, "__required_keys__", ())) | set(getattr(params_type, "__optional_keys__", ()))
     unknown = sorted(set(body) - known)
     if known and unknown:
@@ -85,6 +87,27 @@ def sdk_request(params_type, body: Any) -> str | None:
         where = ".".join(str(p) for p in first["loc"])
         return f"{where}: {first['msg']}"
     return None
+
+
+def wire_aliases(params_type) -> dict[str, str]:
+    """{wire name: parameter name} of a Stainless SDK's TypedDict (`Annotated[T, PropertyInfo(alias="baseModel")]`:
+    the fireworks SDK sends camelCase), so a body is checked under the names the TypedDict declares."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(params_type, include_extras=True)
+    except (NameError, TypeError):
+        return {}
+    out = {}
+    for name, hint in hints.items():
+        while not hasattr(hint, "__metadata__") and typing.get_args(hint) and str(typing.get_origin(hint)).endswith(
+                ("Required", "NotRequired")):
+            hint = typing.get_args(hint)[0]  # Required[Annotated[...]]: the alias is on the inner hint
+        for meta in getattr(hint, "__metadata__", ()):
+            alias = getattr(meta, "alias", None)
+            if alias:
+                out[alias] = name
+    return out
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:

@@ -107,7 +107,14 @@ class JobProvider(HostedProvider):
         raise NotImplementedError
 
     def after_training(self, run: RunDirectory, recipe: "Recipe") -> None:
-        """What comes after the job succeeded and before evaluation (Azure: the deployment)."""
+        """What comes after the job succeeded and before evaluation (Azure, Fireworks: the deployment)."""
+
+    def after_evaluation(self, run: RunDirectory, recipe: "Recipe") -> None:
+        """What comes after evaluation, whatever it did (Fireworks: the deployment made for it is deleted)."""
+
+    def evaluates_at_home(self, recipe: "Recipe") -> bool:
+        """Whether the worker evaluates the downloaded adapter on this machine instead of a hosted endpoint."""
+        return False
 
     def preflight_extra(self, recipe: "Recipe") -> list[str]:
         """Provider-specific problems found before anything exists."""

@@ -6,7 +6,7 @@ that leaves this package passes through `redact`. The SDK's own retries are off 
 POST that creates a job could bill twice (the together SDK retries `fine_tuning.create` with no idempotency
 key), so every retry decision is made here, knowingly.
 
-The openai and together SDKs are generated from the same template: their errors share one hierarchy
+The openai, together and fireworks SDKs are generated from the same template: their errors share one hierarchy
 (`APIConnectionError`, `APITimeoutError`, `APIStatusError` and its subclasses), exported by each SDK's top
 module. `_sdk_error(exc, name)` asks the SDK that raised `exc` for its own class of that name.
 """
@@ -26,7 +26,7 @@ from ftwizard.errors import RunFailed, UsageError
 T = TypeVar("T")
 
 SECRET_ENV_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN", "AZURE_MANAGEMENT_TOKEN",
-                   "AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "TOGETHER_API_KEY", "TINKER_API_KEY")
+                   "AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "TOGETHER_API_KEY", "TINKER_API_KEY", "FIREWORKS_API_KEY")
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,}|tgp_v1_[A-Za-z0-9_\-]{8,}|tml-[A-Za-z0-9_\-]{8,})\b")
 
 
@@ -65,13 +65,14 @@ def redact(text: Any, extra: list[str] | tuple[str, ...] = ()) -> str:
 class ProviderConfig:
     """Where to reach the provider. Holds the names of the variables, and reads the key only to build a client."""
 
-    provider: str  # openai | azure | together
+    provider: str  # openai | azure | together | tinker | fireworks
     key_var: str
     base_url: str | None = None
     organization: str | None = None
     project: str | None = None
     azure_endpoint: str | None = None
     api_version: str | None = None
+    account_id: str | None = None  # Fireworks: every resource lives under accounts/{account_id}/
 
     @property
     def label(self) -> str:
@@ -79,6 +80,8 @@ class ProviderConfig:
             return f"Azure OpenAI ({self.azure_endpoint})"
         if self.provider == "together":
             return "Together AI" + (f" ({self.base_url})" if self.base_url else "")
+        if self.provider == "fireworks":
+            return f"Fireworks AI (account {self.account_id}" + (f", {self.base_url})" if self.base_url else ")")
         if self.provider == "tinker":
             return f"Tinker's OpenAI-compatible endpoint ({self.base_url})"
         return "OpenAI" + (f" ({self.base_url})" if self.base_url else "")
@@ -97,6 +100,11 @@ class ProviderConfig:
             import together
 
             return together.Together(api_key=key, base_url=self.base_url or None, timeout=t, max_retries=0)
+        if self.provider == "fireworks":
+            import fireworks
+
+            return fireworks.Fireworks(api_key=key, account_id=self.account_id, base_url=self.base_url or None,
+                                       timeout=t, max_retries=0)
         import openai
 
         if self.provider == "azure":
@@ -107,11 +115,14 @@ class ProviderConfig:
 
     def make_chat_client(self, *, timeout: float | None = None):
         """An openai-SDK client for chat completions: Together serves OpenAI's chat API under `/v1`."""
-        if self.provider != "together":
+        if self.provider not in ("together", "fireworks"):
             return self.make_client(timeout=timeout)
         import openai
 
-        base = (self.base_url or "https://api.together.ai").rstrip("/") + "/v1"
+        # Fireworks serves OpenAI's chat API under /inference/v1 (api.fireworks.ai/inference/v1).
+        default, path = {"together": ("https://api.together.ai", "/v1"),
+                         "fireworks": ("https://api.fireworks.ai", "/inference/v1")}[self.provider]
+        base = (self.base_url or default).rstrip("/") + path
         t = request_timeout() if timeout is None else timeout
         return openai.OpenAI(api_key=self._key(), base_url=base, timeout=t, max_retries=0)
 
@@ -132,6 +143,13 @@ def provider_config(provider: str, *, azure_api_version: str = "2025-04-01-previ
                              "environment only; `pip install 'ftwizard[together]'` for the SDK)")
         return ProviderConfig(provider="together", key_var="TOGETHER_API_KEY",
                               base_url=env.get("TOGETHER_BASE_URL") or None)
+    if provider == "fireworks":
+        missing = [v for v in ("FIREWORKS_API_KEY", "FIREWORKS_ACCOUNT_ID") if not env.get(v)]
+        if missing:
+            raise UsageError([f"{v} is not set (hosted.provider = 'fireworks' reads it from the environment only; "
+                              "`pip install 'ftwizard[fireworks]'` for the SDK)" for v in missing])
+        return ProviderConfig(provider="fireworks", key_var="FIREWORKS_API_KEY", account_id=env["FIREWORKS_ACCOUNT_ID"],
+                              base_url=env.get("FIREWORKS_BASE_URL") or None)
     if provider == "tinker":  # serving only (the training loop is the Tinker SDK's): the OpenAI-compatible endpoint
         from ftwizard.backends.hosted.tinker import KEY_ENV, oai_base_url
 
@@ -140,7 +158,8 @@ def provider_config(provider: str, *, azure_api_version: str = "2025-04-01-previ
                              "only; `pip install 'ftwizard[tinker]'` for the SDK)")
         return ProviderConfig(provider="tinker", key_var=KEY_ENV, base_url=oai_base_url())
     if provider != "openai":
-        raise UsageError(f"unknown hosted provider {provider!r}; use 'openai', 'azure', 'together' or 'tinker'")
+        raise UsageError(f"unknown hosted provider {provider!r}; use 'openai', 'azure', 'together', 'tinker' or "
+                         "'fireworks'")
     if not env.get("OPENAI_API_KEY"):
         raise UsageError("OPENAI_API_KEY is not set (the hosted backend reads the key from the environment only)")
     return ProviderConfig(provider="openai", key_var="OPENAI_API_KEY",
@@ -171,9 +190,9 @@ class HostedError(RunFailed):
 
 
 def _sdk_error(exc: BaseException, name: str) -> bool:
-    """Whether `exc` is an instance of the class `name` of the SDK that raised it (openai or together)."""
+    """Whether `exc` is an instance of the class `name` of the SDK that raised it (openai, together, fireworks)."""
     sdk = sys.modules.get(type(exc).__module__.split(".")[0])
-    cls = getattr(sdk, name, None) if sdk is not None and sdk.__name__ in ("openai", "together") else None
+    cls = getattr(sdk, name, None) if sdk is not None and sdk.__name__ in ("openai", "together", "fireworks") else None
     return isinstance(cls, type) and isinstance(exc, cls)
 
 

@@ -68,7 +68,8 @@ def fail_unexpected(run: RunDirectory, e: BaseException) -> int:
     return 1
 
 
-def evaluate(run: RunDirectory, recipe) -> None:
+def evaluate(run: RunDirectory, recipe, *, local: bool = False) -> None:
+    """`local`: the provider evaluates the downloaded adapter on this machine (Fireworks without a deployment)."""
     if not recipe.eval.enabled:
         run.log("evaluation is off (eval.enabled = false)", source="hosted")
         return
@@ -77,7 +78,7 @@ def evaluate(run: RunDirectory, recipe) -> None:
     # The recipe's `eval.baseline = true` is the user's consent to pay for the base model's answers; their
     # estimated cost is still recorded as a cost event before any request is made.
     evaluate_after_training(run, log=lambda text: run.log(text, source="hosted"),
-                            confirm_cost=lambda _estimate: True)
+                            confirm_cost=lambda _estimate: True, **({"local": True} if local else {}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +108,10 @@ def _work(run: RunDirectory) -> int:
             run.append_event("status", state="cancelled", detail="cancelled")
             return 130
         provider.after_training(run, recipe)
-        evaluate(run, recipe)
+        try:
+            evaluate(run, recipe, local=provider.evaluates_at_home(recipe))
+        finally:  # what was made only for evaluation (a Fireworks deployment) never outlives it
+            provider.after_evaluation(run, recipe)
         run.update_status(state="succeeded")
         run.append_event("status", state="succeeded", detail="succeeded")
         return 0
