@@ -85,14 +85,8 @@ class Records(list):
 
 def read_text(path: Path) -> str:
     """A data file's text; not UTF-8 (or unreadable) is a UsageError naming the line and byte offset."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"data file not found: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder; name a .jsonl, .json or .csv file") from None
-    except PermissionError:
-        raise UsageError(f"{path}: not allowed to read the file") from None
+    with _open(path) as f:
+        data = f.read()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
