@@ -271,19 +271,26 @@ class RunDirectory:
 
     def iter_events(self, types: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
         try:
-            f = open(self.events_path, encoding="utf-8")
+            f = open(self.events_path, "rb")
         except FileNotFoundError:
             return
         with f:
             for line in f:
-                if not line.endswith("\n"):
+                if not line.endswith(b"\n"):
                     break  # a line still being written
-                try:
-                    ev = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if types is None or ev.get("type") in types:
+                ev = _event(line)
+                if ev is not None and (types is None or ev.get("type") in types):
                     yield ev
+
+
+def _event(line: bytes) -> dict[str, Any] | None:
+    """One line of events.jsonl as an event; None for a line damaged on disk (not UTF-8, not a JSON object):
+    the events around it still count."""
+    try:
+        ev = json.loads(line)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        return None
+    return ev if isinstance(ev, dict) else None
 
 
 class EventTail:
@@ -306,13 +313,7 @@ class EventTail:
         if end < 0:
             return []
         self.offset += end + 1
-        out = []
-        for line in chunk[: end + 1].splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return [ev for line in chunk[: end + 1].splitlines() if (ev := _event(line)) is not None]
 
 
 def default_runs_dir(runs_dir: str | os.PathLike | None = "runs") -> Path:

@@ -246,6 +246,37 @@ def test_fuzzed_judge_replies_are_read_or_unreadable_never_a_crash(reply):
     assert passed in (True, False, None) and isinstance(reason, str) and len(reason) <= 200
 
 
+RUN_FILES = ["status.json", "metrics.json", "cost.json", "events.jsonl", "recipe.toml", "train_summary.json"]
+DAMAGE = st.one_of(st.binary(max_size=40), st.sampled_from([b"", b"{", b"[]", b"null", b'{"state": 7}',
+                                                           b'{"state": "running", "pid": "x"}', b"\xff\xfe",
+                                                           b'{"metrics": {"a": {"value": "NaN"}}}']),
+                   HOSTILE_JSON.map(lambda j: j.encode()))
+
+
+@FUZZ
+@given(name=st.sampled_from(RUN_FILES), damage=DAMAGE,
+       command=st.sampled_from(["runs", "resume", "compare", "cancel", "fetch-adapter"]))
+def test_fuzzed_run_directories_are_usage_errors_or_work(tmp_path_factory, name, damage, command):
+    """A run folder whose files were damaged (a crash, a full disk, a hand edit): every command that reads it
+    ends with a message naming what it could not read - never a second job, never a traceback."""
+    from ftwizard.rundir import RunDirectory
+
+    d = tmp_path_factory.mktemp("rd")
+    run = RunDirectory.create(d / "runs", "x", (Path(__file__).resolve().parent.parent / "recipes" /
+                                                 "viggo-gpt35.toml").read_text())
+    run.update_status(state="failed", backend="hosted", provider="openai", job_id="ftjob-1", job_outcome="failed")
+    (run.path / name).write_bytes(damage)
+    argv = {"runs": ["runs", "--runs-dir", str(d / "runs"), "--json"], "resume": ["run", "--resume", str(run.path)],
+            "compare": ["compare", str(run.path), "--json"], "cancel": ["cancel", str(run.path), "--json"],
+            "fetch-adapter": ["fetch-adapter", str(run.path)]}[command]
+    old = os.environ.pop("OPENAI_API_KEY", None)
+    try:
+        check(argv, run.path.name, "run directory")
+    finally:
+        if old is not None:
+            os.environ["OPENAI_API_KEY"] = old
+
+
 def test_a_deeply_nested_recipe_is_one_usage_error(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text('name = "x"\ntask = "viggo"\ndeep = ' + "[" * 5000 + "]" * 5000 + "\n")
