@@ -40,8 +40,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
 
-TRAIN_ON_TURNS = ("all", "last")
-
 # Private-use code points: no chat template writes them and no content trims or splits on them, so where two
 # renderings differ is exactly where the template put this turn's content.
 MARKER = "\ue000ftwizard\ue001"
@@ -57,13 +55,6 @@ class TemplateRefused(Exception):
 def has_reasoning(messages: Iterable[dict]) -> bool:
     """Whether any assistant turn carries a reasoning block (`...</think>`)."""
     return any(m.get("role") == "assistant" and "</think>" in (m.get("content") or "") for m in messages)
-
-
-def last_assistant(messages: Sequence[dict]) -> int:
-    for i in range(len(messages) - 1, -1, -1):
-        if messages[i].get("role") == "assistant":
-            return i
-    return -1
 
 
 @dataclass
@@ -92,13 +83,6 @@ class ChatRenderer:
     def __call__(self, messages: list[dict], *, generation_prompt: bool, thinking: bool) -> str:
         plain = [{k: v for k, v in m.items() if k != "weight"} for m in messages]
         return self._render(plain, generation_prompt, thinking)
-
-    def prompt(self, messages: list[dict]) -> str:
-        """The generation prompt of a conversation's last assistant turn: what the model is given to write it."""
-        msgs = list(messages)
-        last = last_assistant(msgs)
-        thinking = has_reasoning(msgs)
-        return self(msgs[:last], generation_prompt=True, thinking=thinking) if last > 0 else ""
 
     def plan(self, messages: list[dict], *, train_on_turns: str = "all") -> MaskPlan:
         return plan_conversation(self, messages, train_on_turns=train_on_turns)
@@ -182,8 +166,10 @@ def _end_of_turn(text: str, b: int, specials: Sequence[str]) -> int | None:
 
 def plan_conversation(render: ChatRenderer, messages: list[dict], *, train_on_turns: str = "all") -> MaskPlan:
     """The one masking rule (module docstring): `messages` end at their last assistant turn."""
+    from ftwizard.prompts import last_assistant_index
+
     msgs = list(messages)
-    last = last_assistant(msgs)
+    last = last_assistant_index(msgs)
     out = MaskPlan()
     if last < 0:
         out.problem = "it has no assistant message"
@@ -450,7 +436,13 @@ def unlearnable_rows(recipe: "Recipe") -> tuple[int, int, list[str]] | None:
     (the preflight and the warnings before launch ask in turn)."""
     from ftwizard.tasks import get_task
 
-    key = recipe.to_toml()
+    stamp = []
+    for name in (recipe.data.train, recipe.data.eval):
+        path = Path(name).expanduser()
+        if name and path.is_file():  # a file edited since (the wizard stays open): checked again
+            st = path.stat()
+            stamp.append(f"{st.st_size}:{st.st_mtime_ns}")
+    key = recipe.to_toml() + "|".join(stamp)
     if key in _CHECKED:
         return _CHECKED[key]
     task = get_task(recipe.task)
