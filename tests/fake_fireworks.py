@@ -68,6 +68,7 @@ class FakeFireworks(FakeService):
         self.jobs: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self.deleted_deployments: list[str] = []
+        self.deployment_failure: dict | None = None  # e.g. {"code": "RESOURCE_EXHAUSTED", "message": ...}
         self.signed: dict[str, bytes] = {}
         self.ticks: dict[str, int] = defaultdict(int)
         self.chat_models: list[str] = []
@@ -305,7 +306,9 @@ class FakeFireworks(FakeService):
                 return Reply(200, {})
             d["_reads"] += 1
             if d["state"] == "CREATING" and d["_reads"] >= fake.deployment_ticks:
-                d["state"] = "READY"
+                d["state"] = "FAILED" if fake.deployment_failure else "READY"
+                if fake.deployment_failure:
+                    d["status"] = dict(fake.deployment_failure)
             return Reply(200, self._deployment_json(did))
 
         # -- chat (OpenAI-compatible) ------------------------------------------------------------

@@ -131,3 +131,32 @@ def test_fireworks_needs_its_account_and_key(fw, tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="FIREWORKS_ACCOUNT_ID is not set"):
         run_of(tmp_path)
     assert fw.requests == []
+
+
+def test_a_crash_mid_create_is_adopted_not_repeated(fw, tmp_path):
+    """The worker died after sending the create, before recording the id: the next one finds the job by the id
+    this run chose, and never sends a second create that could bill."""
+    from ftwizard.backends import get_backend
+
+    run = run_of(tmp_path, ["eval.enabled=false"])
+    job = get_backend("fireworks").make_job(run, run.recipe())
+    train = job.ensure_uploaded("train", job.ensure_files()["train"])
+    run.update_status(create_marker="m-123", create_attempts=1, create_first_attempt_at=1.0)
+    params = job.create_params(train, None, "m-123")
+    job.client.supervised_fine_tuning_jobs.create(**params)  # what the dead worker sent
+    assert work(run) == 0
+    assert fw.job_creates == 1 and fw.calls["jobs.create"] == 1
+    assert run.status()["job_id"] == params["supervised_fine_tuning_job_id"]
+
+
+def test_a_deployment_that_fails_is_deleted_and_the_run_says_what_next(fw, tmp_path):
+    """A deployment that never becomes READY is not left billing; the fine-tune and the adapter are recorded
+    and the run names the command that evaluates them at home."""
+    fw.deployment_failure = {"code": "RESOURCE_EXHAUSTED", "message": "no H100 capacity"}
+    run = run_of(tmp_path)
+    assert work(run) == 1
+    st = run.status()
+    assert "no H100 capacity" in st["error"] and st["fine_tuned_model"] and st["deployment_deleted"]
+    assert fw.deleted_deployments == ["viggo-fireworks-eval"] and fw.job_creates == 1
+    err = list(run.events(("error",)))[-1]
+    assert any(f"ftwizard eval {run.path} --local" in a for a in err["advice"])

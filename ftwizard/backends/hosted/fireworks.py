@@ -320,9 +320,18 @@ class FireworksProvider(JobProvider):
         model = run.status()["fine_tuned_model"]
         name = self.deployment_name(recipe)
         deployment = Deployment(run, cfg.make_client(), name, poll=poll_seconds(recipe.hosted.poll_seconds))
-        deployment.create_and_await(model)
+        record_serving_price(run, recipe, deployment=name)  # the rate its hours are priced at, whatever happens
+        try:
+            deployment.create_and_await(model)
+        except HostedError as e:
+            if run.status().get("deployment_requested") and not run.status().get("deployment_deleted"):
+                deployment.delete()  # never left billing by a step that failed
+            home = (f"`ftwizard eval {run.path} --local` evaluates the downloaded adapter at home"
+                    if run.status().get("adapter_downloaded") else
+                    f"`ftwizard run --resume {run.path}` tries the deployment again (nothing is retrained)")
+            raise HostedError(f"{e.message} (after training: the fine-tuned model {model} is recorded)", kind=e.kind,
+                              advice=[*e.advice, home]) from None
         run.update_status(serving_model=served_model(model, cfg.account_id or "", name), deployment=name)
-        record_serving_price(run, recipe, deployment=name)
 
     def after_evaluation(self, run: "RunDirectory", recipe: "Recipe") -> None:
         """The deployment made for evaluation is deleted (whatever evaluation did), its hours recorded."""
@@ -371,10 +380,8 @@ class Deployment:
                 return
             if state in DEPLOYMENT_FAILED:
                 msg = getattr(d.status, "message", None) if d.status else None
-                self.delete()
                 raise HostedError(f"deployment {self.name} of {model} ended {state}" + (f": {msg}" if msg else ""),
-                                  kind="api", advice=["the adapter is in the run's adapter/ (if downloaded): "
-                                                      f"`ftwizard eval {self.run.path} --local`"])
+                                  kind="api")
             if time.time() > deadline:
                 raise HostedError(f"deployment {self.name} is still {state} after 3 hours", kind="api")
             time.sleep(self.poll)
