@@ -4,7 +4,8 @@ Everything here is arithmetic on the catalog (ftwizard/catalog/*.toml) and on to
 (cached on disk), so an estimate takes milliseconds and never imports torch. docs/estimates.md explains every
 formula and where each calibration number comes from; the tests hold the estimator to public measurements.
 
-Modules, one job each: `base` (constants, input checks), `memory` (LoRA parameters, VRAM, FLOPs), `tokens`
+Modules, one job each: `base` (constants, input checks), `memory` (LoRA parameters, VRAM), `throughput` (the speed
+model and the FLOP counts behind MFU and HFU), `tokens`
 (token counts of the data), `calibration` (past runs), `serving` (requests a GPU serves), `recipe` (the whole
 estimate). Prices come from `ftwizard.pricing`.
 """
