@@ -198,3 +198,20 @@ def test_the_wizard_shows_the_local_cost_range():
     assert "$3.21 ($1.83-$3.69)" in line
     tiny = {**own, "cost_usd": 0.004, "cost_range_usd": [0.002, 0.005]}
     assert "-" not in HardwareScreen._summary(None, recipe, [tiny], [])  # "<$0.01-<$0.01" says nothing
+
+
+def test_auto_speed_keys_follow_what_the_trainer_would_turn_on(tmp_path, monkeypatch):
+    """use_liger / attn_implementation 'auto' resolve as the local worker resolves them: on when installed."""
+    import ftwizard.estimate.throughput as tp
+
+    r = what_if(max_length=4096, micro_batch_size=2, gradient_checkpointing=True, use_liger="auto",
+                attn_implementation="auto")
+    monkeypatch.setattr(tp, "_installed", lambda module: False)
+    plain = local(tmp_path, recipe=r, model="meta-llama/Llama-3.1-8B", gpu="A100-80GB", tokens_per_example=4096)
+    monkeypatch.setattr(tp, "_installed", lambda module: module in ("liger_kernel", "flash_attn"))
+    fast = local(tmp_path, recipe=r, model="meta-llama/Llama-3.1-8B", gpu="A100-80GB", tokens_per_example=4096)
+    assert plain["breakdown"]["time"]["liger"] is False and plain["breakdown"]["time"]["attn"] == "sdpa"
+    assert fast["breakdown"]["time"]["liger"] is True and fast["breakdown"]["time"]["attn"] == "flash_attention_2"
+    assert fast["vram_gb"] < plain["vram_gb"] and fast["tokens_per_s"] > plain["tokens_per_s"]
+    cpu = local(tmp_path, recipe=r, model="HuggingFaceTB/SmolLM2-135M-Instruct", gpu="cpu", tokens_per_example=256)
+    assert cpu["breakdown"]["time"]["liger"] is False  # Liger needs CUDA
