@@ -236,8 +236,8 @@ def follow(
                         f.progress.stop()
                         f.console.print(
                             f"[bold red]error:[/bold red] the run's process is gone without finishing "
-                            f"(state {state or 'unknown'}). Its last checkpoint is kept: continue it with "
-                            f"`ftwizard run --resume {run.path}`", highlight=False)
+                            f"(state {state or 'unknown'}); continue it with `ftwizard run --resume {run.path}` "
+                            "(from its last checkpoint, or the recorded job)", highlight=False)
                         return int(ExitCode.RUN_FAILED)
                 else:
                     dead_since = None

@@ -25,7 +25,15 @@ def disk_advice(path: Path) -> list[str]:
 
 def report_failure(rep: "Reporter", checkpoints_dir: Path, message: str, *, kind: str,
                    advice: list[str] | None = None, **fields) -> None:
-    """The error event, the last good checkpoint named, status `failed`: the end of every failed attempt."""
+    """The error event, the last good checkpoint named, status `failed`: the end of every failed attempt. Only
+    commands that work in that state are offered: `run --resume` needs a complete checkpoint (the resume rule,
+    `LocalBackend.ended_refusal`); without one the way on is a new run of the recorded recipe."""
+    run_dir = checkpoints_dir.parent
+    advice = [a.replace("RUN_DIR", str(run_dir)) for a in (advice or [])]
+    if last_checkpoint(checkpoints_dir) is None and any("--resume" in a for a in advice):
+        advice = [a for a in advice if "--resume" not in a] + [
+            f"there is no complete checkpoint to continue from yet: start again with "
+            f"`ftwizard run {run_dir / 'recipe.toml'}`"]
     first = message.splitlines()[0] if message else kind
     rep.event("error", message=message, kind=kind, advice=advice or [], **fields)
     last = last_checkpoint(checkpoints_dir)

@@ -123,7 +123,8 @@ def oom_advice(recipe: "Recipe", estimate: dict | None, peak_gib: float | None, 
                       "--set train.gradient_checkpointing=true")
     if t.max_length > 256:
         advice.append(f"shorten sequences: --set train.max_length={t.max_length // 2} (check the truncation count first)")
-    advice.append("then continue from the last checkpoint: `ftwizard run --resume RUN_DIR`")
+    # `run --resume` keeps the recorded settings: changed ones are a new run of the same recipe.
+    advice.append("then start again with the change: `ftwizard run RUN_DIR/recipe.toml --set ...`")
     return " ".join(p for p in parts if p), advice
 
 
