@@ -135,7 +135,7 @@ class HardwareScreen(StepScreen):
         hosted.border_title = "hosted that take jobs today (Enter picks; ctrl+t: closed too)"
         self._show_chosen()
         if self.app.hardware_override is not None:
-            self.query_one("#gpus", Static).update(describe_gpus(self.app.hardware_override))
+            self._detected(self.app.hardware_override)
         else:
             self._detect()
         self.action_recompute()
@@ -274,14 +274,16 @@ class HardwareScreen(StepScreen):
         self.app.call_from_thread(self._detected, info)
 
     def _detected(self, info: dict) -> None:
-        """Show the GPUs found; a recipe that names no card (`auto`) is estimated on the one found."""
-        from ftwizard.catalog import match_gpu
+        """Show the GPUs found; a recipe that names no card (`auto`) is estimated on the one found (the CPU when
+        there is none)."""
+        from ftwizard.catalog import get_gpu, match_gpu
 
         self.query_one("#gpus", Static).update(describe_gpus(info))
         gpus = info.get("gpus") or []
-        if not gpus or self.state.recipe.hardware.gpu not in ("", "auto"):
+        if self.state.recipe.hardware.gpu not in ("", "auto"):
             return
-        found = match_gpu(str(gpus[0].get("name", "")), gpus[0].get("vram_total_gb"))
+        # no GPU here: the run trains on the CPU, so it is estimated and priced there (not on a card it never saw)
+        found = match_gpu(str(gpus[0].get("name", "")), gpus[0].get("vram_total_gb")) if gpus else get_gpu("cpu")
         box = self.query_one("#gpu", Input)
         if found is not None and box.value.strip() == self.state.gpu and not box.has_focus:
             box.value = found.name  # re-prices and refits through _gpu_changed
