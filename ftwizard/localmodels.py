@@ -45,6 +45,8 @@ class ModelSource:
     @property
     def label(self) -> str:
         name = (self.catalog_id or self.base).rstrip("/").split("/")[-1]
+        if self.where == "recipe":  # the recipe's own: where it loads from when that is not the name itself
+            return f"{name} ({self.base})" if self.gguf_file else name
         return {"installed": f"{name} (pip {self.base})", "folder": f"{name} (folder)",
                 "cache": f"{name} (cached)"}.get(self.where, name)
 

@@ -11,6 +11,7 @@ the tests hand to the wizard instead of the real backends.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--price-per-hour", type=float, default=0.475)
     p.add_argument("--accuracy", type=float, default=0.8)
     p.add_argument("--training-usd", type=float, default=None, help="fixed training cost (default: time x price)")
+    p.add_argument("--baseline-accuracy", type=float, default=None,
+                   help="also score the untuned model (eval.baseline): paired per-example verdicts for both")
+    p.add_argument("--eval-n", type=int, default=20, help="eval examples scored")
     a = p.parse_args(argv)
 
     run = RunDirectory(a.run_dir)
@@ -90,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
                 if due > 0:
                     fd = os.open(run.events_path, os.O_WRONLY | os.O_APPEND)
                     try:
-                        import json
-
                         chunk = "".join(json.dumps({"t": round(now, 3), "type": "log", "text": f"batch {n_lines + i}: "
                                                     f"tokens=1024 loss~{_loss(step, seed)}", "source": "worker"}) + "\n"
                                         for i in range(due))
@@ -131,15 +133,27 @@ def main(argv: list[str] | None = None) -> int:
                 return 130
             time.sleep(0.02)
     # Evaluation, as the worker does at the end.
-    n = 20
+    import re
+
+    n = a.eval_n
+    task = (re.search(r'^task = "([^"]+)"', recipe_text, re.M) or [None, "viggo"])[1]
     run.append_event("eval", phase="start", done=0, total=n, which="finetuned")
     run.append_event("eval", phase="done", done=n, total=n, which="finetuned", exact_match=a.accuracy)
     k = round(a.accuracy * n)
     lo, hi = max(0.0, a.accuracy - 0.17), min(1.0, a.accuracy + 0.12)
-    atomic_write_json(run.metrics_path, {
-        "task": "viggo", "n": n, "model": "fake", "backend": "hosted" if hosted else "local",
-        "metrics": {"exact_match": {"n": n, "value": k / n, "ci_low": lo, "ci_high": hi}},
-        "evaluated_at": time.time()})
+    metrics = {"task": task, "n": n, "model": "fake", "backend": "hosted" if hosted else "local",
+               "metrics": {"exact_match": {"n": n, "value": k / n, "ci_low": lo, "ci_high": hi}},
+               "evaluated_at": time.time()}
+    if a.baseline_accuracy is not None:  # the untuned model right on a subset of what the tuned one gets right
+        kb = min(k, round(a.baseline_accuracy * n))
+        metrics["baseline"] = {"exact_match": {"n": n, "value": kb / n, "ci_low": max(0.0, kb / n - 0.17),
+                                               "ci_high": min(1.0, kb / n + 0.17)}}
+        for path, right in ((run.predictions_path, k), (run.path / "predictions_baseline.jsonl", kb)):
+            path.write_text("".join(json.dumps({"index": i, "input": f"example {i}", "raw": "x", "prediction": "x",
+                                                "reference": f"label {i}", "verdicts": {"exact_match": i < right},
+                                                "prompt_tokens": 40, "completion_tokens": 3}) + "\n"
+                                    for i in range(n)))
+    atomic_write_json(run.metrics_path, metrics)
     hours = (time.time() - t0) / 3600
     usd = a.training_usd if a.training_usd is not None else (round(hours * a.price_per_hour, 6) if not hosted else 1.23)
     cost = {"training_usd": usd,

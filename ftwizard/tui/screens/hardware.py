@@ -285,7 +285,7 @@ class HardwareScreen(StepScreen):
         # no GPU here: the run trains on the CPU, so it is estimated and priced there (not on a card it never saw)
         found = match_gpu(str(gpus[0].get("name", "")), gpus[0].get("vram_total_gb")) if gpus else get_gpu("cpu")
         box = self.query_one("#gpu", Input)
-        if found is not None and box.value.strip() == self.state.gpu and not box.has_focus:
+        if found is not None and box.value.strip() == self.state.gpu:  # not typed over yet
             box.value = found.name  # re-prices and refits through _gpu_changed
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
@@ -351,7 +351,7 @@ class HardwareScreen(StepScreen):
         local = self.query_one("#local-table", DataTable)
         local.clear()
         for row in local_rows:
-            name = row["source"].label if row["source"].where != "recipe" else short(row["model"])
+            name = row["source"].label
             if "error" in row:
                 local.add_row(name, row["quant"], "-", "?", "-", row["error"])
                 continue

@@ -19,8 +19,39 @@ from ftwizard.tui.steps import StepScreen
 PREVIEW_LIMIT = 200
 
 
-def render_preview(templates, row: dict, counter=None, local_lengths=None) -> str:
-    """Rich markup for one example: the local text (answer highlighted) and the hosted messages, with tokens."""
+def chat_rendering(recipe):
+    """A function giving a chat row's local training text as the chosen model renders it - its own chat template
+    read from its files (`ftwizard.chatmask.renderer_from_files`: the Jinja renderer `apply_chat_template` uses,
+    and the masking rule training uses) - as (text, learned character spans, problem, where the template came
+    from); None when the model's files are not on this machine yet (a hub id downloads at launch)."""
+    from ftwizard.chatmask import renderer_from_files
+    from ftwizard.prompts import conversation
+
+    render = renderer_from_files(recipe)
+    if render is None:
+        return None
+    turns = getattr(recipe.train, "train_on_turns", "all")
+
+    def rendering(row: dict):
+        plan = render.plan(conversation(row), train_on_turns=turns)
+        return plan.text, plan.spans, plan.problem, render.source
+
+    return rendering
+
+
+def _highlighted(text: str, spans) -> str:
+    """`text` as markup with the learned spans in reverse video."""
+    out, at = [], 0
+    for a, b in spans:
+        out += [escape(text[at:a]), "[reverse]", escape(text[a:b]), "[/reverse]"]
+        at = b
+    out.append(escape(text[at:]))
+    return "".join(out)
+
+
+def render_preview(templates, row: dict, counter=None, local_lengths=None, chat=None) -> str:
+    """Rich markup for one example: the local text (what is learned highlighted) and the hosted messages, with
+    tokens. `chat` (from `chat_rendering`) renders chat rows on the model's own template."""
     prompt = templates.render_prompt(row)
     answer = templates.render_answer(row)
     msgs = templates.messages(row)
@@ -29,8 +60,19 @@ def render_preview(templates, row: dict, counter=None, local_lengths=None) -> st
         hosted_n = counter.count_messages(msgs)
     if local_lengths is not None:
         local_n = local_lengths(row, prompt + answer, templates.template)
-    out = ["[b]local training text[/b]" + (f"  ({local_n} tokens)" if local_n is not None else "")]
-    out.append(escape(prompt) + "[reverse]" + escape(answer.rstrip("\n")) + "[/reverse]")
+    tokens = f"  ({local_n} tokens)" if local_n is not None else ""
+    if chat is not None:
+        text, spans, problem, where = chat(row)
+        out = [f"[b]local training text[/b]{tokens}  [dim]the model's chat template ({escape(where)}); "
+               "learned text highlighted[/dim]"]
+        out.append(_highlighted(text.rstrip("\n"), spans))
+        if problem:
+            out.append(f"[$warning]nothing of this example is learned: {escape(problem)}[/]")
+    else:
+        out = [f"[b]local training text[/b]{tokens}"]
+        if templates.is_chat:
+            out[0] += "  [dim]ftwizard's generic chat layout: the model's own template shows once its files are here[/dim]"
+        out.append(escape(prompt) + "[reverse]" + escape(answer.rstrip("\n")) + "[/reverse]")
     out.append("")
     out.append("[b]hosted chat messages[/b]" + (f"  ({hosted_n} tokens billed per epoch)" if hosted_n is not None else ""))
     for m in msgs:
@@ -81,6 +123,7 @@ class PromptScreen(StepScreen):
         self.chat = False  # chat rows carry their messages: no template to edit
         self._counter = None
         self._local_lengths = None
+        self._chat = None  # chat rows: the chosen model's own rendering (chat_rendering), loaded in a worker
 
     def body(self) -> ComposeResult:
         from ftwizard.tasks import get_task
@@ -179,7 +222,7 @@ class PromptScreen(StepScreen):
             _recipe, templates = self._recipe_from_inputs()
             row = self.rows[self.index]
             templates.check_fields(list(row.keys()), source="the data")
-            text = render_preview(templates, row, self._counter, self._local_lengths)
+            text = render_preview(templates, row, self._counter, self._local_lengths, self._chat)
         except (UsageError, ValidationError) as e:
             preview.update(f"[$error]{escape(str(e))}[/]")
             return
@@ -206,10 +249,13 @@ class PromptScreen(StepScreen):
         def local(row, text, template):
             return ll.lengths([row], [text], template)[0]
 
-        self.app.call_from_thread(self._rows_loaded, split.rows, counter, local)
+        chat = None
+        if split.rows and "messages" in split.rows[0]:
+            chat = chat_rendering(recipe)  # the model's template from its files (Jinja only, no torch)
+        self.app.call_from_thread(self._rows_loaded, split.rows, counter, local, chat)
 
-    def _rows_loaded(self, rows, counter, local) -> None:
-        self.rows, self._counter, self._local_lengths = rows, counter, local
+    def _rows_loaded(self, rows, counter, local, chat=None) -> None:
+        self.rows, self._counter, self._local_lengths, self._chat = rows, counter, local, chat
         self.index = min(self.index, len(rows) - 1)
         self._show_example()
 
