@@ -21,10 +21,9 @@ docs/estimates.md explains the numbers.
 """
 
 
-PROVIDERS = ("together", "tinker", "azure", "openai")
-
-
 def register(sub) -> None:
+    from ftwizard.catalog import PROVIDER_ORDER as PROVIDERS  # light: the catalog's data loads on first use
+
     p = sub.add_parser("estimate", help=HELP, description=HELP, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", nargs="?", metavar="FILE", help="a recipe file or a bundled recipe's name")
