@@ -9,6 +9,12 @@ The "model" behind a training run is a real, tiny one: a bigram table of logits 
 token ids and loss weights the client sends, so the loss it reports falls as training goes on. Requests
 carrying a `seq_id` already seen for a model return the same future (the server side of the SDK's retries).
 
+Answers are checked against the SDK's own types where the SDK reads JSON (`tests.fakes.base.sdk_json`: the
+checkpoint listing, the OpenAI-compatible completions). As the real service, a checkpoint name is kept:
+`save_state` under a name this training run already saved is refused (the SDK's `overwrite=False` default).
+Every sequence sent through `forward_backward` is recorded (`trained`), so a test can compare what the model
+learned with what the OpenAI-compatible `/completions` endpoint is later asked (`completion_requests`).
+
 Faults for tests: `fail_next(route, status, retry_after=None, times=1)` answers the next calls of a route with
 an HTTP error; `drop_after(route)` lets the server act on the next call of a route, then closes the
 connection without an answer (a lost response).
@@ -113,6 +119,9 @@ class FakeTinker:
         self.calls: dict[str, int] = {}
         self.seen_keys: set[str] = set()
         self.chat_requests: list[dict] = []
+        self.completion_requests: list[dict] = []
+        self.trained: list[tuple[list[int], list[float]]] = []  # (tokens, loss weights) per datum
+        self.url_override: str | None = None  # the signed URL every export file is given (tests of URL checks)
         self.base_url = ""
 
     # -- test controls ---------------------------------------------------------------------
@@ -248,6 +257,8 @@ def make_handler(state: FakeTinker):
             handler = getattr(self, "r_" + route.replace("-", "_").replace("/", "_"), None)
             if self.path.startswith("/oai/api/v1/chat/completions"):
                 handler = self.r_chat_completions
+            elif self.path.startswith("/oai/api/v1/completions"):
+                handler = self.r_completions
             if handler is None:
                 self._json({"detail": f"no route {self.path}"}, code=404)
                 return
@@ -321,6 +332,9 @@ def make_handler(state: FakeTinker):
                 target = np.frombuffer(d.loss_fn_inputs["target_tokens"].dense, dtype=np.int64)
                 weights = np.frombuffer(d.loss_fn_inputs["weights"].dense, dtype=np.float32).astype(np.float64)
                 data.append((tokens.astype(np.int64), target, weights))
+                full = [int(t) for t in tokens] + [int(target[-1])] if len(target) else [int(t) for t in tokens]
+                with state.lock:
+                    state.trained.append((full, [0.0] + [float(w) for w in weights]))
 
             def compute():
                 if state.delay_s:
@@ -362,6 +376,9 @@ def make_handler(state: FakeTinker):
             model = state.models[req["model_id"]]
 
             def compute():
+                path = f"tinker://{model.model_id}/weights/{req['path']}"
+                if path in state.checkpoints and not req.get("overwrite"):
+                    return {"error": f"checkpoint {path} already exists (overwrite=False)", "category": "user"}
                 path = self._checkpoint(model, "training", req["path"], req.get("user_metadata"), req.get("ttl_seconds"))
                 return {"path": path, "type": "save_weights"}
 
@@ -438,7 +455,7 @@ def make_handler(state: FakeTinker):
                 for name, data in state.adapter_files.items():
                     token = uuid.uuid4().hex
                     state.signed[token] = data
-                    urls[name] = f"{state.base_url}/files/{token}"
+                    urls[name] = state.url_override or f"{state.base_url}/files/{token}"
             self._json({"urls": urls, "expires": _now_iso(datetime.now(timezone.utc) + timedelta(hours=1))})
 
         # -- OpenAI-compatible sampling (beta) ---------------------------------------------------------
@@ -460,6 +477,27 @@ def make_handler(state: FakeTinker):
                                      "finish_reason": "stop"}],
                         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
                                   "total_tokens": prompt_tokens + len(text.split())}})
+
+        def r_completions(self, req):
+            from openai.types import Completion
+
+            from tests.fakes.base import sdk_json
+
+            model, prompt = req.get("model", ""), req.get("prompt", "")
+            with state.lock:
+                state.completion_requests.append(req)
+                known = model in state.checkpoints and state.checkpoints[model]["checkpoint_type"] == "sampler"
+            if not (known or model in SUPPORTED):
+                self._json({"error": {"message": f"model {model} not found", "type": "invalid_request_error",
+                                      "code": "model_not_found"}}, code=404)
+                return
+            text = next((a for q, a in state.answers.items() if q and q in str(prompt)), "inform(name[unknown])")
+            prompt_tokens = len(str(prompt).split())
+            self._json(sdk_json(Completion, {
+                "id": f"cmpl-{uuid.uuid4().hex[:8]}", "object": "text_completion", "created": int(time.time()),
+                "model": model, "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                          "total_tokens": prompt_tokens + len(text.split())}}))
 
     return Handler
 

@@ -178,7 +178,9 @@ def test_whole_run_succeeds_with_adapter_metrics_and_cost(env, chat_model):
     m = out["metrics"]
     assert m["n"] == 6 and m["model"] == status["fine_tuned_model"]
     assert m["metrics"]["meaning_match"]["value"] == 0.5  # the fake answers 3 of the 6 right
-    assert {r["model"] for r in fake.chat_requests} == {status["fine_tuned_model"]}
+    # Evaluation asks `/completions` with the prompt rendered here as training rendered it (never the chat route).
+    assert {r["model"] for r in fake.completion_requests} == {status["fine_tuned_model"]}
+    assert not fake.chat_requests and len(fake.completion_requests) == 6
     # The same weights at home: the downloaded PEFT adapter on model.base, scored on this machine.
     q = _cli("eval", str(run.path), "--local", "--json", env={**os.environ, "TINKER_API_KEY": KEY})
     assert q.returncode == 0, q.stderr
@@ -273,3 +275,81 @@ def test_without_the_extra_the_message_names_the_pip_command(tmp_path, chat_mode
     assert "pip install 'ftwizard[tinker]'" in p.stderr
     assert KEY not in p.stdout + p.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def _loop(env, chat_model, fake, **extra):
+    """A Tinker loop on a run directory (data rendered), talking to the fake through the real SDK."""
+    from ftwizard.backends.hosted.tinker_worker import TinkerLoop
+    from ftwizard.prepare import render_chat_files
+
+    os.environ["TINKER_BASE_URL"] = fake.base_url
+    recipe = load_recipe(RECIPE, _overrides(chat_model, **extra))
+    run = RunDirectory.create(env / "runs", recipe.name, recipe.to_toml())
+    render_chat_files(recipe, run.data_dir)
+    return TinkerLoop(run, recipe)
+
+
+def test_evaluation_prompts_are_exactly_the_trained_prompt_text(env, chat_model):
+    """Evaluated on the examples it trained on: each `/completions` prompt is the start of a text sent through
+    forward_backward (decoded from the tokens the fake received), ending where the learned answer begins (within
+    the token that merges the template's trailing space into the answer) - the same text on the same template,
+    so train and serve cannot differ."""
+    from transformers import AutoTokenizer
+
+    with FakeTinkerServer(KEY, adapter_files=tiny_peft_adapter(chat_model, rank=8)) as fake:
+        p = _cli("run", str(RECIPE), *[f"--set={o}" for o in _overrides(chat_model, **{"data.eval": "train",
+                                                                                         "train.max_length": 1024})],
+                 "--json", env=_cli_env(env, fake))
+        assert p.returncode == 0, p.stderr
+    tok = AutoTokenizer.from_pretrained(chat_model)
+    trained = [(tok.decode(full), full, w) for full, w in fake.trained]
+    assert len(fake.completion_requests) == 6 and not fake.chat_requests
+    for req in fake.completion_requests:
+        prompt = req["prompt"]
+        matches = [(full, w) for text, full, w in trained if text.startswith(prompt)]
+        assert matches, prompt
+        for full, w in matches:
+            k = w.index(1.0)  # the first learned token
+            assert len(tok.decode(full[:k])) <= len(prompt) <= len(tok.decode(full[:k + 1]))
+
+
+def test_every_save_has_a_name_of_its_own_and_tinker_refuses_a_reused_one(env, chat_model):
+    """A stop right at a save step saves the same step twice: each save gets its own name, since Tinker keeps
+    names (`save_state` defaults to overwrite=False and the service refuses an existing name)."""
+    import tinker
+
+    with FakeTinkerServer(KEY) as fake:
+        try:
+            loop = _loop(env, chat_model, fake)
+            service = tinker.ServiceClient()
+            loop.tc = service.create_lora_training_client(base_model="Qwen/Qwen3-8B", rank=8).result()
+            first, second = loop._save_state(2, 10), loop._save_state(2, 10)
+            assert first != second and {first, second} <= set(fake.checkpoints)
+            with pytest.raises(tinker.TinkerError, match="already exists"):
+                loop.tc.save_state(first.rsplit("/", 1)[1]).result()
+            assert loop.run.status()["tinker_state_path"] == second
+        finally:
+            del os.environ["TINKER_BASE_URL"]
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "data:application/json,%7B%7D", "ftp://example.com/a",
+                                 "http://example.com/adapter_config.json"])
+def test_the_adapter_is_fetched_only_from_https_or_the_configured_endpoint(env, chat_model, url):
+    import tinker
+
+    from ftwizard.backends.hosted.providers import HostedError
+
+    with FakeTinkerServer(KEY, adapter_files=tiny_peft_adapter(chat_model, rank=8)) as fake:
+        try:
+            loop = _loop(env, chat_model, fake)
+            service, rest = tinker.ServiceClient(), tinker.RestClient(base_url=fake.base_url)
+            tc = service.create_lora_training_client(base_model="Qwen/Qwen3-8B", rank=8).result()
+            fake.url_override = url
+            with pytest.raises(HostedError, match="only https URLs"):
+                loop._download_adapter(tc, rest)
+            assert not loop.run.adapter_dir.exists() and not (loop.run.path / ".adapter.partial").exists()
+            fake.url_override = None  # the configured endpoint itself (http on 127.0.0.1 here) is accepted
+            loop._download_adapter(tc, rest)
+            assert (loop.run.adapter_dir / "adapter_config.json").exists()
+        finally:
+            del os.environ["TINKER_BASE_URL"]

@@ -374,10 +374,18 @@ def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, 
                                 f"+ ~{est['completion_tokens']:,} completion tokens")
         if confirm_cost is not None and not confirm_cost(est):
             raise RunFailed(f"baseline evaluation of {model_name} not started (estimated ${est['usd']:.4f}): declined")
+    prompts: dict[int, str] = {}
+    stop = None
+    if recipe.hosted.provider == "tinker":
+        # Tinker is asked through `/completions` with the prompt rendered here exactly as training rendered it.
+        from ftwizard.backends.hosted.tinker import prompt_renderer
+
+        render, stop = prompt_renderer(recipe)
+        prompts = {i: render(templates, rows[i]) for i in pending}
     if client is None:
         from ftwizard.backends.hosted.serving import ServingClient
 
-        client = ServingClient(recipe)
+        client = ServingClient(recipe, stop=stop)
     # Priced as the fine-tune it serves (an Azure deployment name is not a model), at its provider's prices.
     # A fine-tune the catalog does not name (a `tinker://` sampler path, a Together output name) serves at its
     # base model's prices.
@@ -392,13 +400,14 @@ def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, 
             return
         raw = completion.text or ""
         pt, ct = int(completion.prompt_tokens or 0), int(completion.completion_tokens or 0)
-        rec = _record(task, recipe.task, index, rows[index], _messages_text(messages[index]), raw, references[index],
+        shown = prompts[index] if index in prompts else _messages_text(messages[index])
+        rec = _record(task, recipe.task, index, rows[index], shown, raw, references[index],
                       latency_s=float(completion.latency_s or 0.0), prompt_tokens=pt, completion_tokens=ct,
                       model=model_name, usd=round(_usd(price, pt, ct), 10))
         appender.write([rec])
         advanced(1)
 
-    items = [(i, messages[i]) for i in pending]
+    items = [(i, prompts.get(i) or messages[i]) for i in pending]
     try:
         client.complete_many(model_name, items, max_tokens=recipe.eval.max_new_tokens,
                              concurrency=recipe.eval.concurrency, on_done=on_done)

@@ -2,6 +2,7 @@
 
     client = ServingClient(recipe)
     c = client.complete(model, messages, max_tokens=256)            # Completion(text, prompt_tokens, ...)
+    c = client.complete(model, "rendered prompt text")              # a text prompt: `/completions`
     client.complete_many(model, [(i, messages), ...], max_tokens=256, concurrency=8, on_done=callback)
     client.usage  /  client.cost_usd(model)                          # tokens and dollars spent so far
 
@@ -79,7 +80,7 @@ def serving_cost_usd(model: str, prompt_tokens: int, completion_tokens: int,
 
 class ServingClient:
     def __init__(self, recipe=None, *, config: ProviderConfig | None = None, policy: RetryPolicy | None = None,
-                 timeout: float | None = None, temperature: float = 0.0):
+                 timeout: float | None = None, temperature: float = 0.0, stop: str | None = None):
         if config is None:
             if recipe is None:
                 raise ValueError("ServingClient needs a recipe or a ProviderConfig")
@@ -87,6 +88,7 @@ class ServingClient:
         self.config = config
         self.policy = policy or RetryPolicy()
         self.temperature = temperature
+        self.stop = stop  # for text prompts (`/completions`): where an answer ends
         self._client = config.make_chat_client(timeout=timeout)
         self.usage = Usage()
 
@@ -94,12 +96,18 @@ class ServingClient:
         """Serving dollars spent by this client so far (catalog prices of the model's base)."""
         return serving_cost_usd(model, self.usage.prompt_tokens, self.usage.completion_tokens, self.config.provider)
 
-    def _once(self, model: str, messages: list[dict], max_tokens: int) -> Completion:
+    def _once(self, model: str, messages: list[dict] | str, max_tokens: int) -> Completion:
         t0 = time.perf_counter()
-        r = self._client.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens,
-                                                 temperature=self.temperature)
+        if isinstance(messages, str):  # a prompt rendered here (Tinker: the training template's exact text)
+            r = self._client.completions.create(model=model, prompt=messages, max_tokens=max_tokens,
+                                                temperature=self.temperature, **({"stop": [self.stop]}
+                                                                                 if self.stop else {}))
+            text = (r.choices[0].text or "") if r.choices else ""
+        else:
+            r = self._client.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens,
+                                                     temperature=self.temperature)
+            text = (r.choices[0].message.content or "") if r.choices else ""
         dt = time.perf_counter() - t0
-        text = (r.choices[0].message.content or "") if r.choices else ""
         u = r.usage
         return Completion(text=text, prompt_tokens=getattr(u, "prompt_tokens", 0) or 0,
                           completion_tokens=getattr(u, "completion_tokens", 0) or 0, latency_s=round(dt, 4))

@@ -107,6 +107,34 @@ def tokenizer_source(recipe) -> str:
     return hub
 
 
+def prompt_renderer(recipe):
+    """(render, stop): `render(templates, row)` is the prompt text Tinker's `/completions` is sent for an eval
+    row - the conversation up to the answer on the very tokenizer and chat template the worker trains with (the
+    training text starts with exactly this), so what the model is asked at evaluation cannot differ from what it
+    learned (how the `/chat/completions` route renders a template, e.g. Qwen3's thinking, is undocumented).
+    `stop`: the tokenizer's end-of-sequence text, which ends an answer as it ended every trained turn."""
+    from transformers import AutoTokenizer
+
+    from ftwizard.backends.local.data import chat_renderer, ensure_chat_template
+    from ftwizard.chatmask import has_reasoning
+
+    src = tokenizer_source(recipe)
+    try:
+        tok = AutoTokenizer.from_pretrained(src)
+    except OSError as e:
+        raise UsageError(f"cannot load the tokenizer of {src} (it renders the evaluation prompts for Tinker as "
+                         f"training rendered the data): {str(e).splitlines()[0]}; set model.base to a local copy "
+                         "of the model") from None
+    ensure_chat_template(tok)
+    chat = chat_renderer(tok)
+
+    def render(templates, row) -> str:
+        return chat(templates.messages(row, with_answer=False), generation_prompt=True,
+                    thinking=has_reasoning(templates.messages(row, with_answer=True)))
+
+    return render, (tok.eos_token or None)
+
+
 def write_training_cost(run: RunDirectory, recipe, trained_tokens: int) -> dict:
     """cost.json with the actual training cost: every token sent through forward_backward, at the catalog's
     Tinker training price (`ftwizard.pricing.hosted_training_cost`)."""

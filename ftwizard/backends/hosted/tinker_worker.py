@@ -22,7 +22,6 @@ import signal
 import socket
 import sys
 import time
-import urllib.request
 
 from ftwizard import liveness
 from ftwizard.backends.hosted.providers import HostedError, redact
@@ -274,7 +273,7 @@ class TinkerLoop:
                              eta_s=round(eta, 1))
             if done % plan.save_every == 0 or done == plan.total_steps:
                 self._save_state(done, trained)
-        final = self.tc.save_weights_for_sampler("final", user_metadata=dict(self.meta)).result().path
+        final = self.tc.save_weights_for_sampler(unique_name("final"), user_metadata=dict(self.meta)).result().path
         run.update_status(training_done=True, sampler_path=final, fine_tuned_model=final, job_status="trained")
         run.append_event("cost", usd=round(write_training_cost(run, self.recipe, trained)["training_usd"], 6),
                          kind="actual", what="training", detail=f"{trained:,} tokens through forward_backward")
@@ -282,7 +281,9 @@ class TinkerLoop:
 
     def _save_state(self, step: int, trained: int) -> str:
         meta = {**self.meta, "step": str(step), "trained_tokens": str(trained)}
-        path = self.tc.save_state(f"{STATE_PREFIX}{step:06d}", user_metadata=meta).result().path
+        # A name of its own per save: `save_state` refuses an existing name (overwrite=False, the SDK's default),
+        # and a stop right at a save step, or a resumed worker, saves the same step again.
+        path = self.tc.save_state(unique_name(f"{STATE_PREFIX}{step:06d}"), user_metadata=meta).result().path
         self.run.update_status(tinker_state_path=path, tinker_state_step=step)
         self.run.log(f"saved state at step {step}: {path}", source=PROVIDER)
         return path
@@ -303,29 +304,55 @@ class TinkerLoop:
         evaluate(run, self.recipe)
 
     def _download_adapter(self, tc, rest) -> None:
+        """The PEFT files of an external-weights export, each from its signed URL: https only (or the Tinker
+        endpoint the user configured), within the size and file-count limits, transient drops retried, all
+        into a staging folder that replaces adapter/ only when complete."""
+        from ftwizard.backends.hosted.adapter_files import check_download_url, fetch_url, limits
+        from ftwizard.backends.hosted.providers import RetryPolicy, with_retries
+        from ftwizard.backends.hosted.tinker import base_url
+
         run = self.run
-        export = tc.save_weights_external("ftwizard-adapter", ttl_seconds=EXPORT_TTL_S).result().path
+        export = tc.save_weights_external(unique_name("ftwizard-adapter"), ttl_seconds=EXPORT_TTL_S).result().path
         run.update_status(adapter_export_path=export)
         urls = rest.get_external_weights_urls(export).result().urls
+        max_bytes, max_files = limits()
+        if len(urls) > max_files:
+            raise HostedError(f"the adapter export {export} holds {len(urls):,} files, more than the limit of "
+                              f"{max_files:,} (FTWIZARD_ADAPTER_MAX_FILES)", kind="api")
+        for url in urls.values():
+            check_download_url(url, trusted_base=base_url())
         tmp = run.path / ".adapter.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         size = 0
-        for name, url in sorted(urls.items()):
-            dest = (tmp / name).resolve()
-            if not dest.is_relative_to(tmp.resolve()):
-                raise HostedError(f"the adapter export names an unsafe file path: {name!r}", kind="api")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(url, timeout=120) as r, open(dest, "wb") as f:
-                shutil.copyfileobj(r, f)
-            size += dest.stat().st_size
-        if not (tmp / "adapter_config.json").exists():
-            raise HostedError(f"the adapter export {export} holds no adapter_config.json (files: "
-                              f"{', '.join(sorted(urls)) or 'none'})", kind="api")
-        shutil.rmtree(run.adapter_dir, ignore_errors=True)
-        os.replace(tmp, run.adapter_dir)
+        policy = RetryPolicy()
+        try:
+            for name, url in sorted(urls.items()):
+                dest = (tmp / name).resolve()
+                if not dest.is_relative_to(tmp.resolve()) or dest == tmp.resolve():
+                    raise HostedError(f"the adapter export names an unsafe file path: {name!r}", kind="api")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                size += with_retries(lambda: fetch_url(url, dest, max_bytes=max_bytes - size),
+                                     what=f"downloading the adapter file {name}", policy=policy,
+                                     on_retry=lambda n, exc, d: run.log(f"downloading {name}: {type(exc).__name__}; "
+                                                                        f"retry {n} in {d:.1f}s", level="warning",
+                                                                        source=PROVIDER))
+            if not (tmp / "adapter_config.json").exists():
+                raise HostedError(f"the adapter export {export} holds no adapter_config.json (files: "
+                                  f"{', '.join(sorted(urls)) or 'none'})", kind="api")
+            shutil.rmtree(run.adapter_dir, ignore_errors=True)
+            os.replace(tmp, run.adapter_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         run.update_status(adapter_dir=str(run.adapter_dir), adapter_bytes=size)
         run.log(f"adapter downloaded into {run.adapter_dir} ({size:,} bytes, PEFT format)", source=PROVIDER)
+
+
+def unique_name(prefix: str) -> str:
+    """A checkpoint name no earlier save of this run used (Tinker keeps names; it never overwrites by default)."""
+    import uuid
+
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def tinker_adam(lr: float):
