@@ -459,24 +459,34 @@ def make_handler(state: FakeTinker):
             self._json({"urls": urls, "expires": _now_iso(datetime.now(timezone.utc) + timedelta(hours=1))})
 
         # -- OpenAI-compatible sampling (beta) ---------------------------------------------------------
-        def r_chat_completions(self, req):
+        def _sampler_refused(self, req, log: list) -> bool:
+            """Record the request; answer 404 (True) unless it names a saved sampler checkpoint or a base."""
             model = req.get("model", "")
             with state.lock:
-                state.chat_requests.append(req)
+                log.append(req)
                 known = model in state.checkpoints and state.checkpoints[model]["checkpoint_type"] == "sampler"
-            if not (known or model in SUPPORTED):
-                self._json({"error": {"message": f"model {model} not found", "type": "invalid_request_error",
-                                      "code": "model_not_found"}}, code=404)
+            if known or model in SUPPORTED:
+                return False
+            self._json({"error": {"message": f"model {model} not found", "type": "invalid_request_error",
+                                  "code": "model_not_found"}}, code=404)
+            return True
+
+        def r_chat_completions(self, req):
+            from openai.types.chat import ChatCompletion
+
+            from tests.fakes.base import sdk_json
+
+            if self._sampler_refused(req, state.chat_requests):
                 return
             user = next((m["content"] for m in reversed(req.get("messages", [])) if m["role"] == "user"), "")
             text = state.answers.get(user, "inform(name[unknown])")
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in req.get("messages", []))
-            self._json({"id": f"chatcmpl-{uuid.uuid4().hex[:8]}", "object": "chat.completion",
-                        "created": int(time.time()), "model": model,
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                     "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                                  "total_tokens": prompt_tokens + len(text.split())}})
+            self._json(sdk_json(ChatCompletion, {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:8]}", "object": "chat.completion", "created": int(time.time()),
+                "model": req["model"], "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                                    "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                          "total_tokens": prompt_tokens + len(text.split())}}))
 
         def r_completions(self, req):
             from openai.types import Completion
@@ -484,12 +494,7 @@ def make_handler(state: FakeTinker):
             from tests.fakes.base import sdk_json
 
             model, prompt = req.get("model", ""), req.get("prompt", "")
-            with state.lock:
-                state.completion_requests.append(req)
-                known = model in state.checkpoints and state.checkpoints[model]["checkpoint_type"] == "sampler"
-            if not (known or model in SUPPORTED):
-                self._json({"error": {"message": f"model {model} not found", "type": "invalid_request_error",
-                                      "code": "model_not_found"}}, code=404)
+            if self._sampler_refused(req, state.completion_requests):
                 return
             text = next((a for q, a in state.answers.items() if q and q in str(prompt)), "inform(name[unknown])")
             prompt_tokens = len(str(prompt).split())
