@@ -215,3 +215,14 @@ def test_auto_speed_keys_follow_what_the_trainer_would_turn_on(tmp_path, monkeyp
     assert fast["vram_gb"] < plain["vram_gb"] and fast["tokens_per_s"] > plain["tokens_per_s"]
     cpu = local(tmp_path, recipe=r, model="HuggingFaceTB/SmolLM2-135M-Instruct", gpu="cpu", tokens_per_example=256)
     assert cpu["breakdown"]["time"]["liger"] is False  # Liger needs CUDA
+
+
+def test_a_multi_gpu_run_records_the_estimate_in_the_runs_unit(tmp_path):
+    """train_summary.json's train_tokens_per_s counts every process's tokens: the recorded estimate does too."""
+    from ftwizard.estimate import run_record_estimate
+
+    r = what_if(max_length=1024, micro_batch_size=1, gradient_checkpointing=True, fsdp=True)
+    est = estimate_recipe(r, model="meta-llama/Llama-3.1-70B", gpu="H100", gpus=4, examples=1000,
+                          tokens_per_example=1024, runs_dir=tmp_path)
+    rec = run_record_estimate(est)
+    assert rec["tokens_per_s"] == pytest.approx(est["local"]["breakdown"]["uncalibrated"]["tokens_per_s"] * 4)

@@ -425,8 +425,10 @@ def what_if_warnings(**inputs) -> list[str]:
 
 def run_record_estimate(estimate: dict) -> dict:
     """What a local run stores as `train_summary.json`'s `estimate`: the uncalibrated figures (so calibration
-    ratios never compound)."""
+    ratios never compound). tokens/s of all GPUs together, as the run measures `train_tokens_per_s` (the tokens
+    every process trained on); the estimate's own `tokens_per_s` is per GPU."""
     raw = estimate["local"]["breakdown"]["uncalibrated"]
-    return {"vram_gb": raw["vram_gb"], "hours": raw["hours"], "tokens_per_s": raw["tokens_per_s"],
+    gpus = max(1, int(estimate["local"].get("gpu_count") or 1))
+    return {"vram_gb": raw["vram_gb"], "hours": raw["hours"], "tokens_per_s": raw["tokens_per_s"] * gpus,
             "gpu": estimate["local"]["gpu"], "quant": estimate["local"]["quant"], "model": estimate["local"]["model"]}
 
