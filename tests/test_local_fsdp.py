@@ -15,6 +15,8 @@ import pytest
 from tests.test_local_train import (backend, losses_by_step, metrics, new_run, run_worker, saw_log, start_worker,
                                     wait_for)
 
+pytestmark = pytest.mark.slow  # over a minute on 2 cores; .ci/run runs it (`pytest -q` selects every mark)
+
 STEPS, SAVE = 8, 3
 
 

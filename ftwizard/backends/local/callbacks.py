@@ -49,6 +49,7 @@ class RunCallback(TrainerCallback):
         self._hfu: float | None = None
         self.step_t0: float | None = None
         self.train_s = 0.0           # this attempt's time inside training steps
+        self.first_step_s: float | None = None  # train begin -> end of the first step (torch.compile builds here)
         # Non-padding tokens, counted by the collator (this process) and summed over processes each step.
         self.tokens_all = 0
         self._tokens_local_synced = 0
@@ -78,6 +79,7 @@ class RunCallback(TrainerCallback):
         self.session_start_t = time.time()
         self.session_start_tokens = 0
         self.train_s = 0.0
+        self.first_step_s = None
 
     def on_step_begin(self, args, state, control, **kw):
         self.step_t0 = time.perf_counter()
@@ -86,6 +88,8 @@ class RunCallback(TrainerCallback):
         if self.step_t0 is not None:
             self.train_s += time.perf_counter() - self.step_t0
             self.step_t0 = None
+        if self.first_step_s is None:
+            self.first_step_s = time.time() - self.session_start_t
         stop = self.stop.flag
         local = self.collator.tokens_seen if self.collator is not None else 0
         delta = local - self._tokens_local_synced

@@ -417,6 +417,7 @@ class Worker:
                               else "cpu: peak resident set size of the worker, GiB (no GPU memory)"),
             "train_tokens_per_s": round(tps, 1) if tps else None,
             "train_step_s": round(cb.train_s, 3),
+            "first_step_s": round(cb.first_step_s, 3) if cb.first_step_s is not None else None,
             "mfu": round(mfu, 4) if mfu is not None else None,          # PaLM convention, no recomputation
             "hfu": round(cb.hfu(), 4) if cb.hfu() is not None else None,  # hardware FLOPs, recomputation counted
             "mfu_basis": self.mfu_basis.as_dict(self.mean_example_len) if self.mfu_basis is not None else None,
