@@ -175,6 +175,10 @@ class HardwareSection(_Section):
     gpu: str = Field("auto", description="catalog GPU name for estimates and pricing ('auto' = the one detected)")
     price_per_hour: float | None = Field(None, gt=0, description="USD per GPU-hour (None = the catalog's price)")
     nproc: int = Field(1, ge=1, description="processes (GPUs) per node for torchrun")
+    nnodes: int = Field(1, ge=1, description="machines in the run (torchrun's static rendezvous; under SLURM "
+                        "its SLURM_NNODES when this stays 1)")
+    node_rank: int = Field(0, ge=0, description="this machine's rank among nnodes (0 creates and writes the run)")
+    rdzv_endpoint: str = Field("", description="HOST:PORT of node 0 for the rendezvous (nnodes > 1)")
     device: Literal["auto", "cuda", "cpu"] = "auto"
 
 
@@ -200,6 +204,10 @@ def local_training_problems(recipe: "Recipe") -> list[tuple[str, str]]:
     """Cross-field rules of [model] / [train] / [hardware] for local training: (key path, problem)."""
     m, t, hw = recipe.model, recipe.train, recipe.hardware
     out: list[tuple[str, str]] = []
+    if hw.node_rank >= hw.nnodes:
+        out.append(("hardware.node_rank", f"node_rank {hw.node_rank} is not below nnodes {hw.nnodes}"))
+    if hw.nnodes > 1 and not hw.rdzv_endpoint:
+        out.append(("hardware.rdzv_endpoint", "nnodes > 1 needs node 0's HOST:PORT (--rdzv-endpoint)"))
     if t.fsdp and m.quant == "8bit":
         out.append(("train.fsdp", "FSDP cannot shard an 8-bit base (int8 weights with per-row scales); use "
                     "model.quant = '4bit' (QLoRA under FSDP: 4-bit weights stored in the compute dtype) or several "

@@ -16,6 +16,10 @@ def register(sub) -> None:
     p.add_argument("--runs-dir", default=None, metavar="DIR",
                    help="where run directories are created (default: $FTWIZARD_RUNS_DIR, else runs)")
     p.add_argument("--nproc", type=int, metavar="N", help="processes (GPUs) per node, through torchrun")
+    p.add_argument("--nnodes", type=int, metavar="N", help="machines in the run (torchrun's rendezvous)")
+    p.add_argument("--node-rank", type=int, metavar="K", help="this machine's rank: 0 creates the run; K > 0 "
+                   "joins it, given node 0's RUN_DIR instead of a recipe")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="node 0's address for the rendezvous")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run directory instead of starting a new run")
     p.add_argument("--json", action="store_true",
                    help="when it returns, the run's outcome as JSON on stdout (run dir, status, metrics, cost)")
@@ -118,10 +122,15 @@ def _run(args) -> int:
         raise UsageError("name a recipe to run (see `ftwizard recipes`), or --resume RUN_DIR")
     if args.nproc is not None and args.nproc < 1:
         raise UsageError("--nproc must be at least 1")
+    placement = {k: v for k, v in (("hardware.nproc", args.nproc), ("hardware.nnodes", args.nnodes),
+                                   ("hardware.node_rank", args.node_rank),
+                                   ("hardware.rdzv_endpoint", args.rdzv_endpoint)) if v is not None}
+    if (Path(args.recipe) / "recipe.toml").is_file() and (Path(args.recipe) / "status.json").is_file():
+        return _join(args, placement)
     path = resolve_recipe_path(args.recipe)
     recipe = load_recipe(path, args.overrides)
-    if args.nproc:
-        recipe = recipe.with_updates({"hardware.nproc": args.nproc})
+    if placement:
+        recipe = recipe.with_updates(placement)
     backend = backend_for(recipe)
     try:
         backend.preflight(recipe)  # before anything exists or is contacted (a closed hosted model stops here)
@@ -144,9 +153,28 @@ def _run(args) -> int:
     return follow_run(backend, run_dir, detach=args.detach)
 
 
+def _join(args, placement: dict) -> int:
+    """Node K > 0 of a multi-node run: train in node 0's run directory (shared storage), writing nothing to it."""
+    from ftwizard.backends import backend_for
+    from ftwizard.cli import output
+    from ftwizard.errors import UsageError
+    from ftwizard.rundir import RunDirectory
+
+    if args.overrides:
+        raise UsageError("a node joining a run trains the run's recipe as recorded; no --set")
+    run_dir = RunDirectory.open(args.recipe)
+    recipe = run_dir.recipe().with_updates(placement)
+    backend = backend_for(recipe)
+    if not hasattr(backend, "join"):
+        raise UsageError(f"{run_dir.path} is a {recipe.backend} run: only local runs span several machines")
+    output.info(f"joining {run_dir.path} as node {recipe.hardware.node_rank} of {recipe.hardware.nnodes}")
+    return backend.join(run_dir, recipe)
+
+
 def run_recipe_headless(recipe: str, overrides: list[str]) -> int:
     """`ftwizard --recipe FILE`: the same as `ftwizard run FILE`."""
     import argparse
 
     return run(argparse.Namespace(recipe=recipe, overrides=overrides, detach=False, runs_dir=None,
-                                  nproc=None, resume=None, json=False))
+                                  nproc=None, nnodes=None, node_rank=None, rdzv_endpoint=None, resume=None,
+                                  json=False))

@@ -3,16 +3,13 @@
 The worker (`python -m ftwizard.backends.local.worker RUN_DIR`, or under torchrun for several processes) runs
 in a new session with its output in RUN_DIR/worker.log, so closing the terminal or losing SSH never stops it.
 
-Several machines: the worker runs under torchrun, so extra rendezvous flags can be given in the environment
-variable FTWIZARD_TORCHRUN_ARGS, e.g. on node 0:
+Several machines (torchrun's static rendezvous; node 0 creates and writes the run, the others only train):
 
-    FTWIZARD_TORCHRUN_ARGS="--nnodes=2 --node-rank=0 --rdzv-backend=c10d --rdzv-endpoint=node0:29500 --rdzv-id=viggo1" \\
-        ftwizard run recipes/x.toml --nproc 8
+    ftwizard run recipes/x.toml --nproc 8 --nnodes 2 --node-rank 0 --rdzv-endpoint node0:29500   # on node 0
+    ftwizard run RUN_DIR --nproc 8 --nnodes 2 --node-rank 1 --rdzv-endpoint node0:29500         # on node 1
 
-and on the other node(s), with the same run directory (a shared filesystem, or a copy of it):
-
-    torchrun --nnodes=2 --node-rank=1 --nproc-per-node=8 --rdzv-backend=c10d --rdzv-endpoint=node0:29500 \\
-        --rdzv-id=viggo1 -m ftwizard.backends.local.worker RUN_DIR
+with RUN_DIR on a shared filesystem. Under SLURM the nodes, this node's rank and node 0's address come from
+SLURM_NNODES / SLURM_NODEID / SLURM_JOB_NODELIST (MASTER_ADDR / MASTER_PORT when set).
 """
 
 from __future__ import annotations
@@ -30,6 +27,7 @@ from typing import TYPE_CHECKING
 from ftwizard import settings
 from ftwizard.backends.base import Backend
 from ftwizard.backends.local.checkpoints import last_checkpoint
+from ftwizard.backends.local.topology import Topology, topology
 from ftwizard.errors import UsageError
 from ftwizard.rundir import FINAL_STATES, RunDirectory
 
@@ -39,15 +37,26 @@ if TYPE_CHECKING:
 WORKER_MODULE = "ftwizard.backends.local.worker"
 
 
-def worker_command(run: RunDirectory, nproc: int) -> list[str]:
+def worker_command(run: RunDirectory, nproc: int, topo: "Topology | None" = None) -> list[str]:
+    """The worker alone (one process on one machine), or torchrun with this machine's place in the run."""
     extra_s = settings.torchrun_args()
-    if nproc <= 1 and not extra_s:
+    topo = topo or Topology()
+    if nproc <= 1 and not extra_s and not topo.multi_node:
         return [sys.executable, "-m", WORKER_MODULE, str(run.path)]
     extra = shlex.split(extra_s)
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
-    if not any(a.startswith(("--rdzv", "--nnodes", "--master")) for a in extra):
-        cmd.append("--standalone")
+    if topo.multi_node or not any(a.startswith(("--rdzv", "--nnodes", "--master")) for a in extra):
+        cmd += topo.torchrun_flags()
     return cmd + extra + ["-m", WORKER_MODULE, str(run.path)]
+
+
+def _worker_env(recipe: "Recipe") -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env["PYTHONUNBUFFERED"] = "1"
+    if recipe.hardware.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
 
 
 def _gpu_count_light() -> int:
@@ -126,12 +135,13 @@ class LocalBackend(Backend):
     def launch(self, run: RunDirectory, recipe: "Recipe") -> subprocess.Popen:
         """Start the worker in its own session (output in RUN_DIR/worker.log) and record it in status.json.
         Returns at once; following the run is the caller's job."""
-        cmd = worker_command(run, recipe.hardware.nproc)
-        env = dict(os.environ)
-        env.setdefault("TOKENIZERS_PARALLELISM", "false")
-        env["PYTHONUNBUFFERED"] = "1"
-        if recipe.hardware.device == "cpu":
-            env["CUDA_VISIBLE_DEVICES"] = ""
+        topo = topology(recipe)
+        if topo.node_rank != 0:
+            raise UsageError(f"this machine is node {topo.node_rank} ({topo.source}): only node 0 creates and "
+                             "writes a run; join it with `ftwizard run RUN_DIR --nnodes N --node-rank K "
+                             "--rdzv-endpoint HOST:PORT`")
+        cmd = worker_command(run, recipe.hardware.nproc, topo)
+        env = _worker_env(recipe)
         from ftwizard import liveness
 
         logf = open(run.path / "worker.log", "ab")
@@ -142,8 +152,19 @@ class LocalBackend(Backend):
         finally:
             logf.close()
         run.update_status(backend="local", host=socket.gethostname(), command=shlex.join(cmd),
-                          nproc=recipe.hardware.nproc)
+                          nproc=recipe.hardware.nproc, nnodes=topo.nnodes)
         return proc
+
+    def join(self, run: RunDirectory, recipe: "Recipe") -> int:
+        """Node K > 0 of a multi-node run: this machine's torchrun in the foreground, its ranks joining node 0's
+        rendezvous. It writes nothing to the run (status, events, lock and adapter are rank 0's, on node 0);
+        its output goes to this terminal (or SLURM's output file). Returns torchrun's exit status."""
+        topo = topology(recipe)
+        if not topo.multi_node or topo.node_rank == 0:
+            raise UsageError("joining a run is for node 1 and above: --nnodes N (> 1) --node-rank K (> 0) "
+                             "--rdzv-endpoint HOST:PORT, or a SLURM allocation of several nodes")
+        cmd = worker_command(run, recipe.hardware.nproc, topo)
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, env=_worker_env(recipe)).returncode
 
     def ended_refusal(self, run: RunDirectory, state: str, why: str, status: dict) -> str | None:
         """A failed or cancelled local run continues from its last complete checkpoint, and only if it has one."""
