@@ -226,3 +226,14 @@ def test_a_multi_gpu_run_records_the_estimate_in_the_runs_unit(tmp_path):
                           tokens_per_example=1024, runs_dir=tmp_path)
     rec = run_record_estimate(est)
     assert rec["tokens_per_s"] == pytest.approx(est["local"]["breakdown"]["uncalibrated"]["tokens_per_s"] * 4)
+
+
+def test_liger_keeps_fewer_activations_so_nemos_run_fits_its_card():
+    """NeMo AutoModel trained Llama-3.1-8B LoRA without checkpointing at 2 x 4,096 tokens on one 80 GB H100 with
+    fused kernels; HF's unfused RMSNorm / SwiGLU keep more than that card holds."""
+    kw = dict(quant="none", rank=16, target_modules=["all-linear"], lora_dropout=0.1, micro_batch=2, seq_len=4096,
+              gradient_checkpointing=False)
+    fused = estimate_vram("meta-llama/Llama-3.1-8B", liger=True, **kw)
+    plain = estimate_vram("meta-llama/Llama-3.1-8B", liger=False, **kw)
+    assert fused["vram_gb"] < 80 * 0.94 < plain["vram_gb"]
+    assert fused["parts_gb"]["activations"] < 0.85 * plain["parts_gb"]["activations"]

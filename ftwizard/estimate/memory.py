@@ -64,17 +64,19 @@ def weight_bytes(model: OpenModel, quant: str, dtype_bytes: float = 2.0, *, kbit
     return {"linear": linear, "embeddings": embed, "norms": norms}
 
 
-def activation_bytes_per_token(model: OpenModel, targets: list[str], lora_dropout: float, act_bytes: float = 2.0
-                               ) -> float:
-    """What autograd keeps per token for one decoder block when only LoRA adapters train (SDPA attention)."""
+def activation_bytes_per_token(model: OpenModel, targets: list[str], lora_dropout: float, act_bytes: float = 2.0,
+                               *, liger: bool = False) -> float:
+    """What autograd keeps per token for one decoder block when only LoRA adapters train (SDPA attention).
+    Liger's fused RMSNorm keeps its 16-bit input (not an fp32 copy and the output), its fused SwiGLU the gate and
+    up projections (SiLU is recomputed)."""
     h = model.hidden
     i = model.active_experts * model.expert_intermediate if model.is_moe else model.intermediate
     q = model.heads * model.dim_head
     kv = model.kv_heads * model.dim_head
     a = act_bytes
-    norms = 2 * (4 * h + 2 * a * h)            # two RMSNorms: fp32 upcast + normed output
+    norms = 2 * (a * h if liger else 4 * h + 2 * a * h)  # two RMSNorms: fp32 upcast + normed output
     attention = a * (2 * q + 2 * kv)           # SDPA keeps q, k, v and its output
-    mlp = 3 * a * i                            # SiLU input, its output and the up projection
+    mlp = (2 if liger else 3) * a * i          # SiLU input, its output and the up projection
     shapes = module_shapes(model)
     lora = 0.0
     for name in targets:
@@ -119,7 +121,7 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
     opt_bytes = 2.0 if "8bit" in optimizer or "8_bit" in optimizer else (0.0 if optimizer == "sgd" else 8.0)
     tokens = micro_batch * seq_len
     act_dtype = dtype_bytes
-    per_layer = activation_bytes_per_token(model, targets, lora_dropout, act_dtype) * tokens
+    per_layer = activation_bytes_per_token(model, targets, lora_dropout, act_dtype, liger=liger) * tokens
     if attn == "eager":  # softmax probabilities kept for backward (16-bit), per layer
         per_layer += model.heads * micro_batch * seq_len * seq_len * act_dtype
     if gradient_checkpointing:
