@@ -1,4 +1,5 @@
-"""OpenAI chat fine-tuning files: the cookbook's format checks, epochs rule and billed tokens."""
+"""OpenAI chat fine-tuning files: the cookbook's format checks and billed tokens (its epochs rule is
+`ftwizard.plan.hosted`)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,6 @@ ERROR_TYPES = (
 )
 ALLOWED_KEYS = set(CHAT_MESSAGE_KEYS)  # one statement of the cookbook's sets: datasource checks chat data with them
 ALLOWED_ROLES = set(CHAT_ROLES)
-TARGET_EPOCHS = 3
-MIN_TARGET_EXAMPLES = 100
-MAX_TARGET_EXAMPLES = 25_000
-MIN_DEFAULT_EPOCHS = 1
-MAX_DEFAULT_EPOCHS = 25
 MIN_EXAMPLES = 10
 DEFAULT_MAX_TOKENS_PER_EXAMPLE = 16_385
 
@@ -62,18 +58,6 @@ def format_errors(examples: list) -> tuple[Counter, list[tuple[int, str]]]:
         if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in messages):
             add(i, "example_missing_assistant_message")
     return errors, where
-
-
-def default_epochs(n_examples: int) -> int:
-    """The epochs OpenAI picks for `n_epochs = auto` (cookbook rule)."""
-    n_epochs = TARGET_EPOCHS
-    if n_examples == 0:
-        return n_epochs
-    if n_examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
-        n_epochs = min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // n_examples)
-    elif n_examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
-        n_epochs = max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // n_examples)
-    return n_epochs
 
 
 def _stats(values: list[int]) -> dict:

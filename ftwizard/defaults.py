@@ -7,12 +7,13 @@ every face proposes the same recipe. Light (no torch); the model fit calls the e
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
+
+from ftwizard.plan.schedule import DEFAULT_WARMUP_RATIO, LocalSchedule, local_schedule, steps_for
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
@@ -23,15 +24,12 @@ HOLDOUT_MAX = 1000
 HOLDOUT_MIN_TRAIN = 10  # fewer training rows than this: nothing is held out (and `prepare` says so)
 # Custom data trains by epochs (train.max_steps = 0); warm-up as a share of the run.
 DEFAULT_EPOCHS = 3.0
-DEFAULT_WARMUP_RATIO = 0.05
 # LoRA learning rates people use: 1e-5 .. 1e-3 (QLoRA 2e-4, the seed 3e-4, tiny CPU demos 1e-3).
 LR_USUAL = (1e-5, 2e-3)
 LR_FAR_FACTOR = 10.0  # "far outside" = more than this factor beyond the usual range
 # Own-data batches: examples per optimizer step between these, sized so a run makes at least MIN_STEPS steps.
 MIN_BATCH, MAX_BATCH, MIN_STEPS, DEFAULT_MICRO_BATCH = 8, 128, 40, 8
 FEW_STEPS = 10  # fewer optimizer steps than this: warned before launch
-# Headroom kept free on the GPU when choosing a model and quantization.
-GPU_HEADROOM = 0.15
 # Own data trains like the bundled tickets demo, the own-data run measured to learn here (recipes/
 # tickets-cpu-demo.toml, README: SmolLM2-135M-Instruct, 240 tickets, one epoch, 96.7% held-out accuracy against
 # 0% untuned): LoRA rank 16 (alpha 32) on every linear layer at lr 1e-3. The schema's generic defaults (rank 8 on
@@ -83,12 +81,6 @@ def holdout_split(rows: Sequence[Any], *, seed: int, fraction: float = HOLDOUT_F
     return [rows[i] for i in tr], [rows[i] for i in ev]
 
 
-def steps_for(n_examples: int, *, epochs: float, micro_batch_size: int, grad_accum: int, world: int = 1) -> int:
-    """Optimizer steps for `epochs` passes over `n_examples` (each step sees micro x accum x processes examples)."""
-    per_step = max(1, micro_batch_size * grad_accum * max(1, world))
-    return max(1, math.ceil(n_examples * epochs / per_step))
-
-
 def batch_for(n_train: int, *, epochs: float = DEFAULT_EPOCHS, micro_batch_size: int = DEFAULT_MICRO_BATCH
               ) -> tuple[int, int]:
     """(micro_batch_size, grad_accum) for own data: the largest power-of-two batch, from 8 up to the seed's 128
@@ -99,32 +91,6 @@ def batch_for(n_train: int, *, epochs: float = DEFAULT_EPOCHS, micro_batch_size:
     batch = 1 << (target.bit_length() - 1)  # a power of two, <= target
     micro = min(micro_batch_size, batch)
     return micro, max(1, batch // micro)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    steps: int
-    warmup_steps: int
-    epochs: float          # the passes over the data these steps make
-    from_epochs: bool      # steps came from train.epochs (max_steps = 0)
-    examples_per_step: int
-
-
-def train_schedule(recipe: "Recipe", n_train: int, *, world: int = 1) -> Schedule:
-    """The local run's steps and warm-up: `train.max_steps`, or steps from `train.epochs` and the data size when it
-    is 0; warm-up `train.warmup_steps` when set, else `train.warmup_ratio` of the run; never the whole run."""
-    t = recipe.train
-    per_step = max(1, t.micro_batch_size * t.grad_accum * max(1, world))
-    if t.max_steps > 0:
-        steps, from_epochs = t.max_steps, False
-    else:
-        steps, from_epochs = steps_for(n_train, epochs=t.epochs, micro_batch_size=t.micro_batch_size,
-                                       grad_accum=t.grad_accum, world=world), True
-    ratio = getattr(t, "warmup_ratio", DEFAULT_WARMUP_RATIO)
-    warm = t.warmup_steps if t.warmup_steps > 0 else int(math.ceil(ratio * steps)) if ratio > 0 else 0
-    warm = min(warm, max(0, steps - 1))
-    return Schedule(steps=steps, warmup_steps=warm, epochs=round(steps * per_step / max(1, n_train), 3),
-                    from_epochs=from_epochs, examples_per_step=per_step)
 
 
 def learning_warnings(recipe: "Recipe", *, n_train: int, answer_cut_fraction: float | None = None,
@@ -181,27 +147,28 @@ class ModelChoice:
 
 
 def choose_model_for_gpu(gpu: str, candidates: Sequence[str], *, seq_len: int = 512, micro_batch: int = 4,
-                         rank: int = 16, headroom: float = GPU_HEADROOM) -> ModelChoice | None:
+                         rank: int = 16) -> ModelChoice | None:
     """The first of `candidates` (best first), with the lightest-touch quantization (none, 8bit, 4bit), whose
-    estimated training memory leaves `headroom` of the GPU free; None when none fits. The estimate is
-    `ftwizard.estimate.estimate_vram` (the one VRAM model)."""
+    estimated training memory fits the GPU by the one rule (`ftwizard.plan.fit`); None when none fits. The
+    estimate is `ftwizard.estimate.estimate_vram` (the one VRAM model)."""
     from ftwizard.catalog import get_gpu, get_open_model
     from ftwizard.estimate import estimate_vram
+    from ftwizard.plan.fit import fit_on
 
     g = get_gpu(gpu)
-    budget = g.vram_gb * (1.0 - headroom)
     for model_id in candidates:
         om = get_open_model(model_id, allow_hub=False)
         for quant in ("none", "8bit", "4bit"):
-            if quant != "none" and g.name.lower() == "cpu":
+            if quant != "none" and g.is_cpu:
                 break
             est = estimate_vram(om, quant=quant, rank=rank, micro_batch=micro_batch, seq_len=seq_len,
                                 target_modules=["all-linear"])
-            if est["vram_gb"] <= budget:
+            fit = fit_on(g, est["vram_gb"])
+            if fit.fits:
                 return ModelChoice(model=model_id, quant=quant, vram_gb=round(est["vram_gb"], 1),
                                    gpu_vram_gb=g.vram_gb,
                                    reason=f"{model_id} ({quant}) needs ~{est['vram_gb']:.1f} GB of the {g.name}'s "
-                                          f"{g.vram_gb:g} GB, leaving {headroom:.0%} headroom")
+                                          f"{fit.usable_gb:.1f} usable GB")
     return None
 
 
@@ -343,3 +310,8 @@ def preflight_warnings(recipe: "Recipe") -> list[str]:
     dropped = checked[2] if checked and 0 < checked[1] < checked[0] else []
     return dropped + learning_warnings(recipe, n_train=n_train - (checked[1] if dropped else 0),
                                        world=recipe.hardware.nproc)
+
+
+# The schedule's one home is `ftwizard.plan.schedule`; these names stay for callers that knew them here.
+Schedule = LocalSchedule
+train_schedule = local_schedule

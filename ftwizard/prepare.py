@@ -18,6 +18,7 @@ from ftwizard import chatfile
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_dir
 from ftwizard.tasks import Split, get_task
+from ftwizard.plan.tokens import ESTIMATE_ENCODING, TokenStats
 from ftwizard.tokens import TokenCounter, hosted_encoding
 
 if TYPE_CHECKING:
@@ -31,27 +32,35 @@ if TYPE_CHECKING:
 class LocalLengths:
     """Token lengths of the local training text: real (tokenizers) or estimated (cl100k x the family's ratio)."""
 
-    def __init__(self, recipe: "Recipe", counter: TokenCounter):
+    def __init__(self, recipe: "Recipe"):
         from ftwizard.estimate.tokens import local_tokenizer_file, model_family, tokenizer_ratio
 
-        self.counter = counter
+        # Estimated lengths are counted in the encoding the family ratios were measured against, whatever the
+        # hosted model bills in (the estimate does the same), so `stats.encoding` is the one that counted.
+        self.counter = TokenCounter(ESTIMATE_ENCODING)
         self.path = local_tokenizer_file(recipe.model.base)
         self.family = model_family(recipe.model.catalog_id or recipe.model.base)
-        self.exact = False
         self._tok = None
         ratio = tokenizer_ratio(self.family)
-        self.source = (f"estimate: cl100k_base tokens x {ratio} ({self.family} tokenizers) + BOS/EOS "
-                       f"(the tokenizer of `{recipe.model.base}` is not available offline)")
+        self.stats = TokenStats.estimated(self.family, ratio,
+                                          f"the tokenizer of `{recipe.model.base}` is not available offline")
         if self.path is not None:
             from tokenizers import Tokenizer
 
             try:
                 self._tok = Tokenizer.from_file(str(self.path))
             except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for a bad file
-                self.source = f"estimate: cl100k_base x {ratio} (tokenizer unreadable: {e})"
+                self.stats = TokenStats.estimated(self.family, ratio, f"tokenizer unreadable: {e}")
             else:
-                self.exact = True
-                self.source = f"the model's tokenizer ({self.path})"
+                self.stats = TokenStats.exact_from(str(self.path))
+
+    @property
+    def exact(self) -> bool:
+        return self.stats.exact
+
+    @property
+    def source(self) -> str:
+        return self.stats.source
 
     def lengths(self, rows: list[dict[str, str]], texts: list[str], template: str | None) -> list[int]:
         """Tokens per text including BOS and EOS (`ftwizard.estimate.tokens`: exact or estimated, one rule)."""
@@ -142,7 +151,7 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
     encoding = hosted_encoding(hosted_model, recipe.hosted.provider)
     max_tokens = hm.max_tokens_per_example if hm else chatfile.DEFAULT_MAX_TOKENS_PER_EXAMPLE
     counter = TokenCounter(encoding)
-    local = LocalLengths(recipe, counter)
+    local = LocalLengths(recipe)
 
     rendered: dict[str, dict[str, list]] = {}
     report: dict[str, Any] = {
@@ -152,7 +161,8 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
         "splits": {},
         "hosted": {"model": hosted_model, "provider": recipe.hosted.provider, "encoding": encoding,
                    **({"note": hosted_note} if hosted_note else {})},
-        "local": {"model": recipe.model.base, "tokenizer": local.source, "exact": local.exact},
+        "local": {"model": recipe.model.base, "tokenizer": local.source, "exact": local.exact,
+                  "encoding": local.stats.encoding},
         "problems": [],
     }
     fmt = task.data_format(recipe)
@@ -253,34 +263,28 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
         if overlap:
             report["problems"].append(f"{overlap} eval examples have the same input as a training example (leakage)")
 
-    # What the hosted run would bill.
+    # What the hosted run would bill (the plan estimate and the jobs read too).
+    from ftwizard.plan.hosted import hosted_plan
+
     n_train = len(splits["train"]) if "train" in splits else 0
     per_epoch = report["splits"].get("train", {}).get("hosted", {}).get("billed_tokens_per_epoch", 0)
-    epochs_auto = chatfile.default_epochs(n_train)
-    epochs = recipe.hosted.epochs if isinstance(recipe.hosted.epochs, int) else epochs_auto
-    billed = per_epoch * epochs
+    plan = hosted_plan(recipe.hosted.provider, hosted_model, hm, examples=n_train, billed_tokens_per_epoch=per_epoch,
+                       setting=recipe.hosted.epochs)
     hosted = report["hosted"]
     hosted.update({
         "examples": n_train,
-        "epochs": epochs,
-        "epochs_rule": f"auto -> {epochs_auto} for {n_train:,} examples (cookbook: target 3, "
-                       f"between {chatfile.MIN_TARGET_EXAMPLES} and {chatfile.MAX_TARGET_EXAMPLES:,} example-epochs)",
+        "epochs": plan.epochs,
+        "epochs_rule": plan.epochs_rule,
         "billed_tokens_per_epoch": per_epoch,
-        "billed_tokens": billed,
+        "billed_tokens": plan.billed_tokens,
         "max_tokens_per_example": max_tokens,
+        "training_usd_per_1m": plan.price.usd_per_1m,
+        "cost_usd": None if plan.usd is None else round(plan.usd, 2),
+        "price_source": plan.price.source,
+        "price_date": plan.price.date,
     })
-    if hm is not None:
-        from ftwizard.pricing import hosted_training_cost
-
-        hosted.update({
-            "training_usd_per_1m": hm.training_usd_per_1m,
-            "cost_usd": round(hosted_training_cost(hm, billed_tokens=billed)["usd"], 2),
-            "price_source": hm.price_source,
-            "price_date": hm.price_date,
-        })
-    else:
-        hosted.update({"cost_usd": None, "price_source": f"`{hosted_model}` is not in the price catalog",
-                       "price_date": None})
+    if hm is None:
+        del hosted["training_usd_per_1m"]
     return report, rendered
 
 

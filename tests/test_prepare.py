@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ftwizard.chatfile import check_chat_examples, default_epochs, format_errors
+from ftwizard.chatfile import check_chat_examples, format_errors
+from ftwizard.plan.hosted import default_epochs
 from ftwizard.prepare import prepare
 from ftwizard.recipe import load_recipe
 from ftwizard.tokens import TokenCounter

@@ -65,13 +65,13 @@ def _recipe(args):
         raise UsageError("give a recipe FILE, or describe the data with --examples N and --tokens-per-example T")
     from ftwizard.estimate import _positive
 
-    from ftwizard.chatfile import default_epochs
-
     _positive("--examples", args.examples, integer=True)
     _positive("--tokens-per-example", args.tokens_per_example, integer=True)
     # Equal terms: local trains the same epochs of the same data as hosted (no fixed step count), and keeps
     # whole examples (max_length at least the example length) as hosted bills them.
-    epochs = args.epochs if args.epochs is not None else default_epochs(args.examples)
+    from ftwizard.plan.hosted import hosted_epochs
+
+    epochs = hosted_epochs(args.examples, override=args.epochs)[0]
     train = {"max_steps": 0, "epochs": epochs, "max_length": max(512, args.tokens_per_example)}
     recipe = validate_dict({"name": "what-if", "task": "sql", "train": train}, source="<what-if>")
     return recipe.with_updates(parse_overrides(overrides)) if overrides else recipe

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftwizard.catalog import GPU, OpenModel, get_gpu, get_hosted_model, get_open_model
 from ftwizard.errors import UsageError
+from ftwizard.plan.fit import USABLE_VRAM  # noqa: F401 - the fit rule's constant, read by the serving estimate
 
 if TYPE_CHECKING:
     from ftwizard.catalog import HostedModel
@@ -65,7 +66,6 @@ SPECIAL_TOKENS = 2          # BOS + the EOS the trainer appends
 CUDA_CONTEXT_GIB = 0.5      # CUDA context + kernels: outside torch's allocator, seen by nvidia-smi
 ALLOCATOR_GIB = 0.25        # cuBLAS workspace and allocator pools
 FRAGMENTATION = 0.10        # allocator slack on activations and logits
-USABLE_VRAM = 0.94          # of the catalog's nominal VRAM: ECC and driver reserve (A40: 46,068 MiB of 48 GiB)
 LOAD_GBPS = 0.5             # reading + quantizing a 16-bit checkpoint, GB/s (a local NVMe copy; no download)
 MULTI_GPU_SCALING = 0.9     # data-parallel efficiency per extra GPU
 SERVING_CONCURRENCY = 32    # requests decoded together by a serving engine (vLLM-like continuous batching)

@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING
 from ftwizard.catalog import GPU, get_gpu, get_hosted_model, get_open_model, match_gpu, wind_down
 from ftwizard.errors import UsageError
 from ftwizard.estimate.base import (BYTES_PER_PARAM, CALIBRATED_RANGE, DEFAULT_TOKENIZER_RATIO, ENCODING_RATIO, GIB, LOAD_GBPS, SPEED,
-                                    TOKENIZER_RATIO, UNCALIBRATED_RANGE, USABLE_VRAM, _positive, _quant)
+                                    TOKENIZER_RATIO, UNCALIBRATED_RANGE, _positive, _quant)
 from ftwizard.estimate.calibration import calibration
 from ftwizard.estimate.memory import estimate_vram, eval_flops_per_token, lora_params, peak_flops
 from ftwizard.estimate.throughput import RunShape, flops_per_token, speed_knobs, step_time
 from ftwizard.estimate.serving import serving_estimate
 from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats
-from ftwizard.defaults import steps_for
-from ftwizard.pricing import gpu_cost, gpu_price, hosted_training_cost
+from ftwizard.plan.fit import fit_on
+from ftwizard.plan.schedule import local_schedule
+from ftwizard.pricing import gpu_cost, gpu_price
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
@@ -57,7 +58,7 @@ def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, 
             if len(out) >= 3:
                 break
     for other in sorted(all_gpus(), key=lambda x: x.vram_gb):
-        if not other.is_cpu and other.vram_gb > g.vram_gb and (v := vram()) <= other.vram_gb * USABLE_VRAM:
+        if not other.is_cpu and other.vram_gb > g.vram_gb and fit_on(other, v := vram()).fits:
             out.append({"change": f"--gpu {other.name}", "vram_gb": round(v, 1)})
             break
     return out
@@ -172,11 +173,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     nproc = gpus or recipe.hardware.nproc
     knobs = speed_knobs(recipe, g, dtype)
     seqs_per_step = t.micro_batch_size * t.grad_accum * nproc
-    if epochs is not None or t.max_steps <= 0:  # steps from epochs: the one rule of ftwizard.defaults
-        steps = steps_for(n, epochs=epochs if epochs is not None else t.epochs, micro_batch_size=t.micro_batch_size,
-                          grad_accum=t.grad_accum, world=nproc)
-    else:
-        steps = t.max_steps
+    steps = local_schedule(recipe, n, world=nproc, epochs=epochs).steps
     sequences = steps * seqs_per_step
     if t.packing:
         per_seq = float(max_len)
@@ -250,18 +247,13 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     else:
         hours_range = (hours * UNCALIBRATED_RANGE[0], hours * UNCALIBRATED_RANGE[1])
 
+    detected = gpu_vram_detected
     if g.is_cpu:
-        try:
-            import psutil
+        import psutil
 
-            gpu_vram = round(psutil.virtual_memory().total / GIB, 1)
-        except Exception:  # noqa: BLE001
-            gpu_vram = 16.0
-        usable = gpu_vram * 0.8
-    else:
-        gpu_vram = gpu_vram_detected or g.vram_gb
-        usable = gpu_vram_detected or g.vram_gb * USABLE_VRAM
-    fits = vram_gb <= usable
+        detected = round(psutil.virtual_memory().total / GIB, 1)
+    fit = fit_on(g, vram_gb, detected_gb=detected)
+    gpu_vram, usable, fits = fit.device_gb, fit.usable_gb, fit.fits
     nearest = [] if fits or g.is_cpu else nearest_fits(om, g, vram_args, usable, cal["mem_factor"], nproc)
     if not fits and not g.is_cpu:
         notes.append(f"does not fit ({vram_gb:.1f} GB of {usable:.1f} GB usable): not priced"
@@ -314,19 +306,11 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
         per_epoch = int(round(hs["billed_tokens_per_epoch"] / max(1, n_data) * n))
     else:
         per_epoch = hs["billed_tokens_per_epoch"]
-    from ftwizard.chatfile import default_epochs
+    from ftwizard.plan.hosted import hosted_plan
 
-    if epochs is not None:
-        h_epochs: float = epochs
-        epochs_rule = "--epochs"
-    elif isinstance(recipe.hosted.epochs, int):
-        h_epochs = recipe.hosted.epochs
-        epochs_rule = "recipe hosted.epochs"
-    else:
-        h_epochs = default_epochs(n)
-        epochs_rule = "auto (cookbook rule: 3 epochs, clamped so that 100 <= examples x epochs <= 25,000)"
-    billed = int(round(per_epoch * h_epochs))
-    h_cost = hosted_training_cost(hm, billed_tokens=billed)["usd"]
+    hplan = hosted_plan(hm.provider, hm.id, hm, examples=n, billed_tokens_per_epoch=per_epoch,
+                        setting=recipe.hosted.epochs, override=epochs)
+    h_epochs, epochs_rule, billed, h_cost = hplan.epochs, hplan.epochs_rule, hplan.billed_tokens, hplan.usd
     wd = wind_down()
     until = hm.training_available_until if hm.provider == "openai" else None
     closed = hm.training_closed_reason(as_of)
@@ -381,6 +365,7 @@ def hosted_candidate_costs(per_epoch: int, encoding: str, epochs: float, as_of, 
     price estimate, recorded before a job starts, is the figure to trust).
     """
     from ftwizard.catalog import hosted_candidates, hosted_models
+    from ftwizard.plan.hosted import hosted_plan
 
     out = []
     for m, c in zip(hosted_models(), hosted_candidates(as_of)):
@@ -393,10 +378,9 @@ def hosted_candidate_costs(per_epoch: int, encoding: str, epochs: float, as_of, 
             ratio = ENCODING_RATIO.get((encoding, m.encoding), 1.0)
             per = int(round(per_epoch * ratio))
             how = f"{encoding} count x {ratio:g} for {m.encoding} (docs/estimates.md)"
-        billed = int(round(per * epochs))
-        cost = hosted_training_cost(m, billed_tokens=billed)
-        out.append({**c, "billed_tokens": billed, "epochs": epochs, "tokens_counted": how,
-                    "cost_usd": round(cost["usd"], 2)})
+        plan = hosted_plan(m.provider, m.id, m, examples=examples, billed_tokens_per_epoch=per, override=epochs)
+        out.append({**c, "billed_tokens": plan.billed_tokens, "epochs": epochs, "tokens_counted": how,
+                    "cost_usd": round(plan.usd, 2)})
     return out
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from ftwizard.catalog import OpenModel
 from ftwizard.errors import UsageError
+from ftwizard.plan.tokens import ESTIMATE_ENCODING
 from ftwizard.estimate.base import CACHE_VERSION, DEFAULT_TOKENIZER_RATIO, SPECIAL_TOKENS, TOKENIZER_RATIO
 from ftwizard.settings import cache_dir
 
@@ -83,7 +84,7 @@ def token_stats(recipe: "Recipe", hosted: "HostedModel", *, tokenizer_file: Path
         "files": _data_files(recipe, task),
         "templates": [templates.template, templates.system, templates.user, templates.assistant],
         "hosted": [hosted.encoding, hosted.max_tokens_per_example],
-        "tokenizer": _file_stamp(tokenizer_file) if tokenizer_file else "cl100k_base",
+        "tokenizer": _file_stamp(tokenizer_file) if tokenizer_file else ESTIMATE_ENCODING,
         "eval": recipe.train.eval_every > 0,
     }
     key = hashlib.sha256(json.dumps(key_obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -132,14 +133,14 @@ def _count_tokens(recipe: "Recipe", task, templates, hosted: "HostedModel", toke
         eval_lengths = exact_lengths(tok, eval_texts)
         method = {"method": "exact", "tokenizer": str(tokenizer_file)}
     else:
-        cl = hosted_counter if hosted.encoding == "cl100k_base" else TokenCounter("cl100k_base")
+        cl = hosted_counter if hosted.encoding == ESTIMATE_ENCODING else TokenCounter(ESTIMATE_ENCODING)
         if templates.is_chat:  # chat rows: the conversation in the default chat template
             lengths = cl.count_many([templates.render_text(r) for r in rows])
             eval_lengths = cl.count_many([templates.render_text(r) for r in eval_rows])
         else:
             lengths = cl.count_rendered(templates.template, rows)
             eval_lengths = cl.count_rendered(templates.template, eval_rows) if eval_rows else []
-        method = {"method": "estimated", "tokenizer": "cl100k_base"}
+        method = {"method": "estimated", "tokenizer": ESTIMATE_ENCODING}
     return {
         "n_train": len(rows), "n_eval": len(eval_rows),
         "train_lengths": _hist(lengths), "eval_lengths": _hist(eval_lengths),

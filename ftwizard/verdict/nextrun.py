@@ -66,7 +66,7 @@ def bigger_model_run(row: RunRow) -> NextRun | None:
     """
     from ftwizard.catalog import get_open_model, open_models
     from ftwizard.estimate import estimate_vram
-    from ftwizard.estimate.base import USABLE_VRAM
+    from ftwizard.plan.fit import fit_on
     from ftwizard.catalog import get_gpu
 
     try:
@@ -79,7 +79,7 @@ def bigger_model_run(row: RunRow) -> NextRun | None:
     except UsageError:
         return None
     recipe = row.recipe
-    usable = g.vram_gb * USABLE_VRAM
+    usable = fit_on(g, 0.0).usable_gb
     bigger = sorted((m for m in open_models() if m.params > 1.3 * cur.params), key=lambda m: m.params)
     ordered = [m for m in bigger if m.family == cur.family] + [m for m in bigger if m.family != cur.family]
     # nothing bigger fits: today's models (catalog entries with a read date) of at least half the size, largest first
@@ -90,7 +90,8 @@ def bigger_model_run(row: RunRow) -> NextRun | None:
             screen = estimate_vram(m, quant=q, rank=recipe.lora.r, target_modules=recipe.lora.target_modules,
                                    lora_dropout=recipe.lora.dropout, micro_batch=recipe.train.micro_batch_size,
                                    seq_len=min(recipe.train.max_length, 512), gradient_checkpointing=True)
-            if screen["vram_gb"] > 1.25 * usable:  # a coarse screen at max_length; the recipe's estimate decides
+            # a screen at a short sequence: what does not fit there cannot fit at max_length (the estimate decides)
+            if not fit_on(g, screen["vram_gb"]).fits:
                 continue
             changes: dict[str, Any] = {"model.base": m.id, "model.quant": q}
             if recipe.model.catalog_id:

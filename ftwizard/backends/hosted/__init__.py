@@ -264,15 +264,15 @@ class JobProvider(HostedProvider):
 
     def price(self, recipe: "Recipe") -> dict[str, Any]:
         """Our estimate from the rendered chat file (the cookbook's billed tokens) and the catalog's rate."""
-        from ftwizard.backends.hosted.job import check_chat_file, estimate_training_cost, render_chat_files
+        from ftwizard.backends.hosted.job import check_chat_file, job_plan, render_chat_files
 
         with tempfile.TemporaryDirectory(prefix="ftwizard-price-") as tmp:
             paths = render_chat_files(recipe, Path(tmp))
             report = check_chat_file(paths["train"], recipe.hosted.model, recipe.hosted.provider)
-        est = estimate_training_cost(recipe, report)
-        if est is None:
+        plan = job_plan(recipe, report)
+        if plan.usd is None:
             raise UsageError(f"hosted.model = {recipe.hosted.model!r} is not in the price catalog")
-        return est
+        return plan.as_dict()
 
     # -- following (the CLI's follow.py asks this on Ctrl-C) --------------------------------------------
     def follow_options(self, run: RunDirectory) -> dict:

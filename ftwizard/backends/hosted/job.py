@@ -23,7 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ftwizard.backends.hosted.providers import (
     HostedError,
@@ -35,6 +35,9 @@ from ftwizard.backends.hosted.providers import (
     with_retries,
 )
 from ftwizard.errors import UsageError
+
+if TYPE_CHECKING:
+    from ftwizard.plan.hosted import HostedPlan
 from ftwizard.fsutil import atomic_write_bytes, atomic_write_json, read_json
 from ftwizard.rundir import RunDirectory
 
@@ -229,20 +232,19 @@ def record_serving_price(run: RunDirectory, recipe, **extra: Any) -> dict[str, A
     return cost["serving"]
 
 
-def estimate_training_cost(recipe, report) -> dict[str, Any] | None:
-    """Our estimate before anything is created: the chat file's billed tokens x epochs x the catalog's rate."""
+def job_plan(recipe, report) -> "HostedPlan":
+    """Our plan before anything is created: the chat file's billed tokens x the epochs of `ftwizard.plan.hosted`,
+    at the catalog's rate (unpriced when the catalog does not list the model)."""
     from ftwizard.catalog import get_hosted_model
-    from ftwizard.chatfile import default_epochs
-    from ftwizard.pricing import hosted_training_cost
+    from ftwizard.plan.hosted import hosted_plan
 
     h = recipe.hosted
-    epochs = h.epochs if h.epochs != "auto" else default_epochs(report.n_examples)
     try:
         m = get_hosted_model(h.model, h.provider)
     except UsageError:
-        return None
-    c = hosted_training_cost(m, billed_tokens=report.billed_tokens_per_epoch * epochs)
-    return {**c, "epochs": epochs, "examples": report.n_examples}
+        m = None
+    return hosted_plan(h.provider, h.model, m, examples=report.n_examples,
+                       billed_tokens_per_epoch=report.billed_tokens_per_epoch, setting=h.epochs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,12 +364,14 @@ class HostedJob:
         return paths
 
     def _estimate(self, report) -> None:
-        est = estimate_training_cost(self.recipe, report)
-        if est is None:
+        plan = job_plan(self.recipe, report)
+        # The epochs are recorded even unpriced: a provider without "auto" is sent these (create_params).
+        self.run.update_status(estimated_billed_tokens=plan.billed_tokens, estimated_epochs=plan.epochs)
+        if plan.usd is None:
             self.run.log(f"{self.recipe.hosted.model} is not in the price catalog: the cost cannot be estimated",
                          level="warning")
             return
-        self.run.update_status(estimated_billed_tokens=est["billed_tokens"], estimated_epochs=est["epochs"])
+        est = plan.as_dict()
         cost = read_json(self.run.cost_path, default={}) or {}
         cost.update(estimated_training_usd=round(est["usd"], 4), estimated_billed_tokens=est["billed_tokens"],
                     estimated_epochs=est["epochs"], price_source=est["price_source"], price_date=est["price_date"],

@@ -84,12 +84,12 @@ class TrainingPlan:
 
 
 def training_plan(recipe, n_examples: int) -> TrainingPlan:
-    from ftwizard.chatfile import default_epochs
+    from ftwizard.plan.hosted import hosted_epochs
 
     h = recipe.hosted
     batch = h.batch_size if isinstance(h.batch_size, int) else DEFAULT_BATCH
     batch = max(1, min(batch, n_examples))
-    epochs = h.epochs if isinstance(h.epochs, int) else default_epochs(n_examples)
+    epochs = int(hosted_epochs(n_examples, h.epochs)[0])
     lr = h.learning_rate if isinstance(h.learning_rate, float) else DEFAULT_LR
     return TrainingPlan(examples=n_examples, batch_size=batch, epochs=epochs,
                         steps_per_epoch=max(1, -(-n_examples // batch)), rank=h.lora_r or DEFAULT_RANK,
@@ -228,15 +228,16 @@ class TinkerProvider(HostedProvider):
     def price(self, recipe) -> dict:
         """Tokens through forward_backward (epochs x the chat data's tokens) x Tinker's training price."""
         from ftwizard.estimate import local_tokenizer_file, token_stats
-        from ftwizard.pricing import hosted_training_cost
+        from ftwizard.plan.hosted import hosted_plan
 
         m = catalog_model(recipe)
         stats = token_stats(recipe, m, tokenizer_file=local_tokenizer_file(recipe.model.base))
         plan = training_plan(recipe, stats["n_train"])
-        per_epoch = stats["hosted"]["billed_tokens_per_epoch"]
-        out = hosted_training_cost(m, billed_tokens=int(round(per_epoch * plan.epochs)))
-        out.update(epochs=plan.epochs, steps=plan.total_steps, batch_size=plan.batch_size,
-                   tokens_counted_with=m.encoding)
+        hosted = hosted_plan(PROVIDER, m.id, m, examples=stats["n_train"],
+                             billed_tokens_per_epoch=stats["hosted"]["billed_tokens_per_epoch"],
+                             setting=recipe.hosted.epochs)
+        out = hosted.as_dict()
+        out.update(steps=plan.total_steps, batch_size=plan.batch_size, tokens_counted_with=m.encoding)
         return out
 
     # -- the worker -----------------------------------------------------------------------------------

@@ -96,6 +96,18 @@ class TogetherJob(HostedJob):
     def suffix(self, marker: str) -> str:
         return job_suffix(self.recipe.hosted.suffix, marker)
 
+    def plan_epochs(self) -> int:
+        """The epochs of the plan recorded before the create (`ftwizard.plan.hosted`, the estimate's): Together
+        has no "auto", so it is sent what we priced."""
+        epochs = self.status().get("estimated_epochs")
+        if epochs is None:  # a run from before the plan was always recorded: the same rule on the file
+            from ftwizard.backends.hosted.job import check_chat_file, job_plan
+
+            h = self.recipe.hosted
+            report = check_chat_file(self.run.data_dir / "openai_train.jsonl", h.model, h.provider)
+            epochs = job_plan(self.recipe, report).epochs
+        return max(1, int(round(float(epochs))))
+
     def before_create(self, training_file: str, validation_file: str | None) -> None:
         """Together's own price for the job, recorded beside ours, before anything is billed. The estimate's
         body comes from the SDK's own request builder (`create_finetune_request`, the code its `create` runs),
@@ -140,7 +152,7 @@ class TogetherJob(HostedJob):
 
     def create_params(self, training_file: str, validation_file: str | None, marker: str) -> dict[str, Any]:
         h = self.recipe.hosted
-        epochs = int(self.status().get("estimated_epochs") or (h.epochs if h.epochs != "auto" else 1))
+        epochs = self.plan_epochs()
         lr, _source = learning_rate(self.recipe)
         params: dict[str, Any] = {"training_file": training_file, "model": h.model, "n_epochs": epochs, "lora": True,
                                   "suffix": self.suffix(marker), "n_evals": h.n_evals, "train_on_inputs": "auto",

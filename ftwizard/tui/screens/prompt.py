@@ -244,7 +244,7 @@ class PromptScreen(StepScreen):
                                       f"cannot load examples: {escape(str(e))}")
             return
         counter = TokenCounter(hosted_encoding(recipe.hosted.model, recipe.hosted.provider))
-        ll = LocalLengths(recipe, TokenCounter("cl100k_base"))
+        ll = LocalLengths(recipe)
 
         def local(row, text, template):
             return ll.lengths([row], [text], template)[0]
