@@ -241,6 +241,31 @@ class RunDirectory:
         self.write_status(status)
         return status
 
+    def _update_json(self, path: Path, change: "Callable[[dict], dict | None] | None", fields: dict) -> dict:
+        # Under the run's one lock: the evaluator, a worker and a hosted job write cost.json and metrics.json from
+        # different processes; a read-modify-write outside it loses the other's fields.
+        with self.status_lock():
+            try:
+                current = read_json(path, default={}) or {}
+            except json.JSONDecodeError:
+                current = {}
+            if change is not None:
+                replaced = change(current)
+                if isinstance(replaced, dict):  # a replacement; anything else: `current` was changed in place
+                    current = replaced
+            current.update(fields)
+            atomic_write_json(path, current)
+            return current
+
+    def update_cost(self, change: "Callable[[dict], dict | None] | None" = None, **fields: Any) -> dict[str, Any]:
+        """cost.json's one writer: `change(current)` (mutate it, or return a replacement), then merge `fields`,
+        atomically under `status_lock`; returns what was written."""
+        return self._update_json(self.cost_path, change, fields)
+
+    def update_metrics(self, change: "Callable[[dict], dict | None] | None" = None, **fields: Any) -> dict[str, Any]:
+        """metrics.json's one writer, as `update_cost`."""
+        return self._update_json(self.metrics_path, change, fields)
+
     @property
     def state(self) -> str:
         return self.status().get("state", "pending")

@@ -286,3 +286,23 @@ def test_eval_cli(tmp_path, fake):
     r = subprocess.run([sys.executable, "-m", "ftwizard", "eval", str(tmp_path / "nope")], capture_output=True,
                        text=True, env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_an_unknown_models_evaluation_is_unpriced_not_free(tmp_path, fake):
+    """A model the catalog does not list: each answer and the run's eval cost are None (unpriced), never $0."""
+    from ftwizard.evaluation import runner
+
+    run = _hosted_run(tmp_path, fake, limit=4)
+    assert runner._usd(None, 1000, 100) is None
+    est = runner.estimate_hosted_cost(run.recipe(), "acme-unlisted-model", [[{"role": "user", "content": "hi"}]],
+                                      ["SELECT 1"])
+    assert est["usd"] is None
+    fake.chat_models.add("ft:acme-unlisted-model:x")
+    run.update_status(fine_tuned_model="ft:acme-unlisted-model:x")
+    recipe_text = run.recipe_path.read_text().replace("gpt-4o-mini-2024-07-18", "acme-unlisted-model")
+    run.recipe_path.write_text(recipe_text)
+    runner.evaluate_run(run)
+    preds = _lines(run.predictions_path)
+    assert preds and all(p["usd"] is None for p in preds)
+    cost = json.loads(run.cost_path.read_text())
+    assert cost["eval_usd"] is None and cost["eval_unpriced"] == len(preds)

@@ -71,3 +71,35 @@ def test_open_rejects_non_run_dirs(tmp_path):
         RunDirectory.open(tmp_path / "missing")
     with pytest.raises(UsageError, match="not a run directory"):
         RunDirectory.open(tmp_path)
+
+
+def test_cost_and_metrics_writers_lose_nothing_under_concurrency(tmp_path):
+    """cost.json and metrics.json are written by the worker, the evaluator and a hosted job from different
+    processes: each read-modify-write goes through the run's one lock, so no writer's fields are lost."""
+    import multiprocessing as mp
+
+    from ftwizard.rundir import RunDirectory
+
+    run = RunDirectory.create(tmp_path / "runs", "race", 'name = "race"\n')
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_write_many, args=(str(run.path), k)) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    cost, metrics = run.cost_path, run.metrics_path
+    import json
+
+    c, m = json.loads(cost.read_text()), json.loads(metrics.read_text())
+    assert sorted(k for k in c if k.startswith("w")) == sorted(f"w{k}_{i}" for k in range(4) for i in range(25))
+    assert sorted(k for k in m if k.startswith("w")) == sorted(f"w{k}_{i}" for k in range(4) for i in range(25))
+
+
+def _write_many(path: str, k: int) -> None:
+    from ftwizard.rundir import RunDirectory
+
+    run = RunDirectory(path)
+    for i in range(25):
+        run.update_cost(**{f"w{k}_{i}": i})
+        run.update_metrics(lambda cur, k=k, i=i: cur.__setitem__(f"w{k}_{i}", i))

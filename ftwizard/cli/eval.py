@@ -47,6 +47,7 @@ def run(args) -> int:
     from ftwizard.cli.score import breakdown_renderables, metrics_table
     from ftwizard.errors import UsageError
     from ftwizard.evaluation.runner import evaluate_run
+    from ftwizard.fmt import usd
     from ftwizard.fsutil import read_json
     from ftwizard.rundir import EventTail, RunDirectory
 
@@ -63,7 +64,7 @@ def run(args) -> int:
     def confirm(est: dict) -> bool:
         output.info(f"baseline evaluation of {est['model']}: {est['examples']} requests, about "
                     f"{est['prompt_tokens']:,} prompt + {est['completion_tokens']:,} completion tokens, "
-                    f"estimated {_usd(est['usd'])} ({est['price_source']}, {est['price_date']})")
+                    f"estimated {usd(est['usd'], unpriced='unpriced')} ({est['price_source']}, {est['price_date']})")
         if args.yes:
             return True
         if not sys.stdin.isatty():
@@ -88,10 +89,6 @@ def run(args) -> int:
     for part in breakdown_renderables(section.get("breakdown"), full=True):
         output.out().print(part)
     return 0
-
-
-def _usd(x: float) -> str:
-    return f"${x:,.2f}" if x >= 0.01 or x == 0 else f"${x:.4f}"
 
 
 class _Progress:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ftwizard.errors import RunFailed, UsageError
-from ftwizard.fsutil import atomic_write_json, read_json
+from ftwizard.fmt import usd
 from ftwizard.rundir import RunDirectory, iso
 from ftwizard.tasks.base import strip_reasoning
 
@@ -198,18 +198,15 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
     breakdown = task.breakdown(scored)
     if breakdown is not None:
         section["breakdown"] = breakdown
-    current = read_json(run.metrics_path, default={}) or {}
-    if local_weights:
-        current.setdefault("task", recipe.task)
-        current["local"] = section
-    elif baseline:
-        current.setdefault("task", recipe.task)
-        current["baseline"] = section
-    else:
+    def merge(current: dict) -> dict:
+        if local_weights or baseline:
+            current.setdefault("task", recipe.task)
+            current["local" if local_weights else "baseline"] = section
+            return current
         keep = {k: current[k] for k in ("baseline", "local") if k in current}
-        current = dict(section)
-        current.update(keep)
-    atomic_write_json(run.metrics_path, current)
+        return {**section, **keep}
+
+    run.update_metrics(merge)
     run.append_event("eval", phase="done", which=which, done=total, total=total,
                      **{name: round(m["value"], 6) for name, m in metrics.items()})
     return section
@@ -340,13 +337,18 @@ def _prices(model_name: str, provider: str | None = None):
     return m
 
 
-def _usd(price, prompt_tokens: int, completion_tokens: int) -> float:
+def _usd(price, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Dollars for one answer; None when unpriced (a model the catalog does not list, or one served only on hourly
+    hardware: a dedicated endpoint, a deployment) - never $0, which would read as free."""
     from ftwizard.pricing import hosted_token_cost
 
     if price is None:
-        return 0.0  # not in the catalog
-    usd = hosted_token_cost(price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-    return 0.0 if usd is None else usd  # None: served on hourly hardware (a dedicated endpoint, a deployment)
+        return None
+    return hosted_token_cost(price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+def _round(usd: float | None, digits: int) -> float | None:
+    return None if usd is None else round(usd, digits)
 
 
 def estimate_hosted_cost(recipe, model_name: str, messages: list[list[dict]], references: list[str]) -> dict:
@@ -358,7 +360,7 @@ def estimate_hosted_cost(recipe, model_name: str, messages: list[list[dict]], re
     completion_tokens = sum(counter.count(r) + 1 for r in references)
     price = _prices(model_name, recipe.hosted.provider)
     return {"model": model_name, "examples": len(messages), "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens, "usd": round(_usd(price, prompt_tokens, completion_tokens), 6),
+            "completion_tokens": completion_tokens, "usd": _round(_usd(price, prompt_tokens, completion_tokens), 6),
             "price_source": getattr(price, "price_source", "unknown model: not priced"),
             "price_date": getattr(price, "price_date", "")}
 
@@ -373,7 +375,7 @@ def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, 
                          detail=f"baseline {model_name}: {est['examples']} requests, ~{est['prompt_tokens']:,} prompt "
                                 f"+ ~{est['completion_tokens']:,} completion tokens")
         if confirm_cost is not None and not confirm_cost(est):
-            raise RunFailed(f"baseline evaluation of {model_name} not started (estimated ${est['usd']:.4f}): declined")
+            raise RunFailed(f"baseline evaluation of {model_name} not started (estimated {usd(est['usd'], unpriced='unpriced')}): declined")
     prompts: dict[int, str] = {}
     stop = None
     if recipe.hosted.provider == "tinker":
@@ -403,7 +405,7 @@ def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, 
         shown = prompts[index] if index in prompts else _messages_text(messages[index])
         rec = _record(task, recipe.task, index, rows[index], shown, raw, references[index],
                       latency_s=float(completion.latency_s or 0.0), prompt_tokens=pt, completion_tokens=ct,
-                      model=model_name, usd=round(_usd(price, pt, ct), 10))
+                      model=model_name, usd=_round(_usd(price, pt, ct), 10))
         appender.write([rec])
         advanced(1)
 
@@ -423,13 +425,15 @@ def _messages_text(messages: list[dict]) -> str:
 
 
 def _update_eval_cost(run: RunDirectory) -> None:
-    """cost.json's eval_usd = what every hosted answer on record cost (both predictions files)."""
-    totals = {}
+    """cost.json's eval_usd = what every hosted answer on record cost (both predictions files); None (unpriced,
+    with `eval_unpriced` answers counted) as soon as one answer on record has no price."""
+    totals: dict[bool, float | None] = {}
+    unpriced = 0
     for baseline in (False, True):
         recs = read_predictions(predictions_path(run, baseline))
-        totals[baseline] = sum(float(r.get("usd") or 0.0) for r in recs.values())
-    cost = read_json(run.cost_path, default={}) or {}
-    cost["eval_usd"] = round(totals[False] + totals[True], 10)
-    cost["eval_finetuned_usd"] = round(totals[False], 10)
-    cost["eval_baseline_usd"] = round(totals[True], 10)
-    atomic_write_json(run.cost_path, cost)
+        missing = sum(1 for r in recs.values() if r.get("usd") is None)
+        unpriced += missing
+        totals[baseline] = None if missing else round(sum(float(r["usd"]) for r in recs.values()), 10)
+    both = None if unpriced else round(totals[False] + totals[True], 10)
+    run.update_cost(eval_usd=both, eval_finetuned_usd=totals[False], eval_baseline_usd=totals[True],
+                    eval_unpriced=unpriced)

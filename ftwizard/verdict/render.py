@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ftwizard.fmt import usd  # noqa: F401 - decide and model format dollars through render
 from ftwizard.verdict.model import ALPHA
 
 if TYPE_CHECKING:
@@ -19,18 +20,6 @@ def pct(v: float | None) -> str:
 
 def points(d: float) -> str:
     return f"{100 * d:+.1f} points" if abs(d) >= 0.0005 else "+0.0 points"  # never "-0.0"
-
-
-def usd(v: float | None) -> str:
-    if v is None:
-        return "-"
-    if abs(v) >= 100:
-        return f"${v:,.0f}"
-    if abs(v) >= 0.995 or v == 0:
-        return f"${v:,.2f}"
-    if abs(v) >= 0.01:
-        return f"${v:.3f}"
-    return f"${v:.4f}" if abs(v) >= 0.0001 else "<$0.0001"
 
 
 def ratio(r: float) -> str:

@@ -38,7 +38,7 @@ from ftwizard.errors import UsageError
 
 if TYPE_CHECKING:
     from ftwizard.plan.hosted import HostedPlan
-from ftwizard.fsutil import atomic_write_bytes, atomic_write_json, read_json
+from ftwizard.fsutil import atomic_write_bytes
 from ftwizard.rundir import RunDirectory
 
 FINAL_JOB_STATUSES = ("succeeded", "failed", "cancelled")
@@ -192,14 +192,13 @@ def write_training_cost(run: RunDirectory, model: str, trained_tokens: int | Non
     from ftwizard.catalog import get_hosted_model
     from ftwizard.pricing import hosted_training_cost
 
-    cost = read_json(run.cost_path, default={}) or {}
     try:
         m = get_hosted_model(model, provider)
     except UsageError:
         m = None
     catalog = hosted_training_cost(m, billed_tokens=trained_tokens) if (m and trained_tokens is not None) else None
     usd = billed_usd if billed_usd is not None else (round(catalog["usd"], 4) if catalog else None)
-    cost.update({"training_usd": None if usd is None else round(usd, 4), "training_kind": "actual",
+    fields = {"training_usd": None if usd is None else round(usd, 4), "training_kind": "actual",
                  "training_usd_source": "provider bill" if billed_usd is not None else "catalog rate x trained tokens",
                  "training_usd_catalog": round(catalog["usd"], 4) if catalog else None,
                  "trained_tokens": trained_tokens,
@@ -207,10 +206,8 @@ def write_training_cost(run: RunDirectory, model: str, trained_tokens: int | Non
                  "provider": provider, "hours": round(hours, 4) if hours is not None else None,
                  "price_per_hour": None, "gpu": None,
                  "price_source": m.price_source if m else "not in the catalog",
-                 "price_date": m.price_date if m else None, **extra})
-    cost.setdefault("eval_usd", 0.0)
-    atomic_write_json(run.cost_path, cost)
-    return cost
+                 "price_date": m.price_date if m else None, **extra}
+    return run.update_cost(lambda cost: cost.setdefault("eval_usd", 0.0), **fields)
 
 
 def record_serving_price(run: RunDirectory, recipe, **extra: Any) -> dict[str, Any] | None:
@@ -223,13 +220,13 @@ def record_serving_price(run: RunDirectory, recipe, **extra: Any) -> dict[str, A
         m = get_hosted_model(recipe.hosted.model, recipe.hosted.provider)
     except UsageError:
         return None
-    cost = read_json(run.cost_path, default={}) or {}
-    cost["serving"] = {**(cost.get("serving") or {}), "kind": m.serving, "provider": m.provider,
-                       "hosting_usd_per_hour": m.hosting_usd_per_hour, "input_usd_per_1m": m.input_usd_per_1m,
-                       "output_usd_per_1m": m.output_usd_per_1m, "weights_downloadable": m.weights_downloadable,
-                       "price_source": m.price_source, "price_date": m.price_date, **extra}
-    atomic_write_json(run.cost_path, cost)
-    return cost["serving"]
+    def serving(cost: dict) -> None:
+        cost["serving"] = {**(cost.get("serving") or {}), "kind": m.serving, "provider": m.provider,
+                           "hosting_usd_per_hour": m.hosting_usd_per_hour, "input_usd_per_1m": m.input_usd_per_1m,
+                           "output_usd_per_1m": m.output_usd_per_1m, "weights_downloadable": m.weights_downloadable,
+                           "price_source": m.price_source, "price_date": m.price_date, **extra}
+
+    return run.update_cost(serving)["serving"]
 
 
 def job_plan(recipe, report) -> "HostedPlan":
@@ -372,12 +369,10 @@ class HostedJob:
                          level="warning")
             return
         est = plan.as_dict()
-        cost = read_json(self.run.cost_path, default={}) or {}
-        cost.update(estimated_training_usd=round(est["usd"], 4), estimated_billed_tokens=est["billed_tokens"],
-                    estimated_epochs=est["epochs"], price_source=est["price_source"], price_date=est["price_date"],
-                    training_usd_per_1m=est["usd_per_1m"], provider=self.cfg.provider,
-                    hosted_model=self.recipe.hosted.model)
-        atomic_write_json(self.run.cost_path, cost)
+        self.run.update_cost(estimated_training_usd=round(est["usd"], 4), estimated_billed_tokens=est["billed_tokens"],
+                             estimated_epochs=est["epochs"], price_source=est["price_source"],
+                             price_date=est["price_date"], training_usd_per_1m=est["usd_per_1m"],
+                             provider=self.cfg.provider, hosted_model=self.recipe.hosted.model)
         self.run.append_event("cost", usd=round(est["usd"], 4), kind="estimated", what="training",
                               detail=f"{est['examples']} examples x {est['epochs']} epochs, {est['billed_tokens']:,} "
                                      f"billed tokens at ${est['usd_per_1m']}/1M ({est['price_date']})")

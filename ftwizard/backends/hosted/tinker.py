@@ -138,18 +138,14 @@ def prompt_renderer(recipe):
 def write_training_cost(run: RunDirectory, recipe, trained_tokens: int) -> dict:
     """cost.json with the actual training cost: every token sent through forward_backward, at the catalog's
     Tinker training price (`ftwizard.pricing.hosted_training_cost`)."""
-    from ftwizard.fsutil import atomic_write_json, read_json
     from ftwizard.pricing import hosted_training_cost
 
     c = hosted_training_cost(catalog_model(recipe), billed_tokens=trained_tokens)
-    cost = read_json(run.cost_path, default={}) or {}
-    cost.update({"training_usd": round(c["usd"], 6), "training_kind": "actual", "trained_tokens": c["billed_tokens"],
-                 "training_usd_per_1m": c["usd_per_1m"], "hosted_model": c["model"], "provider": PROVIDER,
-                 "hours": None, "price_per_hour": None, "gpu": None, "price_source": c["price_source"],
-                 "price_date": c["price_date"], "detail": c["detail"]})
-    cost.setdefault("eval_usd", 0.0)
-    atomic_write_json(run.cost_path, cost)
-    return cost
+    return run.update_cost(lambda cost: cost.setdefault("eval_usd", 0.0),
+                           training_usd=round(c["usd"], 6), training_kind="actual", trained_tokens=c["billed_tokens"],
+                           training_usd_per_1m=c["usd_per_1m"], hosted_model=c["model"], provider=PROVIDER,
+                           hours=None, price_per_hour=None, gpu=None, price_source=c["price_source"],
+                           price_date=c["price_date"], detail=c["detail"])
 
 
 class TinkerProvider(HostedProvider):

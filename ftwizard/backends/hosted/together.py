@@ -24,7 +24,6 @@ from ftwizard.backends.hosted import JobProvider
 from ftwizard.backends.hosted.adapter_files import extract_adapter
 from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, record_serving_price, write_training_cost
 from ftwizard.backends.hosted.providers import HostedError, redact
-from ftwizard.fsutil import atomic_write_json, read_json
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
@@ -129,13 +128,12 @@ class TogetherJob(HostedJob):
         if validation_file:
             kwargs["validation_file"] = validation_file
         est = self._call(lambda: self.client.fine_tuning.estimate_price(**kwargs), "asking Together for a price")
-        cost = read_json(self.run.cost_path, default={}) or {}
         if getattr(est, "estimation_available", False):
             price = getattr(est, "estimated_total_price", None)
-            cost.update(provider_estimate_usd=price, provider_estimate_train_tokens=est.estimated_train_token_count,
-                        provider_estimate_eval_tokens=est.estimated_eval_token_count,
-                        provider_estimate_allowed=est.allowed_to_proceed)
-            atomic_write_json(self.run.cost_path, cost)
+            cost = self.run.update_cost(provider_estimate_usd=price,
+                                        provider_estimate_train_tokens=est.estimated_train_token_count,
+                                        provider_estimate_eval_tokens=est.estimated_eval_token_count,
+                                        provider_estimate_allowed=est.allowed_to_proceed)
             self.run.append_event("cost", usd=price, kind="estimated", what="training", source="provider",
                                   detail=f"Together's estimate_price: {est.estimated_train_token_count:,.0f} training "
                                          f"tokens (ours: ${cost.get('estimated_training_usd')})")
@@ -145,8 +143,7 @@ class TogetherJob(HostedJob):
                                   advice=["add credit on api.together.ai (Settings -> Billing), or train fewer "
                                           "epochs / examples"])
         else:
-            cost.update(provider_estimate_usd=None, provider_estimate_unavailable=est.unavailable_reason)
-            atomic_write_json(self.run.cost_path, cost)
+            self.run.update_cost(provider_estimate_usd=None, provider_estimate_unavailable=est.unavailable_reason)
             self.run.log(f"Together gave no price estimate ({est.unavailable_reason})", level="warning",
                          source="hosted")
 
@@ -314,9 +311,7 @@ class TogetherJob(HostedJob):
             part.unlink(missing_ok=True)
             archive.unlink(missing_ok=True)
         self.run.update_status(adapter_downloaded=True, adapter_archive_bytes=size, adapter_files=files)
-        cost = read_json(self.run.cost_path, default={}) or {}
-        cost["weights_downloaded"] = True
-        atomic_write_json(self.run.cost_path, cost)
+        self.run.update_cost(weights_downloaded=True)
         self.run.log(f"adapter downloaded into {self.run.adapter_dir} ({size:,} bytes compressed; "
                      f"{', '.join(files)})", source="hosted")
 

@@ -7,7 +7,7 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from ftwizard.backends.local.world import barrier
-from ftwizard.fsutil import atomic_dir, atomic_write_json, read_json
+from ftwizard.fsutil import atomic_dir, atomic_write_json
 
 if TYPE_CHECKING:
     from ftwizard.backends.local.reporter import RunReporter
@@ -56,9 +56,7 @@ def write_summary(run: "RunDirectory", rep: "RunReporter", summary: dict[str, An
         "price_source": rep.price_source,
         "price_date": rep.price_date,
     }
-    old = read_json(run.cost_path, default={}) or {}
-    old.update(cost)
-    atomic_write_json(run.cost_path, old)
+    run.update_cost(**cost)
     rep.event("cost", usd=cost["training_usd"] or 0.0, kind="actual", what="training",
               detail=f"{hours:.3f} h x ${rep.price or 0:.3f}/h x {rep.gpu_count}" if rep.price else
               "no price: set hardware.price_per_hour")
