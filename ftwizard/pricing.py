@@ -111,6 +111,33 @@ def gpu_price(gpu: "GPU | str", *, flag: float | None = None, recipe: "Recipe | 
             "price_date": p["date"], "origin": "catalog", "gpu": g.name, "note": note}
 
 
+def run_gpu_price(recipe: "Recipe", device_name: str | None = None) -> dict:
+    """The price of the card a local run trains on (`gpu_price`'s order, FTWIZARD_PRICE_PER_HOUR included): the
+    card torch reports (`device_name`: "cpu" on the CPU), else - until it is known - the recipe's card. A card the
+    catalog does not know is priced only by the user (the recipe's price when it names no card, else the
+    environment)."""
+    from ftwizard.catalog import get_gpu, match_gpu
+
+    hw = recipe.hardware
+    named = hw.gpu not in ("auto", "")
+    if device_name:
+        g = get_gpu("cpu") if device_name == "cpu" else match_gpu(device_name)
+        label = device_name
+    else:
+        try:
+            g, label = (get_gpu(hw.gpu) if named else get_gpu("cpu")), hw.gpu
+        except UsageError:
+            g, label, named = None, hw.gpu, False  # the recipe's price is for this unknown card
+    if g is not None:
+        return gpu_price(g, recipe=recipe)
+    own = None if named else hw.price_per_hour
+    if own is not None:
+        return {"price_per_hour": _price_value("recipe hardware.price_per_hour", own),
+                "price_source": "recipe hardware.price_per_hour (user)", "price_date": None, "origin": "recipe",
+                "gpu": label, "note": ""}
+    return {**user_price(), "gpu": label, "note": ""}
+
+
 def user_price(flag: float | None = None) -> dict:
     """The user's own price for a card the catalog does not know: the flag, else FTWIZARD_PRICE_PER_HOUR."""
     from ftwizard import settings

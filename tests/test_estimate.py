@@ -475,13 +475,25 @@ def test_serving_prices_per_token_and_per_hour_from_one_place():
 
 def test_the_local_worker_prices_the_card_it_runs_on():
     """A recipe written for an A40 at $0.475/h that lands on an H100 is priced at the H100's rate."""
-    from ftwizard.backends.local.reporter import catalog_price_for, price_per_hour
+    from ftwizard.backends.local.reporter import price_per_hour
 
     seed = recipe("sql-codellama34b-lora")
     assert price_per_hour(seed)[0] == 0.475
-    assert catalog_price_for("NVIDIA A40", seed)[0] == 0.475
-    assert catalog_price_for("NVIDIA H100 80GB HBM3", seed)[0] == 3.29
-    assert catalog_price_for("Some Unknown Card", seed) == (None, "", "")
+    assert price_per_hour(seed, "NVIDIA A40")[0] == 0.475
+    assert price_per_hour(seed, "NVIDIA H100 80GB HBM3")[0] == 3.29
+    assert price_per_hour(seed, "Some Unknown Card") == (None, "not in the catalog: pass --price-per-hour", "")
+
+
+def test_a_cpu_run_is_priced_by_ftwizard_price_per_hour(monkeypatch):
+    """The worker used to price a CPU run by the recipe alone: FTWIZARD_PRICE_PER_HOUR was ignored there."""
+    from ftwizard.backends.local.worker import price_per_hour
+
+    cpu = recipe("viggo-cpu-demo").with_updates({"hardware.gpu": "auto", "hardware.price_per_hour": None})
+    monkeypatch.delenv("FTWIZARD_PRICE_PER_HOUR", raising=False)
+    assert price_per_hour(cpu, "cpu")[0] is None
+    monkeypatch.setenv("FTWIZARD_PRICE_PER_HOUR", "0.12")
+    assert price_per_hour(cpu, "cpu")[:1] == (0.12,) and "FTWIZARD_PRICE_PER_HOUR" in price_per_hour(cpu, "cpu")[1]
+    assert price_per_hour(cpu)[0] == 0.12  # before the device is known too
 
 
 def test_a_cpu_recipe_is_estimated_on_the_cpu_not_an_a40():

@@ -73,11 +73,15 @@ class HostedModel:
         """The Hugging Face id of the same open weights (LoRA them locally; `eval --local` loads it)."""
         return self.extra.get("hub_id")
 
+    def shut_down(self, as_of: datetime.date) -> bool:
+        """The model, and every fine-tune built on it, no longer serves on `as_of` (the one shut-down test)."""
+        return bool(self.shutdown_date) and as_of.isoformat() >= self.shutdown_date
+
     def training_closed_reason(self, as_of: datetime.date) -> str | None:
         """Why no job can be created for this model on `as_of` (None: it can)."""
         if self.extra.get("trainable") is False:
             return f"{self.id} cannot be fine-tuned on {self.provider}"
-        if self.shutdown_date and as_of.isoformat() >= self.shutdown_date:
+        if self.shut_down(as_of):
             return f"{self.id} was shut down on {self.shutdown_date}, with every fine-tune built on it"
         if self.training_available_until and as_of.isoformat() > self.training_available_until:
             return f"{self.provider} stopped fine-tuning jobs for {self.id} after {self.training_available_until}"

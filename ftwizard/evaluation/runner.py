@@ -322,7 +322,7 @@ def _refuse_shut_down(model_name: str, provider: str) -> None:
     except UsageError:
         return  # not in the catalog (a Together output name, a Tinker path): nothing announced
     today = settings.as_of()
-    if m.shutdown_date and today.isoformat() >= m.shutdown_date:
+    if m.shut_down(today):
         raise UsageError(f"{model_name} cannot be evaluated on {provider}: {m.id} and every fine-tune built on it "
                          f"were shut down on {m.shutdown_date}; the predictions already on record are kept")
 

@@ -43,7 +43,10 @@ def build_verdict(run_dirs: Iterable[str | Path], *, requests_per_month: int | N
     run_dirs = list(run_dirs)
     if not run_dirs:
         raise UsageError("compare needs at least one run directory")
-    today = today or date.today()
+    if today is None:
+        from ftwizard import settings
+
+        today = settings.as_of()  # FTWIZARD_AS_OF, the day every command judges availability on
     problems: list[str] = []
     rows = []
     seen = set()

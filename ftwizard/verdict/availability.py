@@ -27,7 +27,7 @@ def hosted_availability(today: date, provider: str = "openai", model: str | None
             hm = None  # not in the catalog: judged by the provider alone
     base = {"provider": provider, "model": hm.id if hm else model,
             "shutdown_date": hm.shutdown_date if hm else None, "source": "ftwizard catalog (hosted_models.toml)"}
-    if hm is not None and hm.shutdown_date and today.isoformat() >= hm.shutdown_date:
+    if hm is not None and hm.shut_down(today):
         return {**base, "state": "gone", "date": hm.shutdown_date,
                 "detail": f"{hm.id} on {provider} was shut down on {hm.shutdown_date}, with every fine-tune built "
                           "on it: the hosted model no longer serves"}

@@ -20,6 +20,7 @@ from ftwizard.backends.hosted import JobProvider
 from ftwizard.backends.hosted.job import OpenAIJob, record_serving_price
 from ftwizard.backends.hosted.providers import HostedError, poll_seconds
 from ftwizard.errors import UsageError
+from ftwizard.settings import PROVIDER_KEY_ENV
 
 if TYPE_CHECKING:
     from ftwizard.backends.hosted.job import HostedJob
@@ -59,7 +60,7 @@ class AzureJob(OpenAIJob):
 
 class AzureProvider(JobProvider):
     name = "azure"
-    key_env = "AZURE_OPENAI_API_KEY"
+    key_env = PROVIDER_KEY_ENV["azure"]
     base_url_env = "AZURE_OPENAI_ENDPOINT"
     capabilities = ProviderCapabilities(
         training="job", data_formats=("chat",), methods=("sft", "dpo", "rft"), weights_downloadable=False,

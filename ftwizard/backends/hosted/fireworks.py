@@ -34,6 +34,7 @@ from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, record_ser
 from ftwizard.backends.hosted.providers import HostedError, poll_seconds, status_code
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_write_json, read_json
+from ftwizard.settings import PROVIDER_KEY_ENV
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
@@ -260,7 +261,7 @@ class FireworksJob(HostedJob):
 
 class FireworksProvider(JobProvider):
     name = "fireworks"
-    key_env = "FIREWORKS_API_KEY"
+    key_env = PROVIDER_KEY_ENV["fireworks"]
     base_url_env = "FIREWORKS_BASE_URL"
     sdk_module = "fireworks"
     sdk_extra = "fireworks"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ftwizard.backends.base import ProviderCapabilities
 from ftwizard.backends.hosted import JobProvider
+from ftwizard.settings import PROVIDER_KEY_ENV
 
 if TYPE_CHECKING:
     from ftwizard.backends.hosted.job import HostedJob
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 class OpenAIProvider(JobProvider):
     name = "openai"
-    key_env = "OPENAI_API_KEY"
+    key_env = PROVIDER_KEY_ENV["openai"]
     base_url_env = "OPENAI_BASE_URL"
     capabilities = ProviderCapabilities(
         training="job", data_formats=("chat",), methods=("sft", "dpo"), weights_downloadable=False,

@@ -25,8 +25,6 @@ from ftwizard.errors import RunFailed, UsageError
 
 T = TypeVar("T")
 
-SECRET_ENV_VARS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_AD_TOKEN", "AZURE_MANAGEMENT_TOKEN",
-                   "AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "TOGETHER_API_KEY", "TINKER_API_KEY", "FIREWORKS_API_KEY")
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,}|tgp_v1_[A-Za-z0-9_\-]{8,}|tml-[A-Za-z0-9_\-]{8,})\b")
 
 
@@ -46,7 +44,10 @@ def request_timeout() -> float:
 # Redaction
 
 def secrets_in_env() -> list[str]:
-    return [v for k in SECRET_ENV_VARS if len(v := os.environ.get(k, "")) >= 4]
+    """Every secret the settings declare (provider keys, tokens, the judge's key), as set now."""
+    from ftwizard import settings
+
+    return settings.secret_values()
 
 
 def redact(text: Any, extra: list[str] | tuple[str, ...] = ()) -> str:
@@ -129,40 +130,43 @@ class ProviderConfig:
 
 def provider_config(provider: str, *, azure_api_version: str = "2025-04-01-preview") -> ProviderConfig:
     """The provider's settings from the environment; a UsageError naming every missing variable."""
+    from ftwizard.settings import PROVIDER_KEY_ENV
+
     env = os.environ
+    key_var = PROVIDER_KEY_ENV.get(provider, "")
     if provider == "azure":
-        missing = [v for v in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY") if not env.get(v)]
+        missing = [v for v in ("AZURE_OPENAI_ENDPOINT", key_var) if not env.get(v)]
         if missing:
             raise UsageError([f"{v} is not set (hosted.provider = 'azure' needs it in the environment)" for v in missing])
-        return ProviderConfig(provider="azure", key_var="AZURE_OPENAI_API_KEY",
+        return ProviderConfig(provider="azure", key_var=key_var,
                               azure_endpoint=env["AZURE_OPENAI_ENDPOINT"],
                               api_version=env.get("OPENAI_API_VERSION") or azure_api_version)
     if provider == "together":
-        if not env.get("TOGETHER_API_KEY"):
-            raise UsageError("TOGETHER_API_KEY is not set (hosted.provider = 'together' reads the key from the "
+        if not env.get(key_var):
+            raise UsageError(f"{key_var} is not set (hosted.provider = 'together' reads the key from the "
                              "environment only; `pip install 'ftwizard[together]'` for the SDK)")
-        return ProviderConfig(provider="together", key_var="TOGETHER_API_KEY",
+        return ProviderConfig(provider="together", key_var=key_var,
                               base_url=env.get("TOGETHER_BASE_URL") or None)
     if provider == "fireworks":
-        missing = [v for v in ("FIREWORKS_API_KEY", "FIREWORKS_ACCOUNT_ID") if not env.get(v)]
+        missing = [v for v in (key_var, "FIREWORKS_ACCOUNT_ID") if not env.get(v)]
         if missing:
             raise UsageError([f"{v} is not set (hosted.provider = 'fireworks' reads it from the environment only; "
                               "`pip install 'ftwizard[fireworks]'` for the SDK)" for v in missing])
-        return ProviderConfig(provider="fireworks", key_var="FIREWORKS_API_KEY", account_id=env["FIREWORKS_ACCOUNT_ID"],
+        return ProviderConfig(provider="fireworks", key_var=key_var, account_id=env["FIREWORKS_ACCOUNT_ID"],
                               base_url=env.get("FIREWORKS_BASE_URL") or None)
     if provider == "tinker":  # serving only (the training loop is the Tinker SDK's): the OpenAI-compatible endpoint
-        from ftwizard.backends.hosted.tinker import KEY_ENV, oai_base_url
+        from ftwizard.backends.hosted.tinker import oai_base_url
 
-        if not env.get(KEY_ENV):
-            raise UsageError(f"{KEY_ENV} is not set (hosted.provider = 'tinker' reads the key from the environment "
+        if not env.get(key_var):
+            raise UsageError(f"{key_var} is not set (hosted.provider = 'tinker' reads the key from the environment "
                              "only; `pip install 'ftwizard[tinker]'` for the SDK)")
-        return ProviderConfig(provider="tinker", key_var=KEY_ENV, base_url=oai_base_url())
+        return ProviderConfig(provider="tinker", key_var=key_var, base_url=oai_base_url())
     if provider != "openai":
         raise UsageError(f"unknown hosted provider {provider!r}; use 'openai', 'azure', 'together', 'tinker' or "
                          "'fireworks'")
-    if not env.get("OPENAI_API_KEY"):
-        raise UsageError("OPENAI_API_KEY is not set (the hosted backend reads the key from the environment only)")
-    return ProviderConfig(provider="openai", key_var="OPENAI_API_KEY",
+    if not env.get(key_var):
+        raise UsageError(f"{key_var} is not set (the hosted backend reads the key from the environment only)")
+    return ProviderConfig(provider="openai", key_var=key_var,
                           base_url=env.get("OPENAI_BASE_URL") or None,
                           organization=env.get("OPENAI_ORG_ID") or env.get("OPENAI_ORGANIZATION") or None,
                           project=env.get("OPENAI_PROJECT_ID") or None)

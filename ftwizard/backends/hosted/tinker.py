@@ -23,9 +23,10 @@ from pathlib import Path
 from ftwizard.backends.base import HostedProvider, ProviderCapabilities
 from ftwizard.errors import UsageError
 from ftwizard.rundir import FINAL_STATES, RunDirectory
+from ftwizard.settings import PROVIDER_KEY_ENV
 
 PROVIDER = "tinker"
-KEY_ENV = "TINKER_API_KEY"
+KEY_ENV = PROVIDER_KEY_ENV[PROVIDER]
 BASE_URL_ENV = "TINKER_BASE_URL"
 DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"  # the SDK's own default
 # The OpenAI-compatible sampling endpoint (beta) under the same host (Tinker docs, "OpenAI API compatible

@@ -24,6 +24,7 @@ from ftwizard.backends.hosted import JobProvider
 from ftwizard.backends.hosted.adapter_files import extract_adapter
 from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, record_serving_price, write_training_cost
 from ftwizard.backends.hosted.providers import HostedError, redact
+from ftwizard.settings import PROVIDER_KEY_ENV
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
@@ -318,7 +319,7 @@ class TogetherJob(HostedJob):
 
 class TogetherProvider(JobProvider):
     name = "together"
-    key_env = "TOGETHER_API_KEY"
+    key_env = PROVIDER_KEY_ENV["together"]
     base_url_env = "TOGETHER_BASE_URL"
     sdk_extra = "together"
     sdk_module = "together"

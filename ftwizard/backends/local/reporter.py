@@ -10,7 +10,6 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ftwizard.errors import UsageError
 
 if TYPE_CHECKING:
     from ftwizard.rundir import RunDirectory
@@ -42,33 +41,13 @@ class StopRequested:
         self.signame = signal.Signals(signum).name
 
 
-def price_per_hour(recipe) -> tuple[float | None, str, str]:
-    """(USD per GPU-hour, source, date) for the recipe's card, through `ftwizard.pricing.gpu_price` (recipe >
-    FTWIZARD_PRICE_PER_HOUR > catalog). With hardware.gpu = auto the card is known once torch reports it
-    (`catalog_price_for`); until then only the recipe's own price counts."""
-    from ftwizard.pricing import gpu_price
+def price_per_hour(recipe, device_name: str | None = None) -> tuple[float | None, str, str]:
+    """(USD per GPU-hour, source, date) of the card this run trains on: `ftwizard.pricing.run_gpu_price`, the one
+    rule (flag > recipe > FTWIZARD_PRICE_PER_HOUR > catalog), on the CPU too; `device_name` is the card torch
+    reports ("cpu" on the CPU), None until it is known."""
+    from ftwizard.pricing import run_gpu_price
 
-    hw = recipe.hardware
-    if hw.gpu in ("auto", "cpu", ""):
-        if hw.price_per_hour is not None:
-            return float(hw.price_per_hour), "recipe hardware.price_per_hour", ""
-        return None, "", ""
-    try:
-        p = gpu_price(hw.gpu, recipe=recipe)
-    except UsageError:  # a card the catalog does not know: the recipe's price, if any
-        return (float(hw.price_per_hour), "recipe hardware.price_per_hour", "") if hw.price_per_hour else (None, "", "")
-    return p["price_per_hour"], p["price_source"], p["price_date"] or ""
-
-
-def catalog_price_for(device_name: str, recipe=None) -> tuple[float | None, str, str]:
-    """The price of the GPU torch reports (`ftwizard.pricing.gpu_price`), when the recipe names no card."""
-    from ftwizard.catalog import match_gpu
-    from ftwizard.pricing import gpu_price
-
-    g = match_gpu(device_name)
-    if g is None:
-        return None, "", ""
-    p = gpu_price(g, recipe=recipe)
+    p = run_gpu_price(recipe, device_name)
     return p["price_per_hour"], p["price_source"], p["price_date"] or ""
 
 

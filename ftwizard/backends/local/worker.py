@@ -24,7 +24,7 @@ from ftwizard import liveness
 from ftwizard.backends.local.checkpoints import STAGING, last_checkpoint
 from ftwizard.backends.local.failures import disk_advice, is_disk_full, report_failure
 from ftwizard.backends.local.probe import is_oom, oom_advice, peak_mem_gib
-from ftwizard.backends.local.reporter import RunReporter, StopRequested, catalog_price_for, price_per_hour
+from ftwizard.backends.local.reporter import RunReporter, StopRequested, price_per_hour
 from ftwizard.backends.local.world import (barrier, die_with_launcher, is_main, local_rank, local_world_size, shut_down,
                                            world_size)
 from ftwizard.errors import UsageError
@@ -152,10 +152,8 @@ class Worker:
                 f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.estimate_shown.items()))
         if recipe.model.quant != "none" and recipe.train.gradient_checkpointing is False:
             self.warn_checkpointing_off()
-        if self.device == "cuda":  # price the card torch reports (a recipe's price for another card does not apply)
-            actual = catalog_price_for(self.gpu_name, recipe)
-            if actual[0] is not None or rep.price is None:
-                rep.set_price(actual)
+        # the card torch reports (a recipe's price for another card does not apply), or the CPU
+        rep.set_price(price_per_hour(recipe, self.gpu_name if self.device == "cuda" else "cpu"))
         resume = last_checkpoint(self.run.checkpoints_dir)
         staging = self.run.checkpoints_dir / STAGING
         if self.main and staging.exists():

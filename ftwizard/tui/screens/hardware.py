@@ -142,7 +142,9 @@ class HardwareScreen(StepScreen):
 
     @property
     def today(self) -> date:
-        return self.app.today or date.today()
+        from ftwizard import settings
+
+        return self.app.today or settings.as_of()
 
     def action_toggle_closed(self) -> None:
         self._show_closed = not self._show_closed
