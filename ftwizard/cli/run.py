@@ -131,26 +131,27 @@ def _run(args) -> int:
     recipe = load_recipe(path, args.overrides)
     if placement:
         recipe = recipe.with_updates(placement)
-    backend = backend_for(recipe)
+    from ftwizard.usecases.start_run import check_run, launch_run
+
     try:
-        backend.preflight(recipe)  # before anything exists or is contacted (a closed hosted model stops here)
+        checked = check_run(recipe)  # before anything exists or is contacted (a closed hosted model stops here)
     except UsageError as e:
         from ftwizard.errors import naming_the_recipe
 
         raise naming_the_recipe(e, str(path)) from None
-    from ftwizard.defaults import preflight_warnings
-
-    for w in preflight_warnings(recipe):  # settings that cannot learn: said before launch, never refused
+    for w in checked.warnings:  # settings that cannot learn: said before launch, never refused
         output.warn(w)
-    for note in backend.preflight_notes(recipe):  # e.g. how a hosted fine-tune will be evaluated
+    for note in checked.notes:  # e.g. how a hosted fine-tune will be evaluated
         output.info(note)
     header = f"ftwizard run {path}" + "".join(f" --set {o}" for o in args.overrides) + "\nfully resolved by ftwizard"
-    recipe = recipe.for_run()  # data paths absolute: the run reads the same files from any folder
-    run_dir = RunDirectory.create(default_runs_dir(args.runs_dir), recipe.name, recipe.to_toml(header=header))
-    args._run_dir = run_dir
-    output.info(f"run directory: {run_dir.path}")
-    backend.launch(run_dir, recipe)
-    return follow_run(backend, run_dir, detach=args.detach)
+
+    def created(run_dir: RunDirectory) -> None:
+        args._run_dir = run_dir
+        output.info(f"run directory: {run_dir.path}")
+
+    run_dir = launch_run(recipe, default_runs_dir(args.runs_dir), header=header, backend=checked.backend,
+                         on_created=created)
+    return follow_run(checked.backend, run_dir, detach=args.detach)
 
 
 def _join(args, placement: dict) -> int:

@@ -22,7 +22,7 @@ from collections import Counter
 from typing import Any, ClassVar, Sequence
 
 from ftwizard.evaluation.stats import prf_metrics, proportion
-from ftwizard.tasks.base import MetricSpec
+from ftwizard.evaluation.metric import MetricSpec
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0

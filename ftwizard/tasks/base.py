@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal
 
 from ftwizard import datasource
 from ftwizard.errors import UsageError
+from ftwizard.evaluation.metric import MetricSpec  # noqa: F401 - tasks declare their metrics with it
 from ftwizard.prompts import ChatTemplates, PromptTemplates
 
 if TYPE_CHECKING:
@@ -31,17 +32,6 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One metric a task reports: its key in metrics.json, its label for people, its direction, and whether it
-    is the metric the verdict decides on (exactly one per task and recipe)."""
-
-    name: str
-    label: str
-    higher_is_better: bool = True
-    decides: bool = False
 
 
 class Task:

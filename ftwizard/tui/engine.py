@@ -71,17 +71,22 @@ class BackendLauncher:
 
     def launch(self, recipe, runs_dir: Path) -> RunDirectory:
         """The Train step ran `preflight` before it asked; this creates the run directory and starts the worker."""
-        from ftwizard.backends import backend_for
+        from ftwizard.usecases.start_run import launch_run
 
-        backend = backend_for(recipe)
-        run = RunDirectory.create(runs_dir, recipe.name, recipe.for_run().to_toml())
-        backend.launch(run, recipe)
-        return run
+        return launch_run(recipe, runs_dir)
 
     def cancel(self, run: RunDirectory) -> None:
         from ftwizard.backends import backend_for_run
 
         backend_for_run(run).cancel(run)
+
+
+def check_run(recipe, launcher: Launcher) -> list[str]:
+    """`ftwizard run`'s checks through the wizard's launcher: its preflight (UsageError when it refuses), then
+    the warnings to show before launch."""
+    from ftwizard.usecases.start_run import check_run
+
+    return list(check_run(recipe, preflight=launcher.preflight).warnings)
 
 
 # -- verdict and report ------------------------------------------------------------------------------

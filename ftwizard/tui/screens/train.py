@@ -136,22 +136,22 @@ class TrainScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False)
     def _preflight(self, state: WizardState, backends: list[str]) -> None:
-        """Each backend's preflight; for a local run also its schedule (the data report's) and the settings that
-        cannot learn (`ftwizard.defaults.preflight_warnings`, as `ftwizard run` says them: never a refusal)."""
-        from ftwizard.defaults import preflight_warnings
-        from ftwizard.tui import reports
+        """Each backend's check (`ftwizard.usecases.start_run.check_run`, as `ftwizard run` makes it: the preflight,
+        then the settings that cannot learn as warnings, never a refusal); for a local run also its schedule (the
+        data report's)."""
+        from ftwizard.tui import engine, reports
 
         problems, notes = [], []
         for b in backends:
             try:
-                self.app.launcher.preflight(state.recipe_for(b))
+                warnings = engine.check_run(state.recipe_for(b), self.app.launcher)
                 if b == "local":
                     report = reports.data_report(state.recipe_for(b))
                     sched = report["local"].get("schedule")
                     if sched:
                         notes.append(f"local schedule: {sched['steps']} steps ({sched['epochs']:g} epochs), "
                                      f"warm-up {sched['warmup_steps']}")
-                    notes += [f"warning: {w}" for w in preflight_warnings(state.recipe_for(b))]
+                notes += [f"warning: {w}" for w in warnings]
             except UsageError as e:
                 problems.append(f"{b}: {e}")
         self.app.call_from_thread(self._preflighted, backends, problems, notes)
