@@ -4,8 +4,11 @@
 2. Key-press-to-frame latency while a run streams 1,000 log lines per second into the view
    (`ftwizard attach RUN_DIR` on a fake trainer): press `f` (pause / follow the log) and time until the
    changed label reaches the terminal; the same measured with no stream, side by side.
+3. Hardware step, key-to-frame of a knob: type a digit into the $/h box (or change the epochs) and time until
+   the tables show the re-priced rows (the app driven headless by Textual's pilot, in this process), with the
+   number of full estimates that knob change cost.
 
-Run: .venv/bin/python benchmarks/bench_tui.py [--samples 20]
+Run: .venv/bin/python benchmarks/bench_tui.py [--samples 20] [--only hardware]
 """
 
 from __future__ import annotations
@@ -153,6 +156,64 @@ def make_run(tmp: str, log_rate: int) -> tuple[str, subprocess.Popen]:
     return str(run.path), proc
 
 
+def hardware_knob_latency(samples: int) -> dict[str, tuple[list[float], list[int]]]:
+    """Seconds from a key in a Hardware-step knob to the re-priced tables, and the estimates each change ran."""
+    import asyncio
+
+    from ftwizard.recipe import load_recipe
+    from ftwizard.tui import engine
+    from ftwizard.tui.app import make_app
+    from ftwizard.tui.state import WizardState
+
+    calls = [0]
+    real = engine.estimate
+
+    def counting(recipe, **knobs):
+        calls[0] += 1
+        return real(recipe, **knobs)
+
+    engine.estimate = counting
+    out: dict[str, tuple[list[float], list[int]]] = {"price": ([], []), "epochs": ([], [])}
+
+    async def drive(tmp: str) -> None:
+        recipe = load_recipe(REPO / "recipes" / "sql-codellama34b-lora.toml")
+        app = make_app(state=WizardState().with_recipe(recipe, choice="task:sql"), start_step=1,
+                       runs_dir=Path(tmp) / "runs", hardware={"gpus": []})
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+
+            async def settle(first, timeout: float = 600.0) -> None:
+                end = time.perf_counter() + timeout
+                while screen._last is first or screen._last[0] is None:
+                    if time.perf_counter() > end:
+                        raise TimeoutError("no new estimates")
+                    await pilot.pause(0.01)
+                await pilot.pause()  # the frame with the new rows
+
+            await settle(None)
+            await pilot.pause(1.0)
+            for knob, keys in (("price", ["5", "backspace"]), ("epochs", ["2", "backspace"])):
+                await pilot.click(f"#{knob}")
+                for i in range(samples):
+                    key = keys[i % 2]
+                    first, n0 = screen._last, calls[0]
+                    t0 = time.perf_counter()
+                    await pilot.press(key)
+                    await settle(first)
+                    out[knob][0].append(time.perf_counter() - t0)
+                    out[knob][1].append(calls[0] - n0)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            asyncio.run(drive(tmp))
+        finally:
+            os.chdir(cwd)
+            engine.estimate = real
+    return out
+
+
 def summary(xs: list[float]) -> str:
     xs = sorted(xs)
     p95 = xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
@@ -163,7 +224,14 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--starts", type=int, default=5)
+    ap.add_argument("--only", choices=["hardware"], default=None)
     a = ap.parse_args()
+
+    if a.only == "hardware":
+        for knob, (lat, n) in hardware_knob_latency(max(2, min(a.samples, 6))).items():
+            print(f"Hardware step, {knob} key to re-priced frame: {summary(lat)}; estimates per change: "
+                  f"{sorted(set(n))}")
+        return 0
 
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     base, ff = [], []

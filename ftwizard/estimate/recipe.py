@@ -261,8 +261,9 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     price = gpu_price(g, flag=price_per_hour, recipe=recipe)
     if price["note"] and price_per_hour is None:
         notes.append(price["note"])
-    cost = gpu_cost(hours, price, nproc) if fits or g.is_cpu else None  # what does not fit is never priced
-    cost_range = None if cost is None else [round(gpu_cost(h, price, nproc), 4) for h in hours_range]
+    # what does not fit is never priced
+    priced = local_cost(hours, hours_range, price, nproc, fits=fits or g.is_cpu)
+    cost = gpu_cost(hours, price, nproc) if fits or g.is_cpu else None  # unrounded, for the hosted / local ratio
 
     local = {
         "model": om.id, "model_source": om.source, "family": om.family, "params": om.params,
@@ -274,15 +275,13 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
         "train_tokens": train_tokens, "train_sequences": sequences, "steps": steps,
         "epochs_equivalent": round(sequences / n, 2),
         "tokens_per_s": round(tokens_per_s, 1), "hours": round(hours, 2),
-        "cost_usd": None if cost is None else round(cost, 2 if cost >= 1 else 4),
-        "hours_range": [round(h, 2) for h in hours_range], "cost_range_usd": cost_range,
-        "price_per_hour": price["price_per_hour"], "price_source": price["price_source"],
-        "price_date": price["price_date"], "gradient_checkpointing": gc,
+        **priced, "hours_range": [round(h, 2) for h in hours_range], "gradient_checkpointing": gc,
         "calibrated_from_runs": cal["n"],
         "breakdown": {
             "vram": vram["parts_gb"], "lora_params": n_lora, "trainable_pct": vram["trainable_pct"],
             "peak_seq_len": peak_seq, "micro_batch": t.micro_batch_size,
             "time": {"train_s": round(train_s), "eval_loss_s": round(eval_s), "load_s": round(load_s),
+                     "hours_exact": [hours, *hours_range],
                      "eval_passes": n_evals, "eval_tokens": eval_tokens,
                      "flops_per_token": fpt, "model_flops_per_token": flops["model"],
                      "peak_tflops": round(peak / 1e12, 2),
@@ -353,6 +352,23 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     return {"recipe": recipe.name, "local": local, "hosted": hosted, "ratio": ratio, "serving": serving,
             "hosted_candidates": candidates, "warnings": warnings, "notes": warnings + notes,
             "token_stats_cached": stats.get("cached", False)}
+
+
+def local_cost(hours: float, hours_range, price: dict, gpus: int, *, fits: bool = True) -> dict:
+    """The local run's dollars from its hours and a `gpu_price` answer (None for a run that does not fit: never
+    priced): the estimate's figures, and the wizard's when only the price changed (`reprice_local`)."""
+    cost = gpu_cost(hours, price, gpus) if fits else None
+    return {"cost_usd": None if cost is None else round(cost, 2 if cost >= 1 else 4),
+            "cost_range_usd": None if cost is None else [round(gpu_cost(h, price, gpus), 4) for h in hours_range],
+            "price_per_hour": price["price_per_hour"], "price_source": price["price_source"],
+            "price_date": price["price_date"]}
+
+
+def reprice_local(local: dict, price: dict) -> dict:
+    """An estimate's `local` part at another price per hour (the same hours, GPU count and everything else)."""
+    hours, *hours_range = local["breakdown"]["time"]["hours_exact"]
+    fits = bool(local["fits"]) or get_gpu(local["gpu"]).is_cpu
+    return {**local, **local_cost(hours, hours_range, price, local["gpu_count"], fits=fits)}
 
 
 def hosted_candidate_costs(per_epoch: int, encoding: str, epochs: float, as_of, *,

@@ -44,6 +44,28 @@ def estimate(recipe, **knobs: Any) -> dict[str, Any]:
     return estimate_recipe(recipe, **{k: v for k, v in knobs.items() if v is not None})
 
 
+def reprice_local(local: dict[str, Any], recipe, price_per_hour: float | None) -> dict[str, Any]:
+    """An estimate's local figures at the price now asked (the estimate's own rule; no new estimate)."""
+    from ftwizard.estimate.recipe import reprice_local
+    from ftwizard.pricing import gpu_price
+
+    return reprice_local(local, gpu_price(local["gpu"], flag=price_per_hour, recipe=recipe))
+
+
+def hosted_cost(est: dict[str, Any], recipe, epochs: float | None) -> dict[str, Any]:
+    """A hosted candidate's figures at the epochs now asked: the plan of the billed tokens per epoch its estimate
+    counted (`ftwizard.plan.hosted`), without a new estimate."""
+    from ftwizard.catalog import get_hosted_model
+    from ftwizard.plan.hosted import hosted_plan
+
+    h = est["hosted"]
+    plan = hosted_plan(h["provider"], h["model"], get_hosted_model(h["model"], h["provider"]), examples=h["examples"],
+                       billed_tokens_per_epoch=h["billed_tokens_per_epoch"], setting=recipe.hosted.epochs,
+                       override=epochs)
+    return {**h, "epochs": plan.epochs, "epochs_rule": plan.epochs_rule, "billed_tokens": plan.billed_tokens,
+            "cost_usd": None if plan.usd is None else round(plan.usd, 2)}
+
+
 def data_report(recipe) -> dict[str, Any]:
     from ftwizard.prepare import data_report
 

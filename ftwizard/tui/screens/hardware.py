@@ -99,6 +99,8 @@ class HardwareScreen(StepScreen):
         self._model_picked = False  # the user chose a local row: the model no longer follows the card
         self._last = (None, [], [])
         self._show_closed = False  # hosted models that take no new jobs: listed only when asked for (ctrl+t)
+        self._local_cache: dict[tuple, dict | str] = {}  # a local row's estimate (or why none), by what it needs
+        self._hosted_cache: dict[tuple, dict | str] = {}  # a hosted row's estimate, by its data
 
     def body(self) -> ComposeResult:
         r = self.state.recipe
@@ -292,6 +294,10 @@ class HardwareScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def _estimate(self, recipe, knobs: dict) -> None:
+        """Every local row (model x quantization) and every hosted candidate, priced. A knob change costs at most
+        one estimate per row: a local row is re-estimated only when what it depends on changed (not the price:
+        `reprice_local` re-prices its hours), a hosted row only when its data did (its cost is the hosted plan
+        of its billed tokens per epoch at the epochs asked for)."""
         import time
 
         from textual.worker import get_current_worker
@@ -303,37 +309,51 @@ class HardwareScreen(StepScreen):
         if worker.is_cancelled:
             return
         local_rows = []
+        base = recipe.model_dump_json(exclude={"hosted": True, "hardware": {"price_per_hour"}})
         for src in engine.candidate_models(recipe):
             for quant in QUANTS:
                 if worker.is_cancelled:
                     return
-                try:
-                    est = engine.estimate(recipe, model=src.size_id, gpu=knobs["gpu"],
-                                          price_per_hour=knobs["price_per_hour"], quant=quant, epochs=knobs["epochs"],
-                                          rank=knobs["rank"], runs_dir=str(self.app.runs_dir))
-                except UsageError as e:
+                key = (src.size_id, quant, knobs["gpu"], knobs["epochs"], knobs["rank"], base)
+                if key not in self._local_cache:
+                    try:
+                        est = engine.estimate(recipe, model=src.size_id, gpu=knobs["gpu"],
+                                              price_per_hour=knobs["price_per_hour"], quant=quant,
+                                              epochs=knobs["epochs"], rank=knobs["rank"],
+                                              runs_dir=str(self.app.runs_dir))
+                        self._local_cache[key] = est["local"]
+                    except UsageError as e:
+                        self._local_cache[key] = str(e).splitlines()[0]
+                cached = self._local_cache[key]
+                if isinstance(cached, str):
                     # a quantization this card cannot train is left out (never a row claiming it); a model the
                     # estimator cannot size says so once
                     if quant == "none":
-                        local_rows.append({"source": src, "model": src.size_id, "quant": quant,
-                                           "error": str(e).splitlines()[0]})
+                        local_rows.append({"source": src, "model": src.size_id, "quant": quant, "error": cached})
                     continue
-                loc = est.get("local", {})
+                loc = engine.reprice_local(cached, recipe, knobs["price_per_hour"])
                 local_rows.append({"source": src, "model": src.size_id, "quant": quant, "vram_gb": loc.get("vram_gb"),
                                    "fits": loc.get("fits"), "hours": loc.get("hours"), "cost_usd": loc.get("cost_usd"),
                                    "cost_range_usd": loc.get("cost_range_usd"), "gpu_vram_gb": loc.get("gpu_vram_gb")})
         local_rows.sort(key=_local_order)
         hosted_rows = [c for c in rank_hosted(hosted_candidates(self.today), recipe.model.catalog_id or recipe.model.base)
                        if c["available"] or self._show_closed]
-        for c in hosted_rows:  # the estimator prices each provider's candidate on the same data and epochs
+        data = recipe.model_dump_json(include={"task", "data", "prompt"})
+        for c in hosted_rows:  # the estimator counts each provider's candidate on the same data
             if worker.is_cancelled:
                 return
-            r = recipe.with_updates({"hosted.provider": c["provider"], "hosted.model": c["model"]})
-            try:
-                c["cost"] = engine.estimate(r, gpu=knobs["gpu"], price_per_hour=knobs["price_per_hour"],
-                                            epochs=knobs["epochs"], runs_dir=str(self.app.runs_dir))["hosted"]
-            except UsageError as e:
-                c["cost"] = {"cost_usd": None, "error": str(e).splitlines()[0]}
+            key = (c["provider"], c["model"], data)
+            if key not in self._hosted_cache:
+                r = recipe.with_updates({"hosted.provider": c["provider"], "hosted.model": c["model"]})
+                try:
+                    self._hosted_cache[key] = engine.estimate(r, gpu=knobs["gpu"], runs_dir=str(self.app.runs_dir))
+                except UsageError as e:
+                    self._hosted_cache[key] = str(e).splitlines()[0]
+            cached = self._hosted_cache[key]
+            if isinstance(cached, str):
+                c["cost"] = {"cost_usd": None, "error": cached}
+            else:
+                c["cost"] = engine.hosted_cost(cached, recipe, knobs["epochs"])
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show_estimates, recipe, local_rows, hosted_rows)
 
