@@ -102,9 +102,13 @@ class JobProvider(HostedProvider):
 
         return config_for_recipe(recipe)
 
+    # the provider's job driver (a `HostedJob` subclass: the provider calls; the exactly-once rules are shared)
+    job_class: ClassVar[type["HostedJob"]]
+
     def make_job(self, run: RunDirectory, recipe: "Recipe") -> "HostedJob":
         """The job driver for this run, with a fresh SDK client."""
-        raise NotImplementedError
+        cfg = self.config(recipe)
+        return self.job_class(run, recipe, cfg.make_client(), cfg)
 
     def after_training(self, run: RunDirectory, recipe: "Recipe") -> None:
         """What comes after the job succeeded and before evaluation (Azure, Fireworks: the deployment)."""

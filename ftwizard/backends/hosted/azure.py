@@ -68,9 +68,7 @@ class AzureProvider(JobProvider):
         notes="a fine-tune serves only through a deployment (hourly hosting); gpt-4.1 family until 2027-10-14, "
               "gpt-4o-mini / gpt-4o until 2027-10-01")
 
-    def make_job(self, run: "RunDirectory", recipe: "Recipe") -> "HostedJob":
-        cfg = self.config(recipe)
-        return AzureJob(run, recipe, cfg.make_client(), cfg)
+    job_class = AzureJob
 
     def preflight_extra(self, recipe: "Recipe") -> list[str]:
         h = recipe.hosted

@@ -3,16 +3,10 @@ catalog still lists as trainable, and existing fine-tunes served until their bas
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ftwizard.backends.base import ProviderCapabilities
 from ftwizard.backends.hosted import JobProvider
+from ftwizard.backends.hosted.job import OpenAIJob
 from ftwizard.settings import PROVIDER_KEY_ENV
-
-if TYPE_CHECKING:
-    from ftwizard.backends.hosted.job import HostedJob
-    from ftwizard.recipe import Recipe
-    from ftwizard.rundir import RunDirectory
 
 
 class OpenAIProvider(JobProvider):
@@ -25,8 +19,4 @@ class OpenAIProvider(JobProvider):
         notes="self-serve fine-tuning winds down: no new jobs after 2027-01-06; gpt-4o / 4o-mini / 4.1 / 4.1-mini "
               "and their fine-tunes shut down 2027-01-14 (catalog dates)")
 
-    def make_job(self, run: "RunDirectory", recipe: "Recipe") -> "HostedJob":
-        from ftwizard.backends.hosted.job import OpenAIJob
-
-        cfg = self.config(recipe)
-        return OpenAIJob(run, recipe, cfg.make_client(), cfg)
+    job_class = OpenAIJob

@@ -329,9 +329,7 @@ class TogetherProvider(JobProvider):
         notes="LoRA adapters download (checkpoint=adapter); a fine-tune serves on a dedicated endpoint billed per "
               "minute, or serverless LoRA for a few bases")
 
-    def make_job(self, run: "RunDirectory", recipe: "Recipe") -> HostedJob:
-        cfg = self.config(recipe)
-        return TogetherJob(run, recipe, cfg.make_client(), cfg)
+    job_class = TogetherJob
 
     def fetch_adapter(self, run: "RunDirectory") -> str:
         """The succeeded job's adapter again (a GET of what was paid for; never a new job), while no worker
