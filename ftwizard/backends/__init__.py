@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ftwizard.backends.base import Backend
+from ftwizard.backends.base import Backend, HostedProvider, ProviderCapabilities
 from ftwizard.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
@@ -49,6 +49,15 @@ def get_backend(name: str) -> Backend:
             raise UsageError(f"the `{name}` backend is not available in this version yet") from None
         raise
     return getattr(mod, cls)()
+
+
+def provider_capabilities(provider: str) -> "ProviderCapabilities":
+    """What a hosted provider can do (weights home, how a fine-tune serves, its dates): read by evaluation, the
+    verdict and the wizard instead of branching on provider names."""
+    backend = get_backend(provider)
+    if not isinstance(backend, HostedProvider):
+        raise UsageError(f"`{provider}` is not a hosted provider ({', '.join(PROVIDERS)})")
+    return backend.capabilities
 
 
 def backend_for(recipe: "Recipe") -> Backend:

@@ -99,6 +99,8 @@ class ProviderCapabilities:
     weights_downloadable: bool       # the adapter (or merged weights) can be brought home
     serving: Serving                 # how a fine-tune serves: serverless per token, a dedicated endpoint, a deployment
     notes: str = ""
+    wind_down: bool = False          # new jobs close on the catalog's wind-down dates (OpenAI's self-serve)
+    open_note: str = ""              # said beside "open for new jobs" (what sets this service apart)
 
 
 class HostedProvider(Backend):

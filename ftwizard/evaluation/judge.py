@@ -47,7 +47,7 @@ _PASS = re.compile(r"\W*(pass|fail)\b", re.I)  # a reply that opens with the wor
 
 def read_verdict(text: str) -> tuple[bool | None, str]:
     """(passed, reason) from the judge's reply; passed is None when the reply says neither."""
-    from ftwizard.evaluation.custom_metrics import parse_json
+    from ftwizard.evaluation.jsontext import parse_json
 
     start = text.find("{")
     if start >= 0:

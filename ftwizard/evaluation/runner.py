@@ -297,9 +297,11 @@ def _hosted_model_name(run, recipe, baseline: bool) -> str:
                       recipe.hosted.provider)
     if baseline:
         return recipe.hosted.model
-    if recipe.hosted.provider == "fireworks" and st.get("serving_model"):
-        return st["serving_model"]  # `<model>#<deployment>`: a fine-tune serves only on its deployment
-    if recipe.hosted.provider == "azure":
+    from ftwizard.backends import provider_capabilities
+
+    if provider_capabilities(recipe.hosted.provider).serving == "deployment" and st.get("serving_model"):
+        return st["serving_model"]  # a fine-tune served only on a deployment: its name (Azure), `<model>#<dep>` (Fireworks)
+    if recipe.hosted.provider == "azure":  # the user names Azure's deployment (`eval --deployment`)
         if not st.get("serving_model"):
             raise UsageError(f"{run.path}: Azure serves the fine-tuned model only through a deployment and none is "
                              f"recorded: deploy {st.get('fine_tuned_model') or 'it'} and run "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from ftwizard.backends import provider_capabilities
 from ftwizard.errors import UsageError
 
 CLOSING_SOON_DAYS = 60  # a provider's end of training this close is "closing", not "open"
@@ -36,7 +37,8 @@ def hosted_availability(today: date, provider: str = "openai", model: str | None
     if hm is not None and hm.training_closed_reason(today):
         return {**base, "state": "closed", "date": hm.training_available_until,
                 "detail": hm.training_closed_reason(today) + serves}
-    if provider == "openai":
+    caps = provider_capabilities(provider)
+    if caps.wind_down:
         wd = wind_down()
         out = {**base, "source": wd.get("source", base["source"])}
         never = date.fromisoformat(wd["never_fine_tuned"])
@@ -67,8 +69,8 @@ def hosted_availability(today: date, provider: str = "openai", model: str | None
     from ftwizard.catalog import provider_name
 
     detail = f"{provider_name(provider)} fine-tuning open for new jobs"
-    if provider == "azure":
-        detail += " (Azure OpenAI is not part of OpenAI's wind-down)"
+    if caps.open_note:
+        detail += f" ({caps.open_note})"
     return {**base, "state": "open", "date": None, "detail": detail + serves}
 
 

@@ -66,7 +66,8 @@ class AzureProvider(JobProvider):
         training="job", data_formats=("chat",), methods=("sft", "dpo", "rft"), weights_downloadable=False,
         serving="deployment",
         notes="a fine-tune serves only through a deployment (hourly hosting); gpt-4.1 family until 2027-10-14, "
-              "gpt-4o-mini / gpt-4o until 2027-10-01")
+              "gpt-4o-mini / gpt-4o until 2027-10-01",
+        open_note="Azure OpenAI is not part of OpenAI's wind-down")
 
     job_class = AzureJob
 

@@ -17,6 +17,7 @@ class OpenAIProvider(JobProvider):
         training="job", data_formats=("chat",), methods=("sft", "dpo"), weights_downloadable=False,
         serving="serverless",
         notes="self-serve fine-tuning winds down: no new jobs after 2027-01-06; gpt-4o / 4o-mini / 4.1 / 4.1-mini "
-              "and their fine-tunes shut down 2027-01-14 (catalog dates)")
+              "and their fine-tunes shut down 2027-01-14 (catalog dates)",
+        wind_down=True)
 
     job_class = OpenAIJob

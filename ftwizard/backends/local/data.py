@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ftwizard.backends.local.packing import IGNORE
+
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
-
-IGNORE = -100
 
 
 @dataclass

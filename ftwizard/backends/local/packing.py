@@ -18,7 +18,7 @@ whatever the model's config says, for training, eval loss and the memory probe a
 
 from __future__ import annotations
 
-from ftwizard.backends.local.data import IGNORE
+IGNORE = -100  # the label the loss skips (transformers' ignore_index); data.py masks prompts with it too
 
 
 def pack(examples: list[dict], max_length: int) -> list[dict]:
