@@ -94,7 +94,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
                     model: str | None = None, runs_dir: str | os.PathLike | None = "runs",
                     use_cache: bool = True, calibrate: bool = True, as_of: datetime.date | None = None,
                     gpus: int | None = None) -> dict:
-    """Local LoRA and hosted fine-tuning estimates for a recipe, with what-if overrides (DESIGN.md JSON shape).
+    """Local LoRA and hosted fine-tuning estimates for a recipe, with what-if overrides (the `--json` shape).
 
     `hosted_candidates` lists every provider's catalog models priced on the same data and epochs, judged on
     `as_of` (default FTWIZARD_AS_OF, else today); `warnings` flags what-if inputs far outside real fine-tuning.
@@ -400,7 +400,7 @@ def hosted_candidate_costs(per_epoch: int, encoding: str, epochs: float, as_of, 
     return out
 
 
-# What real fine-tuning looks like (FACTS.md, the providers' limits): far outside these, a what-if is likely a typo.
+# What real fine-tuning looks like (the providers' published limits): far outside these, a what-if is likely a typo.
 REAL_USE = {"examples": (10, 2_000_000), "tokens_per_example": (8, 131_072), "epochs": (0.1, 25), "rank": (1, 512),
             "price_per_hour": (0.05, 100.0)}
 
