@@ -8,6 +8,7 @@ conversation in `DEFAULT_CHAT_TEMPLATE` - the documented template for base model
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from typing import Mapping
@@ -140,6 +141,16 @@ def render_default_chat(messages: list[dict], *, add_generation_prompt: bool = F
     return "".join(out)
 
 
+_REASONING = re.compile(r"^\s*<think>.*?</think>\s*", re.S)
+
+
+def strip_reasoning(raw: str) -> str:
+    """A model's output without a leading reasoning block (`<think>...</think>`, as Qwen3 and other hybrid
+    reasoning models write): the answer is what follows it. An unclosed block is left as it is (and scores as
+    the wrong answer it is)."""
+    return _REASONING.sub("", raw, count=1)
+
+
 def last_assistant_index(messages: list[dict]) -> int:
     """Index of the last assistant message (the answer an evaluation asks for); -1 when there is none."""
     for i in range(len(messages) - 1, -1, -1):
@@ -189,8 +200,6 @@ class ChatTemplates:
     def answer(self, ex: Mapping) -> str:
         """The last assistant message without a leading reasoning block: what the model's answer is scored
         against (its own reasoning is cut off its output the same way)."""
-        from ftwizard.tasks.base import strip_reasoning
-
         msgs = list(ex["messages"])
         i = last_assistant_index(msgs)
         return strip_reasoning(msgs[i].get("content") or "") if i >= 0 else ""

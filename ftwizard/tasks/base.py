@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal
 from ftwizard import datasource
 from ftwizard.errors import UsageError
 from ftwizard.evaluation.metric import MetricSpec  # noqa: F401 - tasks declare their metrics with it
-from ftwizard.prompts import ChatTemplates, PromptTemplates
+from ftwizard.prompts import ChatTemplates, PromptTemplates, strip_reasoning  # noqa: F401 - tasks read answers with it
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
@@ -243,16 +242,6 @@ class Task:
         """What a single number hides (confusion table, per-class figures, judge cost): for the report, JSON
         and metrics.json's `breakdown`; None when the task has nothing more to say."""
         return None
-
-
-_REASONING = re.compile(r"^\s*<think>.*?</think>\s*", re.S)
-
-
-def strip_reasoning(raw: str) -> str:
-    """A model's output without a leading reasoning block (`<think>...</think>`, as Qwen3 and other hybrid
-    reasoning models write): the answer is what follows it. An unclosed block is left as it is (and scores as
-    the wrong answer it is)."""
-    return _REASONING.sub("", raw, count=1)
 
 
 def cut_at_stops(text: str, stops: Iterable[str]) -> str:
