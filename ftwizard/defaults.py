@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -126,50 +125,6 @@ def learning_warnings(recipe: "Recipe", *, n_train: int, answer_cut_fraction: fl
         out.append(f"train.max_length = {t.max_length} cuts the answer off {answer_cut_fraction:.0%} of training "
                    "examples: raise train.max_length")
     return out
-
-
-def own_data_candidates() -> list[str]:
-    """Open instruct models a user would fine-tune on their own data, largest first (dense, not gated: they
-    download without a licence form); `choose_model_for_gpu` takes the first that fits."""
-    from ftwizard.catalog import open_models
-
-    models = [m for m in open_models() if m.instruct and not m.gated and not m.is_moe and m.params <= 15e9]
-    return [m.id for m in sorted(models, key=lambda m: -m.params)]
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    model: str
-    quant: str
-    vram_gb: float
-    gpu_vram_gb: float
-    reason: str
-
-
-def choose_model_for_gpu(gpu: str, candidates: Sequence[str], *, seq_len: int = 512, micro_batch: int = 4,
-                         rank: int = 16) -> ModelChoice | None:
-    """The first of `candidates` (best first), with the lightest-touch quantization (none, 8bit, 4bit), whose
-    estimated training memory fits the GPU by the one rule (`ftwizard.plan.fit`); None when none fits. The
-    estimate is `ftwizard.estimate.estimate_vram` (the one VRAM model)."""
-    from ftwizard.catalog import get_gpu, get_open_model
-    from ftwizard.estimate import estimate_vram
-    from ftwizard.plan.fit import fit_on
-
-    g = get_gpu(gpu)
-    for model_id in candidates:
-        om = get_open_model(model_id, allow_hub=False)
-        for quant in ("none", "8bit", "4bit"):
-            if quant != "none" and g.is_cpu:
-                break
-            est = estimate_vram(om, quant=quant, rank=rank, micro_batch=micro_batch, seq_len=seq_len,
-                                target_modules=["all-linear"])
-            fit = fit_on(g, est["vram_gb"])
-            if fit.fits:
-                return ModelChoice(model=model_id, quant=quant, vram_gb=round(est["vram_gb"], 1),
-                                   gpu_vram_gb=g.vram_gb,
-                                   reason=f"{model_id} ({quant}) needs ~{est['vram_gb']:.1f} GB of the {g.name}'s "
-                                          f"{fit.usable_gb:.1f} usable GB")
-    return None
 
 
 def own_data_lr(model: str | None) -> float:

@@ -169,21 +169,19 @@ def available_models(*, root: str | Path = ".", hub: bool | None = None) -> list
 
 
 def rank(sources: list[ModelSource], gpu: str, *, seq_len: int = 512, micro_batch: int = 4, rank_r: int = 16,
-         headroom: float = 0.15, ram_gib: float | None = None) -> list[RankedModel]:
-    """Each source with the lightest quantization that fits `gpu` (none, 8bit, 4bit; the CPU trains 16/32-bit
-    only), best first: fits, no download, newest, largest. A source the estimator cannot size stays, last."""
+         ram_gib: float | None = None) -> list[RankedModel]:
+    """Each source with the lightest quantization that fits `gpu` by the one rule (`ftwizard.plan.fit`: none, 8bit,
+    4bit; the CPU trains 16/32-bit only, in its RAM), best first: fits, no download, newest, largest. A source the
+    estimator cannot size stays, last."""
     from ftwizard.catalog import get_gpu, get_open_model
     from ftwizard.estimate import estimate_vram
+    from ftwizard.plan.fit import fit_on
 
     g = get_gpu(gpu)
-    if g.is_cpu:
-        if ram_gib is None:
-            import psutil
+    if g.is_cpu and ram_gib is None:
+        import psutil
 
-            ram_gib = psutil.virtual_memory().total / 1024 ** 3
-        budget = ram_gib * (1.0 - headroom)
-    else:
-        budget = g.vram_gb * (1.0 - headroom)
+        ram_gib = psutil.virtual_memory().total / 1024 ** 3
     out = []
     for src in sources:
         try:
@@ -195,7 +193,8 @@ def rank(sources: list[ModelSource], gpu: str, *, seq_len: int = 512, micro_batc
         for quant in ("none",) if g.is_cpu else ("none", "8bit", "4bit"):
             est = estimate_vram(om, quant=quant, rank=rank_r, micro_batch=micro_batch, seq_len=seq_len,
                                 target_modules=["all-linear"])
-            fits = est["vram_gb"] <= budget and (not g.is_cpu or om.params <= CPU_MAX_PARAMS)
+            fits = (fit_on(g, est["vram_gb"], detected_gb=ram_gib if g.is_cpu else None).fits
+                    and (not g.is_cpu or om.params <= CPU_MAX_PARAMS))
             best = RankedModel(src, quant, round(est["vram_gb"], 1), fits, float(om.params))
             if fits:
                 break

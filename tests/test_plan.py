@@ -72,14 +72,14 @@ def test_job_plan_records_epochs_for_an_unlisted_model(tmp_path):
 def test_one_fit_rule_for_the_estimate_and_the_model_chooser(monkeypatch):
     """The own-data chooser used 85% of the card, the estimate 94%: a model the estimate says fits was refused."""
     import ftwizard.estimate as est
-    from ftwizard.defaults import choose_model_for_gpu
+    from ftwizard.localmodels import ModelSource, rank
 
     a40 = get_gpu("A40")
     need = 0.90 * a40.vram_gb  # between the old 85% budget and the 94% the estimate uses
     assert fit_on(a40, need).fits and not fit_on(a40, 0.95 * a40.vram_gb).fits
     monkeypatch.setattr(est, "estimate_vram", lambda *a, **k: {"vram_gb": need})
-    choice = choose_model_for_gpu("A40", ["Qwen/Qwen2.5-7B"])
-    assert choice is not None and choice.quant == "none"
+    choice = rank([ModelSource(base="Qwen/Qwen2.5-7B", where="hub", catalog_id="Qwen/Qwen2.5-7B")], "A40")[0]
+    assert choice.fits and choice.quant == "none"
 
 
 def test_fit_on_detected_memory_uses_it_whole():

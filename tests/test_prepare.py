@@ -245,17 +245,20 @@ def test_settings_that_cannot_learn_are_warned_not_refused(tmp_path):
     assert p.returncode == 0 and "is far outside the usual LoRA range" in p.stdout
 
 
-def test_model_fit_uses_the_estimator_with_headroom():
-    from ftwizard.defaults import choose_model_for_gpu
+def test_model_fit_uses_the_estimator_and_the_one_fit_rule():
     from ftwizard.estimate import estimate_vram
+    from ftwizard.localmodels import ModelSource, rank
 
-    seed = choose_model_for_gpu("A40", ["codellama/CodeLlama-34b-hf"])
-    assert seed.quant == "8bit" and seed.vram_gb <= 48 * 0.85  # unquantized 34B does not fit the A40
+    def hub(*ids):
+        return [ModelSource(base=i, where="hub", catalog_id=i) for i in ids]
+
+    seed = rank(hub("codellama/CodeLlama-34b-hf"), "A40")[0]
+    assert seed.fits and seed.quant == "8bit" and seed.vram_gb <= 48 * 0.94  # unquantized 34B does not fit the A40
     assert estimate_vram("codellama/CodeLlama-34b-hf", quant="none", micro_batch=4, rank=16,
                          target_modules=["all-linear"])["vram_gb"] > 48
-    small = choose_model_for_gpu("L4", ["Qwen/Qwen2.5-14B", "Qwen/Qwen2.5-7B"])
-    assert small.model == "Qwen/Qwen2.5-14B" and small.quant == "4bit"
-    assert choose_model_for_gpu("L4", ["meta-llama/Llama-2-70b-hf"]) is None
+    small = rank(hub("Qwen/Qwen2.5-14B", "Qwen/Qwen2.5-7B"), "L4")
+    assert all(r.fits for r in small) and {r.source.base: r.quant for r in small}["Qwen/Qwen2.5-14B"] == "4bit"
+    assert not rank(hub("meta-llama/Llama-2-70b-hf"), "L4")[0].fits
 
 
 def test_own_data_batches_follow_the_data_size_and_too_few_steps_are_warned(tmp_path):
