@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ftwizard.errors import UsageError
-from ftwizard.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, is_disk_full
+from ftwizard.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text, is_disk_full, read_json
 
 STATES = ("pending", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")

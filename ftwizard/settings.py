@@ -187,7 +187,7 @@ def torchrun_args() -> str:
     return current().torchrun_args
 
 
-# Set by ftwizard itself for the worker it starts (not a user setting, so not in SETTINGS or the README).
+# Set by ftwizard itself for the worker it starts (not a user setting, so not in Settings or the README).
 WORKER_LOCK_FD_ENV = "FTWIZARD_WORKER_LOCK_FD"
 
 
@@ -199,7 +199,7 @@ def take_worker_lock_fd() -> str:
 
 def under_torchrun() -> bool:
     """A rank started by torchrun (whose launcher process holds the run's lock for all ranks)."""
-    return bool(_raw("TORCHELASTIC_RUN_ID"))
+    return bool(os.environ.get("TORCHELASTIC_RUN_ID", "").strip())
 
 
 def hosted_poll_seconds(recipe_value: float) -> float:
