@@ -62,4 +62,6 @@ async def test_a_knob_change_costs_at_most_one_estimate_per_row(tmp_path, monkey
         full = estimate_recipe(screen._last[0].with_updates({"hosted.provider": oa["provider"],
                                                               "hosted.model": oa["model"]}),
                                epochs=6, runs_dir=str(tmp_path / "runs"))["hosted"]
+        assert full["model"] == oa["model"]  # each candidate priced as itself
         assert oa["cost"]["cost_usd"] == full["cost_usd"] != hosted_before[(oa["provider"], oa["model"])]
+        assert oa["cost"]["billed_tokens"] == full["billed_tokens"]

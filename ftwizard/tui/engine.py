@@ -52,18 +52,28 @@ def reprice_local(local: dict[str, Any], recipe, price_per_hour: float | None) -
     return reprice_local(local, gpu_price(local["gpu"], flag=price_per_hour, recipe=recipe))
 
 
-def hosted_cost(est: dict[str, Any], recipe, epochs: float | None) -> dict[str, Any]:
-    """A hosted candidate's figures at the epochs now asked: the plan of the billed tokens per epoch its estimate
-    counted (`ftwizard.plan.hosted`), without a new estimate."""
+def hosted_counts(recipe, provider: str, model: str) -> dict[str, Any]:
+    """What a hosted candidate bills per epoch of the recipe's data, counted in its own encoding (the estimate's
+    token statistics, cached on disk): the part of its cost that knobs do not change."""
+    from ftwizard.catalog import get_hosted_model
+    from ftwizard.estimate import local_tokenizer_file, token_stats
+
+    hm = get_hosted_model(model, provider)
+    stats = token_stats(recipe, hm, tokenizer_file=local_tokenizer_file(recipe.model.base))
+    return {"provider": provider, "model": model, "examples": stats["n_train"],
+            "billed_tokens_per_epoch": stats["hosted"]["billed_tokens_per_epoch"]}
+
+
+def hosted_cost(counts: dict[str, Any], recipe, epochs: float | None) -> dict[str, Any]:
+    """A hosted candidate's figures at the epochs now asked: the plan of its billed tokens per epoch
+    (`ftwizard.plan.hosted`, the rule the estimate and the jobs use)."""
     from ftwizard.catalog import get_hosted_model
     from ftwizard.plan.hosted import hosted_plan
 
-    h = est["hosted"]
-    plan = hosted_plan(h["provider"], h["model"], get_hosted_model(h["model"], h["provider"]), examples=h["examples"],
-                       billed_tokens_per_epoch=h["billed_tokens_per_epoch"], setting=recipe.hosted.epochs,
-                       override=epochs)
-    return {**h, "epochs": plan.epochs, "epochs_rule": plan.epochs_rule, "billed_tokens": plan.billed_tokens,
-            "cost_usd": None if plan.usd is None else round(plan.usd, 2)}
+    plan = hosted_plan(counts["provider"], counts["model"], get_hosted_model(counts["model"], counts["provider"]),
+                       examples=counts["examples"], billed_tokens_per_epoch=counts["billed_tokens_per_epoch"],
+                       setting=recipe.hosted.epochs, override=epochs)
+    return {**counts, **plan.as_dict(), "cost_usd": None if plan.usd is None else round(plan.usd, 2)}
 
 
 def data_report(recipe) -> dict[str, Any]:

@@ -100,7 +100,7 @@ class HardwareScreen(StepScreen):
         self._last = (None, [], [])
         self._show_closed = False  # hosted models that take no new jobs: listed only when asked for (ctrl+t)
         self._local_cache: dict[tuple, dict | str] = {}  # a local row's estimate (or why none), by what it needs
-        self._hosted_cache: dict[tuple, dict | str] = {}  # a hosted row's estimate, by its data
+        self._hosted_cache: dict[tuple, dict | str] = {}  # a hosted row's billed tokens per epoch, by its data
 
     def body(self) -> ComposeResult:
         r = self.state.recipe
@@ -296,8 +296,8 @@ class HardwareScreen(StepScreen):
     def _estimate(self, recipe, knobs: dict) -> None:
         """Every local row (model x quantization) and every hosted candidate, priced. A knob change costs at most
         one estimate per row: a local row is re-estimated only when what it depends on changed (not the price:
-        `reprice_local` re-prices its hours), a hosted row only when its data did (its cost is the hosted plan
-        of its billed tokens per epoch at the epochs asked for)."""
+        `reprice_local` re-prices its hours); a hosted row is the hosted plan of its billed tokens per epoch at the
+        epochs asked for, counted again only when its data changed - each candidate as itself."""
         import time
 
         from textual.worker import get_current_worker
@@ -344,9 +344,8 @@ class HardwareScreen(StepScreen):
                 return
             key = (c["provider"], c["model"], data)
             if key not in self._hosted_cache:
-                r = recipe.with_updates({"hosted.provider": c["provider"], "hosted.model": c["model"]})
                 try:
-                    self._hosted_cache[key] = engine.estimate(r, gpu=knobs["gpu"], runs_dir=str(self.app.runs_dir))
+                    self._hosted_cache[key] = engine.hosted_counts(recipe, c["provider"], c["model"])
                 except UsageError as e:
                     self._hosted_cache[key] = str(e).splitlines()[0]
             cached = self._hosted_cache[key]
