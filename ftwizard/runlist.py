@@ -154,11 +154,41 @@ def rich_table(summaries: list[RunSummary], now: float | None = None):
     from rich.table import Table
 
     decider, named = metric_header(summaries)
-    table = Table(show_edge=False, pad_edge=False, caption=f"metric: {decider}, [95% interval]" if decider else None,
-                  caption_justify="left")
-    table.add_column("run", overflow="fold", min_width=12)
-    for col in ("where", "state", "metric [95%]", "training $", "age"):
-        table.add_column(col, no_wrap=True)
-    for s in summaries:
-        table.add_row(s.name, where(s), s.state, s.metric_cell(named), s.cost_cell(), format_age(s.age_s(now)))
-    return table
+    return RunsTable(summaries, now, decider, named)
+
+
+NARROW = 100  # below this many columns each run is two lines (its name whole, then its figures)
+
+
+class RunsTable:
+    """One row per run where the terminal is wide; else each run's name on a line of its own (whole, so it can
+    be copied into `ftwizard compare`) with its figures indented below."""
+
+    def __init__(self, summaries, now, decider, named):
+        self.summaries, self.now, self.decider, self.named = summaries, now, decider, named
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        if options.max_width >= NARROW:
+            yield self.wide()
+            return
+        for s in self.summaries:
+            yield Text(s.name, style="bold", no_wrap=True, overflow="ignore")
+            yield Text("  " + "  ".join([where(s), s.state, s.metric_cell(self.named), s.cost_cell(),
+                                         format_age(s.age_s(self.now))]), overflow="fold")
+        if self.decider:
+            yield Text(f"metric: {self.decider}, [95% interval]", style="dim")
+
+    def wide(self):
+        from rich.table import Table
+
+        summaries, now, decider, named = self.summaries, self.now, self.decider, self.named
+        table = Table(show_edge=False, pad_edge=False,
+                      caption=f"metric: {decider}, [95% interval]" if decider else None, caption_justify="left")
+        table.add_column("run", overflow="fold", min_width=12)
+        for col in ("where", "state", "metric [95%]", "training $", "age"):
+            table.add_column(col, no_wrap=True)
+        for s in summaries:
+            table.add_row(s.name, where(s), s.state, s.metric_cell(named), s.cost_cell(), format_age(s.age_s(now)))
+        return table

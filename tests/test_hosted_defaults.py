@@ -68,7 +68,7 @@ def test_tinker_can_be_chosen_in_estimate_and_the_column_names_the_provider():
 
 def test_closed_candidates_are_hidden_unless_asked_for():
     p = ftw("estimate", "viggo-cpu-demo", columns=120)
-    table = p.stdout.split("Hosted candidates")[1].split("closed candidate(s) not listed")[0]
-    assert "gpt-3.5-turbo-0125" not in table and "--show-closed lists them" in p.stdout
+    table = p.stdout.split("Hosted candidates")[1].split("--show-closed lists")[0]
+    assert "gpt-3.5-turbo-0125" not in table and "more that take no new jobs" in p.stdout
     p = ftw("estimate", "viggo-cpu-demo", "--show-closed", columns=120)
     assert "gpt-3.5-turbo-0125" in p.stdout.split("Hosted candidates")[1] and "shut down" in p.stdout

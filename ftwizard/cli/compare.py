@@ -70,5 +70,7 @@ def run(args) -> int:
         data["report"] = paths
         output.print_json(data)
     else:
-        output.out().print(verdict.to_rich())
+        from ftwizard.verdict.render import to_rich
+
+        output.out().print(to_rich(verdict, commands_in_panel=False), crop=False)  # commands stay whole lines
     return 0

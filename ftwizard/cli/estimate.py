@@ -259,9 +259,8 @@ def print_candidates(est: dict, *, show_closed: bool = False) -> None:
     if narrow:
         console.print("open: jobs Nd = new jobs for N more days, off Nd = serving ends in N days", style="dim")
     if hidden and not show_closed:
-        console.print(f"{len(hidden)} closed candidate(s) not listed ("
-                      + ", ".join(dict.fromkeys(c["model"].split("/")[-1] for c in hidden))
-                      + "): --show-closed lists them", style="dim", markup=False, soft_wrap=True)
+        console.print(f"--show-closed lists {len(hidden)} more that take no new jobs: "
+                      + ", ".join(dict.fromkeys(c["model"].split("/")[-1] for c in hidden)), style="dim", markup=False)
     dates: dict[tuple[str, str], list[str]] = {}
     for c in shown:
         dates.setdefault((c["provider"], c["price_source"]), []).append(c["price_date"] or "undated")

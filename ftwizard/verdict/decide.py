@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ftwizard.verdict.compare import gain_over_base
 from ftwizard.verdict.model import HORIZON_MONTHS, Comparison, NextRun, Recommendation, RunRow
 from ftwizard.verdict.nextrun import local_next_runs, other_side_run
+from ftwizard.verdict.runs import next_step
 from ftwizard.verdict.render import be_phrase, hours, p_value, pct, points, ratio, usd
 
 if TYPE_CHECKING:
@@ -155,9 +156,9 @@ def recommend(v: "Verdict", best_h: RunRow | None, best_l: RunRow | None) -> Rec
 
     evaluated = [r for r in (best_h, best_l) if r is not None and r.metrics.get(metric)]
     if not evaluated:
-        names = " ".join(r.run_dir for r in v.rows if not r.metrics)
+        steps = "; ".join(next_step(r) for r in v.rows if not r.metrics)
         return Recommendation("evaluate", "not-evaluated",
-                              f"Evaluate first: no {v.label(metric)} on record yet (ftwizard eval {names}).")
+                              f"No {v.label(metric)} on record yet: {steps}.")
     reasons = [showed(v, r, metric) for r in evaluated]
     for side, b in (("hosted", best_h), ("local", best_l)):
         scored = [r for r in v.rows if r.backend == side and metric in r.metrics and r is not b]
@@ -167,7 +168,7 @@ def recommend(v: "Verdict", best_h: RunRow | None, best_l: RunRow | None) -> Rec
     if c is not None and len(evaluated) == 1:
         missing = best_l if not best_l.metrics.get(metric) else best_h
         return Recommendation("evaluate", "not-evaluated",
-                              f"Evaluate {missing.name} before deciding: ftwizard eval {missing.run_dir}.", reasons)
+                              f"Evaluate {missing.name} before deciding: {next_step(missing)}.", reasons)
     if c is None:
         return _single(v, evaluated[0], reasons, hosted_name)
 

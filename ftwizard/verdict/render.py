@@ -202,9 +202,12 @@ def to_markdown(v: "Verdict", *, images: dict[str, str] | None = None) -> str:
     return "\n".join(md) + "\n"
 
 
-def to_rich(v: "Verdict"):
+def to_rich(v: "Verdict", *, commands_in_panel: bool = True):
     """A rich renderable for the CLI and the wizard's last screen: the runs table, notes, the comparison, the
-    reasons the decision used, and last the recommendation panel (its sentence and the next runs with commands)."""
+    reasons the decision used, and last the recommendation panel (its sentence and the next runs with commands).
+
+    `commands_in_panel=False` (the CLI): the next runs' commands follow the panel, one a line, and notes are
+    never wrapped - printed with `crop=False` a command stays one line a terminal can copy whole."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
@@ -212,7 +215,8 @@ def to_rich(v: "Verdict"):
     parts: list[Any] = [RunsTable(v)]
     notes = [f"{r.name}: {n}" for r in v.rows for n in r.notes]
     if notes:
-        parts.append(Text("\n".join(notes), style="dim"))
+        parts.append(Text("\n".join(notes), style="dim", no_wrap=not commands_in_panel, overflow="ignore"
+                          if not commands_in_panel else None))
     gains = gain_lines(v)
     if gains:
         parts.append(Text("gain over the untuned model:\n", style="bold").append("\n".join(gains), style=""))
@@ -231,10 +235,12 @@ def to_rich(v: "Verdict"):
     if rec.next_runs:
         body.append("next runs:\n", style="bold")
         for n in rec.next_runs:
-            body.append(f"  - {n.describe()}\n    {n.command}\n")
+            body.append(f"  - {n.describe()}\n" + (f"    {n.command}\n" if commands_in_panel else ""))
     body.rstrip()
     parts.append(Panel(body, title="recommendation", title_align="left",
                        border_style="green" if rec.choice in ("local", "hosted") else "yellow"))
+    if rec.next_runs and not commands_in_panel:
+        parts.append(Text("\n".join(n.command for n in rec.next_runs), no_wrap=True, overflow="ignore"))
     return Group(*parts)
 
 

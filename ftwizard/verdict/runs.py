@@ -165,8 +165,26 @@ def read_run(path: str | Path, problems: list[str]) -> RunRow | None:
     if row.state != "succeeded":
         row.notes.append(f"run state: {row.state}")
     if not row.metrics:
-        row.notes.append(f"not evaluated yet: ftwizard eval {row.run_dir}")
+        row.notes.append(f"not evaluated yet: {next_step(row, run, status)}")
     return row
+
+
+def next_step(row: RunRow, run: RunDirectory | None = None, status: dict | None = None) -> str:
+    """The command that moves an unevaluated run on, one that works in the state it is in: `eval` once there is
+    something to evaluate (an adapter, a fine-tuned model); `attach` while it runs; `run --resume` where its
+    backend can resume it (`Backend.resume_refusal`, the one rule); else a new run of its recipe."""
+    run = run or RunDirectory(row.run_dir)
+    status = run.status() if status is None else status
+    trained = (run.path / "adapter" / "adapter_config.json").is_file() or bool(status.get("fine_tuned_model"))
+    if row.state == "succeeded" or trained:
+        return f"ftwizard eval {row.run_dir}"
+    if row.state in ("pending", "running"):
+        return f"ftwizard attach {row.run_dir}"
+    from ftwizard.backends import backend_for
+
+    if backend_for(row.recipe).resume_refusal(run, status) is None:
+        return f"ftwizard run --resume {row.run_dir}"
+    return f"ftwizard run {run.recipe_path}"
 
 
 def _read_costs(row: RunRow, recipe, cost: dict, status: dict, summary: dict, hosted: bool) -> None:
