@@ -49,7 +49,8 @@ def render_report(report: dict):
         f"local tokenizer: {report['local']['tokenizer']}",
         *([f"local run: {sched['steps']:,} steps of {sched['examples_per_step']} examples ({sched['epochs']:g} epochs), "
            f"{sched['warmup_steps']} warm-up"] if sched else []),
-        f"hosted: {h['model']} ({h['encoding']}), {h['epochs']} epochs ({h['epochs_rule']})",
+        f"hosted: {h.get('provider', '')} {h['model']} ({h['encoding']}), {h['epochs']} epochs ({h['epochs_rule']})"
+        + (f"; {h['note']}" if h.get("note") else ""),
         f"hosted training would bill {h['billed_tokens']:,} tokens"
         + (f" = ${h['cost_usd']:,.2f} at ${h['training_usd_per_1m']}/1M ({h['price_source']}, {h['price_date']})"
            if h.get("cost_usd") is not None else f" ({h['price_source']})"),
