@@ -416,3 +416,63 @@ def test_an_upload_timeout_before_any_job_leaves_a_run_that_resumes(fake, tmp_pa
     assert run.status()["error_kind"] == "network" and fake.job_creates == 0
     assert main(["run", "--resume", str(run.path)]) == 0
     assert run.state == "succeeded" and fake.job_creates == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# How the fine-tune is evaluated: chosen before launch, said in the preflight
+
+def _launched_and_stopped(tmp_path, recipe: Path, *overrides: str) -> None:
+    """`ftwizard run --detach` (preflight, then launch); the worker is stopped at once."""
+    runs = tmp_path / f"runs{len(list(tmp_path.glob('runs*')))}"
+    assert main(["run", str(recipe), "--detach", "--runs-dir", str(runs)]
+                + sum((["--set", s] for s in ["data.limit_train=30", "eval.limit=2", *overrides]), [])) == 0
+    (run_path,) = runs.iterdir()
+    pid = RunDirectory(run_path).status().get("pid")
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def test_preflight_says_how_the_run_is_evaluated_and_its_learning_rate(fake, tmp_path, capfd):
+    _launched_and_stopped(tmp_path, SQL)
+    err = capfd.readouterr().err
+    assert "evaluation: serverless LoRA on Together, per token" in err
+    assert "learning rate: 0.0001 (hosted.learning_rate)" in err
+    _launched_and_stopped(tmp_path, VIGGO, "hosted.model=Qwen/Qwen3-8B", "hosted.learning_rate=auto")
+    err = capfd.readouterr().err
+    assert "evaluation: at home, meta-llama/Llama-3.1-8B-Instruct + the downloaded adapter" in err
+    assert "only from a dedicated endpoint" in err and "learning rate: 1e-05 (Together's API default" in err
+
+
+def test_a_base_off_the_serverless_list_without_the_adapter_is_refused_before_anything(fake, tmp_path):
+    from ftwizard.errors import UsageError
+
+    with pytest.raises(UsageError, match="needs a way to evaluate"):
+        main(["run", str(VIGGO), "--runs-dir", str(tmp_path / "runs"), "--set", "hosted.model=Qwen/Qwen3-8B",
+              "--set", "hosted.download_adapter=false"])
+    assert not (tmp_path / "runs").exists() and fake.calls["files.create"] == 0
+
+
+def test_a_base_off_the_serverless_list_is_evaluated_at_home_on_the_adapter(fake, tmp_path):
+    """Qwen3-8B fine-tunes serve only from a dedicated endpoint (the fake refuses their chat, as Together does):
+    the plan made before launch evaluates the downloaded adapter on this machine instead."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tests.tinymodel import make_tiny_model
+
+    base = make_tiny_model(tmp_path / "tiny-base")
+    served = tmp_path / "tiny-adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                   LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])).save_pretrained(served)
+    fake.adapter_dir = served
+    run = make_run(tmp_path, ["data.limit_train=30", "data.limit_eval=10", "eval.limit=4", "eval.max_new_tokens=8",
+                              "hosted.model=Qwen/Qwen3-8B", f"model.base={base}"])
+    assert work(run) == 0, run.status()
+    assert run.state == "succeeded" and not fake.chat_models  # Together's chat was never asked
+    section = json.loads(run.metrics_path.read_text())["local"]
+    assert section["served"] == "local" and section["n"] == 4
+    serving = json.loads(run.cost_path.read_text())["serving"]
+    assert serving["kind"] == "dedicated" and serving["evaluated"] == "at home"

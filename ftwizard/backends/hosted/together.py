@@ -24,6 +24,7 @@ from ftwizard.backends.hosted import JobProvider
 from ftwizard.backends.hosted.adapter_files import extract_adapter
 from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, record_serving_price, write_training_cost
 from ftwizard.backends.hosted.providers import HostedError, redact
+from ftwizard.errors import UsageError
 from ftwizard.settings import PROVIDER_KEY_ENV
 
 if TYPE_CHECKING:
@@ -80,6 +81,42 @@ def job_suffix(recipe_suffix: str, marker: str) -> str:
     """The suffix this run's job carries: the recipe's, plus the run's marker (how a lost create is found)."""
     tag = f"ftw{marker[:10]}"
     return (f"{recipe_suffix[:SUFFIX_MAX - len(tag) - 1]}-{tag}" if recipe_suffix else tag)
+
+
+def serverless_lora(model) -> bool:
+    """Whether Together serves a LoRA fine-tune of this catalog model serverless, per token: only the bases
+    docs.together.ai/docs/adapter-upload lists under "Supported base models" (read 2026-12-07: Llama 3.1 8B / 70B
+    Instruct Reference, Llama 4 Maverick, Qwen2.5 72B Instruct, Qwen3 235B A22B Instruct 2507), marked
+    `serverless_lora = true` in the catalog. Any other base serves only from a dedicated endpoint."""
+    return bool(model.extra.get("serverless_lora"))
+
+
+def eval_plan(recipe) -> dict[str, str] | None:
+    """How a Together run's fine-tune is evaluated, decided before launch (None: evaluation is off):
+    `serverless` (the job's output model through Together's chat API, per token) where the base is on the
+    serverless-LoRA list, else `local` (the adapter comes home and is scored on this machine on model.base, as
+    `ftwizard eval RUN --local` does). A dedicated endpoint is not created by ftwizard: a base off the list
+    without the adapter download cannot be evaluated, and preflight says so before anything is billed."""
+    from ftwizard.catalog import get_hosted_model
+
+    if not recipe.eval.enabled:
+        return None
+    h = recipe.hosted
+    try:
+        m = get_hosted_model(h.model, h.provider)
+    except UsageError:
+        return None  # preflight names the unknown model
+    if serverless_lora(m):
+        return {"how": "serverless", "says": f"serverless LoRA on Together, per token ({m.id} is on Together's "
+                                             "serverless-LoRA list)"}
+    if h.download_adapter:
+        return {"how": "local", "says": f"at home, {recipe.model.base} + the downloaded adapter (Together serves a "
+                                        f"fine-tune of {m.id} only from a dedicated endpoint billed per minute, "
+                                        "which ftwizard does not create)"}
+    raise UsageError(f"eval.enabled on Together with hosted.model = {m.id!r} needs a way to evaluate: Together "
+                     "serves its fine-tunes only from a dedicated endpoint (serverless LoRA covers a few listed "
+                     "bases, docs.together.ai/docs/adapter-upload); set hosted.download_adapter = true (evaluated "
+                     "at home on model.base + the adapter) or eval.enabled = false")
 
 
 class TogetherJob(HostedJob):
@@ -288,7 +325,13 @@ class TogetherJob(HostedJob):
             self.run.append_event("cost", usd=cost["training_usd"], kind="actual", what="training",
                                   detail=f"Together's total_price for job {job.id} ({tokens or 0:,} tokens; catalog "
                                          f"rate gives ${cost.get('training_usd_catalog')})")
-        record_serving_price(self.run, self.recipe, model=name)
+        plan = eval_plan(self.recipe)
+        if plan and plan["how"] == "serverless":  # the serving this run uses, not the catalog's dedicated option
+            record_serving_price(self.run, self.recipe, model=name, kind="serverless", hosting_usd_per_hour=None,
+                                 evaluated="serverless LoRA, per token")
+        else:
+            record_serving_price(self.run, self.recipe, model=name,
+                                 evaluated="at home" if plan else "not evaluated")
         if self.recipe.hosted.download_adapter:
             self.download_adapter(job.id)
 
@@ -336,7 +379,6 @@ class TogetherProvider(JobProvider):
         runs on the run (its lock is held for the download)."""
         from ftwizard import liveness
         from ftwizard.backends.hosted import failed_phase
-        from ftwizard.errors import UsageError
 
         st = run.status()
         job_id = st.get("job_id")
@@ -354,6 +396,23 @@ class TogetherProvider(JobProvider):
     def preflight_extra(self, recipe: "Recipe") -> list[str]:
         import importlib.util
 
+        problems = []
         if recipe.hosted.download_adapter and importlib.util.find_spec("zstandard") is None:
-            return ["the adapter downloads as a zstd archive: pip install 'ftwizard[together]' (zstandard)"]
-        return []
+            problems.append("the adapter downloads as a zstd archive: pip install 'ftwizard[together]' (zstandard)")
+        try:
+            eval_plan(recipe)
+        except UsageError as e:
+            problems += e.problems
+        return problems
+
+    def preflight_notes(self, recipe: "Recipe") -> list[str]:
+        """How the fine-tune will be evaluated and at what learning rate it trains, said before anything is
+        billed."""
+        lr, source = learning_rate(recipe)
+        plan = eval_plan(recipe)
+        return [f"evaluation: {plan['says']}" if plan else "evaluation is off (eval.enabled = false)",
+                f"learning rate: {lr:g} ({source})"]
+
+    def evaluates_at_home(self, recipe: "Recipe") -> bool:
+        plan = eval_plan(recipe)
+        return bool(plan) and plan["how"] == "local"
