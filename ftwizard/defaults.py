@@ -245,9 +245,8 @@ def label_token_counts(recipe: "Recipe", labels: list[str]) -> list[int]:
     """Tokens of each label on the recipe's model (exact with its tokenizer.json here, else estimated: the one
     local-length rule of `prepare`)."""
     from ftwizard.prepare import LocalLengths
-    from ftwizard.tokens import TokenCounter
 
-    return LocalLengths(recipe, TokenCounter("cl100k_base")).lengths([{} for _ in labels], labels, None)
+    return LocalLengths(recipe).lengths([{} for _ in labels], labels, None)
 
 
 def preflight_warnings(recipe: "Recipe") -> list[str]:
