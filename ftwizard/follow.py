@@ -54,6 +54,9 @@ def _ask_tty(console) -> str:
             return "cancel"
 
 
+PLAIN_EVERY_S = 30.0  # seconds between two progress lines when stderr is not a terminal
+
+
 class Follower:
     """Turns run-directory events into a progress bar and echoed lines. `handle()` is pure display logic."""
 
@@ -85,6 +88,10 @@ class Follower:
         self.events_seen = 0
         self.errors: list[dict[str, Any]] = []
         self.state: str | None = None
+        # stderr that is not a terminal (nohup, CI, a pipe) shows no live bar: the same figures go out as a line
+        # at most every PLAIN_EVERY_S, so a log file still says where the run is and when it will end
+        self.plain = not console.is_terminal
+        self._plain_last: dict[str, float] = {}
 
     # -- display --------------------------------------------------------------------------
     def _print(self, text: str) -> None:
@@ -121,11 +128,12 @@ class Follower:
             if m.get("tokens_per_s"):
                 parts.append(f"{m['tokens_per_s']:,.0f} tok/s")
             if m.get("gpu_mem_gb"):
-                parts.append(f"{m['gpu_mem_gb']:.1f} GB")
+                parts.append(f"{m['gpu_mem_gb']:.1f} GiB")
             if m.get("cost_usd") is not None:
                 parts.append(f"${m['cost_usd']:.2f}")
             self.progress.update(self.train_task, completed=ev.get("step") or 0, info=" ".join(parts),
                                  eta=self._eta_text())
+            self._plain_line("training", ev.get("step") or 0, m.get("max_steps"), " ".join(parts), self._eta_text())
             if ev.get("eval_loss") is not None:
                 self._print(f"step {ev.get('step')}: eval loss {ev['eval_loss']:.4f}")
             elif not self.quiet_metrics and ev.get("loss") is not None:
@@ -158,6 +166,8 @@ class Follower:
                                                         info="", eta="")
             self.progress.update(self.eval_task, completed=ev.get("done") or 0,
                                  total=ev.get("total") or None)
+            if phase != "done":
+                self._plain_line(f"eval {which}", ev.get("done") or 0, ev.get("total"), "", "")
             if phase == "done":
                 shown = {k: v for k, v in ev.items() if k not in ("t", "type", "phase", "done", "total", "which")}
                 vals = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
@@ -165,6 +175,15 @@ class Follower:
         elif kind == "cost":
             self._print(f"cost ({escape(str(ev.get('kind', '')))} {escape(str(ev.get('what', '')))}): "
                         f"${float(ev.get('usd') or 0):.2f}" + (f" - {escape(str(ev['detail']))}" if ev.get("detail") else ""))
+
+    def _plain_line(self, what: str, done: int, total: int | None, info: str, eta: str) -> None:
+        now = time.monotonic()
+        if not self.plain or now - self._plain_last.get(what, -PLAIN_EVERY_S) < PLAIN_EVERY_S:
+            return
+        self._plain_last[what] = now
+        of = f"/{total} ({100 * done / total:.0f}%)" if total else ""
+        self.console.print(f"{what}: {done}{of}" + (f"  {info}" if info else "") + (f"  ETA {eta}" if eta else ""),
+                           highlight=False, markup=False)
 
     def tick(self) -> None:
         if self.train_task is not None:
