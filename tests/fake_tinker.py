@@ -9,8 +9,9 @@ The "model" behind a training run is a real, tiny one: a bigram table of logits 
 token ids and loss weights the client sends, so the loss it reports falls as training goes on. Requests
 carrying a `seq_id` already seen for a model return the same future (the server side of the SDK's retries).
 
-Answers are checked against the SDK's own types where the SDK reads JSON (`tests.fakes.base.sdk_json`: the
-checkpoint listing, the OpenAI-compatible completions). As the real service, a checkpoint name is kept:
+The server is the shared fake base's (`tests.fakes.base`); answers the SDK reads as JSON models go through
+`sdk_json` and the SDK's own types (the checkpoint listing, the signed-URL listing, the OpenAI-compatible chat and
+completions). As the real service, a checkpoint name is kept:
 `save_state` under a name this training run already saved is refused (the SDK's `overwrite=False` default).
 Every sequence sent through `forward_backward` is recorded (`trained`), so a test can compare what the model
 learned with what the OpenAI-compatible `/completions` endpoint is later asked (`completion_requests`).
@@ -24,14 +25,14 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+
+from tests.fakes.base import FakeHandler, FakeService, Reply, sdk_json
 
 VOCAB = 1024
 SUPPORTED = ("Qwen/Qwen3-8B", "meta-llama/Llama-3.1-8B")
@@ -97,16 +98,16 @@ class _Model:
         self.optim_steps += 1
 
 
-class FakeTinker:
-    """The server's state, shared by every handler thread."""
+class FakeTinker(FakeService):
+    """The server's state, shared by every handler thread; the server itself is the shared fake base's."""
 
     def __init__(self, api_key: str, adapter_files: dict[str, bytes] | None = None,
                  answers: dict[str, str] | None = None, delay_s: float = 0.0):
+        super().__init__()
         self.api_key = api_key
         self.adapter_files = dict(adapter_files or {})
         self.answers = dict(answers or {})
         self.delay_s = delay_s  # per forward_backward: time for a test to kill a worker mid-run
-        self.lock = threading.RLock()
         self.sessions: dict[str, dict] = {}
         self.models: dict[str, _Model] = {}
         self.futures: dict[str, dict] = {}
@@ -116,13 +117,20 @@ class FakeTinker:
         self.faults: dict[str, list[tuple[int, float | None]]] = {}
         self.drops: dict[str, int] = {}
         self.countdowns: dict[str, list[int]] = {}
-        self.calls: dict[str, int] = {}
         self.seen_keys: set[str] = set()
         self.chat_requests: list[dict] = []
         self.completion_requests: list[dict] = []
         self.trained: list[tuple[list[int], list[float]]] = []  # (tokens, loss weights) per datum
         self.url_override: str | None = None  # the signed URL every export file is given (tests of URL checks)
-        self.base_url = ""
+
+    def start(self) -> "FakeTinker":
+        self.Handler = make_handler(self)
+        super().start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return self.origin
 
     # -- test controls ---------------------------------------------------------------------
     def fail_next(self, route: str, status: int, *, retry_after: float | None = None, times: int = 1) -> None:
@@ -162,28 +170,13 @@ class FakeTinker:
 def make_handler(state: FakeTinker):
     from tinker.proto import tinker_public_pb2 as pb
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format, *args):  # quiet
-            pass
-
+    class Handler(FakeHandler):
         # -- plumbing ----------------------------------------------------------------------
         def _send(self, code: int, body: bytes, ctype: str = "application/json", headers: dict | None = None):
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_reply(Reply(code, raw=body, ctype=ctype, headers=dict(headers or {})))
 
         def _json(self, obj, code: int = 200, headers: dict | None = None):
-            self._send(code, json.dumps(obj).encode(), headers=headers)
-
-        def _body(self) -> bytes:
-            n = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(n) if n else b""
+            self.send_reply(Reply(code, obj, headers=dict(headers or {})))
 
         def _route(self) -> str:
             path = self.path.split("?")[0]
@@ -199,7 +192,7 @@ def make_handler(state: FakeTinker):
 
         def _fault(self, route: str) -> bool:
             with state.lock:
-                state.calls[route] = state.calls.get(route, 0) + 1
+                state.calls[route] += 1
                 countdown = state.countdowns.get(route)
                 if countdown is not None:
                     countdown[0] -= 1
@@ -230,17 +223,8 @@ def make_handler(state: FakeTinker):
                     return True
             return False
 
-        def do_GET(self):
-            self._dispatch("GET")
-
-        def do_POST(self):
-            self._dispatch("POST")
-
-        def do_DELETE(self):
-            self._dispatch("DELETE")
-
-        def _dispatch(self, method: str):
-            body = self._body()
+        def dispatch(self, method: str):
+            body = self.read_body()
             route = self._route()
             if route == "files":
                 token = self.path.split("/files/", 1)[1]
@@ -440,7 +424,9 @@ def make_handler(state: FakeTinker):
             with state.lock:
                 items = [{k: v for k, v in ck.items() if not k.startswith("_")}
                          for ck in state.checkpoints.values() if ck["_model"] == run_id]
-            self._json({"checkpoints": items, "cursor": None})
+            from tinker.types import CheckpointsListResponse
+
+            self._json(sdk_json(CheckpointsListResponse, {"checkpoints": items, "cursor": None}))
 
         def r_external_weights_urls(self, req):
             rest = self.path.split("/api/v1/training_runs/", 1)[1]
@@ -456,7 +442,10 @@ def make_handler(state: FakeTinker):
                     token = uuid.uuid4().hex
                     state.signed[token] = data
                     urls[name] = state.url_override or f"{state.base_url}/files/{token}"
-            self._json({"urls": urls, "expires": _now_iso(datetime.now(timezone.utc) + timedelta(hours=1))})
+            from tinker.types import ExternalWeightsUrlsResponse
+
+            self._json(sdk_json(ExternalWeightsUrlsResponse,
+                                {"urls": urls, "expires": _now_iso(datetime.now(timezone.utc) + timedelta(hours=1))}))
 
         # -- OpenAI-compatible sampling (beta) ---------------------------------------------------------
         def _sampler_refused(self, req, log: list) -> bool:
@@ -474,8 +463,6 @@ def make_handler(state: FakeTinker):
         def r_chat_completions(self, req):
             from openai.types.chat import ChatCompletion
 
-            from tests.fakes.base import sdk_json
-
             if self._sampler_refused(req, state.chat_requests):
                 return
             user = next((m["content"] for m in reversed(req.get("messages", [])) if m["role"] == "user"), "")
@@ -490,8 +477,6 @@ def make_handler(state: FakeTinker):
 
         def r_completions(self, req):
             from openai.types import Completion
-
-            from tests.fakes.base import sdk_json
 
             model, prompt = req.get("model", ""), req.get("prompt", "")
             if self._sampler_refused(req, state.completion_requests):
@@ -508,23 +493,17 @@ def make_handler(state: FakeTinker):
 
 
 class FakeTinkerServer:
-    """`with FakeTinkerServer(key) as fake:` a server on 127.0.0.1 (a free port); `fake.base_url` for TINKER_BASE_URL."""
+    """`with FakeTinkerServer(key) as fake:` a server on 127.0.0.1 (a free port); `fake.base_url` for
+    TINKER_BASE_URL. Leaving the block stops it, and fails if the fake was asked for what it cannot answer."""
 
     def __init__(self, api_key: str, **kwargs):
         self.state = FakeTinker(api_key, **kwargs)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.state))
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.state.base_url = self.base_url
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> FakeTinker:
-        self.thread.start()
-        return self.state
+        return self.state.start()
 
     def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.state.stop()
 
 
 def tiny_peft_adapter(model_dir: str | Path, rank: int = 8, alpha: float = 16.0, seed: int = 0) -> dict[str, bytes]:
