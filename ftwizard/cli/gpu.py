@@ -40,7 +40,7 @@ def print_report(info: dict) -> None:
             t.add_column(col)
         for g in info["gpus"]:
             def gb(v):
-                return "-" if v is None else f"{v:.1f} GB"
+                return "-" if v is None else f"{v:.1f} GiB"  # read in bytes / 2**30
             t.add_row(str(g["index"]), g["name"], gb(g.get("vram_total_gb")), gb(g.get("vram_free_gb")),
                       "-" if g.get("utilization_pct") is None else f"{g['utilization_pct']}%",
                       g.get("compute_capability") or "-", g.get("driver_version") or "-", g.get("cuda_version") or "-",
@@ -57,8 +57,8 @@ def print_report(info: dict) -> None:
     t.add_column(style="bold")
     t.add_column()
     t.add_row("CPU", f"{info['cpu']} - {info['cpu_cores']} cores, {info['cpu_threads']} threads")
-    t.add_row("RAM", f"{info['ram_gb']} GB ({info['ram_available_gb']} GB available)")
-    t.add_row("disk", f"{info['disk_free_gb']} GB free at {info['disk_path']}")
+    t.add_row("RAM", f"{info['ram_gb']} GiB ({info['ram_available_gb']} GiB available)")
+    t.add_row("disk", f"{info['disk_free_gb']} GiB free at {info['disk_path']}")
     t.add_row("Python", info["python"])
     t.add_row("torch", info["torch"] or "not installed")
     con.print(t)

@@ -140,7 +140,7 @@ class RunProgress:
         if self.cost_usd is not None:
             parts.append(f"${self.cost_usd:.2f}" + ("" if self.finished else " so far"))
         if self.gpu_mem_gb is not None:
-            parts.append(f"mem {self.gpu_mem_gb:.1f} GB")
+            parts.append(f"mem {self.gpu_mem_gb:.1f} GiB")
         if self.eval_phase in ("start", "progress") and not self.finished:
             parts.append(f"eval {self.eval_done}/{self.eval_total}")
         return " | ".join(parts)

@@ -132,8 +132,11 @@ class HardwareScreen(StepScreen):
         local.add_columns("open model (LoRA)", "quant", "VRAM GiB", "fits", "hours", "cost")
         local.border_title = "local: model x quantization (Enter picks)"
         hosted = self.query_one("#hosted-table", DataTable)
-        # at 80 columns the price date and rate scroll off to the right; the line below the table has both
-        hosted.add_columns("provider", "hosted model", "cost", "weights", "closes in", "priced", "$/1M")
+        # under 100 columns the price date and rate are left to the line below the table (it has both, with the
+        # source): no column scrolls off to the right
+        self._narrow = self.app.size.width < 100
+        hosted.add_columns("provider", "hosted model", "cost", "weights", "closes in",
+                           *(() if self._narrow else ("priced", "$/1M")))
         hosted.border_title = "hosted that take jobs today (Enter picks; ctrl+t: closed too)"
         self._show_chosen()
         if self.app.hardware_override is not None:
@@ -384,8 +387,8 @@ class HardwareScreen(StepScreen):
         for c in hosted_rows:
             cost = c["cost"]
             hosted.add_row(c["provider"], short(c["model"])[:24], _money(cost["cost_usd"]) if c["available"] else "-",
-                           "yes" if c["weights_downloadable"] else "no", closing_cell(c), c["price_date"],
-                           f"{c['training_usd_per_1m']:g}")
+                           "yes" if c["weights_downloadable"] else "no", closing_cell(c),
+                           *(() if self._narrow else (c["price_date"], f"{c['training_usd_per_1m']:g}")))
         self._show_detail()
         self.query_one("#hw-summary", Static).update(self._summary(recipe, local_rows, hosted_rows))
 
