@@ -121,6 +121,7 @@ class FakeTinker(FakeService):
         self.chat_requests: list[dict] = []
         self.completion_requests: list[dict] = []
         self.trained: list[tuple[list[int], list[float]]] = []  # (tokens, loss weights) per datum
+        self.cut_files = 0  # the next N signed-URL downloads are cut short
         self.url_override: str | None = None  # the signed URL every export file is given (tests of URL checks)
 
     def start(self) -> "FakeTinker":
@@ -229,8 +230,20 @@ def make_handler(state: FakeTinker):
             if route == "files":
                 token = self.path.split("/files/", 1)[1]
                 data = state.signed.get(token)
+                with state.lock:
+                    state.calls["files"] += 1
+                    cut = data is not None and state.cut_files > 0
+                    state.cut_files -= cut
                 if data is None:
                     self._json({"detail": "expired"}, code=404)
+                elif cut:  # the whole length announced, half sent, the connection closed
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.drop_connection()
                 else:
                     self._send(200, data, "application/octet-stream")
                 return

@@ -353,3 +353,24 @@ def test_the_adapter_is_fetched_only_from_https_or_the_configured_endpoint(env, 
             assert (loop.run.adapter_dir / "adapter_config.json").exists()
         finally:
             del os.environ["TINKER_BASE_URL"]
+
+
+def test_an_adapter_file_cut_short_is_fetched_again_and_no_half_file_is_left(env, chat_model, monkeypatch):
+    import tinker
+
+    monkeypatch.setenv("FTWIZARD_HOSTED_RETRY_BASE_SECONDS", "0.01")
+    adapter = tiny_peft_adapter(chat_model, rank=8)
+    with FakeTinkerServer(KEY, adapter_files=adapter) as fake:
+        try:
+            loop = _loop(env, chat_model, fake)
+            service, rest = tinker.ServiceClient(), tinker.RestClient(base_url=fake.base_url)
+            tc = service.create_lora_training_client(base_model="Qwen/Qwen3-8B", rank=8).result()
+            fake.cut_files = 1
+            loop._download_adapter(tc, rest)
+        finally:
+            del os.environ["TINKER_BASE_URL"]
+    assert fake.calls["files"] == len(adapter) + 1  # one file twice
+    for name, data in adapter.items():
+        assert (loop.run.adapter_dir / name).read_bytes() == data
+    assert not list(loop.run.path.rglob("*.partial")) and not (loop.run.path / ".adapter.partial").exists()
+    assert any("retry 1" in e["text"] for e in loop.run.events(("log",)))

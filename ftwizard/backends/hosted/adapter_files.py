@@ -128,6 +128,7 @@ def check_download_url(url: str, *, trusted_base: str | None = None) -> str:
 def fetch_url(url: str, dest: Path, *, max_bytes: int, timeout: float = 120.0) -> int:
     """GET `url` into `dest` (written whole or not at all), at most `max_bytes`; returns the byte count.
     Connection drops and cut-short bodies raise the stdlib's own errors, which the retry policy classifies."""
+    import http.client
     import urllib.request
 
     part = dest.with_name(dest.name + ".partial")
@@ -144,6 +145,9 @@ def fetch_url(url: str, dest: Path, *, max_bytes: int, timeout: float = 120.0) -
                     raise HostedError(f"the adapter file {dest.name} is over the limit of {max_bytes:,} bytes "
                                       "(FTWIZARD_ADAPTER_MAX_BYTES)", kind="api")
                 f.write(chunk)
+            if declared and declared.isdigit() and size != int(declared):
+                # http.client's read(n) ends quietly when the connection closes early: a half file, unless counted.
+                raise http.client.IncompleteRead(b"", int(declared) - size)
         part.replace(dest)
     finally:
         part.unlink(missing_ok=True)
