@@ -72,3 +72,28 @@ def test_closed_candidates_are_hidden_unless_asked_for():
     assert "gpt-3.5-turbo-0125" not in table and "more that take no new jobs" in p.stdout
     p = ftw("estimate", "viggo-cpu-demo", "--show-closed", columns=120)
     assert "gpt-3.5-turbo-0125" in p.stdout.split("Hosted candidates")[1] and "shut down" in p.stdout
+
+
+def test_the_seed_tasks_in_the_wizard_are_weighed_against_a_model_that_trains_today():
+    from ftwizard.tui.screens.task import recipe_for_choice
+    from ftwizard.tui.state import WizardState
+
+    for choice in ("task:sql", "task:viggo"):
+        state = WizardState().with_recipe(recipe_for_choice(choice, {}), choice=choice)
+        assert state.recipe.hosted.model != "gpt-3.5-turbo-0125", choice
+        assert state.recipe_for("hosted").hosted.provider in ("together", "tinker", "fireworks")
+
+
+def test_a_cpu_run_without_a_recorded_cost_is_priced_at_the_cpus_rate(tmp_path):
+    """A CPU run's verdict has both costs: its hours at the catalog's CPU price (was: 'no training cost recorded
+    and none could be estimated' beside a priced serving row)."""
+    from ftwizard.pricing import gpu_price
+    from ftwizard.verdict import build_verdict
+    from tests.fixtures_runs import outcomes, write_run
+
+    assert gpu_price("cpu")["price_per_hour"] > 0 and gpu_price("cpu")["origin"] == "catalog"
+    run = write_run(tmp_path, "tickets-cpu-demo", verdicts=outcomes(60, 58), write_cost=False,
+                    overrides={"hardware.price_per_hour": None})
+    row = build_verdict([run.path], today=DAY).rows[0]
+    assert row.training_usd is not None and row.training_usd > 0
+    assert not any("none could be estimated" in n for n in row.notes)
