@@ -58,11 +58,20 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None =
 
 
 def read_json(path: str | os.PathLike, default: Any = None) -> Any:
+    """A JSON file's value (`default` when it does not exist). A file JSON cannot read - malformed, nested past
+    Python's recursion limit, a number of more than 4,300 digits - is a json.JSONDecodeError, the one error
+    callers expect (not a RecursionError or a bare ValueError escaping as a crash)."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
         return default
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+    except ValueError as e:
+        if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):
+            raise
+        raise json.JSONDecodeError(str(e).split(";")[0], "", 0) from None
 
 
 OUTPUT_MARKER = ".ftwizard-output"

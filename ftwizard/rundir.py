@@ -166,6 +166,10 @@ class RunDirectory:
             raise StatusDamaged(self, f"not UTF-8 at byte {e.start}") from None
         except json.JSONDecodeError as e:
             raise StatusDamaged(self, f"not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        except RecursionError:
+            raise StatusDamaged(self, "not JSON: nested too deeply") from None
+        except ValueError as e:  # a number of more than 4,300 digits
+            raise StatusDamaged(self, f"not JSON: {str(e).split(';')[0]}") from None
         if not isinstance(value, dict):
             raise StatusDamaged(self, f"a JSON {type(value).__name__}, not an object")
         return value
@@ -313,7 +317,7 @@ def _event(line: bytes) -> dict[str, Any] | None:
     the events around it still count."""
     try:
         ev = json.loads(line)
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, too deep, too many digits
         return None
     return ev if isinstance(ev, dict) else None
 

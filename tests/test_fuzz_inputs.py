@@ -69,6 +69,7 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 def check(argv: list[str], must_name: str | None, kind: str) -> int:
     TRIED[kind] = TRIED.get(kind, 0) + 1
     code, _out, err = run_cli(argv)
+    TRIED[f"{kind}: exit {code}"] = TRIED.get(f"{kind}: exit {code}", 0) + 1
     assert code in (0, 1, 2), (code, err)
     assert "Traceback" not in err and "unexpected" not in err, err
     if code == 2 and must_name and not err.startswith("usage:"):  # argparse names the flag, not a file
@@ -246,11 +247,12 @@ def test_fuzzed_judge_replies_are_read_or_unreadable_never_a_crash(reply):
     assert passed in (True, False, None) and isinstance(reason, str) and len(reason) <= 200
 
 
-RUN_FILES = ["status.json", "metrics.json", "cost.json", "events.jsonl", "recipe.toml", "train_summary.json"]
+RUN_FILES = ["status.json", "metrics.json", "cost.json", "events.jsonl", "recipe.toml", "train_summary.json",
+             "predictions.jsonl"]
 DAMAGE = st.one_of(st.binary(max_size=40), st.sampled_from([b"", b"{", b"[]", b"null", b'{"state": 7}',
                                                            b'{"state": "running", "pid": "x"}', b"\xff\xfe",
                                                            b'{"metrics": {"a": {"value": "NaN"}}}']),
-                   HOSTILE_JSON.map(lambda j: j.encode()))
+                   HOSTILE_JSON.map(lambda j: j.encode("utf-8", "surrogatepass")))
 
 
 @FUZZ

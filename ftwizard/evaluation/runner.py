@@ -43,7 +43,7 @@ def read_predictions(path: Path) -> dict[int, dict]:
     for line in data[:end].splitlines():
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # damaged on disk: that example is asked again
             continue
         if isinstance(rec, dict) and isinstance(rec.get("index"), int):
             out[rec["index"]] = rec

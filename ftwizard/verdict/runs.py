@@ -15,7 +15,7 @@ from ftwizard.verdict.model import Metric, RunRow
 
 def _read_jsonl(path: Path) -> Iterable[dict]:
     try:
-        f = open(path, encoding="utf-8")
+        f = open(path, "rb")
     except FileNotFoundError:
         return
     with f:
@@ -25,8 +25,8 @@ def _read_jsonl(path: Path) -> Iterable[dict]:
                 continue
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line being written as we read
+            except (ValueError, RecursionError):
+                continue  # a line being written as we read, or damaged on disk
             if isinstance(obj, dict):
                 yield obj
 
