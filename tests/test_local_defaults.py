@@ -113,4 +113,4 @@ def test_checkpointing_turned_off_on_a_quantized_base_warns_with_the_estimates(t
     w.warn_checkpointing_off()
     warning = [e for e in run.events(("log",)) if e.get("level") == "warning"][-1]["text"]
     assert "gradient checkpointing is off" in warning and "8bit base" in warning
-    assert "92.3 GiB without it vs 38.9 GiB with it" in warning
+    assert "92.3 GiB without it vs 39.7 GiB with it" in warning  # the estimate of the seed ViGGO recipe

@@ -50,6 +50,15 @@ def estimate_next(row: RunRow, changes: dict[str, Any], backend: str = "local") 
 
 def _fill(n: NextRun, row: RunRow) -> NextRun:
     side = estimate_next(row, n.changes, n.backend)
+    if n.backend == "local" and side.get("fits") is False and side.get("quant") in QUANTS:
+        # a run that does not fit is never priced: propose the lightest quantization that fits instead
+        for q in QUANTS[QUANTS.index(side["quant"]) + 1:]:
+            trial = estimate_next(row, {**n.changes, "model.quant": q}, n.backend)
+            if trial.get("fits"):
+                n.changes = {**n.changes, "model.quant": q}
+                n.command = run_command(row, n.changes)
+                side = trial
+                break
     n.hours, n.cost_usd = side.get("hours"), side.get("cost_usd")
     if side.get("cost_range_usd"):
         n.cost_range_usd = tuple(side["cost_range_usd"])
