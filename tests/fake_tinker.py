@@ -236,14 +236,8 @@ def make_handler(state: FakeTinker):
                     state.cut_files -= cut
                 if data is None:
                     self._json({"detail": "expired"}, code=404)
-                elif cut:  # the whole length announced, half sent, the connection closed
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/octet-stream")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    self.drop_connection()
+                elif cut:
+                    self.send_cut_short(data)
                 else:
                     self._send(200, data, "application/octet-stream")
                 return

@@ -104,15 +104,7 @@ class _Handler(FakeHandler):
     def send_reply(self, reply: Reply) -> None:
         if not reply.headers.pop("X-Fake-Cut", None):
             return super().send_reply(reply)
-        # The whole length announced, half the body sent, the connection closed (a download cut short).
-        data = reply.raw or b""
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data[: len(data) // 2])
-        self.wfile.flush()
-        self.drop_connection()
+        self.send_cut_short(reply.raw or b"")
 
     def dispatch(self, method: str) -> None:
         fake = self.fake

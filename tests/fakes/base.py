@@ -163,6 +163,16 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def send_cut_short(self, data: bytes, ctype: str = "application/octet-stream") -> None:
+        """A download cut short: the whole length announced, half the body sent, the connection closed."""
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self.drop_connection()
+
     def drop_connection(self) -> None:
         self.close_connection = True
         try:
