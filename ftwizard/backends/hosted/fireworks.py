@@ -143,11 +143,9 @@ class FireworksJob(HostedJob):
         params: dict[str, Any] = {"dataset": training_file, "base_model": h.model,
                                   "supervised_fine_tuning_job_id": self.job_id(marker),
                                   "display_name": f"ftwizard {self.run.name}"[:128]}
-        # The epochs our estimate counted (the recipe's, or for "auto" the one rule the estimate uses), sent
-        # explicitly so the bill and the estimate count the same passes.
-        epochs = self.status().get("estimated_epochs") or (h.epochs if h.epochs != "auto" else None)
-        if epochs:
-            params["epochs"] = int(epochs)
+        # The epochs our estimate counted (the plan's: the recipe's, or for "auto" the one rule the estimate
+        # uses), sent explicitly so the bill and the estimate count the same passes.
+        params["epochs"] = self.plan_epochs()
         if validation_file:
             params["evaluation_dataset"] = validation_file
         if h.learning_rate != "auto":

@@ -360,6 +360,16 @@ class HostedJob:
         self._estimate(report)
         return paths
 
+    def plan_epochs(self) -> int:
+        """The epochs of the plan recorded before the create (`ftwizard.plan.hosted`, the estimate's): a provider
+        without "auto" (Together, Fireworks) is sent what we priced."""
+        epochs = self.status().get("estimated_epochs")
+        if epochs is None:  # a run from before the plan was always recorded: the same rule on the file
+            h = self.recipe.hosted
+            report = check_chat_file(self.run.data_dir / "openai_train.jsonl", h.model, h.provider)
+            epochs = job_plan(self.recipe, report).epochs
+        return max(1, int(round(float(epochs))))
+
     def _estimate(self, report) -> None:
         plan = job_plan(self.recipe, report)
         # The epochs are recorded even unpriced: a provider without "auto" is sent these (create_params).

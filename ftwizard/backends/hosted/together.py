@@ -133,18 +133,6 @@ class TogetherJob(HostedJob):
     def suffix(self, marker: str) -> str:
         return job_suffix(self.recipe.hosted.suffix, marker)
 
-    def plan_epochs(self) -> int:
-        """The epochs of the plan recorded before the create (`ftwizard.plan.hosted`, the estimate's): Together
-        has no "auto", so it is sent what we priced."""
-        epochs = self.status().get("estimated_epochs")
-        if epochs is None:  # a run from before the plan was always recorded: the same rule on the file
-            from ftwizard.backends.hosted.job import check_chat_file, job_plan
-
-            h = self.recipe.hosted
-            report = check_chat_file(self.run.data_dir / "openai_train.jsonl", h.model, h.provider)
-            epochs = job_plan(self.recipe, report).epochs
-        return max(1, int(round(float(epochs))))
-
     def before_create(self, training_file: str, validation_file: str | None) -> None:
         """Together's own price for the job, recorded beside ours, before anything is billed. The estimate's
         body comes from the SDK's own request builder (`create_finetune_request`, the code its `create` runs),
