@@ -1,23 +1,29 @@
-"""GPU acceptance for local training: one command, under 10 minutes on one NVIDIA GPU, one JSON file of results.
+"""GPU acceptance for local training: the first thing to run on a machine with an NVIDIA GPU. One command, one
+JSON file of results, every GPU code path of ftwizard exercised through its real worker:
 
     python benchmarks/bench_gpu.py [--model ID_OR_FOLDER | --random llama-3.1-8b] [--out results.json]
-    python benchmarks/bench_gpu.py --tiny          # the whole script on the CPU with a tiny model (tests)
+    python benchmarks/bench_gpu.py --tiny          # every path on the CPU with a tiny model (tests)
 
-Everything trains through ftwizard's real worker (a run directory per case) and reads what the run records
-(train_summary.json, events), so the figures are the product's own:
+Each case is a run directory; the figures are what the run records (train_summary.json, events):
 
-1. one 8-bit and one 4-bit LoRA step with gradient checkpointing: peak memory (reserved + CUDA context, GiB)
-   next to the estimator's figure for the same recipe (target: within 10%);
-2. tokens/s and MFU in bf16 without and with padding-free packing, without and with Liger kernels (when
-   liger-kernel is installed) - target 35% MFU or more for 8B with packing and Liger on an H100/H200;
-3. evaluation speed: vLLM (base + LoRARequest) vs HF generate on the same prompts, greedy (when vLLM is
-   installed) - target 5x;
-4. with two GPUs or more: a 2-process FSDP run that saves its adapter.
+1. quantized bases, 8-bit and 4-bit with gradient checkpointing: peak memory (GPU: reserved + CUDA context; CPU:
+   peak RSS) next to the estimator's figure for the same recipe (target on a GPU: within 10%);
+2. tokens/s, MFU (PaLM convention: model FLOPs, no recomputation) and HFU in 16-bit, without and with
+   padding-free packing, without and with Liger kernels (when liger-kernel is installed) - each beside the
+   estimate's tokens/s and the MFU it implies; target 35% MFU or more for 8B with packing and Liger on an H100;
+3. torch.compile: the same losses as eager and the time to the first step;
+4. FSDP2 over 2 processes (2 GPUs, or 2 CPU processes with --tiny), 16-bit and 4-bit (QLoRA under FSDP): the
+   parameters are DTensors and one adapter is saved;
+5. two "nodes" on this machine (one process each, static rendezvous on 127.0.0.1; 2 GPUs on CUDA): the run ends
+   with rank 0 of node 0 having written it;
+6. evaluation speed: vLLM (base + LoRARequest) vs HF generate on the same prompts, greedy (when vLLM is
+   installed) - target 5x.
 
-The model: a hub id or a local folder (`--model`), or offline `--random NAME` (default llama-3.1-8b): a model of
-the catalog's real shape with random weights, written once to a folder (a tokenizer trained here; speed and
-memory do not depend on the weights). Exit status 0 when every case that could run passed, 1 when one failed,
-2 on bad arguments or (without --tiny) no CUDA GPU.
+A case that fails is recorded with its error and makes the script fail, loudly, naming it; the others still
+run. The model: a hub id or a local folder (`--model`), or offline `--random NAME` (default llama-3.1-8b): a model
+of the catalog's real shape with random weights, written once (speed and memory do not depend on the weights).
+Exit status 0 when every case that could run passed, 1 when one failed, 2 on bad arguments or (without --tiny)
+no CUDA GPU.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ packing = {packing}
 gradient_checkpointing = {gc}
 use_liger = {liger}
 fsdp = {fsdp}
+torch_compile = {compile}
 [hardware]
 device = "{device}"
 nproc = {nproc}
@@ -109,9 +116,21 @@ def random_model(name: str, folder: Path, *, tiny: bool) -> tuple[Path, str]:
     return folder, name
 
 
-def run_case(case: str, runs: Path, fields: dict, *, timeout: float) -> dict:
-    """Train one case through the real worker; its summary, or the failure."""
+def _launch(cmd: list[str], env: dict, log_path: Path, timeout: float) -> int | str:
+    with open(log_path, "ab") as log:
+        try:
+            return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            return "timeout"
+
+
+def run_case(case: str, runs: Path, fields: dict, *, timeout: float, nodes: int = 1) -> dict:
+    """Train one case through the real worker (with `nodes` = 2: two launches on this machine, node 1 joining
+    node 0's static rendezvous on 127.0.0.1); what the run recorded, or the failure."""
+    import socket
+
     from ftwizard.backends.local import worker_command
+    from ftwizard.backends.local.topology import Topology
     from ftwizard.recipe import parse_recipe
     from ftwizard.rundir import RunDirectory
 
@@ -119,32 +138,64 @@ def run_case(case: str, runs: Path, fields: dict, *, timeout: float) -> dict:
     recipe = parse_recipe(text, source=f"case {case}")
     run = RunDirectory.create(runs, recipe.name, text)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))  # this checkout's worker
     if fields["device"] == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     t0 = time.time()
-    with open(run.path / "worker.log", "wb") as log:
-        try:
-            p = subprocess.run(worker_command(run, fields["nproc"]), stdout=log, stderr=subprocess.STDOUT, env=env,
-                               timeout=timeout)
-            code = p.returncode
-        except subprocess.TimeoutExpired:
-            code = "timeout"
+    if nodes == 1:
+        code = _launch(worker_command(run, fields["nproc"]), env, run.path / "worker.log", timeout)
+    else:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            endpoint = f"127.0.0.1:{sock.getsockname()[1]}"
+        procs = []
+        for rank in range(nodes):
+            node_env = dict(env)
+            if fields["device"] == "cuda":
+                node_env["CUDA_VISIBLE_DEVICES"] = str(rank)  # one GPU per "node"
+            cmd = worker_command(run, fields["nproc"], Topology(nodes, rank, endpoint, "bench"))
+            logs = runs.parent / "node-logs"  # not in the runs folder, which holds run directories only
+            logs.mkdir(parents=True, exist_ok=True)
+            log = open(logs / f"{run.path.name}.node{rank}.log", "wb")
+            procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=node_env), log))
+        codes = []
+        for proc, log in procs:
+            try:
+                codes.append(proc.wait(timeout=timeout))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes.append("timeout")
+            log.close()
+        code = next((c for c in codes if c != 0), 0)
     out: dict = {"case": case, "run_dir": str(run.path), "process_s": round(time.time() - t0, 1)}
     if code != 0 or run.state != "succeeded":
         errors = [e.get("message", "") for e in run.events(("error",))]
         return {**out, "ok": False, "error": errors[-1] if errors else f"exit {code}; see {run.path / 'worker.log'}"}
     s = json.loads((run.path / "train_summary.json").read_text())
-    est = (s.get("estimate") or {}).get("vram_gb")
-    peak = s.get("peak_mem_gib")
+    est = s.get("estimate") or {}
+    peak, est_vram = s.get("peak_mem_gib"), est.get("vram_gb")
+    tps, est_tps, mfu = s.get("train_tokens_per_s"), est.get("tokens_per_s"), s.get("mfu")
     probe = s.get("memory_probe") or {}
-    out.update(ok=True, steps=s["steps"], train_tokens_per_s=s.get("train_tokens_per_s"), mfu=s.get("mfu"),
-               peak_mem_gib=peak, peak_mem_kind=s.get("peak_mem_kind"), estimate_vram_gib=est,
-               peak_vs_estimate=round(peak / est, 3) if peak and est else None,
-               probe_gib=probe.get("measured_gib"), probe_s=probe.get("seconds"), speed=s.get("speed"),
-               gradient_checkpointing=s.get("gradient_checkpointing"), packing=s.get("packing"))
+    speed = s.get("speed") or {}
+    out.update(ok=True, steps=s["steps"], world_size=s.get("world_size"), train_tokens_per_s=tps,
+               estimate_tokens_per_s=est_tps, mfu=mfu, hfu=s.get("hfu"),
+               # the MFU the estimate's tokens/s would give on the run's own FLOPs basis (PaLM convention)
+               estimate_mfu=round(mfu * est_tps / tps, 4) if mfu and est_tps and tps else None,
+               peak_mem_gib=peak, peak_mem_kind=s.get("peak_mem_kind"), estimate_vram_gib=est_vram,
+               peak_vs_estimate=round(peak / est_vram, 3) if peak and est_vram else None,
+               probe_gib=probe.get("measured_gib"), probe_s=probe.get("seconds"), speed=speed,
+               first_step_s=s.get("first_step_s"), quantized_layers=s.get("quantized_layers"),
+               gradient_checkpointing=s.get("gradient_checkpointing"), packing=s.get("packing"),
+               losses=[e["loss"] for e in run.events(("metric",)) if e.get("loss") is not None])
+    if fields.get("quant", "none") != "none" and not s.get("quantized_layers"):
+        out.update(ok=False, error=f"model.quant = {fields['quant']} but no bitsandbytes layer was trained")
     if fields.get("fsdp") == "true":
         out["adapter_saved"] = (run.adapter_dir / "adapter_model.safetensors").exists()
-        out["ok"] = out["adapter_saved"]
+        if not (out["adapter_saved"] and speed.get("fsdp_sharded_params")):
+            out.update(ok=False, error="FSDP: " + ("no adapter saved" if not out["adapter_saved"] else
+                                                   "the parameters were not sharded (no DTensors)"))
+    if nodes > 1 and s.get("world_size") != nodes * fields["nproc"]:
+        out.update(ok=False, error=f"{nodes} nodes but world size {s.get('world_size')}")
     return out
 
 
@@ -213,26 +264,30 @@ def main() -> int:
     device = "cuda" if cuda else "cpu"
     dtype = "bf16" if cuda else "fp32"
     common = dict(base=base, catalog_id=catalog_id if not a.tiny else "", device=device, nproc=1, fsdp="false",
-                  limit_train=400, limit_eval=16, max_length=64 if a.tiny else 1024, micro_batch=2 if a.tiny else 8)
+                  compile="false", limit_train=400, limit_eval=16, max_length=64 if a.tiny else 1024,
+                  micro_batch=2 if a.tiny else 8)
     timeout = 600 if a.tiny else 900
     liger = find_spec("liger_kernel") is not None and cuda
     vllm = find_spec("vllm") is not None and cuda
     steps = 2 if a.tiny else a.steps
+    two = (not cuda) or torch.cuda.device_count() >= 2  # two processes: 2 CPU processes, or 2 GPUs
 
-    def case(name: str, **fields) -> dict:
-        r = run_case(name, runs, {**common, **fields}, timeout=timeout)
+    def case(name: str, nodes: int = 1, **fields) -> dict:
+        r = run_case(name, runs, {**common, **fields}, timeout=timeout, nodes=nodes)
         results["cases"].append(r)
-        print(json.dumps(r), flush=True)
+        print(json.dumps({k: v for k, v in r.items() if k != "losses"}), flush=True)
+        if not r.get("ok"):
+            print(f"FAILED: {name}: {r.get('error')}", file=sys.stderr, flush=True)
         return r
 
-    # 1. quantized, one step each, checkpointing on: peak vs estimate
+    # 1. quantized, checkpointing on: peak vs estimate (bitsandbytes >= 0.48 runs on CUDA and on the CPU)
     for quant in ("8bit", "4bit"):
-        if not cuda or find_spec("bitsandbytes") is None:
-            results["skipped"].append(f"{quant}: needs CUDA and bitsandbytes")
+        if find_spec("bitsandbytes") is None:
+            results["skipped"].append(f"{quant}: needs bitsandbytes (pip install 'ftwizard[quant]')")
             continue
-        case(f"{quant}-gc", quant=quant, dtype=dtype, packing="false", gc="true", liger="false", steps=1,
+        case(f"{quant}-gc", quant=quant, dtype=dtype, packing="false", gc="true", liger="false", steps=1 if cuda else 2,
              micro_batch=4)
-    # 2. bf16 speed: packing off/on, Liger off/on
+    # 2. 16-bit speed: packing off/on, Liger off/on
     speed_cases = {}
     for packing in ("false", "true"):
         for lig in (("false", "true") if liger else ("false",)):
@@ -241,7 +296,29 @@ def main() -> int:
                                      steps=steps)
     if not liger:
         results["skipped"].append("Liger: needs CUDA and liger-kernel (pip install 'ftwizard[fast]')")
-    # 3. generation: vLLM vs HF on the same prompts
+    # 3. torch.compile: the eager case's losses, and the time to the first step
+    eager = speed_cases.get(f"{dtype}-packing-off-liger-off") or {}
+    comp = case(f"{dtype}-compile", quant="none", dtype=dtype, packing="false", gc="false", liger="false",
+                steps=steps + 1, compile="true")  # tokens/s counts from step 2 (step 1 compiles)
+    if comp.get("ok") and eager.get("ok"):
+        gap = max(abs(x - y) for x, y in zip(comp["losses"], eager["losses"]))  # the eager case's steps
+        comp["max_loss_gap_vs_eager"] = round(gap, 6)
+        comp["eager_first_step_s"] = eager.get("first_step_s")
+        if gap > (2e-3 if not cuda else 2e-2):
+            comp.update(ok=False, error=f"compiled losses differ from eager by {gap:.2g}")
+    # 4. FSDP2 across two processes, 16-bit and QLoRA (4-bit stored in the compute dtype)
+    if two:
+        case("fsdp2", quant="none", dtype=dtype, packing="false", gc="true", liger="false", steps=steps, nproc=2,
+             fsdp="true")
+        if find_spec("bitsandbytes") is not None:
+            case("fsdp2-qlora-4bit", quant="4bit", dtype=dtype, packing="false", gc="true", liger="false",
+                 steps=steps, nproc=2, fsdp="true")
+        # 5. two "nodes" on this machine, one process each
+        case("two-nodes", nodes=2, quant="none", dtype=dtype, packing="false", gc="false", liger="false",
+             steps=steps)
+    else:
+        results["skipped"].append("FSDP and two nodes: need two GPUs")
+    # 6. generation: vLLM vs HF on the same prompts
     first = next((c for c in speed_cases.values() if c.get("ok")), None)
     if first is not None:
         try:
@@ -252,12 +329,6 @@ def main() -> int:
             results["generation"] = {"ok": False, "error": f"{type(e).__name__}: {e}"}
     if not vllm:
         results["skipped"].append("vLLM: needs CUDA and vllm (pip install 'ftwizard[serve]')")
-    # 4. FSDP with two GPUs
-    if cuda and torch.cuda.device_count() >= 2:
-        case("fsdp-2gpu", quant="none", dtype=dtype, packing="true", gc="true", liger="false", steps=2, nproc=2,
-             fsdp="true")
-    else:
-        results["skipped"].append("FSDP: needs two GPUs")
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     failed = [c["case"] for c in results["cases"] if not c.get("ok")]
     if results.get("generation", {}).get("ok") is False:

@@ -30,4 +30,5 @@ def test_torch_compile_trains_like_eager_and_records_time_to_first_step(tmp_path
         assert b[step] == pytest.approx(a[step], abs=2e-3), (step, a[step], b[step])
     # compiling happens inside the first step: it is what a user waits for before step 1 is logged
     assert s["first_step_s"] > s_eager["first_step_s"]
+    assert s["train_tokens_per_s"] > 0 and s["train_step_s"] < s["first_step_s"]  # steady state, from step 2
     print(f"time to first step: compiled {s['first_step_s']:.1f} s, eager {s_eager['first_step_s']:.1f} s")

@@ -27,8 +27,10 @@ class RunCallback(TrainerCallback):
 
     def __init__(self, reporter: "Reporter", stop: "StopRequested", *, max_steps: int, collator=None,
                  peak_mem_gib: Callable[[], float], mfu: Callable[[float], dict | None], device_mem: bool,
-                 tokens_before: int = 0):
+                 tokens_before: int = 0, warmup_step: bool = False):
         self.rep = reporter
+        # torch.compile builds its kernels in the first step: tokens/s (the estimate's steady state) starts after it
+        self.warmup_step = warmup_step
         self.stop = stop
         self._measure_peak = peak_mem_gib
         self._measure_mfu = mfu
@@ -107,6 +109,8 @@ class RunCallback(TrainerCallback):
                 delta = int(t[1].item())
                 self.stop.flag = stop
         self.tokens_all += delta
+        if self.warmup_step and state.global_step == self.session_start_step + 1:
+            self.session_start_tokens, self.train_s = self.tokens_all, 0.0
         if stop:
             control.should_save = True
             control.should_training_stop = True

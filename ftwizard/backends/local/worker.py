@@ -265,7 +265,8 @@ class Worker:
                          peak_mem_gib=lambda: peak_mem_gib(self.device, self.context_gib),
                          mfu=(lambda tps: basis.utilisation(tps, mean_len)) if basis is not None else (lambda tps: None),
                          device_mem=self.device == "cuda",
-                         tokens_before=int(self.run.status().get("train_tokens") or 0) if self.main else 0)
+                         tokens_before=int(self.run.status().get("train_tokens") or 0) if self.main else 0,
+                         warmup_step=bool(self.speed and self.speed.torch_compile))
         trainer = build_trainer(args, model=model, tok=tok, train_ex=train_ex, eval_ex=eval_ex, collator=collator,
                                 reporter=self.rep, run_callback=cb, sharded=self.fsdp)
         return trainer, cb
