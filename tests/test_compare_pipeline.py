@@ -14,17 +14,18 @@ from ftwizard.cli.main import main
 from ftwizard.recipe import load_recipe
 from ftwizard.rundir import RunDirectory
 from tests.test_hosted import fake  # noqa: F401 - the fake OpenAI server fixture
-from tests.test_hosted_import import _hosted_job
+from tests.test_hosted_import import _copies, _flags, _hosted_job
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_compare_an_imported_openai_job_with_a_local_run_of_its_recipe(fake, tmp_path, tiny_model_dir, capfd):
     # 1. the hosted side: an existing OpenAI fine-tune, imported and evaluated (the fake answers right)
-    job_id, _train, valid = _hosted_job(fake)
+    job_id, train, valid = _hosted_job(fake)
     recipe_path = tmp_path / "heads.toml"
+    copies = _copies(tmp_path, train, valid)  # OpenAI does not give a fine-tune's training file back
     assert main(["import-openai-job", job_id, "--runs-dir", str(tmp_path / "runs"), "--out-recipe",
-                 str(recipe_path), "--json"]) == 0
+                 str(recipe_path), "--json", *_flags(copies)]) == 0
     hosted_dir = json.loads(capfd.readouterr().out)["run_dir"]
     from ftwizard.evaluation.runner import evaluate_run
 
