@@ -222,3 +222,19 @@ def test_a_run_records_its_data_files_absolute_so_another_folder_reads_the_same_
     assert recipe.data.train == str(a / "orders.jsonl") == recipe.data.eval
     rows = get_task("custom", recipe).load_split(recipe, "train").rows
     assert rows[0]["text"] == "mine 0"
+
+
+def test_run_resume_through_the_cli_follows_a_failed_paid_run_to_success(fake, tmp_path, monkeypatch):
+    """Through `ftwizard run --resume` (a worker process of its own, followed): the follower must not read the
+    old `failed` as the end before the new worker has started."""
+    from ftwizard.evaluation import runner
+
+    run = make_run(tmp_path, WITH_EVAL)
+    real = runner.evaluate_run
+    monkeypatch.setattr(runner, "evaluate_run", lambda *a, **k: [][1])  # a bug after the paid job: IndexError
+    assert work(run) == 1 and run.status()["failed_phase"] == "after_job"
+    monkeypatch.setattr(runner, "evaluate_run", real)
+    assert main(["run", "--resume", str(run.path)]) == 0
+    st = run.status()
+    assert st["state"] == "succeeded" and "failed_phase" not in {k for k, v in st.items() if v is not None}
+    assert fake.job_creates == 1 and run.metrics_path.exists()

@@ -211,7 +211,7 @@ class JobProvider(HostedProvider):
                     run.log(f"re-following job {st['job_id']} (no new job is created)", source="hosted")
                 if st.get("state") in FINAL_STATES:
                     # Running from here on, so a face following the run does not read the old `failed` as its end.
-                    run.update_status(state="running", error=None, error_kind=None)
+                    run.update_status(state="running", error=None, error_kind=None, failed_phase=None)
                     run.append_event("status", state="running", detail="resumed")
                 self._spawn(run)
         except liveness.WorkerRunning:
