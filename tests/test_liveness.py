@@ -45,7 +45,7 @@ def live_local_run(tmp_path, monkeypatch):
     """A local run launched through LocalBackend.launch, whose 'worker' sleeps (no torch needed)."""
     import ftwizard.backends.local as local
 
-    monkeypatch.setattr(local, "worker_command", lambda run, nproc: list(SLEEPER))
+    monkeypatch.setattr(local, "worker_command", lambda *args, **kwargs: list(SLEEPER))
     monkeypatch.setattr(local.LocalBackend, "preflight", lambda self, recipe: None)
     run = RunDirectory.create(tmp_path / "runs", "demo", (ROOT / "recipes" / "viggo-cpu-demo.toml").read_text())
     backend = local.LocalBackend()
