@@ -16,6 +16,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ftwizard.errors import UsageError, did_you_mean
+from ftwizard.providers import PROVIDER_ORDER
 
 Auto = Literal["auto"]
 
@@ -128,7 +129,7 @@ class TrainSection(_Section):
 class HostedSection(_Section):
     """Hosted fine-tuning: OpenAI, Azure OpenAI, Together AI, Tinker or Fireworks AI."""
 
-    provider: Literal["openai", "azure", "together", "tinker", "fireworks"] = "openai"
+    provider: Literal[PROVIDER_ORDER] = "openai"
     model: str = Field("gpt-4o-mini-2024-07-18", description="the base model to fine-tune (the provider's spelling)")
     epochs: Union[Auto, int] = Field("auto", description="'auto' (the cookbook rule: 3, clamped by data size) or 1..50")
     batch_size: Union[Auto, int] = Field("auto", description="'auto' (the provider's default; Together: 'max') or N")

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ftwizard.errors import UsageError, did_you_mean
+from ftwizard.providers import PROVIDER_ORDER
 
 CATALOG_DIR = Path(__file__).resolve().parent
 
@@ -184,10 +185,6 @@ def closing_cell(c: dict) -> str:
     return ", ".join(parts) or "open"
 
 
-# The order hosted providers are offered in: those that train open weights you can take home first (the same
-# model can then be served on your own GPU), Azure next (it keeps fine-tuning OpenAI's models for longer),
-# OpenAI last while its fine-tuning lives.
-PROVIDER_ORDER = ("together", "tinker", "fireworks", "azure", "openai")
 PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "together": "Together AI", "tinker": "Tinker",
                   "fireworks": "Fireworks AI"}
 

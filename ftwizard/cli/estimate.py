@@ -22,7 +22,7 @@ docs/estimates.md explains the numbers.
 
 
 def register(sub) -> None:
-    from ftwizard.catalog import PROVIDER_ORDER as PROVIDERS  # light: the catalog's data loads on first use
+    from ftwizard.providers import PROVIDER_ORDER as PROVIDERS  # a constant: building the parser loads no catalog
 
     p = sub.add_parser("estimate", help=HELP, description=HELP, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
