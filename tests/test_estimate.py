@@ -251,6 +251,13 @@ def test_calibration_from_past_runs(tmp_path, monkeypatch):
     assert run_record_estimate(cal)["vram_gb"] == record["vram_gb"]  # records stay uncalibrated
     monkeypatch.setenv("FTWIZARD_RUNS_DIR", str(runs))
     assert estimate_recipe(r)["local"]["calibrated_from_runs"] == 2
+    # a run measured at 1/40,000 of its estimate (a compile warm-up counted as training) is not like for like: it
+    # is left out, and cannot turn the range's lower bound to zero (it raised ZeroDivisionError)
+    _summary(runs, "warm-up", model="codellama/CodeLlama-34b-hf", peak_mem_gib=record["vram_gb"] * 1.1,
+             train_tokens_per_s=record["tokens_per_s"] / 40_000, estimate=record, **common)
+    odd = estimate_recipe(r, runs_dir=runs)["local"]
+    assert odd["calibrated_from_runs"] == 3  # its memory still counts; its speed does not
+    assert odd["hours"] == pytest.approx(loc["hours"], rel=1e-6) and odd["hours_range"] == loc["hours_range"]
 
 
 # -- serving ------------------------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ def _family_key(model: str) -> str:
         return str(model)
 
 
+# A run measured at under 1/50 or over 50x its estimate measured something else (a compile warm-up counted as
+# training, a machine shared with other work): it is not used, and it cannot drive the range to zero.
+SPEED_RATIO_USED = (0.02, 50.0)
+
+
 def calibration(runs_dir: str | os.PathLike | None, *, gpu: str, family: str, quant: str) -> dict:
     """Correction factors from `train_summary.json` of past local runs on the same GPU, model family and quant.
 
@@ -53,8 +58,10 @@ def calibration(runs_dir: str | os.PathLike | None, *, gpu: str, family: str, qu
                     mem.append(float(s["peak_mem_gib"]) / float(est["vram_gb"]))
                     ok = True
                 if float(s.get("train_tokens_per_s") or 0) > 0 and float(est.get("tokens_per_s") or 0) > 0:
-                    speed.append(float(s["train_tokens_per_s"]) / float(est["tokens_per_s"]))
-                    ok = True
+                    ratio = float(s["train_tokens_per_s"]) / float(est["tokens_per_s"])
+                    if SPEED_RATIO_USED[0] <= ratio <= SPEED_RATIO_USED[1]:
+                        speed.append(ratio)
+                        ok = True
                 if s.get("mfu") is not None:
                     mfu.append(float(s["mfu"]))
                 if ok:
