@@ -28,7 +28,9 @@ async def wait_for(pilot, cond, timeout: float = 60.0, what: str = "condition"):
         if cond():
             return
         await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    problems = pilot.app.screen.query("#problems")  # what the screen said instead, for the failure report
+    said = str(problems.first().render()) if problems else ""
+    raise AssertionError(f"timed out waiting for {what} on {type(pilot.app.screen).__name__}; problems: {said!r}")
 
 
 def screen_name(app) -> str:
