@@ -736,6 +736,30 @@ async def test_past_runs_screen_compares_any_two(tmp_path, monkeypatch):
         assert {r.name.rsplit("-", 1)[0] for r in app.screen.verdict.rows} == {"a-local", "c-local"}
 
 
+async def test_coming_back_to_own_data_shows_the_file_already_named(tmp_path, monkeypatch):
+    """Highlighting "your own dataset..." again (or its highlight event arriving late on a busy machine, after the
+    file was typed) shows that file's rows; it used to clear the preview and leave it empty."""
+    from textual.widgets import OptionList
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                                     {"role": "assistant", "content": f"a{i}"}]}) + "\n"
+                            for i in range(20)))
+    app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await choose_own_data(pilot, app, data)
+        await wait_for(pilot, lambda: app.screen.query_one("#preview").row_count > 0, what="preview")
+        options = app.screen.query_one("#choices", OptionList)
+        ids = [o.id for o in options.options]
+        options.highlighted = ids.index("custom") - 1
+        await pilot.pause(0.2)
+        options.highlighted = ids.index("custom")
+        table = app.screen.query_one("#preview")
+        await wait_for(pilot, lambda: table.row_count > 0 and "mine.jsonl" in str(table.border_title), timeout=20,
+                       what="the preview of the file named before")
+
+
 async def test_own_csv_with_a_template_keeps_the_defaults(tmp_path, monkeypatch):
     """Column data (CSV) needs a template: the recipe gets it, and still the own-data defaults."""
     from textual.widgets import Input, TextArea

@@ -234,8 +234,10 @@ class TaskScreen(StepScreen):
         self.query_one("#custom-form").display = c == "custom"
         info = self.query_one("#choice-info", Static)
         info.update(self._describe(c))
-        if c not in ("file", "custom") or c == self.state.choice:
-            self._refresh_preview()
+        form = self._form()
+        typed = (c == "file" and form["path"].strip()) or (c == "custom" and form["train"].strip())
+        if c not in ("file", "custom") or c == self.state.choice or typed:
+            self._refresh_preview()  # a file already named (typed before, or while this event waited) shows again
         else:
             self.query_one("#preview", DataTable).clear(columns=True)
 
