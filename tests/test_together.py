@@ -195,15 +195,7 @@ def test_every_event_and_step_recorded_once_in_order_across_polls(fake, tmp_path
 
 
 def test_resume_refollows_the_recorded_job_and_a_finished_job_is_not_uploaded_again(fake, tmp_path):
-    fake.hold_running = True
-    assert main(["run", str(VIGGO), "--detach", "--runs-dir", str(tmp_path / "runs")]
-                + sum((["--set", s] for s in SMALL), [])) == 0
-    (run_path,) = (tmp_path / "runs").iterdir()
-    run = RunDirectory(run_path)
-    deadline = time.time() + 30
-    while run.status().get("job_status") != "running":
-        assert time.time() < deadline, run.status()
-        time.sleep(0.05)
+    run = _detached_held_run(fake, tmp_path)
     os.kill(run.status()["pid"], signal.SIGKILL)  # the worker dies; the job goes on at Together
     time.sleep(0.2)
     fake.hold_running = False
@@ -218,15 +210,8 @@ def test_resume_refollows_the_recorded_job_and_a_finished_job_is_not_uploaded_ag
 
 
 def test_cancel_cancels_the_together_job(fake, tmp_path):
-    fake.hold_running = True
-    assert main(["run", str(VIGGO), "--detach", "--runs-dir", str(tmp_path / "runs")]
-                + sum((["--set", s] for s in SMALL), [])) == 0
-    (run_path,) = (tmp_path / "runs").iterdir()
-    run = RunDirectory(run_path)
-    deadline = time.time() + 30
-    while run.status().get("job_status") != "running":
-        assert time.time() < deadline, run.status()
-        time.sleep(0.05)
+    deadline = time.time() + 30  # start and cancel together, as before
+    run = _detached_held_run(fake, tmp_path)
     assert main(["cancel", str(run.path)]) == 0
     while run.state != "cancelled":
         assert time.time() < deadline, run.status()
