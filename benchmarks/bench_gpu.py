@@ -132,7 +132,7 @@ def run_case(case: str, runs: Path, fields: dict, *, timeout: float, nodes: int 
     from ftwizard.backends.local import worker_command
     from ftwizard.backends.local.topology import Topology
     from ftwizard.recipe import parse_recipe
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     text = TEMPLATE.format(case=case, **fields)
     recipe = parse_recipe(text, source=f"case {case}")

@@ -51,7 +51,7 @@ def bench_follow() -> dict:
     from ftwizard.backends.hosted.job import HostedJob
     from ftwizard.backends.hosted.providers import provider_config
     from ftwizard.recipe import load_recipe
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     with FakeOpenAI(steps=2000, steps_per_tick=2000, events_page_size=100) as fake, \
             tempfile.TemporaryDirectory() as tmp:

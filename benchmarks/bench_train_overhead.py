@@ -77,7 +77,7 @@ def main() -> None:
     from ftwizard.backends.local import data as D
     from ftwizard.backends.local.modeling import load_for_training
     from ftwizard.backends.local.worker import Worker
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
     from tests.tinymodel import make_tiny_model
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))

@@ -145,7 +145,7 @@ def key_latency(run_dir: str, samples: int) -> list[float]:
 
 def make_run(tmp: str, log_rate: int) -> tuple[str, subprocess.Popen]:
     from ftwizard.recipe import load_recipe
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
     run = RunDirectory.create(Path(tmp) / "runs", recipe.name, recipe.to_toml())
@@ -253,7 +253,7 @@ def main() -> int:
                 t_start = time.time()
                 lat = key_latency(run_dir, a.samples)
                 t_end = time.time()
-                from ftwizard.rundir import RunDirectory
+                from ftwizard.runs.directory import RunDirectory
 
                 logs = [e for e in RunDirectory(run_dir).iter_events(("log",)) if t_start <= e["t"] <= t_end]
                 rate_seen = len(logs) / max(1e-9, t_end - t_start)

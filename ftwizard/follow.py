@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable
 
 from ftwizard.errors import ExitCode
-from ftwizard.rundir import FINAL_STATES, EventTail, RunDirectory
+from ftwizard.runs.directory import FINAL_STATES, EventTail, RunDirectory
 
 STATE_EXIT = {"succeeded": int(ExitCode.OK), "failed": int(ExitCode.RUN_FAILED), "cancelled": int(ExitCode.INTERRUPTED)}
 

@@ -99,7 +99,7 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
         metric = next((s.name for s in specs if s.name in row.metrics), metric)
     label = next((s.label for s in specs if s.name == metric), metric)
     m = row.metrics.get(metric)
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     run = RunDirectory(row.run_dir)
     status = run.status()
@@ -121,10 +121,10 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
 
 
 def _worker_gone(run, status: dict) -> bool:
-    """A run that says it is running on this machine while no worker holds its lock (`ftwizard.liveness`)."""
+    """A run that says it is running on this machine while no worker holds its lock (`ftwizard.runs.liveness`)."""
     import socket
 
-    from ftwizard import liveness
+    from ftwizard.runs import liveness
 
     if not status.get("pid") or (status.get("host") and status.get("host") != socket.gethostname()):
         return False  # never launched, or another machine's run: not ours to judge
@@ -133,7 +133,7 @@ def _worker_gone(run, status: dict) -> bool:
 
 def list_runs(runs_dir: str | os.PathLike) -> tuple[list[RunSummary], list[str]]:
     """Every run in `runs_dir`, newest first, and one line per folder that could not be read."""
-    from ftwizard.rundir import find_runs
+    from ftwizard.runs.directory import find_runs
 
     runs_dir = Path(runs_dir)
     if runs_dir.exists() and not runs_dir.is_dir():

@@ -27,7 +27,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ftwizard.fsutil import atomic_write_json  # noqa: E402
-from ftwizard.rundir import RunDirectory  # noqa: E402
+from ftwizard.runs.directory import RunDirectory  # noqa: E402
 
 
 def _loss(step: int, seed: float) -> float:

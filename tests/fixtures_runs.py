@@ -16,7 +16,7 @@ from typing import Any
 
 from ftwizard.fsutil import atomic_write_json, atomic_write_text
 from ftwizard.recipe import load_recipe, parse_recipe
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 RECIPES = Path(__file__).resolve().parent.parent / "ftwizard" / "recipes"
 T0 = 1_695_000_000.0  # 2023-09-18, the seed's time; only differences of timestamps matter

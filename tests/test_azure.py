@@ -11,7 +11,7 @@ import pytest
 
 from ftwizard.cli.main import main
 from ftwizard.errors import UsageError
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from tests.fake_openai import DEFAULT_KEY
 from tests.test_hosted import assert_no_secret, fake, work  # noqa: F401 - the fake server fixture
 

@@ -319,7 +319,7 @@ def test_evaluation_asks_chat_rows_on_the_models_template(tmp_path, tiny_chat_di
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ftwizard.evaluation.runner import evaluate_run
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
     path = tiny_chat_dir
     rows = chat_rows(8)
     data = write_jsonl(tmp_path / "c.jsonl", rows)

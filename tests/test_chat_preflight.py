@@ -82,7 +82,7 @@ def test_the_bundled_tickets_train_on_a_mistral_v03_model_through_the_real_worke
     chat template. It used to end before step 1 with "no training example keeps any answer token within
     train.max_length = 160; raise it" (rows are ~90 tokens); now every row trains and the run succeeds. (The tiny
     test tokenizer spends ~200 tokens on a ticket, hence max_length 512 here.)"""
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
     from tests.test_local_train import run_worker
     from tests.tinymodel import make_tiny_model
 

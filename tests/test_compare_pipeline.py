@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ftwizard.cli.main import main
 from ftwizard.recipe import load_recipe
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from tests.test_hosted import fake  # noqa: F401 - the fake OpenAI server fixture
 from tests.test_hosted_import import _copies, _flags, _hosted_job
 

@@ -353,7 +353,7 @@ TICKETS = [("my card was charged twice", "billing"), ("the app crashes on start"
 
 def _hosted_custom_run(tmp_path, fake, extra_eval=None):
     from ftwizard.recipe import validate_dict
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     data = tmp_path / "tickets.jsonl"
     data.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in TICKETS))

@@ -13,7 +13,7 @@ import pytest
 
 from ftwizard.errors import RunFailed
 from ftwizard.recipe import validate_dict
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from tests.fake_openai import DEFAULT_KEY, FakeOpenAI
 
 

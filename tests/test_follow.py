@@ -14,11 +14,11 @@ import time
 from rich.console import Console
 
 from ftwizard.follow import follow
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 WRITER = textwrap.dedent("""
     import sys, time, signal
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
     run = RunDirectory(sys.argv[1]); steps = int(sys.argv[2]); final = sys.argv[3]; delay = float(sys.argv[4])
     stop = {"v": False}
     signal.signal(signal.SIGTERM, lambda *a: stop.__setitem__("v", True))

@@ -261,7 +261,7 @@ DAMAGE = st.one_of(st.binary(max_size=40), st.sampled_from([b"", b"{", b"[]", b"
 def test_fuzzed_run_directories_are_usage_errors_or_work(tmp_path_factory, name, damage, command):
     """A run folder whose files were damaged (a crash, a full disk, a hand edit): every command that reads it
     ends with a message naming what it could not read - never a second job, never a traceback."""
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     d = tmp_path_factory.mktemp("rd")
     run = RunDirectory.create(d / "runs", "x", (Path(__file__).resolve().parent.parent / "recipes" /
@@ -288,7 +288,7 @@ def test_a_deeply_nested_recipe_is_one_usage_error(tmp_path):
 
 def test_runs_dir_naming_a_file_is_one_usage_error(tmp_path):
     from ftwizard.errors import UsageError
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     blocker = tmp_path / "afile"
     blocker.write_text("mine")

@@ -17,7 +17,7 @@ import pytest
 from ftwizard.cli import output
 from ftwizard.cli.main import main
 from ftwizard.errors import UsageError
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from tests.fake_openai import DEFAULT_KEY, FakeOpenAI
 
 REPO = Path(__file__).resolve().parent.parent

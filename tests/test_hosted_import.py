@@ -9,7 +9,7 @@ import pytest
 
 from ftwizard.cli.main import main
 from ftwizard.recipe import load_recipe
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from tests.fake_openai import DEFAULT_KEY
 from tests.test_hosted import assert_no_secret, fake  # noqa: F401 - the fixture
 

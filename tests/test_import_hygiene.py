@@ -39,7 +39,7 @@ def test_cli_commands_stay_light(argv):
 
 
 @pytest.mark.parametrize("module", [
-    "ftwizard.recipe", "ftwizard.tasks", "ftwizard.prepare", "ftwizard.rundir", "ftwizard.cli.main",
+    "ftwizard.recipe", "ftwizard.tasks", "ftwizard.prepare", "ftwizard.runs.directory", "ftwizard.cli.main",
     "ftwizard.backends", "ftwizard.catalog",
 ])
 def test_engine_modules_import_light(module):

@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ftwizard import liveness
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs import liveness
+from ftwizard.runs.directory import RunDirectory
 
 ROOT = Path(__file__).resolve().parent.parent
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -72,7 +72,10 @@ def test_a_dead_worker_is_gone_at_once_and_its_reused_pid_is_not_it(live_local_r
     proc.kill()
     proc.wait(timeout=10)
     assert not backend.is_alive(run), "the kernel let go of the lock with the process"
-    # Another process now under the recorded pid (as a reused pid would be): its start ticks differ.
+    # Another process now under the recorded pid (as a reused pid would be): its start ticks differ. A real reuse
+    # needs the pid counter to wrap, never within one clock tick (10 ms) of the worker's start; on a quiet machine
+    # this test can start both inside one tick, so it waits out two.
+    time.sleep(0.03)
     other = subprocess.Popen(SLEEPER)
     try:
         st = dict(run.status(), pid=other.pid)

@@ -103,7 +103,7 @@ def test_merge_reloads_a_quantized_base_in_the_training_dtype():
 
 def test_checkpointing_turned_off_on_a_quantized_base_warns_with_the_estimates(tmp_path):
     from ftwizard.backends.local.worker import Worker
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     seed = (REPO / "recipes" / "viggo-codellama34b-lora.toml").read_text()
     text = seed.replace("gradient_checkpointing = true", "gradient_checkpointing = false")

@@ -72,7 +72,7 @@ def test_two_nodes_on_this_machine_end_in_the_adapter_of_one_node_with_two_proce
                       "--rdzv-endpoint", endpoint, "--detach")
     assert node0.returncode == 0, node0.stderr
     run_path = re.search(r"run directory: (\S+)", node0.stderr).group(1)
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     run = RunDirectory.open(run_path)
     before = sorted(p.name for p in run.path.iterdir())

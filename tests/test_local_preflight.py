@@ -90,7 +90,7 @@ def test_out_of_memory_is_reported_with_the_estimate_and_advice(tmp_path, tiny_m
 
     from ftwizard.backends.local.probe import is_oom
     from ftwizard.backends.local.worker import Worker
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     text = (f'name = "o"\ntask = "viggo"\n[model]\nbase = "{tiny_model_dir}"\n'
             '[train]\nmicro_batch_size = 8\ngrad_accum = 4\nmax_length = 1024\n[hardware]\ndevice = "cpu"\n')

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ftwizard.recipe import load_recipe
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 REPO = Path(__file__).resolve().parent.parent
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

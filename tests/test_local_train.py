@@ -16,7 +16,7 @@ import pytest
 
 from ftwizard.backends.local import LocalBackend, worker_command
 from ftwizard.recipe import parse_recipe
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 REPO = Path(__file__).resolve().parent.parent
 backend = LocalBackend()

@@ -17,7 +17,7 @@ import pytest
 
 from ftwizard.errors import UsageError
 from ftwizard.recipe import parse_recipe
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 
 def recipe_text(model_dir) -> str:

@@ -11,7 +11,7 @@ import pytest
 from ftwizard.backends import backend_for_run
 from ftwizard.cli.main import main
 from ftwizard.errors import UsageError
-from ftwizard.rundir import RunDirectory, StatusDamaged
+from ftwizard.runs.directory import RunDirectory, StatusDamaged
 from tests.test_hosted import MODEL, SMALL, fake, make_run, work  # noqa: F401 - fixtures
 from tests.test_together import dummy_adapter  # noqa: F401 - fixture
 
@@ -168,7 +168,7 @@ def test_a_full_disk_after_the_job_is_recorded_and_the_run_resumes(fake, tmp_pat
 
     from ftwizard import fsutil
     from ftwizard.backends.hosted.job import OpenAIJob
-    from ftwizard.rundir import SPACE_RESERVE
+    from ftwizard.runs.directory import SPACE_RESERVE
 
     run = make_run(tmp_path)
     assert (run.path / SPACE_RESERVE).stat().st_size > 0

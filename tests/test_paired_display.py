@@ -8,7 +8,7 @@ import argparse
 import json
 
 from ftwizard.evaluation.stats import mcnemar_exact
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from ftwizard.verdict.render import p_value
 from tests.fixtures_runs import outcomes, paired_outcomes, write_run
 from tests.test_compare_cli import ftwizard

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ import multiprocessing as mp
 import pytest
 
 from ftwizard.errors import UsageError
-from ftwizard.rundir import EventTail, RunDirectory, find_runs
+from ftwizard.runs.directory import EventTail, RunDirectory, find_runs
 
 
 def _writer(path: str, n: int, tag: int) -> None:
@@ -78,7 +78,7 @@ def test_cost_and_metrics_writers_lose_nothing_under_concurrency(tmp_path):
     processes: each read-modify-write goes through the run's one lock, so no writer's fields are lost."""
     import multiprocessing as mp
 
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     run = RunDirectory.create(tmp_path / "runs", "race", 'name = "race"\n')
     ctx = mp.get_context("fork")
@@ -97,7 +97,7 @@ def test_cost_and_metrics_writers_lose_nothing_under_concurrency(tmp_path):
 
 
 def _write_many(path: str, k: int) -> None:
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     run = RunDirectory(path)
     for i in range(25):

@@ -12,7 +12,7 @@ import pytest
 
 from ftwizard.cli.main import main
 from ftwizard.recipe import load_recipe
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from ftwizard.tasks import get_task
 from tests.fake_trainer import main as fake_main
 

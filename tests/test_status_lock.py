@@ -7,11 +7,11 @@ import sys
 import threading
 import time
 
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 WRITER = """
 import sys
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 run = RunDirectory(sys.argv[1])
 tag = sys.argv[2]
 for i in range(int(sys.argv[3])):
@@ -37,7 +37,7 @@ def test_a_cancel_during_a_long_read_modify_write_is_not_overwritten(tmp_path):
 
     def cancel_from_another_process():
         started.wait(5)
-        subprocess.run([sys.executable, "-c", "import sys; from ftwizard.rundir import RunDirectory; "
+        subprocess.run([sys.executable, "-c", "import sys; from ftwizard.runs.directory import RunDirectory; "
                         "RunDirectory(sys.argv[1]).update_status(cancel_requested=True)", str(run.path)],
                        check=True, timeout=60)
 

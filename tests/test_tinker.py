@@ -21,7 +21,7 @@ import pytest
 from ftwizard.backends.hosted.tinker import TinkerProvider, training_plan
 from ftwizard.errors import UsageError
 from ftwizard.recipe import load_recipe
-from ftwizard.rundir import FINAL_STATES, RunDirectory
+from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 from tests.fake_tinker import FakeTinkerServer, tiny_peft_adapter
 
 REPO = Path(__file__).resolve().parent.parent

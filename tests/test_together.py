@@ -17,7 +17,7 @@ import pytest
 
 from ftwizard.cli import output
 from ftwizard.cli.main import main
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from tests import test_hosted as hosted_tests
 from tests.fake_together import DEFAULT_KEY, FakeTogether, adapter_archive
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ftwizard.recipe import load_recipe
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from ftwizard.tui.app import make_app
 from ftwizard.tui.state import WizardState
 from tests.fake_trainer import FakeLauncher

@@ -102,7 +102,7 @@ def train_ready(app) -> bool:
 @pytest.fixture
 def finished_runs(tmp_path):
     """Two finished runs (local and hosted) in fixed folders, written by the fake trainer."""
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
     from tests.fake_trainer import main as fake_main
 
     recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml")
@@ -165,7 +165,7 @@ def fixed_run(runs_dir: Path, name: str = "demo-local", steps: int = 120) -> str
     import json
     import math
 
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     recipe = load_recipe(REPO / "recipes" / "viggo-cpu-demo.toml").with_updates({"name": name})
     run = RunDirectory(runs_dir / name)

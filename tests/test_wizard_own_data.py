@@ -174,7 +174,7 @@ async def test_offline_chat_file_to_a_verdict_on_the_installed_cpu_model(tmp_pat
             await wait_for(pilot, lambda: screen_name(app) == "ConfirmScreen", what="confirm")
             await pilot.press("y")
             await wait_for(pilot, lambda: len(app.state.runs) == 1, what="launch")
-            from ftwizard.rundir import RunDirectory
+            from ftwizard.runs.directory import RunDirectory
 
             run = RunDirectory(app.state.runs[0])
             await wait_for(pilot, lambda: run.state == "succeeded", what="run")

@@ -21,7 +21,7 @@ from ftwizard.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
 LOCAL = {"local": "ftwizard.backends.local:LocalBackend"}
 PROVIDERS = {

@@ -14,7 +14,7 @@ def register(sub) -> None:
 
 def attach_state(run_dirs: list[str]):
     """The wizard state for following these run directories (their recipe fills the other steps)."""
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
     from ftwizard.tui.state import WizardState
 
     runs = [RunDirectory.open(p) for p in run_dirs]
@@ -27,7 +27,7 @@ def attach_state(run_dirs: list[str]):
 
 def run(args) -> int:
     from ftwizard.cli.wizard import report_live_runs
-    from ftwizard.rundir import default_runs_dir
+    from ftwizard.runs.directory import default_runs_dir
     from ftwizard.tui.app import make_app
 
     state = attach_state(args.run_dir)

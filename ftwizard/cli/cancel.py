@@ -15,7 +15,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ftwizard.backends import backend_for_run
     from ftwizard.cli import output
-    from ftwizard.rundir import FINAL_STATES, RunDirectory
+    from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 
     run_dir = RunDirectory.open(args.run_dir)
     state = run_dir.state

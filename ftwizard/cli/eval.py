@@ -49,7 +49,7 @@ def run(args) -> int:
     from ftwizard.evaluation.runner import evaluate_run
     from ftwizard.fmt import usd
     from ftwizard.fsutil import read_json
-    from ftwizard.rundir import EventTail, RunDirectory
+    from ftwizard.runs.directory import EventTail, RunDirectory
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be a whole number >= 1 (got {args.limit})")

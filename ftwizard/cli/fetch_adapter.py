@@ -16,7 +16,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ftwizard.backends import backend_for_run
     from ftwizard.cli import output
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     run_dir = RunDirectory.open(args.run_dir)
     done = backend_for_run(run_dir).fetch_adapter(run_dir)

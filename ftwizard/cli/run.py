@@ -104,7 +104,7 @@ def _run(args) -> int:
     from ftwizard.cli import output
     from ftwizard.errors import UsageError
     from ftwizard.recipe import load_recipe
-    from ftwizard.rundir import RunDirectory, default_runs_dir
+    from ftwizard.runs.directory import RunDirectory, default_runs_dir
 
     if args.resume:
         if args.recipe or args.overrides:
@@ -159,7 +159,7 @@ def _join(args, placement: dict) -> int:
     from ftwizard.backends import backend_for
     from ftwizard.cli import output
     from ftwizard.errors import UsageError
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
     if args.overrides:
         raise UsageError("a node joining a run trains the run's recipe as recorded; no --set")

@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ftwizard.cli import output
-    from ftwizard.rundir import default_runs_dir
+    from ftwizard.runs.directory import default_runs_dir
     from ftwizard.runlist import list_runs, rich_table
 
     runs_dir = default_runs_dir(args.runs_dir)

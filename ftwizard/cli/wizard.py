@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def run(_args) -> int:
-    from ftwizard.rundir import default_runs_dir
+    from ftwizard.runs.directory import default_runs_dir
     from ftwizard.tui.app import make_app
 
     app = make_app(runs_dir=default_runs_dir())

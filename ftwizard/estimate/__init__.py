@@ -19,7 +19,7 @@ from ftwizard.estimate.memory import (activation_bytes_per_token, estimate_vram,
 from ftwizard.estimate.recipe import estimate_recipe, run_record_estimate
 from ftwizard.estimate.serving import serving_estimate
 from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats
-from ftwizard.rundir import default_runs_dir
+from ftwizard.runs.directory import default_runs_dir
 
 __all__ = [
     "BYTES_PER_PARAM", "CUDA_CONTEXT_GIB", "DEFAULT_TOKENIZER_RATIO", "GIB", "SPECIAL_TOKENS",

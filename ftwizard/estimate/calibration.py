@@ -9,7 +9,7 @@ import statistics
 from ftwizard.catalog import get_gpu, get_open_model, match_gpu
 from ftwizard.errors import UsageError
 from ftwizard.estimate.base import _quant
-from ftwizard.rundir import default_runs_dir
+from ftwizard.runs.directory import default_runs_dir
 
 def _gpu_key(name: str) -> str:
     try:

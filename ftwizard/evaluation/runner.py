@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ftwizard.errors import RunFailed, UsageError
 from ftwizard.fmt import usd
-from ftwizard.rundir import RunDirectory, iso
+from ftwizard.runs.directory import RunDirectory, iso
 from ftwizard.tasks.base import strip_reasoning
 
 

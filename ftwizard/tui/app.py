@@ -110,7 +110,7 @@ class WizardApp(App[int]):
     @property
     def live_runs(self) -> list[str]:
         """Run directories not finished yet (told to the user on quit: they keep running)."""
-        from ftwizard.rundir import FINAL_STATES, RunDirectory
+        from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 
         return [p for p in self.state.runs if RunDirectory(p).state not in FINAL_STATES]
 

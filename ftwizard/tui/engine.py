@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 # -- hardware and estimates ---------------------------------------------------------------------
 

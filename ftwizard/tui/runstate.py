@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ftwizard.rundir import FINAL_STATES, EventTail, RunDirectory
+from ftwizard.runs.directory import FINAL_STATES, EventTail, RunDirectory
 
 MAX_POINTS = 400  # loss points kept for the plot per series (older ones are thinned)
 

@@ -112,7 +112,7 @@ class StepScreen(Screen[StepResult]):
                 return
             state = self.keep_state()
             if state.recipe is None:  # nothing chosen yet: the steps around the verdict show the first run's
-                from ftwizard.rundir import RunDirectory
+                from ftwizard.runs.directory import RunDirectory
 
                 run = RunDirectory(paths[0])
                 state = state.with_recipe(run.recipe(), choice="file", recipe_path=str(run.recipe_path))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ftwizard.backends import backend_for
 from ftwizard.defaults import preflight_warnings
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 if TYPE_CHECKING:
     from ftwizard.backends.base import Backend

@@ -9,7 +9,7 @@ from typing import Iterable
 
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import read_json
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from ftwizard.verdict.model import Metric, RunRow
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ftwizard.backends.base import HostedProvider
 from ftwizard.errors import UsageError
-from ftwizard.rundir import FINAL_STATES, RunDirectory
+from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 
 if TYPE_CHECKING:
     from ftwizard.backends.hosted.job import HostedJob
@@ -54,8 +54,8 @@ def recipes_that_run_today(task: str | None = None) -> list[str]:
 
 def spawn_worker(run: RunDirectory, module: str) -> int:
     """Start `python -m MODULE RUN_DIR` in its own session (it outlives the terminal), output to worker.log,
-    holding the run's lock (`ftwizard.liveness`): refused while another worker lives."""
-    from ftwizard import liveness
+    holding the run's lock (`ftwizard.runs.liveness`): refused while another worker lives."""
+    from ftwizard.runs import liveness
 
     log = open(run.path / WORKER_LOG, "ab")
     try:
@@ -84,7 +84,7 @@ def failed_phase(status: dict) -> str:
 
 def worker_alive(run: RunDirectory) -> bool:
     """Whether a worker holds the run's lock (exact: the kernel lets go when the process ends)."""
-    from ftwizard import liveness
+    from ftwizard.runs import liveness
 
     return liveness.worker_running(run)
 
@@ -195,7 +195,7 @@ class JobProvider(HostedProvider):
         refusal = self.resume_refusal(run)
         if refusal:
             raise UsageError(refusal)
-        from ftwizard import liveness
+        from ftwizard.runs import liveness
 
         if run.status().get("state") in FINAL_STATES:
             # A worker that has just recorded its end may still be exiting: let it go before starting anew.

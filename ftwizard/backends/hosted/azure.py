@@ -25,7 +25,7 @@ from ftwizard.settings import PROVIDER_KEY_ENV
 if TYPE_CHECKING:
     from ftwizard.backends.hosted.job import HostedJob
     from ftwizard.recipe import Recipe
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
 FILE_READY = "processed"
 FILE_FAILED = ("error", "failed", "deleted")

@@ -38,7 +38,7 @@ from ftwizard.settings import PROVIDER_KEY_ENV
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
 OUTCOME: dict[str, Outcome] = {"JOB_STATE_COMPLETED": "succeeded", "JOB_STATE_EARLY_STOPPED": "succeeded",
                                "JOB_STATE_FAILED": "failed", "JOB_STATE_EXPIRED": "failed",

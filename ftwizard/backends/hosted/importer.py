@@ -23,7 +23,7 @@ from typing import Any
 from ftwizard.backends.hosted.providers import HostedError, ProviderConfig, provider_config, with_retries
 from ftwizard.errors import RunFailed, UsageError
 from ftwizard.fsutil import atomic_write_text
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 DEFAULT_OPEN_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 # How far our count of a local copy's tokens may be from the job's trained tokens (OpenAI counts with its own

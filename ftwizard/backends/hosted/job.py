@@ -39,7 +39,7 @@ from ftwizard.errors import UsageError
 if TYPE_CHECKING:
     from ftwizard.plan.hosted import HostedPlan
 from ftwizard.fsutil import atomic_write_bytes
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 FINAL_JOB_STATUSES = ("succeeded", "failed", "cancelled")
 RESULTS_FILE = "hosted_results.csv"

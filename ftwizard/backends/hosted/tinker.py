@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ftwizard.backends.base import HostedProvider, ProviderCapabilities
 from ftwizard.errors import UsageError
-from ftwizard.rundir import FINAL_STATES, RunDirectory
+from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 from ftwizard.settings import PROVIDER_KEY_ENV
 
 PROVIDER = "tinker"
@@ -285,7 +285,7 @@ class TinkerProvider(HostedProvider):
             raise UsageError(f"{KEY_ENV} is not set: export your Tinker API key to resume this run")
         where = (f"Tinker's saved state at step {status.get('tinker_state_step')}" if status.get("tinker_state_path")
                  else "the start (no state saved yet)")
-        from ftwizard import liveness
+        from ftwizard.runs import liveness
 
         with liveness.claim(run):  # a worker started in the meantime is refused before anything changes
             # Running from here on, so that a face following the run does not read the old `failed` as its end.
@@ -297,7 +297,7 @@ class TinkerProvider(HostedProvider):
         """Stop the loop: the worker saves Tinker's state at the step it is on and marks the run cancelled."""
         run.update_status(cancel_requested=True)
         run.append_event("log", text="cancel requested", source=PROVIDER)
-        from ftwizard import liveness
+        from ftwizard.runs import liveness
 
         pid = liveness.same_process(run.status())
         if pid is not None and self.is_alive(run):

@@ -23,7 +23,7 @@ import socket
 import sys
 import time
 
-from ftwizard import liveness
+from ftwizard.runs import liveness
 from ftwizard.backends.hosted.providers import HostedError, redact
 from ftwizard.backends.hosted.worker import evaluate, fail, fail_unexpected
 from ftwizard.backends.hosted.tinker import (
@@ -38,7 +38,7 @@ from ftwizard.backends.hosted.tinker import (
     write_training_cost,
 )
 from ftwizard.errors import UsageError
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 STATE_PREFIX = "ftwizard-step-"
 EXPORT_TTL_S = 24 * 3600

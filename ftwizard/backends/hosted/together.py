@@ -29,7 +29,7 @@ from ftwizard.settings import PROVIDER_KEY_ENV
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
 OUTCOME: dict[str, Outcome] = {"completed": "succeeded", "error": "failed", "user_error": "failed",
                                "cancelled": "cancelled"}
@@ -365,7 +365,7 @@ class TogetherProvider(JobProvider):
     def fetch_adapter(self, run: "RunDirectory") -> str:
         """The succeeded job's adapter again (a GET of what was paid for; never a new job), while no worker
         runs on the run (its lock is held for the download)."""
-        from ftwizard import liveness
+        from ftwizard.runs import liveness
         from ftwizard.backends.hosted import failed_phase
 
         st = run.status()

@@ -14,10 +14,10 @@ import socket
 import sys
 import time
 
-from ftwizard import liveness
+from ftwizard.runs import liveness
 from ftwizard.backends.hosted.providers import HostedError, redact
 from ftwizard.errors import FtwizardError, UsageError
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 
 class _Stopped(BaseException):

@@ -29,7 +29,7 @@ from ftwizard.backends.base import Backend
 from ftwizard.backends.local.checkpoints import last_checkpoint
 from ftwizard.backends.local.topology import Topology, topology
 from ftwizard.errors import UsageError
-from ftwizard.rundir import FINAL_STATES, RunDirectory
+from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
@@ -142,7 +142,7 @@ class LocalBackend(Backend):
                              "--rdzv-endpoint HOST:PORT`")
         cmd = worker_command(run, recipe.hardware.nproc, topo)
         env = _worker_env(recipe)
-        from ftwizard import liveness
+        from ftwizard.runs import liveness
 
         logf = open(run.path / "worker.log", "ab")
         try:
@@ -175,7 +175,7 @@ class LocalBackend(Backend):
 
     def resume(self, run: RunDirectory) -> subprocess.Popen:
         """Continue from the last complete checkpoint (the worker finds it), with optimizer and scheduler state."""
-        from ftwizard import liveness
+        from ftwizard.runs import liveness
 
         refusal = self.resume_refusal(run)
         if refusal:
@@ -206,12 +206,12 @@ class LocalBackend(Backend):
     def _process(self, run: RunDirectory) -> int | None:
         """The pid of the run's launcher process when that very process still runs here (pid and start time
         compared exactly, so a reused pid is not it), else None."""
-        from ftwizard import liveness
+        from ftwizard.runs import liveness
 
         return liveness.same_process(run.status()) if self._here(run) else None
 
     def is_alive(self, run: RunDirectory) -> bool:
-        from ftwizard import liveness
+        from ftwizard.runs import liveness
 
         if not self._here(run):
             # Another machine's run: trust its status while it keeps being updated.

@@ -11,7 +11,7 @@ from ftwizard.fsutil import atomic_dir, atomic_write_json
 
 if TYPE_CHECKING:
     from ftwizard.backends.local.reporter import RunReporter
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
 
 def save_adapter(run: "RunDirectory", rep: "RunReporter", trainer, tok, *, main: bool, fsdp: bool) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftwizard import liveness
+from ftwizard.runs import liveness
 from ftwizard.backends.local.checkpoints import STAGING, last_checkpoint
 from ftwizard.backends.local.failures import disk_advice, is_disk_full, report_failure
 from ftwizard.backends.local.probe import is_oom, oom_advice, peak_mem_gib
@@ -29,7 +29,7 @@ from ftwizard.backends.local.world import (barrier, die_with_launcher, is_main, 
                                            world_size)
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_write_json, atomic_write_text
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 
 
 def get_estimate(recipe, runs_dir: Path | None = None) -> tuple[dict | None, dict | None]:

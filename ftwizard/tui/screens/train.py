@@ -14,7 +14,7 @@ from textual.widgets import Button, Checkbox, Static
 from textual.worker import Worker, WorkerState
 
 from ftwizard.errors import FtwizardError, UsageError
-from ftwizard.rundir import FINAL_STATES, RunDirectory
+from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 from ftwizard.tui import engine
 from ftwizard.tui.screens.save import ConfirmScreen
 from ftwizard.tui.state import WizardState

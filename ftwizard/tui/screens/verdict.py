@@ -131,7 +131,7 @@ class VerdictScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export(self, verdict) -> None:
-        from ftwizard.rundir import utc_stamp
+        from ftwizard.runs.directory import utc_stamp
 
         out = Path(self.app.runs_dir) / f"report-{utc_stamp()}"
         try:

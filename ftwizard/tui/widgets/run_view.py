@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Log, ProgressBar, Static
 
-from ftwizard.rundir import RunDirectory
+from ftwizard.runs.directory import RunDirectory
 from ftwizard.tui.runstate import RunFollower, RunProgress
 from ftwizard.tui.widgets.loss_plot import LossPlot
 

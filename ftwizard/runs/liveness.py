@@ -29,7 +29,7 @@ from ftwizard import settings
 from ftwizard.errors import UsageError
 
 if TYPE_CHECKING:
-    from ftwizard.rundir import RunDirectory
+    from ftwizard.runs.directory import RunDirectory
 
 WORKER_LOCK = ".worker.lock"
 # This process's claims, by run folder: a resume that claims the run and then calls launch claims it once.
