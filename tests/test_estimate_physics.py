@@ -13,7 +13,8 @@ import pytest
 from ftwizard.catalog import get_gpu, get_open_model
 from ftwizard.estimate import estimate_recipe, estimate_vram
 from ftwizard.estimate.base import UNCALIBRATED_RANGE
-from ftwizard.estimate.throughput import RunShape, flops_per_token, step_time
+from ftwizard.estimate.flops import flops_per_token
+from ftwizard.estimate.throughput import RunShape, step_time
 from ftwizard.recipe import load_recipe, validate_dict
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,9 +13,9 @@ estimate). Prices come from `ftwizard.pricing`.
 from ftwizard.estimate.base import (BYTES_PER_PARAM, CUDA_CONTEXT_GIB, DEFAULT_TOKENIZER_RATIO, GIB,
                                     SPECIAL_TOKENS, TOKENIZER_RATIO, USABLE_VRAM, _positive, _quant)
 from ftwizard.estimate.calibration import calibration
-from ftwizard.estimate.memory import (activation_bytes_per_token, estimate_vram, eval_flops_per_token,
-                                      lora_params, module_shapes, peak_flops, resolve_targets, train_flops_per_token,
-                                      weight_bytes)
+from ftwizard.estimate.flops import eval_flops_per_token, peak_flops, train_flops_per_token
+from ftwizard.estimate.memory import (activation_bytes_per_token, estimate_vram, lora_params, module_shapes,
+                                      resolve_targets, weight_bytes)
 from ftwizard.estimate.recipe import estimate_recipe, run_record_estimate
 from ftwizard.estimate.serving import serving_estimate
 from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ftwizard.catalog import GPU, OpenModel
+from ftwizard.catalog import OpenModel
 from ftwizard.estimate.base import (ALL_LINEAR, ALLOCATOR_GIB, CUDA_CONTEXT_GIB, FRAGMENTATION, FUSED_MODULES,
                                     GIB, LOSS_FP32_COPIES, MODULE_ALIASES, NF4_BLOCK, _as_model, _positive, _quant)
 
@@ -169,23 +169,3 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
             round(100 * n_lora / model.params, 4), "micro_batch": micro_batch, "seq_len": seq_len,
             "gradient_checkpointing": bool(gradient_checkpointing), "quant": quant,
             "unknown_target_modules": unknown}
-
-
-def train_flops_per_token(model: OpenModel, seq_len: float, *, gradient_checkpointing: bool,
-                          n_lora: int = 0) -> float:
-    """Hardware FLOPs per trained token (recomputation included): `throughput.flops_per_token`'s, the one count."""
-    from ftwizard.estimate.throughput import flops_per_token
-
-    return flops_per_token(model, seq_len, gradient_checkpointing=gradient_checkpointing, n_lora=n_lora)["hardware"]
-
-
-def eval_flops_per_token(model: OpenModel, seq_len: float) -> float:
-    return 2 * model.active_matmul_params + 2 * model.layers * model.heads * model.dim_head * seq_len
-
-
-def peak_flops(gpu: GPU, dtype: str) -> float:
-    """Dense peak in FLOP/s for the compute dtype (fp32 on a GPU runs at TF32 rate: half the bf16 peak)."""
-    tf = gpu.bf16_tflops * 1e12
-    if dtype == "fp32" and not gpu.is_cpu:
-        tf /= 2
-    return tf

@@ -13,8 +13,9 @@ from ftwizard.errors import UsageError
 from ftwizard.estimate.base import (BYTES_PER_PARAM, CALIBRATED_RANGE, DEFAULT_TOKENIZER_RATIO, ENCODING_RATIO, GIB, LOAD_GBPS, SPEED,
                                     TOKENIZER_RATIO, UNCALIBRATED_RANGE, _positive, _quant)
 from ftwizard.estimate.calibration import calibration
-from ftwizard.estimate.memory import estimate_vram, eval_flops_per_token, lora_params, peak_flops
-from ftwizard.estimate.throughput import RunShape, flops_per_token, speed_knobs, step_time
+from ftwizard.estimate.flops import eval_flops_per_token, flops_per_token, peak_flops
+from ftwizard.estimate.memory import estimate_vram, lora_params
+from ftwizard.estimate.throughput import RunShape, speed_knobs, step_time
 from ftwizard.estimate.serving import serving_estimate
 from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats
 from ftwizard.plan.fit import fit_on

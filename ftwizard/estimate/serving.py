@@ -8,7 +8,8 @@ from ftwizard.catalog import GPU, OpenModel
 from ftwizard.estimate.base import (CUDA_CONTEXT_GIB, GIB, SERVING_BW_EFFICIENCY, SERVING_CONCURRENCY,
                                     SERVING_PREFILL_EFFICIENCY, USABLE_VRAM, _as_gpu, _as_hosted, _as_model, _positive,
                                     _quant)
-from ftwizard.estimate.memory import peak_flops, weight_bytes
+from ftwizard.estimate.flops import peak_flops
+from ftwizard.estimate.memory import weight_bytes
 from ftwizard.pricing import HOURS_PER_MONTH, gpu_price, serving_cost
 
 if TYPE_CHECKING:

@@ -68,29 +68,6 @@ def _dequant_bytes_per_param(quant: str, p: dict, gptq: bool = False) -> float:
     return 0.0
 
 
-def flops_per_token(model: OpenModel, seq_len: float, *, gradient_checkpointing: bool, n_lora: int = 0,
-                    attn: str = "sdpa") -> dict:
-    """FLOPs per trained token: `model` (PaLM convention: no recomputation) and `hardware` (what runs).
-
-    Model FLOPs: forward 2N, input gradients 2N over the block linears and the lm_head, 6 per adapter parameter,
-    attention 12 x layers x q_dim x seq (PaLM's count: the full square, forward + backward). Hardware FLOPs add the
-    forward again over the blocks (and their attention) when checkpointing; FlashAttention-2 / SDPA skip the
-    masked half of the square and recompute it in backward (2 + 5 units of 2 x q_dim x seq), eager does not skip.
-    """
-    n_blocks = model.active_linear_params
-    n_head = model.vocab * model.hidden
-    qd = model.heads * model.dim_head
-    attn_unit = 2 * model.layers * qd * seq_len
-    mf = 4 * (n_blocks + n_head) + 6 * n_lora + 6 * attn_unit
-    if attn == "eager":
-        hw_attn = attn_unit * (2 + 4) * (1 + (1 / 3 if gradient_checkpointing else 0))
-    else:
-        hw_attn = attn_unit * (1 + 2.5 + (1 if gradient_checkpointing else 0))
-    gc = 1 if gradient_checkpointing else 0
-    hf = (4 + 2 * gc) * n_blocks + 4 * n_head + (6 + 2 * gc) * n_lora + hw_attn
-    return {"model": float(mf), "hardware": float(hf)}
-
-
 def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16", params: dict | None = None
               ) -> dict:
     """Seconds per micro-batch and per optimizer step on one GPU, tokens/s, and where the time goes."""

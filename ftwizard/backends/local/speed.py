@@ -3,7 +3,7 @@
 `resolve_speed(recipe, device)` turns train.attn_implementation / use_liger / torch_compile / optimizer into
 what the worker passes to transformers, each with the reason, so the log says what was chosen and why.
 Two utilisation figures, both tokens/s x FLOPs per trained token / the device's dense peak, with the FLOP counts
-of `ftwizard.estimate.throughput.flops_per_token` (the estimate's own): `mfu` in the PaLM convention (model FLOPs:
+of `ftwizard.estimate.flops.flops_per_token` (the estimate's own): `mfu` in the PaLM convention (model FLOPs:
 forward 2N + input gradients 2N, no recomputation) and `hfu`, hardware FLOPs utilisation (adds the forward
 recomputed under activation checkpointing), ~1.5x the MFU of a checkpointed run.
 """
@@ -84,7 +84,7 @@ class MfuBasis:
     peak_source: str
 
     def flops(self, seq_len: float) -> dict[str, float]:
-        from ftwizard.estimate.throughput import flops_per_token
+        from ftwizard.estimate.flops import flops_per_token
 
         return flops_per_token(self.model, seq_len, gradient_checkpointing=self.gradient_checkpointing,
                                n_lora=self.n_lora)
