@@ -1,0 +1,1 @@
+"""The run-directory contract: the files a run holds (`directory`), whether its worker lives (`liveness`)."""
