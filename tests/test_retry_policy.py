@@ -1,5 +1,5 @@
 """One retry policy for every transient fault: API calls, uploads, downloads, chat completions and the judge all
-go through `providers.with_retries`; what is not a provider error is never dressed up as one."""
+go through `ftwizard.retry.with_retries`; what is not a provider error is never dressed up as one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import http.client
 import httpx
 import pytest
 
-from ftwizard.backends.hosted.providers import HostedError, RetryPolicy, with_retries
+from ftwizard.retry import HostedError, RetryPolicy, with_retries
 
 
 def _flaky(*faults):
@@ -60,15 +60,20 @@ def test_a_drop_that_outlasts_the_policy_is_a_network_error():
 
 def test_no_other_retry_loop_in_the_provider_code():
     """The loops that used to keep their own counts (upload, create, chat completion, the judge's SDK retries)
-    all call with_retries now; the Azure management API keeps its own for its token renewal."""
+    all call with_retries now, defined once in ftwizard/retry.py below both the hosted backends and the judge;
+    the Azure management API keeps its own for its token renewal."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent / "ftwizard"
-    loops = []
-    for path in list((root / "backends" / "hosted").glob("*.py")) + [root / "evaluation" / "judge.py"]:
+    loops, homes = [], []
+    for path in root.rglob("*.py"):
         text = path.read_text()
-        if "attempt + 1 >= " in text and path.name not in ("providers.py", "azure_management.py"):
-            loops.append(path.name)
+        rel = path.relative_to(root).as_posix()
+        if "def with_retries(" in text or "class RetryPolicy" in text or "def is_transport_error(" in text:
+            homes.append(rel)
+        if "attempt + 1 >= " in text and rel not in ("retry.py", "backends/hosted/azure_management.py"):
+            loops.append(rel)
         if "max_retries=" in text and "max_retries=0" not in text:
-            loops.append(f"{path.name}: SDK retries")
+            loops.append(f"{rel}: SDK retries")
     assert loops == []
+    assert homes == ["retry.py"]

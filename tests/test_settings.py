@@ -40,7 +40,7 @@ def test_the_wizards_hardware_step_reads_ftwizard_as_of(monkeypatch):
 def test_the_redaction_list_is_derived_from_the_settings_secrets(monkeypatch):
     """Every SecretStr of the settings is redacted, the judge's key included (it used to be missing)."""
     from ftwizard import settings
-    from ftwizard.backends.hosted.providers import redact
+    from ftwizard.retry import redact
 
     assert set(settings.PROVIDER_KEY_ENV.values()) <= set(settings.secret_env_vars())
     assert settings.JUDGE_KEY_ENV in settings.secret_env_vars()

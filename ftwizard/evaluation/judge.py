@@ -138,7 +138,7 @@ class Judge:
                 raise UsageError("the judge needs an API key: set FTWIZARD_JUDGE_API_KEY (or OPENAI_API_KEY), and "
                                  "FTWIZARD_JUDGE_BASE_URL for an endpoint other than OpenAI's")
             # The SDK's retries off and a timeout on every call: retried by the one policy of provider calls
-            # (`providers.with_retries`: transient errors, back-off with jitter, FTWIZARD_HOSTED_* settings).
+            # (`ftwizard.retry.with_retries`: transient errors, back-off with jitter, FTWIZARD_HOSTED_* settings).
             self.client = openai.OpenAI(api_key=key, base_url=settings.judge_base_url() or None, max_retries=0,
                                         timeout=settings.hosted_timeout_seconds())
         return self.client
@@ -168,7 +168,7 @@ class Judge:
 
     def _call(self, prompt: str, prediction: str, reference: str) -> dict:
         from ftwizard import settings
-        from ftwizard.backends.hosted.providers import HostedError, with_retries
+        from ftwizard.retry import HostedError, with_retries
 
         client = self._client()
         messages = judge_messages(self.rubric, prompt, prediction, reference)

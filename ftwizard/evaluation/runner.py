@@ -100,7 +100,7 @@ def evaluate_after_training(run: RunDirectory, *, log: Callable[[str], None], **
             log("evaluating the base model (eval.baseline = true)")
             evaluate_run(run, baseline=True, **engine)
     except FtwizardError as e:
-        from ftwizard.backends.hosted.providers import redact
+        from ftwizard.retry import redact
 
         message = redact(str(e))
         run.append_event("error", message=f"evaluation: {message}", kind="eval",
