@@ -345,7 +345,7 @@ def model_template(recipe: "Recipe") -> tuple[str, dict, list[str], str] | None:
     """(chat template, special-token variables, special token strings, where from) of the recipe's model, read
     from its files on this machine (folder, installed package's GGUF, or the Hugging Face cache); None when the
     model is not here. An empty template means the model has none (ftwizard's default one is used)."""
-    from ftwizard.backends.local.modeling import resolve_base
+    from ftwizard.modelfiles import resolve_base
     from ftwizard.errors import UsageError
 
     try:

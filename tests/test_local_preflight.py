@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ftwizard.backends.local import LocalBackend
-from ftwizard.backends.local.modeling import resolve_base
+from ftwizard.modelfiles import resolve_base
 
 backend = LocalBackend()
 from ftwizard.errors import UsageError

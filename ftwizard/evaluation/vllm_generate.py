@@ -63,7 +63,7 @@ def vllm_requests(recipe: "Recipe", adapter_dir: Path | None, *, max_new_tokens:
     from vllm import SamplingParams
     from vllm.lora.request import LoRARequest
 
-    from ftwizard.backends.local.modeling import resolve_base
+    from ftwizard.modelfiles import resolve_base
 
     src = resolve_base(recipe)
     dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}.get(recipe.model.dtype, "auto")
