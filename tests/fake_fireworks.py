@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fakes.base import FakeHandler, FakeService, Reply, parse_multipart, sdk_json, sdk_request
+from tests.fakes.base import FakeHandler, FakeJobService, Reply, parse_multipart, sdk_json, sdk_request
 
 DEFAULT_KEY = "fw_FAKE-fireworks-SECRET-0123456789abcdef"
 ACCOUNT = "fake-acct"
@@ -54,7 +54,7 @@ def _types():
     return Dataset, DatasetUploadResponse, Deployment, ModelGetDownloadEndpointResponse, SupervisedFineTuningJob
 
 
-class FakeFireworks(FakeService):
+class FakeFireworks(FakeJobService):
     def __init__(self, *, api_key: str = DEFAULT_KEY, account: str = ACCOUNT, steps: int = 4,
                  outcome: str = "JOB_STATE_COMPLETED", hold_running: bool = False, deployment_ticks: int = 2,
                  dataset_ticks: int = 1, adapter_files: dict[str, bytes] | None = None, slow_s: float = 3.0):
@@ -65,11 +65,9 @@ class FakeFireworks(FakeService):
         self.adapter_files = adapter_files or {"adapter_config.json": b'{"r": 16, "peft_type": "LORA"}',
                                                "adapter_model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "}
         self.datasets: dict[str, dict[str, Any]] = {}
-        self.jobs: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self.deleted_deployments: list[str] = []
         self.deployment_failure: dict | None = None  # e.g. {"code": "RESOURCE_EXHAUSTED", "message": ...}
-        self.signed: dict[str, bytes] = {}
         self.ticks: dict[str, int] = defaultdict(int)
         self.chat_models: list[str] = []
         self.create_bodies: list[dict] = []
@@ -77,11 +75,6 @@ class FakeFireworks(FakeService):
     @property
     def url(self) -> str:
         return self.origin
-
-    @property
-    def job_creates(self) -> int:
-        """How many jobs exist: what would have been billed."""
-        return len(self.jobs)
 
     # -- model of the service ---------------------------------------------------------------
     def dataset_json(self, did: str) -> dict:
@@ -147,9 +140,7 @@ class FakeFireworks(FakeService):
             body = self.read_body()
             fake.requests.append((method, path))
             if path.startswith("/signed/") and method == "GET":  # a signed URL carries its own authority
-                data = fake.signed.get(path.removeprefix("/signed/"))
-                return self.serve("download", lambda: Reply(200, raw=data) if data is not None
-                                  else self.fault(404, "expired"), locked=False)
+                return self.serve_signed("download", path.removeprefix("/signed/"))
             if self.bearer() != fake.api_key:
                 return self.send_reply(self.fault(401, "invalid API key"))
             if path == "/inference/v1/chat/completions" and method == "POST":
@@ -269,12 +260,7 @@ class FakeFireworks(FakeService):
             name = f"accounts/{fake.account}/models/{model_id}"
             if not any(j.get("outputModel") == name for j in fake.jobs.values()):
                 return self.fault(404, f"model {name} not found")
-            urls = {}
-            for fname, data in fake.adapter_files.items():
-                token = uuid.uuid4().hex
-                fake.signed[token] = data
-                urls[fname] = f"{fake.url}/signed/{token}"
-            return Reply(200, sdk_json(_types()[3], {"filenameToSignedUrls": urls}))
+            return Reply(200, sdk_json(_types()[3], {"filenameToSignedUrls": fake.sign(fake.adapter_files)}))
 
         # -- deployments -----------------------------------------------------------------------
         def _deployment_create(self, body: bytes, query: dict) -> Reply:

@@ -35,7 +35,7 @@ import uuid
 from collections import defaultdict
 from typing import Any, Callable
 
-from tests.fakes.base import FakeHandler, FakeService, Reply, parse_multipart, sdk_json, sdk_request
+from tests.fakes.base import FakeHandler, FakeJobService, Reply, parse_multipart, sdk_json, sdk_request
 
 DEFAULT_KEY = "sk-fake-SECRET-0123456789abcdefXYZ"
 MANAGEMENT_API_VERSION = "2024-10-01"
@@ -98,7 +98,7 @@ def event_json(ev: dict) -> dict:
     return sdk_json(_sdk_types()[2], ev)
 
 
-class FakeOpenAI(FakeService):
+class FakeOpenAI(FakeJobService):
     def __init__(self, *, api_key: str = DEFAULT_KEY, steps: int = 6, steps_per_tick: int = 2,
                  events_page_size: int | None = None, result_base64: bool = False,
                  outcome: str = "succeeded", error: dict | None = None, hold_running: bool = False,
@@ -127,7 +127,6 @@ class FakeOpenAI(FakeService):
         self.accounts = {("sub-1", "rg-1", "acct-1")}
         self.file_reads: dict[str, int] = defaultdict(int)
         self.files: dict[str, dict[str, Any]] = {}
-        self.jobs: dict[str, dict[str, Any]] = {}
         self.job_order: list[str] = []
         self.events: dict[str, list[dict]] = defaultdict(list)
         self.ticks: dict[str, int] = defaultdict(int)
@@ -142,11 +141,6 @@ class FakeOpenAI(FakeService):
     def endpoint(self) -> str:
         """The Azure-style endpoint (no /v1)."""
         return self.origin
-
-    @property
-    def job_creates(self) -> int:
-        """How many jobs exist: what would have been billed."""
-        return len(self.jobs)
 
     # -- model of the service ----------------------------------------------------------------
     def add_file(self, content: bytes, filename: str, purpose: str, *, azure: bool = False) -> dict:

@@ -113,7 +113,6 @@ class FakeTinker(FakeService):
         self.futures: dict[str, dict] = {}
         self.by_seq: dict[tuple[str, int, str], str] = {}
         self.checkpoints: dict[str, dict] = {}   # tinker path -> record (with the saved state)
-        self.signed: dict[str, bytes] = {}       # download token -> bytes
         self.faults: dict[str, list[tuple[int, float | None]]] = {}
         self.drops: dict[str, int] = {}
         self.countdowns: dict[str, list[int]] = {}
@@ -121,7 +120,6 @@ class FakeTinker(FakeService):
         self.chat_requests: list[dict] = []
         self.completion_requests: list[dict] = []
         self.trained: list[tuple[list[int], list[float]]] = []  # (tokens, loss weights) per datum
-        self.cut_files = 0  # the next N signed-URL downloads are cut short
         self.url_override: str | None = None  # the signed URL every export file is given (tests of URL checks)
 
     def start(self) -> "FakeTinker":
@@ -173,6 +171,9 @@ def make_handler(state: FakeTinker):
 
     class Handler(FakeHandler):
         # -- plumbing ----------------------------------------------------------------------
+        def fault(self, status: int, *details) -> Reply:
+            return Reply(status, {"detail": details[-1] if details else f"fake fault {status}"})
+
         def _send(self, code: int, body: bytes, ctype: str = "application/json", headers: dict | None = None):
             self.send_reply(Reply(code, raw=body, ctype=ctype, headers=dict(headers or {})))
 
@@ -205,7 +206,7 @@ def make_handler(state: FakeTinker):
                     return False
                 status, retry_after = queue.pop(0)
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-            self._json({"detail": f"fake fault {status}"}, code=status, headers=headers)
+            self.send_reply(Reply(status, self.fault(status).obj, headers=headers))
             return True
 
         def _authorized(self) -> bool:
@@ -227,20 +228,8 @@ def make_handler(state: FakeTinker):
         def dispatch(self, method: str):
             body = self.read_body()
             route = self._route()
-            if route == "files":
-                token = self.path.split("/files/", 1)[1]
-                data = state.signed.get(token)
-                with state.lock:
-                    state.calls["files"] += 1
-                    cut = data is not None and state.cut_files > 0
-                    state.cut_files -= cut
-                if data is None:
-                    self._json({"detail": "expired"}, code=404)
-                elif cut:
-                    self.send_cut_short(data)
-                else:
-                    self._send(200, data, "application/octet-stream")
-                return
+            if route == "files":  # a signed URL carries its own authority
+                return self.serve_signed("files", self.path.split("/files/", 1)[1])
             if not self._authorized():
                 return
             if self._fault(route):
@@ -444,11 +433,9 @@ def make_handler(state: FakeTinker):
                 if path not in state.checkpoints:
                     self._json({"detail": "not found"}, code=404)
                     return
-                urls = {}
-                for name, data in state.adapter_files.items():
-                    token = uuid.uuid4().hex
-                    state.signed[token] = data
-                    urls[name] = state.url_override or f"{state.base_url}/files/{token}"
+                urls = state.sign(state.adapter_files, "/files/")
+                if state.url_override:
+                    urls = dict.fromkeys(urls, state.url_override)
             from tinker.types import ExternalWeightsUrlsResponse
 
             self._json(sdk_json(ExternalWeightsUrlsResponse,

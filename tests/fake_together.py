@@ -50,7 +50,7 @@ from together.types.fine_tuning_list_metrics_response import FineTuningListMetri
 from together.types.fine_tuning_list_response import Data as ListedJob
 from together.types.fine_tuning_list_response import FineTuningListResponse
 
-from tests.fakes.base import FakeHandler, FakeService, Reply, parse_multipart, sdk_json, sdk_request
+from tests.fakes.base import FakeHandler, FakeJobService, Reply, parse_multipart, sdk_json, sdk_request
 
 DEFAULT_KEY = "tgp_v1_FAKE-together-SECRET-0123456789abcdef"
 
@@ -101,11 +101,6 @@ class _Handler(FakeHandler):
         headers = {"Retry-After": "0.01"} if status == 429 else {}
         return Reply(status, {"error": {"message": message, "type": "invalid_request_error"}}, headers=headers)
 
-    def send_reply(self, reply: Reply) -> None:
-        if not reply.headers.pop("X-Fake-Cut", None):
-            return super().send_reply(reply)
-        self.send_cut_short(reply.raw or b"")
-
     def dispatch(self, method: str) -> None:
         fake = self.fake
         path, q = self.parts()
@@ -122,7 +117,10 @@ class _Handler(FakeHandler):
         handler = getattr(self, "_h_" + route.replace(".", "_"))
 
         def work() -> Reply:
-            status, obj, raw, headers = handler(body, query, *args)
+            answer = handler(body, query, *args)
+            if isinstance(answer, Reply):
+                return answer
+            status, obj, raw, headers = answer
             if status >= 400 and raw is None and status not in (302, 409):
                 return self.fault(status, (obj or {}).get("message", "error"))
             return Reply(status, obj, raw=raw, headers=dict(headers or {}))
@@ -277,10 +275,7 @@ class _Handler(FakeHandler):
         if query.get("checkpoint") != "adapter":
             return 400, {"message": "this fake serves checkpoint=adapter only"}, None, None
         data = fake.adapter_bytes if fake.adapter_bytes is not None else adapter_archive(fake.adapter_dir)
-        if fake.cut_downloads > 0:  # the whole length announced, half sent, the connection closed
-            fake.cut_downloads -= 1
-            return 200, None, data, {"X-Fake-Cut": "1"}
-        return 200, None, data, None
+        return fake.download(data)
 
     def _h_chat(self, body, query):
         fake = self.fake
@@ -305,7 +300,7 @@ class _Handler(FakeHandler):
                                "total_tokens": pt + len(text.split())}}), None, None
 
 
-class FakeTogether(FakeService):
+class FakeTogether(FakeJobService):
     Handler = _Handler
 
     def __init__(self, *, api_key: str = DEFAULT_KEY, steps: int = 6, steps_per_tick: int = 2,
@@ -325,24 +320,17 @@ class FakeTogether(FakeService):
         self.price_per_token = price_per_token
         self.chat_answer = chat_answer
         self.files: dict[str, dict[str, Any]] = {}
-        self.jobs: dict[str, dict[str, Any]] = {}
         self.job_order: list[str] = []
         self.events: dict[str, list[dict]] = defaultdict(list)
         self.metrics: dict[str, list[dict]] = defaultdict(list)
         self.ticks: dict[str, int] = defaultdict(int)
         self.create_bodies: list[dict] = []
         self.estimate_bodies: list[dict] = []
-        self.cut_downloads = 0   # the next N downloads send half the archive, then close the connection
         self.chat_models: list[str] = []
 
     @property
     def url(self) -> str:
         return self.origin
-
-    @property
-    def job_creates(self) -> int:
-        """How many jobs exist: what would have been billed."""
-        return len(self.jobs)
 
     # -- model of the service ------------------------------------------------------------------
     def public_file(self, fid: str) -> dict:

@@ -365,7 +365,7 @@ def test_an_adapter_file_cut_short_is_fetched_again_and_no_half_file_is_left(env
             loop = _loop(env, chat_model, fake)
             service, rest = tinker.ServiceClient(), tinker.RestClient(base_url=fake.base_url)
             tc = service.create_lora_training_client(base_model="Qwen/Qwen3-8B", rank=8).result()
-            fake.cut_files = 1
+            fake.cut_downloads = 1
             loop._download_adapter(tc, rest)
         finally:
             del os.environ["TINKER_BASE_URL"]

@@ -18,6 +18,11 @@ Faults, per route, in order (`fake.fail(route, *entries)`):
   "lost"                 do the work, then drop the connection without an answer
   "slow"                 do the work, then answer after `slow_s` seconds (longer than the client's timeout)
   "error-after"          do the work, then answer 500
+
+Adapter downloads, one way for every fake: `fake.sign(files)` mints a signed URL per file (a fresh token; the
+URL carries its own authority, no API key), `serve_signed(route, token)` answers one, and `fake.download(data)`
+is the answer to any download, cut short (the whole length announced, half sent, the connection closed) while
+`fake.cut_downloads` > 0.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import socket
 import threading
 import time
 import traceback
+import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +49,7 @@ class Reply:
     raw: bytes | None = None             # or raw bytes
     ctype: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    cut_short: bool = False              # announce the whole length, send half, close the connection
 
 
 class FakeAnswerError(AssertionError):
@@ -153,6 +160,8 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     # -- writing ---------------------------------------------------------------------------------
     def send_reply(self, reply: Reply) -> None:
+        if reply.cut_short:
+            return self.send_cut_short(reply.raw or b"", reply.ctype or "application/octet-stream")
         data = reply.raw if reply.raw is not None else json.dumps(reply.obj).encode()
         ctype = reply.ctype or ("application/octet-stream" if reply.raw is not None else "application/json")
         self.send_response(reply.status)
@@ -236,6 +245,12 @@ class FakeHandler(BaseHTTPRequestHandler):
             time.sleep(self.fake.slow_s)
         self.send_reply(reply)
 
+    def serve_signed(self, route: str, token: str) -> None:
+        """A GET of a URL `fake.sign` minted: its bytes (see `FakeService.download`), 404 once unknown."""
+        data = self.fake.signed.get(token)
+        self.serve(route, lambda: self.fake.download(data) if data is not None else self.fault(404, "expired"),
+                   locked=False)
+
 
 class FakeService:
     """A fake provider's state and server. Subclasses set `Handler` (a FakeHandler subclass)."""
@@ -249,6 +264,8 @@ class FakeService:
         self.calls: dict[str, int] = defaultdict(int)
         self.requests: list[tuple[str, str]] = []
         self.errors: list[str] = []
+        self.signed: dict[str, bytes] = {}   # download token -> bytes
+        self.cut_downloads = 0               # the next N downloads send half, then close the connection
         self._server: ThreadingHTTPServer | None = None
 
     def fail(self, route: str, *entries) -> "FakeService":
@@ -261,6 +278,23 @@ class FakeService:
         with self.lock:
             self.calls[route] += 1
             return self.script[route].popleft() if self.script[route] else "ok"
+
+    def sign(self, files: dict[str, bytes], path: str = "/signed/") -> dict[str, str]:
+        """{file name: a signed URL `path` + token on this server} for each of `files`."""
+        urls = {}
+        with self.lock:
+            for name, data in files.items():
+                token = uuid.uuid4().hex
+                self.signed[token] = data
+                urls[name] = f"{self.origin}{path}{token}"
+        return urls
+
+    def download(self, data: bytes) -> Reply:
+        """The answer to a download of `data`: whole, or cut short while `cut_downloads` > 0 (one each)."""
+        with self.lock:
+            cut = self.cut_downloads > 0
+            self.cut_downloads -= cut
+        return Reply(200, raw=data, cut_short=cut)
 
     @property
     def origin(self) -> str:
@@ -289,3 +323,16 @@ class FakeService:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class FakeJobService(FakeService):
+    """A provider that runs fine-tuning jobs: `jobs` by id, in the order they were created."""
+
+    def __init__(self, *, slow_s: float = 3.0):
+        super().__init__(slow_s=slow_s)
+        self.jobs: dict[str, dict[str, Any]] = {}
+
+    @property
+    def job_creates(self) -> int:
+        """How many jobs exist: what would have been billed."""
+        return len(self.jobs)
