@@ -14,7 +14,7 @@ pytest.importorskip("fireworks")
 from ftwizard.cli import output  # noqa: E402
 from ftwizard.errors import UsageError  # noqa: E402
 from tests.fake_fireworks import ACCOUNT, DEFAULT_KEY, FakeFireworks  # noqa: E402
-from tests.test_hosted import assert_no_secret, make_run, work  # noqa: E402
+from tests.hosted_helpers import assert_no_secret, hosted_env, make_run, work  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "recipes" / "viggo-fireworks.toml"
@@ -24,21 +24,15 @@ SMALL = ["data.limit_train=24", "data.limit_eval=10", "eval.limit=6"]
 @pytest.fixture
 def fw(monkeypatch):
     server = FakeFireworks().start()
-    monkeypatch.setenv("FIREWORKS_API_KEY", DEFAULT_KEY)
-    monkeypatch.setenv("FIREWORKS_ACCOUNT_ID", ACCOUNT)
-    monkeypatch.setenv("FIREWORKS_BASE_URL", server.url)
-    monkeypatch.setenv("FTWIZARD_HOSTED_POLL_SECONDS", "0.02")
-    monkeypatch.setenv("FTWIZARD_HOSTED_RETRY_BASE_SECONDS", "0.01")
-    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "5")
-    monkeypatch.setenv("FTWIZARD_AS_OF", "2026-12-07")
-    output.reset()
+    hosted_env(monkeypatch, as_of="2026-12-07", FIREWORKS_API_KEY=DEFAULT_KEY, FIREWORKS_ACCOUNT_ID=ACCOUNT,
+               FIREWORKS_BASE_URL=server.url)
     yield server
     server.stop()
     output.reset()
 
 
 def run_of(tmp_path, overrides=()):
-    return make_run(tmp_path, SMALL + list(overrides), recipe_path=RECIPE)
+    return make_run(tmp_path, SMALL + list(overrides), RECIPE)
 
 
 def test_viggo_fireworks_trains_evaluates_on_a_deployment_and_deletes_it(fw, tmp_path, capfd):

@@ -6,6 +6,7 @@ appear, and no API key reaches the run directory or the output.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -18,7 +19,9 @@ from ftwizard.cli import output
 from ftwizard.cli.main import main
 from ftwizard.errors import UsageError
 from ftwizard.runs.directory import RunDirectory
+from tests import hosted_helpers
 from tests.fake_openai import DEFAULT_KEY, FakeOpenAI
+from tests.hosted_helpers import hosted_env, metric_steps, start_held_run, work
 
 REPO = Path(__file__).resolve().parent.parent
 SQL_RECIPE = REPO / "recipes" / "sql-gpt35.toml"
@@ -33,65 +36,17 @@ def fake(monkeypatch):
     for var in ("OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID", "AZURE_OPENAI_ENDPOINT",
                 "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", DEFAULT_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-    monkeypatch.setenv("FTWIZARD_HOSTED_POLL_SECONDS", "0.02")
-    monkeypatch.setenv("FTWIZARD_HOSTED_RETRY_BASE_SECONDS", "0.01")
-    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "5")
-    monkeypatch.setenv("FTWIZARD_AS_OF", "2026-12-01")
-    output.reset()
+    hosted_env(monkeypatch, OPENAI_API_KEY=DEFAULT_KEY, OPENAI_BASE_URL=server.url)
     yield server
     server.stop()
     output.reset()
 
 
 def make_run(tmp_path: Path, overrides: list[str] = SMALL, recipe_path: Path = SQL_RECIPE) -> RunDirectory:
-    """A run directory as `ftwizard run` makes it (preflight included), without launching the worker."""
-    from ftwizard.backends import backend_for
-    from ftwizard.recipe import load_recipe
-
-    recipe = load_recipe(recipe_path, overrides)
-    backend_for(recipe).preflight(recipe)
-    run = RunDirectory.create(tmp_path / "runs", recipe.name, recipe.to_toml())
-    run.update_status(backend="hosted")
-    return run
+    return hosted_helpers.make_run(tmp_path, overrides, recipe_path)
 
 
-def work(run: RunDirectory) -> int:
-    """The worker, in this process (the same code `python -m ...worker` runs)."""
-    from ftwizard.backends.hosted import worker
-
-    old = signal.getsignal(signal.SIGTERM)
-    try:
-        return worker.main([str(run.path)])
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def assert_no_secret(run: RunDirectory, *texts: str, key: str = DEFAULT_KEY) -> None:
-    for p in run.path.rglob("*"):
-        if p.is_file():
-            assert key.encode() not in p.read_bytes(), f"API key found in {p}"
-    for t in texts:
-        assert key not in t
-
-
-def start_held_job(fake, tmp_path: Path) -> RunDirectory:
-    """`ftwizard run --detach` with the fake holding the job in `running`; returns once the job runs."""
-    fake.hold_running = True
-    assert main(["run", str(SQL_RECIPE), "--detach", "--runs-dir", str(tmp_path / "runs")]
-                + sum((["--set", s] for s in SMALL), [])) == 0
-    (run_path,) = (tmp_path / "runs").iterdir()
-    run = RunDirectory(run_path)
-    deadline = time.time() + 30
-    while run.status().get("job_status") != "running":
-        assert time.time() < deadline, run.status()
-        time.sleep(0.05)
-    return run
-
-
-def metric_steps(run: RunDirectory) -> list[int]:
-    return [e["step"] for e in run.events(("metric",))]
+assert_no_secret = functools.partial(hosted_helpers.assert_no_secret, key=DEFAULT_KEY)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -257,7 +212,7 @@ def test_event_pagination_records_every_event_once_in_order(fake, tmp_path):
 
 
 def test_resume_refollows_the_same_job(fake, tmp_path):
-    run = start_held_job(fake, tmp_path)
+    run = start_held_run(fake, tmp_path, SQL_RECIPE, SMALL)
     os.kill(run.status()["pid"], signal.SIGKILL)  # the worker we started dies; the job goes on
     time.sleep(0.2)
     fake.hold_running = False
@@ -288,7 +243,7 @@ def test_resume_after_a_crash_mid_create_adopts_the_job(fake, tmp_path):
 
 
 def test_cancel_cancels_the_job(fake, tmp_path):
-    run = start_held_job(fake, tmp_path)
+    run = start_held_run(fake, tmp_path, SQL_RECIPE, SMALL)
     deadline = time.time() + 30
     assert main(["cancel", str(run.path)]) == 0
     while run.state != "cancelled":
@@ -363,7 +318,7 @@ def test_ctrl_c_asks_cancel_the_job_or_detach(fake, tmp_path, choice):
 
     from rich.console import Console
 
-    run = start_held_job(fake, tmp_path)
+    run = start_held_run(fake, tmp_path, SQL_RECIPE, SMALL)
     provider = backend_for_run(run)
     deadline = time.time() + 30
     asked = []

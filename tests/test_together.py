@@ -18,8 +18,9 @@ import pytest
 from ftwizard.cli import output
 from ftwizard.cli.main import main
 from ftwizard.runs.directory import RunDirectory
-from tests import test_hosted as hosted_tests
+from tests import hosted_helpers
 from tests.fake_together import DEFAULT_KEY, FakeTogether, adapter_archive
+from tests.hosted_helpers import hosted_env, metric_steps, start_held_run, work
 
 REPO = Path(__file__).resolve().parent.parent
 VIGGO = REPO / "recipes" / "viggo-together.toml"
@@ -40,29 +41,17 @@ def dummy_adapter(tmp_path) -> Path:
 @pytest.fixture
 def fake(monkeypatch, dummy_adapter):
     server = FakeTogether(adapter_dir=dummy_adapter).start()
-    monkeypatch.setenv("TOGETHER_API_KEY", DEFAULT_KEY)
-    monkeypatch.setenv("TOGETHER_BASE_URL", server.url)
-    monkeypatch.setenv("FTWIZARD_HOSTED_POLL_SECONDS", "0.02")
-    monkeypatch.setenv("FTWIZARD_HOSTED_RETRY_BASE_SECONDS", "0.01")
-    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "5")
-    monkeypatch.setenv("FTWIZARD_AS_OF", "2026-12-01")
-    output.reset()
+    hosted_env(monkeypatch, TOGETHER_API_KEY=DEFAULT_KEY, TOGETHER_BASE_URL=server.url)
     yield server
     server.stop()
     output.reset()
 
 
-# The run-directory helpers of the OpenAI tests, on Together's recipe and key.
-work = hosted_tests.work
-assert_no_secret = functools.partial(hosted_tests.assert_no_secret, key=DEFAULT_KEY)
+assert_no_secret = functools.partial(hosted_helpers.assert_no_secret, key=DEFAULT_KEY)
 
 
 def make_run(tmp_path: Path, overrides: list[str] = SMALL, recipe_path: Path = VIGGO) -> RunDirectory:
-    return hosted_tests.make_run(tmp_path, overrides, recipe_path)
-
-
-def metric_steps(run: RunDirectory) -> list[int]:
-    return [e["step"] for e in run.events(("metric",))]
+    return hosted_helpers.make_run(tmp_path, overrides, recipe_path)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -195,7 +184,7 @@ def test_every_event_and_step_recorded_once_in_order_across_polls(fake, tmp_path
 
 
 def test_resume_refollows_the_recorded_job_and_a_finished_job_is_not_uploaded_again(fake, tmp_path):
-    run = _detached_held_run(fake, tmp_path)
+    run = start_held_run(fake, tmp_path, VIGGO, SMALL)
     os.kill(run.status()["pid"], signal.SIGKILL)  # the worker dies; the job goes on at Together
     time.sleep(0.2)
     fake.hold_running = False
@@ -211,7 +200,7 @@ def test_resume_refollows_the_recorded_job_and_a_finished_job_is_not_uploaded_ag
 
 def test_cancel_cancels_the_together_job(fake, tmp_path):
     deadline = time.time() + 30  # start and cancel together, as before
-    run = _detached_held_run(fake, tmp_path)
+    run = start_held_run(fake, tmp_path, VIGGO, SMALL)
     assert main(["cancel", str(run.path)]) == 0
     while run.state != "cancelled":
         assert time.time() < deadline, run.status()
@@ -338,23 +327,10 @@ def test_adapter_archives_over_the_size_or_file_limits_are_refused(fake, tmp_pat
 # ---------------------------------------------------------------------------------------------------
 # Stops and failures that billed nothing, or whose job is recorded, resume
 
-def _detached_held_run(fake, tmp_path) -> RunDirectory:
-    fake.hold_running = True
-    assert main(["run", str(VIGGO), "--detach", "--runs-dir", str(tmp_path / "runs")]
-                + sum((["--set", s] for s in SMALL), [])) == 0
-    (run_path,) = (tmp_path / "runs").iterdir()
-    run = RunDirectory(run_path)
-    deadline = time.time() + 30
-    while run.status().get("job_status") != "running":
-        assert time.time() < deadline, run.status()
-        time.sleep(0.05)
-    return run
-
-
 def test_sigterm_inside_an_sdk_call_stops_the_follower_and_resume_refollows_the_job(fake, tmp_path):
     """SIGTERM lands while the worker waits on Together (a slow retrieve): the SDK must not turn it into a
     retried connection error; the run records the stop and `run --resume` follows the same job to its end."""
-    run = _detached_held_run(fake, tmp_path)
+    run = start_held_run(fake, tmp_path, VIGGO, SMALL)
     fake.slow_s = 4.0
     calls = fake.calls["jobs.retrieve"]
     fake.fail("jobs.retrieve", "slow", "slow", "slow")
