@@ -66,12 +66,13 @@ def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, 
 
 
 def model_code_path(om, quant: str) -> dict:
-    """What the model's own code runs. Qwen v1 (remote code) computes cross-entropy on its 16-bit logits, and its
-    4-bit models are the published GPTQ Int4 checkpoints (AutoGPTQ kernels), which peft's k-bit preparation does not
-    upcast to fp32; every other model goes through transformers' loss (fp32) and, 4-bit, bitsandbytes nf4 with the
-    fp32 lm_head."""
-    if om.family == "qwen":
-        return {"loss_fp32": False, "kbit_prep": False, "gptq": quant == "4bit"}
+    """What the model's own code runs. Qwen v1 (remote code): in 16-bit the Trainer's bf16 autocast takes its
+    cross-entropy in fp32, like transformers' own loss; its 4-bit models are the published GPTQ Int4 checkpoints
+    (AutoGPTQ kernels), which peft's k-bit preparation does not upcast to fp32 and which train in fp16 without
+    autocast (Qwen's Q-LoRA recipe runs DeepSpeed's fp16 engine), so that loss stays in 16-bit. Every other model
+    goes through transformers' loss (fp32) and, 4-bit, bitsandbytes nf4 with the fp32 lm_head."""
+    if om.family == "qwen" and quant == "4bit":
+        return {"loss_fp32": False, "kbit_prep": False, "gptq": True}
     return {}
 
 

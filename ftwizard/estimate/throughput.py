@@ -56,16 +56,34 @@ def _smooth_max(a: float, b: float, k: float) -> float:
     return (a**k + b**k) ** (1.0 / k)
 
 
+# AutoGPTQ's torch dequantisation (the path transformers takes with `disable_exllama=True` once a micro-batch has
+# more than one row): per weight it reads the packed int32 word and writes the shifted copy as int32 (0.5 + 4 B),
+# narrows it to int8 (4 + 1), masks it (1 + 1), subtracts the group's zero (1 + 1) and scales it to fp16 (1 + 2):
+# 16.5 B, per-group scales and zeros aside (the matmul's read of the fp16 result is the linears' roofline). Counted,
+# not fitted: only one published table runs GPTQ, so a fitted cost could never be checked on another source.
+GPTQ_DEQUANT_BYTES = 0.5 + 4 + 4 + 1 + 1 + 1 + 1 + 1 + 1 + 2
+
+
 def _dequant_bytes_per_param(quant: str, p: dict, gptq: bool = False) -> float:
     """Bytes a quantized weight costs per pass before its matmul: read the packed weight and write the 16-bit copy
     the matmul then reads like a 16-bit weight. A separate kernel, so it adds to the matmul rather than overlapping
-    it, and a quantized base is never faster than a 16-bit one at the same shape. `dequant_*`: the kernels' cost
-    beyond that traffic (fitted)."""
+    it, and a quantized base is never faster than a 16-bit one at the same shape. `dequant_*`: bitsandbytes'
+    kernels' cost beyond that traffic (fitted)."""
+    if quant == "4bit" and gptq:
+        return GPTQ_DEQUANT_BYTES
     if quant == "4bit":
-        return 0.5 + 4 / NF4_BLOCK + 2 * (1 + p["dequant_gptq" if gptq else "dequant_4bit"])
+        return 0.5 + 4 / NF4_BLOCK + 2 * (1 + p["dequant_4bit"])
     if quant == "8bit":
         return 1.0 + 2 * (1 + p["dequant_8bit"])
     return 0.0
+
+
+def _dequant_passes(shape: "RunShape") -> int:
+    """How often a step dequantizes each weight. bitsandbytes keeps only the packed weight, so its backward
+    dequantizes again: forward, input gradient, and the recomputed forward when checkpointing. AutoGPTQ's torch path
+    builds the fp16 weight as an ordinary tensor the matmul saves for backward: forward, and the recompute."""
+    gc = 1 if shape.gradient_checkpointing else 0
+    return 1 + gc if shape.gptq else 2 + gc
 
 
 def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16", params: dict | None = None
@@ -98,7 +116,8 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
         linear_s += _roofline(flops, nbytes, peak, bw, p)
     linear_s *= L * block_passes
     held = model.linear_params  # every expert of a MoE is dequantised: bitsandbytes does whole weights
-    dequant_s = held * _dequant_bytes_per_param(shape.quant, p, shape.gptq) * block_passes / (bw * p["bw_eff"])
+    dequant_s = (held * _dequant_bytes_per_param(shape.quant, p, shape.gptq) * _dequant_passes(shape)
+                 / (bw * p["bw_eff"]))
 
     # lm_head (forward + input gradient) and the loss over the vocabulary
     head_s = 2 * _roofline(2 * T * h * V, h * V * 2 + T * (h + V) * a, peak, bw, p)
