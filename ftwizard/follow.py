@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable
 
 from ftwizard.errors import ExitCode
+from ftwizard.fmt import usd
 from ftwizard.runs.directory import FINAL_STATES, EventTail, RunDirectory
 
 STATE_EXIT = {"succeeded": int(ExitCode.OK), "failed": int(ExitCode.RUN_FAILED), "cancelled": int(ExitCode.INTERRUPTED)}
@@ -130,7 +131,7 @@ class Follower:
             if m.get("gpu_mem_gb"):
                 parts.append(f"{m['gpu_mem_gb']:.1f} GiB")
             if m.get("cost_usd") is not None:
-                parts.append(f"${m['cost_usd']:.2f}")
+                parts.append(usd(m["cost_usd"]))
             self.progress.update(self.train_task, completed=ev.get("step") or 0, info=" ".join(parts),
                                  eta=self._eta_text())
             self._plain_line("training", ev.get("step") or 0, m.get("max_steps"), " ".join(parts), self._eta_text())
@@ -174,7 +175,7 @@ class Follower:
                 self._print(f"eval {escape(which)}: {escape(vals)}")
         elif kind == "cost":
             self._print(f"cost ({escape(str(ev.get('kind', '')))} {escape(str(ev.get('what', '')))}): "
-                        f"${float(ev.get('usd') or 0):.2f}" + (f" - {escape(str(ev['detail']))}" if ev.get("detail") else ""))
+                        + usd(float(ev.get("usd") or 0)) + (f" - {escape(str(ev['detail']))}" if ev.get("detail") else ""))
 
     def _plain_line(self, what: str, done: int, total: int | None, info: str, eta: str) -> None:
         now = time.monotonic()

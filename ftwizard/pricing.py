@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ftwizard.errors import UsageError
+from ftwizard.fmt import rate
 
 if TYPE_CHECKING:
     from ftwizard.catalog import GPU, HostedModel
@@ -57,7 +58,7 @@ def hosted_training_cost(model: "HostedModel | str", *, billed_tokens: int, vali
         "provider": m.provider,
         "price_source": m.price_source,
         "price_date": m.price_date,
-        "detail": f"{tokens:,} billed tokens x ${float(m.training_usd_per_1m):g}/1M ({m.price_source}, {m.price_date})",
+        "detail": f"{tokens:,} billed tokens x {rate(m.training_usd_per_1m, '1M')} ({m.price_source}, {m.price_date})",
     }
 
 
@@ -84,7 +85,7 @@ def gpu_price(gpu: "GPU | str", *, flag: float | None = None, recipe: "Recipe | 
         recipe_price, recipe_gpu = recipe.hardware.price_per_hour, recipe.hardware.gpu
     note = ""
     if recipe_price is not None and recipe_gpu not in (None, "", "auto") and get_gpu(recipe_gpu).name != g.name:
-        note = (f"the recipe's ${recipe_price:g}/h is for {recipe_gpu}, not {g.name}: "
+        note = (f"the recipe's {rate(recipe_price, 'h')} is for {recipe_gpu}, not {g.name}: "
                 f"{g.name} priced from the next source")
         recipe_price = None
 
@@ -99,7 +100,7 @@ def gpu_price(gpu: "GPU | str", *, flag: float | None = None, recipe: "Recipe | 
         v = _price_value(label, value)
         cat = catalog_match(v)
         if cat:
-            return {"price_per_hour": v, "price_source": f"{label} = ${v:g}/h; matches {cat['source']}",
+            return {"price_per_hour": v, "price_source": f"{label} = {rate(v, 'h')}; matches {cat['source']}",
                     "price_date": cat["date"], "origin": origin, "gpu": g.name, "note": note}
         return {"price_per_hour": v, "price_source": f"{label} (user)", "price_date": None, "origin": origin,
                 "gpu": g.name, "note": note}
@@ -189,7 +190,7 @@ def hosted_serving_cost(model: "HostedModel | str", *, prompt_tokens: float, com
         raise UsageError(f"{m.id} on {m.provider}: the catalog has no serving price")
     monthly = hosting + per_token * float(requests_per_month)
     per_1k = 1000 * monthly / requests_per_month if requests_per_month > 0 else 1000 * per_token
-    how = (f"a dedicated endpoint at ${m.hosting_usd_per_hour:g}/h around the clock" if hosting else "per token")
+    how = (f"a dedicated endpoint at {rate(m.hosting_usd_per_hour, 'h')} around the clock" if hosting else "per token")
     return {"usd_per_request": per_token, "hosting_monthly_usd": hosting, "usd_per_1k": per_1k,
             "monthly_usd": monthly, "how": how, "price_source": m.price_source, "price_date": m.price_date,
             "model": m.id, "provider": m.provider}

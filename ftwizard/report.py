@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from ftwizard.errors import UsageError
+from ftwizard.fmt import usd
 from ftwizard.fsutil import atomic_write_bytes, atomic_write_text
 from ftwizard.verdict import Verdict
 
@@ -105,7 +106,7 @@ def plot_accuracy_cost(verdict: Verdict) -> bytes:
         ax.errorbar([r.training_usd], [100 * m.value], yerr=[[100 * (m.value - m.ci_low)], [100 * (m.ci_high - m.value)]],
                     fmt="o", ms=8, capsize=4, color=color, mfc="white" if estimated else color,
                     label=f"{r.backend}" + (" (estimated cost)" if estimated else ""))
-        ax.annotate(f"{r.short_model}\n${r.training_usd:,.2f}" + (" est." if estimated else ""),
+        ax.annotate(f"{r.short_model}\n{usd(r.training_usd)}" + (" est." if estimated else ""),
                     (r.training_usd, 100 * m.value), textcoords="offset points", xytext=(8, 6), fontsize=7)
     if not pts:
         ax.text(0.5, 0.5, "no evaluated run with a training cost", ha="center", va="center", transform=ax.transAxes)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ftwizard.errors import UsageError
+from ftwizard.fmt import usd
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,7 @@ class RunSummary:
     def cost_cell(self) -> str:
         if self.training_usd is None:
             return "-"
-        usd = f"${self.training_usd:,.2f}" if self.training_usd >= 0.01 or self.training_usd == 0 else "<$0.01"
-        return usd + (" (est.)" if self.training_kind == "estimated" else "")
+        return usd(self.training_usd) + (" (est.)" if self.training_kind == "estimated" else "")
 
 
 def metric_header(summaries: list[RunSummary]) -> tuple[str, bool]:

@@ -40,7 +40,7 @@ def test_viggo_fireworks_trains_evaluates_on_a_deployment_and_deletes_it(fw, tmp
     from ftwizard.recipe import load_recipe
 
     notes = get_backend("fireworks").preflight_notes(load_recipe(RECIPE))
-    assert "on-demand deployment 'viggo-fireworks-eval'" in notes[0] and "$7.00/h" in notes[0]
+    assert "on-demand deployment 'viggo-fireworks-eval'" in notes[0] and "$7/h" in notes[0]
     run = run_of(tmp_path)
     assert work(run) == 0
     st = run.status()

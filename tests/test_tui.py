@@ -452,7 +452,7 @@ def test_runstate_folds_events_like_the_worker_writes_them(tmp_path):
     run.log("hello")
     lines = f.poll()
     assert lines == ["hello"]
-    assert f.progress.summary() == "running | step 1/10 | loss 2.000 | ETA 1m30s | $0.01 so far | mem 3.5 GiB"
+    assert f.progress.summary() == "running | step 1/10 | loss 2.000 | ETA 1m30s | $0.010 so far | mem 3.5 GiB"
     run.append_event("error", message="CUDA out of memory", kind="oom", advice=["lower micro_batch_size"])
     run.update_status(state="failed", error="CUDA out of memory")
     lines = f.poll()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ftwizard.fmt import rate, usd  # no imports of its own: the parser stays light
+
 HELP = "instant what-if estimates: VRAM, hours, dollars, local vs hosted"
 EPILOG = """\
 examples:
@@ -139,10 +141,6 @@ def _as_of():
     return settings.as_of()
 
 
-def _money(v) -> str:
-    return "-" if v is None else f"${v:,.2f}"
-
-
 NARROW = 110  # below this many columns the tables fold: fewer, shorter columns, never one word a line
 
 
@@ -174,25 +172,25 @@ def print_table(est: dict, *, show_closed: bool = False) -> None:
     lo, hi = L["hours_range"]
     t.add_row("time", f"{L['hours']:.1f} h ({lo:.1f}-{hi:.1f}) at {L['tokens_per_s']:,.0f} tokens/s"
               + (" per GPU" if L["gpu_count"] > 1 else ""), f"queue + training ({provider_name(H['provider'])}'s)")
-    price = "-" if L["price_per_hour"] is None else f"${L['price_per_hour']}/h"
+    price = rate(L["price_per_hour"], "h")
     if not L["fits"]:
         from rich.text import Text
 
         nearest = "\n".join(f"{n['change']} ({n['vram_gb']} GB)" for n in L.get("nearest_fits") or [])
         t.add_row("fits instead", Text(nearest or "nothing in the catalog", style="yellow", overflow="fold"), "")
-    t.add_row("training cost", (f"[bold]{_money(L['cost_usd'])}[/bold] ({price})" if L["fits"] else
+    t.add_row("training cost", (f"[bold]{usd(L['cost_usd'])}[/bold] ({price})" if L["fits"] else
                                 "not priced: does not fit"),
-              f"[bold]{_money(H['cost_usd'])}[/bold] (${H['usd_per_1m_training']}/1M)")
+              f"[bold]{usd(H['cost_usd'])}[/bold] ({rate(H['usd_per_1m_training'], '1M')})")
     if est.get("ratio"):
         t.add_row("hosted / local", f"{est['ratio']}x", "")
     if S and S.get("local_usd_per_1k") is not None:
         be = S.get("break_even_requests_per_month")
         vol = f"{S['requests_per_month']:,.0f} req/month"
-        t.add_row(f"serving / month ({vol})", f"{_money(S['local_monthly_usd'])} ({S['local_gpus']} x {L['gpu']})",
-                  _money(S["hosted_monthly_usd"]))
+        t.add_row(f"serving / month ({vol})", f"{usd(S['local_monthly_usd'])} ({S['local_gpus']} x {L['gpu']})",
+                  usd(S["hosted_monthly_usd"]))
         t.add_row("serving / 1k requests (same bill)",
-                  f"{_money(S['local_usd_per_1k'])} ({_money(S['local_marginal_usd_per_1k'])} per 1k more on a card "
-                  f"already up, {S['local_tokens_per_s']:,.0f} tok/s)", _money(S["hosted_usd_per_1k"]))
+                  f"{usd(S['local_usd_per_1k'])} ({usd(S['local_marginal_usd_per_1k'])} per 1k more on a card "
+                  f"already up, {S['local_tokens_per_s']:,.0f} tok/s)", usd(S["hosted_usd_per_1k"]))
         t.add_row("local cheaper from", "never" if be is None else f"{be:,} requests/month", "")
     if not H.get("available", True):
         t.add_row("availability", "yours to keep", f"[red]{escape(H['unavailable_reason'])}[/red]")
@@ -209,7 +207,7 @@ def print_table(est: dict, *, show_closed: bool = False) -> None:
     if L.get("cost_range_usd"):
         lo, hi = L["cost_range_usd"]
         console.print(f"local time and cost range: {L['hours_range'][0]:.1f}-{L['hours_range'][1]:.1f} h, "
-                      f"{_money(lo)}-{_money(hi)} (docs/estimates.md)")
+                      f"{usd(lo)}-{usd(hi)} (docs/estimates.md)")
     print_candidates(est, show_closed=show_closed)
 
 
@@ -232,7 +230,7 @@ def print_candidates(est: dict, *, show_closed: bool = False) -> None:
     hidden = [c for c in cands if not c["available"]]
     shown = cands if show_closed else [c for c in cands if c["available"]]
     t = Table(title=f"Hosted candidates as of {cands[0]['as_of']} (same data, {cands[0]['epochs']:g} epochs), "
-                    f"beside local {escape(L['model'].split('/')[-1])} on {L['gpu']}: {_money(L['cost_usd'])}",
+                    f"beside local {escape(L['model'].split('/')[-1])} on {L['gpu']}: {usd(L['cost_usd'])}",
               header_style="bold", title_justify="left")
     cols = ("provider", "model", "training", "$/1M", "home", "open") if narrow else \
         ("provider", "model", "training", "$/1M", "price date", "weights home", "availability")
@@ -249,11 +247,11 @@ def print_candidates(est: dict, *, show_closed: bool = False) -> None:
             avail = "open"
         home = "yes" if c["weights_downloadable"] else "no"
         if narrow:
-            t.add_row(c["provider"], escape(c["model"].split("/")[-1]), _money(c["cost_usd"]),
+            t.add_row(c["provider"], escape(c["model"].split("/")[-1]), usd(c["cost_usd"]),
                       f"{c['training_usd_per_1m']:g}", home,
                       f"[red]closed[/red]" if not c["available"] else closing_cell(c))
         else:
-            t.add_row(c["provider"], escape(c["model"]), _money(c["cost_usd"]), f"{c['training_usd_per_1m']:g}",
+            t.add_row(c["provider"], escape(c["model"]), usd(c["cost_usd"]), f"{c['training_usd_per_1m']:g}",
                       c["price_date"] or "-", home, avail)
     console.print(t)
     if narrow:

@@ -45,7 +45,7 @@ def print_report(info: dict) -> None:
                       "-" if g.get("utilization_pct") is None else f"{g['utilization_pct']}%",
                       g.get("compute_capability") or "-", g.get("driver_version") or "-", g.get("cuda_version") or "-",
                       g.get("catalog") or "not in catalog",
-                      "-" if g.get("price_per_hour") is None else f"${g['price_per_hour']}")
+                      "-" if g.get("price_per_hour") is None else f"{g['price_per_hour']:g}")
         con.print(t)
         for g in info["gpus"]:
             if g.get("price_source"):

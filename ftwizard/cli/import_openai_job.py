@@ -58,14 +58,16 @@ def run(args) -> int:
         return 0
     from rich.table import Table
 
+    from ftwizard.fmt import usd
+
     t = Table(title=f"imported {res.job_id}", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
-    usd = f"${res.training_usd:,.2f}" if res.training_usd is not None else "unknown"
+    cost = usd(res.training_usd, unpriced="unknown")
     for k, v in (("job", f"{res.job_id} ({res.job_status})"), ("base model", res.base_model),
                  ("fine-tuned model", res.fine_tuned_model or "-"),
                  ("trained tokens", f"{res.trained_tokens:,}" if res.trained_tokens else "-"),
-                 ("training cost", usd),
+                 ("training cost", cost),
                  ("hyperparameters", ", ".join(f"{k}={v}" for k, v in res.hyperparameters.items()) or "-"),
                  ("examples", ", ".join(f"{k} {n:,}" for k, n in res.examples.items())),
                  ("local recipe", str(res.recipe_path)), ("run directory", str(res.run_dir))):

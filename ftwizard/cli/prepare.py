@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ftwizard.fmt import rate, usd
+
 HELP = "render prompts and training files, and report on the data; no training"
 
 
@@ -52,7 +54,7 @@ def render_report(report: dict):
         f"hosted: {h.get('provider', '')} {h['model']} ({h['encoding']}), {h['epochs']} epochs ({h['epochs_rule']})"
         + (f"; {h['note']}" if h.get("note") else ""),
         f"hosted training would bill {h['billed_tokens']:,} tokens"
-        + (f" = ${h['cost_usd']:,.2f} at ${h['training_usd_per_1m']}/1M ({h['price_source']}, {h['price_date']})"
+        + (f" = {usd(h['cost_usd'])} at {rate(h['training_usd_per_1m'], '1M')} ({h['price_source']}, {h['price_date']})"
            if h.get("cost_usd") is not None else f" ({h['price_source']})"),
     ]
     problems = report.get("problems") or []

@@ -142,6 +142,8 @@ def breakdown_renderables(breakdown: dict | None, *, full: bool) -> list:
     from rich.markup import escape
     from rich.table import Table
 
+    from ftwizard.fmt import usd
+
     if not breakdown:
         return []
     out: list = []
@@ -175,10 +177,10 @@ def breakdown_renderables(breakdown: dict | None, *, full: bool) -> list:
     elif kind == "json" and breakdown.get("invalid"):
         out.append("invalid JSON: " + ", ".join(f"{escape(k)} x{v}" for k, v in breakdown["invalid"].items()))
     elif kind == "judge":
-        usd = "unpriced" if breakdown["usd"] is None else f"${breakdown['usd']:.4f}"
+        cost = usd(breakdown["usd"], unpriced="unpriced")
         agree = breakdown["agreement_with_exact_match"]
         kappa = breakdown["cohen_kappa"]
-        out.append(f"judge {escape(breakdown['model'])}: {breakdown['calls']} calls ({usd}; "
+        out.append(f"judge {escape(breakdown['model'])}: {breakdown['calls']} calls ({cost}; "
                    f"{escape(breakdown['price_source'])}), {breakdown['cached']} answers from the cache"
                    + (f", {breakdown['unreadable']} unreadable replies (counted as fails)" if breakdown["unreadable"] else ""))
         out.append(f"agreement with exact match: {agree['value']:.1%} ({agree['ci_low']:.1%} - {agree['ci_high']:.1%})"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ftwizard.fmt import rate
 from ftwizard.plan.price import Price
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class HostedPlan:
     def as_dict(self) -> dict:
         """`Backend.price`'s answer and the estimate's hosted figures (`usd` None when unpriced)."""
         p = self.price
-        detail = (f"{self.billed_tokens:,} billed tokens x ${p.usd_per_1m:g}/1M ({p.source}, {p.date})"
+        detail = (f"{self.billed_tokens:,} billed tokens x {rate(p.usd_per_1m, '1M')} ({p.source}, {p.date})"
                   if p.priced else f"{self.billed_tokens:,} billed tokens, unpriced: {p.source}")
         return {"usd": self.usd, "billed_tokens": self.billed_tokens, "usd_per_1m": p.usd_per_1m,
                 "model": self.model, "provider": self.provider, "price_source": p.source, "price_date": p.date,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ftwizard.fmt import usd as fmt_usd
 from ftwizard.runs.directory import FINAL_STATES, EventTail, RunDirectory
 
 MAX_POINTS = 400  # loss points kept for the plot per series (older ones are thinned)
@@ -105,7 +106,7 @@ class RunProgress:
             usd = ev.get("usd")
             if ev.get("kind") in ("actual", "so_far") and ev.get("what", "training") == "training" and usd is not None:
                 self.cost_usd = float(usd)
-            return f"cost ({ev.get('kind', '?')}, {ev.get('what', 'training')}): ${usd}" if usd is not None else None
+            return f"cost ({ev.get('kind', '?')}, {ev.get('what', 'training')}): {fmt_usd(float(usd))}" if usd is not None else None
         if kind == "error":
             self.error = str(ev.get("message", "error"))
             self.advice = [str(a) for a in ev.get("advice") or []]
@@ -138,7 +139,7 @@ class RunProgress:
         if self.eta_s is not None and not self.finished:
             parts.append(f"ETA {format_duration(self.eta_s)}")
         if self.cost_usd is not None:
-            parts.append(f"${self.cost_usd:.2f}" + ("" if self.finished else " so far"))
+            parts.append(fmt_usd(self.cost_usd) + ("" if self.finished else " so far"))
         if self.gpu_mem_gb is not None:
             parts.append(f"mem {self.gpu_mem_gb:.1f} GiB")
         if self.eval_phase in ("start", "progress") and not self.finished:

@@ -32,6 +32,7 @@ from ftwizard.backends.base import ProviderCapabilities
 from ftwizard.backends.hosted import JobProvider
 from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, record_serving_price, write_training_cost
 from ftwizard.backends.hosted.providers import HostedError, poll_seconds, status_code
+from ftwizard import fmt
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_write_json, read_json
 from ftwizard.settings import PROVIDER_KEY_ENV
@@ -215,7 +216,7 @@ class FireworksJob(HostedJob):
         if cost.get("training_usd") is not None:
             self.run.append_event("cost", usd=cost["training_usd"], kind="actual", what="training",
                                   detail=f"{billed:,} billed tokens (dataset x epochs) at "
-                                         f"${cost['training_usd_per_1m']}/1M ({cost['price_date']})")
+                                         f"{fmt.rate(cost['training_usd_per_1m'], '1M')} ({cost['price_date']})")
         if self.recipe.hosted.download_adapter:
             self._call(lambda: self.download_adapter(model), "downloading the adapter", follow=True)
 
@@ -305,7 +306,7 @@ class FireworksProvider(JobProvider):
                 rate = None
             return [f"evaluation: on-demand deployment {self.deployment_name(recipe)!r} of the fine-tune, created "
                     "after training, used for the eval split, then deleted"
-                    + (f" (billed per GPU-hour, ${rate:.2f}/h, into cost.json)" if rate else "")]
+                    + (f" (billed per GPU-hour, {fmt.rate(rate, 'h')}, into cost.json)" if rate else "")]
         return [f"evaluation: at home, {recipe.model.base} + the downloaded adapter (no deployment is created)"]
 
     @staticmethod
@@ -407,4 +408,4 @@ class Deployment:
         atomic_write_json(self.run.cost_path, cost)
         if cost["deployment_usd"] is not None:
             self.run.append_event("cost", usd=cost["deployment_usd"], kind="actual", what="evaluation",
-                                  detail=f"deployment {self.name}: {hours:.3f} GPU-hours at ${rate}/h")
+                                  detail=f"deployment {self.name}: {hours:.3f} GPU-hours at {fmt.rate(rate, 'h')}")

@@ -35,6 +35,7 @@ from ftwizard.backends.hosted.providers import (
     with_retries,
 )
 from ftwizard.errors import UsageError
+from ftwizard.fmt import rate
 
 if TYPE_CHECKING:
     from ftwizard.plan.hosted import HostedPlan
@@ -385,7 +386,7 @@ class HostedJob:
                              provider=self.cfg.provider, hosted_model=self.recipe.hosted.model)
         self.run.append_event("cost", usd=round(est["usd"], 4), kind="estimated", what="training",
                               detail=f"{est['examples']} examples x {est['epochs']} epochs, {est['billed_tokens']:,} "
-                                     f"billed tokens at ${est['usd_per_1m']}/1M ({est['price_date']})")
+                                     f"billed tokens at {rate(est['usd_per_1m'], '1M')} ({est['price_date']})")
 
     def ensure_uploaded(self, key: str, path: Path) -> str:
         field = "training_file_id" if key == "train" else "validation_file_id"
@@ -632,7 +633,7 @@ class OpenAIJob(HostedJob):
         cost = write_training_cost(self.run, j.model, j.trained_tokens, hours=hours, provider=self.cfg.provider)
         if cost.get("training_usd") is not None:
             self.run.append_event("cost", usd=cost["training_usd"], kind="actual", what="training",
-                                  detail=f"{j.trained_tokens:,} trained tokens at ${cost['training_usd_per_1m']}/1M "
+                                  detail=f"{j.trained_tokens:,} trained tokens at {rate(cost['training_usd_per_1m'], '1M')} "
                                          f"({cost['price_date']})")
 
     def save_results(self, file_id: str) -> list[dict[str, Any]]:

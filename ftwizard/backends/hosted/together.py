@@ -25,6 +25,7 @@ from ftwizard.backends.hosted.adapter_files import extract_adapter
 from ftwizard.backends.hosted.job import HostedJob, JobView, Outcome, record_serving_price, write_training_cost
 from ftwizard.backends.hosted.providers import HostedError, redact
 from ftwizard.errors import UsageError
+from ftwizard.fmt import usd
 from ftwizard.settings import PROVIDER_KEY_ENV
 
 if TYPE_CHECKING:
@@ -162,10 +163,10 @@ class TogetherJob(HostedJob):
                                         provider_estimate_allowed=est.allowed_to_proceed)
             self.run.append_event("cost", usd=price, kind="estimated", what="training", source="provider",
                                   detail=f"Together's estimate_price: {est.estimated_train_token_count:,.0f} training "
-                                         f"tokens (ours: ${cost.get('estimated_training_usd')})")
+                                         f"tokens (ours: {usd(cost.get('estimated_training_usd'), unpriced='unpriced')})")
             if est.allowed_to_proceed is False:
-                raise HostedError(f"Together estimates this job at ${price:,.2f}, above the account's limit "
-                                  f"(${est.user_limit}): no job was created", kind="quota",
+                raise HostedError(f"Together estimates this job at {usd(price)}, above the account's limit "
+                                  f"({usd(est.user_limit)}): no job was created", kind="quota",
                                   advice=["add credit on api.together.ai (Settings -> Billing), or train fewer "
                                           "epochs / examples"])
         else:
@@ -312,7 +313,7 @@ class TogetherJob(HostedJob):
         if cost.get("training_usd") is not None:
             self.run.append_event("cost", usd=cost["training_usd"], kind="actual", what="training",
                                   detail=f"Together's total_price for job {job.id} ({tokens or 0:,} tokens; catalog "
-                                         f"rate gives ${cost.get('training_usd_catalog')})")
+                                         f"rate gives {usd(cost.get('training_usd_catalog'), unpriced='unpriced')})")
         plan = eval_plan(self.recipe)
         if plan and plan["how"] == "serverless":  # the serving this run uses, not the catalog's dedicated option
             record_serving_price(self.run, self.recipe, model=name, kind="serverless", hosting_usd_per_hour=None,

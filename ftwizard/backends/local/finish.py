@@ -7,6 +7,7 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from ftwizard.backends.local.world import barrier
+from ftwizard.fmt import rate
 from ftwizard.fsutil import atomic_dir, atomic_write_json
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def write_summary(run: "RunDirectory", rep: "RunReporter", summary: dict[str, An
     }
     run.update_cost(**cost)
     rep.event("cost", usd=cost["training_usd"] or 0.0, kind="actual", what="training",
-              detail=f"{hours:.3f} h x ${rep.price or 0:.3f}/h x {rep.gpu_count}" if rep.price else
+              detail=f"{hours:.3f} h x {rate(rep.price, 'h')} x {rep.gpu_count}" if rep.price else
               "no price: set hardware.price_per_hour")
 
 

@@ -14,6 +14,7 @@ from textual.worker import Worker, WorkerState
 
 from ftwizard.catalog import closing_cell
 from ftwizard.errors import UsageError
+from ftwizard.fmt import rate, usd
 from ftwizard.tui import engine
 from ftwizard.tui.state import WizardState
 from ftwizard.tui.steps import StepScreen
@@ -34,18 +35,6 @@ def describe_gpus(info: dict | None) -> str:
         else:
             parts.append(name)
     return "GPUs found: " + "; ".join(parts)
-
-
-def _money(v) -> str:
-    if v is None:
-        return "-"
-    if v == 0:
-        return "$0"
-    if 0 < v < 0.01:
-        return "<$0.01"
-    if v < 0.1:
-        return f"${v:.3f}"
-    return f"${v:,.2f}" if v < 1000 else f"${v:,.0f}"
 
 
 def _num(v, fmt="{:.1f}") -> str:
@@ -77,7 +66,7 @@ def describe_candidate(c: dict) -> str:
     serving = {"serverless": "serves per token", "dedicated": "serves on a dedicated endpoint",
                "deployment": "serves through a deployment"}.get(c["serving"], c["serving"])
     if c.get("hosting_usd_per_hour"):
-        serving += f" (${c['hosting_usd_per_hour']:g}/h)"
+        serving += f" ({rate(c['hosting_usd_per_hour'], 'h')})"
     when = []
     if c.get("training_available_until"):
         when.append(f"jobs until {c['training_available_until']} ({c['training_days_left']} days)")
@@ -86,7 +75,7 @@ def describe_candidate(c: dict) -> str:
     state = f"CLOSED: {c['unavailable_reason']}" if not c["available"] else "; ".join(when) or "no closing date"
     weights = "weights download" if c["weights_downloadable"] else "weights stay with the provider"
     return (f"{c['provider']} {c['model']}: {state}; {weights}; {serving}; "
-            f"${c['training_usd_per_1m']:g}/1M training tokens, {c['price_date']}: {c['price_source']}")
+            f"{rate(c['training_usd_per_1m'], '1M')} training tokens, {c['price_date']}: {c['price_source']}")
 
 
 class HardwareScreen(StepScreen):
@@ -381,12 +370,12 @@ class HardwareScreen(StepScreen):
                 continue
             fits = {True: "yes", False: "NO"}.get(row["fits"], "?")
             local.add_row(name, row["quant"], _num(row["vram_gb"]), fits, _num(row["hours"]),
-                          _money(row["cost_usd"]))
+                          usd(row["cost_usd"]))
         hosted = self.query_one("#hosted-table", DataTable)
         hosted.clear()
         for c in hosted_rows:
             cost = c["cost"]
-            hosted.add_row(c["provider"], short(c["model"])[:24], _money(cost["cost_usd"]) if c["available"] else "-",
+            hosted.add_row(c["provider"], short(c["model"])[:24], usd(cost["cost_usd"]) if c["available"] else "-",
                            "yes" if c["weights_downloadable"] else "no", closing_cell(c),
                            *(() if self._narrow else (c["price_date"], f"{c['training_usd_per_1m']:g}")))
         self._show_detail()
@@ -400,10 +389,11 @@ class HardwareScreen(StepScreen):
         parts = []
         if own and own.get("cost_usd") is not None:
             rng = own.get("cost_range_usd")  # the held-out spread of the speed model (docs/estimates.md)
-            shown = rng and _money(rng[0]) != _money(rng[1])  # "<$0.01-<$0.01" says nothing
-            parts.append(f"local {_money(own['cost_usd'])}" + (f" ({_money(rng[0])}-{_money(rng[1])})" if shown else ""))
+            # a spread within a cent, or one that reads as one amount, says nothing
+            shown = rng and rng[1] >= 0.01 and usd(rng[0]) != usd(rng[1])
+            parts.append(f"local {usd(own['cost_usd'])}" + (f" ({usd(rng[0])}-{usd(rng[1])})" if shown else ""))
         if hosted:
-            parts.append(f"hosted {_money(hosted['cost']['cost_usd'])} ({hosted['provider']} {short(hosted['model'])})")
+            parts.append(f"hosted {usd(hosted['cost']['cost_usd'])} ({hosted['provider']} {short(hosted['model'])})")
         if own and hosted and (own.get("cost_usd") or 0) >= 0.01 and hosted["cost"]["cost_usd"] is not None:
             parts.append(f"= {hosted['cost']['cost_usd'] / own['cost_usd']:.1f}x")
         return "  vs  ".join(parts[:2]) + (f"  {parts[2]}" if len(parts) > 2 else "")

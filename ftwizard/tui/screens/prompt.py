@@ -13,6 +13,7 @@ from textual.widgets import Input, Label, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from ftwizard.errors import UsageError
+from ftwizard.fmt import usd
 from ftwizard.tui.state import WizardState
 from ftwizard.tui.steps import StepScreen
 
@@ -97,7 +98,7 @@ def summarize_report(report: dict) -> str:
         hosted = report["hosted"]
         cost = hosted.get("cost_usd")
         lines.append(f"hosted {hosted['model']}: {hosted['billed_tokens']:,} tokens billed x "
-                     f"{hosted['epochs']} epochs" + (f" = ${cost:,.2f}" if cost is not None else ""))
+                     f"{hosted['epochs']} epochs" + (f" = {usd(cost)}" if cost is not None else ""))
         if not report["local"].get("exact", True):
             lines.append("[dim]local token counts are estimates (the model's tokenizer is not on disk)[/dim]")
     problems = report.get("problems") or []

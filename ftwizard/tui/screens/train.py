@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Static
 from textual.worker import Worker, WorkerState
 
 from ftwizard.errors import FtwizardError, UsageError
+from ftwizard.fmt import usd
 from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 from ftwizard.tui import engine
 from ftwizard.tui.screens.save import ConfirmScreen
@@ -21,14 +22,6 @@ from ftwizard.tui.state import WizardState
 from ftwizard.tui.steps import StepScreen
 from ftwizard.tui.widgets.run_view import RunsView
 from ftwizard.tui.widgets.tick import Tick
-
-
-def _money(v) -> str:
-    if v is None:
-        return "?"
-    if v == 0:
-        return "<$0.01"
-    return f"${v:.3f}" if 0 < v < 0.1 else f"${v:,.2f}"
 
 
 class TrainScreen(StepScreen):
@@ -105,7 +98,7 @@ class TrainScreen(StepScreen):
     def _show_estimate(self, backend: str, cost, note: str) -> None:
         self.estimates[backend] = cost
         self.estimate_notes[backend] = note
-        self.query_one(f"#est-{backend}", Static).update(f"est. {_money(cost)}" if cost is not None else note)
+        self.query_one(f"#est-{backend}", Static).update(f"est. {usd(cost)}" if cost is not None else note)
 
     # -- launching ----------------------------------------------------------------------------------------
     def action_toggle(self, backend: str) -> None:
@@ -170,9 +163,9 @@ class TrainScreen(StepScreen):
             if cost is not None:
                 total += cost
             what = f"{r.model.catalog_id or r.model.base}" if b == "local" else f"{r.hosted.provider} {r.hosted.model}"
-            lines.append(f"  {b}: {r.name} on {what}, estimated {_money(cost)}"
+            lines.append(f"  {b}: {r.name} on {what}, estimated {usd(cost, unpriced='?')}"
                          + (f" ({self.estimate_notes.get(b)})" if cost is None and self.estimate_notes.get(b) else ""))
-        question = ("Launch these runs?\n" + "\n".join(lines) + f"\nEstimated total: {_money(total)}\n"
+        question = ("Launch these runs?\n" + "\n".join(lines) + f"\nEstimated total: {usd(total)}\n"
                     + "".join(f"{n}\n" for n in notes or ())
                     + "Each run is its own process: quitting the wizard leaves it running.")
 
