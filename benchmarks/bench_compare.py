@@ -38,6 +38,7 @@ def main() -> int:
 
     from ftwizard.report import write_report
     from ftwizard.verdict import build_verdict
+    from ftwizard.verdict.render import to_markdown, to_rich
 
     heavy = [m for m in ("torch", "transformers", "peft", "datasets") if m in sys.modules]
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,8 +55,8 @@ def main() -> int:
             dirs = [hosted.path, local.path]
             t_build, v = best_of(lambda: build_verdict(dirs, today=date(2023, 10, 1)))
             console = Console(width=120, file=open(os.devnull, "w"))
-            t_rich, _ = best_of(lambda: console.print(v.to_rich()))
-            t_md, _ = best_of(lambda: v.to_markdown())
+            t_rich, _ = best_of(lambda: console.print(to_rich(v)))
+            t_md, _ = best_of(lambda: to_markdown(v))
             t_rep, _ = best_of(lambda: write_report(v, tmp / "rep" / "report.md"), n=3)
             env = dict(os.environ, PYTHONPATH=str(REPO))
             t0 = time.perf_counter()

@@ -13,6 +13,7 @@ from ftwizard.errors import UsageError
 from ftwizard.fmt import usd
 from ftwizard.fsutil import atomic_write_bytes, atomic_write_text
 from ftwizard.verdict import Verdict
+from ftwizard.verdict.render import to_markdown
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 BACKEND_COLORS = {"hosted": "#d62728", "local": "#1f77b4"}
@@ -37,8 +38,8 @@ def write_report(verdict: Verdict, path: str | Path | None = None) -> dict[str, 
     try:
         atomic_write_bytes(loss_png, plot_loss_curves(verdict))
         atomic_write_bytes(acc_png, plot_accuracy_cost(verdict))
-        md = verdict.to_markdown(images={"Loss curves": loss_png.name,
-                                         "Accuracy against training cost": acc_png.name})
+        md = to_markdown(verdict, images={"Loss curves": loss_png.name,
+                                          "Accuracy against training cost": acc_png.name})
         atomic_write_text(path, md)
         for p in (loss_png, acc_png, path):
             os.chmod(p, 0o644)  # a report is for reading by anyone who can read the run

@@ -13,7 +13,7 @@ from ftwizard.evaluation.stats import clopper_pearson
 from ftwizard.verdict import (build_verdict, hosted_availability, loss_still_falling, mcnemar_exact,
                               paired_difference_ci)
 from ftwizard.verdict.compare import gain_over_base, paired_counts
-from ftwizard.verdict.render import p_value
+from ftwizard.verdict.render import comparison_lines, p_value, table_rows, to_markdown, to_rich
 from tests.fixtures_runs import (imported_pair, outcomes, paired_outcomes, seed_sql_pair, seed_viggo_pair,
                                  write_run)
 
@@ -85,7 +85,7 @@ def test_verdict_never_says_not_significant_beside_an_interval_excluding_zero(tm
     c = v.comparison
     assert (c.hosted_only, c.local_only, c.n_paired) == (7, 1, 100)
     assert c.significant is False and c.diff_ci_low < 0 < c.diff_ci_high
-    text = "\n".join(v.comparison_lines())
+    text = "\n".join(comparison_lines(v))
     assert "not significant" in text and "95% CI -0.4 points to +7.9 points" in text
 
 
@@ -132,7 +132,7 @@ def test_seed_sql_keeps_hosted_and_names_the_next_local_run(tmp_path):
     assert n.what == "answer-only loss" and n.model == "codellama/CodeLlama-34b-hf" and n.quant == "8bit"
     assert n.gpu == "A40" and n.cost_usd > 0 and n.hours > 0
     assert "CodeLlama-34b-hf, 8-bit, A40" in r.sentence and "(command below)" in r.sentence
-    assert f"`{n.command}`" in v.to_markdown()  # the exact command, right under the sentence
+    assert f"`{n.command}`" in to_markdown(v)  # the exact command, right under the sentence
     # every next local run fits the GPU on record, with the estimator's own figures for its recipe
     from ftwizard.estimate import estimate_recipe
 
@@ -396,16 +396,16 @@ def test_single_local_run_shows_the_gain_over_base_and_the_next_run(tmp_path):
     assert v.to_dict()["runs"][0]["gain_over_base"]["tuned_only"] == g["tuned_only"]
     line = f"exact McNemar test p = {p_value(g['p_value'])} on {g['n']} paired examples ({g['tuned_only']} right " \
            f"only tuned vs {g['base_only']} right only untuned)"
-    assert line in v.to_markdown()
+    assert line in to_markdown(v)
     from rich.console import Console
 
     console = Console(width=80, record=True, color_system=None)
-    console.print(v.to_rich())
+    console.print(to_rich(v))
     assert "right only tuned vs" in console.export_text().replace("\n", " ")
     nxt = r.next_runs[0]
     assert nxt.backend == "hosted" and nxt.changes == {"backend": "hosted"}
     assert nxt.command == f"ftwizard run {local.path / 'recipe.toml'} --set backend=hosted"
-    assert v.comparison is None and "(base 16.9%)" in v.to_markdown()
+    assert v.comparison is None and "(base 16.9%)" in to_markdown(v)
 
 
 def test_single_hosted_run_suggests_the_local_run_with_its_estimate(tmp_path):
@@ -486,7 +486,7 @@ def test_missing_training_cost_is_estimated_with_its_range(tmp_path):
     assert row.training_kind == "estimated" and row.training_usd > 0
     lo, hi = row.training_usd_range
     assert lo < row.training_usd < hi
-    cell = v.table_rows()[1][0][v.table_rows()[0].index("training cost")]
+    cell = table_rows(v)[1][0][table_rows(v)[0].index("training cost")]
     assert "(est. $" in cell
 
 
@@ -506,7 +506,7 @@ def test_imported_openai_job_against_the_local_run_of_its_recipe(tmp_path):
     row = v.row(hosted.name)
     assert row.imported and row.backend == "hosted" and row.model.startswith("ft:gpt-4o-mini")
     assert row.training_usd == pytest.approx(412_000 * 3.0 / 1e6) and row.training_kind == "actual"
-    assert v.table_rows()[1][0][1] == "hosted (imported)"
+    assert table_rows(v)[1][0][1] == "hosted (imported)"
     c = v.comparison
     assert (c.hosted_only, c.local_only) == (4, 2) and not c.significant
     assert v.task == "custom"
@@ -559,7 +559,7 @@ def test_faces_show_the_same_verdict(tmp_path):
     assert [r["backend"] for r in d["runs"]] == ["hosted", "local"]
     assert d["runs"][0]["metrics"]["execution_match"]["n"] == 568
     assert d["recommendation"]["next_runs"][0]["model"] == "codellama/CodeLlama-34b-hf"
-    md = v.to_markdown()
+    md = to_markdown(v)
     assert v.recommendation.sentence in md and "| run | backend | model |" in md
     assert "82.0% [78.7-85.0]" in md and "margin 2 points" in md
 
@@ -567,7 +567,7 @@ def test_faces_show_the_same_verdict(tmp_path):
 
     for width in (80, 250):  # a narrow terminal turns the table; a wide one has a row per run
         console = Console(width=width, record=True)
-        console.print(v.to_rich())
+        console.print(to_rich(v))
         text = console.export_text()
         assert "82.0%" in text and "CodeLlama-34b-hf" in text and "recommendation" in text
         assert max(len(line) for line in text.splitlines()) <= width
@@ -587,7 +587,7 @@ def test_hosted_open_weights_on_a_dedicated_endpoint(tmp_path):
     assert row.provider == "together" and row.training_usd == pytest.approx(3_000_000 * 0.48 / 1e6)
     assert c.hosted_monthly_usd == pytest.approx(730 * 3.99, abs=0.01) and c.break_even_requests_per_month == 0
     assert (r.choice, r.case) == ("local", "local-as-good")
-    assert "local serving is cheaper from the first request" in "\n".join(v.comparison_lines())
+    assert "local serving is cheaper from the first request" in "\n".join(comparison_lines(v))
     assert row.availability == "open"
 
 

@@ -190,7 +190,7 @@ async def test_offline_chat_file_to_a_verdict_on_the_installed_cpu_model(tmp_pat
     # the gain over the untuned model, with the paired test, in the recommendation on screen and in the figures
     g = v.to_dict()["runs"][0]["gain_over_base"]
     assert (g["n"], g["tuned_only"], g["base_only"]) == (40, 28, 0) and g["significant"]
-    from ftwizard.verdict.render import p_value
+    from ftwizard.verdict.render import p_value, to_rich
 
     phrase = f"p = {p_value(g['p_value'])}, 28 vs 0 discordant"
     assert phrase in v.recommendation.sentence
@@ -198,7 +198,7 @@ async def test_offline_chat_file_to_a_verdict_on_the_installed_cpu_model(tmp_pat
     from rich.console import Console
 
     console = Console(width=80, record=True, color_system=None)
-    console.print(v.to_rich())
+    console.print(to_rich(v))
     assert "28 right only tuned vs 0 right only untuned" in " ".join(console.export_text().split())
     # no hand edits: the recipe the wizard saved is the one that ran
     saved = load_recipe(app.state.saved_path)

@@ -130,6 +130,13 @@ def build_verdict(run_dirs: list[Path], *, requests_per_month: int, private_data
                          private_data=private_data, today=today)
 
 
+def verdict_rich(verdict):
+    """The verdict as the wizard's last screen shows it (the rich face of `ftwizard compare`)."""
+    from ftwizard.verdict.render import to_rich
+
+    return to_rich(verdict)
+
+
 def export_report(verdict, out_dir: Path) -> Path:
     """Writes report.md and its pictures into `out_dir`; returns report.md's path."""
     from ftwizard.report import write_report

@@ -21,7 +21,7 @@ from typing import Iterable
 from ftwizard.errors import UsageError
 from ftwizard.evaluation.stats import mcnemar_exact, paired_difference_ci
 from ftwizard.verdict.availability import availability_cell, hosted_availability
-from ftwizard.verdict.compare import best, compare, price_serving, task_metrics
+from ftwizard.verdict.compare import best, compare, gain_over_base, price_serving, task_metrics
 from ftwizard.verdict.decide import recommend
 from ftwizard.verdict.model import (ALPHA, DEFAULT_MARGIN, HORIZON_MONTHS, Comparison, Metric, NextRun, Recommendation,
                                     RunRow, Verdict)
@@ -80,6 +80,8 @@ def build_verdict(run_dirs: Iterable[str | Path], *, requests_per_month: int | N
     private = private_data or any(r.recipe.private_data for r in rows)
 
     metric_names, metric, labels, metric_notes = task_metrics(task, rows)
+    for r in rows:
+        r.gain_over_base = gain_over_base(r, metric)
     hosted_rows = [r for r in rows if r.backend == "hosted"]
     local_rows = [r for r in rows if r.backend != "hosted"]
     best_h, best_l = best(hosted_rows, metric), best(local_rows, metric)

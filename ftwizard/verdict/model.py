@@ -73,6 +73,8 @@ class RunRow:
     baseline_verdicts: dict[int, dict] = field(default_factory=dict, repr=False)
     references: dict[int, Any] = field(default_factory=dict, repr=False)
     recipe: Any = field(default=None, repr=False)
+    # the run against its own base model on the deciding metric (`compare.gain_over_base`), set by build_verdict
+    gain_over_base: dict | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -220,17 +222,6 @@ class NextRun:
                  {"none": "16-bit", "8bit": "8-bit", "4bit": "4-bit"}.get(self.quant or "", ""), self.gpu or ""]
         return ", ".join(p for p in parts if p)
 
-    def describe(self) -> str:
-        from ftwizard.verdict.render import hours, usd
-
-        cost = ""
-        if self.cost_usd is not None:
-            cost = f" (estimated {usd(self.cost_usd)}"
-            if self.cost_range_usd:
-                cost += f", {usd(self.cost_range_usd[0])}-{usd(self.cost_range_usd[1])}"
-            cost += (f", {hours(self.hours)}" if self.hours else "") + (f" on {self.gpu}" if self.gpu else "") + ")"
-        return f"{self.what}{cost}: {self.why}"
-
 
 @dataclass
 class Recommendation:
@@ -271,35 +262,12 @@ class Verdict:
         raise KeyError(name_or_dir)
 
     def to_dict(self) -> dict:
-        from ftwizard.verdict.compare import gain_over_base
-
         return {
             "task": self.task, "metric": self.metric, "metrics": list(self.metric_names),
             "metric_labels": {m: self.label(m) for m in self.metric_names}, "margin": self.margin,
             "today": self.today.isoformat(), "requests_per_month": self.requests_per_month,
             "private_data": self.private_data, "hosted_availability": dict(self.hosted_availability),
-            "runs": [{**r.to_dict(), "gain_over_base": gain_over_base(r, self.metric)} for r in self.rows],
+            "runs": [{**r.to_dict(), "gain_over_base": r.gain_over_base} for r in self.rows],
             "comparison": self.comparison.to_dict() if self.comparison else None,
             "recommendation": self.recommendation.to_dict(),
         }
-
-    # -- faces (ftwizard.verdict.render) ----------------------------------------------------------------------
-    def table_rows(self, *, sep: str = " ") -> tuple[list[str], list[list[str]]]:
-        from ftwizard.verdict.render import table_rows
-
-        return table_rows(self, sep=sep)
-
-    def comparison_lines(self) -> list[str]:
-        from ftwizard.verdict.render import comparison_lines
-
-        return comparison_lines(self)
-
-    def to_markdown(self, *, images: dict[str, str] | None = None) -> str:
-        from ftwizard.verdict.render import to_markdown
-
-        return to_markdown(self, images=images)
-
-    def to_rich(self):
-        from ftwizard.verdict.render import to_rich
-
-        return to_rich(self)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ftwizard.fmt import usd  # noqa: F401 - decide and model format dollars through render
+from ftwizard.fmt import usd  # decide formats dollars through render too
 from ftwizard.verdict.model import ALPHA
 
 if TYPE_CHECKING:
-    from ftwizard.verdict.model import Metric, Verdict
+    from ftwizard.verdict.model import Metric, NextRun, Verdict
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -82,6 +82,17 @@ def volume(n: float) -> str:
 def be_phrase(n: float) -> str:
     """'523k requests/month', or 'the first request' when hourly hosted serving costs more than a whole card."""
     return "the first request (hosted serving rents a whole endpoint)" if n == 0 else f"{volume(n)} requests/month"
+
+
+def next_run_line(n: "NextRun") -> str:
+    """'Qwen3-14B in 4-bit (estimated $3.10, $2.50-$4.00, 2.1 h on A100 80GB): why'."""
+    cost = ""
+    if n.cost_usd is not None:
+        cost = f" (estimated {usd(n.cost_usd)}"
+        if n.cost_range_usd:
+            cost += f", {usd(n.cost_range_usd[0])}-{usd(n.cost_range_usd[1])}"
+        cost += (f", {hours(n.hours)}" if n.hours else "") + (f" on {n.gpu}" if n.gpu else "") + ")"
+    return f"{n.what}{cost}: {n.why}"
 
 
 def metric_cell(m: "Metric | None", base: "Metric | None", sep: str = " ") -> str:
@@ -175,7 +186,7 @@ def to_markdown(v: "Verdict", *, images: dict[str, str] | None = None) -> str:
     md += ["", "## Recommendation", "", f"**{rec.sentence}**"]
     if rec.next_runs:
         md += ["", "Next runs:", ""]
-        md += [f"- {n.describe()}  \n  `{n.command}`" for n in rec.next_runs]
+        md += [f"- {next_run_line(n)}  \n  `{n.command}`" for n in rec.next_runs]
     if rec.reasons:
         md += ["", "Why:", ""] + [f"- {r}" for r in rec.reasons]
     md += ["", "## Runs", ""]
@@ -235,7 +246,7 @@ def to_rich(v: "Verdict", *, commands_in_panel: bool = True):
     if rec.next_runs:
         body.append("next runs:\n", style="bold")
         for n in rec.next_runs:
-            body.append(f"  - {n.describe()}\n" + (f"    {n.command}\n" if commands_in_panel else ""))
+            body.append(f"  - {next_run_line(n)}\n" + (f"    {n.command}\n" if commands_in_panel else ""))
     body.rstrip()
     parts.append(Panel(body, title="recommendation", title_align="left",
                        border_style="green" if rec.choice in ("local", "hosted") else "yellow"))

@@ -95,7 +95,7 @@ class VerdictScreen(StepScreen):
                                                                   rich_table(summaries)))
             return
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show, verdict, verdict.to_rich())
+            self.app.call_from_thread(self._show, verdict, engine.verdict_rich(verdict))
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
