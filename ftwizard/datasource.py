@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ftwizard.errors import UsageError, did_you_mean
+from ftwizard.fsutil import not_utf8, open_user_file, read_user_text, require_user_file
 
 Record = dict[str, str]
 
+DATA_FILE = "data file"  # how messages name it
 FORMATS = ("chat", "prompt_completion", "alpaca", "fields")
 # Bounds on untrusted data files, named in the messages when exceeded.
 MAX_LINE_CHARS = 8_000_000          # characters per line of a JSONL or CSV file
@@ -85,37 +87,16 @@ class Records(list):
 
 def read_text(path: Path) -> str:
     """A data file's text; not UTF-8 (or unreadable) is a UsageError naming the line and byte offset."""
-    with _open(path) as f:
-        data = f.read()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        start = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
-        line = data[:start].count(b"\n") + 1
-        col = start - (data.rfind(b"\n", 0, start) + 1) + 1
-        bad = data[start:start + 4].hex(" ")
-        raise UsageError(f"{path}: line {line}: not UTF-8 text (byte {start:,} of the file, column {col}: "
-                         f"{bad}); save the file as UTF-8") from None
+    return read_user_text(path, DATA_FILE)
 
 
-def _open(path: Path):
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise UsageError(f"data file not found: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder; name a .jsonl, .json or .csv file") from None
-    except PermissionError:
-        raise UsageError(f"{path}: not allowed to read the file") from None
-
-
-def iter_lines(path: Path, *, keepends: bool = False) -> Iterator[str]:
+def iter_lines(path: Path, *, keepends: bool = False, what: str = DATA_FILE) -> Iterator[str]:
     """A data file's lines, read one at a time (a file is never held whole, as bytes and as text): split on
     "\n" only (JSON strings may hold U+2028 and friends), a UTF-8 byte-order mark dropped. Not UTF-8 is a
     UsageError naming the line and byte offset; a line over MAX_LINE_CHARS stops the file, named, without
     being read whole."""
     cap = 4 * MAX_LINE_CHARS + 4  # bytes: at most 4 per character
-    with _open(path) as f:
+    with open_user_file(path, what) as f:
         offset, no = 0, 0
         while True:
             raw = f.readline(cap)
@@ -129,9 +110,7 @@ def iter_lines(path: Path, *, keepends: bool = False) -> Iterator[str]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                bad = raw[e.start:e.start + 4].hex(" ")
-                raise UsageError(f"{path}: line {no}: not UTF-8 text (byte {start + e.start:,} of the file, column "
-                                 f"{e.start + 1}: {bad}); save the file as UTF-8") from None
+                raise not_utf8(path, no, start + e.start, e.start + 1, raw[e.start:e.start + 4]) from None
             cut = len(raw) == cap and not raw.endswith(b"\n")
             if cut or len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
                 size = "more than " + f"{len(line):,}" if cut else f"{len(line.rstrip(chr(13) + chr(10))):,}"
@@ -145,7 +124,7 @@ def iter_lines(path: Path, *, keepends: bool = False) -> Iterator[str]:
 
 def _first_char(path: Path) -> str:
     """The first character that is not white space (or a byte-order mark): '[' is a JSON array."""
-    with _open(path) as f:
+    with open_user_file(path, DATA_FILE) as f:
         head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     return head[:1].decode("latin-1")
 
@@ -239,27 +218,20 @@ class _CountedLines:
 
 def read_records(path: str | Path) -> Records:
     path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder; name a .jsonl, .json or .csv file")
+    st = require_user_file(path, DATA_FILE)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
-        return _cached(path, read_jsonl_records)
+        return _cached(path, st, read_jsonl_records)
     if suffix in (".csv", ".tsv"):
-        return _cached(path, read_csv_records)
-    if not path.exists():
-        raise UsageError(f"data file not found: {path}")
+        return _cached(path, st, read_csv_records)
     raise UsageError(f"{path}: unknown data format `{suffix or '(none)'}`; use .jsonl, .json or .csv")
 
 
 _CACHE: dict[tuple, Records] = {}
 
 
-def _cached(path: Path, reader) -> Records:
+def _cached(path: Path, st: os.stat_result, reader) -> Records:
     """One parse per file version per process (the format is detected, then the split loaded, from one read)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise UsageError(f"data file not found: {path}") from None
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, reader.__name__)
     hit = _CACHE.get(key)
     if hit is None:

@@ -1,14 +1,18 @@
-"""Atomic file writes: a reader or a crash never sees half a file."""
+"""Atomic file writes (a reader or a crash never sees half a file), and reading the user's own files (a recipe,
+a data file, a rubric): one wording for a file that is missing, a folder, not readable or not UTF-8."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
+
+from ftwizard.errors import UsageError
 
 
 DISK_FULL_TEXT = ("no space left on device", "os error 28", "disk quota exceeded", "file too large",
@@ -72,6 +76,64 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):
             raise
         raise json.JSONDecodeError(str(e).split(";")[0], "", 0) from None
+
+
+# -- the user's files -------------------------------------------------------------------------------
+def user_file_error(path: str | os.PathLike, what: str, e: OSError) -> UsageError:
+    """Why the user's `what` ("recipe file", "data file") at `path` cannot be read, as one line naming it."""
+    if isinstance(e, FileNotFoundError):
+        return UsageError(f"{what} not found: {path}")
+    if isinstance(e, IsADirectoryError):
+        return UsageError(f"{what} is a folder, not a file: {path}")
+    if isinstance(e, PermissionError):
+        return UsageError(f"{what} not readable (permission denied): {path}")
+    return UsageError(f"{what} not readable ({e.strerror or e}): {path}")
+
+
+def require_user_file(path: str | os.PathLike, what: str) -> os.stat_result:
+    """`path`'s stat when it is a file; a missing file or a folder is the UsageError `user_file_error` words."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise user_file_error(path, what, e) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise user_file_error(path, what, IsADirectoryError(path))
+    return st
+
+
+def open_user_file(path: str | os.PathLike, what: str) -> BinaryIO:
+    """The user's file opened for reading bytes, or the UsageError `user_file_error` words."""
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise user_file_error(path, what, e) from None
+
+
+def not_utf8(path: str | os.PathLike, line: int, byte: int, column: int, bad: bytes) -> UsageError:
+    """A file that is not UTF-8 text, named with the line, the byte offset in the file and the bytes found."""
+    return UsageError(f"{path}: line {line}: not UTF-8 text (byte {byte:,} of the file, column {column}: "
+                      f"{bad.hex(' ')}); save the file as UTF-8")
+
+
+def decode_user_text(data: bytes, path: str | os.PathLike) -> str:
+    """`data` (the file at `path`) as text: UTF-8, a byte-order mark dropped; else `not_utf8`."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        start = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data[:start].count(b"\n") + 1
+        col = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        raise not_utf8(path, line, start, col, data[start:start + 4]) from None
+
+
+def read_user_text(path: str | os.PathLike, what: str) -> str:
+    """The whole text of the user's `what` at `path`, or a UsageError naming it (see `user_file_error`)."""
+    with open_user_file(path, what) as f:
+        try:
+            data = f.read()
+        except OSError as e:  # a folder opens on some systems and fails on read
+            raise user_file_error(path, what, e) from None
+    return decode_user_text(data, path)
 
 
 OUTPUT_MARKER = ".ftwizard-output"

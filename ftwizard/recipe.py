@@ -16,6 +16,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ftwizard.errors import UsageError, did_you_mean
+from ftwizard.fsutil import read_user_text
 from ftwizard.providers import PROVIDER_ORDER
 
 Auto = Literal["auto"]
@@ -444,17 +445,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | list[str] | None =
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     overrides = overrides or {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"recipe file not found: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder, not a recipe file") from None
-    except PermissionError:
-        raise UsageError(f"{path}: not allowed to read this recipe file") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return parse_recipe(text, source=str(path), overrides=overrides)
+    return parse_recipe(read_user_text(path, "recipe file"), source=str(path), overrides=overrides)
 
 
 def parse_recipe(text: str, *, source: str = "<recipe>", overrides: dict[str, Any] | None = None) -> Recipe:

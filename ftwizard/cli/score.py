@@ -44,6 +44,7 @@ def _options(args) -> dict:
 
     from ftwizard.errors import UsageError, did_you_mean
     from ftwizard.evaluation.custom_metrics import CUSTOM_METRICS
+    from ftwizard.fsutil import read_user_text
     from ftwizard.tasks import TASKS
 
     if args.task not in TASKS:
@@ -63,10 +64,7 @@ def _options(args) -> dict:
         raise UsageError("--judge-model / --judge-rubric: only with --metric judge")
     rubric = args.judge_rubric
     if rubric and rubric.startswith("@"):
-        try:
-            rubric = Path(rubric[1:]).expanduser().read_text(encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"--judge-rubric {args.judge_rubric}: cannot read the file ({e.strerror})") from None
+        rubric = read_user_text(Path(rubric[1:]).expanduser(), "--judge-rubric file")
     return {"metric": args.metric, "judge_model": args.judge_model, "judge_rubric": rubric}
 
 

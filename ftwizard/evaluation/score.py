@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftwizard.datasource import iter_jsonl_objects, iter_lines
 from ftwizard.errors import UsageError
+from ftwizard.fsutil import require_user_file
 
 if TYPE_CHECKING:
     from ftwizard.tasks import Task
@@ -34,15 +35,12 @@ def read_predictions_file(path: str | Path, task: str) -> list[dict]:
     """A JSON Lines file of `prediction`, `reference` (and `context` for sql; `input`, the prompt, is kept when
     present: the judge reads it); every bad line is named."""
     path = Path(path)
-    if not path.exists():
-        raise UsageError(f"predictions file not found: {path}")
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder; a JSON Lines file was expected")
+    require_user_file(path, "predictions file")
     required = ("prediction", "reference") + (("context",) if task == "sql" else ())
     rows: list[dict] = []
     problems: list[str] = []
     # a line at a time; not UTF-8 or an over-long line: one usage error naming the line
-    for no, obj, problem in iter_jsonl_objects(iter_lines(path)):
+    for no, obj, problem in iter_jsonl_objects(iter_lines(path, what="predictions file")):
         if problem:
             problems.append(f"line {no}: {problem}")
         elif missing := [k for k in required if k not in obj]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from ftwizard.backends.hosted.providers import HostedError, ProviderConfig, provider_config, with_retries
 from ftwizard.errors import RunFailed, UsageError
-from ftwizard.fsutil import atomic_write_text
+from ftwizard.fsutil import atomic_write_text, open_user_file
 from ftwizard.runs.directory import RunDirectory
 
 DEFAULT_OPEN_MODEL = "Qwen/Qwen2.5-7B-Instruct"
@@ -157,9 +157,8 @@ def _checked_local_copy(path: Path, key: str, job, provider: str, notes: list[st
     the uploaded file's (a note only: line endings may differ)."""
     from ftwizard.backends.hosted.job import check_chat_file
 
-    if not path.is_file():
-        raise UsageError(f"--{'train' if key == 'train' else 'validation'}-file {path}: no such file")
-    data = path.read_bytes()
+    with open_user_file(path, f"--{'train' if key == 'train' else 'validation'}-file") as f:
+        data = f.read()
     if size is not None and size != len(data):
         notes.append(f"{path.name} is {len(data):,} bytes; the job's uploaded {key} file was {size:,} bytes")
     epochs = (getattr(job.hyperparameters, "n_epochs", None) if getattr(job, "hyperparameters", None) else None)
