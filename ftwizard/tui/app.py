@@ -12,7 +12,7 @@ from textual.filter import LineFilter, Monochrome, NoColor
 
 from ftwizard.tui.engine import BackendLauncher, Launcher
 from ftwizard.tui.state import WizardState
-from ftwizard.tui.steps import STEP_NAMES, StepResult
+from ftwizard.tui.steps import STEP_NAMES, StepResult, StepScreen
 
 
 def pick_theme(env: dict | None = None, *, no_color: bool = False) -> str:
@@ -102,6 +102,41 @@ class WizardApp(App[int]):
             self.exit(0)
             return
         self.show_step(target)
+
+    # -- the screens every step opens (ctrl+o, ctrl+s), not steps themselves -------------------------------
+    def open_past_runs(self, step: StepScreen) -> None:
+        """The runs folder's past runs; the ones marked there are compared on the Verdict step."""
+        from ftwizard.tui.screens.runs import RunsScreen
+
+        def chosen(paths: list[str] | None) -> None:
+            if not paths:
+                return
+            state = step.keep_state()
+            if state.recipe is None:  # nothing chosen yet: the steps around the verdict show the first run's
+                from ftwizard.runs.directory import RunDirectory
+
+                run = RunDirectory(paths[0])
+                state = state.with_recipe(run.recipe(), choice="file", recipe_path=str(run.recipe_path))
+            step.dismiss(StepResult("goto", state.model_copy(update={"runs": tuple(paths)}),
+                                    step=STEP_NAMES.index("Verdict")))
+
+        self.push_screen(RunsScreen(self.runs_dir), callback=chosen)
+
+    def open_save_recipe(self, step: StepScreen) -> None:
+        from ftwizard.tui.screens.save import SaveRecipeScreen
+
+        new = step.build_state()
+        if new is None or new.recipe is None:
+            step.notify("nothing to save yet: choose a task first", severity="warning")
+            return
+
+        def saved(path: str | None) -> None:
+            if path:
+                step.state = new.model_copy(update={"saved_path": path})
+                self.state = step.state
+                step.notify(f"saved {path}\nrerun it headless: ftwizard --recipe {path}", timeout=6, markup=False)
+
+        self.push_screen(SaveRecipeScreen(new), callback=saved)
 
     @property
     def min_step(self) -> int:

@@ -103,35 +103,10 @@ class StepScreen(Screen[StepResult]):
         """What Back hands back: the step's edits when they are valid, else the state as it came."""
         return self.build_state() or self.state
 
+    # ctrl+o / ctrl+s open screens that are no step: the app opens them (it knows every screen; a step knows none)
     def action_past_runs(self) -> None:
         """The runs folder's past runs; the ones marked there are compared on the Verdict step."""
-        from ftwizard.tui.screens.runs import RunsScreen
-
-        def chosen(paths: list[str] | None) -> None:
-            if not paths:
-                return
-            state = self.keep_state()
-            if state.recipe is None:  # nothing chosen yet: the steps around the verdict show the first run's
-                from ftwizard.runs.directory import RunDirectory
-
-                run = RunDirectory(paths[0])
-                state = state.with_recipe(run.recipe(), choice="file", recipe_path=str(run.recipe_path))
-            self.dismiss(StepResult("goto", state.model_copy(update={"runs": tuple(paths)}), step=4))
-
-        self.app.push_screen(RunsScreen(self.app.runs_dir), callback=chosen)
+        self.app.open_past_runs(self)
 
     def action_save_recipe(self) -> None:
-        from ftwizard.tui.screens.save import SaveRecipeScreen
-
-        new = self.build_state()
-        if new is None or new.recipe is None:
-            self.notify("nothing to save yet: choose a task first", severity="warning")
-            return
-
-        def saved(path: str | None) -> None:
-            if path:
-                self.state = new.model_copy(update={"saved_path": path})
-                self.app.state = self.state
-                self.notify(f"saved {path}\nrerun it headless: ftwizard --recipe {path}", timeout=6, markup=False)
-
-        self.app.push_screen(SaveRecipeScreen(new), callback=saved)
+        self.app.open_save_recipe(self)
