@@ -67,6 +67,21 @@ def estimate(r: dict) -> dict:
     return json.loads(buf.getvalue())["local"]
 
 
+def peak_as_measured(local: dict, scope: str | None) -> float:
+    """The estimate's peak counted the way the row's source counted it: the device (nvidia-smi, the card's
+    capacity, or not stated: everything), torch's max_memory_reserved (no CUDA context), or max_memory_allocated
+    (no CUDA context, no allocator slack on activations and logits; the cuBLAS workspace is allocated)."""
+    from ftwizard.estimate.base import ALLOCATOR_GIB
+
+    parts = local["breakdown"]["vram"]
+    total = local["breakdown"]["uncalibrated"]["vram_gb"]
+    if scope == "torch_reserved":
+        return total - parts["cuda_context"]
+    if scope == "torch_allocated":
+        return total - parts["cuda_context"] - (parts["allocator_overhead"] - ALLOCATOR_GIB)
+    return total
+
+
 def shape_of(r: dict, local: dict):
     """The RunShape the CLI priced (read back from its breakdown), to refit quickly without the CLI."""
     from ftwizard.estimate.throughput import RunShape
@@ -97,13 +112,13 @@ PRIOR = 0.01  # weight of the pull towards the physical starting values (keeps u
 
 
 def loss(cases, params, start=None) -> float:
-    """Mean |log error| with every source weighing the same (Qwen's 42 rows must not outvote NeMo's 4), plus a
+    """Mean + half the median |log error| of each source, averaged over sources so every source weighs the same
+    (Qwen's 42 rows must not outvote NeMo's 4; until 2026-12-07 the rows were pooled despite this line), plus a
     small pull towards the starting values so a coefficient no training row informs stays physical."""
     by_source: dict[str, list[float]] = {}
     for c, m, src in cases:
         by_source.setdefault(src, []).append(abs(math.log(speed_of(c, params) / m)))
-    errs = [x for v in by_source.values() for x in v]
-    err = statistics.fmean(errs) + 0.5 * statistics.median(errs)
+    err = statistics.fmean(statistics.fmean(v) + 0.5 * statistics.median(v) for v in by_source.values())
     if start:
         err += PRIOR * sum(math.log((params[k] + 0.05) / (start[k] + 0.05)) ** 2 if k.startswith("dequant") else
                            math.log(params[k] / start[k]) ** 2 for k in FIT if start[k] > 0 and params[k] > 0)
@@ -149,6 +164,7 @@ def fit(cases, start: dict) -> dict:
         for k, v in zip(keys, x):
             lo, hi = FIT[k]
             p[k] = lo + (hi - lo) / (1 + math.exp(-v))  # bounded
+        p["dequant_8bit"] = p["dequant_4bit"]  # no public 8-bit row: bitsandbytes' two kernels taken alike
         return p
 
     def from_params(p):
@@ -242,10 +258,11 @@ def main() -> int:
     all_held = [x for v in held.values() for x in v]
     print("  " + summary("all", all_held))
 
-    print("\npeak memory (no coefficient fitted on these rows' sources except LOSS_FP32_COPIES on unsloth-context):")
+    print("\npeak memory, counted as each source counts it (no coefficient fitted on these rows' sources except "
+          "LOSS_FP32_COPIES on unsloth-context):")
     mem = {s: [] for s in sources}
     for i in mem_rows:
-        mem[data[i]["source"]].append(locals_[i]["breakdown"]["uncalibrated"]["vram_gb"] / data[i]["mem_gib"])
+        mem[data[i]["source"]].append(peak_as_measured(locals_[i], data[i].get("mem_scope")) / data[i]["mem_gib"])
         worst.append((abs(math.log(mem[data[i]["source"]][-1])), mem[data[i]["source"]][-1], {**data[i], "_mem": 1}))
     for s in sources:
         print("  " + summary(s, mem[s]))

