@@ -70,18 +70,18 @@ def test_a_local_failure_offers_resume_only_when_resume_would_be_accepted(tmp_pa
     """The local worker's failures (crash, full disk, out of memory) used to say `run --resume` whether or not a
     checkpoint existed; without one the resume is refused, so the offer must be the new run instead."""
     from ftwizard.backends import backend_for_run
-    from ftwizard.backends.local.failures import disk_advice, report_failure
-    from ftwizard.backends.local.reporter import RunReporter
+    from ftwizard.backends.local.worker import Worker, disk_advice
+    from ftwizard.runs.worker import Failure
 
     run = _run_dir(tmp_path, "viggo-cpu-demo.toml", state="running", backend="local")
     if with_checkpoint:
         ck = run.checkpoints_dir / "checkpoint-10"
         ck.mkdir(parents=True)
         (ck / "trainer_state.json").write_text("{}")
-    rep = RunReporter(run, main=True, price=(None, "", ""))
-    report_failure(rep, run.checkpoints_dir, "disk full: [Errno 28] No space left on device", kind="disk",
-                   advice=disk_advice(run.checkpoints_dir) + ["then start again with the change: "
-                                                              "`ftwizard run RUN_DIR/recipe.toml --set ...`"])
+    code = Worker(run).record(Failure("disk full: [Errno 28] No space left on device", kind="disk",
+                                      advice=disk_advice(run.checkpoints_dir) + [
+                                          "then start again with the change: `ftwizard run RUN_DIR/recipe.toml --set ...`"]))
+    assert code == 1 and run.status()["error_kind"] == "disk"
     advice = run.events(("error",))[-1]["advice"]
     refusal = backend_for_run(run).resume_refusal(run)
     assert (refusal is None) == with_checkpoint

@@ -20,10 +20,9 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, Iterator, Sequence
 
 from ftwizard import settings
 from ftwizard.errors import UsageError
@@ -113,17 +112,6 @@ def _lock_or_refuse(run: "RunDirectory") -> int:
         os.close(fd)
         raise WorkerRunning(_running_message(run)) from None
     return fd
-
-
-def run_worker(run: "RunDirectory", work: Callable[["RunDirectory"], int], who: str) -> int:
-    """A worker's main: `work(run)` while holding the run's lock; exit 2, with the reason on stderr, when another
-    worker holds it (nothing in the run is touched)."""
-    try:
-        with hold(run):
-            return work(run)
-    except WorkerRunning as e:
-        print(f"ftwizard {who}: {e}", file=sys.stderr)
-        return 2
 
 
 def worker_running(run: "RunDirectory") -> bool:

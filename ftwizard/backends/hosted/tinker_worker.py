@@ -18,14 +18,12 @@ import json
 import logging
 import os
 import shutil
-import signal
-import socket
 import sys
 import time
+from typing import Any
 
-from ftwizard.runs import liveness
-from ftwizard.backends.hosted.providers import HostedError, redact
-from ftwizard.backends.hosted.worker import evaluate, fail, fail_unexpected
+from ftwizard.backends.hosted.providers import HostedError
+from ftwizard.backends.hosted.worker import HostedWorker, evaluate
 from ftwizard.backends.hosted.tinker import (
     EXTRA_HINT,
     KEY_ENV,
@@ -39,29 +37,10 @@ from ftwizard.backends.hosted.tinker import (
 )
 from ftwizard.errors import UsageError
 from ftwizard.runs.directory import RunDirectory
+from ftwizard.runs.worker import EXIT_STOPPED, Ended, Failure, StopFlag
 
 STATE_PREFIX = "ftwizard-step-"
 EXPORT_TTL_S = 24 * 3600
-
-
-_stop = {"requested": False}
-
-
-def _on_sigterm(signum, frame):
-    _stop["requested"] = True
-
-
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
-
-
-def _setup_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for name in ("httpx", "httpx2"):  # one line per evaluation request is noise in worker.log
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def explain(exc: BaseException, what: str, run: RunDirectory) -> HostedError:
@@ -121,9 +100,12 @@ def make_datum(tokens: list[int], weights: list[float]):
 # The loop
 
 class TinkerLoop:
-    def __init__(self, run: RunDirectory, recipe):
+    """`stop`: the worker's stop flag, polled between steps (a step is never cut in half)."""
+
+    def __init__(self, run: RunDirectory, recipe, *, stop: StopFlag | None = None):
         self.run = run
         self.recipe = recipe
+        self.stop = stop or StopFlag()
         self.model = catalog_model(recipe)
         self.examples = load_examples(run)
         self.plan = training_plan(recipe, len(self.examples))
@@ -182,7 +164,7 @@ class TinkerLoop:
         try:
             if not status.get("training_done"):
                 self._train(service, rest, status)
-                if _stop["requested"]:
+                if self.stop.requested:
                     outcome = "interrupted"
                     return "cancelled" if run.status().get("cancel_requested") else "stopped"
             self._finish(service, rest)
@@ -239,7 +221,7 @@ class TinkerLoop:
         trained = int(run.status().get("trained_tokens") or 0)
         t0, first = time.time(), start
         for step in range(start, plan.total_steps):
-            if _stop["requested"]:
+            if self.stop.requested:
                 self._save_state(step, trained)
                 return
             epoch, i = divmod(step, plan.steps_per_epoch)
@@ -373,58 +355,45 @@ def _tinker_error(exc: BaseException) -> BaseException | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 1:
-        print("usage: python -m ftwizard.backends.hosted.tinker_worker RUN_DIR", file=sys.stderr)
-        return 2
-    _setup_logging()
-    run = RunDirectory.open(argv[0])
-    return liveness.run_worker(run, _work, "tinker worker")  # a second worker on this run is refused
+class TinkerWorker(HostedWorker):
+    """The Tinker loop, detached; its lifecycle is every worker's (`ftwizard.runs.worker`), its failures recorded
+    as a hosted run's (`failed_phase`, the resume rule). SIGTERM sets the stop flag: the loop saves Tinker's
+    state at the step it is on, then ends cancelled (a cancel asked for it) or stopped."""
 
+    who = "tinker worker"
+    stop_raises = False
+    log_level = logging.INFO
 
-def _work(run: RunDirectory) -> int:
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    recipe = run.recipe()
-    run.update_status(state="running", backend="hosted", provider=PROVIDER, pgid=os.getpgid(0),
-                      **liveness.identity(os.getpid()),
-                      host=socket.gethostname(), error=None, worker_started_at=time.time())
-    run.append_event("status", state="running", detail="tinker worker started")
-    try:
-        import tinker  # noqa: F401
-    except ModuleNotFoundError:
-        fail(run, f"the Tinker SDK is not installed: {EXTRA_HINT}", kind="load")
-        return 1
-    try:
-        final = TinkerLoop(run, recipe).execute()
+    def running_fields(self) -> dict[str, Any]:
+        return {"backend": "hosted", "provider": PROVIDER}
+
+    def body(self) -> Ended:
+        try:
+            import tinker  # noqa: F401
+        except ModuleNotFoundError:
+            raise Failure(f"the Tinker SDK is not installed: {EXTRA_HINT}", kind="load") from None
+        final = TinkerLoop(self.run, self.run.recipe(), stop=self.stop).execute()
         if final == "cancelled":
-            run.update_status(state="cancelled", job_status="cancelled")
-            run.append_event("status", state="cancelled", detail="cancelled (Tinker's state is saved)")
-            return 130
+            return Ended("cancelled", "cancelled (Tinker's state is saved)", {"job_status": "cancelled"})
         if final == "stopped":
-            fail(run, f"the Tinker worker was stopped; its state is saved at Tinker: continue with "
-                      f"`ftwizard run --resume {run.path}`", kind="stopped")
-            return 130
-        run.update_status(state="succeeded", job_status="succeeded")
-        run.append_event("status", state="succeeded", detail="succeeded")
-        return 0
-    except HostedError as e:
-        fail(run, e.message, kind=e.kind, advice=e.advice)
-        return 1
-    except UsageError as e:
-        fail(run, str(e), kind="data")
-        return 1
-    except KeyboardInterrupt:
-        fail(run, f"the Tinker worker was interrupted; continue with `ftwizard run --resume {run.path}`",
-             kind="stopped")
-        return 130
-    except Exception as e:  # noqa: BLE001 - a Tinker error explained, or a bug recorded (never the key)
+            raise Failure("the Tinker worker was stopped; its state is saved at Tinker: continue with "
+                          "`ftwizard run --resume RUN_DIR`", kind="stopped", code=EXIT_STOPPED)
+        return Ended("succeeded", "succeeded", {"job_status": "succeeded"})
+
+    def explain(self, e: Exception) -> Failure | None:
         sdk_error = _tinker_error(e)
-        if sdk_error is not None:
-            err = explain(sdk_error, "training at Tinker", run)
-            fail(run, err.message, kind=err.kind, advice=err.advice)
-            return 1
-        return fail_unexpected(run, e)
+        if sdk_error is not None:  # a Tinker error explained (never the key)
+            err = explain(sdk_error, "training at Tinker", self.run)
+            return Failure(err.message, kind=err.kind, advice=err.advice)
+        return super().explain(e)
+
+    def stopped(self) -> Ended | Failure:
+        return Failure("the Tinker worker was interrupted; continue with `ftwizard run --resume RUN_DIR`",
+                       kind="stopped", code=EXIT_STOPPED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return TinkerWorker.main(argv)
 
 
 if __name__ == "__main__":

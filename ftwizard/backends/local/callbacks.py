@@ -18,14 +18,15 @@ from transformers import TrainerCallback
 STATUS_EVERY_S = 10.0
 
 if TYPE_CHECKING:
-    from ftwizard.backends.local.reporter import Reporter, StopRequested
+    from ftwizard.backends.local.reporter import Reporter
+    from ftwizard.runs.worker import StopFlag
 
 
 class RunCallback(TrainerCallback):
     """Reports through a `Reporter`; measures with the two functions it is given (peak memory in GiB, and
     {"mfu", "hfu"} from tokens/s: None when the device has no known peak). `tokens_before`: what earlier attempts trained on."""
 
-    def __init__(self, reporter: "Reporter", stop: "StopRequested", *, max_steps: int, collator=None,
+    def __init__(self, reporter: "Reporter", stop: "StopFlag", *, max_steps: int, collator=None,
                  peak_mem_gib: Callable[[], float], mfu: Callable[[float], dict | None], device_mem: bool,
                  tokens_before: int = 0, warmup_step: bool = False):
         self.rep = reporter
@@ -92,7 +93,7 @@ class RunCallback(TrainerCallback):
             self.step_t0 = None
         if self.first_step_s is None:
             self.first_step_s = time.time() - self.session_start_t
-        stop = self.stop.flag
+        stop = self.stop.requested
         local = self.collator.tokens_seen if self.collator is not None else 0
         delta = local - self._tokens_local_synced
         self._tokens_local_synced = local
@@ -107,7 +108,7 @@ class RunCallback(TrainerCallback):
                 dist.all_reduce(t, op=dist.ReduceOp.SUM)
                 stop = bool(t[0].item() > 0)
                 delta = int(t[1].item())
-                self.stop.flag = stop
+                self.stop.requested = stop
         self.tokens_all += delta
         if self.warmup_step and state.global_step == self.session_start_step + 1:
             self.session_start_tokens, self.train_s = self.tokens_all, 0.0

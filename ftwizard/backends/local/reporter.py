@@ -1,15 +1,11 @@
 """What the local worker says and what it has cost: the narrow `Reporter` the stages, the callback and the trainer
 write through, and `RunReporter`, its run-directory implementation (rank 0 writes; other ranks stay silent).
-
-Also the stop flag (SIGINT / SIGTERM become save-then-stop at the end of the current step) and the price the
-run is charged at."""
+Also the price the run is charged at."""
 
 from __future__ import annotations
 
-import signal
 import time
 from typing import TYPE_CHECKING, Any, Protocol
-
 
 if TYPE_CHECKING:
     from ftwizard.runs.directory import RunDirectory
@@ -27,18 +23,6 @@ class Reporter(Protocol):
     def elapsed(self) -> float: ...
 
     def cost_so_far(self, elapsed: float) -> float | None: ...
-
-
-class StopRequested:
-    """Set by SIGINT / SIGTERM; the callback turns it into save-then-stop at the end of the current step."""
-
-    def __init__(self):
-        self.flag = False
-        self.signame = ""
-
-    def __call__(self, signum, _frame):
-        self.flag = True
-        self.signame = signal.Signals(signum).name
 
 
 def price_per_hour(recipe, device_name: str | None = None) -> tuple[float | None, str, str]:

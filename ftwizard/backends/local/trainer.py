@@ -13,7 +13,7 @@ from accelerate import Accelerator
 from transformers import Trainer, TrainingArguments
 
 from ftwizard.backends.local.checkpoints import STAGING, complete_checkpoints, last_checkpoint
-from ftwizard.backends.local.failures import is_disk_full
+from ftwizard.fsutil import is_disk_full
 from ftwizard.backends.local.world import barrier, is_main, world_size
 
 if TYPE_CHECKING:

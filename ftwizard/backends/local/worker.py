@@ -3,7 +3,9 @@
 One attempt at a run, in stages as torchtune's recipes do: `setup` (device, price, estimate, model, data,
 trainer), `probe` (the longest batch before step 1), `train` (from the last complete checkpoint), `finish`
 (adapter, summary, cost, evaluation, merge). Everything it reports goes through a `Reporter` to the run
-directory; under torchrun only rank 0 writes. SIGINT / SIGTERM: save, mark `cancelled`, exit.
+directory; under torchrun only rank 0 writes. The lifecycle around the stages (the run's lock, status
+`running`, the stop signals, one ending, redaction, exit codes) is the one of every worker,
+`ftwizard.runs.worker.DetachedWorker`. SIGINT / SIGTERM: save at the end of the current step, mark `cancelled`.
 """
 
 from __future__ import annotations
@@ -12,24 +14,21 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftwizard.runs import liveness
 from ftwizard.backends.local.checkpoints import STAGING, last_checkpoint
-from ftwizard.backends.local.failures import disk_advice, is_disk_full, report_failure
 from ftwizard.backends.local.probe import is_oom, oom_advice, peak_mem_gib
-from ftwizard.backends.local.reporter import RunReporter, StopRequested, price_per_hour
+from ftwizard.backends.local.reporter import RunReporter, price_per_hour
 from ftwizard.backends.local.world import (barrier, die_with_launcher, is_main, local_rank, local_world_size, shut_down,
                                            world_size)
 from ftwizard.errors import UsageError
-from ftwizard.fsutil import atomic_write_json, atomic_write_text
+from ftwizard.fsutil import atomic_write_json, atomic_write_text, is_disk_full
 from ftwizard.runs.directory import RunDirectory
+from ftwizard.runs.worker import EXIT_REFUSED, DetachedWorker, Ended, Failure, disk_full, free_space
 
 
 def get_estimate(recipe, runs_dir: Path | None = None) -> tuple[dict | None, dict | None]:
@@ -62,14 +61,24 @@ class Loaded:
     resume: tuple[int, Path] | None
 
 
-class Worker:
+def disk_advice(checkpoints_dir: Path) -> list[str]:
+    """What gets a local run past a full disk: space, then a resume; fewer checkpoints kept."""
+    return [f"{free_space(checkpoints_dir)}, then continue with `ftwizard run --resume {checkpoints_dir.parent}`",
+            "lower train.save_total_limit to keep fewer checkpoints"]
+
+
+class Worker(DetachedWorker):
     """One attempt at a local run: setup -> probe -> train -> finish."""
 
-    def __init__(self, run_dir: str | Path):
-        self.run = RunDirectory(run_dir)
-        self.recipe = self.run.recipe()
+    who = "local worker"
+    stop_signals = (signal.SIGINT, signal.SIGTERM)  # save-then-stop at the end of the current step
+    crash_advice = ("continue from the last checkpoint after fixing it: `ftwizard run --resume RUN_DIR`",)
+
+    def __init__(self, run: str | Path | RunDirectory):
+        run = run if isinstance(run, RunDirectory) else RunDirectory(run)
         self.main = is_main()
-        self.stop = StopRequested()
+        super().__init__(run, writes=self.main)
+        self.recipe = self.run.recipe()
         self.rep = RunReporter(self.run, main=self.main, price=price_per_hour(self.recipe))
         self.device = "cpu"
         self.estimate: dict | None = None
@@ -83,40 +92,38 @@ class Worker:
         self.fsdp = False
 
     # -- the attempt ------------------------------------------------------------------------------
-    def main_(self) -> int:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self.stop)
-        self.rep.status(state="running", worker_pid=os.getpid(), host=socket.gethostname(), world_size=world_size())
-        self.rep.event("status", state="running")
-        try:
-            loaded = self.setup()
-            self.probe(loaded)
-            code = self.train(loaded)
-            return self.finish(loaded) if code is None else code
-        except UsageError as e:
-            report_failure(self.rep, self.run.checkpoints_dir, str(e), kind="load")
-            return 2
-        except Exception as e:  # noqa: BLE001 - every failure becomes an event and a status
-            if is_oom(e):
-                self.report_oom(e)
-                return 1
-            if is_disk_full(e):
-                report_failure(self.rep, self.run.checkpoints_dir, f"disk full: {e}", kind="disk",
-                               advice=disk_advice(self.run.checkpoints_dir))
-                return 1
-            sys.stderr.write(traceback.format_exc())
-            report_failure(self.rep, self.run.checkpoints_dir,
-                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", kind="crash",
-                           advice=[f"the traceback is in {self.run.path / 'worker.log'}",
-                                   f"continue from the last checkpoint after fixing it: `ftwizard run --resume {self.run.path}`"])
-            return 1
+    def body(self) -> Ended:
+        loaded = self.setup()
+        self.probe(loaded)
+        return self.train(loaded) or self.finish(loaded)
 
-    def report_oom(self, e: BaseException) -> None:
-        peak = peak_mem_gib(self.device, self.context_gib)
-        message, advice = oom_advice(self.recipe, self.estimate_shown, peak, self.device)
-        report_failure(self.rep, self.run.checkpoints_dir, message, kind="oom", advice=advice,
-                       peak_mem_gib=round(peak, 3), estimate_vram_gb=(self.estimate_shown or {}).get("vram_gb"),
-                       detail=str(e).splitlines()[0][:300])
+    def running_fields(self) -> dict[str, Any]:
+        return {"worker_pid": os.getpid(), "world_size": world_size()}
+
+    def explain(self, e: Exception) -> Failure | None:
+        if isinstance(e, UsageError):
+            return Failure(str(e), kind="load", code=EXIT_REFUSED)
+        if is_oom(e):
+            peak = peak_mem_gib(self.device, self.context_gib)
+            message, advice = oom_advice(self.recipe, self.estimate_shown, peak, self.device)
+            return Failure(message, kind="oom", advice=advice, peak_mem_gib=round(peak, 3),
+                           estimate_vram_gb=(self.estimate_shown or {}).get("vram_gb"),
+                           detail=str(e).splitlines()[0][:300])
+        if is_disk_full(e):
+            return disk_full(e, self.run.checkpoints_dir, disk_advice(self.run.checkpoints_dir))
+        return None
+
+    def on_failure(self, failure: Failure) -> None:
+        last = last_checkpoint(self.run.checkpoints_dir)
+        if last:
+            self.rep.log(f"last good checkpoint kept: {last[1].name} (step {last[0]})")
+        failure.status.setdefault("train_elapsed_s", round(self.rep.elapsed(), 3))
+
+    def resume_refusal(self, status: dict[str, Any]) -> str | None:
+        """The resume rule (`LocalBackend.ended_refusal`): only from a complete checkpoint."""
+        from ftwizard.backends.local import LocalBackend
+
+        return LocalBackend().resume_refusal(self.run, status)
 
     # -- stage 1: setup ---------------------------------------------------------------------------
     def setup(self) -> Loaded:
@@ -323,33 +330,29 @@ class Worker:
         self.rep.log(probe_line(result, est, self.device))
 
     # -- stage 3: train ---------------------------------------------------------------------------
-    def train(self, loaded: Loaded) -> int | None:
-        """Train to the last step (resuming from the last complete checkpoint). An exit code when the attempt
-        ends here (cancelled, disk full), None when it goes on to `finish`."""
+    def train(self, loaded: Loaded) -> Ended | None:
+        """Train to the last step (resuming from the last complete checkpoint). `cancelled` when the attempt ends
+        here (a full disk is a `Failure`), None when it goes on to `finish`."""
         rep, trainer, cb, resume = self.rep, loaded.trainer, loaded.callback, loaded.resume
         if resume:
             rep.log(f"resuming from {resume[1].name} (step {resume[0]}) with its optimizer and scheduler state")
         rep.status(total_steps=cb.max_steps, step=resume[0] if resume else 0)
-        if self.stop.flag:  # asked to stop while loading: nothing new to save
-            rep.status(state="cancelled", train_elapsed_s=round(rep.elapsed(), 3))
-            rep.event("status", state="cancelled", detail="stopped before training started")
-            return 130
+        if self.stop.requested:  # asked to stop while loading: nothing new to save
+            return Ended("cancelled", "stopped before training started",
+                         {"train_elapsed_s": round(rep.elapsed(), 3)})
         trainer.train(resume_from_checkpoint=str(resume[1]) if resume else None)
         if cb.disk_error:
-            report_failure(rep, self.run.checkpoints_dir, cb.disk_error, kind="disk",
-                           advice=disk_advice(self.run.checkpoints_dir))
-            return 1
-        if self.stop.flag:
+            raise Failure(cb.disk_error, kind="disk", advice=disk_advice(self.run.checkpoints_dir))
+        if self.stop.requested:
             step = trainer.state.global_step
             rep.log(f"{self.stop.signame or 'stop'} received: saved checkpoint-{step}; "
                     f"continue with `ftwizard run --resume {self.run.path}`")
-            rep.status(state="cancelled", step=step, train_elapsed_s=round(rep.elapsed(), 3))
-            rep.event("status", state="cancelled", detail=f"stopped at step {step}")
-            return 130
+            return Ended("cancelled", f"stopped at step {step}",
+                         {"step": step, "train_elapsed_s": round(rep.elapsed(), 3)})
         return None
 
     # -- stage 4: finish --------------------------------------------------------------------------
-    def finish(self, loaded: Loaded) -> int:
+    def finish(self, loaded: Loaded) -> Ended:
         """Adapter (every rank under FSDP), then rank 0 alone: summary and cost, evaluation, merge."""
         from ftwizard.backends.local import finish as F
 
@@ -361,7 +364,7 @@ class Worker:
                             gpu_name=self.gpu_name)
         barrier()
         if not self.main:
-            return 0
+            return Ended("succeeded")  # rank 0 alone evaluates, merges and records the end
         model, tok = trainer.model, loaded.tok
         if self.fsdp:
             # A sharded model cannot generate on one rank: rank 0 evaluates an unsharded copy of the base with
@@ -385,9 +388,7 @@ class Worker:
             F.evaluate(self.run, rep, model, tok)
         if recipe.train.merge:
             F.merge(self.run, rep, model, tok, loaded.dtype)
-        rep.status(state="succeeded", step=trainer.state.global_step, train_elapsed_s=round(elapsed, 3))
-        rep.event("status", state="succeeded")
-        return 0
+        return Ended("succeeded", status={"step": trainer.state.global_step, "train_elapsed_s": round(elapsed, 3)})
 
     def summary(self, loaded: Loaded, elapsed: float) -> dict[str, Any]:
         """train_summary.json: what the run did, in the estimate's own units and scope (calibration)."""
@@ -445,14 +446,9 @@ class Worker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        sys.stderr.write("usage: python -m ftwizard.backends.local.worker RUN_DIR\n")
-        return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     die_with_launcher()  # under torchrun the launcher holds the run's lock: the ranks must not outlive it
-    # The run's lock for the worker's whole life: a second worker on this run is refused.
-    code = liveness.run_worker(RunDirectory(argv[0]), lambda run: Worker(run.path).main_(), "local worker")
+    code = Worker.main(argv)
     shut_down()
     return code
 
