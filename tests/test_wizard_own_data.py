@@ -255,3 +255,37 @@ async def test_problems_show_brackets_and_commands_whole(tmp_path):
         app.screen.show_problems("the `together` SDK is not installed: pip install 'ftwizard[together]'")
         await pilot.pause(0.1)
         assert "pip install 'ftwizard[together]'" in str(app.screen.query_one("#problems", Static).render())
+
+
+async def test_the_prompt_step_counts_the_training_examples_once(tmp_path, monkeypatch, only):
+    """The preview's "example i of N" and the data report's "train N examples" are one number, read off the
+    screen: the training split the run trains on (240 rows, a seeded tenth held out for evaluation) - more rows
+    than a preview sample of 200 would have shown."""
+    import re
+
+    from textual.widgets import Static
+
+    from ftwizard.defaults import holdout_indices
+
+    monkeypatch.chdir(tmp_path)
+    install_gguf_package(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    only("tinychat_gguf")
+    data = write_chat_file(tmp_path / "tickets.jsonl", n=240)
+    app = make_app(runs_dir=tmp_path / "runs", hardware={"gpus": []}, today=TODAY)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await to_hardware_on_the_cpu(pilot, app, data)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: screen_name(app) == "PromptScreen", what="prompt")
+        report = app.screen.query_one("#report", Static)
+        await wait_for(pilot, lambda: "examples; eval" in str(report.render()), what="data report")
+        await wait_for(pilot, lambda: " of " in str(app.screen.query_one("#preview-scroll").border_title or ""),
+                       what="preview")
+        shown = screen_text(app.export_screenshot())
+        seed = app.screen.state.recipe.train.seed
+    (previewed,) = re.findall(r"example 1 of ([\d,]+)", shown)
+    (reported,) = re.findall(r"train ([\d,]+) examples", shown)
+    train, held_out = holdout_indices(240, seed=seed)
+    assert previewed == reported == f"{len(train):,}", shown
+    assert len(train) > 200 and len(held_out) > 0
+

@@ -17,8 +17,6 @@ from ftwizard.fmt import usd
 from ftwizard.tui.state import WizardState
 from ftwizard.tui.steps import StepScreen
 
-PREVIEW_LIMIT = 200
-
 
 def chat_rendering(recipe):
     """A function giving a chat row's local training text as the chosen model renders it - its own chat template
@@ -227,7 +225,7 @@ class PromptScreen(StepScreen):
         except (UsageError, ValidationError) as e:
             preview.update(f"[$error]{escape(str(e))}[/]")
             return
-        self.query_one("#preview-scroll").border_title = f"preview: example {self.index + 1} of {len(self.rows)}"
+        self.query_one("#preview-scroll").border_title = f"preview: example {self.index + 1} of {len(self.rows):,}"
         preview.update(text)
 
     # -- workers ------------------------------------------------------------------------------------------------
@@ -238,8 +236,9 @@ class PromptScreen(StepScreen):
         from ftwizard.tokens import TokenCounter, hosted_encoding
 
         try:
-            split = get_task(recipe.task).load_split(recipe.with_updates({"data.limit_train": PREVIEW_LIMIT}), "train",
-                                                     check_templates=False)
+            # The training split the run will train on (data.limit_train and the held-out share applied): the
+            # preview counts and browses the examples the data report counts, not a sample of its own.
+            split = get_task(recipe.task).load_split(recipe, "train", check_templates=False)
         except UsageError as e:
             self.app.call_from_thread(self.query_one("#prompt-preview", Static).update,
                                       f"cannot load examples: {escape(str(e))}")
