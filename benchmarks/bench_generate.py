@@ -27,23 +27,16 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ftwizard.evaluation.generate import generate
     from ftwizard.recipe import validate_dict
     from ftwizard.tasks import get_task
-    from tests.tinymodel import make_tiny_model
+    from tests.tinymodel import load_lively, make_tiny_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     path = make_tiny_model(Path(tempfile.gettempdir()) / "ftwizard-bench-tiny" / "tiny-llama")
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(path)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0, 0.3)
-    tok = AutoTokenizer.from_pretrained(path)
+    model, tok = load_lively(path)
     recipe = validate_dict({"name": "bench", "task": "sql", "data": {"eval": "val"}})
     task = get_task("sql")
     tpl = task.templates(recipe)

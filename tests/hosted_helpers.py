@@ -48,6 +48,14 @@ def work(run: RunDirectory) -> int:
         signal.signal(signal.SIGTERM, old)
 
 
+def lose_the_create_answer(fake, monkeypatch, mode: str) -> None:
+    """The next job create is done at the provider but its answer never reaches the client: "lost" (the
+    connection drops), "slow" (past a 0.5 s client timeout) or "error-after" (a 500 after the work)."""
+    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "0.5")
+    fake.slow_s = 1.5
+    fake.fail("jobs.create", mode)
+
+
 def start_held_run(fake, tmp_path: Path, recipe_path: Path, overrides: list[str]) -> RunDirectory:
     """`ftwizard run --detach` with the fake holding the job in `running`; returns once the job runs."""
     fake.hold_running = True

@@ -20,16 +20,9 @@ from tests.fake_openai import DEFAULT_KEY, FakeOpenAI
 @pytest.fixture(scope="module")
 def lively(tiny_model_dir):
     """The tiny model with larger random weights, so every prompt gets a different continuation."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from tests.tinymodel import load_lively
 
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0, 0.3)
-    return model, AutoTokenizer.from_pretrained(tiny_model_dir)
+    return load_lively(tiny_model_dir)
 
 
 def _prompts(n=12):

@@ -21,7 +21,7 @@ from ftwizard.errors import UsageError
 from ftwizard.runs.directory import RunDirectory
 from tests import hosted_helpers
 from tests.fake_openai import DEFAULT_KEY, FakeOpenAI
-from tests.hosted_helpers import hosted_env, metric_steps, start_held_run, work
+from tests.hosted_helpers import hosted_env, lose_the_create_answer, metric_steps, start_held_run, work
 
 REPO = Path(__file__).resolve().parent.parent
 SQL_RECIPE = REPO / "recipes" / "sql-gpt35.toml"
@@ -113,9 +113,7 @@ def test_burst_of_500s_everywhere_still_one_job(fake, tmp_path):
 @pytest.mark.parametrize("mode", ["lost", "slow", "error-after"])
 def test_create_whose_answer_is_lost_is_checked_not_repeated(fake, tmp_path, monkeypatch, mode):
     """The job is created but the client never hears of it: it lists jobs and adopts it."""
-    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "0.5")
-    fake.slow_s = 1.5
-    fake.fail("jobs.create", mode)
+    lose_the_create_answer(fake, monkeypatch, mode)
     run = make_run(tmp_path)
     assert work(run) == 0
     assert fake.job_creates == 1 and fake.calls["jobs.create"] == 1

@@ -20,7 +20,7 @@ from ftwizard.cli.main import main
 from ftwizard.runs.directory import RunDirectory
 from tests import hosted_helpers
 from tests.fake_together import DEFAULT_KEY, FakeTogether, adapter_archive
-from tests.hosted_helpers import hosted_env, metric_steps, start_held_run, work
+from tests.hosted_helpers import hosted_env, lose_the_create_answer, metric_steps, start_held_run, work
 
 REPO = Path(__file__).resolve().parent.parent
 VIGGO = REPO / "recipes" / "viggo-together.toml"
@@ -141,9 +141,7 @@ def test_429_with_retry_after_and_5xx_bursts_still_one_job(fake, tmp_path):
 
 @pytest.mark.parametrize("mode", ["lost", "slow", "error-after"])
 def test_create_whose_answer_is_lost_is_found_by_its_suffix_not_repeated(fake, tmp_path, monkeypatch, mode):
-    monkeypatch.setenv("FTWIZARD_HOSTED_TIMEOUT_SECONDS", "0.5")
-    fake.slow_s = 1.5
-    fake.fail("jobs.create", mode)
+    lose_the_create_answer(fake, monkeypatch, mode)
     run = make_run(tmp_path)
     assert work(run) == 0
     assert fake.job_creates == 1 and fake.calls["jobs.create"] == 1
