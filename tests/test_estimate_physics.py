@@ -274,3 +274,24 @@ def test_qwen_v1_in_16_bit_takes_its_loss_in_fp32_as_the_trainers_autocast_does(
 
     slope = (vram(4096) - vram(256)) / 3840
     assert slope == pytest.approx((16.2 - 6.7) / 3840, rel=0.15)
+
+
+def test_fsdp_gathers_the_weights_over_the_cards_link():
+    """FSDP brings each GPU (n-1)/n of the weights twice a micro-batch: over PCIe a small micro-batch waits on the
+    link (the same model on NVLink does not), and a larger micro-batch hides it behind compute."""
+    m = get_open_model("meta-llama/Llama-2-7b-hf")
+    pcie, nvlink = get_gpu("RTX-4090"), get_gpu("A100-80GB")
+    assert pcie.link_gbs == 32 and nvlink.link_gbs == 300 and "NVLink" in nvlink.link_source
+
+    def run(gpu, micro_batch, fsdp=True):
+        shape = RunShape(quant="none", rank=64, targets=("all-linear",), micro_batch=micro_batch, seq_len=512,
+                         gradient_checkpointing=True, gpus=2, fsdp=fsdp)
+        return step_time(m, gpu, shape)
+
+    small = run(pcie, 1)
+    assert small["bound"] == "interconnect" and small["parts_s"]["fsdp_gather"] > small["parts_s"]["gpu"]
+    assert run(nvlink, 1)["bound"] != "interconnect"
+    assert run(pcie, 1, fsdp=False)["parts_s"]["fsdp_gather"] == 0
+    # per token, the gather costs the small micro-batch far more than a large one
+    big = run(pcie, 16)
+    assert small["micro_batch_s"] / 512 > 2 * big["micro_batch_s"] / (16 * 512)

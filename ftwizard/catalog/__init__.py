@@ -241,6 +241,8 @@ class GPU:
     vram_gb: float
     bf16_tflops: float
     mem_bandwidth_gbs: float
+    link_gbs: float = 0.0
+    link_source: str = ""
     prices: tuple[dict, ...] = ()
     default_provider: str = ""
     compute_capability: str = ""

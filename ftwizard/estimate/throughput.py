@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from ftwizard.catalog import GPU, OpenModel
 from ftwizard.estimate.base import NF4_BLOCK, SPEED
-from ftwizard.estimate.memory import module_count, module_shapes, resolve_targets
+from ftwizard.estimate.memory import module_count, module_shapes, resolve_targets, weight_bytes
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,14 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
     if shape.compile:
         host_s *= p["compile_host"]
     micro_s = _smooth_max(gpu_s, host_s, p["overlap"])
+    # FSDP gathers every layer's weights (as stored: 16-bit, or packed 4/8-bit) for the forward and again for the
+    # backward (which runs the checkpointed forward on the same gather); a ring all-gather brings each GPU
+    # (n-1)/n of them over its link. Prefetching overlaps the gather with compute, so it shows at small micro-batches.
+    gather_s = 0.0
+    if shape.gpus > 1 and shape.fsdp and gpu.link_gbs > 0:
+        held_bytes = sum(weight_bytes(model, shape.quant).values())
+        gather_s = 2 * (shape.gpus - 1) / shape.gpus * held_bytes / (gpu.link_gbs * 1e9 * p["link_eff"])
+        micro_s = _smooth_max(micro_s, gather_s, p["overlap"])
 
     n_lora = shape.rank * L * sum((shapes[t][0] + shapes[t][1]) * module_count(model, t) for t in targets)
     opt_s = p["step_s"] + n_lora * 32 / (bw * p["bw_eff"])
@@ -165,8 +173,10 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
         tokens_per_s *= p["fsdp_eff"] if shape.fsdp else p["ddp_eff"]
     return {"tokens_per_s": tokens_per_s, "micro_batch_s": micro_s, "step_s": step_s,
             "parts_s": {"linears": linear_s, "dequantize": dequant_s, "lm_head_and_loss": head_s, "attention": attn_s,
-                        "elementwise": elem_s, "lora": lora_s, "gpu": gpu_s, "host": host_s, "optimizer": opt_s},
-            "bound": "host" if host_s > gpu_s else ("compute" if linear_s + attn_s > elem_s + head_s else "memory")}
+                        "elementwise": elem_s, "lora": lora_s, "gpu": gpu_s, "host": host_s, "fsdp_gather": gather_s,
+                        "optimizer": opt_s},
+            "bound": "interconnect" if gather_s > max(gpu_s, host_s) else "host" if host_s > gpu_s else
+            ("compute" if linear_s + attn_s > elem_s + head_s else "memory")}
 
 
 def _installed(module: str) -> bool:
