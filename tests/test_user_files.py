@@ -91,3 +91,14 @@ def test_score_names_a_bad_predictions_file_in_the_same_words(tmp_path, monkeypa
              "not readable": "not readable (permission denied):"}[kind]
     said = usage_error(["score", str(bad), "--task", "custom", "--metric", "exact"])
     assert problem_naming(said, bad) == f"predictions file {words} {bad}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_wizard_names_a_bad_recipe_file_as_the_cli_does(tmp_path, monkeypatch, kind):
+    from ftwizard.tui.screens.task import recipe_for_choice
+
+    bad = tmp_path / "mine.toml"
+    make_bad(bad, kind, monkeypatch)
+    with pytest.raises(UsageError) as e:
+        recipe_for_choice("file", {"path": str(bad)})
+    assert str(e.value) == usage_error(["run", str(bad)])

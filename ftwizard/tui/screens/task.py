@@ -68,8 +68,6 @@ def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> Recipe
         path = form.get("path", "").strip()
         if not path:
             raise UsageError("type the path of a recipe file (TOML), then press Enter")
-        if not Path(path).expanduser().is_file():
-            raise UsageError(f"recipe file not found: {path}")
         return load_recipe(Path(path).expanduser())
     # custom
     problems = []
