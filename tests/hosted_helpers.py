@@ -38,12 +38,12 @@ def make_run(tmp_path: Path, overrides: list[str], recipe_path: Path) -> RunDire
 
 
 def work(run: RunDirectory) -> int:
-    """The worker, in this process (the same code `python -m ...worker` runs)."""
-    from ftwizard.backends.hosted import worker
+    """The worker, in this process (the same code `python -m ftwizard.workers.hosted` runs)."""
+    from ftwizard.workers import hosted
 
     old = signal.getsignal(signal.SIGTERM)
     try:
-        return worker.main([str(run.path)])
+        return hosted.main([str(run.path)])
     finally:
         signal.signal(signal.SIGTERM, old)
 

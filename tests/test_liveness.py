@@ -108,7 +108,7 @@ def test_a_worker_started_by_hand_on_a_live_run_refuses_to_start(live_local_run)
     run, backend, proc = live_local_run
     env = {k: v for k, v in os.environ.items() if k != "FTWIZARD_WORKER_LOCK_FD"}
     env["PYTHONPATH"] = str(ROOT)
-    p = subprocess.run([sys.executable, "-m", "ftwizard.backends.hosted.worker", str(run.path)], env=env,
+    p = subprocess.run([sys.executable, "-m", "ftwizard.workers.hosted", str(run.path)], env=env,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "still running" in p.stderr
     assert run.status()["pid"] == proc.pid

@@ -103,7 +103,7 @@ def test_out_of_memory_is_reported_with_the_estimate_and_advice(tmp_path, tiny_m
     err = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     assert is_oom(err) and is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB"))
     assert not is_oom(RuntimeError("shape mismatch"))
-    w.report_oom(err)
+    assert w.record(w.explain(err)) == 1  # the scaffold records what the worker's explain makes of it
     ev = run.events(("error",))[-1]
     assert ev["kind"] == "oom" and ev["estimate_vram_gb"] == 21.5
     assert "the estimate said 21.5 GiB" in ev["message"] and "peak resident memory" in ev["message"]

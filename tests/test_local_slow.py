@@ -36,7 +36,7 @@ def test_smollm2_trains_on_viggo_a_few_steps(tmp_path):
                          ["train.max_steps=6", "train.save_every=3", "train.eval_every=0", "eval.enabled=false",
                           "data.limit_train=96", "train.warmup_steps=1"])
     run = RunDirectory.create(tmp_path / "runs", recipe.name, recipe.to_toml())
-    p = subprocess.run([sys.executable, "-m", "ftwizard.backends.local.worker", str(run.path)],
+    p = subprocess.run([sys.executable, "-m", "ftwizard.workers.local", str(run.path)],
                        capture_output=True, text=True, timeout=900, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert run.state == "succeeded"

@@ -75,7 +75,7 @@ def worker_env() -> dict:
 
 
 def run_worker(run: RunDirectory, timeout: float = 240) -> int:
-    p = subprocess.run([sys.executable, "-m", "ftwizard.backends.local.worker", str(run.path)], env=worker_env(),
+    p = subprocess.run([sys.executable, "-m", "ftwizard.workers.local", str(run.path)], env=worker_env(),
                        capture_output=True, text=True, timeout=timeout)
     if p.returncode not in (0, 130):
         print(p.stdout[-3000:], p.stderr[-3000:])

@@ -14,7 +14,7 @@ def test_an_oversized_batch_stops_the_run_before_step_1_with_the_oom_advice(tmp_
     env = worker_env()
     env["FTWIZARD_MEMORY_CAP_GIB"] = "0.05"  # far below what torch alone holds: the probe's batch cannot fit
     t0 = time.time()
-    p = subprocess.run([sys.executable, "-m", "ftwizard.backends.local.worker", str(run.path)], env=env,
+    p = subprocess.run([sys.executable, "-m", "ftwizard.workers.local", str(run.path)], env=env,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 1, p.stdout[-2000:] + p.stderr[-2000:]
     assert time.time() - t0 < 60

@@ -30,7 +30,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Protocol
 
 from ftwizard import settings
 from ftwizard.errors import UsageError
@@ -43,6 +43,13 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2      # bad input, or another worker holds the run
 EXIT_STOPPED = 130    # a stop signal ended the attempt (128 + SIGINT, as a shell reports Ctrl-C)
+
+
+class Evaluator(Protocol):
+    """What a worker is handed to evaluate its run once training is done (`evaluation.runner.evaluate_after_training`,
+    given by the entry points in `ftwizard.workers`, a layer above both training and evaluation)."""
+
+    def __call__(self, run: RunDirectory, *, log: Callable[[str], None], **engine: Any) -> str | None: ...
 
 
 class Stopped(BaseException):

@@ -1,7 +1,7 @@
 """Hosted fine-tuning providers behind the one backend interface (`ftwizard.backends.base.HostedProvider`).
 
 `JobProvider` is what every job-API provider shares (OpenAI, Azure OpenAI, Together AI): preflight checks,
-launching the worker (`python -m ftwizard.backends.hosted.worker RUN_DIR`, in its own session), resume (the
+launching the worker (`python -m ftwizard.workers.hosted RUN_DIR`, in its own session), resume (the
 recorded job, never a second one), cancel (the provider's job), is_alive, price. A provider class says which
 `HostedJob` drives its API. Light to import: provider SDKs are loaded only by the functions that talk to them.
 """
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ftwizard.backends.hosted.providers import ProviderConfig
     from ftwizard.recipe import Recipe
 
-WORKER_MODULE = "ftwizard.backends.hosted.worker"
+WORKER_MODULE = "ftwizard.workers.hosted"  # the entry point above evaluation (ftwizard/workers)
 WORKER_LOG = "worker.log"
 
 

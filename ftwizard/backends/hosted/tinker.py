@@ -2,7 +2,7 @@
 
 Tinker has no job API: the client sends `forward_backward` and `optim_step` for every batch, saves state
 (`save_state`) and sampler weights, and can export the adapter as a standard PEFT folder. The loop runs in
-`python -m ftwizard.backends.hosted.tinker_worker RUN_DIR`, started in its own session like a local run
+`python -m ftwizard.workers.tinker RUN_DIR`, started in its own session like a local run
 (closing the terminal does not stop it); `resume` starts it again and it continues from the last state
 Tinker saved for this run, never from scratch when a state exists.
 
@@ -33,7 +33,7 @@ DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"  #
 # inference"); a sampler checkpoint is the model: model="tinker://<run>/sampler_weights/<name>".
 OAI_PATH = "/oai/api/v1"
 EXTRA_HINT = "pip install 'ftwizard[tinker]'"
-WORKER_MODULE = "ftwizard.backends.hosted.tinker_worker"
+WORKER_MODULE = "ftwizard.workers.tinker"  # the entry point above evaluation (ftwizard/workers)
 
 # Defaults of the Tinker cookbook's supervised loop (tinker_cookbook/supervised/train.py, 0.6.1) where the
 # recipe says 'auto': LoRA rank 32, learning rate 1e-4 (linear decay), a checkpoint every 20 steps.

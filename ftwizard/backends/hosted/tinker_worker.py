@@ -1,4 +1,4 @@
-"""`python -m ftwizard.backends.hosted.tinker_worker RUN_DIR`: the Tinker training loop, detached.
+"""The Tinker training loop, detached: started as `python -m ftwizard.workers.tinker RUN_DIR`.
 
 Renders the chat data with the base model's chat template (answer tokens weight 1, prompt tokens 0), sends
 `forward_backward` + `optim_step` for every batch, saves Tinker's state every `train.save_every` steps (the
@@ -18,12 +18,11 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ftwizard.backends.hosted.providers import HostedError
-from ftwizard.backends.hosted.worker import HostedWorker, evaluate
+from ftwizard.backends.hosted.worker import HostedWorker
 from ftwizard.backends.hosted.tinker import (
     EXTRA_HINT,
     KEY_ENV,
@@ -37,7 +36,7 @@ from ftwizard.backends.hosted.tinker import (
 )
 from ftwizard.errors import UsageError
 from ftwizard.runs.directory import RunDirectory
-from ftwizard.runs.worker import EXIT_STOPPED, Ended, Failure, StopFlag
+from ftwizard.runs.worker import EXIT_STOPPED, Ended, Evaluator, Failure, StopFlag
 
 STATE_PREFIX = "ftwizard-step-"
 EXPORT_TTL_S = 24 * 3600
@@ -100,12 +99,15 @@ def make_datum(tokens: list[int], weights: list[float]):
 # The loop
 
 class TinkerLoop:
-    """`stop`: the worker's stop flag, polled between steps (a step is never cut in half)."""
+    """`stop`: the worker's stop flag, polled between steps (a step is never cut in half); `evaluate(recipe)`: the
+    worker's evaluation after training (None: a loop driven piece by piece, as tests do)."""
 
-    def __init__(self, run: RunDirectory, recipe, *, stop: StopFlag | None = None):
+    def __init__(self, run: RunDirectory, recipe, *, stop: StopFlag | None = None,
+                 evaluate: Callable[[Any], None] | None = None):
         self.run = run
         self.recipe = recipe
         self.stop = stop or StopFlag()
+        self.evaluate = evaluate
         self.model = catalog_model(recipe)
         self.examples = load_examples(run)
         self.plan = training_plan(recipe, len(self.examples))
@@ -283,7 +285,9 @@ class TinkerLoop:
                                       "export the adapter from", kind="api")
                 tc = service.create_training_client_from_state(path, user_metadata=dict(self.meta)).result()
             self._download_adapter(tc, rest)
-        evaluate(run, self.recipe)
+        if self.evaluate is None:
+            raise RuntimeError("the Tinker loop was started without its evaluation (ftwizard.workers.tinker)")
+        self.evaluate(self.recipe)
 
     def _download_adapter(self, tc, rest) -> None:
         """The PEFT files of an external-weights export, each from its signed URL: https only (or the Tinker
@@ -372,7 +376,7 @@ class TinkerWorker(HostedWorker):
             import tinker  # noqa: F401
         except ModuleNotFoundError:
             raise Failure(f"the Tinker SDK is not installed: {EXTRA_HINT}", kind="load") from None
-        final = TinkerLoop(self.run, self.run.recipe(), stop=self.stop).execute()
+        final = TinkerLoop(self.run, self.run.recipe(), stop=self.stop, evaluate=self.evaluate).execute()
         if final == "cancelled":
             return Ended("cancelled", "cancelled (Tinker's state is saved)", {"job_status": "cancelled"})
         if final == "stopped":
@@ -392,9 +396,6 @@ class TinkerWorker(HostedWorker):
                        kind="stopped", code=EXIT_STOPPED)
 
 
-def main(argv: list[str] | None = None) -> int:
-    return TinkerWorker.main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv: list[str] | None, *, evaluate: Evaluator) -> int:
+    """The worker process's life (`ftwizard.workers.tinker` hands it the evaluation)."""
+    return TinkerWorker.main(argv, evaluate=evaluate)

@@ -1,4 +1,5 @@
-"""`python -m ftwizard.backends.hosted.worker RUN_DIR`: upload, create the job once, follow it, record the result.
+"""The hosted worker, started as `python -m ftwizard.workers.hosted RUN_DIR`: upload, create the job once, follow it,
+record the result.
 
 Runs in its own session (closing the terminal does not stop it) and talks to the CLI / TUI only through the
 run directory. Started again on the same directory (`ftwizard run --resume`), it re-follows the recorded job;
@@ -8,12 +9,11 @@ Together) comes from the recipe, through `ftwizard.backends.backend_for`.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from ftwizard.backends.hosted.providers import HostedError
 from ftwizard.runs.directory import RunDirectory
-from ftwizard.runs.worker import EXIT_STOPPED, DetachedWorker, Ended, Failure
+from ftwizard.runs.worker import EXIT_STOPPED, DetachedWorker, Ended, Evaluator, Failure
 
 
 class HostedWorker(DetachedWorker):
@@ -24,6 +24,10 @@ class HostedWorker(DetachedWorker):
     who = "hosted worker"
     stop_raises = True
     resume_offer = "continue it with `ftwizard run --resume RUN_DIR` (no second job is created)"
+
+    def __init__(self, run: RunDirectory, *, evaluate: Evaluator):
+        super().__init__(run)
+        self.evaluate_after_training = evaluate
 
     def running_fields(self) -> dict[str, Any]:
         return {"backend": "hosted", "provider": self.run.recipe().hosted.provider}
@@ -39,10 +43,21 @@ class HostedWorker(DetachedWorker):
             return Ended("cancelled", "cancelled")
         provider.after_training(run, recipe)
         try:
-            evaluate(run, recipe, local=provider.evaluates_at_home(recipe))
+            self.evaluate(recipe, local=provider.evaluates_at_home(recipe))
         finally:  # what was made only for evaluation (a Fireworks deployment) never outlives it
             provider.after_evaluation(run, recipe)
         return Ended("succeeded", "succeeded")
+
+    def evaluate(self, recipe, *, local: bool = False) -> None:
+        """`local`: the provider evaluates the downloaded adapter on this machine (Fireworks without a deployment)."""
+        run = self.run
+        if not recipe.eval.enabled:
+            run.log("evaluation is off (eval.enabled = false)", source="hosted")
+            return
+        # The recipe's `eval.baseline = true` is the user's consent to pay for the base model's answers; their
+        # estimated cost is still recorded as a cost event before any request is made.
+        self.evaluate_after_training(run, log=lambda text: run.log(text, source="hosted"),
+                                     confirm_cost=lambda _estimate: True, **({"local": True} if local else {}))
 
     def explain(self, e: Exception) -> Failure | None:
         if isinstance(e, HostedError):
@@ -69,22 +84,6 @@ class HostedWorker(DetachedWorker):
         return backend_for_run(self.run).resume_refusal(self.run, status)
 
 
-def evaluate(run: RunDirectory, recipe, *, local: bool = False) -> None:
-    """`local`: the provider evaluates the downloaded adapter on this machine (Fireworks without a deployment)."""
-    if not recipe.eval.enabled:
-        run.log("evaluation is off (eval.enabled = false)", source="hosted")
-        return
-    from ftwizard.evaluation.runner import evaluate_after_training
-
-    # The recipe's `eval.baseline = true` is the user's consent to pay for the base model's answers; their
-    # estimated cost is still recorded as a cost event before any request is made.
-    evaluate_after_training(run, log=lambda text: run.log(text, source="hosted"),
-                            confirm_cost=lambda _estimate: True, **({"local": True} if local else {}))
-
-
-def main(argv: list[str] | None = None) -> int:
-    return HostedWorker.main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv: list[str] | None, *, evaluate: Evaluator) -> int:
+    """The worker process's life (`ftwizard.workers.hosted` hands it the evaluation)."""
+    return HostedWorker.main(argv, evaluate=evaluate)

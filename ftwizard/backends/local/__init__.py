@@ -1,6 +1,6 @@
 """The local backend (light: no torch): `LocalBackend` checks a recipe, launches the worker, resumes, cancels.
 
-The worker (`python -m ftwizard.backends.local.worker RUN_DIR`, or under torchrun for several processes) runs
+The worker (`python -m ftwizard.workers.local RUN_DIR`, or under torchrun for several processes) runs
 in a new session with its output in RUN_DIR/worker.log, so closing the terminal or losing SSH never stops it.
 
 Several machines (torchrun's static rendezvous; node 0 creates and writes the run, the others only train):
@@ -34,7 +34,7 @@ from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
 
-WORKER_MODULE = "ftwizard.backends.local.worker"
+WORKER_MODULE = "ftwizard.workers.local"  # the entry point above evaluation (ftwizard/workers)
 
 
 def worker_command(run: RunDirectory, nproc: int, topo: "Topology | None" = None) -> list[str]:

@@ -13,6 +13,7 @@ from ftwizard.fsutil import atomic_dir, atomic_write_json
 if TYPE_CHECKING:
     from ftwizard.backends.local.reporter import RunReporter
     from ftwizard.runs.directory import RunDirectory
+    from ftwizard.runs.worker import Evaluator
 
 
 def save_adapter(run: "RunDirectory", rep: "RunReporter", trainer, tok, *, main: bool, fsdp: bool) -> None:
@@ -63,16 +64,14 @@ def write_summary(run: "RunDirectory", rep: "RunReporter", summary: dict[str, An
               "no price: set hardware.price_per_hour")
 
 
-def evaluate(run: "RunDirectory", rep: "RunReporter", model, tok) -> None:
+def evaluate(run: "RunDirectory", rep: "RunReporter", model, tok, evaluate_after_training: "Evaluator") -> None:
     """The task's evaluation (and the base model's, eval.baseline), reported as a hosted run's is
-    (`evaluate_after_training`)."""
+    (`evaluate_after_training`, handed down by the worker's entry point)."""
     tok.padding_side = "left"
     if model is not None:
         model.eval()
         if hasattr(model, "config"):
             model.config.use_cache = True
-    from ftwizard.evaluation.runner import evaluate_after_training
-
     # The base model's pass runs through the same model with the adapter switched off.
     evaluate_after_training(run, log=rep.log, model=model, tokenizer=tok)
 

@@ -1,4 +1,4 @@
-"""The local training process: `python -m ftwizard.backends.local.worker RUN_DIR` (or under torchrun).
+"""The local training process, started as `python -m ftwizard.workers.local RUN_DIR` (or under torchrun).
 
 One attempt at a run, in stages as torchtune's recipes do: `setup` (device, price, estimate, model, data,
 trainer), `probe` (the longest batch before step 1), `train` (from the last complete checkpoint), `finish`
@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from ftwizard.backends.local.world import (barrier, die_with_launcher, is_main, 
 from ftwizard.errors import UsageError
 from ftwizard.fsutil import atomic_write_json, atomic_write_text, is_disk_full
 from ftwizard.runs.directory import RunDirectory
-from ftwizard.runs.worker import EXIT_REFUSED, DetachedWorker, Ended, Failure, disk_full, free_space
+from ftwizard.runs.worker import EXIT_REFUSED, DetachedWorker, Ended, Evaluator, Failure, disk_full, free_space
 
 
 def get_estimate(recipe, runs_dir: Path | None = None) -> tuple[dict | None, dict | None]:
@@ -74,10 +73,12 @@ class Worker(DetachedWorker):
     stop_signals = (signal.SIGINT, signal.SIGTERM)  # save-then-stop at the end of the current step
     crash_advice = ("continue from the last checkpoint after fixing it: `ftwizard run --resume RUN_DIR`",)
 
-    def __init__(self, run: str | Path | RunDirectory):
+    def __init__(self, run: str | Path | RunDirectory, *, evaluate: Evaluator | None = None):
+        """`evaluate`: the evaluation after training (None: a worker that never gets that far, e.g. in a test)."""
         run = run if isinstance(run, RunDirectory) else RunDirectory(run)
         self.main = is_main()
         super().__init__(run, writes=self.main)
+        self.evaluate = evaluate
         self.recipe = self.run.recipe()
         self.rep = RunReporter(self.run, main=self.main, price=price_per_hour(self.recipe))
         self.device = "cpu"
@@ -385,7 +386,9 @@ class Worker(DetachedWorker):
                 gc.collect()
                 torch.cuda.empty_cache()
                 rep.log("evaluation generates with vLLM (base + LoRA adapter, greedy)")
-            F.evaluate(self.run, rep, model, tok)
+            if self.evaluate is None:
+                raise RuntimeError("the local worker was started without its evaluation (ftwizard.workers.local)")
+            F.evaluate(self.run, rep, model, tok, self.evaluate)
         if recipe.train.merge:
             F.merge(self.run, rep, model, tok, loaded.dtype)
         return Ended("succeeded", status={"step": trainer.state.global_step, "train_elapsed_s": round(elapsed, 3)})
@@ -445,13 +448,10 @@ class Worker(DetachedWorker):
         }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None, *, evaluate: Evaluator) -> int:
+    """The worker process's life (`ftwizard.workers.local` hands it the evaluation)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     die_with_launcher()  # under torchrun the launcher holds the run's lock: the ranks must not outlive it
-    code = Worker.main(argv)
+    code = Worker.main(argv, evaluate=evaluate)
     shut_down()
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
