@@ -283,11 +283,12 @@ def test_eval_cli(tmp_path, fake):
 
 def test_an_unknown_models_evaluation_is_unpriced_not_free(tmp_path, fake):
     """A model the catalog does not list: each answer and the run's eval cost are None (unpriced), never $0."""
+    from ftwizard.backends.hosted import generator
     from ftwizard.evaluation import runner
 
     run = _hosted_run(tmp_path, fake, limit=4)
-    assert runner._usd(None, 1000, 100) is None
-    est = runner.estimate_hosted_cost(run.recipe(), "acme-unlisted-model", [[{"role": "user", "content": "hi"}]],
+    assert generator._usd(None, 1000, 100) is None
+    est = generator.estimate_hosted_cost(run.recipe(), "acme-unlisted-model", [[{"role": "user", "content": "hi"}]],
                                       ["SELECT 1"])
     assert est["usd"] is None
     fake.chat_models.add("ft:acme-unlisted-model:x")

@@ -12,12 +12,50 @@ Two kinds of backend implement `Backend`:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
     from ftwizard.runs.directory import RunDirectory
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One generated answer, as a generator hands it to evaluation (which extracts, scores and writes it)."""
+
+    index: int                 # the example's index in the eval split
+    prompt: str                # what the model was asked, as predictions.jsonl shows it
+    raw: str                   # the model's text
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # written with the record (a hosted answer: model, usd)
+
+
+class Generator(ABC):
+    """What evaluation calls to produce a run's answers (`Backend.generator`): local generation (transformers or
+    vLLM), a provider's chat completions, Tinker's completions. Evaluation asks it, never which backend it is.
+
+    `served`: where the answers come from (metrics.json's `served`: "local" on this machine, "hosted" by a
+    provider); `bills_answers`: each answer carries its price (`extra["usd"]`, None when unpriced) and the run's
+    cost.json sums them; `home`: the answers are a hosted run's downloaded adapter evaluated on this machine
+    (metrics.json's `local` section)."""
+
+    served: ClassVar[str] = "local"
+    bills_answers: ClassVar[bool] = False
+    home: bool = False
+
+    @abstractmethod
+    def model_name(self) -> str:
+        """The model the answers come from, as metrics.json names it; raises UsageError / RunFailed when it
+        cannot be asked (a shut-down base model, a fine-tune not served yet)."""
+
+    @abstractmethod
+    def generate(self, task, templates, rows: list[dict], pending: list[int], references: dict[int, str],
+                 on_answers: Callable[[list[Answer]], None]) -> None:
+        """Answer the `pending` examples of `rows`, handing each batch (or answer) to `on_answers` as it comes, so
+        a killed evaluation keeps what was answered."""
 
 
 class Backend(ABC):
@@ -76,6 +114,14 @@ class Backend(ABC):
         """Extra keyword arguments for `ftwizard.follow.follow` (`ask`: the Ctrl-C question, `resume_hint`)."""
         return {}
 
+    @abstractmethod
+    def generator(self, run: "RunDirectory", *, baseline: bool = False, home: bool = False,
+                  **engine: Any) -> Generator:
+        """What evaluates this run's model (`baseline`: its base model instead). `home`: a hosted run's adapter,
+        downloaded, evaluated on this machine (a local run is evaluated here anyway). `engine`: what the caller
+        already holds - `model` / `tokenizer` (a loaded local model), `client` (a serving client),
+        `confirm_cost(estimate)` (asked before a paid baseline); a generator takes what it uses."""
+
     def fetch_adapter(self, run: "RunDirectory") -> str:
         """Bring the run's trained adapter into RUN_DIR/adapter again (`ftwizard fetch-adapter`); returns what
         was done, in a sentence. Raises UsageError where there is nothing to fetch."""
@@ -121,6 +167,17 @@ class HostedProvider(Backend):
             raise UsageError(f"{run.path}: {self.name} does not let the trained weights be downloaded; the "
                              "fine-tuned model is served by the provider only")
         return super().fetch_adapter(run)
+
+    def completion_prompts(self, recipe: "Recipe"):
+        """None: evaluation asks the fine-tune through chat completions (the provider renders the messages). Else
+        (render, stop): `render(templates, row)` is the prompt text sent to `/completions`, rendered here exactly
+        as training rendered it, and `stop` the text that ends an answer."""
+        return None
+
+    def unserved_refusal(self, run: "RunDirectory", status: dict) -> str | None:
+        """Why the run's fine-tune cannot be asked with no deployment recorded (where the user must make one);
+        None when the fine-tuned model's own name serves it."""
+        return None
 
     @abstractmethod
     def price(self, recipe: "Recipe") -> dict:

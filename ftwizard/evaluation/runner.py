@@ -3,8 +3,8 @@
 Writes `predictions.jsonl` (or `predictions_baseline.jsonl`) one line per example as answers arrive, so a
 killed evaluation continues at the first missing index and a hosted call already paid for is never repeated;
 then `metrics.json` (the baseline under its `baseline` key), `eval` events, and for hosted runs `cost.json`'s
-`eval_usd`. Local models: batched greedy generation (adapter applied; baseline = the adapter disabled or the
-base alone). Hosted models: chat completions with bounded concurrency through the hosted serving client.
+`eval_usd`. The answers come from the run's backend (`Backend.generator`: local generation, a provider's chat
+completions, Tinker's completions); evaluation extracts, scores and writes them, whatever answered.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ftwizard.errors import RunFailed, UsageError
-from ftwizard.fmt import usd
+from ftwizard.backends import backend_for
+from ftwizard.errors import RunFailed
+from ftwizard.backends.base import Answer
 from ftwizard.runs.directory import RunDirectory, iso
 from ftwizard.tasks.base import strip_reasoning
 
@@ -134,11 +135,11 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
     if n_limit:
         rows = rows[:n_limit]
     task.use_references([task.reference(r, recipe) for r in rows])
-    local_weights = local and recipe.backend == "hosted"
-    if local_weights and baseline:
-        raise UsageError("--local evaluates the downloaded adapter; for the base model use --baseline alone")
-    which = "baseline" if baseline else ("local" if local_weights else "finetuned")
-    path = predictions_path(run, baseline, local_weights)
+    # The backend hands out what answers (its generator); evaluation never asks which backend it is.
+    gen = backend_for(recipe).generator(run, baseline=baseline, home=local, model=model, tokenizer=tokenizer,
+                                        client=client, confirm_cost=confirm_cost)
+    which = "baseline" if baseline else ("local" if gen.home else "finetuned")
+    path = predictions_path(run, baseline, gen.home)
     done = {i: r for i, r in read_predictions(path).items() if i < len(rows)}
     total = len(rows)
     pending = [i for i in range(total) if i not in done]
@@ -162,17 +163,22 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
             if on_progress is not None:
                 on_progress()
 
-    if recipe.backend == "hosted" and not local_weights:
-        model_name = _hosted_model_name(run, recipe, baseline)
+    model_name = gen.model_name()
+    references = {i: task.reference(rows[i], recipe) for i in pending}
+    appender = _Appender(path)
+
+    def on_answers(answers: list[Answer]) -> None:
+        appender.write([_record(task, recipe.task, a.index, rows[a.index], a.prompt, a.raw, references[a.index],
+                                latency_s=a.latency_s, prompt_tokens=a.prompt_tokens,
+                                completion_tokens=a.completion_tokens, **a.extra) for a in answers])
+        advanced(len(answers))
+
+    try:
         if pending:
-            _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, baseline=baseline,
-                         client=client, confirm_cost=confirm_cost, advanced=advanced)
-        _update_eval_cost(run)
-    else:
-        model_name = recipe.model.base + ("" if baseline else " + LoRA adapter")
-        if pending:
-            _eval_local(run, recipe, task, templates, rows, pending, path, baseline=baseline, model=model,
-                        tokenizer=tokenizer, advanced=advanced)
+            gen.generate(task, templates, rows, pending, references, on_answers)
+    finally:
+        if gen.bills_answers:
+            _update_eval_cost(run)
 
     records = read_predictions(path)
     missing = [i for i in range(total) if i not in records]
@@ -190,8 +196,8 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
     section = {"task": recipe.task, "n": total, "metrics": metrics, "primary_metric": task.primary_metric(),
                "model": model_name, "backend": recipe.backend, "which": which, "evaluated_at": iso(),
                "predictions": path.name,
-               "served": "hosted" if (recipe.backend == "hosted" and not local_weights) else "local"}
-    if local_weights:
+               "served": gen.served}
+    if gen.home:
         st = run.status()
         section.update(provider=recipe.hosted.provider, job_id=st.get("job_id"),
                        hosted_model=st.get("fine_tuned_model"), adapter=str(run.adapter_dir))
@@ -199,9 +205,9 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
     if breakdown is not None:
         section["breakdown"] = breakdown
     def merge(current: dict) -> dict:
-        if local_weights or baseline:
+        if gen.home or baseline:
             current.setdefault("task", recipe.task)
-            current["local" if local_weights else "baseline"] = section
+            current["local" if gen.home else "baseline"] = section
             return current
         keep = {k: current[k] for k in ("baseline", "local") if k in current}
         return {**section, **keep}
@@ -213,218 +219,7 @@ def evaluate_run(run: RunDirectory, *, baseline: bool = False, model=None, token
 
 
 # ---------------------------------------------------------------------------------------------------
-# Local models
-
-def _load_local(recipe, adapter_dir: Path | None):
-    from ftwizard.backends.local.modeling import load_for_inference
-
-    return load_for_inference(recipe, adapter_dir)
-
-
-def _eval_local(run, recipe, task, templates, rows, pending, path, *, baseline, model, tokenizer, advanced) -> None:
-    import contextlib
-
-    from ftwizard.evaluation.generate import generate, one_line_done
-    from ftwizard.evaluation.vllm_generate import choose_engine
-
-    engine = choose_engine(recipe)
-    ctx = contextlib.nullcontext()
-    if engine == "vllm":
-        if not baseline and not (run.adapter_dir / "adapter_config.json").exists():
-            raise RunFailed(f"{run.adapter_dir} holds no trained adapter: train the run first "
-                            "(or evaluate the base model with --baseline)")
-        if tokenizer is None:
-            from ftwizard.backends.local.modeling import load_tokenizer
-
-            tokenizer = load_tokenizer(recipe, padding_side="left")
-    elif model is None:
-        adapter = None
-        if not baseline:
-            if not (run.adapter_dir / "adapter_config.json").exists():
-                raise RunFailed(f"{run.adapter_dir} holds no trained adapter: train the run first "
-                                "(or evaluate the base model with --baseline)")
-            adapter = run.adapter_dir
-        model, tokenizer = _load_local(recipe, adapter)
-    elif baseline:
-        if hasattr(model, "disable_adapter"):
-            ctx = model.disable_adapter()  # the same weights without LoRA: the base model
-        else:
-            model, tokenizer = _load_local(recipe, None)
-    if tokenizer is None:
-        raise ValueError("evaluate_run: a model was given without its tokenizer")
-    references = [task.reference(rows[i], recipe) for i in pending]
-    from ftwizard.backends.local.data import eval_prompt, prompt_keeps_trailing_space
-    from ftwizard.evaluation.generate import generation_prompt
-
-    # chat rows: the model's chat template, as in training; text prompts end where training's prompt tokens did
-    keep = not templates.is_chat and prompt_keeps_trailing_space(tokenizer, templates,
-                                                                 task.load_split(recipe, "train").rows)
-    prompts = [generation_prompt(eval_prompt(tokenizer, templates, rows[i]), keep_trailing_space=keep)
-               for i in pending]
-    appender = _Appender(path)
-    by_index = dict(zip(pending, zip(prompts, references)))
-
-    def on_batch(gens) -> None:
-        recs = []
-        for g in gens:
-            prompt, reference = by_index[g.index]
-            recs.append(_record(task, recipe.task, g.index, rows[g.index], prompt, g.text, reference,
-                                latency_s=g.latency_s, prompt_tokens=g.prompt_tokens,
-                                completion_tokens=g.completion_tokens))
-        appender.write(recs)
-        advanced(len(recs))
-
-    same = dict(indices=pending, max_new_tokens=recipe.eval.max_new_tokens, stop_strings=list(task.stop_strings()),
-                stop_when=one_line_done if task.single_line_answers else None, on_batch=on_batch)
-    if engine == "vllm":
-        from ftwizard.evaluation.vllm_generate import generate_vllm
-
-        generate_vllm(recipe, None if baseline else run.adapter_dir, tokenizer, prompts, **same)
-        return
-    with ctx:
-        generate(model, tokenizer, prompts, batch_size=recipe.eval.batch_size, **same)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Hosted models
-
-def _hosted_model_name(run, recipe, baseline: bool) -> str:
-    """The `model` a chat request names: the base model, or the fine-tune - with Azure OpenAI, the deployment
-    that serves it (`serving_model`, recorded after training or by `ftwizard eval --deployment`); with Fireworks,
-    `<model>#<deployment>` while ftwizard's evaluation deployment exists."""
-    st = run.status()
-    _refuse_shut_down(recipe.hosted.model if baseline else (st.get("fine_tuned_model") or recipe.hosted.model),
-                      recipe.hosted.provider)
-    if baseline:
-        return recipe.hosted.model
-    from ftwizard.backends import provider_capabilities
-
-    if provider_capabilities(recipe.hosted.provider).serving == "deployment" and st.get("serving_model"):
-        return st["serving_model"]  # a fine-tune served only on a deployment: its name (Azure), `<model>#<dep>` (Fireworks)
-    if recipe.hosted.provider == "azure":  # the user names Azure's deployment (`eval --deployment`)
-        if not st.get("serving_model"):
-            raise UsageError(f"{run.path}: Azure serves the fine-tuned model only through a deployment and none is "
-                             f"recorded: deploy {st.get('fine_tuned_model') or 'it'} and run "
-                             f"`ftwizard eval {run.path} --deployment NAME`")
-        return st["serving_model"]
-    name = st.get("fine_tuned_model")
-    if not name:
-        raise RunFailed(f"{run.path}: status.json names no fine_tuned_model yet (the hosted job has not "
-                        "succeeded); evaluate the base model with --baseline, or wait for the job")
-    return name
-
-
-def _refuse_shut_down(model_name: str, provider: str) -> None:
-    """A fine-tune serves until its base model's shutdown date (the catalog's, judged on settings.as_of())."""
-    from ftwizard import settings
-    from ftwizard.catalog import get_hosted_model
-
-    try:
-        m = get_hosted_model(model_name, provider)
-    except UsageError:
-        return  # not in the catalog (a Together output name, a Tinker path): nothing announced
-    today = settings.as_of()
-    if m.shut_down(today):
-        raise UsageError(f"{model_name} cannot be evaluated on {provider}: {m.id} and every fine-tune built on it "
-                         f"were shut down on {m.shutdown_date}; the predictions already on record are kept")
-
-
-def _prices(model_name: str, provider: str | None = None):
-    from ftwizard.catalog import get_hosted_model
-
-    try:
-        m = get_hosted_model(model_name, provider)
-    except UsageError:
-        return None
-    return m
-
-
-def _usd(price, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Dollars for one answer; None when unpriced (a model the catalog does not list, or one served only on hourly
-    hardware: a dedicated endpoint, a deployment) - never $0, which would read as free."""
-    from ftwizard.pricing import hosted_token_cost
-
-    if price is None:
-        return None
-    return hosted_token_cost(price, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-
-
-def _round(usd: float | None, digits: int) -> float | None:
-    return None if usd is None else round(usd, digits)
-
-
-def estimate_hosted_cost(recipe, model_name: str, messages: list[list[dict]], references: list[str]) -> dict:
-    """What evaluating these examples will cost: prompt tokens counted offline, answers as long as the references."""
-    from ftwizard.tokens import TokenCounter, encoding_name_for_model
-
-    counter = TokenCounter(encoding_name_for_model(model_name))
-    prompt_tokens = sum(counter.count_messages(m) for m in messages)
-    completion_tokens = sum(counter.count(r) + 1 for r in references)
-    price = _prices(model_name, recipe.hosted.provider)
-    return {"model": model_name, "examples": len(messages), "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens, "usd": _round(_usd(price, prompt_tokens, completion_tokens), 6),
-            "price_source": getattr(price, "price_source", "unknown model: not priced"),
-            "price_date": getattr(price, "price_date", "")}
-
-
-def _eval_hosted(run, recipe, task, templates, rows, pending, path, model_name, *, baseline, client, confirm_cost,
-                 advanced) -> None:
-    messages = {i: templates.messages(rows[i], with_answer=False) for i in pending}
-    references = {i: task.reference(rows[i], recipe) for i in pending}
-    if baseline:
-        est = estimate_hosted_cost(recipe, model_name, list(messages.values()), list(references.values()))
-        run.append_event("cost", usd=est["usd"], kind="estimated", what="evaluation",
-                         detail=f"baseline {model_name}: {est['examples']} requests, ~{est['prompt_tokens']:,} prompt "
-                                f"+ ~{est['completion_tokens']:,} completion tokens")
-        if confirm_cost is not None and not confirm_cost(est):
-            raise RunFailed(f"baseline evaluation of {model_name} not started (estimated {usd(est['usd'], unpriced='unpriced')}): declined")
-    prompts: dict[int, str] = {}
-    stop = None
-    if recipe.hosted.provider == "tinker":
-        # Tinker is asked through `/completions` with the prompt rendered here exactly as training rendered it.
-        from ftwizard.backends.hosted.tinker import prompt_renderer
-
-        render, stop = prompt_renderer(recipe)
-        prompts = {i: render(templates, rows[i]) for i in pending}
-    if client is None:
-        from ftwizard.backends.hosted.serving import ServingClient
-
-        client = ServingClient(recipe, stop=stop)
-    # Priced as the fine-tune it serves (an Azure deployment name is not a model), at its provider's prices.
-    # A fine-tune the catalog does not name (a `tinker://` sampler path, a Together output name) serves at its
-    # base model's prices.
-    price = (_prices(model_name if baseline else (run.status().get("fine_tuned_model") or model_name),
-                     recipe.hosted.provider) or _prices(recipe.hosted.model, recipe.hosted.provider))
-    appender = _Appender(path)
-    failures: list[str] = []
-
-    def on_done(index: int, completion) -> None:
-        if isinstance(completion, BaseException) or getattr(completion, "error", None):
-            failures.append(str(completion if isinstance(completion, BaseException) else completion.error))
-            return
-        raw = completion.text or ""
-        pt, ct = int(completion.prompt_tokens or 0), int(completion.completion_tokens or 0)
-        shown = prompts[index] if index in prompts else _messages_text(messages[index])
-        rec = _record(task, recipe.task, index, rows[index], shown, raw, references[index],
-                      latency_s=float(completion.latency_s or 0.0), prompt_tokens=pt, completion_tokens=ct,
-                      model=model_name, usd=_round(_usd(price, pt, ct), 10))
-        appender.write([rec])
-        advanced(1)
-
-    items = [(i, prompts.get(i) or messages[i]) for i in pending]
-    try:
-        client.complete_many(model_name, items, max_tokens=recipe.eval.max_new_tokens,
-                             concurrency=recipe.eval.concurrency, on_done=on_done)
-    finally:
-        _update_eval_cost(run)
-    if failures:
-        run.append_event("error", message=f"{len(failures)} evaluation requests failed; first: {failures[0]}",
-                         kind="api")
-
-
-def _messages_text(messages: list[dict]) -> str:
-    return "\n\n".join(f"[{m['role']}] {m['content']}" for m in messages)
-
+# Billed answers
 
 def _update_eval_cost(run: RunDirectory) -> None:
     """cost.json's eval_usd = what every hosted answer on record cost (both predictions files); None (unpriced,

@@ -263,6 +263,11 @@ class JobProvider(HostedProvider):
             run.update_status(state="cancelled", job_status=view.status)
             run.append_event("status", state="cancelled", detail="cancelled")
 
+    def generator(self, run: RunDirectory, *, baseline: bool = False, home: bool = False, **engine):
+        from ftwizard.backends.hosted.generator import hosted_generator
+
+        return hosted_generator(self, run, baseline=baseline, home=home, **engine)
+
     def is_alive(self, run: RunDirectory) -> bool:
         return worker_alive(run)
 

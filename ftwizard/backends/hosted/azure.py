@@ -88,6 +88,11 @@ class AzureProvider(JobProvider):
                 problems += preflight_problems()
         return problems
 
+    def unserved_refusal(self, run: "RunDirectory", status: dict) -> str | None:
+        """Azure serves a fine-tune only through a deployment the user names (`eval --deployment`)."""
+        return (f"{run.path}: Azure serves the fine-tuned model only through a deployment and none is recorded: "
+                f"deploy {status.get('fine_tuned_model') or 'it'} and run `ftwizard eval {run.path} --deployment NAME`")
+
     def after_training(self, run: "RunDirectory", recipe: "Recipe") -> None:
         h = recipe.hosted
         if not h.deployment:

@@ -22,6 +22,18 @@ from ftwizard.retry import (  # noqa: F401 - re-exported: the hosted backends' m
 )
 
 
+TINKER_BASE_URL_ENV = "TINKER_BASE_URL"
+TINKER_DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"  # the SDK's own default
+# The OpenAI-compatible sampling endpoint (beta) under the same host (Tinker docs, "OpenAI API compatible
+# inference"); a sampler checkpoint is the model: model="tinker://<run>/sampler_weights/<name>".
+TINKER_OAI_PATH = "/oai/api/v1"
+
+
+def tinker_base_url() -> str:
+    """Tinker's service (the SDK's endpoint); its OpenAI-compatible sampling lives under `TINKER_OAI_PATH`."""
+    return (os.environ.get(TINKER_BASE_URL_ENV) or TINKER_DEFAULT_BASE_URL).rstrip("/")
+
+
 def poll_seconds(recipe_value: float) -> float:
     from ftwizard import settings
 
@@ -130,12 +142,10 @@ def provider_config(provider: str, *, azure_api_version: str = "2025-04-01-previ
         return ProviderConfig(provider="fireworks", key_var=key_var, account_id=env["FIREWORKS_ACCOUNT_ID"],
                               base_url=env.get("FIREWORKS_BASE_URL") or None)
     if provider == "tinker":  # serving only (the training loop is the Tinker SDK's): the OpenAI-compatible endpoint
-        from ftwizard.backends.hosted.tinker import oai_base_url
-
         if not env.get(key_var):
             raise UsageError(f"{key_var} is not set (hosted.provider = 'tinker' reads the key from the environment "
                              "only; `pip install 'ftwizard[tinker]'` for the SDK)")
-        return ProviderConfig(provider="tinker", key_var=key_var, base_url=oai_base_url())
+        return ProviderConfig(provider="tinker", key_var=key_var, base_url=tinker_base_url() + TINKER_OAI_PATH)
     if provider != "openai":
         raise UsageError(f"unknown hosted provider {provider!r}; use 'openai', 'azure', 'together', 'tinker' or "
                          "'fireworks'")

@@ -21,17 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftwizard.backends.base import HostedProvider, ProviderCapabilities
+from ftwizard.backends.hosted.providers import TINKER_BASE_URL_ENV as BASE_URL_ENV
 from ftwizard.errors import UsageError
 from ftwizard.runs.directory import FINAL_STATES, RunDirectory
 from ftwizard.settings import PROVIDER_KEY_ENV
 
 PROVIDER = "tinker"
 KEY_ENV = PROVIDER_KEY_ENV[PROVIDER]
-BASE_URL_ENV = "TINKER_BASE_URL"
-DEFAULT_BASE_URL = "https://tinker.thinkingmachines.dev/services/tinker-prod"  # the SDK's own default
-# The OpenAI-compatible sampling endpoint (beta) under the same host (Tinker docs, "OpenAI API compatible
-# inference"); a sampler checkpoint is the model: model="tinker://<run>/sampler_weights/<name>".
-OAI_PATH = "/oai/api/v1"
 EXTRA_HINT = "pip install 'ftwizard[tinker]'"
 WORKER_MODULE = "ftwizard.workers.tinker"  # the entry point above evaluation (ftwizard/workers)
 
@@ -47,14 +43,6 @@ def sdk_missing() -> str | None:
     if importlib.util.find_spec("tinker") is None:
         return f"hosted.provider = 'tinker' needs the Tinker SDK, which is not installed: {EXTRA_HINT}"
     return None
-
-
-def base_url() -> str:
-    return (os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-
-
-def oai_base_url() -> str:
-    return base_url() + OAI_PATH
 
 
 def catalog_model(recipe):
@@ -323,6 +311,16 @@ class TinkerProvider(HostedProvider):
     def follow_options(self, run: RunDirectory) -> dict:
         return {"resume_hint": f"after a stop, `ftwizard run --resume {run.path}` continues from Tinker's "
                                "last saved state"}
+
+    # -- evaluation ------------------------------------------------------------------------------------
+    def generator(self, run: RunDirectory, *, baseline: bool = False, home: bool = False, **engine):
+        from ftwizard.backends.hosted.generator import hosted_generator
+
+        return hosted_generator(self, run, baseline=baseline, home=home, **engine)
+
+    def completion_prompts(self, recipe):
+        """Tinker is asked through `/completions` with the prompt rendered here exactly as training rendered it."""
+        return prompt_renderer(recipe)
 
     def is_alive(self, run: RunDirectory) -> bool:
         from ftwizard.backends.hosted import worker_alive

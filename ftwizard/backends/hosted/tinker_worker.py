@@ -294,8 +294,7 @@ class TinkerLoop:
         endpoint the user configured), within the size and file-count limits, transient drops retried, all
         into a staging folder that replaces adapter/ only when complete."""
         from ftwizard.backends.hosted.adapter_files import check_download_url, fetch_url, limits
-        from ftwizard.backends.hosted.providers import RetryPolicy, with_retries
-        from ftwizard.backends.hosted.tinker import base_url
+        from ftwizard.backends.hosted.providers import RetryPolicy, tinker_base_url, with_retries
 
         run = self.run
         export = tc.save_weights_external(unique_name("ftwizard-adapter"), ttl_seconds=EXPORT_TTL_S).result().path
@@ -306,7 +305,7 @@ class TinkerLoop:
             raise HostedError(f"the adapter export {export} holds {len(urls):,} files, more than the limit of "
                               f"{max_files:,} (FTWIZARD_ADAPTER_MAX_FILES)", kind="api")
         for url in urls.values():
-            check_download_url(url, trusted_base=base_url())
+            check_download_url(url, trusted_base=tinker_base_url())
         tmp = run.path / ".adapter.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()

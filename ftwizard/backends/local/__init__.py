@@ -77,6 +77,12 @@ class LocalBackend(Backend):
 
     name = "local"
 
+    def generator(self, run: RunDirectory, *, baseline: bool = False, home: bool = False, **engine):
+        """The run's model on this machine (a local run's adapter is always at home: `home` changes nothing)."""
+        from ftwizard.backends.local.generator import LocalGenerator
+
+        return LocalGenerator(run, baseline=baseline, **engine)
+
     def preflight(self, recipe: "Recipe") -> None:
         """Everything that can be checked before a run directory exists or a model is loaded."""
         from ftwizard.backends.local.modeling import check_model_available, cuda_visible_light, fsdp_enabled
