@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ftwizard.chatfile import chat_problem
 from ftwizard.errors import UsageError, did_you_mean
 from ftwizard.fsutil import not_utf8, open_user_file, read_user_text, require_user_file
 
@@ -32,9 +33,6 @@ FORMATS = ("chat", "prompt_completion", "alpaca", "fields")
 MAX_LINE_CHARS = 8_000_000          # characters per line of a JSONL or CSV file
 CSV_FIELD_LIMIT = 8_000_000         # characters per CSV field (Python's csv default is 131,072)
 MAX_PROBLEMS = 10                   # broken lines reported before stopping
-# The OpenAI cookbook's chat checks (ftwizard.chatfile keeps the same sets for hosted files).
-CHAT_ROLES = ("system", "user", "assistant", "function")
-CHAT_MESSAGE_KEYS = ("role", "content", "name", "function_call", "weight")
 
 
 def _stringify(v) -> str:
@@ -322,47 +320,6 @@ def chat_rows(records: Records) -> list[dict[str, Any]]:
     if problems:
         raise UsageError(problems)
     return out
-
-
-def chat_problem(rec: dict) -> str | None:
-    """What is wrong with one chat example (the cookbook's checks, said for people), or None."""
-    msgs = rec.get("messages")
-    if not isinstance(msgs, list) or not msgs:
-        return "no `messages` list (a chat example is {\"messages\": [{\"role\": ..., \"content\": ...}, ...]})"
-    tools = sorted(set(rec) & {"tools", "functions", "parallel_tool_calls"})
-    if tools:  # other keys next to `messages` (an id, a source) are left out; tool definitions would change training
-        return f"`{tools[0]}`: tool and function definitions are not supported (only `messages` is read)"
-    learned = 0
-    for k, m in enumerate(msgs, start=1):
-        if not isinstance(m, dict):
-            return f"message {k} is not an object"
-        if "role" not in m:
-            return f"message {k} has no `role`"
-        role = m["role"]
-        if role not in CHAT_ROLES:
-            return (f"message {k}: unknown role `{role}`{did_you_mean(str(role), CHAT_ROLES)}; "
-                    f"roles: {', '.join(CHAT_ROLES)}")
-        unknown = [key for key in m if key not in CHAT_MESSAGE_KEYS]
-        if unknown:
-            return (f"message {k}: unknown key `{unknown[0]}`{did_you_mean(unknown[0], CHAT_MESSAGE_KEYS)}; "
-                    f"keys: {', '.join(CHAT_MESSAGE_KEYS)}")
-        content = m.get("content")
-        if content is None and m.get("function_call") is None:
-            return f"message {k} ({role}) has no `content`"
-        if content is not None and not isinstance(content, str):
-            return f"message {k} ({role}): `content` must be a string, got {type(content).__name__}"
-        if "weight" in m:
-            if role != "assistant":
-                return f"message {k} ({role}): `weight` is only for assistant messages"
-            if m["weight"] not in (0, 1) or isinstance(m["weight"], bool):
-                return f"message {k}: `weight` must be 0 or 1, got {m['weight']!r}"
-        if role == "assistant" and m.get("weight", 1) == 1:
-            learned += 1
-    if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs):
-        return "no assistant message: a chat example needs the assistant's answer to learn"
-    if not learned:
-        return "every assistant message has `weight: 0`: nothing to learn"
-    return None
 
 
 def alpaca_rows(records: Records) -> list[dict[str, Any]]:

@@ -197,7 +197,7 @@ def _build(recipe: "Recipe", task, templates, splits: dict[str, Split]):
             before_answer = [r["prompt"] for r in local_rows]
         chat_rows = render_chat(split, templates)
         rendered[which] = {"local": local_rows, "chat": chat_rows}
-        chk = chatfile.check_chat_examples(chat_rows, counter, max_tokens)
+        chk = chatfile.check_chat_examples(chat_rows, counter, max_tokens, chatfile.rules_for(recipe.hosted.provider))
         template = None if templates.is_chat else templates.template
         lengths = local.lengths(split.rows, [r["text"] for r in local_rows], template)
         prefix = None if templates.is_chat else templates.template.split("{" + templates.answer_field + "}", 1)[0]

@@ -173,7 +173,7 @@ def test_invalid_chat_file_is_refused_before_anything_is_uploaded(fake, tmp_path
               "--set", "data.limit_train=30", "--set", MODEL[0]])
     assert e.value.exit_code == 2
     text = str(e.value)
-    assert "train chat file (openai_train.jsonl): line 1: missing content" in text
+    assert "train chat file (openai_train.jsonl): line 1: message 3 (assistant) has empty `content`" in text
     assert "30 format errors in all: missing_content 30" in text
     assert fake.requests == [] and not (tmp_path / "runs").exists()
 

@@ -57,7 +57,8 @@ class ImportResult:
 
 def chat_lines(data: bytes, what: str) -> tuple[list[str], list[str]]:
     """The usable lines of a job's chat file, verbatim, and what was wrong with the others (for the warnings)."""
-    from ftwizard.datasource import chat_problem, iter_jsonl_objects
+    from ftwizard.chatfile import chat_problem
+    from ftwizard.datasource import iter_jsonl_objects
 
     try:
         text = data.decode("utf-8-sig")

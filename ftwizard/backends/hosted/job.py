@@ -17,7 +17,6 @@ import base64
 import binascii
 import csv
 import io
-import json
 import os
 import time
 import uuid
@@ -72,29 +71,31 @@ def render_chat_files(recipe, out_dir: Path) -> dict[str, Path]:
 
 
 def check_chat_file(path: Path, model: str, provider: str | None = None):
-    """The cookbook checks on a chat file; UsageError naming the file and lines when it is not valid."""
+    """A provider's training file against the one chat rule with that provider's options
+    (`chatfile.rules_for`), with its billed tokens; UsageError naming the file and lines when it is not valid."""
     from ftwizard.catalog import get_hosted_model
-    from ftwizard.chatfile import MIN_EXAMPLES, check_chat_examples
+    from ftwizard.chatfile import MIN_EXAMPLES, check_chat_examples, rules_for
+    from ftwizard.datasource import iter_jsonl_objects
     from ftwizard.tokens import TokenCounter, encoding_name_for_model
 
     examples: list[Any] = []
+    lines: list[int] = []
     problems = []
     with open(path, encoding="utf-8") as f:
-        for no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                examples.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                problems.append(f"{path}: line {no}: not valid JSON ({e.msg})")
+        for no, obj, problem in iter_jsonl_objects(f):
+            if problem:
+                problems.append(f"{path}: line {no}: {problem}")
+            else:
+                examples.append(obj)
+                lines.append(no)
     try:
         entry = get_hosted_model(model, provider)
         max_tokens, encoding = entry.max_tokens_per_example, entry.encoding
     except UsageError:
         max_tokens, encoding = 16_385, encoding_name_for_model(model)
-    report = check_chat_examples(examples, TokenCounter(encoding), max_tokens)
-    for line, kind in report.error_lines[:5]:
-        problems.append(f"{path}: line {line}: {kind.replace('_', ' ')} (OpenAI cookbook format check)")
+    report = check_chat_examples(examples, TokenCounter(encoding), max_tokens, rules_for(provider))
+    for i, _kind, text in report.error_lines[:5]:
+        problems.append(f"{path}: line {lines[i - 1]}: {text}")
     total = sum(report.errors.values())
     if total > 5:
         problems.append(f"{path}: {total} format errors in all: "

@@ -186,6 +186,7 @@ class TinkerProvider(HostedProvider):
     @staticmethod
     def _check_chat(recipe, out_dir: Path) -> int:
         """Render the chat files and check that every example ends with an assistant answer to learn."""
+        from ftwizard.chatfile import TINKER, chat_problem
         from ftwizard.datasource import iter_jsonl_objects
         from ftwizard.prepare import render_chat_files
 
@@ -195,14 +196,12 @@ class TinkerProvider(HostedProvider):
         with open(paths["train"], encoding="utf-8") as f:
             rows = list(iter_jsonl_objects(f))
         for no, ex, problem in rows:
+            problem = problem or chat_problem(ex, TINKER)
             if problem:
-                problems.append(f"training example {no}: {problem}")
-                continue
-            msgs = ex.get("messages") if isinstance(ex, dict) else None
-            if not msgs or msgs[-1].get("role") != "assistant" or not str(msgs[-1].get("content", "")).strip():
-                problems.append(f"training example {no}: the last message is not a non-empty assistant answer")
+                problems.append(f"train chat file ({paths['train'].name}): line {no}: {problem}")
                 if len(problems) >= 5:
                     break
+                continue
             n += 1
         if problems:
             raise UsageError(problems)
