@@ -106,3 +106,20 @@ def test_a_fine_tune_served_only_on_a_users_deployment_is_refused_before_any_req
     with pytest.raises(UsageError, match="only through a deployment and none is recorded.*--deployment NAME"):
         evaluate_run(run)
     assert not run.predictions_path.exists()
+
+
+def test_the_verdicts_availability_cell_is_the_providers_to_say(monkeypatch):
+    """The table's 'open' cell comes from the provider's capabilities (Azure's says it is not OpenAI's wind-down),
+    not from a list of provider names: a provider that declares its own cell gets it."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from ftwizard.backends.hosted.together import TogetherProvider
+    from ftwizard.verdict.availability import availability_cell
+
+    row = SimpleNamespace(backend="hosted", provider="together")
+    assert availability_cell(row, {"state": "open"}) == "open"
+    monkeypatch.setattr(TogetherProvider, "capabilities",
+                        dataclasses.replace(TogetherProvider.capabilities, open_cell="open (dedicated)"))
+    assert availability_cell(row, {"state": "open"}) == "open (dedicated)"
+    assert availability_cell(SimpleNamespace(backend="hosted", provider="azure"), {"state": "open"}) == "open (Azure)"

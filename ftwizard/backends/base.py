@@ -147,6 +147,7 @@ class ProviderCapabilities:
     notes: str = ""
     wind_down: bool = False          # new jobs close on the catalog's wind-down dates (OpenAI's self-serve)
     open_note: str = ""              # said beside "open for new jobs" (what sets this service apart)
+    open_cell: str = "open"          # the verdict table's availability cell while the service takes jobs
 
 
 class HostedProvider(Backend):

@@ -84,4 +84,4 @@ def availability_cell(row, avail: dict) -> str:
         return f"new jobs closed {avail['date']}" if avail.get("date") else "new jobs closed"
     if state == "closing":
         return f"new jobs close {avail['date']}"
-    return "open (Azure)" if row.provider == "azure" else "open"
+    return provider_capabilities(row.provider).open_cell  # Azure's says it is not OpenAI's wind-down

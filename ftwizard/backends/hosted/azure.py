@@ -67,7 +67,7 @@ class AzureProvider(JobProvider):
         serving="deployment",
         notes="a fine-tune serves only through a deployment (hourly hosting); gpt-4.1 family until 2027-10-14, "
               "gpt-4o-mini / gpt-4o until 2027-10-01",
-        open_note="Azure OpenAI is not part of OpenAI's wind-down")
+        open_note="Azure OpenAI is not part of OpenAI's wind-down", open_cell="open (Azure)")
 
     job_class = AzureJob
 
