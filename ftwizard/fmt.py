@@ -1,4 +1,5 @@
-"""Numbers as people read them: dollars, in one format for every face (CLI, wizard, verdict, report, logs).
+"""Numbers as people read them: dollars and durations, in one format for every face (CLI, wizard, verdict, report,
+logs).
 
 The one money rule (`usd`), by the size of the amount:
 
@@ -43,3 +44,13 @@ def rate(v: float | None, per: str, *, unpriced: str = "-") -> str:
     if v is None:
         return unpriced
     return f"${float(v):g}/{per}"
+
+
+def duration(seconds: float | None) -> str:
+    """`0:42`, `12:05`, `1:02:03` (hours:minutes:seconds, as rich's elapsed column); `-:--` when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0 or seconds == float("inf"):
+        return "-:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -16,23 +16,16 @@ import time
 from typing import Any, Callable
 
 from ftwizard.errors import ExitCode
-from ftwizard.fmt import usd
-from ftwizard.runs.directory import FINAL_STATES, EventTail, RunDirectory
+from ftwizard.runs.directory import FINAL_STATES, RunDirectory
+from ftwizard.runs.events import Eval, Event, Line, Metric, Progress, Tail, fold, fold_status, from_dict, line
+from ftwizard.runs.failures import Failure
+from ftwizard.usecases.failures import failure_of
 
 STATE_EXIT = {"succeeded": int(ExitCode.OK), "failed": int(ExitCode.RUN_FAILED), "cancelled": int(ExitCode.INTERRUPTED)}
 
 # How long a run may look dead (no process, no final state) before we call it gone: the worker writes its
 # final status just before it exits, so one missed poll is not enough evidence.
 DEAD_GRACE_S = 2.0
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "-:--"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def _ask_tty(console) -> str:
@@ -56,13 +49,15 @@ def _ask_tty(console) -> str:
 
 
 PLAIN_EVERY_S = 30.0  # seconds between two progress lines when stderr is not a terminal
+INFO = ("loss", "eval_loss", "tokens_per_s", "cost", "mem")  # the figures beside the bar (step and ETA have columns)
 
 
 class Follower:
-    """Turns run-directory events into a progress bar and echoed lines. `handle()` is pure display logic."""
+    """Shows a run's `Progress` (`ftwizard.runs.events.fold`, the figures the wizard shows too) as a progress bar,
+    and each event's line. It formats nothing of its own: every figure is `Progress.figures`."""
 
-    def __init__(self, run: RunDirectory, *, console=None, quiet_metrics: bool = True):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    def __init__(self, run: RunDirectory, *, console=None, clock: Callable[[], float] = time.time):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
 
         if console is None:
             from ftwizard.cli.output import err
@@ -70,25 +65,21 @@ class Follower:
             console = err()
         self.run = run
         self.console = console
-        self.quiet_metrics = quiet_metrics
-        self.progress = Progress(
+        self.clock = clock
+        self.p = Progress()
+        self.progress = Bar(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
-            TextColumn("ETA {task.fields[eta]}"),
+            TextColumn("{task.fields[eta]}"),
             console=console,
             transient=False,
             refresh_per_second=4,
         )
         self.train_task = None
         self.eval_task = None
-        self.last_metric: dict[str, Any] = {}
-        self.last_eta: tuple[float, float] | None = None  # (eta_s, when received)
-        self.events_seen = 0
-        self.errors: list[dict[str, Any]] = []
-        self.state: str | None = None
         # stderr that is not a terminal (nohup, CI, a pipe) shows no live bar: the same figures go out as a line
         # at most every PLAIN_EVERY_S, so a log file still says where the run is and when it will end
         self.plain = not console.is_terminal
@@ -98,97 +89,91 @@ class Follower:
     def _print(self, text: str) -> None:
         self.progress.console.print(text, highlight=False, markup=True)
 
-    def _eta_text(self) -> str:
-        if self.last_eta is None:
-            return "-:--"
-        eta, when = self.last_eta
-        return fmt_duration(max(0.0, eta - (time.time() - when)))
+    def handle(self, ev: "Event | dict[str, Any]") -> None:
+        """Fold one event in and show it (a dict is read as the line on disk would be)."""
+        if isinstance(ev, dict):
+            ev = from_dict(ev)
+            if ev is None:
+                return
+        self.p = fold(self.p, ev)
+        if isinstance(ev, Metric) or self.train_task is not None:  # e.g. a cost event changes the dollars shown
+            self._show_training(line=isinstance(ev, Metric))
+        if isinstance(ev, Eval):
+            self._show_eval(ev)
+        self._echo(line(ev))
 
-    def _ensure_train_task(self, total: int | None) -> None:
-        if self.train_task is None:
-            self.train_task = self.progress.add_task("training", total=total or None, info="", eta="-:--")
-        elif total:
-            self.progress.update(self.train_task, total=total)
+    def handle_status(self, status: dict[str, Any]) -> None:
+        self.p = fold_status(self.p, status)
 
-    def handle(self, ev: dict[str, Any]) -> None:
+    def _echo(self, ln: "Line | None") -> None:
         from rich.markup import escape
 
-        self.events_seen += 1
-        kind = ev.get("type")
-        if kind == "metric":
-            self.last_metric = {**self.last_metric, **ev}
-            self._ensure_train_task(ev.get("max_steps"))
-            if ev.get("eta_s") is not None:
-                self.last_eta = (float(ev["eta_s"]), time.time())
-            parts = []
-            m = self.last_metric
-            if m.get("loss") is not None:
-                parts.append(f"loss {m['loss']:.4f}")
-            if m.get("eval_loss") is not None:
-                parts.append(f"eval {m['eval_loss']:.4f}")
-            if m.get("tokens_per_s"):
-                parts.append(f"{m['tokens_per_s']:,.0f} tok/s")
-            if m.get("gpu_mem_gb"):
-                parts.append(f"{m['gpu_mem_gb']:.1f} GiB")
-            if m.get("cost_usd") is not None:
-                parts.append(usd(m["cost_usd"]))
-            self.progress.update(self.train_task, completed=ev.get("step") or 0, info=" ".join(parts),
-                                 eta=self._eta_text())
-            self._plain_line("training", ev.get("step") or 0, m.get("max_steps"), " ".join(parts), self._eta_text())
-            if ev.get("eval_loss") is not None:
-                self._print(f"step {ev.get('step')}: eval loss {ev['eval_loss']:.4f}")
-            elif not self.quiet_metrics and ev.get("loss") is not None:
-                self._print(f"step {ev.get('step')}: loss {ev['loss']:.4f}")
-        elif kind == "log":
-            level = ev.get("level", "info")
-            text = escape(str(ev.get("text", "")))
-            if level == "warning":
-                self._print(f"[yellow]warning:[/yellow] {text}")
-            elif level == "error":
-                self._print(f"[red]{text}[/red]")
-            else:
-                self._print(f"[dim]{text}[/dim]")
-        elif kind == "error":
-            self.errors.append(ev)
-            self._print(f"[bold red]error:[/bold red] {escape(str(ev.get('message', '')))}")
-            for a in ev.get("advice") or []:
-                self._print(f"  - {escape(str(a))}")
-        elif kind == "status":
-            self.state = ev.get("state") or self.state
-            detail = f" ({escape(str(ev['detail']))})" if ev.get("detail") else ""
-            self._print(f"[bold]{escape(str(ev.get('state')))}[/bold]{detail}")
-        elif kind == "eval":
-            which = ev.get("which", "finetuned")
-            phase = ev.get("phase")
-            if phase == "start" or self.eval_task is None:
-                if self.eval_task is not None:
-                    self.progress.remove_task(self.eval_task)
-                self.eval_task = self.progress.add_task(f"eval {which}", total=ev.get("total") or None,
-                                                        info="", eta="")
-            self.progress.update(self.eval_task, completed=ev.get("done") or 0,
-                                 total=ev.get("total") or None)
-            if phase != "done":
-                self._plain_line(f"eval {which}", ev.get("done") or 0, ev.get("total"), "", "")
-            if phase == "done":
-                shown = {k: v for k, v in ev.items() if k not in ("t", "type", "phase", "done", "total", "which")}
-                vals = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
-                self._print(f"eval {escape(which)}: {escape(vals)}")
-        elif kind == "cost":
-            self._print(f"cost ({escape(str(ev.get('kind', '')))} {escape(str(ev.get('what', '')))}): "
-                        + usd(float(ev.get("usd") or 0)) + (f" - {escape(str(ev['detail']))}" if ev.get("detail") else ""))
+        if ln is None:
+            return
+        text = escape(ln.text)
+        if ln.level == "warning":
+            self._print(f"[yellow]warning:[/yellow] {text}")
+        elif ln.level == "error":
+            self._print(f"[bold red]error:[/bold red] {text}")
+        elif ln.level == "status":
+            self._print(f"[bold]{text}[/bold]")
+        elif ln.level == "result":
+            self._print(text)
+        else:
+            self._print(f"[dim]{text}[/dim]")
+        for more in ln.more:
+            self._print(f"  - {escape(more)}")
 
-    def _plain_line(self, what: str, done: int, total: int | None, info: str, eta: str) -> None:
+    def _show_training(self, *, line: bool = True, force: bool = False) -> None:
+        figs = self.p.figures(self.clock())
+        info = " ".join(figs[k] for k in INFO if k in figs)
+        eta = figs.get("eta", "")
+        if self.train_task is None:
+            self.train_task = self.progress.add_task("training", total=self.p.max_steps or None, info="", eta="")
+        done = self.p.max_steps if self.p.state == "succeeded" and self.p.max_steps else self.p.step
+        self.progress.update(self.train_task, completed=done, total=self.p.max_steps or None, info=info, eta=eta)
+        if line:
+            self._plain_line("training", done, self.p.max_steps, info, eta, force=force)
+
+    def _show_eval(self, ev: "Eval") -> None:
+        if ev.phase == "start" or self.eval_task is None:
+            if self.eval_task is not None:
+                self.progress.remove_task(self.eval_task)
+            self.eval_task = self.progress.add_task(f"eval {ev.which}", total=self.p.eval_total or None,
+                                                    info="", eta="")
+        self.progress.update(self.eval_task, completed=self.p.eval_done, total=self.p.eval_total or None)
+        if ev.phase != "done":
+            self._plain_line(f"eval {ev.which}", self.p.eval_done, self.p.eval_total, "", "")
+
+    def _plain_line(self, what: str, done: int, total: int | None, info: str, eta: str, force: bool = False) -> None:
         now = time.monotonic()
-        if not self.plain or now - self._plain_last.get(what, -PLAIN_EVERY_S) < PLAIN_EVERY_S:
+        if not self.plain or (not force and now - self._plain_last.get(what, -PLAIN_EVERY_S) < PLAIN_EVERY_S):
             return
         self._plain_last[what] = now
         of = f"/{total} ({100 * done / total:.0f}%)" if total else ""
-        self.console.print(f"{what}: {done}{of}" + (f"  {info}" if info else "") + (f"  ETA {eta}" if eta else ""),
+        self.console.print(f"{what}: {done}{of}" + (f"  {info}" if info else "") + (f"  {eta}" if eta else ""),
                            highlight=False, markup=False)
 
     def tick(self) -> None:
         if self.train_task is not None:
-            self.progress.update(self.train_task, eta=self._eta_text())
+            self.progress.update(self.train_task, eta=self.p.figures(self.clock()).get("eta", ""))
+
+    def show_failure(self, failure: "Failure | None") -> None:
+        """What went wrong and the next action, from the one table (`ftwizard.runs.failures`). The worker's
+        message and advice were echoed with its error event; a failure without one (a gone worker, a cancel)
+        says its headline here."""
+        from rich.markup import escape
+
+        if failure is None:
+            return
+        if failure.kind in ("gone", "eval"):
+            self.console.print(f"[bold red]error:[/bold red] {escape(failure.lines()[0])}", highlight=False)
+        self.console.print(f"[bold]next:[/bold] {escape(failure.next)}", highlight=False)
+
+    def finish(self) -> None:
+        """The run ended: the bar (or, in a log file, one last line) shows its final figures."""
+        if self.train_task is not None:
+            self._show_training(force=True)
 
 
 def follow(
@@ -211,9 +196,11 @@ def follow(
     from_start: replay the events already written (attach to a running run shows its history).
     timeout:  stop following after this many seconds (returns 130, the run goes on) - for scripts and tests.
     """
+    from rich.markup import escape
+
     f = Follower(run, console=console)
     ask = ask or _ask_tty
-    tail = EventTail(run)
+    tail = Tail(run)
     if not from_start:
         try:
             tail.offset = run.events_path.stat().st_size
@@ -232,18 +219,23 @@ def follow(
                     f.handle(ev)
                 status = run.status()
                 state = status.get("state")
+                f.handle_status(status)
                 if state in FINAL_STATES:
                     for ev in tail.poll():  # what was written just before the final status
                         f.handle(ev)
-                    if f.train_task is not None and state == "succeeded" and f.last_metric.get("max_steps"):
-                        f.progress.update(f.train_task, completed=f.last_metric["max_steps"], eta="0:00")
+                    f.handle_status(status)
+                    f.finish()
                     f.progress.stop()
                     msg = {"succeeded": "[green]run succeeded[/green]",
                            "failed": "[red]run failed[/red]",
                            "cancelled": "[yellow]run cancelled[/yellow]"}[state]
                     err = status.get("error")
-                    f.console.print(msg + (f": {err}" if err and state == "failed" else "") + f"  ({run.path})",
-                                    highlight=False)
+                    f.console.print(msg + (f": {escape(str(err))}" if err and state == "failed" else "")
+                                    + f"  ({run.path})", highlight=False)
+                    f.show_failure(failure_of(run, f.p))
+                    if tail.skipped:  # said, never a crash: the events around them counted
+                        f.console.print(f"note: {tail.skipped} damaged line(s) in {run.events_path} were skipped",
+                                        highlight=False, markup=False)
                     return STATE_EXIT[state]
                 if is_alive is not None and not is_alive():
                     now = time.time()
@@ -254,10 +246,7 @@ def follow(
                         if run.status().get("state") in FINAL_STATES:
                             continue
                         f.progress.stop()
-                        f.console.print(
-                            f"[bold red]error:[/bold red] the run's process is gone without finishing "
-                            f"(state {state or 'unknown'}); continue it with `ftwizard run --resume {run.path}` "
-                            "(from its last checkpoint, or the recorded job)", highlight=False)
+                        f.show_failure(failure_of(run, f.p, gone=True))
                         return int(ExitCode.RUN_FAILED)
                 else:
                     dead_since = None

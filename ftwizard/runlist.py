@@ -106,9 +106,14 @@ def summarize_run(path: str | os.PathLike) -> RunSummary:
     created = status.get("created_at")
     state, notes = row.state, list(row.notes)
     if state in ("pending", "running") and _worker_gone(run, status):
-        state = "gone"
-        notes.append(f"its worker ended without finishing (killed?); continue it with `ftwizard run --resume "
-                     f"{run.path}`")
+        from ftwizard.backends import backend_for
+        from ftwizard.runs.events import Progress, fold_status
+        from ftwizard.runs.failures import explain
+
+        state = "gone"  # said as the failure table says it, with its next action by the one resume rule
+        gone = explain(fold_status(Progress(), status), str(run.path), gone=True,
+                       refusal=lambda: backend_for(row.recipe).resume_refusal(run, status))
+        notes.append(f"{gone.title}; {gone.next}")
     if not isinstance(created, (int, float)):  # a run made before created_at was recorded: its recipe's time
         created = run.recipe_path.stat().st_mtime
     return RunSummary(run_dir=row.run_dir, name=row.name, backend=row.backend, provider=row.provider,

@@ -121,15 +121,16 @@ def test_a_log_file_gets_progress_lines_with_eta(tmp_path, monkeypatch):
     run = RunDirectory(tmp_path / "r")  # display only: nothing is read from it
     out = io.StringIO()
     console = Console(file=out, force_terminal=False, width=100)
-    f = Follower(run, console=console)
     clock = [0.0]
+    f = Follower(run, console=console, clock=lambda: clock[0])
     monkeypatch.setattr(fol.time, "monotonic", lambda: clock[0])
     for step in range(1, 11):
         clock[0] += 10.0  # a metric every 10 s: a line at most every 30 s
-        f.handle({"type": "metric", "step": step, "max_steps": 10, "loss": 1.0 / step, "eta_s": 10.0 * (10 - step)})
+        f.handle({"t": clock[0], "type": "metric", "step": step, "max_steps": 10, "loss": 1.0 / step,
+                  "eta_s": 10.0 * (10 - step)})
     f.handle({"type": "eval", "phase": "start", "done": 0, "total": 4, "which": "finetuned"})
     lines = [x for x in out.getvalue().splitlines() if x.startswith("training:")]
-    assert lines[0].startswith("training: 1/10 (10%)  loss 1.0000") and "ETA 1:30" in lines[0], lines
+    assert lines[0].startswith("training: 1/10 (10%)  loss 1.000") and "ETA 1:30" in lines[0], lines
     assert len(lines) == 4, lines  # steps 1, 4, 7, 10
     assert "eval finetuned: 0/4 (0%)" in out.getvalue()
     # on a terminal the live bar says it all: no extra lines

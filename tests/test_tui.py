@@ -442,22 +442,24 @@ print("heavy", heavy)
     assert "heavy []" in out.stdout, out.stdout
 
 
-def test_runstate_folds_events_like_the_worker_writes_them(tmp_path):
-    from ftwizard.tui.runstate import RunFollower
+def test_the_run_view_folds_events_like_the_worker_writes_them(tmp_path):
+    from ftwizard.runs.events import Watch
+    from ftwizard.tui.widgets.run_view import log_lines
 
     run = RunDirectory.create(tmp_path, "r", 'name = "r"\ntask = "viggo"\n')
     run.update_status(state="running", backend="local", total_steps=10)
-    f = RunFollower(run)
-    run.append_event("metric", step=1, max_steps=10, loss=2.0, eta_s=90, cost_usd=0.01, gpu_mem_gb=3.5)
+    w = Watch(run)
+    run.append_event("metric", step=1, max_steps=10, loss=2.0, eta_s=90, cost_usd=0.01, gpu_mem_gb=3.5, t=1000.0)
     run.log("hello")
-    lines = f.poll()
+    lines = [x for ev in w.poll() for x in log_lines(ev)]
     assert lines == ["hello"]
-    assert f.progress.summary() == "running | step 1/10 | loss 2.000 | ETA 1m30s | $0.010 so far | mem 3.5 GiB"
+    assert w.progress.summary(now=1000.0) == "training | step 1/10 | loss 2.000 | ETA 1:30 | $0.010 so far | mem 3.5 GiB"
+    assert w.progress.summary(now=1030.0).count("ETA 1:00") == 1  # counted down from when it was reported
     run.append_event("error", message="CUDA out of memory", kind="oom", advice=["lower micro_batch_size"])
     run.update_status(state="failed", error="CUDA out of memory")
-    lines = f.poll()
+    lines = [x for ev in w.poll() for x in log_lines(ev)]
     assert lines == ["ERROR: CUDA out of memory", "  - lower micro_batch_size"]
-    assert f.progress.state == "failed" and f.progress.finished
+    assert w.progress.state == "failed" and w.progress.finished and w.progress.error_kind == "oom"
 
 
 # -- the fixes found trying the wizard as a new user (issue 15 item 6), at 80x24 and 120x40 ------------------------

@@ -49,7 +49,8 @@ def run(args) -> int:
     from ftwizard.evaluation.runner import evaluate_run
     from ftwizard.fmt import usd
     from ftwizard.fsutil import read_json
-    from ftwizard.runs.directory import EventTail, RunDirectory
+    from ftwizard.runs.directory import RunDirectory
+    from ftwizard.runs.events import Tail
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be a whole number >= 1 (got {args.limit})")
@@ -72,7 +73,7 @@ def run(args) -> int:
         answer = input("Spend that? [y/N] ").strip().lower()
         return answer in ("y", "yes")
 
-    tail = EventTail(run_dir, offset=run_dir.events_path.stat().st_size if run_dir.events_path.exists() else 0)
+    tail = Tail(run_dir, offset=run_dir.events_path.stat().st_size if run_dir.events_path.exists() else 0)
     progress = _Progress(tail)
     section = evaluate_run(run_dir, baseline=args.baseline, limit=args.limit, confirm_cost=confirm,
                            on_progress=progress.poll, local=args.local)
@@ -92,23 +93,32 @@ def run(args) -> int:
 
 
 class _Progress:
-    """Shows the run's eval events on stderr as they are written."""
+    """Shows the run's eval events on stderr as they are written: the evaluation's figures from the one fold
+    (`ftwizard.runs.events`), its log and cost lines as every face echoes them."""
 
     def __init__(self, tail):
+        from ftwizard.runs.events import Progress
+
         self.tail = tail
+        self.progress = Progress()
         self.last = None
 
     def poll(self) -> None:
         from ftwizard.cli import output
+        from ftwizard.runs.events import Cost, Eval, Log, fold, line
 
         for ev in self.tail.poll():
-            if ev.get("type") == "eval" and ev.get("phase") in ("start", "progress"):
-                line = f"eval ({ev.get('which')}): {ev.get('done')}/{ev.get('total')}"
-                if line != self.last:
-                    output.info(line)
-                    self.last = line
-            elif ev.get("type") in ("log", "cost") and (ev.get("source") == "eval" or ev.get("what") == "evaluation"):
-                output.info(ev.get("text") or ev.get("detail") or "")
+            self.progress = fold(self.progress, ev)
+            if isinstance(ev, Eval) and ev.phase in ("start", "progress"):
+                shown = f"eval ({ev.which}): {self.progress.eval_done}/{self.progress.eval_total}"
+                if shown != self.last:
+                    output.info(shown)
+                    self.last = shown
+            elif (isinstance(ev, Log) and ev.source == "eval") or (isinstance(ev, Cost) and ev.what == "evaluation"):
+                said = line(ev)
+                if said is not None:
+                    output.info(said.text)
 
     def close(self) -> None:
         self.poll()
+        return None, None

@@ -328,6 +328,7 @@ class EventTail:
     def __init__(self, run: RunDirectory, offset: int = 0):
         self.run = run
         self.offset = offset
+        self.skipped = 0  # lines damaged on disk, left out
 
     def poll(self) -> list[dict[str, Any]]:
         try:
@@ -342,7 +343,10 @@ class EventTail:
         if end < 0:
             return []
         self.offset += end + 1
-        return [ev for line in chunk[: end + 1].splitlines() if (ev := _event(line)) is not None]
+        lines = chunk[: end + 1].splitlines()
+        events = [ev for line in lines if (ev := _event(line)) is not None]
+        self.skipped += len(lines) - len(events)
+        return events
 
 
 def default_runs_dir(runs_dir: str | os.PathLike | None = "runs") -> Path:

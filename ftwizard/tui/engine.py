@@ -113,6 +113,19 @@ class BackendLauncher:
         backend_for_run(run).cancel(run)
 
 
+def failure_of(run: RunDirectory, progress, *, gone: bool = False):
+    """The failure a followed run is in, from the one table (`ftwizard.runs.failures`), with its next action."""
+    from ftwizard.usecases.failures import failure_of
+
+    return failure_of(run, progress, gone=gone)
+
+
+def worker_gone(run: RunDirectory, status: dict) -> bool:
+    from ftwizard.usecases.failures import worker_gone
+
+    return worker_gone(run, status)
+
+
 def check_run(recipe, launcher: Launcher) -> list[str]:
     """`ftwizard run`'s checks through the wizard's launcher: its preflight (UsageError when it refuses), then
     the warnings to show before launch."""

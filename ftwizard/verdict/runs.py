@@ -149,16 +149,17 @@ def read_run(path: str | Path, problems: list[str]) -> RunRow | None:
     elif summary.get("wall_s"):
         row.wall_s = float(summary["wall_s"])
 
-    for ev in run.iter_events(("metric",)):
-        step = ev.get("step")
-        if not isinstance(step, (int, float)):
+    from ftwizard.runs import events
+
+    for ev in events.typed(run.iter_events(("metric",))):  # every point: the report plots the whole curve
+        if not isinstance(ev, events.Metric) or ev.step is None:
             continue
-        if isinstance(ev.get("max_steps"), (int, float)) and ev["max_steps"] > 0:
-            row.max_steps = int(ev["max_steps"])
-        if isinstance(ev.get("loss"), (int, float)) and math.isfinite(ev["loss"]):
-            row.loss.append((float(step), float(ev["loss"])))
-        if isinstance(ev.get("eval_loss"), (int, float)) and math.isfinite(ev["eval_loss"]):
-            row.eval_loss.append((float(step), float(ev["eval_loss"])))
+        if ev.max_steps and ev.max_steps > 0:
+            row.max_steps = ev.max_steps
+        if ev.loss is not None and math.isfinite(ev.loss):
+            row.loss.append((float(ev.step), ev.loss))
+        if ev.eval_loss is not None and math.isfinite(ev.eval_loss):
+            row.eval_loss.append((float(ev.step), ev.eval_loss))
     if row.max_steps is None:
         row.max_steps = status.get("total_steps") or summary.get("steps") or None
 

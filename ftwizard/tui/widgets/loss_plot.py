@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
-from ftwizard.tui.runstate import RunProgress
+from ftwizard.runs.events import Progress
 
 
 class LossPlot(PlotextPlot):
@@ -17,7 +17,7 @@ class LossPlot(PlotextPlot):
         self.dirty = False
         self.draws = 0
 
-    def set_runs(self, runs: list[tuple[str, RunProgress]]) -> None:
+    def set_runs(self, runs: list[tuple[str, Progress]]) -> None:
         """Take the runs' points (copies); the next `redraw_if_dirty` draws them."""
         self._series = [(label, list(p.train_points), list(p.eval_points)) for label, p in runs]
         self.dirty = True

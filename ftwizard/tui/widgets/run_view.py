@@ -7,7 +7,7 @@ batches; the plot redraws only when its data changed)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,7 +17,9 @@ from textual.widget import Widget
 from textual.widgets import Log, ProgressBar, Static
 
 from ftwizard.runs.directory import RunDirectory
-from ftwizard.tui.runstate import RunFollower, RunProgress
+from ftwizard.runs.events import Event, Progress, Watch, line
+from ftwizard.runs.failures import Failure
+from ftwizard.tui import engine
 from ftwizard.tui.widgets.loss_plot import LossPlot
 
 POLL_S = 0.2
@@ -25,31 +27,28 @@ PLOT_REDRAW_S = 0.5
 LOG_MAX_LINES = 5000
 
 
+def log_lines(ev: Event) -> list[str]:
+    """An event's line (`ftwizard.runs.events.line`, the text the CLI echoes too) as the log pane shows it."""
+    ln = line(ev)
+    if ln is None:
+        return []
+    prefix = {"warning": "WARNING: ", "error": "ERROR: ", "status": "-- "}.get(ln.level, "")
+    return [prefix + t for t in ln.text.splitlines() or [""]] + [f"  - {a}" for a in ln.more]
+
+
 @dataclass
 class RunSnapshot:
     path: str
-    progress: RunProgress
+    progress: Progress
     lines: list[str]
     gone: bool = False  # the worker's process is not running any more (and the run is not finished)
+    failure: Failure | None = None  # what went wrong and the next action (`ftwizard.runs.failures`)
 
 
 class RunsUpdate(Message):
     def __init__(self, snapshots: list[RunSnapshot]):
         super().__init__()
         self.snapshots = snapshots
-
-
-def worker_gone(run: RunDirectory, status: dict) -> bool:
-    """Running per status.json, but its backend says the worker process is gone (`Backend.is_alive`)."""
-    from ftwizard.backends import backend_for_run
-    from ftwizard.errors import UsageError
-
-    if status.get("state") not in ("running", "pending") or not status.get("pid"):
-        return False  # not started yet (no worker recorded), or finished
-    try:
-        return not backend_for_run(run).is_alive(run)
-    except UsageError:  # a recipe that no longer reads: nothing to say about its worker
-        return False
 
 
 class RunRow(Horizontal):
@@ -69,7 +68,7 @@ class RunRow(Horizontal):
         p = snap.progress
         bar = self.query_one(ProgressBar)
         bar.update(total=100, progress=round(p.fraction * 100, 1))
-        text = p.summary()
+        text = p.summary(time.time())
         if snap.gone:
             text += " | worker not running"
         self.query_one(".run-summary", Static).update(text)
@@ -103,7 +102,8 @@ class RunsView(Widget):
     def __init__(self, paths: list[str] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.paths: list[str] = list(paths or [])
-        self.progress: dict[str, RunProgress] = {}
+        self.progress: dict[str, Progress] = {}
+        self.failures: dict[str, Failure | None] = {}
         self.follow_log = True
         self.lines_seen = 0
 
@@ -159,7 +159,8 @@ class RunsView(Widget):
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
-        followers: dict[str, RunFollower] = {}
+        watches: dict[str, Watch] = {}
+        sent: dict[str, Progress] = {}
         last_alive_check = 0.0
         gone: dict[str, bool] = {}
         while not worker.is_cancelled:
@@ -169,18 +170,17 @@ class RunsView(Widget):
             if check_alive:
                 last_alive_check = t0
             for path in list(self.paths):
-                f = followers.get(path)
-                if f is None:
-                    f = followers[path] = RunFollower(RunDirectory(path))
-                lines = f.poll()
+                w = watches.get(path)
+                if w is None:
+                    w = watches[path] = Watch(RunDirectory(path))
+                lines = [text for ev in w.poll() for text in log_lines(ev)]
                 if check_alive:
-                    gone[path] = worker_gone(f.run, f.run.status())
-                if lines or f.progress.n_events != getattr(f, "_sent", -1) or check_alive:
-                    f._sent = f.progress.n_events  # type: ignore[attr-defined]
-                    snaps.append(RunSnapshot(path, replace(f.progress, train_points=list(f.progress.train_points),
-                                                           eval_points=list(f.progress.eval_points),
-                                                           advice=list(f.progress.advice)),
-                                             lines, gone.get(path, False)))
+                    gone[path] = engine.worker_gone(w.run, w.run.status())
+                if lines or w.progress is not sent.get(path) or check_alive:
+                    sent[path] = p = w.progress  # immutable: the UI thread may keep it as it is
+                    failure = engine.failure_of(w.run, p, gone=gone.get(path, False)) if (
+                        p.finished or p.eval_error or gone.get(path)) else None
+                    snaps.append(RunSnapshot(path, p, lines, gone.get(path, False), failure))
             if snaps and not worker.is_cancelled:
                 self.post_message(RunsUpdate(snaps))
             elapsed = time.monotonic() - t0
@@ -205,11 +205,14 @@ class RunsView(Widget):
             # first layout left it on its first lines for good; following scrolls to the end every time.
             log.write_lines(batch, scroll_end=False)
             self._follow_tail()
+        for snap in message.snapshots:
+            self.failures[snap.path] = snap.failure
         errors = []
         for i, p in enumerate(self.paths):
-            prog = self.progress.get(p)
-            if prog is not None and prog.error and prog.state == "failed":
-                errors.append(f"run {i + 1} failed: {prog.error}" + "".join(f"\n  - {a}" for a in prog.advice[:2]))
+            failure = self.failures.get(p)
+            if failure is not None:  # the headline, the worker's first advice, the next action
+                head, *advice, nxt = failure.lines()
+                errors.append("\n".join([f"run {i + 1}: {head}", *advice[:1], "  " + nxt]))
         err = self.query_one("#run-error", Static)
         err.update("\n".join(errors))
         err.set_class(bool(errors), "-shown")
