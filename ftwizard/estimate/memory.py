@@ -162,6 +162,12 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
         "quant_workspace": quant_workspace,
     }
     parts["allocator_overhead"] = ALLOCATOR_GIB * GIB + FRAGMENTATION * (activations + logits)
+    # The optimizer step comes after the backward has freed activations and logits, but torch's foreach AdamW
+    # (adamw_torch, the Trainer's default) builds sqrt(exp_avg_sq) for every adapter parameter at once before it
+    # divides: one fp32 copy of the states' size. With large adapters at short sequences that is the peak.
+    step_temp = n_lora * 4 / sharded if optimizer in ("adamw_torch", "adam", "adamw") else 0.0
+    transients = activations + logits + quant_workspace + FRAGMENTATION * (activations + logits)
+    parts["optimizer_step"] = max(0.0, step_temp - transients)
     parts["cuda_context"] = CUDA_CONTEXT_GIB * GIB
     gib = {k: round(v / GIB, 3) for k, v in parts.items()}
     total = sum(parts.values()) / GIB
