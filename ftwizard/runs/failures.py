@@ -28,13 +28,13 @@ class Row:
 
 
 FAILURES: dict[str, Row] = {
-    # the local worker (backends/local/worker.py through failures.report_failure)
+    # the local worker (backends/local/worker.py: Worker.explain) and every worker's scaffold (runs/worker.py)
     "oom": Row("out of memory", "advice"),
     "disk": Row("the disk is full", "advice"),
     "load": Row("the model or the data could not be loaded", "new"),
     "crash": Row("the worker crashed", "resume"),
-    # the hosted and Tinker workers (HostedError kinds, backends/hosted/worker.fail)
-    "internal": Row("the worker crashed", "resume"),
+    # the hosted and Tinker workers (HostedError kinds through HostedWorker.explain)
+    "internal": Row("the worker crashed", "resume"),  # the hosted worker's name for a crash before the scaffold
     "api": Row("the provider answered with an error", "resume"),
     "network": Row("the provider could not be reached", "resume"),
     "auth": Row("the provider rejected the API key", "advice"),
