@@ -49,7 +49,7 @@ def _ask_tty(console) -> str:
 
 
 PLAIN_EVERY_S = 30.0  # seconds between two progress lines when stderr is not a terminal
-INFO = ("loss", "eval_loss", "tokens_per_s", "cost", "mem")  # the figures beside the bar (step and ETA have columns)
+INFO = ("epoch", "loss", "eval_loss", "tokens_per_s", "cost", "mem")  # beside the bar (step and ETA have columns)
 
 
 class Follower:

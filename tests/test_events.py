@@ -218,7 +218,7 @@ async def test_the_cli_and_the_wizard_show_the_same_figures(tmp_path, monkeypatc
     assert wizard.startswith(p.summary(time.time()))  # the row shows the fold's summary as it is
     progress_lines = [x for x in cli.splitlines() if x.startswith("training:")]
     last = progress_lines[-1]
-    for key in ("loss", "eval_loss", "tokens_per_s", "cost", "mem"):
+    for key in ("epoch", "loss", "eval_loss", "tokens_per_s", "cost", "mem"):
         assert figs[key] in last and figs[key] in wizard, (key, figs[key], last, wizard)
     assert "step 6/12" in wizard and last.startswith("training: 6/12")
 
