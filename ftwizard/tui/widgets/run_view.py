@@ -161,6 +161,7 @@ class RunsView(Widget):
         worker = get_current_worker()
         watches: dict[str, Watch] = {}
         sent: dict[str, Progress] = {}
+        explained: dict[str, tuple] = {}  # path -> (progress, gone, its failure): asked once per change
         last_alive_check = 0.0
         gone: dict[str, bool] = {}
         while not worker.is_cancelled:
@@ -178,9 +179,13 @@ class RunsView(Widget):
                     gone[path] = engine.worker_gone(w.run, w.run.status())
                 if lines or w.progress is not sent.get(path) or check_alive:
                     sent[path] = p = w.progress  # immutable: the UI thread may keep it as it is
-                    failure = engine.failure_of(w.run, p, gone=gone.get(path, False)) if (
-                        p.finished or p.eval_error or gone.get(path)) else None
-                    snaps.append(RunSnapshot(path, p, lines, gone.get(path, False), failure))
+                    is_gone = gone.get(path, False)
+                    prev = explained.get(path)
+                    if prev is None or prev[0] is not p or prev[1] != is_gone:  # the resume rule reads the recipe
+                        failure = engine.failure_of(w.run, p, gone=is_gone) if (
+                            p.finished or p.eval_error or is_gone) else None
+                        explained[path] = prev = (p, is_gone, failure)
+                    snaps.append(RunSnapshot(path, p, lines, is_gone, prev[2]))
             if snaps and not worker.is_cancelled:
                 self.post_message(RunsUpdate(snaps))
             elapsed = time.monotonic() - t0
