@@ -38,6 +38,35 @@ def candidate_models(recipe) -> list:
     return [own] + [s for s in available_models() if (s.catalog_id or s.base).lower() != key]
 
 
+def card_for(gpus: list[dict]) -> str | None:
+    """The catalog card a recipe that names none is estimated on, for the GPUs found (the CPU when none)."""
+    from ftwizard.usecases.own_data import card_for
+
+    return card_for(gpus)
+
+
+def own_data_inputs(form: dict[str, str]):
+    """The own-data form as `usecases.own_data.OwnData` (a UsageError lists the fields that cannot be read)."""
+    from ftwizard.usecases.own_data import own_data_from_form
+
+    return own_data_from_form(form)
+
+
+def own_data_recipe(form: dict[str, str], gpu: str):
+    """The recipe proposed for the own-data form on `gpu` (`usecases.own_data.propose`, as `ftwizard recipes
+    --from-data` proposes it)."""
+    from ftwizard.usecases.own_data import propose
+
+    return propose(own_data_inputs(form), gpu)
+
+
+def own_data_on_card(recipe, data, gpu: str):
+    """`recipe` with what `gpu` decides in the own-data proposal (model, quantization, learning rate, labels)."""
+    from ftwizard.usecases.own_data import follow_card
+
+    return follow_card(recipe, data, gpu)
+
+
 def estimate(recipe, **knobs: Any) -> dict[str, Any]:
     from ftwizard.estimate import estimate_recipe
 

@@ -28,6 +28,7 @@ class WizardState:
     backends: tuple[str, ...] = ("local",)
     runs: tuple[str, ...] = ()      # run directories launched or attached, in order
     requests_per_month: int = 100_000
+    own_data: Optional[Any] = None  # usecases.own_data.OwnData: the own-data inputs, proposed again on another card
 
     def model_copy(self, *, update: dict[str, Any] | None = None) -> "WizardState":
         return dataclasses.replace(self, **(update or {}))
@@ -47,7 +48,8 @@ class WizardState:
         epochs = None if recipe.train.max_steps else recipe.train.epochs
         return self.model_copy(update={"recipe": recipe, "gpu": gpu, "price_per_hour": price, "epochs": epochs,
                                        "backends": (recipe.backend,), "saved_path": "",
-                                       "requests_per_month": recipe.eval.requests_per_month, **more})
+                                       "requests_per_month": recipe.eval.requests_per_month, "own_data": None,
+                                       **more})
 
     def recipe_for(self, backend: str) -> "Recipe":
         """The recipe a run of this backend gets (the hosted twin of a local recipe is named `<name>-hosted`;

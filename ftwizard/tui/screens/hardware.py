@@ -217,22 +217,21 @@ class HardwareScreen(StepScreen):
         self.action_recompute()
 
     def _refit_own_data_model(self, gpu: str) -> None:
-        """Own data: the model and quantization follow the card (`ftwizard.defaults`), until the user picks a row."""
-        from ftwizard.tui.screens.task import own_data_model
-
+        """Own data: what the card decides in the proposal (model, quantization, and the learning rate and label
+        tokens for that model) follows the card, as `usecases.own_data` proposes it, until the user picks a row."""
         r = self.state.recipe
-        if self.state.choice != "custom" or self._model_picked:
+        if self.state.choice != "custom" or self._model_picked or self.state.own_data is None:
             return
         try:
-            fit = own_data_model(gpu)
+            fit = engine.own_data_on_card(r, self.state.own_data, gpu)
         except UsageError as e:
             self.show_problems(str(e))
             return
-        if (r.model.base, r.model.gguf_file, r.model.quant) == (fit["base"], fit["gguf_file"], fit["quant"]):
+        if fit == r:
             return
-        self.state = self.state.model_copy(update={"recipe": r.with_updates({f"model.{k}": v for k, v in fit.items()})})
+        self.state = self.state.model_copy(update={"recipe": fit})
         with self.query_one("#quant", Select).prevent(Select.Changed):
-            self.query_one("#quant", Select).value = fit["quant"]
+            self.query_one("#quant", Select).value = fit.model.quant
         self._show_chosen()
 
     @on(Input.Changed, "#price, #epochs, #rank")
@@ -272,17 +271,13 @@ class HardwareScreen(StepScreen):
     def _detected(self, info: dict) -> None:
         """Show the GPUs found; a recipe that names no card (`auto`) is estimated on the one found (the CPU when
         there is none)."""
-        from ftwizard.catalog import get_gpu, match_gpu
-
         self.query_one("#gpus", Static).update(describe_gpus(info))
-        gpus = info.get("gpus") or []
         if self.state.recipe.hardware.gpu not in ("", "auto"):
             return
-        # no GPU here: the run trains on the CPU, so it is estimated and priced there (not on a card it never saw)
-        found = match_gpu(str(gpus[0].get("name", "")), gpus[0].get("vram_total_gb")) if gpus else get_gpu("cpu")
+        found = engine.card_for(info.get("gpus") or [])  # no GPU here: the CPU, where the run trains
         box = self.query_one("#gpu", Input)
         if found is not None and box.value.strip() == self.state.gpu:  # not typed over yet
-            box.value = found.name  # re-prices and refits through _gpu_changed
+            box.value = found  # re-prices and refits through _gpu_changed
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def _estimate(self, recipe, knobs: dict) -> None:

