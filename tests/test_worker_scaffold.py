@@ -171,3 +171,23 @@ def test_a_second_worker_on_the_same_run_is_refused_and_touches_nothing(run):
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
     assert json.loads(run.status_path.read_text())["state"] == "cancelled"
+
+
+def test_every_launcher_starts_an_entry_point_above_evaluation_on_the_one_scaffold():
+    """The launchers name `ftwizard.workers.*` (which hand evaluation down to the backends' workers), and each
+    backend worker is the one scaffold with its own body."""
+    import importlib
+    import importlib.util
+
+    from ftwizard.backends import hosted, local
+    from ftwizard.backends.hosted import tinker
+    from ftwizard.backends.hosted.tinker_worker import TinkerWorker
+    from ftwizard.backends.hosted.worker import HostedWorker
+    from ftwizard.backends.local.worker import Worker
+    from ftwizard.runs.worker import DetachedWorker
+
+    for module in (local.WORKER_MODULE, hosted.WORKER_MODULE, tinker.WORKER_MODULE):
+        assert module.startswith("ftwizard.workers.") and importlib.util.find_spec(module) is not None
+        assert importlib.import_module(module).evaluate_after_training.__module__ == "ftwizard.evaluation.runner"
+    for cls in (Worker, HostedWorker, TinkerWorker):
+        assert issubclass(cls, DetachedWorker) and "lifecycle" not in vars(cls) and "main" not in vars(cls)

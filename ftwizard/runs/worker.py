@@ -199,7 +199,7 @@ class DetachedWorker:
         """`python -m <entry> RUN_DIR`: the lock, then `cls(run, **options).lifecycle()`."""
         argv = list(sys.argv[1:] if argv is None else argv)
         if len(argv) != 1:
-            print(f"usage: ftwizard {cls.who} RUN_DIR", file=sys.stderr)
+            print(f"usage: python -m ftwizard.workers.<local|hosted|tinker> RUN_DIR ({cls.who})", file=sys.stderr)
             return EXIT_REFUSED
         setup_logging(cls.log_level)
         try:
