@@ -313,7 +313,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
                         setting=recipe.hosted.epochs, override=epochs)
     h_epochs, epochs_rule, billed, h_cost = hplan.epochs, hplan.epochs_rule, hplan.billed_tokens, hplan.usd
     wd = wind_down()
-    until = hm.training_available_until if hm.provider == "openai" else None
+    until = hm.training_available_until if wd.get("provider") == hm.provider else None
     closed = hm.training_closed_reason(as_of)
     hosted = {
         "model": hm.id, "provider": hm.provider, "encoding": hm.encoding,
@@ -328,8 +328,8 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
         "training_available_until": hm.training_available_until, "shutdown_date": hm.shutdown_date,
         "available": closed is None, "unavailable_reason": closed, "as_of": as_of.isoformat(),
     }
-    if recipe.hosted.provider == "azure":
-        hosted["note"] = "Azure OpenAI bills training per token or per hour by region; OpenAI's price shown"
+    if hm.extra.get("billing_note"):
+        hosted["note"] = hm.extra["billing_note"]
 
     # -- serving ----------------------------------------------------------------------------------
     serving = None
