@@ -75,8 +75,8 @@ def _from_data(args) -> int:
         output.print_json({"gpu": gpu, "recipe": recipe.model_dump(mode="json")})
         return 0
     target = args.out or "RECIPE.toml"
-    text = recipe.to_toml(header=f"Proposed by `ftwizard recipes --from-data {args.from_data}` for {gpu}; "
-                                 f"run it with: ftwizard run {target}")
+    text = recipe.to_toml(header=f"Proposed by `ftwizard recipes --from-data {args.from_data}` for {gpu}.\n"
+                                 f"Run it with: ftwizard run {target}")
     if args.out:
         atomic_write_text(Path(args.out), text)
         from rich.markup import escape
