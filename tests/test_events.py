@@ -232,3 +232,20 @@ async def test_no_face_computes_the_eta_of_its_own(tmp_path, monkeypatch):
     wizard = await _wizard_face(run)
     assert "ETA 1:12:01" in [x for x in cli.splitlines() if x.startswith("training:")][-1]
     assert "ETA 1:12:01" in wizard
+
+
+def test_status_json_is_the_authority_on_state_and_fills_what_events_lack():
+    """A hosted job before its first metric: status.json's job status, total steps and the provider's finish time
+    (recorded at `updated_at`) are the phase, the step total and the ETA; a worker killed hard wrote no status
+    event, and status.json's state still wins."""
+    p = E.fold_all(E.typed([{"t": 10.0, "type": "status", "state": "running", "detail": "validating_files"}]),
+                   {"state": "running", "backend": "hosted", "job_status": "validating_files", "total_steps": 30,
+                    "estimated_finish": 700.0, "updated_at": 100.0})
+    assert p.phase == "queued" and p.max_steps == 30 and p.eta(100.0) is None  # no ETA before training
+    assert p.figures(100.0)["state"] == "queued (validating_files)"
+    p = E.fold(p, E.from_dict({"t": 200.0, "type": "metric", "step": 3, "loss": 1.5}))
+    p = E.fold_status(p, {"state": "running", "job_status": "running", "updated_at": 200.0})
+    assert p.phase == "training" and p.eta(400.0) == 300.0 and p.figures(400.0)["state"] == "training"
+    dead = E.fold_status(p, {"state": "failed", "error": "killed", "error_kind": "crash"})
+    assert dead.finished and dead.phase == "failed" and (dead.error, dead.error_kind) == ("killed", "crash")
+    assert "so far" not in dead.summary(400.0)  # a finished run's dollars are its bill

@@ -295,7 +295,8 @@ class Progress:
         """Every figure as it is shown, keyed by what it is; each face picks and orders keys, never formats."""
         out: dict[str, str] = {}
         state = self.phase
-        if self.job_status and self.backend == "hosted" and not self.finished and self.job_status != state:
+        if (self.job_status and self.backend == "hosted" and not self.finished
+                and self.job_status not in (state, "running")):  # a provider's own word for where the job is
             state += f" ({self.job_status})"
         out["state"] = state
         if self.max_steps:
