@@ -312,3 +312,23 @@ def test_foreach_adamw_peaks_at_the_step_with_large_adapters_and_short_sequences
     assert short["vram_gb"] - vram("adamw_torch_fused", 256)["vram_gb"] == pytest.approx(
         short["parts_gb"]["optimizer_step"], abs=0.02)
     assert vram("adamw_torch", 8192)["parts_gb"]["optimizer_step"] == 0
+
+
+def test_the_cli_quant_joins_the_configuration_the_recipe_checks(tmp_path):
+    """`--quant none --set train.fsdp=true` on the seed's 8-bit recipe is a 16-bit FSDP estimate (the recipe's check
+    refused it as 8-bit FSDP before --quant applied), and what would fit under FSDP never names 8-bit, which FSDP
+    cannot shard."""
+    import contextlib
+    import io
+
+    from ftwizard.cli.main import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
+        rc = main(["estimate", str(REPO / "recipes" / "sql-codellama34b-lora.toml"), "--model",
+                   "meta-llama/Llama-3.1-70B", "--gpu", "H100", "--gpus", "2", "--quant", "none", "--set",
+                   "train.fsdp=true", "--runs-dir", str(tmp_path), "--json"])
+    assert rc == 0
+    loc = json.loads(buf.getvalue())["local"]
+    assert loc["quant"] == "none" and loc["gpu_count"] == 2 and loc["breakdown"]["time"]["fsdp"] is True
+    assert loc["nearest_fits"] and not any("8bit" in n["change"] for n in loc["nearest_fits"])

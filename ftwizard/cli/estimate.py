@@ -59,6 +59,14 @@ def _recipe(args):
     from ftwizard.recipe import load_recipe, parse_overrides, validate_dict
 
     overrides = list(getattr(args, "overrides", []) or []) + list(args.set_overrides or [])
+    if args.quant:
+        # --quant is part of the configuration the recipe's checks judge (FSDP refuses an 8-bit base, say), so it
+        # goes in before them: `--quant none --set train.fsdp=true` on an 8-bit recipe is a 16-bit FSDP run
+        import json
+
+        from ftwizard.estimate import _quant
+
+        overrides = [f"model.quant={json.dumps(_quant(args.quant))}", *overrides]
     if args.recipe:
         from ftwizard.cli.run import resolve_recipe_path
 

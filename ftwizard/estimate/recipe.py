@@ -47,6 +47,8 @@ def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, 
     gc_label = "" if not gc else "--set train.gradient_checkpointing=true"
     candidates = [("", {}), (gc_label, gc)] if gc else [("", {})]
     for q in ("8bit", "4bit"):  # a quantized base turns checkpointing on by itself (train.gradient_checkpointing auto)
+        if q == "8bit" and vram_args.get("shards", 1) > 1:
+            continue  # FSDP cannot shard an 8-bit base (the recipe refuses it), so it is no way to fit
         if BYTES_PER_PARAM[q] < BYTES_PER_PARAM[vram_args["quant"]]:
             candidates.append((f"--quant {q}", {"quant": q, "gradient_checkpointing": True}))
     if vram_args["quant"] == "none":
