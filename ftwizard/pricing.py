@@ -152,15 +152,6 @@ def user_price(flag: float | None = None) -> dict:
             "origin": "none"}
 
 
-def gpu_cost(hours: float, price: dict, gpus: int = 1) -> float | None:
-    """Dollars for `hours` on `gpus` cards at a `gpu_price` answer (None when the card has no price)."""
-    pph = price.get("price_per_hour")
-    return None if pph is None else float(hours) * float(pph) * int(gpus)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Serving
-
 def hosted_token_cost(model: "HostedModel | str", *, prompt_tokens: float, completion_tokens: float,
                       provider: str | None = None) -> float | None:
     """Dollars for these tokens at the fine-tune's per-token serving prices; None when it serves only on hourly

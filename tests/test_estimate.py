@@ -12,7 +12,7 @@ import pytest
 
 from ftwizard.catalog import get_open_model
 from ftwizard.errors import UsageError
-from ftwizard.estimate import (GIB, estimate_recipe, estimate_vram, lora_params, run_record_estimate,
+from ftwizard.estimate import (GIB, estimate_recipe, estimate_vram, lora_params,
                                serving_estimate, train_flops_per_token)
 from ftwizard.recipe import load_recipe
 
@@ -40,7 +40,7 @@ def within(value, target, tol):
 
 @pytest.mark.parametrize("name,cost,tokens", [("sql-gpt35", 11.99, 499_652), ("viggo-gpt35", 26.05, 1_085_690)])
 def test_seed_hosted_costs(name, cost, tokens, tmp_path):
-    est = estimate_recipe(recipe(name), runs_dir=tmp_path)
+    est = estimate_recipe(recipe(name), runs_dir=tmp_path).to_json()
     h = est["hosted"]
     assert h["billed_tokens_per_epoch"] == tokens        # the cookbook count, exactly
     assert h["epochs"] == 3
@@ -52,7 +52,7 @@ def test_seed_hosted_costs(name, cost, tokens, tmp_path):
 @pytest.mark.parametrize("name,hours,cost,ratio", [("sql-codellama34b-lora", 7, 3.32, 3.6),
                                                    ("viggo-codellama34b-lora", 9, 4.27, 6.1)])
 def test_seed_local_runs_on_an_a40(name, hours, cost, ratio, tmp_path):
-    est = estimate_recipe(recipe(name), hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
+    est = estimate_recipe(recipe(name), hosted_model="gpt-3.5-turbo", runs_dir=tmp_path).to_json()
     loc = est["local"]
     assert loc["gpu"] == "A40" and loc["quant"] == "8bit" and loc["price_per_hour"] == 0.475
     assert within(loc["hours"], hours, 0.25), loc["hours"]
@@ -68,7 +68,7 @@ def test_seed_local_runs_on_an_a40(name, hours, cost, ratio, tmp_path):
 
 
 def test_seed_without_int8_does_not_fit_an_a40(tmp_path):
-    est = estimate_recipe(recipe("sql-codellama34b-lora"), quant="none", runs_dir=tmp_path)
+    est = estimate_recipe(recipe("sql-codellama34b-lora"), quant="none", runs_dir=tmp_path).to_json()
     assert est["local"]["fits"] is False and est["local"]["vram_gb"] > 60
 
 
@@ -124,23 +124,23 @@ def test_memory_parts_follow_the_knobs():
 
 def test_what_ifs_move_the_numbers(tmp_path):
     r = recipe("sql-codellama34b-lora")
-    base = estimate_recipe(r, hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
-    h100 = estimate_recipe(r, gpu="H100", hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
+    base = estimate_recipe(r, hosted_model="gpt-3.5-turbo", runs_dir=tmp_path).to_json()
+    h100 = estimate_recipe(r, gpu="H100", hosted_model="gpt-3.5-turbo", runs_dir=tmp_path).to_json()
     assert h100["local"]["hours"] < base["local"]["hours"] / 3
     assert h100["local"]["price_per_hour"] == 3.29  # the recipe's $0.475 is for its A40, not an H100
-    priced = estimate_recipe(r, price_per_hour=0.95, runs_dir=tmp_path)
+    priced = estimate_recipe(r, price_per_hour=0.95, runs_dir=tmp_path).to_json()
     assert priced["local"]["cost_usd"] == pytest.approx(2 * base["local"]["cost_usd"], rel=0.01)
     assert priced["local"]["price_source"].startswith("--price-per-hour")
-    q4 = estimate_recipe(r, quant="4bit", runs_dir=tmp_path)
+    q4 = estimate_recipe(r, quant="4bit", runs_dir=tmp_path).to_json()
     assert q4["local"]["vram_gb"] < base["local"]["vram_gb"] - 10
-    more = estimate_recipe(r, examples=7922, epochs=2, hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
+    more = estimate_recipe(r, examples=7922, epochs=2, hosted_model="gpt-3.5-turbo", runs_dir=tmp_path).to_json()
     assert more["hosted"]["epochs"] == 2
     assert more["hosted"]["billed_tokens"] == pytest.approx(2 * 2 * 499_652, rel=0.001)
     assert more["local"]["train_sequences"] >= 2 * 7922
-    fixed = estimate_recipe(r, tokens_per_example=100, hosted_model="gpt-3.5-turbo", runs_dir=tmp_path)
+    fixed = estimate_recipe(r, tokens_per_example=100, hosted_model="gpt-3.5-turbo", runs_dir=tmp_path).to_json()
     assert fixed["hosted"]["billed_tokens"] == 3961 * 100 * 3
     assert fixed["local"]["train_tokens"] == 400 * 128 * 100
-    ranked = estimate_recipe(r, rank=64, runs_dir=tmp_path)
+    ranked = estimate_recipe(r, rank=64, runs_dir=tmp_path).to_json()
     assert ranked["local"]["breakdown"]["lora_params"] == 8 * base["local"]["breakdown"]["lora_params"]
 
 
@@ -148,14 +148,14 @@ def test_what_ifs_move_the_numbers(tmp_path):
                                         ("epochs", -1), ("price_per_hour", 0), ("rank", 0), ("epochs", 0)])
 def test_zero_or_negative_what_ifs_are_usage_errors(knob, value, tmp_path):
     with pytest.raises(UsageError):
-        estimate_recipe(recipe("sql-gpt35"), runs_dir=tmp_path, **{knob: value})
+        estimate_recipe(recipe("sql-gpt35"), runs_dir=tmp_path, **{knob: value}).to_json()
 
 
 def test_unknown_gpu_or_model_in_estimate(tmp_path):
     with pytest.raises(UsageError, match="did you mean `A40`"):
-        estimate_recipe(recipe("sql-gpt35"), gpu="A4", runs_dir=tmp_path)
+        estimate_recipe(recipe("sql-gpt35"), gpu="A4", runs_dir=tmp_path).to_json()
     with pytest.raises(UsageError, match="known: "):
-        estimate_recipe(recipe("sql-gpt35"), model="nobody/no-such-model-7b", runs_dir=tmp_path)
+        estimate_recipe(recipe("sql-gpt35"), model="nobody/no-such-model-7b", runs_dir=tmp_path).to_json()
 
 
 # -- caching ----------------------------------------------------------------------------------------------
@@ -184,14 +184,14 @@ gpu = "L4"
     path = tmp_path / "r.toml"
     path.write_text(text)
     r = load_recipe(path)
-    first = estimate_recipe(r, runs_dir=tmp_path)
-    second = estimate_recipe(r, runs_dir=tmp_path)
+    first = estimate_recipe(r, runs_dir=tmp_path).to_json()
+    second = estimate_recipe(r, runs_dir=tmp_path).to_json()
     assert first["token_stats_cached"] is False and second["token_stats_cached"] is True
     assert first["hosted"] == second["hosted"]
     assert first["hosted"]["epochs"] == 3 and first["hosted"]["examples"] == 30
     rows.append({"question": "a much longer question " * 20, "answer": "SELECT 1"})
     data.write_text("\n".join(json.dumps(x) for x in rows) + "\n")
-    third = estimate_recipe(r, runs_dir=tmp_path)
+    third = estimate_recipe(r, runs_dir=tmp_path).to_json()
     assert third["token_stats_cached"] is False
     assert third["hosted"]["examples"] == 31
     assert third["hosted"]["billed_tokens_per_epoch"] > first["hosted"]["billed_tokens_per_epoch"]
@@ -200,7 +200,7 @@ gpu = "L4"
 def test_exact_tokens_with_a_local_tokenizer(tiny_model_dir, tmp_path):
     r = recipe("viggo-cpu-demo", {"model.base": str(tiny_model_dir), "model.gguf_file": "",
                                   "model.catalog_id": "", "data.limit_train": 50})
-    est = estimate_recipe(r, runs_dir=tmp_path)
+    est = estimate_recipe(r, runs_dir=tmp_path).to_json()
     tok = est["local"]["breakdown"]["tokens"]
     assert tok["method"] == "exact" and tok["tokenizer"].endswith("tokenizer.json")
     assert est["local"]["model"] == str(tiny_model_dir)
@@ -218,9 +218,10 @@ def _summary(runs: Path, name: str, **kw) -> None:
 
 def test_calibration_from_past_runs(tmp_path, monkeypatch):
     r = recipe("sql-codellama34b-lora")
-    plain = estimate_recipe(r, runs_dir=tmp_path / "empty")
+    typed = estimate_recipe(r, runs_dir=tmp_path / "empty")
+    plain = typed.to_json()
     assert plain["local"]["calibrated_from_runs"] == 0
-    record = run_record_estimate(plain)
+    record = typed.local.run_record()
     runs = tmp_path / "runs"
     # train_summary.json as the local worker writes it: reserved GiB + CUDA context, tokens/s over training steps
     common = dict(gpu="NVIDIA A40", gpu_count=1, device="cuda", quant="8bit", train_tokens=1, steps=400, wall_s=1)
@@ -237,7 +238,8 @@ def test_calibration_from_past_runs(tmp_path, monkeypatch):
              **common)
     (runs / "broken").mkdir()
     (runs / "broken" / "train_summary.json").write_text("{not json")
-    cal = estimate_recipe(r, runs_dir=runs)
+    cal_typed = estimate_recipe(r, runs_dir=runs)
+    cal = cal_typed.to_json()
     loc = cal["local"]
     assert loc["calibrated_from_runs"] == 2
     assert loc["vram_gb"] == pytest.approx(plain["local"]["vram_gb"] * 1.1, abs=0.15)
@@ -248,14 +250,14 @@ def test_calibration_from_past_runs(tmp_path, monkeypatch):
     assert lo < loc["hours"] < hi and hi / lo < plain["local"]["hours_range"][1] / plain["local"]["hours_range"][0]
     assert loc["cost_range_usd"][0] < loc["cost_usd"] < loc["cost_range_usd"][1]
     assert any("calibrated from 2 runs" in n for n in cal["notes"])
-    assert run_record_estimate(cal)["vram_gb"] == record["vram_gb"]  # records stay uncalibrated
+    assert cal_typed.local.run_record()["vram_gb"] == record["vram_gb"]  # records stay uncalibrated
     monkeypatch.setenv("FTWIZARD_RUNS_DIR", str(runs))
-    assert estimate_recipe(r)["local"]["calibrated_from_runs"] == 2
+    assert estimate_recipe(r).to_json()["local"]["calibrated_from_runs"] == 2
     # a run measured at 1/40,000 of its estimate (a compile warm-up counted as training) is not like for like: it
     # is left out, and cannot turn the range's lower bound to zero (it raised ZeroDivisionError)
     _summary(runs, "warm-up", model="codellama/CodeLlama-34b-hf", peak_mem_gib=record["vram_gb"] * 1.1,
              train_tokens_per_s=record["tokens_per_s"] / 40_000, estimate=record, **common)
-    odd = estimate_recipe(r, runs_dir=runs)["local"]
+    odd = estimate_recipe(r, runs_dir=runs).to_json()["local"]
     assert odd["calibrated_from_runs"] == 3  # its memory still counts; its speed does not
     assert odd["hours"] == pytest.approx(loc["hours"], rel=1e-6) and odd["hours_range"] == loc["hours_range"]
 
@@ -370,11 +372,11 @@ def test_moe_memory_from_all_experts_time_from_the_active_ones(tmp_path):
     r = recipe("sql-codellama34b-lora")
     # 16-bit: time follows the active experts. (In 4-bit every routed-to expert is dequantised each pass, and with
     # 8 x 150 tokens that is all 128 of them, so the dequantisation of 30B weights is paid like a dense 30B's.)
-    est = {m: estimate_recipe(r, model=m, quant="none", gpu="H100", runs_dir=tmp_path)["local"]
+    est = {m: estimate_recipe(r, model=m, quant="none", gpu="H100", runs_dir=tmp_path).to_json()["local"]
            for m in ("Qwen/Qwen3-30B-A3B", "Qwen/Qwen3-32B", "meta-llama/Llama-3.2-3B")}
     assert est["Qwen/Qwen3-30B-A3B"]["hours"] < 0.6 * est["Qwen/Qwen3-32B"]["hours"]  # + 48 layers of host dispatch
     assert est["Qwen/Qwen3-30B-A3B"]["vram_gb"] > 3 * est["meta-llama/Llama-3.2-3B"]["vram_gb"]
-    q4 = {m: estimate_recipe(r, model=m, quant="4bit", gpu="H100", runs_dir=tmp_path)["local"]
+    q4 = {m: estimate_recipe(r, model=m, quant="4bit", gpu="H100", runs_dir=tmp_path).to_json()["local"]
           for m in ("Qwen/Qwen3-30B-A3B", "Qwen/Qwen3-32B")}
     assert q4["Qwen/Qwen3-30B-A3B"]["hours"] < q4["Qwen/Qwen3-32B"]["hours"]
 
@@ -409,7 +411,7 @@ def test_gpu_price_flag_recipe_environment_catalog(monkeypatch):
         gpu_price("A40")
     # every face prices the chosen card through it: the estimate and the hardware report
     monkeypatch.delenv("FTWIZARD_PRICE_PER_HOUR")
-    assert estimate_recipe(seed, gpu="H100")["local"]["price_per_hour"] == 3.29
+    assert estimate_recipe(seed, gpu="H100").to_json()["local"]["price_per_hour"] == 3.29
 
 
 def test_prepare_and_estimate_give_the_same_local_lengths(tmp_path):
@@ -419,7 +421,7 @@ def test_prepare_and_estimate_give_the_same_local_lengths(tmp_path):
     r = recipe("sql-codellama34b-lora")
     report = prepare(r, tmp_path / "prepared")
     mean_prepare = report["splits"]["train"]["local"]["tokens_per_example"]["mean"]
-    mean_estimate = estimate_recipe(r, runs_dir=tmp_path)["local"]["breakdown"]["tokens"]["mean_len"]
+    mean_estimate = estimate_recipe(r, runs_dir=tmp_path).to_json()["local"]["breakdown"]["tokens"]["mean_len"]
     assert mean_prepare == pytest.approx(mean_estimate, abs=0.1)
     assert "1.25" in report["local"]["tokenizer"]  # one documented ratio for the llama2 family
 
@@ -511,10 +513,10 @@ def test_a_cpu_recipe_is_estimated_on_the_cpu_not_an_a40():
 
     recipe = load_recipe(RECIPES / "viggo-cpu-demo.toml").with_updates({"hardware.gpu": "auto",
                                                                         "hardware.device": "cpu"})
-    est = estimate_recipe(recipe)
+    est = estimate_recipe(recipe).to_json()
     assert est["local"]["gpu"] == "cpu" and est["local"]["dtype"] == "fp32"
     # steps from epochs follow the one rule of ftwizard.defaults
-    by_epochs = estimate_recipe(recipe.with_updates({"train.max_steps": 0, "train.epochs": 2.0}))
+    by_epochs = estimate_recipe(recipe.with_updates({"train.max_steps": 0, "train.epochs": 2.0})).to_json()
     t = recipe.train
     n = round(by_epochs["local"]["train_sequences"] / by_epochs["local"]["epochs_equivalent"])
     assert by_epochs["local"]["steps"] == steps_for(n, epochs=2.0, micro_batch_size=t.micro_batch_size,
@@ -528,8 +530,8 @@ def test_estimate_judges_availability_on_the_same_day_as_run(monkeypatch):
 
     recipe = load_recipe(RECIPES / "viggo-together.toml")
     monkeypatch.setenv("FTWIZARD_AS_OF", "2027-02-01")
-    assert estimate_recipe(recipe)["hosted"]["as_of"] == "2027-02-01"
+    assert estimate_recipe(recipe).to_json()["hosted"]["as_of"] == "2027-02-01"
     monkeypatch.delenv("FTWIZARD_AS_OF")
     import datetime
 
-    assert estimate_recipe(recipe)["hosted"]["as_of"] == datetime.date.today().isoformat()
+    assert estimate_recipe(recipe).to_json()["hosted"]["as_of"] == datetime.date.today().isoformat()

@@ -37,7 +37,7 @@ def what_if(**train):
 def local(tmp_path, recipe=None, **kw):
     kw.setdefault("examples", 1000)
     kw.setdefault("tokens_per_example", 1024)
-    return estimate_recipe(recipe or what_if(), runs_dir=tmp_path, **kw)["local"]
+    return estimate_recipe(recipe or what_if(), runs_dir=tmp_path, **kw).to_json()["local"]
 
 
 @pytest.mark.parametrize("gpu", ["A40", "L4", "A100-80GB", "H100", "RTX-4090"])
@@ -116,7 +116,7 @@ def test_fsdp_divides_what_it_shards(tmp_path):
 
 def test_what_does_not_fit_is_not_priced_and_names_what_would(tmp_path):
     est = estimate_recipe(what_if(max_length=2048, micro_batch_size=8), model="Qwen/Qwen3-8B", gpu="L4",
-                          examples=1000, tokens_per_example=2000, runs_dir=tmp_path)
+                          examples=1000, tokens_per_example=2000, runs_dir=tmp_path).to_json()
     loc = est["local"]
     assert loc["fits"] is False and loc["cost_usd"] is None and loc["cost_range_usd"] is None
     assert est["ratio"] is None
@@ -179,7 +179,7 @@ def test_every_published_row_is_estimable_from_the_cli_and_close_on_the_shipped_
 def test_seed_recipes_unchanged_in_kind(tmp_path):
     """The seed's 8-bit A40 run is still priced on an 8-bit speed no faster than bf16 at the same shape."""
     r = load_recipe(REPO / "recipes" / "sql-codellama34b-lora.toml")
-    int8 = estimate_recipe(r, runs_dir=tmp_path)["local"]
+    int8 = estimate_recipe(r, runs_dir=tmp_path).to_json()["local"]
     assert int8["quant"] == "8bit" and int8["fits"]
     m, g = get_open_model("codellama/CodeLlama-34b-hf"), get_gpu("A40")
     shape = dict(micro_batch=8, seq_len=int8["breakdown"]["tokens"]["padded_len"], grad_accum=16,
@@ -221,12 +221,11 @@ def test_auto_speed_keys_follow_what_the_trainer_would_turn_on(tmp_path, monkeyp
 
 def test_a_multi_gpu_run_records_the_estimate_in_the_runs_unit(tmp_path):
     """train_summary.json's train_tokens_per_s counts every process's tokens: the recorded estimate does too."""
-    from ftwizard.estimate import run_record_estimate
-
     r = what_if(max_length=1024, micro_batch_size=1, gradient_checkpointing=True, fsdp=True)
-    est = estimate_recipe(r, model="meta-llama/Llama-3.1-70B", gpu="H100", gpus=4, examples=1000,
-                          tokens_per_example=1024, runs_dir=tmp_path)
-    rec = run_record_estimate(est)
+    typed = estimate_recipe(r, model="meta-llama/Llama-3.1-70B", gpu="H100", gpus=4, examples=1000,
+                            tokens_per_example=1024, runs_dir=tmp_path)
+    est = typed.to_json()
+    rec = typed.local.run_record()
     assert rec["tokens_per_s"] == pytest.approx(est["local"]["breakdown"]["uncalibrated"]["tokens_per_s"] * 4)
 
 

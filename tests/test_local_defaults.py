@@ -41,8 +41,8 @@ def test_the_estimate_and_the_worker_agree_on_checkpointing(tmp_path):
     from ftwizard.estimate import estimate_recipe
 
     seed = load_recipe(REPO / "recipes" / "viggo-codellama34b-lora.toml")
-    on = estimate_recipe(seed, runs_dir=tmp_path)["local"]
-    off = estimate_recipe(seed.with_updates({"train.gradient_checkpointing": False}), runs_dir=tmp_path)["local"]
+    on = estimate_recipe(seed, runs_dir=tmp_path).to_json()["local"]
+    off = estimate_recipe(seed.with_updates({"train.gradient_checkpointing": False}), runs_dir=tmp_path).to_json()["local"]
     assert on["gradient_checkpointing"] is True and off["gradient_checkpointing"] is False
     assert off["vram_gb"] > on["vram_gb"] + 20  # every layer's activations kept: the OOM the seed would hit
     assert on["fits"] is True and off["fits"] is False

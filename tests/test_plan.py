@@ -35,7 +35,7 @@ def test_estimate_and_prepare_agree_on_local_lengths():
     r = load_recipe(REPO / "recipes" / "sql-gpt35.toml").with_updates(
         {"data.limit_train": 200, "data.limit_eval": 20, "model.base": "Qwen/Qwen2.5-0.5B",
          "hosted.model": "gpt-4o-mini-2024-07-18", "train.max_length": 4096})
-    est = estimate_recipe(r, gpu="A40", runs_dir=None, use_cache=False)
+    est = estimate_recipe(r, gpu="A40", runs_dir=None, use_cache=False).to_json()
     rep = data_report(r)
     assert est["local"]["breakdown"]["tokens"]["max_len"] == rep["splits"]["train"]["local"]["tokens_per_example"]["max"]
 

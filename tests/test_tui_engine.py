@@ -48,8 +48,8 @@ async def test_a_knob_change_costs_at_most_one_estimate_per_row(tmp_path, monkey
                        and screen._last[0].hardware.price_per_hour == 1.5, what="re-priced rows")
         assert len(calls) == before
         direct = estimate_recipe(screen._last[0], model="codellama/CodeLlama-34b-hf", quant="8bit", price_per_hour=1.5,
-                                 runs_dir=str(tmp_path / "runs"))["local"]
-        assert own_row()["cost_usd"] == direct["cost_usd"] and own_row()["hours"] == direct["hours"]
+                                 runs_dir=str(tmp_path / "runs")).local
+        assert own_row()["cost_usd"] == direct.cost_usd and own_row()["hours"] == direct.hours
 
         before, first = len(calls), screen._last
         hosted_before = {(c["provider"], c["model"]): c["cost"].get("cost_usd") for c in first[2]}
@@ -61,7 +61,7 @@ async def test_a_knob_change_costs_at_most_one_estimate_per_row(tmp_path, monkey
         oa = next(c for c in screen._last[2] if c["provider"] == "openai" and c["available"])
         full = estimate_recipe(screen._last[0].with_updates({"hosted.provider": oa["provider"],
                                                               "hosted.model": oa["model"]}),
-                               epochs=6, runs_dir=str(tmp_path / "runs"))["hosted"]
+                               epochs=6, runs_dir=str(tmp_path / "runs")).to_json()["hosted"]
         assert full["model"] == oa["model"]  # each candidate priced as itself
         assert oa["cost"]["cost_usd"] == full["cost_usd"] != hosted_before[(oa["provider"], oa["model"])]
         assert oa["cost"]["billed_tokens"] == full["billed_tokens"]

@@ -137,9 +137,9 @@ def test_seed_sql_keeps_hosted_and_names_the_next_local_run(tmp_path):
     from ftwizard.estimate import estimate_recipe
 
     for nxt in r.next_runs:
-        est = estimate_recipe(local.recipe().with_updates(nxt.changes))["local"]
-        assert est["fits"] and est["gpu"] == "A40"
-        assert (nxt.cost_usd, nxt.hours) == (est["cost_usd"], est["hours"])
+        est = estimate_recipe(local.recipe().with_updates(nxt.changes)).local
+        assert est.fits and est.gpu == "A40"
+        assert (nxt.cost_usd, nxt.hours) == (est.cost_usd, est.hours)
         assert nxt.command.startswith(f"ftwizard run {local.path / 'recipe.toml'} --set ")
     bigger = [x for x in r.next_runs if "model.base" in x.changes]
     assert bigger and bigger[0].changes["model.quant"] in ("8bit", "4bit")

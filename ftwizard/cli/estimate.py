@@ -111,16 +111,16 @@ def run(args) -> int:
                           rank=args.rank, hosted_model=hosted_model, model=args.model,
                           runs_dir=args.runs_dir, as_of=as_of, gpus=args.gpus)
     if args.json:
-        output.print_json(est)
+        output.print_json(est.to_json())
         import sys
 
-        for note in est.get("notes", []):  # plain text: loading rich just for notes costs 0.1 s
+        for note in est.notes:  # plain text: loading rich just for notes costs 0.1 s
             sys.stderr.write(f"note: {note}\n")
         return 0
-    print_table(est, show_closed=args.show_closed)
+    print_table(est.to_json(), show_closed=args.show_closed)
     from rich.markup import escape
 
-    for note in est.get("notes", []):
+    for note in est.notes:
         output.info(f"note: {escape(note)}")
     return 0
 

@@ -16,7 +16,7 @@ from ftwizard.estimate.calibration import calibration
 from ftwizard.estimate.flops import eval_flops_per_token, peak_flops, train_flops_per_token
 from ftwizard.estimate.memory import (activation_bytes_per_token, estimate_vram, lora_params, module_shapes,
                                       resolve_targets, weight_bytes)
-from ftwizard.estimate.recipe import estimate_recipe, run_record_estimate
+from ftwizard.estimate.recipe import estimate_recipe
 from ftwizard.estimate.serving import serving_estimate
 from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats
 from ftwizard.runs.directory import default_runs_dir
@@ -26,6 +26,6 @@ __all__ = [
     "TOKENIZER_RATIO", "USABLE_VRAM", "activation_bytes_per_token", "calibration", "default_runs_dir",
     "estimate_recipe", "estimate_vram", "eval_flops_per_token", "local_lengths", "local_tokenizer_file",
     "lora_params", "module_shapes", "padded_tokens_per_sequence", "peak_flops", "resolve_targets",
-    "run_record_estimate", "serving_estimate", "token_stats", "train_flops_per_token", "weight_bytes",
+    "serving_estimate", "token_stats", "train_flops_per_token", "weight_bytes",
     "_positive", "_quant",
 ]

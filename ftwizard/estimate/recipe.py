@@ -20,7 +20,9 @@ from ftwizard.estimate.serving import serving_estimate
 from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats
 from ftwizard.plan.fit import fit_on
 from ftwizard.plan.schedule import local_schedule
-from ftwizard.pricing import gpu_cost, gpu_price
+from ftwizard.plan.estimate import Estimate, LocalEstimate
+from ftwizard.plan.price import Price
+from ftwizard.pricing import gpu_price
 
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
@@ -262,44 +264,36 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     if not fits and not g.is_cpu:
         notes.append(f"does not fit ({vram_gb:.1f} GB of {usable:.1f} GB usable): not priced"
                      + ("; nearest that fits: " + "; ".join(n["change"] for n in nearest) if nearest else ""))
-    price = gpu_price(g, flag=price_per_hour, recipe=recipe)
-    if price["note"] and price_per_hour is None:
-        notes.append(price["note"])
-    # what does not fit is never priced
-    priced = local_cost(hours, hours_range, price, nproc, fits=fits or g.is_cpu)
-    cost = gpu_cost(hours, price, nproc) if fits or g.is_cpu else None  # unrounded, for the hosted / local ratio
-
-    local = {
-        "model": om.id, "model_source": om.source, "family": om.family, "params": om.params,
-        "gpu": g.name, "gpu_count": nproc, "quant": q, "dtype": dtype,
-        "vram_gb": round(vram_gb, 1), "gpu_vram_gb": gpu_vram, "usable_vram_gb": round(usable, 1),
-        "fits": fits, "nearest_fits": nearest,
-        "tokens_per_s_total": round(tokens_per_s * nproc, 1),
-        "range_basis": "hours: 10th-90th percentile of held-out estimate/measured speed ratios (docs/estimates.md)",
-        "train_tokens": train_tokens, "train_sequences": sequences, "steps": steps,
-        "epochs_equivalent": round(sequences / n, 2),
-        "tokens_per_s": round(tokens_per_s, 1), "hours": round(hours, 2),
-        **priced, "hours_range": [round(h, 2) for h in hours_range], "gradient_checkpointing": gc,
-        "calibrated_from_runs": cal["n"],
-        "breakdown": {
-            "vram": vram["parts_gb"], "lora_params": n_lora, "trainable_pct": vram["trainable_pct"],
-            "peak_seq_len": peak_seq, "micro_batch": t.micro_batch_size,
-            "time": {"train_s": round(train_s), "eval_loss_s": round(eval_s), "load_s": round(load_s),
-                     "hours_exact": [hours, *hours_range],
-                     "eval_passes": n_evals, "eval_tokens": eval_tokens,
-                     "flops_per_token": fpt, "model_flops_per_token": flops["model"],
-                     "peak_tflops": round(peak / 1e12, 2),
-                     "mfu": round(tokens_per_s * flops["model"] / peak, 4),
-                     "hfu": round(tokens_per_s * fpt / peak, 4),
-                     "seconds": None if timing is None else {k: round(v, 4) for k, v in timing["parts_s"].items()},
-                     "micro_batch_s": None if timing is None else round(timing["micro_batch_s"], 4),
-                     "bound": None if timing is None else timing["bound"], **knobs, "gptq": shape.gptq},
-            "tokens": {"examples": n, "mean_len": round(mean_len, 1), "max_len": longest,
-                       "padded_len": round(per_seq, 1), "max_length": max_len, **tok_method,
-                       "what_if": bool(examples or tokens_per_example)},
-            "calibration": cal, "uncalibrated": raw,
-        },
-    }
+    price = Price.from_dict(gpu_price(g, flag=price_per_hour, recipe=recipe))
+    if price.note and price_per_hour is None:
+        notes.append(price.note)
+    local = LocalEstimate(
+        model=om.id, gpu=g.name, gpu_count=nproc, quant=q, dtype=dtype, fit=fit, on_cpu=g.is_cpu,
+        nearest_fits=tuple(nearest), tokens_per_s=tokens_per_s, train_tokens=train_tokens,
+        train_sequences=sequences, steps=steps, epochs_equivalent=round(sequences / n, 2), hours=hours,
+        hours_range=tuple(hours_range), price=price, gradient_checkpointing=gc, calibrated_from_runs=cal["n"],
+        uncalibrated=raw,
+        details={
+            "model_source": om.source, "family": om.family, "params": om.params,
+            "breakdown": {
+                "vram": vram["parts_gb"], "lora_params": n_lora, "trainable_pct": vram["trainable_pct"],
+                "peak_seq_len": peak_seq, "micro_batch": t.micro_batch_size,
+                "time": {"train_s": round(train_s), "eval_loss_s": round(eval_s), "load_s": round(load_s),
+                         "hours_exact": [hours, *hours_range],
+                         "eval_passes": n_evals, "eval_tokens": eval_tokens,
+                         "flops_per_token": fpt, "model_flops_per_token": flops["model"],
+                         "peak_tflops": round(peak / 1e12, 2),
+                         "mfu": round(tokens_per_s * flops["model"] / peak, 4),
+                         "hfu": round(tokens_per_s * fpt / peak, 4),
+                         "seconds": None if timing is None else {k: round(v, 4) for k, v in timing["parts_s"].items()},
+                         "micro_batch_s": None if timing is None else round(timing["micro_batch_s"], 4),
+                         "bound": None if timing is None else timing["bound"], **knobs, "gptq": shape.gptq},
+                "tokens": {"examples": n, "mean_len": round(mean_len, 1), "max_len": longest,
+                           "padded_len": round(per_seq, 1), "max_length": max_len, **tok_method,
+                           "what_if": bool(examples or tokens_per_example)},
+                "calibration": cal, "uncalibrated": raw,
+            },
+        })
 
     # -- hosted ---------------------------------------------------------------------------------
     hs = stats["hosted"]
@@ -335,10 +329,10 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
 
     # -- serving ----------------------------------------------------------------------------------
     serving = None
-    if price["price_per_hour"] is not None:
+    if price.usd_per_hour is not None:
         try:
             serving = serving_estimate(
-                hosted_model=hm, open_model=om, gpu=g, price_per_hour=price["price_per_hour"], quant=q,
+                hosted_model=hm, open_model=om, gpu=g, price_per_hour=price.usd_per_hour, quant=q,
                 prompt_tokens=max(1.0, hs["prompt_mean"]), completion_tokens=max(1.0, hs["assistant_mean"]),
                 requests_per_month=recipe.eval.requests_per_month,
                 local_token_ratio=TOKENIZER_RATIO.get(om.family, DEFAULT_TOKENIZER_RATIO),
@@ -347,32 +341,16 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
             notes.append(f"serving: {e}")
 
     ratio = None
-    if cost and cost > 0:
+    cost = local.cost_usd
+    if cost and cost > 0 and h_cost is not None:
         ratio = round(h_cost / cost, 2)
     candidates = hosted_candidate_costs(per_epoch, hm.encoding, h_epochs, as_of, tokens_per_example=tokens_per_example,
                                         examples=n)
     warnings = what_if_warnings(examples=examples, tokens_per_example=tokens_per_example, epochs=epochs, rank=rank,
                                 price_per_hour=price_per_hour, max_length=max_len)
-    return {"recipe": recipe.name, "local": local, "hosted": hosted, "ratio": ratio, "serving": serving,
-            "hosted_candidates": candidates, "warnings": warnings, "notes": warnings + notes,
-            "token_stats_cached": stats.get("cached", False)}
-
-
-def local_cost(hours: float, hours_range, price: dict, gpus: int, *, fits: bool = True) -> dict:
-    """The local run's dollars from its hours and a `gpu_price` answer (None for a run that does not fit: never
-    priced): the estimate's figures, and the wizard's when only the price changed (`reprice_local`)."""
-    cost = gpu_cost(hours, price, gpus) if fits else None
-    return {"cost_usd": None if cost is None else round(cost, 2 if cost >= 1 else 4),
-            "cost_range_usd": None if cost is None else [round(gpu_cost(h, price, gpus), 4) for h in hours_range],
-            "price_per_hour": price["price_per_hour"], "price_source": price["price_source"],
-            "price_date": price["price_date"]}
-
-
-def reprice_local(local: dict, price: dict) -> dict:
-    """An estimate's `local` part at another price per hour (the same hours, GPU count and everything else)."""
-    hours, *hours_range = local["breakdown"]["time"]["hours_exact"]
-    fits = bool(local["fits"]) or get_gpu(local["gpu"]).is_cpu
-    return {**local, **local_cost(hours, hours_range, price, local["gpu_count"], fits=fits)}
+    return Estimate(recipe=recipe.name, local=local, hosted_plan=hplan, hosted=hosted, ratio=ratio, serving=serving,
+                    hosted_candidates=tuple(candidates), warnings=tuple(warnings), notes=tuple(warnings + notes),
+                    token_stats_cached=bool(stats.get("cached", False)))
 
 
 def hosted_candidate_costs(per_epoch: int, encoding: str, epochs: float, as_of, *,
@@ -425,14 +403,3 @@ def what_if_warnings(**inputs) -> list[str]:
         out.append(f"--tokens-per-example {tpe:,} is longer than train.max_length {max_len:,}: local training cuts "
                    "each example there while hosted bills every token (raise it with --set train.max_length=N)")
     return out
-
-
-def run_record_estimate(estimate: dict) -> dict:
-    """What a local run stores as `train_summary.json`'s `estimate`: the uncalibrated figures (so calibration
-    ratios never compound). tokens/s of all GPUs together, as the run measures `train_tokens_per_s` (the tokens
-    every process trained on); the estimate's own `tokens_per_s` is per GPU."""
-    raw = estimate["local"]["breakdown"]["uncalibrated"]
-    gpus = max(1, int(estimate["local"].get("gpu_count") or 1))
-    return {"vram_gb": raw["vram_gb"], "hours": raw["hours"], "tokens_per_s": raw["tokens_per_s"] * gpus,
-            "gpu": estimate["local"]["gpu"], "quant": estimate["local"]["quant"], "model": estimate["local"]["model"]}
-

@@ -27,6 +27,12 @@ class Price:
         """Dollars for `tokens` at the per-token rate; None when unpriced."""
         return None if self.usd_per_1m is None else int(tokens) * self.usd_per_1m / 1e6
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Price":
+        """From `pricing.gpu_price`'s answer (the inverse of `as_dict`)."""
+        return cls(usd_per_hour=d.get("price_per_hour"), source=d.get("price_source") or "", date=d.get("price_date"),
+                   origin=d.get("origin") or "none", gpu=d.get("gpu"), note=d.get("note") or "")
+
     def as_dict(self) -> dict:
         """The fields cost.json and `--json` carry (their names predate this class)."""
         return {"price_per_hour": self.usd_per_hour, "price_source": self.source, "price_date": self.date,

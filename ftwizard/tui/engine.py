@@ -67,19 +67,19 @@ def own_data_on_card(recipe, data, gpu: str):
     return follow_card(recipe, data, gpu)
 
 
-def estimate(recipe, **knobs: Any) -> dict[str, Any]:
+def estimate(recipe, **knobs: Any):
+    """`estimate.estimate_recipe`: an `Estimate` (its `local` a `LocalEstimate` the Hardware step caches)."""
     from ftwizard.estimate import estimate_recipe
 
     return estimate_recipe(recipe, **{k: v for k, v in knobs.items() if v is not None})
 
 
-def reprice_local(local: dict[str, Any], recipe, price_per_hour: float | None) -> dict[str, Any]:
-    """An estimate's local figures at the price now asked (the estimate's own rule; no new estimate)."""
-    from ftwizard.estimate.recipe import reprice_local
+def reprice_local(local, recipe, price_per_hour: float | None):
+    """A cached `LocalEstimate` at the price now asked (the same hours; no new estimate)."""
+    from ftwizard.plan.price import Price
     from ftwizard.pricing import gpu_price
 
-    return reprice_local(local, gpu_price(local["gpu"], flag=price_per_hour, recipe=recipe))
-
+    return local.repriced(Price.from_dict(gpu_price(local.gpu, flag=price_per_hour, recipe=recipe)))
 
 def hosted_counts(recipe, provider: str, model: str) -> dict[str, Any]:
     """What a hosted candidate bills per epoch of the recipe's data, counted in its own encoding (the estimate's

@@ -38,34 +38,41 @@ def gpu_on_record(row: RunRow) -> tuple[str, str]:
     return REFERENCE_GPU, f"an {REFERENCE_GPU} (no GPU on record, a CPU run: the catalog's reference card)"
 
 
-def estimate_next(row: RunRow, changes: dict[str, Any], backend: str = "local") -> dict:
-    """The estimator's figures for the run's recipe with `changes` ({} when it cannot be estimated)."""
+def estimate_next(row: RunRow, changes: dict[str, Any]):
+    """The estimate (`plan.estimate.Estimate`) of the run's recipe with `changes`; None when it cannot be made."""
     try:
         recipe = row.recipe.with_updates(changes) if changes else row.recipe
     except UsageError:
-        return {}
-    est = estimate_recipe_or_none(recipe)
-    return (est or {}).get(backend) or {}
+        return None
+    return estimate_recipe_or_none(recipe)
 
 
 def _fill(n: NextRun, row: RunRow) -> NextRun:
-    side = estimate_next(row, n.changes, n.backend)
-    if n.backend == "local" and side.get("fits") is False and side.get("quant") in QUANTS:
+    est = estimate_next(row, n.changes)
+    if est is not None and n.backend == "local" and not est.local.fits and est.local.quant in QUANTS:
         # a run that does not fit is never priced: propose the lightest quantization that fits instead
-        for q in QUANTS[QUANTS.index(side["quant"]) + 1:]:
-            trial = estimate_next(row, {**n.changes, "model.quant": q}, n.backend)
-            if trial.get("fits"):
+        for q in QUANTS[QUANTS.index(est.local.quant) + 1:]:
+            trial = estimate_next(row, {**n.changes, "model.quant": q})
+            if trial is not None and trial.local.fits:
                 n.changes = {**n.changes, "model.quant": q}
                 n.command = run_command(row, n.changes)
-                side = trial
+                est = trial
                 break
-    n.hours, n.cost_usd = side.get("hours"), side.get("cost_usd")
-    if side.get("cost_range_usd"):
-        n.cost_range_usd = tuple(side["cost_range_usd"])
+    if est is None:
+        return n
     if n.backend == "local":
-        n.gpu = side.get("gpu") or n.gpu
-        n.model, n.quant = side.get("model") or n.model, side.get("quant") or n.quant
+        _priced(n, est.local)
+        n.gpu, n.model, n.quant = est.local.gpu or n.gpu, est.local.model or n.model, est.local.quant or n.quant
+    else:
+        n.cost_usd = est.hosted_plan.usd
     return n
+
+
+def _priced(n: NextRun, local) -> None:
+    """A next run's hours and dollars from its `LocalEstimate` (none when it does not fit)."""
+    n.hours, n.cost_usd = local.hours, local.cost_usd
+    if local.cost_range_usd:
+        n.cost_range_usd = tuple(local.cost_range_usd)
 
 
 def bigger_model_run(row: RunRow) -> NextRun | None:
@@ -109,19 +116,17 @@ def bigger_model_run(row: RunRow) -> NextRun | None:
                 changes["hardware.gpu"] = gpu_name
             if recipe.hardware.device == "cpu":
                 changes["hardware.device"] = "auto"
-            side = estimate_next(row, changes)
-            if not side or not side.get("fits"):
+            est = estimate_next(row, changes)
+            if est is None or not est.local.fits:
                 continue
             qname = {"none": "16-bit", "8bit": "8-bit", "4bit": "4-bit"}[q]
             gated = " (gated: accept its license on the hub first)" if m.gated else ""
             what = "more capacity than" if m.params > 1.3 * cur.params else "a newer model of about the size of"
             n = NextRun(f"{m.id.split('/')[-1]} in {qname} on {g.name}",
-                        f"{what} {row.short_model}; fits {why_gpu} ({side['vram_gb']} GB of "
+                        f"{what} {row.short_model}; fits {why_gpu} ({round(est.local.vram_gb, 1)} GB of "
                         f"{round(usable, 1)} GB){gated}", run_command(row, changes), changes, gpu=g.name,
                         model=m.id, quant=q)
-            n.hours, n.cost_usd = side.get("hours"), side.get("cost_usd")
-            if side.get("cost_range_usd"):
-                n.cost_range_usd = tuple(side["cost_range_usd"])
+            _priced(n, est.local)
             return n
     return None
 

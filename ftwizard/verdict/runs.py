@@ -45,8 +45,8 @@ def _safe_json(path: Path, problems: list[str]) -> dict:
     return obj
 
 
-def estimate_recipe_or_none(recipe, **kw) -> dict | None:
-    """`ftwizard.estimate.estimate_recipe`, or None for a model the catalog cannot size offline."""
+def estimate_recipe_or_none(recipe, **kw):
+    """`ftwizard.estimate.estimate_recipe` (an `Estimate`), or None for a model the catalog cannot size offline."""
     from ftwizard.estimate import estimate_recipe
 
     try:
@@ -207,13 +207,14 @@ def _read_costs(row: RunRow, recipe, cost: dict, status: dict, summary: dict, ho
             row.notes.append(f"training cost from {c['detail']}")
     if row.training_usd is None:
         est = estimate_recipe_or_none(recipe)
-        side = (est or {}).get("hosted" if hosted else "local") or {}
-        if side.get("cost_usd") is not None:
-            row.training_usd = float(side["cost_usd"])
+        usd_, hours_, range_ = (None, None, None) if est is None else \
+            (est.hosted_plan.usd, None, None) if hosted else (est.local.cost_usd, est.local.hours, est.local.cost_range_usd)
+        if usd_ is not None:
+            row.training_usd = float(usd_)
             row.training_kind = "estimated"
-            row.training_hours = side.get("hours")
-            if side.get("cost_range_usd"):
-                row.training_usd_range = tuple(side["cost_range_usd"])
+            row.training_hours = hours_
+            if range_:
+                row.training_usd_range = tuple(range_)
             row.notes.append("training cost estimated (no actual cost recorded)")
         else:
             row.notes.append("no training cost recorded and none could be estimated")

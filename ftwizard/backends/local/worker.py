@@ -33,14 +33,13 @@ from ftwizard.runs.worker import EXIT_REFUSED, DetachedWorker, Ended, Evaluator,
 def get_estimate(recipe, runs_dir: Path | None = None) -> tuple[dict | None, dict | None]:
     """(what train_summary.json records: the uncalibrated vram_gb / hours / tokens_per_s, the estimate as the
     user saw it) - both None when the estimator is not available or cannot estimate this model."""
-    from ftwizard.estimate import estimate_recipe, run_record_estimate
+    from ftwizard.estimate import estimate_recipe
 
     try:
-        est = estimate_recipe(recipe, runs_dir=runs_dir)
-        local = est.get("local") or {}
-        record = run_record_estimate(est)
-        shown = {k: local.get(k) for k in ("vram_gb", "hours", "tokens_per_s", "cost_usd", "gpu", "fits") if k in local}
-        return record, shown
+        local = estimate_recipe(recipe, runs_dir=runs_dir).local
+        shown = {k: v for k, v in local.to_json().items()
+                 if k in ("vram_gb", "hours", "tokens_per_s", "cost_usd", "gpu", "fits")}
+        return local.run_record(), shown
     except Exception:  # noqa: BLE001 - an estimate is a courtesy, never a reason to fail
         return None, None
 
@@ -288,7 +287,7 @@ class Worker(DetachedWorker):
 
             on = estimate_recipe(self.recipe.with_updates({"train.gradient_checkpointing": True}),
                                  runs_dir=self.run.path.parent)
-            est_on = on["local"]["vram_gb"]
+            est_on = on.local.vram_gb
         except UsageError:
             pass
         figures = (f": the estimate is {est_off:.1f} GiB without it" if isinstance(est_off, (int, float)) else "")

@@ -283,7 +283,7 @@ class HardwareScreen(StepScreen):
     def _estimate(self, recipe, knobs: dict) -> None:
         """Every local row (model x quantization) and every hosted candidate, priced. A knob change costs at most
         one estimate per row: a local row is re-estimated only when what it depends on changed (not the price:
-        `reprice_local` re-prices its hours); a hosted row is the hosted plan of its billed tokens per epoch at the
+        `LocalEstimate.repriced` prices its hours again); a hosted row is the hosted plan of its billed tokens per epoch at the
         epochs asked for, counted again only when its data changed - each candidate as itself."""
         import time
 
@@ -308,7 +308,7 @@ class HardwareScreen(StepScreen):
                                               price_per_hour=knobs["price_per_hour"], quant=quant,
                                               epochs=knobs["epochs"], rank=knobs["rank"],
                                               runs_dir=str(self.app.runs_dir))
-                        self._local_cache[key] = est["local"]
+                        self._local_cache[key] = est.local
                     except UsageError as e:
                         self._local_cache[key] = str(e).splitlines()[0]
                 cached = self._local_cache[key]
@@ -319,9 +319,9 @@ class HardwareScreen(StepScreen):
                         local_rows.append({"source": src, "model": src.size_id, "quant": quant, "error": cached})
                     continue
                 loc = engine.reprice_local(cached, recipe, knobs["price_per_hour"])
-                local_rows.append({"source": src, "model": src.size_id, "quant": quant, "vram_gb": loc.get("vram_gb"),
-                                   "fits": loc.get("fits"), "hours": loc.get("hours"), "cost_usd": loc.get("cost_usd"),
-                                   "cost_range_usd": loc.get("cost_range_usd"), "gpu_vram_gb": loc.get("gpu_vram_gb")})
+                local_rows.append({"source": src, "model": src.size_id, "quant": quant, "vram_gb": loc.vram_gb,
+                                   "fits": loc.fits, "hours": loc.hours, "cost_usd": loc.cost_usd,
+                                   "cost_range_usd": loc.cost_range_usd, "gpu_vram_gb": loc.fit.device_gb})
         local_rows.sort(key=_local_order)
         hosted_rows = [c for c in rank_hosted(hosted_candidates(self.today), recipe.model.catalog_id or recipe.model.base)
                        if c["available"] or self._show_closed]

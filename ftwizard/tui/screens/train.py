@@ -92,8 +92,9 @@ class TrainScreen(StepScreen):
             for backend in ("local", "hosted"):
                 self.app.call_from_thread(self._show_estimate, backend, None, note)
             return
+        costs = {"local": est.local.cost_usd, "hosted": est.hosted_plan.usd}
         for backend in ("local", "hosted"):
-            self.app.call_from_thread(self._show_estimate, backend, est[backend].get("cost_usd"), "")
+            self.app.call_from_thread(self._show_estimate, backend, costs[backend], "")
 
     def _show_estimate(self, backend: str, cost, note: str) -> None:
         self.estimates[backend] = cost
