@@ -191,3 +191,29 @@ def test_every_launcher_starts_an_entry_point_above_evaluation_on_the_one_scaffo
         assert importlib.import_module(module).evaluate_after_training.__module__ == "ftwizard.evaluation.runner"
     for cls in (Worker, HostedWorker, TinkerWorker):
         assert issubclass(cls, DetachedWorker) and "lifecycle" not in vars(cls) and "main" not in vars(cls)
+
+
+def test_a_worker_run_in_this_process_puts_back_the_signal_handlers_it_found(run):
+    """The stop handlers are the process's: a worker run in another program's process (a test, an embedding) must
+    not leave Ctrl-C meaning "stop a worker" there once its attempt has ended."""
+    import signal
+
+    from ftwizard.runs import liveness
+    from ftwizard.runs.worker import DetachedWorker, Ended
+
+    class Quick(DetachedWorker):
+        who = "test worker"
+        stop_signals = (signal.SIGINT, signal.SIGTERM)
+
+        def running_fields(self):
+            return {"backend": "test"}
+
+        def body(self):
+            assert signal.getsignal(signal.SIGINT) is self.stop  # its own handler while it works
+            return Ended("succeeded", "done")
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with liveness.hold(run):
+        assert Quick(run).lifecycle() == 0
+    assert {s: signal.getsignal(s) for s in before} == before
+    assert run.state == "succeeded"

@@ -212,22 +212,29 @@ class DetachedWorker:
 
     def lifecycle(self) -> int:
         """Running, the body, one ending. Call it holding the run's lock."""
+        # The handlers are the process's: put back what was there when the attempt ends, so a worker run in
+        # another program's process (a test, an embedding) does not leave Ctrl-C meaning "stop a worker" there.
+        previous = {sig: signal.getsignal(sig) for sig in self.stop_signals}
         for sig in self.stop_signals:
             signal.signal(sig, self.stop)
-        end: Ended | Failure
         try:
+            end: Ended | Failure
             try:
-                self._write_status(**self._running())
-                self._event("status", state="running", detail=f"{self.who} started")
-                end = self.body()
-            except (Stopped, KeyboardInterrupt):
-                end = self.stopped()
-        except Failure as f:
-            end = f
-        except Exception as e:  # noqa: BLE001 - every failure is recorded, never a raw traceback with secrets in it
-            end = self._unexpected(e)
-        self.stop.raises = False  # a late signal must not cut the record short
-        return self.record(end)
+                try:
+                    self._write_status(**self._running())
+                    self._event("status", state="running", detail=f"{self.who} started")
+                    end = self.body()
+                except (Stopped, KeyboardInterrupt):
+                    end = self.stopped()
+            except Failure as f:
+                end = f
+            except Exception as e:  # noqa: BLE001 - every failure is recorded, never a raw traceback with secrets
+                end = self._unexpected(e)
+            self.stop.raises = False  # a late signal must not cut the record short
+            return self.record(end)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def record(self, end: Ended | Failure) -> int:
         """Write the ending (status, events) once and return the exit code."""
