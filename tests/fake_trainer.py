@@ -34,7 +34,7 @@ def _loss(step: int, seed: float) -> float:
     return round(0.35 + 2.2 * math.exp(-step / 12.0) + 0.04 * math.sin(step * 1.7 + seed), 4)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("run_dir")
     p.add_argument("--steps", type=int, default=40)
@@ -209,6 +209,15 @@ class FakeLauncher:
                 p.kill()
             p.wait(timeout=5)
 
+
+def main(argv=None) -> int:
+    """The fake worker's run, in this process or its own; its SIGTERM handler is put back when it returns (in a
+    test's process it would otherwise outlive the run)."""
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 if __name__ == "__main__":
     sys.exit(main())
