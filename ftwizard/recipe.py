@@ -274,11 +274,12 @@ class Recipe(_Section):
 
     # -- conveniences -------------------------------------------------------------------
     def with_updates(self, dotted: dict[str, Any]) -> "Recipe":
-        """A new recipe with dotted keys replaced (validated again)."""
+        """A new recipe with dotted keys replaced (validated again: a combination the recipe refuses is a
+        UsageError naming the key, as loading it would be - never pydantic's raw ValidationError)."""
         data = self.model_dump(mode="python")
         for key, value in dotted.items():
             _set_dotted(data, key.split("."), value)
-        return Recipe.model_validate(data)
+        return validate_dict(data, source=f"recipe {self.name!r} with {', '.join(dotted)}")
 
     def to_toml(self, header: str | None = None) -> str:
         return dump_toml(self, header=header)

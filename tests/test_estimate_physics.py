@@ -331,3 +331,14 @@ def test_the_cli_quant_joins_the_configuration_the_recipe_checks(tmp_path):
     loc = json.loads(buf.getvalue())["local"]
     assert loc["quant"] == "none" and loc["gpu_count"] == 2 and loc["breakdown"]["time"]["fsdp"] is True
     assert loc["nearest_fits"] and not any("8bit" in n["change"] for n in loc["nearest_fits"])
+
+
+def test_a_what_if_quantization_is_judged_by_the_recipes_own_checks(tmp_path):
+    """Every face's `quant` goes through the recipe's checks (the wizard's rows pass it to estimate_recipe): an
+    8-bit estimate of an FSDP recipe is refused as the run would be, never priced as if FSDP could shard it."""
+    from ftwizard.errors import UsageError
+
+    r = what_if(fsdp=True, gradient_checkpointing=True)
+    with pytest.raises(UsageError, match="8-bit"):
+        estimate_recipe(r, quant="8bit", gpus=2, runs_dir=tmp_path)
+    assert estimate_recipe(r, quant="4bit", gpus=2, runs_dir=tmp_path).local.quant == "4bit"

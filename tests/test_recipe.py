@@ -126,3 +126,15 @@ def test_cli_reports_recipe_errors_with_exit_2_and_no_traceback(tmp_path):
     assert "Traceback" not in p.stderr
     assert "max_stepz" in p.stderr and "line 7" in p.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_an_update_the_recipe_refuses_is_a_usage_error_naming_the_key():
+    """with_updates is how every face applies a what-if (the wizard's knobs, the verdict's next run, the
+    estimator's quantization): a refused combination is one UsageError naming the key, never pydantic's raw error
+    (the verdict's next run caught only UsageError)."""
+    from ftwizard.errors import UsageError
+    from ftwizard.recipe import load_recipe
+
+    r = load_recipe(Path(__file__).resolve().parent.parent / "recipes" / "viggo-cpu-demo.toml")
+    with pytest.raises(UsageError, match=r"train\.fsdp.*8-bit"):
+        r.with_updates({"train.fsdp": True, "model.quant": "8bit"})

@@ -122,6 +122,8 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     model_id = model or recipe.model.catalog_id or recipe.model.base
     om = get_open_model(model_id)
     q = _quant(quant or recipe.model.quant)
+    if q != recipe.model.quant:  # a what-if quantization is judged by the recipe's own checks (FSDP refuses 8-bit)
+        recipe = recipe.with_updates({"model.quant": q})
     r = rank or recipe.lora.r
     gpu_vram_detected = None
     if gpu:
