@@ -97,7 +97,7 @@ class LocalEstimate:
             "train_tokens": self.train_tokens, "train_sequences": self.train_sequences, "steps": self.steps,
             "epochs_equivalent": self.epochs_equivalent, "tokens_per_s": round(self.tokens_per_s, 1),
             "hours": round(self.hours, 2), "cost_usd": _usd(self.cost_usd),
-            "cost_range_usd": None if rng is None or not self.priced else [round(v, 4) for v in rng],
+            "cost_range_usd": None if rng is None else [round(v, 4) for v in rng],
             "price_per_hour": self.price.usd_per_hour, "price_source": self.price.source,
             "price_date": self.price.date, "hours_range": [round(h, 2) for h in self.hours_range],
             "gradient_checkpointing": self.gradient_checkpointing, "calibrated_from_runs": self.calibrated_from_runs,
