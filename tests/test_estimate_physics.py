@@ -342,3 +342,26 @@ def test_a_what_if_quantization_is_judged_by_the_recipes_own_checks(tmp_path):
     with pytest.raises(UsageError, match="8-bit"):
         estimate_recipe(r, quant="8bit", gpus=2, runs_dir=tmp_path)
     assert estimate_recipe(r, quant="4bit", gpus=2, runs_dir=tmp_path).local.quant == "4bit"
+
+
+def test_the_eval_loss_pass_counts_the_logits_liger_materialises_in_eval_mode(tmp_path):
+    """Liger fuses the loss only in training mode: the run's eval-loss steps materialise the full logits, so with
+    Liger on and eval loss every N steps the peak can be the evaluation, not the training step."""
+    kw = dict(model="meta-llama/Llama-3.1-8B", gpu="A100-80GB", tokens_per_example=4096, quant="4bit")
+
+    def viggo(**train):  # a task with a bundled eval split, so the run takes eval-loss steps
+        base = {"max_steps": 0, "epochs": 1, "max_length": 4096, "micro_batch_size": 4, "attn_implementation": "sdpa",
+                "gradient_checkpointing": True}
+        return validate_dict({"name": "what-if", "task": "viggo", "train": {**base, **train}}, source="<test>")
+
+    liger_eval = local(tmp_path, recipe=viggo(use_liger=True, eval_every=5), **kw)
+    liger_no_eval = local(tmp_path, recipe=viggo(use_liger=True, eval_every=0), **kw)
+    hf_eval = local(tmp_path, recipe=viggo(use_liger=False, eval_every=5), **kw)
+    part = liger_eval["breakdown"]["vram"]["eval_loss_pass"]
+    # 4 x 4,096 tokens x 128,256 entries x (4 B fp32 logits from the upcast lm_head + 4 B log-softmax), + 10% slack
+    eval_logits_gib = 4 * 4096 * 128256 * 8 * 1.1 / 2**30
+    assert part > 0.5 * eval_logits_gib
+    assert liger_eval["vram_gb"] == pytest.approx(liger_no_eval["vram_gb"] + part, abs=0.05)
+    assert liger_no_eval["breakdown"]["vram"]["eval_loss_pass"] == 0
+    # the HF loss path's training backward already holds more than an eval forward does
+    assert hf_eval["breakdown"]["vram"]["eval_loss_pass"] == 0

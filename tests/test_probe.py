@@ -34,3 +34,35 @@ def test_the_probe_batch_is_the_longest_the_data_makes():
 
     exs = [{"input_ids": [1] * n} for n in (3, 9, 4, 12, 1)]
     assert [len(e["input_ids"]) for e in longest_batch(exs, 2)] == [12, 9]
+
+
+def test_the_probe_takes_the_runs_eval_loss_step_on_the_longest_eval_batch(tmp_path, tiny_model_dir):
+    """Eval loss runs in eval mode, where a fused loss (Liger's) materialises the full logits: the probe takes the
+    Trainer's own prediction step on the longest eval-loss batch, so a pass that outgrows training stops the run
+    before step 1, not at the first evaluation."""
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+    from ftwizard.backends.local.probe import run_probe
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), per_device_train_batch_size=2,
+                             per_device_eval_batch_size=3, use_cpu=True, report_to="none")
+    trainer = Trainer(model=model, args=args)
+    model.train()
+
+    def collate(exs):
+        n = max(len(e["input_ids"]) for e in exs)
+        ids = torch.tensor([e["input_ids"] + [0] * (n - len(e["input_ids"])) for e in exs])
+        return {"input_ids": ids, "labels": ids.clone(), "attention_mask": (ids != 0).long()}
+
+    calls = []
+    model.register_forward_pre_hook(lambda m, a, kw: calls.append(
+        (m.training, "labels" in kw, tuple(kw["input_ids"].shape))), with_kwargs=True)
+    train_ex = [{"input_ids": list(range(1, n + 1))} for n in (5, 7, 6)]
+    eval_ex = [{"input_ids": list(range(1, n + 1))} for n in (9, 30, 12, 25, 4)]
+    res = run_probe(trainer, collate, train_ex, device="cpu", context_gib=0.0, eval_loss_examples=eval_ex)
+    assert calls[0] == (True, True, (2, 7))              # training: the 2 longest training examples
+    assert (False, True, (3, 30)) in calls               # eval loss: eval mode, labels, the 3 longest eval rows
+    assert res.eval_loss_tokens == 90 and res.train_tokens == 14
+    assert model.training and all(p.grad is None for p in model.parameters())

@@ -94,7 +94,7 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
                   gradient_checkpointing: bool = True, optimizer: str = "adamw_torch",
                   adapter_bytes: float = 4.0, dtype_bytes: float = 2.0, kbit_prep: bool | None = None,
                   loss_chunks: int = 1, attn: str = "sdpa", liger: bool = False, shards: int = 1,
-                  loss_fp32: bool = True) -> dict:
+                  loss_fp32: bool = True, eval_seq_len: int = 0) -> dict:
     """Peak training memory in GiB with its breakdown (weights, adapters, optimizer, activations, logits, overhead).
 
     `seq_len` is the longest padded sequence of a micro-batch: the peak comes from the longest batch.
@@ -104,7 +104,8 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
     `attn` = eager also keeps every layer's attention probabilities (heads x seq^2); FlashAttention-2 and SDPA
     keep O(seq). `liger`: the fused linear cross-entropy never materialises the logits (one chunk of tokens at a
     time). `shards` > 1: FSDP splits weights, adapters, gradients and optimizer states across that many GPUs and
-    gathers one block at a time.
+    gathers one block at a time. `eval_seq_len` > 0: the run also takes eval-loss steps on micro-batches padded to
+    that length (forward only, in eval mode, where Liger's fused loss is off and the logits are materialised).
     `vram_gb` is what the device holds (nvidia-smi); `torch_peak_gb` leaves out the CUDA context, as
     torch.cuda.max_memory_reserved() does.
     """
@@ -128,6 +129,10 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
         activations = model.layers * tokens * model.hidden * act_dtype + per_layer
     else:
         activations = model.layers * per_layer
+    # The logits: 16-bit, or fp32 when peft upcast the lm_head. The loss path's copies: fp32, unless the model's
+    # own code takes cross-entropy in 16-bit (`loss_fp32` False: Qwen v1's remote code).
+    logits_width = 4 if kbit_prep else act_dtype
+    copy_width = 4 if (loss_fp32 or logits_width == 4) else act_dtype
     if liger:
         # Liger's fused linear cross-entropy: chunks of tokens / ceil(vocab / hidden), fp32 logits and their
         # gradient for one chunk, plus the fp32 gradient of the hidden states
@@ -137,9 +142,6 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
         # The HF loss path at its peak (the backward of cross-entropy): the logits (16-bit, fp32 when peft upcast
         # the lm_head), log-softmax's fp32 output kept for backward, and the fp32 gradients in and out of it:
         # LOSS_FP32_COPIES fp32 copies beside the logits (a 16-bit logit's fp32 upcast is freed by then).
-        logits_width = 4 if kbit_prep else act_dtype
-        # `loss_fp32` False: a model's own code that takes cross-entropy in 16-bit (Qwen v1's remote code).
-        copy_width = 4 if (loss_fp32 or logits_width == 4) else act_dtype
         logits = tokens * model.vocab * (logits_width + copy_width * LOSS_FP32_COPIES / max(1, loss_chunks))
     quant_workspace = 0.0
     if quant == "8bit":   # bitsandbytes dequantizes one weight to fp16 for the backward matmul
@@ -168,6 +170,20 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
     step_temp = n_lora * 4 / sharded if optimizer in ("adamw_torch", "adam", "adamw") else 0.0
     transients = activations + logits + quant_workspace + FRAGMENTATION * (activations + logits)
     parts["optimizer_step"] = max(0.0, step_temp - transients)
+    # An eval-loss step runs between optimizer steps (the adapters' gradients are freed by then) with no autograd
+    # graph: one block's activations at a time, and the full logits with the loss path's fp32 upcast and
+    # log-softmax output. Liger fuses the loss only in training mode (its forward materialises the logits when
+    # the model is in eval mode), so with Liger this pass can outgrow the training step it follows.
+    eval_excess = 0.0
+    if eval_seq_len > 0:
+        eval_tokens = micro_batch * eval_seq_len
+        upcast = copy_width if copy_width != logits_width else 0.0
+        eval_logits = eval_tokens * model.vocab * (logits_width + upcast + copy_width)
+        eval_act = activation_bytes_per_token(model, targets, lora_dropout, act_dtype, liger=liger) * eval_tokens
+        during_eval = quant_workspace + (eval_logits + eval_act) * (1 + FRAGMENTATION)
+        during_training = n_lora * adapter_bytes / sharded + max(transients, step_temp)
+        eval_excess = max(0.0, during_eval - during_training)
+    parts["eval_loss_pass"] = eval_excess
     parts["cuda_context"] = CUDA_CONTEXT_GIB * GIB
     gib = {k: round(v / GIB, 3) for k, v in parts.items()}
     total = sum(parts.values()) / GIB

@@ -226,6 +226,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
                      micro_batch=t.micro_batch_size, seq_len=peak_seq, gradient_checkpointing=gc,
                      optimizer=t.optimizer, dtype_bytes=dtype_bytes, attn=knobs["attn"], liger=knobs["liger"],
                      shards=nproc if knobs["fsdp"] else 1,
+                     eval_seq_len=(max_len if t.packing else max(eval_lengths)) if n_evals else 0,
                      **{k: v for k, v in model_code.items() if k != "gptq"})
     vram = estimate_vram(om, **vram_args)
     if vram["unknown_target_modules"]:

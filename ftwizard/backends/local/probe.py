@@ -1,8 +1,10 @@
 """Memory: what the run holds (peak, in the estimate's unit), out-of-memory detection and advice, and the probe.
 
-The probe runs before step 1: one forward/backward on the longest batch the data will produce and, when the run
-evaluates, one generation-sized forward of the longest evaluation prompts, so a batch that does not fit stops
-the run in its first minute with the OOM advice instead of hours in. On a CUDA GPU the peak is
+The probe runs before step 1: one forward/backward on the longest batch the data will produce, one eval-loss
+forward of the longest eval-loss batch when the run computes eval loss (the Trainer's own prediction step, in eval
+mode: a fused loss such as Liger's materialises the full logits there, so that pass can outgrow training), and,
+when the run evaluates, one generation-sized forward of the longest evaluation prompts, so a batch that does not
+fit stops the run in its first minute with the OOM advice instead of hours in. On a CUDA GPU the peak is
 `torch.cuda.max_memory_reserved()` plus the CUDA context, in GiB: the same scope as the estimator's `vram_gb`.
 On the CPU there is no device memory: the resident set size (RSS) is what is reported, and said so.
 """
@@ -143,6 +145,7 @@ class ProbeResult:
     seconds: float
     train_tokens: int
     eval_tokens: int
+    eval_loss_tokens: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -155,10 +158,11 @@ def longest_batch(examples: list[dict], micro_batch: int) -> list[dict]:
 
 def run_probe(trainer, collator, train_examples: list[dict], *, device: str, context_gib: float,
               eval_prompts_ids: list[list[int]] | None = None, eval_batch_size: int = 1, max_new_tokens: int = 0,
-              pad_token_id: int = 0) -> ProbeResult:
-    """One forward/backward of the longest training batch and one forward of the longest evaluation batch at
-    its full generated length (prompt + max_new_tokens, the KV cache's size at the end). RNG state and
-    gradients are restored, so the run that follows is the run it would have been."""
+              pad_token_id: int = 0, eval_loss_examples: list[dict] | None = None) -> ProbeResult:
+    """One forward/backward of the longest training batch, the eval-loss step of the longest `eval_loss_examples`
+    batch (when the run computes eval loss) and one forward of the longest evaluation batch at its full generated
+    length (prompt + max_new_tokens, the KV cache's size at the end). RNG state and gradients are restored, so the
+    run that follows is the run it would have been."""
     import torch
 
     t0 = time.perf_counter()
@@ -167,11 +171,15 @@ def run_probe(trainer, collator, train_examples: list[dict], *, device: str, con
     cpu_rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if device == "cuda" else None
     tokens_before = getattr(collator, "tokens_seen", None)
-    batch = collator(longest_batch(train_examples, trainer.args.per_device_train_batch_size))
-    if tokens_before is not None:
-        collator.tokens_seen = tokens_before  # the probe's tokens are not training tokens
+
+    def on_device(examples: list[dict], micro_batch: int) -> dict:
+        b = collator(longest_batch(examples, micro_batch))
+        if tokens_before is not None:
+            collator.tokens_seen = tokens_before  # the probe's tokens are not training tokens
+        return {k: v.to(trainer.args.device) if hasattr(v, "to") else v for k, v in b.items()}
+
+    batch = on_device(train_examples, trainer.args.per_device_train_batch_size)
     train_tokens = int(batch["input_ids"].numel())
-    batch = {k: v.to(trainer.args.device) if hasattr(v, "to") else v for k, v in batch.items()}
     was_training = model.training
     model.train()
     peak_cpu = before
@@ -183,6 +191,16 @@ def run_probe(trainer, collator, train_examples: list[dict], *, device: str, con
             peak_cpu = max(peak_cpu, rss_gib())
         model.zero_grad(set_to_none=True)
         del loss, batch
+        eval_loss_tokens = 0
+        if eval_loss_examples:
+            # the run's eval-loss step exactly as evaluate() takes it: eval mode, the Trainer's prediction step
+            batch = on_device(eval_loss_examples, trainer.args.per_device_eval_batch_size)
+            eval_loss_tokens = int(batch["input_ids"].numel())
+            model.eval()
+            trainer.prediction_step(model, batch, prediction_loss_only=True)
+            if device == "cpu":
+                peak_cpu = max(peak_cpu, rss_gib())
+            del batch
         eval_tokens = 0
         if eval_prompts_ids:
             longest = sorted(eval_prompts_ids, key=len, reverse=True)[:eval_batch_size]
@@ -204,7 +222,8 @@ def run_probe(trainer, collator, train_examples: list[dict], *, device: str, con
             torch.cuda.set_rng_state_all(cuda_rng)
     measured = peak_mem_gib(device, context_gib) if device == "cuda" else peak_cpu
     result = ProbeResult(measured_gib=measured, delta_gib=max(0.0, measured - before), total_gib=device_total_gib(device),
-                         seconds=time.perf_counter() - t0, train_tokens=train_tokens, eval_tokens=eval_tokens)
+                         seconds=time.perf_counter() - t0, train_tokens=train_tokens, eval_tokens=eval_tokens,
+                         eval_loss_tokens=eval_loss_tokens)
     cap = settings.memory_cap_gib()
     if cap is not None and device == "cpu" and measured > cap:
         raise ProbeOutOfMemory(f"not enough memory: the memory probe needs {measured:.2f} GiB resident, "
@@ -216,8 +235,10 @@ def probe_line(result: ProbeResult, estimate_gib: float | None, device: str) -> 
     est = f"{estimate_gib:.1f} GiB estimated" if isinstance(estimate_gib, (int, float)) else "no estimate"
     if device == "cuda":
         return (f"memory probe: {result.measured_gib:.1f} GiB measured, {est}, {result.total_gib:.0f} GiB on the GPU "
-                f"(longest batch: {result.train_tokens:,} tokens; eval batch: {result.eval_tokens:,}; "
+                f"(longest batch: {result.train_tokens:,} tokens; eval-loss batch: {result.eval_loss_tokens:,}; "
+                f"eval batch: {result.eval_tokens:,}; "
                 f"{result.seconds:.1f} s)")
     return (f"memory probe: {result.measured_gib:.2f} GiB resident measured (+{result.delta_gib:.2f} GiB for the "
-            f"longest batch of {result.train_tokens:,} tokens and an eval batch of {result.eval_tokens:,}), {est}, "
+            f"longest batch of {result.train_tokens:,} tokens, an eval-loss batch of {result.eval_loss_tokens:,} and "
+            f"an eval batch of {result.eval_tokens:,}), {est}, "
             f"{result.total_gib:.0f} GiB of RAM - CPU: no GPU memory to measure ({result.seconds:.1f} s)")

@@ -54,6 +54,7 @@ class Loaded:
     trainer: Any
     callback: Any
     train_ex: list
+    eval_ex: list
     templates: Any
     stats: Any
     resume: tuple[int, Path] | None
@@ -193,7 +194,7 @@ class Worker(DetachedWorker):
         train_ex, eval_ex, templates, st = self._data(tok)
         trainer, cb = self._trainer(model, tok, train_ex, eval_ex, st)
         return Loaded(model=model, tok=tok, dtype=dtype, trainer=trainer, callback=cb, train_ex=train_ex,
-                      templates=templates, stats=st, resume=resume)
+                      eval_ex=eval_ex, templates=templates, stats=st, resume=resume)
 
     def _data(self, tok):
         """Training and eval-loss examples, with the data's story in the log (and data/ written by rank 0)."""
@@ -299,7 +300,8 @@ class Worker(DetachedWorker):
 
     # -- stage 2: probe ---------------------------------------------------------------------------
     def probe(self, loaded: Loaded) -> None:
-        """Before step 1: the longest batch forward/backward and one eval generation batch (probe.py)."""
+        """Before step 1: the longest batch forward/backward, the longest eval-loss batch and one eval generation
+        batch (probe.py)."""
         from ftwizard.backends.local.probe import probe_line, run_probe
 
         est = (self.estimate_shown or {}).get("vram_gb")
@@ -325,7 +327,8 @@ class Worker(DetachedWorker):
         result = run_probe(trainer, trainer.data_collator, loaded.train_ex, device=self.device,
                            context_gib=self.context_gib, eval_prompts_ids=prompts_ids,
                            eval_batch_size=r.eval.batch_size, max_new_tokens=r.eval.max_new_tokens,
-                           pad_token_id=tok.pad_token_id)
+                           pad_token_id=tok.pad_token_id,
+                           eval_loss_examples=loaded.eval_ex if r.train.eval_every else None)
         self.probe_result = {**result.as_dict(), "estimate_gib": est}
         self.rep.log(probe_line(result, est, self.device))
 
