@@ -249,6 +249,7 @@ class GPU:
     spec_source: str = ""
     match: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()   # words of a reported name that make it another card (`Ti`, `Laptop`)
     exact_match: bool = False
     min_vram_gb: float = 0.0
     max_vram_gb: float = 0.0
@@ -290,6 +291,17 @@ class GPU:
                 "spec_source": self.spec_source}
 
 
+def flash_attention_2_runs_on(compute_capability: str | None) -> bool:
+    """FlashAttention-2 runs on Ampere and newer (compute capability 8.0+; its README: Ampere, Ada, Hopper), not
+    on Volta / Turing (V100, T4). Unknown capability: assumed to run, as before this check."""
+    if not compute_capability:
+        return True
+    try:
+        return int(str(compute_capability).split(".")[0]) >= 8
+    except ValueError:
+        return True
+
+
 def _norm(name: str) -> str:
     s = name.lower().replace("nvidia", "").replace("geforce", "").replace("tesla", "")
     return "".join(ch for ch in s if ch.isalnum())
@@ -304,6 +316,7 @@ def gpus() -> tuple[GPU, ...]:
         d["prices"] = tuple(dict(p) for p in g.get("prices", ()))
         d["match"] = tuple(g.get("match", ()))
         d["aliases"] = tuple(g.get("aliases", ()))
+        d["exclude"] = tuple(g.get("exclude", ()))
         out.append(GPU(**d))
     return tuple(out)
 
@@ -331,6 +344,12 @@ def get_gpu(name: str) -> GPU:
     for suffix in ("80gb", "40gb", "48gb", "24gb", "pcie", "sxm", "sxm4", "sxm5"):  # `A40 48GB`, `L4-24GB`
         if key.endswith(suffix) and key[: -len(suffix)] in by_norm:
             return by_norm[key[: -len(suffix)]]
+    # The name as nvidia-smi / a published table prints it (`Tesla V100-SXM2-16GB`, `NVIDIA A800-SXM4-80GB`),
+    # its memory read from the name where it says so.
+    size = re.search(r"(\d+)\s*gi?b?\b", name.lower().replace("-", " ").replace("_", " "))
+    reported = match_gpu(name, float(size.group(1)) if size else None)
+    if reported is not None:
+        return reported
     import difflib
 
     names = gpu_names()
@@ -348,6 +367,8 @@ def match_gpu(reported_name: str, vram_gb: float | None = None) -> GPU | None:
     best = None
     for g in gpus():
         if g.is_cpu:
+            continue
+        if words & set(g.exclude):
             continue
         if vram_gb:
             if g.min_vram_gb and vram_gb < g.min_vram_gb:

@@ -62,7 +62,8 @@ def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, 
             out.append(hit)
             if len(out) >= 3:
                 break
-    for other in sorted(all_gpus(), key=lambda x: x.vram_gb):
+    # a card with a catalog price first (the suggestion can then be priced), the smallest that fits
+    for other in sorted(all_gpus(), key=lambda x: (x.default_usd_per_hour is None, x.vram_gb)):
         if not other.is_cpu and other.vram_gb > g.vram_gb and fit_on(other, v := vram()).fits:
             out.append({"change": f"--gpu {other.name}", "vram_gb": round(v, 1)})
             break

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ftwizard.catalog import GPU, OpenModel
+from ftwizard.catalog import GPU, OpenModel, flash_attention_2_runs_on
 from ftwizard.estimate.base import NF4_BLOCK, SPEED
 from ftwizard.estimate.memory import module_count, module_shapes, resolve_targets, weight_bytes
 
@@ -187,13 +187,15 @@ def _installed(module: str) -> bool:
 
 def speed_knobs(recipe, gpu: GPU, dtype: str) -> dict:
     """What the trainer will turn on, resolved as the local worker resolves it (its `speed.resolve_speed`):
-    attention `auto` = FlashAttention-2 on a CUDA GPU in 16-bit when flash-attn is installed here, else SDPA;
+    attention `auto` = FlashAttention-2 on a CUDA GPU of compute capability 8.0+ in 16-bit when flash-attn is
+    installed here, else SDPA;
     Liger `auto` = on a GPU when liger-kernel is installed here; FSDP only with several processes."""
     t = recipe.train
     on_gpu = not gpu.is_cpu
     attn = t.attn_implementation
     if attn == "auto":
-        attn = "flash_attention_2" if on_gpu and dtype != "fp32" and _installed("flash_attn") else "sdpa"
+        fa2 = on_gpu and dtype != "fp32" and flash_attention_2_runs_on(gpu.compute_capability)
+        attn = "flash_attention_2" if fa2 and _installed("flash_attn") else "sdpa"
     liger = t.use_liger
     if liger == "auto":
         liger = on_gpu and _installed("liger_kernel")

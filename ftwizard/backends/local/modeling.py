@@ -113,7 +113,9 @@ def pick_dtype(recipe: "Recipe", device: str):
     if d == "fp16":
         return torch.float16
     if device == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # Without `including_emulation=False` torch answers True on Volta / Turing (V100, T4), where bf16 has no
+        # tensor cores and runs emulated: those cards train in fp16, as the estimate assumes (catalog `bf16`).
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return torch.float32
 
 

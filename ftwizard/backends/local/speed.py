@@ -14,6 +14,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ftwizard.catalog import flash_attention_2_runs_on
+
 if TYPE_CHECKING:
     from ftwizard.catalog import GPU, OpenModel
     from ftwizard.recipe import Recipe
@@ -38,17 +40,21 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def resolve_speed(recipe: "Recipe", device: str, *, dtype_is_16bit: bool, fsdp: bool = False) -> SpeedChoices:
+def resolve_speed(recipe: "Recipe", device: str, *, dtype_is_16bit: bool, fsdp: bool = False,
+                  compute_capability: str | None = None) -> SpeedChoices:
     t = recipe.train
     reasons: list[str] = []
     attn = t.attn_implementation
     if attn == "auto":
-        if device == "cuda" and dtype_is_16bit and installed("flash_attn"):
+        fa2_card = flash_attention_2_runs_on(compute_capability)
+        if device == "cuda" and dtype_is_16bit and fa2_card and installed("flash_attn"):
             attn = "flash_attention_2"
             reasons.append("flash_attention_2: CUDA, 16-bit and flash-attn installed")
         else:
             attn = "sdpa"
-            if device == "cuda" and not installed("flash_attn"):
+            if device == "cuda" and not fa2_card:
+                reasons.append(f"sdpa: FlashAttention-2 needs compute capability 8.0+, this GPU is {compute_capability}")
+            elif device == "cuda" and not installed("flash_attn"):
                 reasons.append("sdpa: flash-attn is not installed")
     elif attn == "flash_attention_2" and not installed("flash_attn"):
         from ftwizard.errors import UsageError

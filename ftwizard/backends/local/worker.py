@@ -151,8 +151,9 @@ class Worker(DetachedWorker):
             self.context_gib = cuda_context_gib()
         apply_memory_cap(self.device)
         dtype = pick_dtype(recipe, self.device)
+        cc = "%d.%d" % torch.cuda.get_device_capability(local_rank()) if self.device == "cuda" else None
         self.speed = resolve_speed(recipe, self.device, dtype_is_16bit=dtype in (torch.bfloat16, torch.float16),
-                                   fsdp=self.fsdp)
+                                   fsdp=self.fsdp, compute_capability=cc)
         if self.main:
             self.estimate, self.estimate_shown = get_estimate(recipe, self.run.path.parent)
         if self.estimate_shown:
