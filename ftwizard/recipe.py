@@ -121,6 +121,9 @@ class TrainSection(_Section):
         "auto", description="Liger kernels (fused RMSNorm/RoPE/SwiGLU/cross-entropy; CUDA, `ftwizard[fast]`); "
         "auto = on when installed and on a CUDA GPU")
     torch_compile: bool = Field(False, description="torch.compile the model (slower start, faster steps on a GPU)")
+    activation_offloading: bool = Field(
+        False, description="keep what the decoder layers save for backward in pinned host memory, copied over PCIe "
+        "and back each step (CUDA; with checkpointing: each layer's input): less GPU memory, slower steps")
     fsdp: bool = Field(False, description="shard the model with FSDP2 across the torchrun processes, GPUs or CPU "
                        "(16-bit or 4-bit bases; FTWIZARD_FSDP=1 also turns it on)")
     seed: int = 42
@@ -221,6 +224,13 @@ def local_training_problems(recipe: "Recipe") -> list[tuple[str, str]]:
         if hw.device == "cpu":
             out.append(("train.attn_implementation", "flash_attention_2 needs a CUDA GPU; hardware.device = 'cpu' "
                         "(use 'sdpa' or 'auto')"))
+    if t.activation_offloading and hw.device == "cpu":
+        out.append(("train.activation_offloading", "activation offloading moves activations from a CUDA GPU to host "
+                    "memory; hardware.device = 'cpu' keeps them there already (set it to false)"))
+    if t.activation_offloading and t.torch_compile:
+        out.append(("train.activation_offloading", "not with train.torch_compile = true: the offloading hooks "
+                    "are pushed inside the model's forward, which torch.compile traces, and ftwizard has not verified "
+                    "that pair (turn one off)"))
     if t.use_liger is True and hw.device == "cpu":
         out.append(("train.use_liger", "Liger kernels are Triton kernels for CUDA GPUs; hardware.device = 'cpu' "
                     "(set use_liger = 'auto' or false)"))

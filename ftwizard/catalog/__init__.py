@@ -243,6 +243,8 @@ class GPU:
     mem_bandwidth_gbs: float
     link_gbs: float = 0.0
     link_source: str = ""
+    host_link_gbs: float = 0.0       # one direction to the host (PCIe); 0: the peer link when that is PCIe
+    host_link_source: str = ""
     prices: tuple[dict, ...] = ()
     default_provider: str = ""
     compute_capability: str = ""
@@ -283,6 +285,17 @@ class GPU:
     def price_date(self) -> str:
         p = self.default_price
         return p["date"] if p else ""
+
+    @property
+    def host_link(self) -> tuple[float, str]:
+        """(GB/s one way, where it is published) of the card's link to host memory: `host_link_gbs`, else the
+        peer link when that is PCIe (cards without NVLink reach their peers and the host over the same slot);
+        (0, "") when the catalog does not say."""
+        if self.host_link_gbs:
+            return self.host_link_gbs, self.host_link_source
+        if self.link_source.startswith("PCIe"):
+            return self.link_gbs, self.link_source
+        return 0.0, ""
 
     def to_dict(self) -> dict:
         return {"name": self.name, "vram_gb": self.vram_gb, "bf16_tflops": self.bf16_tflops,

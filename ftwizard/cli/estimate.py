@@ -212,6 +212,10 @@ def print_table(est: dict, *, show_closed: bool = False) -> None:
     v = b["vram"]
     parts = ", ".join(f"{k.replace('_', ' ')} {val:.2f}" for k, val in v.items() if val >= 0.005)
     console.print(f"memory (GiB): {parts}")
+    if off := b.get("activation_offloading"):
+        secs = (b["time"].get("seconds") or {}).get("offload_transfer") or 0.0
+        console.print(f"activation offloading: {off['offloaded_gb']:.2f} GiB per micro-batch to host memory and "
+                      f"back over {off['host_link_gbs']:g} GB/s ({secs:.3f} s per micro-batch)")
     if L.get("cost_range_usd"):
         lo, hi = L["cost_range_usd"]
         console.print(f"local time and cost range: {L['hours_range'][0]:.1f}-{L['hours_range'][1]:.1f} h, "

@@ -65,6 +65,12 @@ DEFAULT_TOKENIZER_RATIO = 1.2
 # Unsloth's Hugging Face + FA2 context lengths (Llama 3.1 8B QLoRA): the old 2 copies gave 0.92x at 932 tokens
 # falling to 0.66x at 28k.
 LOSS_FP32_COPIES = 3.0
+# Activation offloading's copies over the card's PCIe link to the host: the link's payload ceiling, from the PCIe
+# spec's 128b/130b line code (Gen3 on) and a 256-byte payload per packet behind ~26 bytes of framing, sequence
+# number, header and LCRC. Counted, not fitted: real pinned copies reach a little less, so the time offloading adds
+# is a floor. DEFAULT_HOST_LINK_GBS: a card whose catalog entry names no host link is taken to sit on PCIe Gen4 x16.
+HOST_LINK_EFF = (128 / 130) * (256 / (256 + 26))
+DEFAULT_HOST_LINK_GBS = 32.0
 SPECIAL_TOKENS = 2          # BOS + the EOS the trainer appends
 CUDA_CONTEXT_GIB = 0.5      # CUDA context + kernels: outside torch's allocator, seen by nvidia-smi
 ALLOCATOR_GIB = 0.25        # cuBLAS workspace and allocator pools

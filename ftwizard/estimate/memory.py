@@ -88,13 +88,38 @@ def activation_bytes_per_token(model: OpenModel, targets: list[str], lora_dropou
     return norms + attention + mlp + lora
 
 
+def activation_split(model: OpenModel, targets: list[str], lora_dropout: float, act_bytes: float = 2.0, *,
+                     micro_batch: int = 1, seq_len: float = 512, gradient_checkpointing: bool = True,
+                     attn: str = "sdpa", liger: bool = False, offload: bool = False) -> dict[str, float]:
+    """Bytes of activations at the peak on the device, and bytes sent to host memory per micro-batch.
+
+    Kept (no offloading): every layer's saved tensors, or with checkpointing every layer's input plus the one layer
+    being recomputed. Offloaded (the trainer's hooks around the decoder stack, backends/local/offload.py): what the
+    stack saves goes to the host - every layer's saved tensors, or with checkpointing every layer's input (torch's
+    non-reentrant checkpoint saves it through the outer hooks, the layer's own saves stay inside) - and the final
+    RMSNorm's fp32 input and its reciprocal RMS. The device then holds one layer's saved tensors brought back (and,
+    checkpointing, that layer's input as well). The lm_head and loss are outside the hooks: the `logits` part."""
+    tokens = micro_batch * seq_len
+    per_layer = activation_bytes_per_token(model, targets, lora_dropout, act_bytes, liger=liger) * tokens
+    if attn == "eager":  # softmax probabilities kept for backward (16-bit), per layer
+        per_layer += model.heads * micro_batch * seq_len * seq_len * act_bytes
+    layer_input = tokens * model.hidden * act_bytes
+    if not offload:
+        device = model.layers * layer_input + per_layer if gradient_checkpointing else model.layers * per_layer
+        return {"device": device, "offloaded": 0.0}
+    final_norm = tokens * ((act_bytes if liger else 4) * model.hidden + 4)  # Liger's RMSNorm keeps its 16-bit input
+    if gradient_checkpointing:
+        return {"device": layer_input + per_layer, "offloaded": model.layers * layer_input + final_norm}
+    return {"device": per_layer, "offloaded": model.layers * per_layer + final_norm}
+
+
 def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
                   target_modules: Iterable[str] = ("q_proj", "k_proj", "v_proj", "o_proj"),
                   lora_dropout: float = 0.05, micro_batch: int = 1, seq_len: int = 512,
                   gradient_checkpointing: bool = True, optimizer: str = "adamw_torch",
                   adapter_bytes: float = 4.0, dtype_bytes: float = 2.0, kbit_prep: bool | None = None,
                   loss_chunks: int = 1, attn: str = "sdpa", liger: bool = False, shards: int = 1,
-                  loss_fp32: bool = True, eval_seq_len: int = 0) -> dict:
+                  loss_fp32: bool = True, eval_seq_len: int = 0, offload: bool = False) -> dict:
     """Peak training memory in GiB with its breakdown (weights, adapters, optimizer, activations, logits, overhead).
 
     `seq_len` is the longest padded sequence of a micro-batch: the peak comes from the longest batch.
@@ -106,6 +131,8 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
     time). `shards` > 1: FSDP splits weights, adapters, gradients and optimizer states across that many GPUs and
     gathers one block at a time. `eval_seq_len` > 0: the run also takes eval-loss steps on micro-batches padded to
     that length (forward only, in eval mode, where Liger's fused loss is off and the logits are materialised).
+    `offload`: train.activation_offloading (`activation_split`); the bytes it sends to
+    the host per micro-batch are `offloaded_gb`, outside the device's total.
     `vram_gb` is what the device holds (nvidia-smi); `torch_peak_gb` leaves out the CUDA context, as
     torch.cuda.max_memory_reserved() does.
     """
@@ -122,13 +149,9 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
     opt_bytes = 2.0 if "8bit" in optimizer or "8_bit" in optimizer else (0.0 if optimizer == "sgd" else 8.0)
     tokens = micro_batch * seq_len
     act_dtype = dtype_bytes
-    per_layer = activation_bytes_per_token(model, targets, lora_dropout, act_dtype, liger=liger) * tokens
-    if attn == "eager":  # softmax probabilities kept for backward (16-bit), per layer
-        per_layer += model.heads * micro_batch * seq_len * seq_len * act_dtype
-    if gradient_checkpointing:
-        activations = model.layers * tokens * model.hidden * act_dtype + per_layer
-    else:
-        activations = model.layers * per_layer
+    acts = activation_split(model, targets, lora_dropout, act_dtype, micro_batch=micro_batch, seq_len=seq_len,
+                            gradient_checkpointing=gradient_checkpointing, attn=attn, liger=liger, offload=offload)
+    activations = acts["device"]
     # The logits: 16-bit, or fp32 when peft upcast the lm_head. The loss path's copies: fp32, unless the model's
     # own code takes cross-entropy in 16-bit (`loss_fp32` False: Qwen v1's remote code).
     logits_width = 4 if kbit_prep else act_dtype
@@ -190,4 +213,5 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
     return {"vram_gb": round(total, 2), "torch_peak_gb": round(total - CUDA_CONTEXT_GIB, 2), "parts_gb": gib, "lora_params": n_lora, "trainable_pct":
             round(100 * n_lora / model.params, 4), "micro_batch": micro_batch, "seq_len": seq_len,
             "gradient_checkpointing": bool(gradient_checkpointing), "quant": quant,
+            "activation_offloading": bool(offload), "offloaded_gb": round(acts["offloaded"] / GIB, 3),
             "unknown_target_modules": unknown}

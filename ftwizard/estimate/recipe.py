@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from ftwizard.catalog import GPU, get_gpu, get_hosted_model, get_open_model, match_gpu, wind_down
 from ftwizard.errors import UsageError
-from ftwizard.estimate.base import (BYTES_PER_PARAM, CALIBRATED_RANGE, DEFAULT_TOKENIZER_RATIO, ENCODING_RATIO, GIB, LOAD_GBPS, SPEED,
-                                    TOKENIZER_RATIO, UNCALIBRATED_RANGE, _positive, _quant)
+from ftwizard.estimate.base import (BYTES_PER_PARAM, CALIBRATED_RANGE, DEFAULT_HOST_LINK_GBS, DEFAULT_TOKENIZER_RATIO,
+                                    ENCODING_RATIO, GIB, LOAD_GBPS, SPEED, TOKENIZER_RATIO, UNCALIBRATED_RANGE,
+                                    _positive, _quant)
 from ftwizard.estimate.calibration import calibration
 from ftwizard.estimate.flops import eval_flops_per_token, flops_per_token, peak_flops
 from ftwizard.estimate.memory import estimate_vram, lora_params
@@ -27,9 +28,11 @@ from ftwizard.pricing import gpu_price
 if TYPE_CHECKING:
     from ftwizard.recipe import Recipe
 
-def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, nproc: int) -> list[dict]:
-    """The smallest changes that make a configuration fit, one per kind: micro-batch, checkpointing, quantization,
-    FSDP over more GPUs of the same card, a bigger card (the same memory model; at most one of each)."""
+def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, nproc: int, *,
+                 can_offload: bool = False) -> list[dict]:
+    """The smallest changes that make a configuration fit, one per kind: micro-batch, checkpointing, activation
+    offloading (`can_offload`: the trainer would honour it), quantization, FSDP over more GPUs of the same card, a
+    bigger card (the same memory model; at most one of each)."""
     from ftwizard.catalog import gpus as all_gpus
 
     def vram(**change) -> float:
@@ -41,13 +44,15 @@ def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, 
         while mb >= 1:
             if (v := vram(**change, micro_batch=mb)) <= change.pop("_usable", usable):
                 extra = f" --set train.micro_batch_size={mb}" if mb != vram_args["micro_batch"] else ""
-                return {"change": (label + extra).strip(), "vram_gb": round(v, 1)}
+                return {"change": (label + extra).strip(), "vram_gb": round(v, 1), "_mb": mb}
             mb //= 2
         return None
 
     gc = {} if vram_args["gradient_checkpointing"] else {"gradient_checkpointing": True}
     gc_label = "" if not gc else "--set train.gradient_checkpointing=true"
     candidates = [("", {}), (gc_label, gc)] if gc else [("", {})]
+    if can_offload and not vram_args.get("offload"):
+        candidates.append(("--set train.activation_offloading=true", {"offload": True}))
     for q in ("8bit", "4bit"):  # a quantized base turns checkpointing on by itself (train.gradient_checkpointing auto)
         if q == "8bit" and vram_args.get("shards", 1) > 1:
             continue  # FSDP cannot shard an 8-bit base (the recipe refuses it), so it is no way to fit
@@ -57,8 +62,13 @@ def nearest_fits(om, g: GPU, vram_args: dict, usable: float, mem_factor: float, 
         candidates += [(f"--gpus {n} --set train.fsdp=true {gc_label}", {"shards": n, **gc})
                        for n in (2, 4, 8) if n > nproc]
     out: list[dict] = []
+    best_mb = 0  # offloading costs time on every step: offered only where it keeps a larger micro-batch
     for label, change in candidates:
         if (hit := first_fit(label, **change)) and hit["change"]:
+            mb = hit.pop("_mb")
+            if change.get("offload") and mb <= best_mb:
+                continue
+            best_mb = max(best_mb, mb)
             out.append(hit)
             if len(out) >= 3:
                 break
@@ -199,7 +209,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     shape = RunShape(quant=q, rank=r, targets=tuple(recipe.lora.target_modules), micro_batch=t.micro_batch_size,
                      seq_len=per_seq, grad_accum=t.grad_accum, gradient_checkpointing=gc, attn=knobs["attn"],
                      liger=knobs["liger"], compile=knobs["compile"], lora_dropout=recipe.lora.dropout, gpus=nproc,
-                     fsdp=knobs["fsdp"], gptq=bool(model_code.get("gptq")))
+                     fsdp=knobs["fsdp"], gptq=bool(model_code.get("gptq")), offload=knobs["offload"])
     flops = flops_per_token(om, per_seq, gradient_checkpointing=gc, n_lora=n_lora, attn=knobs["attn"])
     fpt = flops["hardware"]
     peak = peak_flops(g, dtype)
@@ -226,10 +236,14 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     vram_args = dict(quant=q, rank=r, target_modules=recipe.lora.target_modules, lora_dropout=recipe.lora.dropout,
                      micro_batch=t.micro_batch_size, seq_len=peak_seq, gradient_checkpointing=gc,
                      optimizer=t.optimizer, dtype_bytes=dtype_bytes, attn=knobs["attn"], liger=knobs["liger"],
-                     shards=nproc if knobs["fsdp"] else 1,
+                     shards=nproc if knobs["fsdp"] else 1, offload=knobs["offload"],
                      eval_seq_len=(max_len if t.packing else max(eval_lengths)) if n_evals else 0,
                      **{k: v for k, v in model_code.items() if k != "gptq"})
     vram = estimate_vram(om, **vram_args)
+    if knobs["offload"]:
+        notes.append(f"activation offloading: {vram['offloaded_gb']:.2f} GB per micro-batch to host memory and back "
+                     f"over {g.name}'s host link" + ("" if g.host_link[0] else " (not in the catalog: PCIe Gen4 x16 "
+                                                       "assumed)"))
     if vram["unknown_target_modules"]:
         notes.append("LoRA targets not counted (unknown to the estimator): "
                      + ", ".join(vram["unknown_target_modules"]))
@@ -264,7 +278,8 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
         detected = round(psutil.virtual_memory().total / GIB, 1)
     fit = fit_on(g, vram_gb, detected_gb=detected)
     gpu_vram, usable, fits = fit.device_gb, fit.usable_gb, fit.fits
-    nearest = [] if fits or g.is_cpu else nearest_fits(om, g, vram_args, usable, cal["mem_factor"], nproc)
+    nearest = [] if fits or g.is_cpu else nearest_fits(om, g, vram_args, usable, cal["mem_factor"], nproc,
+                                                       can_offload=not t.torch_compile)
     if not fits and not g.is_cpu:
         notes.append(f"does not fit ({vram_gb:.1f} GB of {usable:.1f} GB usable): not priced"
                      + ("; nearest that fits: " + "; ".join(n["change"] for n in nearest) if nearest else ""))
@@ -282,6 +297,9 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
             "breakdown": {
                 "vram": vram["parts_gb"], "lora_params": n_lora, "trainable_pct": vram["trainable_pct"],
                 "peak_seq_len": peak_seq, "micro_batch": t.micro_batch_size,
+                "activation_offloading": None if not knobs["offload"] else {
+                    "offloaded_gb": vram["offloaded_gb"], "host_link_gbs": g.host_link[0] or DEFAULT_HOST_LINK_GBS,
+                    "host_link_source": g.host_link[1] or "not in the catalog: PCIe Gen4 x16 assumed"},
                 "time": {"train_s": round(train_s), "eval_loss_s": round(eval_s), "load_s": round(load_s),
                          "hours_exact": [hours, *hours_range],
                          "eval_passes": n_evals, "eval_tokens": eval_tokens,

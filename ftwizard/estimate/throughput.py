@@ -11,7 +11,9 @@ One micro-batch of T = micro_batch x seq tokens costs, on the GPU (docs/estimate
   computes the whole square and writes its scores);
 - elementwise traffic per layer (RMSNorm in fp32, RoPE, SwiGLU, residuals, LoRA dropout / scale / add), fused
   by Liger and by torch.compile;
-- the LoRA path: its FLOPs (forward, both gradients) and per-module traffic.
+- the LoRA path: its FLOPs (forward, both gradients) and per-module traffic;
+- activation offloading: the offloaded bytes to the host and back over the card's PCIe link (copied on the compute
+  stream, so in series with the kernels).
 On the host, eager PyTorch dispatches every op of every layer: a cost per layer and per adapted module and pass,
 which torch.compile removes most of. The micro-batch takes the larger of the two (they overlap, smoothly), each
 optimizer step adds a fixed cost and the optimizer's traffic. Several GPUs: FSDP adds its measured efficiency.
@@ -24,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ftwizard.catalog import GPU, OpenModel, flash_attention_2_runs_on
-from ftwizard.estimate.base import NF4_BLOCK, SPEED
-from ftwizard.estimate.memory import module_count, module_shapes, resolve_targets, weight_bytes
+from ftwizard.estimate.base import DEFAULT_HOST_LINK_GBS, HOST_LINK_EFF, NF4_BLOCK, SPEED
+from ftwizard.estimate.memory import activation_split, module_count, module_shapes, resolve_targets, weight_bytes
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class RunShape:
     gpus: int = 1
     fsdp: bool = False
     gptq: bool = False                # 4-bit from a GPTQ checkpoint (AutoGPTQ kernels), not bitsandbytes nf4
+    offload: bool = False             # train.activation_offloading
 
 
 def _roofline(flops: float, nbytes: float, peak: float, bw: float, p: dict) -> float:
@@ -150,7 +153,15 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
     elem_s = L * T * (elem + lora_elem) * a / 2 * (3 + gc) * elem_scale / (bw * p["bw_eff"])
     lora_s = L * T * lora_flops * (3 + gc) / (peak * p["lora_eff"])
 
-    gpu_s = linear_s + dequant_s + head_s + attn_s + elem_s + lora_s
+    # activation offloading: what the decoder stack saves goes to the host in the forward and back in the backward,
+    # copied on the compute stream (backends/local/offload.py), so the GPU waits for both copies
+    offload_s = 0.0
+    if shape.offload:
+        moved = activation_split(model, targets, shape.lora_dropout, a, micro_batch=shape.micro_batch,
+                                 seq_len=S, gradient_checkpointing=bool(gc), attn=shape.attn, liger=shape.liger,
+                                 offload=True)["offloaded"]
+        offload_s = 2 * moved / ((gpu.host_link[0] or DEFAULT_HOST_LINK_GBS) * 1e9 * HOST_LINK_EFF)
+    gpu_s = linear_s + dequant_s + head_s + attn_s + elem_s + lora_s + offload_s
     # host: eager dispatch per layer and per adapted module, per pass (backward counts as two)
     host_s = L * (p["host_layer_s"] + p["host_lora_s"] * len(targets)) * (3 + gc) + p["host_mb_s"]
     if shape.compile:
@@ -173,7 +184,7 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
         tokens_per_s *= p["fsdp_eff"] if shape.fsdp else p["ddp_eff"]
     return {"tokens_per_s": tokens_per_s, "micro_batch_s": micro_s, "step_s": step_s,
             "parts_s": {"linears": linear_s, "dequantize": dequant_s, "lm_head_and_loss": head_s, "attention": attn_s,
-                        "elementwise": elem_s, "lora": lora_s, "gpu": gpu_s, "host": host_s, "fsdp_gather": gather_s,
+                        "elementwise": elem_s, "lora": lora_s, "offload_transfer": offload_s, "gpu": gpu_s, "host": host_s, "fsdp_gather": gather_s,
                         "optimizer": opt_s},
             "bound": "interconnect" if gather_s > max(gpu_s, host_s) else "host" if host_s > gpu_s else
             ("compute" if linear_s + attn_s > elem_s + head_s else "memory")}
@@ -189,7 +200,8 @@ def speed_knobs(recipe, gpu: GPU, dtype: str) -> dict:
     """What the trainer will turn on, resolved as the local worker resolves it (its `speed.resolve_speed`):
     attention `auto` = FlashAttention-2 on a CUDA GPU of compute capability 8.0+ in 16-bit when flash-attn is
     installed here, else SDPA;
-    Liger `auto` = on a GPU when liger-kernel is installed here; FSDP only with several processes."""
+    Liger `auto` = on a GPU when liger-kernel is installed here; FSDP only with several processes; activation
+    offloading on a GPU only (the worker leaves it off on the CPU, where activations already are in host memory)."""
     t = recipe.train
     on_gpu = not gpu.is_cpu
     attn = t.attn_implementation
@@ -202,4 +214,5 @@ def speed_knobs(recipe, gpu: GPU, dtype: str) -> dict:
     import os
 
     fsdp = bool(t.fsdp or os.environ.get("FTWIZARD_FSDP") == "1")
-    return {"attn": attn, "liger": bool(liger) and on_gpu, "compile": bool(t.torch_compile) and on_gpu, "fsdp": fsdp}
+    return {"attn": attn, "liger": bool(liger) and on_gpu, "compile": bool(t.torch_compile) and on_gpu, "fsdp": fsdp,
+            "offload": bool(t.activation_offloading) and on_gpu}

@@ -91,6 +91,7 @@ class Worker(DetachedWorker):
         self.probe_result: dict | None = None
         self.speed = None
         self.fsdp = False
+        self.offload = None             # offload.ActivationOffload when train.activation_offloading runs
 
     # -- the attempt ------------------------------------------------------------------------------
     def body(self) -> Ended:
@@ -192,10 +193,25 @@ class Worker(DetachedWorker):
                     f"{done['processes']} processes ({done['backend']}); {dtensor_fraction(model):.0%} of the "
                     "parameters are DTensor shards")
 
+        if recipe.train.activation_offloading:
+            self._offload(model)
         train_ex, eval_ex, templates, st = self._data(tok)
         trainer, cb = self._trainer(model, tok, train_ex, eval_ex, st)
         return Loaded(model=model, tok=tok, dtype=dtype, trainer=trainer, callback=cb, train_ex=train_ex,
                       eval_ex=eval_ex, templates=templates, stats=st, resume=resume)
+
+    def _offload(self, model) -> None:
+        """train.activation_offloading: hooks on the decoder stack (offload.install), on a CUDA device only."""
+        if self.device != "cuda":
+            self.rep.log("activation offloading: nothing to do on the CPU, activations are in host memory already "
+                         "(train.activation_offloading ignored)", level="warning")
+            return
+        from ftwizard.backends.local.offload import install
+
+        self.offload = install(model)
+        self.rep.log("activation offloading: what the decoder layers save for backward goes to pinned host memory "
+                     "in the forward and comes back in the backward"
+                     + (" (with checkpointing: each layer's input)" if self.recipe.gradient_checkpointing_on() else ""))
 
     def _data(self, tok):
         """Training and eval-loss examples, with the data's story in the log (and data/ written by rank 0)."""
@@ -441,6 +457,10 @@ class Worker(DetachedWorker):
             "lora_r": r.lora.r,
             "gradient_checkpointing": r.gradient_checkpointing_on(),
             "packing": r.train.packing,
+            "activation_offloading": None if self.offload is None else {
+                "tensors_per_micro_batch": self.offload.last.tensors,
+                "offloaded_gib_per_micro_batch": round(self.offload.last.nbytes / 1024**3, 4),
+                "offloaded_gib_total": round(self.offload.total.nbytes / 1024**3, 3)},
             "speed": {"attn_implementation": self.speed.attn_implementation, "use_liger": self.speed.use_liger,
                       "torch_compile": self.speed.torch_compile, "optimizer": self.speed.optimizer,
                       "fsdp": self.fsdp, "fsdp_sharded_params": sharded(trainer) if self.fsdp else None,
