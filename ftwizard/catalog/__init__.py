@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 import tomllib
@@ -9,8 +10,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from ftwizard.catalog.configs import open_model_from_config
+from ftwizard.catalog.shapes import Linears, OpenModel
 from ftwizard.errors import UsageError, did_you_mean
 from ftwizard.providers import PROVIDER_ORDER
+
+__all__ = ["GPU", "HostedModel", "Linears", "OpenModel", "get_gpu", "get_hosted_model", "get_open_model",
+           "match_gpu", "open_model_from_config"]
 
 CATALOG_DIR = Path(__file__).resolve().parent
 
@@ -398,101 +404,13 @@ def match_gpu(reported_name: str, vram_gb: float | None = None) -> GPU | None:
 # ---------------------------------------------------------------------------------------
 # Open models
 
-@dataclass(frozen=True)
-class OpenModel:
-    """The shape of a decoder-only transformer (Llama-like, dense or mixture-of-experts), enough to estimate memory
-    and FLOPs. A MoE model (`experts` > 0) holds every expert in memory but runs `active_experts` per token."""
-
-    id: str
-    layers: int
-    hidden: int
-    intermediate: int
-    heads: int
-    kv_heads: int
-    vocab: int
-    params: int
-    family: str
-    source: str
-    tied: bool = False
-    head_dim: int = 0
-    aliases: tuple[str, ...] = ()
-    qkv_bias: bool = False
-    experts: int = 0                 # routed experts per MoE layer (0: dense)
-    active_experts: int = 0          # experts each token runs through
-    expert_intermediate: int = 0     # intermediate size of one expert
-    license: str = ""
-    gated: bool = False              # the hub asks you to accept a license before download
-    instruct: bool = False           # an instruction-tuned (chat) model
-    read_on: str = ""                # when the config.json figures were read
-    released: str = ""               # YYYY-MM the weights were first published ("" unknown: sorts last)
-
-    @property
-    def is_moe(self) -> bool:
-        return self.experts > 0
-
-    @property
-    def dim_head(self) -> int:
-        return self.head_dim or self.hidden // self.heads
-
-    @property
-    def embedding_params(self) -> int:
-        """Input embedding plus a separate lm_head (these stay 16-bit when the rest is quantized)."""
-        return self.vocab * self.hidden * (1 if self.tied else 2)
-
-    def _attention_params(self) -> int:
-        q = self.heads * self.dim_head
-        kv = self.kv_heads * self.dim_head
-        return self.hidden * q + 2 * self.hidden * kv + q * self.hidden
-
-    def _mlp_params(self, active: bool) -> int:
-        if not self.is_moe:
-            return 3 * self.hidden * self.intermediate
-        n = self.active_experts if active else self.experts
-        return n * 3 * self.hidden * self.expert_intermediate + self.hidden * self.experts  # + the router
-
-    @property
-    def linear_params(self) -> int:
-        """Parameters of the decoder blocks' linear layers, every expert included: what memory holds and what
-        8-bit / 4-bit loading quantizes."""
-        return self.layers * (self._attention_params() + self._mlp_params(active=False))
-
-    @property
-    def active_linear_params(self) -> int:
-        """The blocks' linear parameters one token runs through (MoE: only its `active_experts`)."""
-        return self.layers * (self._attention_params() + self._mlp_params(active=True))
-
-    @property
-    def matmul_params(self) -> int:
-        """Every block linear and the lm_head (the lookup is free)."""
-        return self.linear_params + self.vocab * self.hidden
-
-    @property
-    def active_matmul_params(self) -> int:
-        """Parameters a token multiplies through: its active linears and the lm_head. FLOPs come from these."""
-        return self.active_linear_params + self.vocab * self.hidden
-
-    @property
-    def active_params(self) -> int:
-        return self.params - self.layers * (self._mlp_params(False) - self._mlp_params(True))
-
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("id", "family", "layers", "hidden", "intermediate", "heads",
-                                           "kv_heads", "vocab", "params", "tied", "source", "license", "gated")}
-        if self.is_moe:
-            d.update(experts=self.experts, active_experts=self.active_experts,
-                     expert_intermediate=self.expert_intermediate, active_params=self.active_params)
-        return d
-
-
 def _computed_params(layers, hidden, intermediate, heads, kv_heads, vocab, tied, head_dim=0, qkv_bias=False,
-                     experts=0, active_experts=0, expert_intermediate=0) -> int:
-    hd = head_dim or hidden // heads
-    q, kv = heads * hd, kv_heads * hd
-    mlp = (experts * 3 * hidden * expert_intermediate + hidden * experts) if experts else 3 * hidden * intermediate
-    per_layer = hidden * q + 2 * hidden * kv + q * hidden + mlp + 2 * hidden
-    if qkv_bias:
-        per_layer += q + 2 * kv
-    return vocab * hidden * (1 if tied else 2) + layers * per_layer + hidden
+                     experts=0, active_experts=0, expert_intermediate=0, **shape) -> int:
+    """The parameter count of a shape given by its figures (`OpenModel.computed_params`, the one count)."""
+    return OpenModel(id="", layers=layers, hidden=hidden, intermediate=intermediate, heads=heads, kv_heads=kv_heads,
+                     vocab=vocab, params=0, family="", source="", tied=tied, head_dim=head_dim, qkv_bias=qkv_bias,
+                     experts=experts, active_experts=active_experts, expert_intermediate=expert_intermediate,
+                     **shape).computed_params
 
 
 @lru_cache(maxsize=1)
@@ -502,53 +420,9 @@ def open_models() -> tuple[OpenModel, ...]:
         d = dict(m)
         d["aliases"] = tuple(d.get("aliases", ()))
         d.setdefault("qkv_bias", d.get("family") == "qwen2")
-        if "params" not in d:
-            d["params"] = _computed_params(d["layers"], d["hidden"], d["intermediate"], d["heads"], d["kv_heads"],
-                                           d["vocab"], d.get("tied", False), d.get("head_dim", 0), d["qkv_bias"],
-                                           d.get("experts", 0), d.get("active_experts", 0),
-                                           d.get("expert_intermediate", 0))
-        out.append(OpenModel(**d))
+        shape = OpenModel(**{"params": 0, **d})
+        out.append(shape if "params" in d else dataclasses.replace(shape, params=shape.computed_params))
     return tuple(out)
-
-
-_FAMILY_BY_TYPE = {"llama": "llama", "qwen": "qwen", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3_moe": "qwen3",
-                   "gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma3", "gemma3_text": "gemma3", "phi3": "phi3",
-                   "gpt_oss": "gpt-oss", "mixtral": "mistral"}
-
-
-def open_model_from_config(config: dict, *, id: str, source: str) -> OpenModel:
-    """An OpenModel from a Hugging Face config.json (Llama-like architectures)."""
-    c = config.get("text_config", config)
-    try:
-        layers = int(c["num_hidden_layers"])
-        hidden = int(c["hidden_size"])
-        intermediate = int(c["intermediate_size"])
-        heads = int(c["num_attention_heads"])
-        vocab = int(c["vocab_size"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise UsageError(f"{source}: config.json lacks {e} (need num_hidden_layers, hidden_size, "
-                         "intermediate_size, num_attention_heads, vocab_size)") from None
-    kv = int(c.get("num_key_value_heads") or heads)
-    tied = bool(c.get("tie_word_embeddings", config.get("tie_word_embeddings", False)))
-    head_dim = int(c.get("head_dim") or 0)
-    mtype = str(c.get("model_type", ""))
-    if mtype == "qwen":  # Qwen v1: intermediate_size counts w1 and w2 together; heads x kv_channels = hidden
-        intermediate //= 2
-    family = _FAMILY_BY_TYPE.get(mtype, mtype or "unknown")
-    if family == "llama" and vocab <= 32016:
-        family = "llama2"
-    elif family == "llama" and vocab >= 128000:
-        family = "llama3"
-    qkv_bias = bool(c.get("attention_bias", mtype in ("qwen2", "qwen")))
-    # mixture of experts: Qwen3-MoE / Mixtral / gpt-oss spell the counts differently
-    experts = int(c.get("num_experts") or c.get("num_local_experts") or 0)
-    active = int(c.get("num_experts_per_tok") or c.get("experts_per_token") or 0) if experts else 0
-    expert_i = int(c.get("moe_intermediate_size") or intermediate) if experts else 0
-    params = _computed_params(layers, hidden, intermediate, heads, kv, vocab, tied, head_dim, qkv_bias,
-                              experts, active, expert_i)
-    return OpenModel(id=id, layers=layers, hidden=hidden, intermediate=intermediate, heads=heads, kv_heads=kv,
-                     vocab=vocab, params=params, family=family, source=source, tied=tied, head_dim=head_dim,
-                     qkv_bias=qkv_bias, experts=experts, active_experts=active, expert_intermediate=expert_i)
 
 
 def _hub_cache_dirs() -> list[Path]:

@@ -81,10 +81,40 @@ SERVING_CONCURRENCY = 32    # requests decoded together by a serving engine (vLL
 SERVING_BW_EFFICIENCY = 0.7  # fraction of memory bandwidth a decode step reaches
 SERVING_PREFILL_EFFICIENCY = 0.5
 
-MODULE_ALIASES = {"output_proj": "o_proj", "w1": "gate_proj", "w3": "up_proj", "w2": "down_proj",
-                  "query": "q_proj", "key": "k_proj", "value": "v_proj", "dense": "o_proj"}
-FUSED_MODULES = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}  # Phi-3/4
-ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# LoRA target names as PEFT users write them (a module's name or its last dotted parts), mapped to the shape's
+# matrices (`OpenModel.linears()`: q_proj, k_proj, v_proj / qkv_proj, o_proj, gate_proj, up_proj / gate_up_proj,
+# down_proj). By architecture (config.json's model_type), because one name means different matrices in different
+# models: w2 is Mixtral's and InternLM2's down projection but Qwen v1's gate; GPT-2's and Qwen v1's c_proj is
+# both the attention output and the MLP's down projection (PEFT adapts every module whose name ends in it), while
+# StarCoder2's c_proj is only the MLP's; ChatGLM's dense_h_to_4h is gate and up fused, GPT-NeoX's only up.
+MODULE_ALIASES = {"output_proj": ("o_proj",), "out_proj": ("o_proj",), "w1": ("gate_proj",), "w3": ("up_proj",),
+                  "w2": ("down_proj",), "query": ("q_proj",), "key": ("k_proj",), "value": ("v_proj",),
+                  "dense": ("o_proj",)}  # for Llama-like models without a table below: torchtune's names
+_GPT2 = {"c_attn": ("qkv_proj",), "c_proj": ("o_proj", "down_proj"), "attn.c_proj": ("o_proj",),
+         "mlp.c_proj": ("down_proj",), "c_fc": ("up_proj",)}
+_NEOX = {"query_key_value": ("qkv_proj",), "dense": ("o_proj",), "dense_h_to_4h": ("up_proj",),
+         "dense_4h_to_h": ("down_proj",)}
+ARCH_MODULE_ALIASES = {
+    "gpt2": _GPT2, "gpt_bigcode": _GPT2,
+    "qwen": {**_GPT2, "w1": ("up_proj",), "w2": ("gate_proj",)},          # Qwen v1: c_proj(w1(x) * silu(w2(x)))
+    "gptj": {"out_proj": ("o_proj",), "fc_in": ("up_proj",), "fc_out": ("down_proj",)},
+    "gpt_neox": _NEOX, "falcon": _NEOX, "RefinedWeb": _NEOX, "RefinedWebModel": _NEOX, "bloom": _NEOX,
+    "chatglm": {**_NEOX, "dense_h_to_4h": ("gate_up_proj",)},
+    "opt": {"out_proj": ("o_proj",), "fc1": ("up_proj",), "fc2": ("down_proj",)},
+    "phi": {"dense": ("o_proj",), "fc1": ("up_proj",), "fc2": ("down_proj",)},
+    "phi-msft": {"Wqkv": ("qkv_proj",), "out_proj": ("o_proj",), "fc1": ("up_proj",), "fc2": ("down_proj",)},
+    "starcoder2": {"c_fc": ("up_proj",), "c_proj": ("down_proj",)},
+    "baichuan": {"W_pack": ("qkv_proj",)},
+    "internlm2": {"wqkv": ("qkv_proj",), "wo": ("o_proj",), "w1": ("gate_proj",), "w3": ("up_proj",),
+                  "w2": ("down_proj",)},
+    "mixtral": {"w1": ("gate_proj",), "w3": ("up_proj",), "w2": ("down_proj",)},
+    "mpt": {"Wqkv": ("qkv_proj",), "out_proj": ("o_proj",)},
+    "olmo": {"att_proj": ("qkv_proj",), "attn_out": ("o_proj",), "ff_proj": ("gate_up_proj",),
+             "ff_out": ("down_proj",)},
+}
+# A fused name on a model whose matrices are separate (the catalog's Qwen v1 and Phi-4 entries count them apart).
+FUSED_MODULES = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}
+
 
 def _positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> Any:
     if value is None:

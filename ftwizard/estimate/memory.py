@@ -5,45 +5,77 @@ from __future__ import annotations
 from typing import Iterable
 
 from ftwizard.catalog import OpenModel
-from ftwizard.estimate.base import (ALL_LINEAR, ALLOCATOR_GIB, CUDA_CONTEXT_GIB, FRAGMENTATION, FUSED_MODULES,
-                                    GIB, LOSS_FP32_COPIES, MODULE_ALIASES, NF4_BLOCK, _as_model, _positive, _quant)
+from ftwizard.estimate.base import (ALLOCATOR_GIB, ARCH_MODULE_ALIASES, CUDA_CONTEXT_GIB, FRAGMENTATION,
+                                    FUSED_MODULES, GIB, LOSS_FP32_COPIES, MODULE_ALIASES, NF4_BLOCK, _as_model,
+                                    _positive, _quant)
+
 
 def module_shapes(model: OpenModel) -> dict[str, tuple[int, int]]:
-    """(in, out) features of each linear of one decoder block (MoE: of one expert's MLP)."""
-    q = model.heads * model.dim_head
-    kv = model.kv_heads * model.dim_head
-    h, i = model.hidden, (model.expert_intermediate if model.is_moe else model.intermediate)
-    return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    """(in, out) features of each linear of one decoder block by name (MoE: of one expert's MLP)."""
+    out: dict[str, tuple[int, int]] = {}
+    for g in model.linears():
+        out.setdefault(g.name, (g.d_in, g.d_out))
+    return out
 
 
-def module_count(model: OpenModel, name: str) -> int:
-    """How many copies of a module one block holds: every expert has its own MLP."""
-    return model.experts if model.is_moe and name in ("gate_proj", "up_proj", "down_proj") else 1
+def _target_names(model: OpenModel, target: str) -> tuple[str, ...] | None:
+    """The model's matrices a LoRA target name adapts (None: a name this estimator does not know)."""
+    present = module_shapes(model)
+    arch = ARCH_MODULE_ALIASES.get(model.arch or model.family, {})
+    # the shape's own names are module names unless the architecture spells them otherwise (GPT-2 has no o_proj)
+    own = set(target_spellings(model)) if arch else set(present) | set(FUSED_MODULES)
+    parts = target.split(".")
+    # PEFT matches a name or the end of a dotted module path: `mlp.down_proj`, `attn.c_proj`
+    for key in [target] + [".".join(parts[i:]) for i in range(1, len(parts))]:
+        names = (arch.get(key) if arch else MODULE_ALIASES.get(key)) or ((key,) if key in own else None)
+        if names is None:
+            continue
+        found: list[str] = []
+        for n in names:
+            if n in present:
+                found.append(n)
+            elif n in FUSED_MODULES:
+                found.extend(m for m in FUSED_MODULES[n] if m in present)
+        return tuple(found) or None
+    return None
 
 
-def resolve_targets(target_modules: Iterable[str]) -> tuple[list[str], list[str]]:
-    """(known module names, names this estimator does not know) for a LoRA target list."""
+def resolve_targets(model: OpenModel, target_modules: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(the model's matrices a LoRA target list adapts, names this estimator does not know for this model).
+    `all-linear` is every linear of the decoder blocks (PEFT leaves the lm_head out)."""
     names: list[str] = []
     unknown: list[str] = []
     for t in target_modules:
-        t = MODULE_ALIASES.get(t, t)
         if t in ("all-linear", "all_linear"):
-            names.extend(ALL_LINEAR)
-        elif t in FUSED_MODULES:
-            names.extend(FUSED_MODULES[t])
-        elif t in ALL_LINEAR:
-            names.append(t)
-        else:
+            names.extend(module_shapes(model))
+            continue
+        found = _target_names(model, t)
+        if found is None:
             unknown.append(t)
+        else:
+            names.extend(found)
     return list(dict.fromkeys(names)), unknown
 
 
+def target_spellings(model: OpenModel) -> list[str]:
+    """The module names a PEFT user writes for this model's linear layers (GPT-2: c_attn, c_proj, c_fc)."""
+    arch = ARCH_MODULE_ALIASES.get(model.arch or model.family, {})
+    out: list[str] = []
+    for name in module_shapes(model):
+        spelled = [k for k, v in arch.items() if name in v and "." not in k]
+        out.extend(spelled or [name])
+    return list(dict.fromkeys(out))
+
+
 def lora_params(model: OpenModel, rank: int, target_modules: Iterable[str]) -> int:
-    """r x layers x sum(d_in + d_out) over the targeted modules."""
-    shapes = module_shapes(model)
-    names, _ = resolve_targets(target_modules)
-    return rank * model.layers * sum((shapes[n][0] + shapes[n][1]) * module_count(model, n) for n in names)
+    """r x sum(d_in + d_out) over every copy of the targeted matrices (every layer, every expert)."""
+    return adapter_params(model, rank, resolve_targets(model, target_modules)[0])
+
+
+def adapter_params(model: OpenModel, rank: int, names: Iterable[str]) -> int:
+    """`lora_params` of matrices already resolved (`resolve_targets`' first list)."""
+    names = set(names)
+    return rank * sum(g.layers * g.copies * (g.d_in + g.d_out) for g in model.linears() if g.name in names)
 
 
 def weight_bytes(model: OpenModel, quant: str, dtype_bytes: float = 2.0, *, kbit_fp32: bool = False
@@ -55,12 +87,15 @@ def weight_bytes(model: OpenModel, quant: str, dtype_bytes: float = 2.0, *, kbit
     if quant == "none":
         linear = lin * dtype_bytes
     elif quant == "8bit":  # int8 weights + one fp32 scale per output row
-        rows = model.layers * sum(o * module_count(model, n) for n, (_i, o) in module_shapes(model).items())
+        rows = sum(g.layers * g.copies * g.d_out for g in model.linears())
         linear = lin * 1.0 + rows * 4
     else:  # nf4: half a byte per weight + an fp32 absmax per block of 64
         linear = lin * 0.5 + lin / NF4_BLOCK * 4
-    embed = model.embedding_params * (dtype_bytes if quant == "none" else (4.0 if kbit_fp32 else 2.0))
-    norms = (2 * model.layers + 1) * model.hidden * (4 if kbit_fp32 or dtype_bytes == 4 else 2)
+    # learned positions (GPT-2, OPT) stay 16-bit like the embeddings; biases (< 0.1%) are left out
+    embed = ((model.embedding_params + model.positions * model.hidden)
+             * (dtype_bytes if quant == "none" else (4.0 if kbit_fp32 else 2.0)))
+    norm_width = model.hidden * (2 if model.norm_bias else 1)
+    norms = (model.block_norms * model.layers + 1) * norm_width * (4 if kbit_fp32 or dtype_bytes == 4 else 2)
     return {"linear": linear, "embeddings": embed, "norms": norms}
 
 
@@ -70,13 +105,16 @@ def activation_bytes_per_token(model: OpenModel, targets: list[str], lora_dropou
     Liger's fused RMSNorm keeps its 16-bit input (not an fp32 copy and the output), its fused SwiGLU the gate and
     up projections (SiLU is recomputed)."""
     h = model.hidden
-    i = model.active_experts * model.expert_intermediate if model.is_moe else model.intermediate
-    q = model.heads * model.dim_head
-    kv = model.kv_heads * model.dim_head
+    i = model.mlp_width
+    q, kv = model.q_dim, model.kv_dim
     a = act_bytes
-    norms = 2 * (a * h if liger else 4 * h + 2 * a * h)  # two RMSNorms: fp32 upcast + normed output
+    # block_norms RMSNorms: fp32 upcast + normed output (LayerNorm keeps the same)
+    norms = model.block_norms * (a * h if liger else 4 * h + 2 * a * h)
     attention = a * (2 * q + 2 * kv)           # SDPA keeps q, k, v and its output
-    mlp = (2 if liger else 3) * a * i          # SiLU input, its output and the up projection
+    if model.gated_mlp:
+        mlp = (2 if liger else 3) * a * i      # SiLU input, its output and the up projection
+    else:
+        mlp = 2 * a * i                        # the activation's input and output (no Liger kernel for GELU)
     shapes = module_shapes(model)
     lora = 0.0
     for name in targets:
@@ -141,11 +179,11 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
     rank = _positive("rank", rank, integer=True)
     micro_batch = _positive("micro-batch size", micro_batch, integer=True)
     seq_len = _positive("sequence length", seq_len, integer=True)
-    targets, unknown = resolve_targets(target_modules)
+    targets, unknown = resolve_targets(model, target_modules)
     if kbit_prep is None:
         kbit_prep = quant != "none"
     w = weight_bytes(model, quant, dtype_bytes, kbit_fp32=kbit_prep)
-    n_lora = lora_params(model, rank, targets)
+    n_lora = adapter_params(model, rank, targets)
     opt_bytes = 2.0 if "8bit" in optimizer or "8_bit" in optimizer else (0.0 if optimizer == "sgd" else 8.0)
     tokens = micro_batch * seq_len
     act_dtype = dtype_bytes
@@ -168,9 +206,9 @@ def estimate_vram(model: OpenModel | str, *, quant: str = "none", rank: int = 8,
         logits = tokens * model.vocab * (logits_width + copy_width * LOSS_FP32_COPIES / max(1, loss_chunks))
     quant_workspace = 0.0
     if quant == "8bit":   # bitsandbytes dequantizes one weight to fp16 for the backward matmul
-        quant_workspace = 2 * max(i * o for i, o in module_shapes(model).values()) * 2
+        quant_workspace = 2 * max(g.weights for g in model.linears()) * 2
     elif quant == "4bit":
-        quant_workspace = max(i * o for i, o in module_shapes(model).values()) * 2
+        quant_workspace = max(g.weights for g in model.linears()) * 2
     if shards > 1:  # FSDP: each GPU holds 1/shards, and gathers one block (and prefetches the next) in full
         block = (w["linear"] / model.layers) * 2
         w = {k: v / shards for k, v in w.items()}

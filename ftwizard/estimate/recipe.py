@@ -15,7 +15,7 @@ from ftwizard.estimate.base import (BYTES_PER_PARAM, CALIBRATED_RANGE, DEFAULT_H
                                     _positive, _quant)
 from ftwizard.estimate.calibration import calibration
 from ftwizard.estimate.flops import eval_flops_per_token, flops_per_token, peak_flops
-from ftwizard.estimate.memory import estimate_vram, lora_params
+from ftwizard.estimate.memory import estimate_vram, lora_params, target_spellings
 from ftwizard.estimate.throughput import RunShape, speed_knobs, step_time
 from ftwizard.estimate.serving import serving_estimate
 from ftwizard.estimate.tokens import local_lengths, local_tokenizer_file, padded_tokens_per_sequence, token_stats
@@ -245,8 +245,9 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
                      f"over {g.name}'s host link" + ("" if g.host_link[0] else " (not in the catalog: PCIe Gen4 x16 "
                                                        "assumed)"))
     if vram["unknown_target_modules"]:
-        notes.append("LoRA targets not counted (unknown to the estimator): "
-                     + ", ".join(vram["unknown_target_modules"]))
+        notes.append("LoRA targets not counted (not a module of this model the estimator knows): "
+                     + ", ".join(vram["unknown_target_modules"]) + f"; {om.id}'s linear layers: "
+                     + ", ".join(target_spellings(om)))
 
     # -- calibration from past runs ------------------------------------------------------------------
     cal = calibration(runs_dir, gpu=g.name, family=om.family, quant=q) if calibrate else \

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ftwizard.catalog import GPU, OpenModel, flash_attention_2_runs_on
 from ftwizard.estimate.base import DEFAULT_HOST_LINK_GBS, HOST_LINK_EFF, NF4_BLOCK, SPEED
-from ftwizard.estimate.memory import activation_split, module_count, module_shapes, resolve_targets, weight_bytes
+from ftwizard.estimate.memory import activation_split, adapter_params, resolve_targets, weight_bytes
 
 
 @dataclass(frozen=True)
@@ -101,23 +101,21 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
     gc = 1 if shape.gradient_checkpointing else 0
     block_passes = 2 + gc
     h, V, L = model.hidden, model.vocab, model.layers
-    qd, kvd = model.heads * model.dim_head, model.kv_heads * model.dim_head
-    i_act = model.active_experts * model.expert_intermediate if model.is_moe else model.intermediate
-    shapes = module_shapes(model)
-    targets, _ = resolve_targets(shape.targets)
+    qd, kvd = model.q_dim, model.kv_dim
+    i_act = model.mlp_width
+    targets, _ = resolve_targets(model, shape.targets)
     wb = 2.0
 
-    # block linears: a roofline per linear per pass
-    linear_s = 0.0
-    for name, (k, n) in shapes.items():
-        copies = module_count(model, name)
-        active = model.active_experts if (model.is_moe and copies > 1) else 1
+    # block linears: a roofline per linear per pass, summed over the layers that hold it
+    by_layers: dict[int, float] = {}
+    for g in model.linears():
+        k, n, copies, active = g.d_in, g.d_out, g.copies, g.active
         tokens_each = T * active / copies if copies > 1 else T
         touched = min(copies, max(1, int(T * active))) if copies > 1 else 1
         flops = 2 * tokens_each * k * n * copies if copies > 1 else 2 * T * k * n
         nbytes = touched * k * n * wb + active * T * (k + n) * a
-        linear_s += _roofline(flops, nbytes, peak, bw, p)
-    linear_s *= L * block_passes
+        by_layers[g.layers] = by_layers.get(g.layers, 0.0) + _roofline(flops, nbytes, peak, bw, p)
+    linear_s = sum(s * (layers * block_passes) for layers, s in by_layers.items())
     held = model.linear_params  # every expert of a MoE is dequantised: bitsandbytes does whole weights
     dequant_s = (held * _dequant_bytes_per_param(shape.quant, p, shape.gptq) * _dequant_passes(shape)
                  / (bw * p["bw_eff"]))
@@ -138,17 +136,20 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
     attn_s = L * (attn_flops / (peak * p["attn_eff"]) + score_bytes / (bw * p["bw_eff"]))
 
     # elementwise traffic per token per layer (forward; backward twice that; recompute once more)
+    # the MLP's activation: SwiGLU reads gate and up and writes their product (10 B, Liger's fused kernel 6 B); a
+    # 2-matrix MLP's GELU reads and writes one tensor (4 B)
+    act = (6 if shape.liger else 10) if model.gated_mlp else 4
     if shape.liger:
-        elem = 2 * 8 * h + 8 * (qd + kvd) + 6 * i_act + 12 * h
+        elem = model.block_norms * 8 * h + 8 * (qd + kvd) + act * i_act + 12 * h
     else:
-        elem = 2 * 44 * h + 24 * (qd + kvd) + 10 * i_act + 12 * h
+        elem = model.block_norms * 44 * h + 24 * (qd + kvd) + act * i_act + 12 * h
     lora_elem = 0.0
     lora_flops = 0.0
-    for name in targets:
-        k, n = shapes[name]
-        copies = model.active_experts if model.is_moe and module_count(model, name) > 1 else 1
-        lora_elem += copies * ((7 * k if shape.lora_dropout > 0 else 2 * k) + 12 * n)
-        lora_flops += copies * 2 * shape.rank * (k + n)
+    for g in model.linears():  # per layer on average: the adapted matrices a token runs through
+        if g.name in targets:
+            k, n, share = g.d_in, g.d_out, g.active * g.layers / L
+            lora_elem += share * ((7 * k if shape.lora_dropout > 0 else 2 * k) + 12 * n)
+            lora_flops += share * 2 * shape.rank * (k + n)
     elem_scale = p["elem_scale"] * (p["compile_elem"] if shape.compile else 1.0)
     elem_s = L * T * (elem + lora_elem) * a / 2 * (3 + gc) * elem_scale / (bw * p["bw_eff"])
     lora_s = L * T * lora_flops * (3 + gc) / (peak * p["lora_eff"])
@@ -176,7 +177,7 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
         gather_s = 2 * (shape.gpus - 1) / shape.gpus * held_bytes / (gpu.link_gbs * 1e9 * p["link_eff"])
         micro_s = _smooth_max(micro_s, gather_s, p["overlap"])
 
-    n_lora = shape.rank * L * sum((shapes[t][0] + shapes[t][1]) * module_count(model, t) for t in targets)
+    n_lora = adapter_params(model, shape.rank, targets)
     opt_s = p["step_s"] + n_lora * 32 / (bw * p["bw_eff"])
     step_s = shape.grad_accum * micro_s + opt_s
     tokens_per_s = shape.grad_accum * T / step_s
