@@ -49,6 +49,7 @@ def argv(r: dict) -> list[str]:
         "train.use_liger": r.get("liger", False), "train.torch_compile": r.get("compile", False),
         "train.packing": r.get("packing", False), "train.fsdp": r.get("fsdp", False),
         "train.eval_every": 0, "lora.dropout": r.get("dropout", 0.0),
+        "train.activation_offloading": r.get("offload", False),
         "lora.target_modules": r["targets"], "train.optimizer": r.get("optimizer", "adamw_torch"),
     }
     for k, v in sets.items():
@@ -92,7 +93,8 @@ def shape_of(r: dict, local: dict):
                     micro_batch=int(r["micro_batch"]), seq_len=float(b["tokens"]["padded_len"]),
                     grad_accum=int(r["grad_accum"]), gradient_checkpointing=bool(local["gradient_checkpointing"]),
                     attn=t["attn"], liger=t["liger"], compile=t["compile"], lora_dropout=float(r.get("dropout", 0)),
-                    gpus=int(local["gpu_count"]), fsdp=t["fsdp"], gptq=bool(t.get("gptq")))
+                    gpus=int(local["gpu_count"]), fsdp=t["fsdp"], gptq=bool(t.get("gptq")),
+                    offload=bool(t.get("offload")))
 
 
 def speed_of(case, params) -> float:

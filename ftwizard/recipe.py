@@ -227,10 +227,10 @@ def local_training_problems(recipe: "Recipe") -> list[tuple[str, str]]:
     if t.activation_offloading and hw.device == "cpu":
         out.append(("train.activation_offloading", "activation offloading moves activations from a CUDA GPU to host "
                     "memory; hardware.device = 'cpu' keeps them there already (set it to false)"))
-    if t.activation_offloading and t.torch_compile:
-        out.append(("train.activation_offloading", "not with train.torch_compile = true: the offloading hooks "
-                    "are pushed inside the model's forward, which torch.compile traces, and ftwizard has not verified "
-                    "that pair (turn one off)"))
+    if t.activation_offloading and t.torch_compile and not recipe.gradient_checkpointing_on():
+        out.append(("train.activation_offloading", "with train.torch_compile = true it needs gradient checkpointing "
+                    "(train.gradient_checkpointing = true): without it torch.compile traces the offloading hooks "
+                    "away and nothing is offloaded (measured with torch 2.13)"))
     if t.use_liger is True and hw.device == "cpu":
         out.append(("train.use_liger", "Liger kernels are Triton kernels for CUDA GPUs; hardware.device = 'cpu' "
                     "(set use_liger = 'auto' or false)"))

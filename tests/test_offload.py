@@ -22,7 +22,7 @@ def tiny_recipe(model_dir, **train) -> dict:
             "train": {"max_length": 64, "seed": 7, **train}, "hardware": {"device": "cpu"}}
 
 
-def train_steps(model_dir, *, gc: bool, offload: bool, steps: int = 3):
+def train_steps(model_dir, *, gc: bool, offload: bool, steps: int = 3, compile: bool = False):
     """(losses, LoRA gradients of the last step, the offloader or None) of a few AdamW steps on one batch."""
     import torch
     from transformers import set_seed
@@ -36,13 +36,14 @@ def train_steps(model_dir, *, gc: bool, offload: bool, steps: int = 3):
     model.train()
     # "cpu": the same packing a CUDA run does, with the host copy a second CPU tensor (no GPU here)
     off = install(model, source="cpu", min_bytes=0) if offload else None
+    run = torch.compile(model) if compile else model  # the whole model, as the Trainer's torch_compile does
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(4, model.config.vocab_size, (3, 40), generator=gen)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     losses = []
     for _ in range(steps):
         opt.zero_grad()
-        loss = model(input_ids=ids, labels=ids).loss
+        loss = run(input_ids=ids, labels=ids).loss
         loss.backward()
         opt.step()
         losses.append(loss.item())
@@ -83,6 +84,17 @@ def test_offloaded_training_matches_and_moves_what_the_estimate_says(tiny_model_
         # every saved tensor of every layer: the memory model's per-layer figure (measured 16% above on this
         # fp32 CPU model: RMSNorm's fp32 upcast is the input itself here, counted apart in the model)
         assert est == pytest.approx(off.last.nbytes, rel=0.25)
+
+
+@pytest.mark.slow
+def test_compiled_with_checkpointing_offloads_the_same_bytes(tiny_model_dir):
+    """train.torch_compile with checkpointing: the same losses and the same bytes as eager (the recipe refuses
+    compile without checkpointing, where the compiled graph saves past the hooks)."""
+    eager_losses, _, eager, _ = train_steps(tiny_model_dir, gc=True, offload=True)
+    losses, _, off, _ = train_steps(tiny_model_dir, gc=True, offload=True, compile=True)
+    plain, _, _, _ = train_steps(tiny_model_dir, gc=True, offload=False, compile=True)
+    assert losses == pytest.approx(plain, rel=1e-6) and losses == pytest.approx(eager_losses, rel=1e-5)
+    assert off.last.nbytes == eager.last.nbytes > 0
 
 
 def test_weights_small_tensors_and_eval_forwards_stay_put(tiny_model_dir):
@@ -158,7 +170,7 @@ def test_offloading_is_offered_where_it_keeps_the_micro_batch():
                             "--set", "train.micro_batch_size=2", "--set", "train.gradient_checkpointing=false",
                             "--set", "train.activation_offloading=true")
     assert applied["fits"]
-    # never where the trainer would refuse it
+    # never where the recipe would refuse it (compile without checkpointing)
     compiled = estimate_json("--model", "Qwen/Qwen2.5-1.5B", "--gpu", "L4", "--examples", "1000",
                              "--tokens-per-example", "4096", "--epochs", "1", "--set", "train.max_length=4096",
                              "--set", "train.micro_batch_size=2", "--set", "train.gradient_checkpointing=false",
@@ -174,11 +186,28 @@ def test_a_cpu_estimate_offloads_nothing():
 
 @pytest.mark.parametrize("train,hardware,needle", [
     ({"activation_offloading": True}, {"device": "cpu"}, "hardware.device = 'cpu'"),
-    ({"activation_offloading": True, "torch_compile": True}, {}, "train.torch_compile"),
+    ({"activation_offloading": True, "torch_compile": True, "gradient_checkpointing": False}, {},
+     "train.gradient_checkpointing = true"),
 ])
 def test_combinations_the_run_cannot_honour_are_refused_naming_the_key(train, hardware, needle):
     data = {"name": "x", "task": "sql", "train": train, "hardware": hardware}
     with pytest.raises((UsageError, ValueError)) as e:
         validate_dict(data)
     assert "train.activation_offloading" in str(e.value) and needle in str(e.value)
-    assert validate_dict({"name": "x", "task": "sql", "train": {"activation_offloading": True}}).train.activation_offloading
+    for ok in ({"activation_offloading": True}, {"activation_offloading": True, "torch_compile": True,
+                                                 "gradient_checkpointing": True}):
+        assert validate_dict({"name": "x", "task": "sql", "train": ok}).train.activation_offloading
+
+
+def test_the_benchmark_maps_offload_rows_to_the_key():
+    """benchmarks/bench_estimator.py: a row's `offload` is --set train.activation_offloading; torchtune's
+    optimisation-flags rows ran with it, and its LoRA memory (torch's active bytes) is met once it is counted."""
+    import bench_estimator as b
+
+    rows = [r for r in b.rows() if r["source"] == "torchtune" and r.get("mem_gib")]
+    assert len(rows) == 2 and all(r["offload"] and r["mem_scope"] == "torch_allocated" for r in rows)
+    lora = next(r for r in rows if r["quant"] == "none")
+    assert "train.activation_offloading=true" in b.argv(lora)
+    with_it = b.peak_as_measured(b.estimate(lora), "torch_allocated")
+    without = b.peak_as_measured(b.estimate({**lora, "offload": False}), "torch_allocated")
+    assert with_it == pytest.approx(lora["mem_gib"], rel=0.06) and without > lora["mem_gib"] * 1.1

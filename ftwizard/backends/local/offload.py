@@ -15,7 +15,9 @@ stream order also makes it safe: a freed activation's memory is reused only by k
 With gradient checkpointing (non-reentrant, as modeling.load_for_training sets it) a checkpointed layer's own
 hooks are innermost, so nothing the layer saves reaches these hooks; its input is saved by torch's checkpoint
 through the outer hooks, so each layer's input is what goes to the host. The reentrant variant saves its inputs
-with save_for_backward too, so it offloads the same tensors.
+with save_for_backward too, so it offloads the same tensors. Under torch.compile (the whole model) the hooks
+offload the same bytes with checkpointing; without it the compiled graph saves its tensors past them and nothing
+is offloaded (measured with torch 2.13), so the recipe refuses that pair.
 
 Imported by the worker process only (torch)."""
 
