@@ -12,8 +12,8 @@ One micro-batch of T = micro_batch x seq tokens costs, on the GPU (docs/estimate
 - elementwise traffic per layer (RMSNorm in fp32, RoPE, SwiGLU, residuals, LoRA dropout / scale / add), fused
   by Liger and by torch.compile;
 - the LoRA path: its FLOPs (forward, both gradients) and per-module traffic;
-- activation offloading: the offloaded bytes to the host and back over the card's PCIe link (copied on the compute
-  stream, so in series with the kernels).
+- activation offloading: the offloaded bytes to the host and back over the card's PCIe link, copied on a side
+  stream: what the forward's and the backward's kernels cannot hide.
 On the host, eager PyTorch dispatches every op of every layer: a cost per layer and per adapted module and pass,
 which torch.compile removes most of. The micro-batch takes the larger of the two (they overlap, smoothly), each
 optimizer step adds a fixed cost and the optimizer's traffic. Several GPUs: FSDP adds its measured efficiency.
@@ -154,15 +154,22 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
     elem_s = L * T * (elem + lora_elem) * a / 2 * (3 + gc) * elem_scale / (bw * p["bw_eff"])
     lora_s = L * T * lora_flops * (3 + gc) / (peak * p["lora_eff"])
 
+    gpu_s = linear_s + dequant_s + head_s + attn_s + elem_s + lora_s
     # activation offloading: what the decoder stack saves goes to the host in the forward and back in the backward,
-    # copied on the compute stream (backends/local/offload.py), so the GPU waits for both copies
+    # copied on a side stream (backends/local/offload.py) while the kernels run, so only what the link cannot hide
+    # behind the pass shows: the forward's share of the GPU time (one pass of 3, or 4 with the recompute) against
+    # one direction's copies, the backward's against the other, each a smooth maximum (as host and GPU time are)
     offload_s = 0.0
     if shape.offload:
         moved = activation_split(model, targets, shape.lora_dropout, a, micro_batch=shape.micro_batch,
                                  seq_len=S, gradient_checkpointing=bool(gc), attn=shape.attn, liger=shape.liger,
                                  offload=True)["offloaded"]
-        offload_s = 2 * moved / ((gpu.host_link[0] or DEFAULT_HOST_LINK_GBS) * 1e9 * HOST_LINK_EFF)
-    gpu_s = linear_s + dequant_s + head_s + attn_s + elem_s + lora_s + offload_s
+        copy_s = moved / ((gpu.host_link[0] or DEFAULT_HOST_LINK_GBS) * 1e9 * HOST_LINK_EFF)
+        fwd_s = gpu_s / (3 + gc)
+        bwd_s = gpu_s - fwd_s
+        offload_s = (_smooth_max(fwd_s, copy_s, p["overlap"]) - fwd_s
+                     + _smooth_max(bwd_s, copy_s, p["overlap"]) - bwd_s)
+    gpu_s += offload_s
     # host: eager dispatch per layer and per adapted module, per pass (backward counts as two)
     host_s = L * (p["host_layer_s"] + p["host_lora_s"] * len(targets)) * (3 + gc) + p["host_mb_s"]
     if shape.compile:

@@ -8,9 +8,11 @@ alone: the hooks are pushed when the decoder stack's forward starts and popped w
 saved tensors are the first the backward needs, so moving them saves nothing at the peak and costs the largest
 transfer of the step.
 
-Copies run on the compute stream, non-blocking from / into pinned host memory: the host keeps launching kernels,
-but the GPU does the copy between two kernels (no overlap with compute; docs/estimates.md models it that way). The
-stream order also makes it safe: a freed activation's memory is reused only by kernels queued after its copy.
+On CUDA the copies run on a side stream, from / into pinned host memory, so they overlap the compute stream's
+kernels (torchtune's use_streams; docs/estimates.md prices only the part the compute cannot hide). Ordering: the
+side stream waits for the compute stream before copying an activation out, and the activation is recorded on the
+side stream, so the allocator does not hand its memory to a later kernel before the copy is done; coming back, the
+compute stream waits for the side stream, and the copy is recorded on the compute stream for the same reason.
 
 With gradient checkpointing (non-reentrant, as modeling.load_for_training sets it) a checkpointed layer's own
 hooks are innermost, so nothing the layer saves reaches these hooks; its input is saved by torch's checkpoint
@@ -53,6 +55,7 @@ class ActivationOffload:
         self.pin_memory = (torch.cuda.is_available() if pin_memory is None else pin_memory) and source == "cuda"
         self.min_bytes = min_bytes
         self.model = model
+        self.stream = torch.cuda.Stream() if source == "cuda" and torch.cuda.is_available() else None
         self.weights: set[int] = set()
         self.last = OffloadCounts()      # the latest forward
         self.total = OffloadCounts()     # the whole run
@@ -78,7 +81,13 @@ class ActivationOffload:
         if seen is not None and not seen[0].expired():
             return (t.device, seen[1])
         host = torch.empty_like(t, device="cpu", pin_memory=self.pin_memory)
-        host.copy_(t, non_blocking=self.pin_memory)
+        if self.stream is None:
+            host.copy_(t)
+        else:
+            self.stream.wait_stream(torch.cuda.current_stream(t.device))
+            with torch.cuda.stream(self.stream):
+                host.copy_(t, non_blocking=True)
+            t.record_stream(self.stream)
         self._copies[key] = (StorageWeakRef(storage), host)
         for c in (self.last, self.total):
             c.tensors += 1
@@ -87,12 +96,18 @@ class ActivationOffload:
         self.last.by_shape[key] = self.last.by_shape.get(key, 0) + 1
         return (t.device, host)
 
-    @staticmethod
-    def unpack(packed):
-        if isinstance(packed, tuple):
-            device, host = packed
-            return host.to(device, non_blocking=host.is_pinned())
-        return packed
+    def unpack(self, packed):
+        if not isinstance(packed, tuple):
+            return packed
+        device, host = packed
+        if self.stream is None:
+            return host.to(device)
+        compute = torch.cuda.current_stream(device)
+        with torch.cuda.stream(self.stream):
+            back = host.to(device, non_blocking=True)
+        compute.wait_stream(self.stream)
+        back.record_stream(compute)
+        return back
 
     # -- around a forward ----------------------------------------------------------------------------------------
     def __enter__(self):
