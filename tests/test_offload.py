@@ -234,3 +234,45 @@ def test_the_benchmark_maps_offload_rows_to_the_key():
     with_it = b.peak_as_measured(b.estimate(lora), "torch_allocated")
     without = b.peak_as_measured(b.estimate({**lora, "offload": False}), "torch_allocated")
     assert with_it == pytest.approx(lora["mem_gib"], rel=0.06) and without > lora["mem_gib"] * 1.1
+
+
+def test_out_of_memory_advice_offers_offloading_where_the_run_would_honour_it():
+    from ftwizard.backends.local.probe import oom_advice
+
+    def advice(device, **train):
+        recipe = validate_dict({"name": "x", "task": "sql", "train": train})
+        return " ".join(oom_advice(recipe, {"vram_gb": 30.0}, 31.0, device)[1])
+
+    assert "--set train.activation_offloading=true" in advice("cuda")
+    assert "activation_offloading" not in advice("cpu")
+    assert "activation_offloading" not in advice("cuda", activation_offloading=True)
+    assert "activation_offloading" not in advice("cuda", torch_compile=True)  # refused there without checkpointing
+
+
+async def test_the_wizard_estimates_a_recipe_that_offloads_as_it_runs(tmp_path, monkeypatch):
+    """The hardware step's rows come from the recipe's estimate: with train.activation_offloading the recipe's own
+    row holds less VRAM, and the chosen line says activations go to host memory."""
+    from pathlib import Path
+
+    from textual.widgets import Static
+
+    from ftwizard.recipe import load_recipe
+    from ftwizard.tui.app import make_app
+    from ftwizard.tui.state import WizardState
+    from tests.test_tui import SIZE, wait_for
+
+    monkeypatch.chdir(tmp_path)
+    path = Path(__file__).resolve().parent.parent / "recipes" / "sql-codellama34b-lora.toml"
+    rows = {}
+    for offload in (False, True):
+        recipe = load_recipe(path, ["data.limit_train=50", "data.limit_eval=10",
+                                    f"train.activation_offloading={str(offload).lower()}"])
+        app = make_app(state=WizardState().with_recipe(recipe, choice="task:sql"), start_step=1,
+                       runs_dir=tmp_path / "runs", hardware={"gpus": []})
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen._last[0] is not None and app.screen._last[1], what="estimates")
+            rows[offload] = next(r for r in app.screen._last[1]
+                                 if r["model"] == "codellama/CodeLlama-34b-hf" and r["quant"] == "8bit")
+            chosen = str(app.screen.query_one("#chosen", Static).render())
+            assert ("offloaded to host memory" in chosen) is offload
+    assert rows[True]["vram_gb"] < rows[False]["vram_gb"] and rows[True]["hours"] >= rows[False]["hours"]

@@ -123,6 +123,9 @@ def oom_advice(recipe: "Recipe", estimate: dict | None, peak_gib: float | None, 
     if not recipe.gradient_checkpointing_on():
         advice.append("turn on gradient checkpointing (~30% slower, far less activation memory): "
                       "--set train.gradient_checkpointing=true")
+    if device == "cuda" and not t.activation_offloading and (recipe.gradient_checkpointing_on() or not t.torch_compile):
+        advice.append("keep activations in host memory (slower where the PCIe link cannot keep up): "
+                      "--set train.activation_offloading=true")
     if t.max_length > 256:
         advice.append(f"shorten sequences: --set train.max_length={t.max_length // 2} (check the truncation count first)")
     # `run --resume` keeps the recorded settings: changed ones are a new run of the same recipe.

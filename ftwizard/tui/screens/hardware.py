@@ -401,8 +401,10 @@ class HardwareScreen(StepScreen):
 
     def _show_chosen(self) -> None:
         r = self.state.recipe
+        # a recipe that offloads activations is estimated so (less VRAM, the copies' time): the rows say why
+        offload = "; activations offloaded to host memory" if r.train.activation_offloading else ""
         self.query_one("#chosen", Static).update(f"model {short(r.model.catalog_id or r.model.base)} ({r.model.quant}); "
-                                                 f"hosted {r.hosted.provider} {short(r.hosted.model)}")
+                                                 f"hosted {r.hosted.provider} {short(r.hosted.model)}{offload}")
 
     # -- picking rows ----------------------------------------------------------------------------------------
     @on(DataTable.RowSelected, "#local-table")
