@@ -262,6 +262,10 @@ class GPU:
     min_vram_gb: float = 0.0
     max_vram_gb: float = 0.0
     bf16: bool = True
+    # A measured sustained dense 16-bit GEMM rate, where one is published for a card whose power limit holds its
+    # clock well below the datasheet's boost under continuous tensor work (TFLOPS; 0: none published).
+    sustained_tflops: float = 0.0
+    sustained_source: str = ""
     is_cpu: bool = False
     effective: bool = False
 

@@ -45,3 +45,12 @@ def peak_flops(gpu: GPU, dtype: str) -> float:
     if dtype == "fp32" and not gpu.is_cpu:
         tf /= 2
     return tf
+
+
+def power_cap(gpu: GPU, efficiency: float) -> float:
+    """The share of its datasheet clock a card holds under continuous tensor work: 1, unless a sustained GEMM rate
+    is published for it below what the datasheet peak at `efficiency` would give (a 70 W T4 measures ~24 TFLOPS
+    on large fp16 GEMMs against its 65 TFLOPS at the boost clock). The same share applies in every dtype."""
+    if not gpu.sustained_tflops or gpu.is_cpu:
+        return 1.0
+    return min(1.0, gpu.sustained_tflops / (gpu.bf16_tflops * efficiency))

@@ -14,7 +14,7 @@ from ftwizard.estimate.base import (BYTES_PER_PARAM, CALIBRATED_RANGE, DEFAULT_H
                                     ENCODING_RATIO, GIB, LOAD_GBPS, SPEED, TOKENIZER_RATIO, UNCALIBRATED_RANGE,
                                     _positive, _quant)
 from ftwizard.estimate.calibration import calibration
-from ftwizard.estimate.flops import eval_flops_per_token, flops_per_token, peak_flops
+from ftwizard.estimate.flops import eval_flops_per_token, flops_per_token, peak_flops, power_cap
 from ftwizard.estimate.memory import estimate_vram, lora_params, target_spellings
 from ftwizard.estimate.throughput import RunShape, speed_knobs, step_time
 from ftwizard.estimate.serving import serving_estimate
@@ -223,7 +223,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     eval_s = 0.0
     n_evals = steps // t.eval_every if t.eval_every > 0 and eval_lengths else 0
     eval_tokens = 0
-    eval_rate = peak * (1.0 if g.effective else SPEED["compute_eff"])
+    eval_rate = peak * (1.0 if g.effective else SPEED["compute_eff"] * power_cap(g, SPEED["compute_eff"]))
     if n_evals:
         n_eval_ex = min(t.eval_loss_examples or len(eval_lengths), len(eval_lengths))
         eval_per_seq = padded_tokens_per_sequence(eval_lengths[:n_eval_ex] if tokens_per_example else

@@ -8,7 +8,7 @@ from ftwizard.catalog import GPU, OpenModel
 from ftwizard.estimate.base import (CUDA_CONTEXT_GIB, GIB, SERVING_BW_EFFICIENCY, SERVING_CONCURRENCY,
                                     SERVING_PREFILL_EFFICIENCY, USABLE_VRAM, _as_gpu, _as_hosted, _as_model, _positive,
                                     _quant)
-from ftwizard.estimate.flops import peak_flops
+from ftwizard.estimate.flops import peak_flops, power_cap
 from ftwizard.estimate.memory import weight_bytes
 from ftwizard.pricing import HOURS_PER_MONTH, gpu_price, serving_cost
 
@@ -60,9 +60,10 @@ def serving_estimate(*, hosted_model: "HostedModel | str", open_model: OpenModel
     bw = g.mem_bandwidth_gbs * 1e9 * SERVING_BW_EFFICIENCY
     step_bytes = weights + batch * kv_per_token * (p_local + c_local / 2)
     step_flops = batch * 2 * model.active_matmul_params
-    step_s = max(step_bytes / bw, step_flops / (peak_flops(g, "bf16") * SERVING_PREFILL_EFFICIENCY))
+    compute = peak_flops(g, "bf16") * SERVING_PREFILL_EFFICIENCY * power_cap(g, SERVING_PREFILL_EFFICIENCY)
+    step_s = max(step_bytes / bw, step_flops / compute)
     tokens_per_s = batch / step_s
-    prefill_s = p_local * 2 * model.active_matmul_params / (peak_flops(g, "bf16") * SERVING_PREFILL_EFFICIENCY)
+    prefill_s = p_local * 2 * model.active_matmul_params / compute
     gpu_s_per_req = prefill_s + c_local / tokens_per_s
     capacity = HOURS_PER_MONTH * 3600 / gpu_s_per_req
     out.update(local_fits=True, local_batch=batch, local_tokens_per_s=round(tokens_per_s, 1),

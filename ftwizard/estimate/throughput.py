@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from ftwizard.catalog import GPU, OpenModel, flash_attention_2_runs_on
 from ftwizard.estimate.base import DEFAULT_HOST_LINK_GBS, HOST_LINK_EFF, NF4_BLOCK, SPEED
+from ftwizard.estimate.flops import peak_flops, power_cap
 from ftwizard.estimate.memory import activation_split, adapter_params, resolve_targets, weight_bytes
 
 
@@ -93,7 +94,7 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
               ) -> dict:
     """Seconds per micro-batch and per optimizer step on one GPU, tokens/s, and where the time goes."""
     p = dict(SPEED if params is None else params)
-    peak = gpu.bf16_tflops * 1e12 * (0.5 if dtype == "fp32" and not gpu.is_cpu else 1.0)
+    peak = peak_flops(gpu, dtype) * power_cap(gpu, p["compute_eff"])
     bw = gpu.mem_bandwidth_gbs * 1e9
     a = 4.0 if dtype == "fp32" else 2.0
     T = shape.micro_batch * shape.seq_len
