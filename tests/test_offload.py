@@ -276,3 +276,41 @@ async def test_the_wizard_estimates_a_recipe_that_offloads_as_it_runs(tmp_path, 
             chosen = str(app.screen.query_one("#chosen", Static).render())
             assert ("offloaded to host memory" in chosen) is offload
     assert rows[True]["vram_gb"] < rows[False]["vram_gb"] and rows[True]["hours"] >= rows[False]["hours"]
+
+
+def test_offloading_composes_with_fsdp2(tiny_model_dir, monkeypatch):
+    """Under FSDP2 (ftwizard's sharding.shard, one gloo process) the parameters are DTensor shards and each layer
+    computes with gathered plain Parameters: the hooks skip those as weights and move the same activations as
+    unsharded, with the same losses."""
+    import socket
+
+    import torch
+    import torch.distributed as dist
+
+    from ftwizard.backends.local import sharding
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for k, v in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1",
+                 "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(k, v)
+    real_install = __import__("ftwizard.backends.local.offload", fromlist=["install"]).install
+
+    shards = []
+
+    def sharded_install(model, **kw):
+        shards.append(sharding.shard(model, device="cpu", compute_dtype=torch.float32))
+        assert sharding.dtensor_fraction(model) == 1.0
+        return real_install(model, **kw)
+
+    try:
+        unsharded_losses, _, unsharded, _ = train_steps(tiny_model_dir, gc=True, offload=True, steps=2)
+        monkeypatch.setattr("ftwizard.backends.local.offload.install", sharded_install)
+        losses, _, off, _ = train_steps(tiny_model_dir, gc=True, offload=True, steps=2)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    assert shards and shards[0]["units"] > 1
+    assert losses == pytest.approx(unsharded_losses, rel=1e-6)
+    assert off.last.nbytes == unsharded.last.nbytes > 0

@@ -19,7 +19,9 @@ hooks are innermost, so nothing the layer saves reaches these hooks; its input i
 through the outer hooks, so each layer's input is what goes to the host. The reentrant variant saves its inputs
 with save_for_backward too, so it offloads the same tensors. Under torch.compile (the whole model) the hooks
 offload the same bytes with checkpointing; without it the compiled graph saves its tensors past them and nothing
-is offloaded (measured with torch 2.13), so the recipe refuses that pair.
+is offloaded (measured with torch 2.13), so the recipe refuses that pair. Under FSDP2 (sharding.shard) the
+parameters are DTensor shards and each layer computes with gathered plain Parameters, skipped as weights: the same
+activations move, with the same losses (one gloo process on the CPU, tests/test_offload.py).
 
 Imported by the worker process only (torch)."""
 
@@ -113,7 +115,7 @@ class ActivationOffload:
     def __enter__(self):
         if self.model is not None:
             # FSDP2 gathers unsharded weights per layer; a storage seen at entry is a weight, others by type
-            self.weights = {p.untyped_storage().data_ptr() for p in self.model.parameters()}
+            self.weights = {_storage_ptr(p) for p in self.model.parameters()}
         self.last = OffloadCounts()
         self._copies = {}
         self._ctx = torch.autograd.graph.saved_tensors_hooks(self.pack, self.unpack)
@@ -126,6 +128,13 @@ class ActivationOffload:
             ctx.__exit__(*exc)
         self._copies = {}  # the saved variables hold their host copies from here
         return False
+
+
+def _storage_ptr(p: torch.Tensor) -> int:
+    """Where a parameter's data lives; an FSDP2 shard is a DTensor, whose own storage cannot be read: its local
+    shard's (the unsharded weight a layer computes with is a plain Parameter, recognised by type)."""
+    local = getattr(p, "_local_tensor", None)
+    return (p if local is None else local).untyped_storage().data_ptr()
 
 
 def decoder_stack(model):
