@@ -314,3 +314,34 @@ def test_offloading_composes_with_fsdp2(tiny_model_dir, monkeypatch):
     assert shards and shards[0]["units"] > 1
     assert losses == pytest.approx(unsharded_losses, rel=1e-6)
     assert off.last.nbytes == unsharded.last.nbytes > 0
+
+
+def test_a_worker_without_a_gpu_says_offloading_does_nothing(tmp_path, tiny_model_dir):
+    """The recipe key reaches the real worker: hardware.device = 'auto' on a machine without a GPU trains on the CPU,
+    says offloading has nothing to move there, and records none in train_summary.json."""
+    from ftwizard.recipe import parse_recipe
+    from ftwizard.runs.directory import RunDirectory
+    from tests.test_local_train import recipe_toml, run_worker, saw_log
+
+    text = recipe_toml(tiny_model_dir, max_steps=2, save_every=0, activation_offloading=True)
+    text = text.replace('device = "cpu"', 'device = "auto"')
+    parse_recipe(text)
+    run = RunDirectory.create(tmp_path / "runs", "tiny", text)
+    assert run_worker(run) == 0
+    assert saw_log(run, "activation offloading: nothing to do on the CPU")
+    summary = json.loads((run.path / "train_summary.json").read_text())
+    assert summary["steps"] == 2 and summary["activation_offloading"] is None
+
+
+def test_the_estimate_table_says_what_offloading_moves():
+    from ftwizard.cli.main import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
+        rc = main(["estimate", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--examples", "1000",
+                   "--tokens-per-example", "2048", "--set", "train.max_length=2048", "--set",
+                   "train.activation_offloading=true", "--set", "train.gradient_checkpointing=true",
+                   "--runs-dir", "/nonexistent-ftwizard-runs"])
+    assert rc == 0
+    text = " ".join(buf.getvalue().split())  # rich folds the line at the terminal's width
+    assert "activation offloading: 4.25 GiB per micro-batch to host memory and back over 64 GB/s (0." in text

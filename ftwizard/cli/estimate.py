@@ -215,7 +215,8 @@ def print_table(est: dict, *, show_closed: bool = False) -> None:
     if off := b.get("activation_offloading"):
         secs = (b["time"].get("seconds") or {}).get("offload_transfer") or 0.0
         console.print(f"activation offloading: {off['offloaded_gb']:.2f} GiB per micro-batch to host memory and "
-                      f"back over {off['host_link_gbs']:g} GB/s ({secs:.3f} s per micro-batch)")
+                      f"back over {off['host_link_gbs']:g} GB/s ({secs:.3f} s a micro-batch not hidden behind the "
+                      "kernels)")
     if L.get("cost_range_usd"):
         lo, hi = L["cost_range_usd"]
         console.print(f"local time and cost range: {L['hours_range'][0]:.1f}-{L['hours_range'][1]:.1f} h, "
