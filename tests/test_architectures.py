@@ -6,6 +6,7 @@ each comes from); every count below is the model maker's published one."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,7 +131,8 @@ def test_a_fused_qkv_is_one_adapter():
     ("falcon-7b", ["query_key_value", "dense"], ["qkv_proj", "o_proj"]),
     ("bloom-560m", ["self_attention.query_key_value"], ["qkv_proj"]),
     ("chatglm3-6b", ["query_key_value", "dense_h_to_4h"], ["qkv_proj", "gate_up_proj"]),
-    ("opt-1.3b", ["q_proj", "v_proj", "out_proj", "fc1", "fc2"], ["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"]),
+    ("opt-1.3b", ["q_proj", "v_proj", "out_proj", "fc1", "fc2"],
+     ["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"]),
     ("phi-2", ["q_proj", "dense", "fc1", "fc2"], ["q_proj", "o_proj", "up_proj", "down_proj"]),
     ("gpt-j-6b", ["q_proj", "out_proj", "fc_in", "fc_out"], ["q_proj", "o_proj", "up_proj", "down_proj"]),
     ("phi-3-mini-4k-instruct", ["qkv_proj", "gate_up_proj"], ["qkv_proj", "gate_up_proj"]),
@@ -174,9 +176,10 @@ def test_unsupported_models_are_a_usage_error_naming_the_reason(name):
 
 
 def _estimate(folder: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ftwizard", "estimate", "--model", str(folder), "--gpu",
-                           "A100-80GB", "--examples", "1000", "--tokens-per-example", "512", "--json", *extra], capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"})
+    return subprocess.run([sys.executable, "-m", "ftwizard", "estimate", "--model", str(folder), "--gpu", "A100-80GB",
+                           "--examples", "1000", "--tokens-per-example", "512", "--json", *extra],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"})
 
 
 @pytest.mark.parametrize("name", ["gpt2", "falcon-7b", "chatglm3-6b", "deepseek-moe-16b-base", "phi-2"])
@@ -255,3 +258,34 @@ def test_transformers_builds_the_same_model(name):
 
     peft_count = 8 * sum(dims(mod) for n, mod in linear if adapted(n))
     assert lora_params(m, 8, targets) == peft_count
+
+
+def test_positions_and_activations_as_each_architecture_has_them():
+    assert [shape(n).rotary for n in ("gpt2", "pythia-1.4b", "phi-2", "gpt-j-6b", "falcon-7b", "bloom-560m")] == \
+        [0.0, 0.25, 0.4, 0.25, 1.0, 0.0]
+    assert [shape(n).hidden_act for n in ("gpt2", "pythia-1.4b", "opt-1.3b", "starcoder2-3b")] == \
+        ["gelu_new", "gelu", "relu", "gelu_pytorch_tanh"]
+    from ftwizard.estimate import activation_bytes_per_token
+
+    gpt2 = shape("gpt2")
+    plain = OpenModel(**{**gpt2.__dict__, "hidden_act": "gelu"})
+    # gelu_new's Python formula keeps 3 more tensors of the MLP's width than torch's GELU
+    assert activation_bytes_per_token(gpt2, [], 0.0) - activation_bytes_per_token(plain, [], 0.0) == 3 * 2 * 3072
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "quick_gelu"])
+def test_what_an_activation_keeps_is_what_autograd_saves(act):
+    torch = pytest.importorskip("torch")
+    activations = pytest.importorskip("transformers.activations")
+    from ftwizard.estimate.base import ACT_SAVED
+
+    x = torch.randn(8, 256, requires_grad=True)
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        seen[t.data_ptr()] = t.numel()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        activations.get_activation(act)(x)
+    assert sum(seen.values()) == ACT_SAVED.get(act, 1) * x.numel()

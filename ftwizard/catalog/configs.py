@@ -133,7 +133,8 @@ def _llama_like(k: _Config, mtype: str) -> dict:
         d.update(qkv_bias=k.bool("bias", True), out_bias=k.bool("bias", True))
     elif mtype == "starcoder2":   # c_fc / c_proj (GELU), LayerNorm, biases throughout
         bias = k.bool("use_bias", True)
-        d.update(gated_mlp=False, qkv_bias=bias, out_bias=bias, mlp_bias=bias, norm_bias=True)
+        d.update(gated_mlp=False, qkv_bias=bias, out_bias=bias, mlp_bias=bias, norm_bias=True,
+                 hidden_act=str(k.c.get("hidden_act") or "gelu_pytorch_tanh"))
     elif mtype in ("gemma2", "gemma3", "gemma3_text"):
         d["block_norms"] = 4      # a norm before and after attention and MLP
     d["mlp_bias"] = d.get("mlp_bias", False) or k.bool("mlp_bias", False)
@@ -150,7 +151,8 @@ def _gpt2_like(k: _Config, mtype: str) -> dict:
     return dict(layers=k.int("n_layer", "num_hidden_layers"), hidden=hidden, heads=heads,
                 intermediate=k.int("n_inner", default=4 * hidden) or 4 * hidden,
                 kv_heads=1 if multi_query else heads, vocab=k.int("vocab_size"), positions=k.int("n_positions"),
-                gated_mlp=False, fused_qkv=True, qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True)
+                gated_mlp=False, fused_qkv=True, qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True,
+                rotary=0.0, hidden_act=str(k.c.get("activation_function") or "gelu_new"))
 
 
 def _gptj(k: _Config, mtype: str) -> dict:
@@ -160,7 +162,9 @@ def _gptj(k: _Config, mtype: str) -> dict:
     heads = k.int("n_head", "num_attention_heads")
     return dict(layers=k.int("n_layer", "num_hidden_layers"), hidden=hidden, heads=heads, kv_heads=heads,
                 intermediate=k.int("n_inner", default=4 * hidden) or 4 * hidden, vocab=k.int("vocab_size"),
-                gated_mlp=False, mlp_bias=True, norm_bias=True, block_norms=1)
+                gated_mlp=False, mlp_bias=True, norm_bias=True, block_norms=1,
+                rotary=k.int("rotary_dim", default=hidden // heads) / (hidden // heads),
+                hidden_act=str(k.c.get("activation_function") or "gelu_new"))
 
 
 def _gpt_neox(k: _Config, mtype: str) -> dict:
@@ -169,7 +173,8 @@ def _gpt_neox(k: _Config, mtype: str) -> dict:
     bias = k.bool("attention_bias", True)
     return dict(layers=k.int("num_hidden_layers"), hidden=k.int("hidden_size"), heads=heads, kv_heads=heads,
                 intermediate=k.int("intermediate_size"), vocab=k.int("vocab_size"), gated_mlp=False,
-                fused_qkv=True, qkv_bias=bias, out_bias=bias, mlp_bias=True, norm_bias=True)
+                fused_qkv=True, qkv_bias=bias, out_bias=bias, mlp_bias=True, norm_bias=True,
+                rotary=float(k.c.get("rotary_pct", 0.25)), hidden_act=str(k.c.get("hidden_act") or "gelu"))
 
 
 def _falcon(k: _Config, mtype: str) -> dict:
@@ -189,7 +194,7 @@ def _falcon(k: _Config, mtype: str) -> dict:
     return dict(layers=k.int("num_hidden_layers", "n_layer"), hidden=hidden, heads=heads, kv_heads=kv,
                 intermediate=k.int("ffn_hidden_size", default=4 * hidden), vocab=k.int("vocab_size"),
                 gated_mlp=False, fused_qkv=True, qkv_bias=bias, out_bias=bias, mlp_bias=bias, norm_bias=True,
-                block_norms=norms)
+                block_norms=norms, rotary=0.0 if k.bool("alibi", False) else 1.0, hidden_act="gelu")
 
 
 def _bloom(k: _Config, mtype: str) -> dict:
@@ -199,7 +204,7 @@ def _bloom(k: _Config, mtype: str) -> dict:
     heads = k.int("n_head", "num_attention_heads")
     return dict(layers=k.int("n_layer", "num_hidden_layers"), hidden=hidden, heads=heads, kv_heads=heads,
                 intermediate=4 * hidden, vocab=k.int("vocab_size"), gated_mlp=False, fused_qkv=True,
-                qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True)
+                qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True, rotary=0.0, hidden_act="gelu")
 
 
 def _opt(k: _Config, mtype: str) -> dict:
@@ -213,7 +218,7 @@ def _opt(k: _Config, mtype: str) -> dict:
     return dict(layers=k.int("num_hidden_layers"), hidden=hidden, heads=heads, kv_heads=heads,
                 intermediate=k.int("ffn_dim"), vocab=k.int("vocab_size"),
                 positions=k.int("max_position_embeddings") + 2, gated_mlp=False, qkv_bias=bias, out_bias=bias,
-                mlp_bias=bias, norm_bias=True)
+                mlp_bias=bias, norm_bias=True, rotary=0.0, hidden_act=str(k.c.get("activation_function") or "relu"))
 
 
 def _phi(k: _Config, mtype: str) -> dict:
@@ -226,12 +231,14 @@ def _phi(k: _Config, mtype: str) -> dict:
         return dict(layers=k.int("n_layer"), hidden=hidden, heads=heads, kv_heads=heads,
                     intermediate=k.int("n_inner", default=4 * hidden) or 4 * hidden, vocab=k.int("vocab_size"),
                     gated_mlp=False, fused_qkv=True, qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True,
-                    block_norms=1)
+                    block_norms=1, rotary=k.int("rotary_dim", default=32) / (hidden // heads), hidden_act="gelu_new")
     heads = k.int("num_attention_heads")
     return dict(layers=k.int("num_hidden_layers"), hidden=k.int("hidden_size"), heads=heads,
                 kv_heads=k.int("num_key_value_heads", default=heads) or heads,
                 intermediate=k.int("intermediate_size"), vocab=k.int("vocab_size"), gated_mlp=False,
-                qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True, block_norms=1)
+                qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True, block_norms=1,
+                rotary=float(k.c.get("partial_rotary_factor", 0.5)),
+                hidden_act=str(k.c.get("hidden_act") or "gelu_new"))
 
 
 def _chatglm(k: _Config, mtype: str) -> dict:
@@ -250,7 +257,7 @@ def _chatglm(k: _Config, mtype: str) -> dict:
                 head_dim=k.int("kv_channels", default=0), intermediate=k.int("ffn_hidden_size"),
                 vocab=k.int("padded_vocab_size", "vocab_size"), fused_qkv=True, fused_gate_up=True,
                 qkv_bias=k.bool("add_qkv_bias", False) or bias, out_bias=bias, mlp_bias=bias,
-                norm_bias=not k.bool("rmsnorm", True))
+                norm_bias=not k.bool("rmsnorm", True), rotary=0.5)  # RoPE on half of each head's dims
 
 
 def _mpt(k: _Config, mtype: str) -> dict:
@@ -265,7 +272,7 @@ def _mpt(k: _Config, mtype: str) -> dict:
     return dict(layers=k.int("n_layers"), hidden=hidden, heads=heads, kv_heads=kv,
                 intermediate=int(k.c.get("ffn_config", {}).get("ffn_hidden_size") or ratio * hidden),
                 vocab=k.int("vocab_size"), gated_mlp=False, fused_qkv=True, qkv_bias=bias, out_bias=bias,
-                mlp_bias=bias, norm_bias=bias)
+                mlp_bias=bias, norm_bias=bias, rotary=0.0 if attn.get("alibi", True) else 1.0, hidden_act="gelu")
 
 
 def _olmo_remote(k: _Config, mtype: str) -> dict:

@@ -69,6 +69,8 @@ class OpenModel:
     norm_bias: bool = False          # LayerNorm (weight and bias) rather than RMSNorm
     block_norms: int = 2             # norms per decoder block (1: parallel attention and MLP; 4: Gemma 2/3)
     positions: int = 0               # learned absolute position embeddings (GPT-2, OPT); 0: rotary / ALiBi
+    rotary: float = 1.0              # share of each head's dims that RoPE rotates (NeoX 0.25, Phi-2 0.4; 0: none)
+    hidden_act: str = ""             # config.json's activation ("": SiLU): what a 2-matrix MLP keeps for backward
     license: str = ""
     gated: bool = False              # the hub asks you to accept a license before download
     instruct: bool = False           # an instruction-tuned (chat) model

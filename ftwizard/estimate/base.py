@@ -112,6 +112,12 @@ ARCH_MODULE_ALIASES = {
     "olmo": {"att_proj": ("qkv_proj",), "attn_out": ("o_proj",), "ff_proj": ("gate_up_proj",),
              "ff_out": ("down_proj",)},
 }
+# A 2-matrix MLP's activation, by config.json's name: tensors of the MLP's width autograd keeps for backward when its
+# linears are frozen, counted with torch's saved-tensor hooks on transformers 5.25's activations (2026-12-07):
+# gelu, gelu_pytorch_tanh, relu 1; quick_gelu 2; gelu_new 4 and gelu_fast 7 (Python formulas: pow, tanh, products).
+# And bytes its forward moves per element: one read and one write, 4 B; gelu_new eight ops, 36 B; gelu_fast nine.
+ACT_SAVED = {"gelu_new": 4, "gelu_fast": 7, "quick_gelu": 2}
+ACT_BYTES = {"gelu_new": 36, "gelu_fast": 40, "quick_gelu": 14}
 # A fused name on a model whose matrices are separate (the catalog's Qwen v1 and Phi-4 entries count them apart).
 FUSED_MODULES = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}
 

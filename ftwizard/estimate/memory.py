@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from ftwizard.catalog import OpenModel
-from ftwizard.estimate.base import (ALLOCATOR_GIB, ARCH_MODULE_ALIASES, CUDA_CONTEXT_GIB, FRAGMENTATION,
+from ftwizard.estimate.base import (ACT_SAVED, ALLOCATOR_GIB, ARCH_MODULE_ALIASES, CUDA_CONTEXT_GIB, FRAGMENTATION,
                                     FUSED_MODULES, GIB, LOSS_FP32_COPIES, MODULE_ALIASES, NF4_BLOCK, _as_model,
                                     _positive, _quant)
 
@@ -113,8 +113,8 @@ def activation_bytes_per_token(model: OpenModel, targets: list[str], lora_dropou
     attention = a * (2 * q + 2 * kv)           # SDPA keeps q, k, v and its output
     if model.gated_mlp:
         mlp = (2 if liger else 3) * a * i      # SiLU input, its output and the up projection
-    else:
-        mlp = 2 * a * i                        # the activation's input and output (no Liger kernel for GELU)
+    else:                                      # frozen fc1 / fc2 keep nothing; the activation what it needs
+        mlp = ACT_SAVED.get(model.hidden_act, 1) * a * i
     shapes = module_shapes(model)
     lora = 0.0
     for name in targets:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ftwizard.catalog import GPU, OpenModel, flash_attention_2_runs_on
-from ftwizard.estimate.base import DEFAULT_HOST_LINK_GBS, HOST_LINK_EFF, NF4_BLOCK, SPEED
+from ftwizard.estimate.base import ACT_BYTES, DEFAULT_HOST_LINK_GBS, HOST_LINK_EFF, NF4_BLOCK, SPEED
 from ftwizard.estimate.flops import peak_flops, power_cap
 from ftwizard.estimate.memory import activation_split, adapter_params, resolve_targets, weight_bytes
 
@@ -139,11 +139,12 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
     # elementwise traffic per token per layer (forward; backward twice that; recompute once more)
     # the MLP's activation: SwiGLU reads gate and up and writes their product (10 B, Liger's fused kernel 6 B); a
     # 2-matrix MLP's GELU reads and writes one tensor (4 B)
-    act = (6 if shape.liger else 10) if model.gated_mlp else 4
+    act = (6 if shape.liger else 10) if model.gated_mlp else ACT_BYTES.get(model.hidden_act, 4)
+    rope = (qd + kvd) * model.rotary  # RoPE on the rotated share of q and k (none: learned positions, ALiBi)
     if shape.liger:
-        elem = model.block_norms * 8 * h + 8 * (qd + kvd) + act * i_act + 12 * h
+        elem = model.block_norms * 8 * h + 8 * rope + act * i_act + 12 * h
     else:
-        elem = model.block_norms * 44 * h + 24 * (qd + kvd) + act * i_act + 12 * h
+        elem = model.block_norms * 44 * h + 24 * rope + act * i_act + 12 * h
     lora_elem = 0.0
     lora_flops = 0.0
     for g in model.linears():  # per layer on average: the adapted matrices a token runs through
