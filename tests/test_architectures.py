@@ -17,7 +17,23 @@ from ftwizard.catalog import OpenModel, get_open_model, open_model_from_config
 from ftwizard.errors import UsageError
 from ftwizard.estimate import estimate_vram, lora_params, resolve_targets
 
-CONFIGS = Path(__file__).parent / "data" / "configs"
+CONFIGS = Path(__file__).parent / "data" / "configs"           # the refused ones
+BUNDLED = Path(__file__).parent.parent / "ftwizard" / "catalog" / "hub_configs"
+HUB_ID = {"gpt2": "openai-community/gpt2", "gpt-j-6b": "EleutherAI/gpt-j-6b", "pythia-1.4b": "EleutherAI/pythia-1.4b",
+          "pythia-12b": "EleutherAI/pythia-12b", "gpt-neox-20b": "EleutherAI/gpt-neox-20b",
+          "falcon-7b": "tiiuae/falcon-7b", "falcon-180b": "tiiuae/falcon-180B", "bloom-560m": "bigscience/bloom-560m",
+          "opt-1.3b": "facebook/opt-1.3b", "opt-6.7b": "facebook/opt-6.7b", "phi-1_5": "microsoft/phi-1_5",
+          "phi-2": "microsoft/phi-2", "phi-3-mini-4k-instruct": "microsoft/Phi-3-mini-4k-instruct",
+          "starcoder": "bigcode/starcoder", "starcoder2-3b": "bigcode/starcoder2-3b",
+          "chatglm3-6b": "THUDM/chatglm3-6b", "baichuan2-7b-base": "baichuan-inc/Baichuan2-7B-Base",
+          "internlm2-7b": "internlm/internlm2-7b", "gemma-7b": "google/gemma-7b", "gemma-2-9b": "google/gemma-2-9b",
+          "mixtral-8x7b-v0.1": "mistralai/Mixtral-8x7B-v0.1", "qwen1.5-moe-a2.7b": "Qwen/Qwen1.5-MoE-A2.7B",
+          "deepseek-moe-16b-base": "deepseek-ai/deepseek-moe-16b-base", "olmo-2-1124-7b": "allenai/OLMo-2-1124-7B",
+          "mpt-7b": "mosaicml/mpt-7b"}
+
+
+def config_file(name: str) -> Path:
+    return BUNDLED / (HUB_ID[name].replace("/", "--") + ".json") if name in HUB_ID else CONFIGS / f"{name}.json"
 
 # file -> (published total parameters, active per token (MoE) or None, where it is published)
 PUBLISHED = {
@@ -54,11 +70,13 @@ UNSUPPORTED = {"flan-t5-base": "`t5`", "mamba-130m-hf": "`mamba`", "deepseek-v2-
 
 
 def shape(name: str) -> OpenModel:
-    return open_model_from_config(json.loads((CONFIGS / f"{name}.json").read_text()), id=name, source=name)
+    return open_model_from_config(json.loads(config_file(name).read_text()), id=name, source=name)
 
 
 def test_every_config_file_is_covered():
-    assert {p.stem for p in CONFIGS.glob("*.json")} == set(PUBLISHED) | set(CHECKPOINT) | set(UNSUPPORTED)
+    assert {p.stem for p in CONFIGS.glob("*.json")} == set(UNSUPPORTED)
+    assert {p.stem for p in BUNDLED.glob("*.json")} == {HUB_ID[n].replace("/", "--") for n in HUB_ID}
+    assert set(HUB_ID) == set(PUBLISHED) | set(CHECKPOINT)
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -184,7 +202,7 @@ def _estimate(folder: Path, *extra: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("name", ["gpt2", "falcon-7b", "chatglm3-6b", "deepseek-moe-16b-base", "phi-2"])
 def test_the_cli_estimates_a_folder_with_a_config_json(tmp_path, name):
-    (tmp_path / "config.json").write_text((CONFIGS / f"{name}.json").read_text())
+    (tmp_path / "config.json").write_text(config_file(name).read_text())
     r = _estimate(tmp_path, "--rank", "16", "--set", 'lora.target_modules=["all-linear"]')
     assert r.returncode == 0, r.stderr
     local = json.loads(r.stdout)["local"]
@@ -193,7 +211,7 @@ def test_the_cli_estimates_a_folder_with_a_config_json(tmp_path, name):
 
 
 def test_llama_default_targets_on_a_fused_model_say_what_its_modules_are(tmp_path):
-    (tmp_path / "config.json").write_text((CONFIGS / "gpt2.json").read_text())
+    (tmp_path / "config.json").write_text(config_file("gpt2").read_text())
     r = _estimate(tmp_path)  # the recipe's default q_proj, k_proj, v_proj, o_proj: GPT-2 has none of them
     assert r.returncode == 0, r.stderr
     note = next(n for n in json.loads(r.stdout)["notes"] if "LoRA targets" in n)
@@ -202,7 +220,7 @@ def test_llama_default_targets_on_a_fused_model_say_what_its_modules_are(tmp_pat
 
 @pytest.mark.parametrize("name", sorted(UNSUPPORTED))
 def test_the_cli_refuses_unsupported_models_with_exit_2(tmp_path, name):
-    (tmp_path / "config.json").write_text((CONFIGS / f"{name}.json").read_text())
+    (tmp_path / "config.json").write_text(config_file(name).read_text())
     r = _estimate(tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert UNSUPPORTED[name] in r.stderr
@@ -237,7 +255,7 @@ IN_TRANSFORMERS = {
 def test_transformers_builds_the_same_model(name):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    cfg = json.loads((CONFIGS / f"{name}.json").read_text())
+    cfg = json.loads(config_file(name).read_text())
     config = transformers.AutoConfig.for_model(**cfg)
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(config)
@@ -289,3 +307,18 @@ def test_what_an_activation_keeps_is_what_autograd_saves(act):
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         activations.get_activation(act)(x)
     assert sum(seen.values()) == ACT_SAVED.get(act, 1) * x.numel()
+
+
+@pytest.mark.parametrize("name", ["falcon-7b", "EleutherAI/pythia-1.4b"])
+def test_a_bundled_hub_id_is_estimable_offline(tmp_path, monkeypatch, name):
+    hub_id = HUB_ID.get(name, name)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    m = get_open_model(hub_id.lower())
+    assert m.params == shape(name if name in HUB_ID else "pythia-1.4b").params and "bundled" in m.source
+    r = subprocess.run([sys.executable, "-m", "ftwizard", "estimate", "--model", hub_id, "--gpu", "A100-80GB",
+                        "--examples", "100", "--tokens-per-example", "256", "--json"],
+                       capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["local"]["params"] == m.params

@@ -476,6 +476,19 @@ def _config_in_hub_cache(model_id: str) -> Path | None:
     return hub_cache_file(model_id, "config.json")
 
 
+HUB_CONFIGS = CATALOG_DIR / "hub_configs"
+
+
+def bundled_config(model_id: str) -> Path | None:
+    """The config.json ftwizard ships for a hub id outside the catalog (hub_configs/SOURCES.md: architectures
+    published LoRA tables train - GPT-2, Pythia, Falcon, OPT, Phi, ChatGLM, Mixtral ...), so the id is estimable
+    offline; None for any other id."""
+    name = model_id.strip().rstrip("/").replace("/", "--").lower() + ".json"
+    if "--" not in name or not HUB_CONFIGS.is_dir():
+        return None
+    return next((p for p in HUB_CONFIGS.glob("*.json") if p.name.lower() == name), None)
+
+
 def _config_from_hub(model_id: str) -> dict | None:
     """config.json from the hub when it is reachable: one quick try, never when HF_HUB_OFFLINE is set."""
     import json
@@ -497,7 +510,8 @@ def _config_from_hub(model_id: str) -> dict | None:
 
 
 def get_open_model(id: str, *, allow_hub: bool = True) -> OpenModel:
-    """An open model by catalog id or alias, else from config.json: a local folder, the hub cache, or the hub."""
+    """An open model by catalog id or alias, else from config.json: a local folder, the hub cache, the config.json
+    ftwizard ships for that hub id (`bundled_config`), or the hub."""
     import json
 
     key = id.strip().rstrip("/").lower()
@@ -515,7 +529,7 @@ def get_open_model(id: str, *, allow_hub: bool = True) -> OpenModel:
     elif path.name == "config.json" and path.is_file():
         config_path = path
     else:
-        config_path = _config_in_hub_cache(id)
+        config_path = _config_in_hub_cache(id) or bundled_config(id)
         if config_path is None and allow_hub:
             config = _config_from_hub(id)
             if config is not None:
@@ -525,7 +539,9 @@ def get_open_model(id: str, *, allow_hub: bool = True) -> OpenModel:
             config = json.loads(Path(config_path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise UsageError(f"{config_path}: cannot read config.json ({e})") from None
-        return open_model_from_config(config, id=id, source=f"config.json at {config_path}")
+        bundled = Path(config_path).parent == HUB_CONFIGS
+        return open_model_from_config(config, id=id, source=f"{id}'s config.json as bundled with ftwizard "
+                                      "(catalog/hub_configs)" if bundled else f"config.json at {config_path}")
     names = [m.id for m in models]
     raise UsageError(
         f"unknown model `{id}`{did_you_mean(id, names + [a for m in models for a in m.aliases])}: not in the "
