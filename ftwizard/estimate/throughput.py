@@ -134,7 +134,13 @@ def step_time(model: OpenModel, gpu: GPU, shape: RunShape, *, dtype: str = "bf16
     else:
         attn_flops = attn_unit * (1 + 2.5 + gc)
         score_bytes = 0.0
-    attn_s = L * (attn_flops / (peak * p["attn_eff"]) + score_bytes / (bw * p["bw_eff"]))
+    # SDPA / FlashAttention-2 run the flash kernel on Ampere and newer; older cards (T4, V100) have no FlashAttention-2
+    # kernels and SDPA takes PyTorch's memory-efficient kernel, a slower one with its own efficiency
+    if shape.attn == "eager" or flash_attention_2_runs_on(gpu.compute_capability):
+        attn_eff = p["attn_eff"]
+    else:
+        attn_eff = p["attn_eff_mem_efficient"]
+    attn_s = L * (attn_flops / (peak * attn_eff) + score_bytes / (bw * p["bw_eff"]))
 
     # elementwise traffic per token per layer (forward; backward twice that; recompute once more)
     # the MLP's activation: SwiGLU reads gate and up and writes their product (10 B, Liger's fused kernel 6 B); a
