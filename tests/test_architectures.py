@@ -19,7 +19,7 @@ from ftwizard.estimate import estimate_vram, lora_params, resolve_targets
 
 CONFIGS = Path(__file__).parent / "data" / "configs"           # the refused ones
 BUNDLED = Path(__file__).parent.parent / "ftwizard" / "catalog" / "hub_configs"
-HUB_ID = {"gpt2": "openai-community/gpt2", "gpt-j-6b": "EleutherAI/gpt-j-6b", "pythia-1.4b": "EleutherAI/pythia-1.4b",
+HUB_ID = {"gpt2": "openai-community/gpt2", "gpt-neo-1.3b": "EleutherAI/gpt-neo-1.3B", "gpt-j-6b": "EleutherAI/gpt-j-6b", "pythia-1.4b": "EleutherAI/pythia-1.4b",
           "pythia-12b": "EleutherAI/pythia-12b", "gpt-neox-20b": "EleutherAI/gpt-neox-20b",
           "falcon-7b": "tiiuae/falcon-7b", "falcon-180b": "tiiuae/falcon-180B", "bloom-560m": "bigscience/bloom-560m",
           "opt-1.3b": "facebook/opt-1.3b", "opt-6.7b": "facebook/opt-6.7b", "phi-1_5": "microsoft/phi-1_5",
@@ -39,6 +39,7 @@ def config_file(name: str) -> Path:
 PUBLISHED = {
     "gpt2": (124e6, None, "OpenAI's release: the 124M model"),
     "gpt-j-6b": (6_053_381_344, None, "EleutherAI/gpt-j-6b model card, n_parameters"),
+    "gpt-neo-1.3b": (1.3e9, None, "EleutherAI/gpt-neo-1.3B model card: 1.3B"),
     "pythia-1.4b": (1_414_647_808, None, "EleutherAI/pythia-1.4b model card, total params"),
     "pythia-12b": (11_846_072_320, None, "EleutherAI/pythia-12b model card, total params"),
     "gpt-neox-20b": (20_554_567_680, None, "GPT-NeoX-20B paper (Black et al. 2022), Table 1"),
@@ -240,7 +241,8 @@ def test_the_catalog_keeps_its_shapes():
 # parameter count, and the LoRA parameters of the modules PEFT would adapt for a target list (a module adapts when
 # its name is the target or ends in "." + target; nn.Linear and GPT-2's Conv1D).
 IN_TRANSFORMERS = {
-    "gpt2": ["c_attn", "c_proj", "c_fc"], "gpt-j-6b": ["q_proj", "v_proj", "out_proj", "fc_in", "fc_out"],
+    "gpt2": ["c_attn", "c_proj", "c_fc"], "gpt-neo-1.3b": ["q_proj", "v_proj", "out_proj", "c_fc", "c_proj"],
+    "gpt-j-6b": ["q_proj", "v_proj", "out_proj", "fc_in", "fc_out"],
     "pythia-1.4b": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
     "falcon-7b": ["query_key_value", "dense_4h_to_h"], "falcon-180b": ["query_key_value", "dense"],
     "bloom-560m": ["query_key_value", "dense_h_to_4h"], "opt-1.3b": ["q_proj", "out_proj", "fc1", "fc2"],
@@ -322,3 +324,25 @@ def test_a_bundled_hub_id_is_estimable_offline(tmp_path, monkeypatch, name):
                        capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["local"]["params"] == m.params
+
+
+def test_llama4_experts_shared_expert_and_interleaved_dense_layers():
+    # Llama 4 Maverick's text_config (meta-llama/Llama-4-Maverick-17B-128E): 128 experts every other layer, a shared
+    # expert, dense layers of intermediate_size_mlp between; Meta: 400B total, 17B active
+    text = {"model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192,
+            "intermediate_size_mlp": 16384, "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128,
+            "num_hidden_layers": 48, "num_local_experts": 128, "num_experts_per_tok": 1,
+            "interleave_moe_layer_step": 2, "vocab_size": 202048, "tie_word_embeddings": False}
+    m = open_model_from_config({"model_type": "llama4", "text_config": text}, id="maverick", source="test")
+    assert (m.experts, m.dense_layers, m.shared_intermediate, m.intermediate) == (128, 24, 8192, 16384)
+    assert m.params == pytest.approx(400e9, rel=0.02) and m.active_params == pytest.approx(17e9, rel=0.02)
+
+
+def test_linear_attention_layers_are_refused_by_key():
+    cfg = {"model_type": "qwen3_next", "num_hidden_layers": 4, "hidden_size": 256, "intermediate_size": 512,
+           "num_attention_heads": 4, "vocab_size": 1000,
+           "layer_types": ["linear_attention", "linear_attention", "linear_attention", "full_attention"]}
+    with pytest.raises(UsageError, match="`layer_types`.*linear_attention"):
+        open_model_from_config(cfg, id="x", source="test")
+    gemma3 = {**cfg, "model_type": "gemma3_text", "layer_types": ["sliding_attention", "full_attention"] * 2}
+    assert open_model_from_config(gemma3, id="g", source="test").layers == 4

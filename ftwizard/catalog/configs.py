@@ -25,7 +25,10 @@ _FAMILY_BY_TYPE = {"llama": "llama", "qwen": "qwen", "mistral": "mistral", "qwen
 # otherwise; these say otherwise (or their remote code keeps a separate output layer).
 _UNTIED_BY_DEFAULT = {"llama", "mistral", "mixtral", "qwen", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi",
                       "phi3", "gptj", "gpt_neox", "olmo", "olmo2", "olmoe", "internlm", "internlm2", "baichuan",
-                      "chatglm", "deepseek", "deepseek_v2", "deepseek_v3", "gpt_oss", "phi-msft"}
+                      "chatglm", "deepseek", "deepseek_v2", "deepseek_v3", "gpt_oss", "phi-msft", "codegen"}
+
+# Llama-keyed types whose configuration class ties by default (the rest default to a separate lm_head)
+_TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3", "gemma3_text", "starcoder2", "mpt", "cohere", "cohere2"}
 
 _ENCODER_DECODER = {"t5", "mt5", "umt5", "longt5", "bart", "mbart", "pegasus", "pegasus_x", "marian", "led",
                     "blenderbot", "blenderbot-small", "m2m_100", "nllb-moe", "fsmt", "prophetnet", "plbart",
@@ -76,6 +79,11 @@ def _unsupported(mtype: str, c: dict, source: str) -> None:
     if mtype in _STATE_SPACE or c.get("ssm_cfg") or c.get("state_size") is not None and "mamba" in mtype:
         raise UsageError(f"{source}: model_type `{mtype}` is a state-space / recurrent model; the estimator's shape "
                          "model is the transformer's (attention + MLP), so it cannot estimate it")
+    mixers = set(c.get("layer_types") or ()) - {"full_attention", "sliding_attention", "chunked_attention"}
+    if mixers:
+        raise UsageError(f"{source}: config.json key `layer_types` has {', '.join(sorted(map(str, mixers)))} layers "
+                         f"(model_type `{mtype}`): linear-attention / recurrent mixers are not modelled by the "
+                         "estimator, whose shape model is the transformer's")
     for key in ("kv_lora_rank", "q_lora_rank"):
         if c.get(key) is not None:
             raise UsageError(f"{source}: config.json key `{key}`: multi-head latent attention (DeepSeek-V2/V3) is "
@@ -137,7 +145,23 @@ def _llama_like(k: _Config, mtype: str) -> dict:
                  hidden_act=str(k.c.get("hidden_act") or "gelu_pytorch_tanh"))
     elif mtype in ("gemma2", "gemma3", "gemma3_text"):
         d["block_norms"] = 4      # a norm before and after attention and MLP
+    elif mtype in ("glm", "glm4"):  # gate_up_proj fused; GLM-4 also norms after attention and MLP
+        d.update(fused_gate_up=True, block_norms=4 if mtype == "glm4" else 2, out_bias=False)
+    elif mtype == "nemotron":     # up_proj / down_proj with squared ReLU, LayerNorm1P
+        d.update(gated_mlp=False, norm_bias=True, hidden_act=str(k.c.get("hidden_act") or "relu2"))
+    elif mtype in ("cohere", "cohere2"):  # attention and MLP in parallel after one LayerNorm (no bias)
+        d["block_norms"] = 1
     d["mlp_bias"] = d.get("mlp_bias", False) or k.bool("mlp_bias", False)
+    if mtype == "llama4_text":    # experts of intermediate_size plus a shared one; dense layers intermediate_size_mlp
+        experts = k.int("num_local_experts")
+        sparse = k.c.get("moe_layers")
+        if sparse is None:
+            step = max(1, k.int("interleave_moe_layer_step", default=1))
+            sparse = list(range(step - 1, layers, step))
+        d.update(intermediate=k.int("intermediate_size_mlp", default=intermediate), experts=experts,
+                 active_experts=k.int("num_experts_per_tok"), expert_intermediate=intermediate,
+                 shared_intermediate=intermediate, dense_layers=layers - len(set(sparse)))
+        return d
     d.update(_moe(k, mtype, layers, d["intermediate"]))
     return d
 
@@ -153,6 +177,28 @@ def _gpt2_like(k: _Config, mtype: str) -> dict:
                 kv_heads=1 if multi_query else heads, vocab=k.int("vocab_size"), positions=k.int("n_positions"),
                 gated_mlp=False, fused_qkv=True, qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True,
                 rotary=0.0, hidden_act=str(k.c.get("activation_function") or "gelu_new"))
+
+
+def _gpt_neo(k: _Config, mtype: str) -> dict:
+    """GPT-Neo: q/k/v_proj (no bias), out_proj, c_fc / c_proj (intermediate_size or 4 x hidden), learned positions,
+    LayerNorms, tied."""
+    hidden = k.int("hidden_size")
+    heads = k.int("num_heads", "num_attention_heads")
+    return dict(layers=k.int("num_layers", "num_hidden_layers"), hidden=hidden, heads=heads, kv_heads=heads,
+                intermediate=k.int("intermediate_size", default=4 * hidden) or 4 * hidden, vocab=k.int("vocab_size"),
+                positions=k.int("max_position_embeddings"), gated_mlp=False, out_bias=True, mlp_bias=True,
+                norm_bias=True, rotary=0.0, hidden_act=str(k.c.get("activation_function") or "gelu_new"))
+
+
+def _codegen(k: _Config, mtype: str) -> dict:
+    """CodeGen: qkv_proj fused (no bias), out_proj, fc_in / fc_out, one LayerNorm per block, rotary_dim."""
+    hidden = k.int("n_embd")
+    heads = k.int("n_head")
+    return dict(layers=k.int("n_layer"), hidden=hidden, heads=heads, kv_heads=heads,
+                intermediate=k.int("n_inner", default=4 * hidden) or 4 * hidden, vocab=k.int("vocab_size"),
+                gated_mlp=False, fused_qkv=True, mlp_bias=True, norm_bias=True, block_norms=1,
+                rotary=k.int("rotary_dim", default=hidden // heads) / (hidden // heads),
+                hidden_act=str(k.c.get("activation_function") or "gelu_new"))
 
 
 def _gptj(k: _Config, mtype: str) -> dict:
@@ -286,7 +332,7 @@ def _olmo_remote(k: _Config, mtype: str) -> dict:
                 fused_gate_up=True, block_norms=0)
 
 
-_READERS = {"gpt2": _gpt2_like, "gpt_bigcode": _gpt2_like, "gptj": _gptj, "gpt_neox": _gpt_neox,
+_READERS = {"gpt2": _gpt2_like, "gpt_bigcode": _gpt2_like, "gpt_neo": _gpt_neo, "codegen": _codegen, "gptj": _gptj, "gpt_neox": _gpt_neox,
             "falcon": _falcon, "RefinedWeb": _falcon, "RefinedWebModel": _falcon, "bloom": _bloom, "opt": _opt,
             "phi": _phi, "phi-msft": _phi, "chatglm": _chatglm, "mpt": _mpt}
 
@@ -305,9 +351,7 @@ def open_model_from_config(config: dict, *, id: str, source: str) -> OpenModel:
         d = _READERS.get(mtype, _llama_like)(k, mtype)
     if not d["heads"] or not d["hidden"] or not d["layers"]:
         raise UsageError(f"{source}: config.json gives a model with no layers, width or attention heads")
-    default_tied = mtype not in _UNTIED_BY_DEFAULT and mtype in _READERS or mtype in ("gemma", "gemma2", "gemma3",
-                                                                                       "gemma3_text", "starcoder2",
-                                                                                       "mpt")
+    default_tied = mtype not in _UNTIED_BY_DEFAULT and mtype in _READERS or mtype in _TIED_BY_DEFAULT
     tied = c.get("tie_word_embeddings", config.get("tie_word_embeddings", config.get("weight_tying")))
     d["tied"] = default_tied if tied is None else bool(tied)
     family = _FAMILY_BY_TYPE.get(mtype, mtype or "unknown")

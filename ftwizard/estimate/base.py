@@ -100,6 +100,8 @@ ARCH_MODULE_ALIASES = {
     "gpt2": _GPT2, "gpt_bigcode": _GPT2,
     "qwen": {**_GPT2, "w1": ("up_proj",), "w2": ("gate_proj",)},          # Qwen v1: c_proj(w1(x) * silu(w2(x)))
     "gptj": {"out_proj": ("o_proj",), "fc_in": ("up_proj",), "fc_out": ("down_proj",)},
+    "codegen": {"qkv_proj": ("qkv_proj",), "out_proj": ("o_proj",), "fc_in": ("up_proj",), "fc_out": ("down_proj",)},
+    "gpt_neo": {"out_proj": ("o_proj",), "c_fc": ("up_proj",), "c_proj": ("down_proj",)},
     "gpt_neox": _NEOX, "falcon": _NEOX, "RefinedWeb": _NEOX, "RefinedWebModel": _NEOX, "bloom": _NEOX,
     "chatglm": {**_NEOX, "dense_h_to_4h": ("gate_up_proj",)},
     "opt": {"out_proj": ("o_proj",), "fc1": ("up_proj",), "fc2": ("down_proj",)},
@@ -118,7 +120,7 @@ ARCH_MODULE_ALIASES = {
 # linears are frozen, counted with torch's saved-tensor hooks on transformers 5.25's activations (2026-12-07):
 # gelu, gelu_pytorch_tanh, relu 1; quick_gelu 2; gelu_new 4 and gelu_fast 7 (Python formulas: pow, tanh, products).
 # And bytes its forward moves per element: one read and one write, 4 B; gelu_new eight ops, 36 B; gelu_fast nine.
-ACT_SAVED = {"gelu_new": 4, "gelu_fast": 7, "quick_gelu": 2}
+ACT_SAVED = {"gelu_new": 4, "gelu_fast": 7, "quick_gelu": 2, "relu2": 2}
 ACT_BYTES = {"gelu_new": 36, "gelu_fast": 40, "quick_gelu": 14}
 # A fused name on a model whose matrices are separate (the catalog's Qwen v1 and Phi-4 entries count them apart).
 FUSED_MODULES = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}
