@@ -111,7 +111,9 @@ def test_the_block_is_the_architectures():
     assert (f180.kv_heads, f180.block_norms) == (8, 2)                                # new_decoder_architecture
     glm = shape("chatglm3-6b")
     assert (glm.layers, glm.kv_heads, glm.dim_head, glm.vocab) == (28, 2, 128, 65024)
-    assert shape("starcoder").kv_heads == 1 and shape("gpt2").positions == 1024
+    assert shape("starcoder").kv_heads == 1 and shape("gpt2").positions == 1024 and shape("gpt2").kv_heads == 12
+    santacoder = {**json.loads(config_file("gpt2").read_text()), "attention_head_type": "multiquery"}
+    assert open_model_from_config(santacoder, id="s", source="s").kv_heads == 1
     ds = shape("deepseek-moe-16b-base")
     assert (ds.experts, ds.active_experts, ds.shared_intermediate, ds.dense_layers) == (64, 6, 2 * 1408, 1)
     qm = shape("qwen1.5-moe-a2.7b")

@@ -171,7 +171,9 @@ def _gpt2_like(k: _Config, mtype: str) -> dict:
     c_fc / c_proj, learned positions, LayerNorms and biases."""
     hidden = k.int("n_embd", "hidden_size")
     heads = k.int("n_head", "num_attention_heads")
-    multi_query = mtype == "gpt_bigcode" and k.bool("multi_query", True)
+    # BigCode's multi_query; SantaCoder's first remote-code config says it as gpt2 with attention_head_type
+    multi_query = (mtype == "gpt_bigcode" and k.bool("multi_query", True)
+                   or k.c.get("attention_head_type") == "multiquery")
     return dict(layers=k.int("n_layer", "num_hidden_layers"), hidden=hidden, heads=heads,
                 intermediate=k.int("n_inner", default=4 * hidden) or 4 * hidden,
                 kv_heads=1 if multi_query else heads, vocab=k.int("vocab_size"), positions=k.int("n_positions"),
