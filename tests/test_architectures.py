@@ -348,3 +348,21 @@ def test_linear_attention_layers_are_refused_by_key():
         open_model_from_config(cfg, id="x", source="test")
     gemma3 = {**cfg, "model_type": "gemma3_text", "layer_types": ["sliding_attention", "full_attention"] * 2}
     assert open_model_from_config(gemma3, id="g", source="test").layers == 4
+
+
+@pytest.mark.parametrize("name,key,value", [
+    ("pythia-1.4b", "num_attention_heads", 0), ("pythia-1.4b", "hidden_size", "2048"),
+    ("gpt2", "n_layer", 10**12), ("qwen1.5-moe-a2.7b", "mlp_only_layers", "all"),
+    ("mpt-7b", "attn_config", "grouped"), ("phi-2", "partial_rotary_factor", 40),
+    ("gpt-j-6b", "rotary_dim", -1), ("gemma-2-9b", "layer_types", "full_attention"),
+])
+def test_a_bad_value_is_a_usage_error_naming_the_key(name, key, value):
+    cfg = {**json.loads(config_file(name).read_text()), key: value}
+    with pytest.raises(UsageError, match=f"`{key}`"):
+        open_model_from_config(cfg, id=name, source="config.json")
+
+
+def test_a_huge_layer_count_is_counted_not_listed():
+    # a MoE's dense and sparse layers are counted arithmetically: a config saying a billion layers costs nothing
+    cfg = {**json.loads(config_file("deepseek-moe-16b-base").read_text()), "num_hidden_layers": 10**9}
+    assert open_model_from_config(cfg, id="x", source="x").dense_layers == 1

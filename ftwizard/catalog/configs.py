@@ -41,6 +41,11 @@ _STATE_SPACE = {"mamba", "mamba2", "falcon_mamba", "rwkv", "rwkv5", "rwkv6", "rw
                 "hymba"}
 
 
+# widths, depths and head counts: a zero is no model (and would divide by zero)
+_POSITIVE = {"num_hidden_layers", "hidden_size", "num_attention_heads", "n_embd", "n_head", "n_layer", "num_layers",
+             "num_heads", "d_model", "n_heads", "n_layers", "n_embed", "vocab_size", "padded_vocab_size"}
+
+
 class _Config:
     """config.json's keys, read with the key named in every error."""
 
@@ -55,14 +60,24 @@ class _Config:
             v = self.c.get(k)
             if v is None:
                 continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 0:
-                raise UsageError(f"{self.source}: config.json key `{k}` must be a whole number >= 0 (got {v!r})")
+            low = 1 if k in _POSITIVE else 0
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or not low <= v <= 2**31:
+                raise UsageError(f"{self.source}: config.json key `{k}` must be a whole number from {low} to 2^31 "
+                                 f"(got {v!r})")
             return int(v)
         if default is not None:
             return default
         raise UsageError(f"{self.source}: config.json lacks `{keys[0]}`"
                          + (f" (or {', '.join(f'`{k}`' for k in keys[1:])})" if len(keys) > 1 else "")
                          + " - cannot tell the model's shape")
+
+    def fraction(self, key: str, default: float) -> float:
+        v = self.c.get(key)
+        if v is None:
+            return default
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise UsageError(f"{self.source}: config.json key `{key}` must be a fraction from 0 to 1 (got {v!r})")
+        return float(v)
 
     def bool(self, key: str, default: bool) -> bool:
         v = self.c.get(key)
@@ -79,7 +94,10 @@ def _unsupported(mtype: str, c: dict, source: str) -> None:
     if mtype in _STATE_SPACE or c.get("ssm_cfg") or c.get("state_size") is not None and "mamba" in mtype:
         raise UsageError(f"{source}: model_type `{mtype}` is a state-space / recurrent model; the estimator's shape "
                          "model is the transformer's (attention + MLP), so it cannot estimate it")
-    mixers = set(c.get("layer_types") or ()) - {"full_attention", "sliding_attention", "chunked_attention"}
+    kinds = c.get("layer_types") or []
+    if not isinstance(kinds, list):
+        raise UsageError(f"{source}: config.json key `layer_types` must be a list")
+    mixers = set(map(str, kinds)) - {"full_attention", "sliding_attention", "chunked_attention"}
     if mixers:
         raise UsageError(f"{source}: config.json key `layer_types` has {', '.join(sorted(map(str, mixers)))} layers "
                          f"(model_type `{mtype}`): linear-attention / recurrent mixers are not modelled by the "
@@ -103,16 +121,18 @@ def _moe(k: _Config, mtype: str, layers: int, intermediate: int) -> dict:
         shared = k.int("shared_expert_intermediate_size")
     elif k.has("n_shared_experts"):                            # DeepSeek-MoE: n experts' width, fused
         shared = k.int("n_shared_experts") * width
-    sparse = set(range(layers))
+    sparse = layers                                            # counted, never listed: a layer count is untrusted
     if k.has("first_k_dense_replace"):                        # DeepSeek: dense first, then every moe_layer_freq-th
         first, freq = k.int("first_k_dense_replace"), max(1, k.int("moe_layer_freq", default=1))
-        sparse = {i for i in range(layers) if i >= first and i % freq == 0}
+        sparse = len(range(first + (-first % freq), layers, freq))
     if k.has("decoder_sparse_step") or k.c.get("mlp_only_layers"):  # Qwen2/3-MoE
         step = max(1, k.int("decoder_sparse_step", default=1))
-        only = set(k.c.get("mlp_only_layers") or ())
-        sparse = {i for i in range(layers) if i not in only and (i + 1) % step == 0}
+        only = k.c.get("mlp_only_layers") or []
+        if not isinstance(only, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in only):
+            raise UsageError(f"{k.source}: config.json key `mlp_only_layers` must be a list of layer numbers")
+        sparse = layers // step - len({i for i in only if 0 <= i < layers and (i + 1) % step == 0})
     return {"experts": experts, "active_experts": active, "expert_intermediate": width,
-            "shared_intermediate": shared, "dense_layers": layers - len(sparse)}
+            "shared_intermediate": shared, "dense_layers": layers - sparse}
 
 
 def _llama_like(k: _Config, mtype: str) -> dict:
@@ -154,13 +174,17 @@ def _llama_like(k: _Config, mtype: str) -> dict:
     d["mlp_bias"] = d.get("mlp_bias", False) or k.bool("mlp_bias", False)
     if mtype == "llama4_text":    # experts of intermediate_size plus a shared one; dense layers intermediate_size_mlp
         experts = k.int("num_local_experts")
-        sparse = k.c.get("moe_layers")
-        if sparse is None:
+        listed = k.c.get("moe_layers")
+        if listed is None:
             step = max(1, k.int("interleave_moe_layer_step", default=1))
-            sparse = list(range(step - 1, layers, step))
+            sparse = len(range(step - 1, layers, step))
+        elif isinstance(listed, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in listed):
+            sparse = len({i for i in listed if 0 <= i < layers})
+        else:
+            raise UsageError(f"{k.source}: config.json key `moe_layers` must be a list of layer numbers")
         d.update(intermediate=k.int("intermediate_size_mlp", default=intermediate), experts=experts,
                  active_experts=k.int("num_experts_per_tok"), expert_intermediate=intermediate,
-                 shared_intermediate=intermediate, dense_layers=layers - len(set(sparse)))
+                 shared_intermediate=intermediate, dense_layers=layers - sparse)
         return d
     d.update(_moe(k, mtype, layers, d["intermediate"]))
     return d
@@ -181,6 +205,12 @@ def _gpt2_like(k: _Config, mtype: str) -> dict:
                 rotary=0.0, hidden_act=str(k.c.get("activation_function") or "gelu_new"))
 
 
+def _rotary_share(k: _Config, hidden: int, heads: int, default: int | None = None) -> float:
+    """GPT-J's and CodeGen's `rotary_dim` as a share of the head."""
+    per_head = max(1, hidden // heads)
+    return min(1.0, k.int("rotary_dim", default=per_head if default is None else default) / per_head)
+
+
 def _gpt_neo(k: _Config, mtype: str) -> dict:
     """GPT-Neo: q/k/v_proj (no bias), out_proj, c_fc / c_proj (intermediate_size or 4 x hidden), learned positions,
     LayerNorms, tied."""
@@ -199,7 +229,7 @@ def _codegen(k: _Config, mtype: str) -> dict:
     return dict(layers=k.int("n_layer"), hidden=hidden, heads=heads, kv_heads=heads,
                 intermediate=k.int("n_inner", default=4 * hidden) or 4 * hidden, vocab=k.int("vocab_size"),
                 gated_mlp=False, fused_qkv=True, mlp_bias=True, norm_bias=True, block_norms=1,
-                rotary=k.int("rotary_dim", default=hidden // heads) / (hidden // heads),
+                rotary=_rotary_share(k, hidden, heads),
                 hidden_act=str(k.c.get("activation_function") or "gelu_new"))
 
 
@@ -211,7 +241,7 @@ def _gptj(k: _Config, mtype: str) -> dict:
     return dict(layers=k.int("n_layer", "num_hidden_layers"), hidden=hidden, heads=heads, kv_heads=heads,
                 intermediate=k.int("n_inner", default=4 * hidden) or 4 * hidden, vocab=k.int("vocab_size"),
                 gated_mlp=False, mlp_bias=True, norm_bias=True, block_norms=1,
-                rotary=k.int("rotary_dim", default=hidden // heads) / (hidden // heads),
+                rotary=_rotary_share(k, hidden, heads),
                 hidden_act=str(k.c.get("activation_function") or "gelu_new"))
 
 
@@ -222,7 +252,7 @@ def _gpt_neox(k: _Config, mtype: str) -> dict:
     return dict(layers=k.int("num_hidden_layers"), hidden=k.int("hidden_size"), heads=heads, kv_heads=heads,
                 intermediate=k.int("intermediate_size"), vocab=k.int("vocab_size"), gated_mlp=False,
                 fused_qkv=True, qkv_bias=bias, out_bias=bias, mlp_bias=True, norm_bias=True,
-                rotary=float(k.c.get("rotary_pct", 0.25)), hidden_act=str(k.c.get("hidden_act") or "gelu"))
+                rotary=k.fraction("rotary_pct", 0.25), hidden_act=str(k.c.get("hidden_act") or "gelu"))
 
 
 def _falcon(k: _Config, mtype: str) -> dict:
@@ -279,13 +309,14 @@ def _phi(k: _Config, mtype: str) -> dict:
         return dict(layers=k.int("n_layer"), hidden=hidden, heads=heads, kv_heads=heads,
                     intermediate=k.int("n_inner", default=4 * hidden) or 4 * hidden, vocab=k.int("vocab_size"),
                     gated_mlp=False, fused_qkv=True, qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True,
-                    block_norms=1, rotary=k.int("rotary_dim", default=32) / (hidden // heads), hidden_act="gelu_new")
+                    block_norms=1, rotary=_rotary_share(k, hidden, heads, 32),
+                    hidden_act="gelu_new")
     heads = k.int("num_attention_heads")
     return dict(layers=k.int("num_hidden_layers"), hidden=k.int("hidden_size"), heads=heads,
                 kv_heads=k.int("num_key_value_heads", default=heads) or heads,
                 intermediate=k.int("intermediate_size"), vocab=k.int("vocab_size"), gated_mlp=False,
                 qkv_bias=True, out_bias=True, mlp_bias=True, norm_bias=True, block_norms=1,
-                rotary=float(k.c.get("partial_rotary_factor", 0.5)),
+                rotary=k.fraction("partial_rotary_factor", 0.5),
                 hidden_act=str(k.c.get("hidden_act") or "gelu_new"))
 
 
@@ -314,11 +345,15 @@ def _mpt(k: _Config, mtype: str) -> dict:
     hidden = k.int("d_model")
     heads = k.int("n_heads")
     attn = k.c.get("attn_config") or {}
-    kv = int(attn.get("kv_n_heads") or heads) if attn.get("attn_type") == "grouped_query_attention" else heads
+    ffn = k.c.get("ffn_config") or {}
+    if not isinstance(attn, dict) or not isinstance(ffn, dict):
+        raise UsageError(f"{k.source}: config.json keys `attn_config` / `ffn_config` must be objects")
+    gqa = attn.get("attn_type") == "grouped_query_attention"
+    kv = (_Config(attn, k.source).int("kv_n_heads", default=heads) or heads) if gqa else heads
     bias = not k.bool("no_bias", True)
-    ratio = k.c.get("expansion_ratio", 4)
+    ratio = k.int("expansion_ratio", default=4)
     return dict(layers=k.int("n_layers"), hidden=hidden, heads=heads, kv_heads=kv,
-                intermediate=int(k.c.get("ffn_config", {}).get("ffn_hidden_size") or ratio * hidden),
+                intermediate=int(_Config(ffn, k.source).int("ffn_hidden_size", default=0) or ratio * hidden),
                 vocab=k.int("vocab_size"), gated_mlp=False, fused_qkv=True, qkv_bias=bias, out_bias=bias,
                 mlp_bias=bias, norm_bias=bias, rotary=0.0 if attn.get("alibi", True) else 1.0, hidden_act="gelu")
 
@@ -344,6 +379,8 @@ def open_model_from_config(config: dict, *, id: str, source: str) -> OpenModel:
     if not isinstance(config, dict):
         raise UsageError(f"{source}: config.json is not a JSON object")
     c = config.get("text_config") or config
+    if not isinstance(c, dict):
+        raise UsageError(f"{source}: config.json key `text_config` is not a JSON object")
     mtype = str(c.get("model_type") or config.get("model_type") or "")
     _unsupported(mtype, c, source)
     k = _Config(c, source)
