@@ -394,3 +394,23 @@ def test_a_power_capped_card_is_priced_at_its_published_sustained_gemm_rate():
     for r in rows:
         ratio = bench_estimator.estimate(r)["tokens_per_s"] / r["tokens_per_s"]
         assert 0.85 < ratio < 1.35, (r["seq"], r["attn"], ratio)
+
+
+def test_sdpa_on_a_card_without_flash_attention_2_runs_the_memory_efficient_kernel():
+    """Turing and Volta cards have no FlashAttention-2 kernels: SDPA runs PyTorch's memory-efficient kernel, with its
+    own efficiency (fitted on the T4 archive); eager attention and every Ampere-or-newer card keep attn_eff."""
+    import dataclasses
+
+    from ftwizard.estimate.base import SPEED
+
+    m = get_open_model("Qwen/Qwen2.5-1.5B")
+    shape = RunShape(quant="none", micro_batch=1, seq_len=4096, grad_accum=1, gradient_checkpointing=True, attn="sdpa")
+    t4 = get_gpu("T4")
+    as_ampere = dataclasses.replace(t4, compute_capability="8.6")
+    on_t4 = step_time(m, t4, shape, dtype="fp16")["parts_s"]["attention"]
+    on_ampere = step_time(m, as_ampere, shape, dtype="fp16")["parts_s"]["attention"]
+    assert on_t4 == pytest.approx(on_ampere * SPEED["attn_eff"] / SPEED["attn_eff_mem_efficient"], rel=1e-6)
+    assert SPEED["attn_eff_mem_efficient"] < SPEED["attn_eff"]
+    eager = dataclasses.replace(shape, attn="eager")
+    assert step_time(m, t4, eager, dtype="fp16")["parts_s"]["attention"] == pytest.approx(
+        step_time(m, as_ampere, eager, dtype="fp16")["parts_s"]["attention"])
