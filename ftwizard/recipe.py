@@ -227,7 +227,7 @@ def local_training_problems(recipe: "Recipe") -> list[tuple[str, str]]:
     if t.activation_offloading and hw.device == "cpu":
         out.append(("train.activation_offloading", "activation offloading moves activations from a CUDA GPU to host "
                     "memory; hardware.device = 'cpu' keeps them there already (set it to false)"))
-    if t.activation_offloading and t.torch_compile and not recipe.gradient_checkpointing_on():
+    if t.activation_offloading and not recipe.activation_offloading_works():
         out.append(("train.activation_offloading", "with train.torch_compile = true it needs gradient checkpointing "
                     "(train.gradient_checkpointing = true): without it torch.compile traces the offloading hooks "
                     "away and nothing is offloaded (measured with torch 2.13)"))
@@ -281,6 +281,11 @@ class Recipe(_Section):
         for a what-if), off for a 16-bit one."""
         gc = self.train.gradient_checkpointing
         return (quant or self.model.quant) != "none" if gc == "auto" else bool(gc)
+
+    def activation_offloading_works(self, quant: str | None = None) -> bool:
+        """Whether train.activation_offloading would move anything in this configuration: torch.compile without
+        gradient checkpointing traces the offloading hooks away (measured with torch 2.13)."""
+        return self.gradient_checkpointing_on(quant) or not self.train.torch_compile
 
     # -- conveniences -------------------------------------------------------------------
     def with_updates(self, dotted: dict[str, Any]) -> "Recipe":

@@ -280,7 +280,7 @@ def estimate_recipe(recipe: "Recipe", *, gpu: str | None = None, price_per_hour:
     fit = fit_on(g, vram_gb, detected_gb=detected)
     gpu_vram, usable, fits = fit.device_gb, fit.usable_gb, fit.fits
     nearest = [] if fits or g.is_cpu else nearest_fits(om, g, vram_args, usable, cal["mem_factor"], nproc,
-                                                       can_offload=gc or not t.torch_compile)
+                                                       can_offload=recipe.activation_offloading_works(q))
     if not fits and not g.is_cpu:
         notes.append(f"does not fit ({vram_gb:.1f} GB of {usable:.1f} GB usable): not priced"
                      + ("; nearest that fits: " + "; ".join(n["change"] for n in nearest) if nearest else ""))

@@ -123,7 +123,7 @@ def oom_advice(recipe: "Recipe", estimate: dict | None, peak_gib: float | None, 
     if not recipe.gradient_checkpointing_on():
         advice.append("turn on gradient checkpointing (~30% slower, far less activation memory): "
                       "--set train.gradient_checkpointing=true")
-    if device == "cuda" and not t.activation_offloading and (recipe.gradient_checkpointing_on() or not t.torch_compile):
+    if device == "cuda" and not t.activation_offloading and recipe.activation_offloading_works():
         advice.append("keep activations in host memory (slower where the PCIe link cannot keep up): "
                       "--set train.activation_offloading=true")
     if t.max_length > 256:
