@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ftwizard.catalog import (_computed_params, get_gpu, get_hosted_model, get_open_model, gpus, match_gpu,
+from ftwizard.catalog import (get_gpu, get_hosted_model, get_open_model, gpus, match_gpu,
                               open_models, wind_down)
 from ftwizard.errors import UsageError
 
@@ -36,9 +36,7 @@ REQUIRED = ["codellama/CodeLlama-7b-hf", "codellama/CodeLlama-13b-hf", "codellam
 def test_open_model_shapes_add_up_to_their_parameter_counts(model_id):
     m = get_open_model(model_id)
     assert m.source and m.family
-    computed = _computed_params(m.layers, m.hidden, m.intermediate, m.heads, m.kv_heads, m.vocab, m.tied,
-                                m.head_dim, m.qkv_bias)
-    assert computed == m.params
+    assert m.computed_params == m.params
 
 
 # Today's open models (issue 12): published sizes (model cards) the shapes must reproduce, and license / gated.

@@ -408,15 +408,6 @@ def match_gpu(reported_name: str, vram_gb: float | None = None) -> GPU | None:
 # ---------------------------------------------------------------------------------------
 # Open models
 
-def _computed_params(layers, hidden, intermediate, heads, kv_heads, vocab, tied, head_dim=0, qkv_bias=False,
-                     experts=0, active_experts=0, expert_intermediate=0, **shape) -> int:
-    """The parameter count of a shape given by its figures (`OpenModel.computed_params`, the one count)."""
-    return OpenModel(id="", layers=layers, hidden=hidden, intermediate=intermediate, heads=heads, kv_heads=kv_heads,
-                     vocab=vocab, params=0, family="", source="", tied=tied, head_dim=head_dim, qkv_bias=qkv_bias,
-                     experts=experts, active_experts=active_experts, expert_intermediate=expert_intermediate,
-                     **shape).computed_params
-
-
 @lru_cache(maxsize=1)
 def open_models() -> tuple[OpenModel, ...]:
     out = []
